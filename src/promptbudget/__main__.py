@@ -1,0 +1,7 @@
+"""``python -m promptbudget``."""
+
+import sys
+
+from promptbudget.cli import main
+
+sys.exit(main())

@@ -1,0 +1,331 @@
+"""The command line: argv -> Options -> run() -> report -> exit code. The only Typer importer.
+
+Exit codes: 0 ran and nothing reached ``--fail-on``; 1 ran and something did; 2 could not
+run (bad arguments, invalid manifest, internal error). stdout carries only the report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from promptbudget import __version__
+from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.findings import Report, Severity
+from promptbudget.options import Options, OutputFormat
+
+app = typer.Typer(
+    name="promptbudget",
+    help="size-limit for LLM prompts: count tokens offline, estimate what workflows cost, "
+    "and fail CI when a change breaks a budget in budgets.yaml.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="Report format: text, json, github (annotations), or auto (github inside GitHub "
+        "Actions, text elsewhere).",
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write the report to FILE instead of stdout.", dir_okay=False
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Manifest to use (default: budgets.yaml here or in a parent)."
+    ),
+]
+FailOnOption = Annotated[
+    Severity,
+    typer.Option(
+        "--fail-on",
+        case_sensitive=False,
+        help="Exit 1 when a finding is at or above this severity: info, warning or error.",
+    ),
+]
+ExitZeroOption = Annotated[
+    bool, typer.Option("--exit-zero", help="Exit 0 even when findings reach --fail-on.")
+]
+NoColorOption = Annotated[
+    bool, typer.Option("--no-color", help="No colours (also: NO_COLOR in the environment).")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"promptbudget {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Token, turn, tool-call and spend budgets for LLM prompts."""
+
+
+def _options(
+    *,
+    config: Path | None,
+    fmt: OutputFormat,
+    output: Path | None,
+    fail_on: Severity = Severity.ERROR,
+    exit_zero: bool = False,
+    no_color: bool = False,
+    paths: Sequence[Path] = (),
+    models: Sequence[str] = (),
+    provider: str | None = None,
+) -> Options:
+    color = not no_color and output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return Options(
+        cwd=Path.cwd(),
+        config=config,
+        paths=tuple(paths),
+        models=tuple(models),
+        fail_on=fail_on,
+        exit_zero=exit_zero,
+        output_format=fmt,
+        output=output,
+        color=color,
+        provider=provider,
+    )
+
+
+def _emit(report: Report, options: Options) -> int:
+    from promptbudget.reporters import ReportSettings, get_reporter
+
+    fmt = options.output_format.resolve()
+    width = shutil.get_terminal_size((100, 24)).columns if options.color else 160
+    settings = ReportSettings(
+        color=options.color,
+        width=max(width, 60),
+        workspace=os.environ.get("GITHUB_WORKSPACE") or str(options.cwd),
+        root=str(options.cwd),
+    )
+    text = get_reporter(fmt)(report, settings)
+    _write(text, options.output)
+    return report.exit_code
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot write --output {output}: {err.strerror}") from err
+
+
+@app.command()
+def count(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Template files or directories (default: the manifest's prompts/)."),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Count for this model (repeat for several)."),
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    fail_on: FailOnOption = Severity.ERROR,
+    exit_zero: ExitZeroOption = False,
+    no_color: NoColorOption = False,
+) -> int:
+    """Tokens per template (and per message), per model."""
+    from promptbudget.pipeline import run_count
+
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_zero=exit_zero,
+        no_color=no_color,
+        paths=paths or (),
+        models=model or (),
+    )
+    return _emit(run_count(options), options)
+
+
+@app.command()
+def check(
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    fail_on: FailOnOption = Severity.ERROR,
+    exit_zero: ExitZeroOption = False,
+    no_color: NoColorOption = False,
+) -> int:
+    """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
+    from promptbudget.pipeline import run_check
+
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_zero=exit_zero,
+        no_color=no_color,
+    )
+    return _emit(run_check(options), options)
+
+
+@app.command()
+def models(
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only this provider (e.g. openai).")
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    no_color: NoColorOption = False,
+) -> int:
+    """The price catalog (USD per million tokens), with the manifest's models: merged in."""
+    from promptbudget.pipeline import run_models
+
+    options = _options(config=config, fmt=fmt, output=output, no_color=no_color, provider=provider)
+    report = run_models(options)
+    if options.output_format.resolve() is OutputFormat.GITHUB:
+        options = replace(options, output_format=OutputFormat.TEXT)
+    _emit(report, options)
+    return 0
+
+
+@app.command()
+def rules(
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+) -> int:
+    """List every rule: code, slug, default severity, what it checks."""
+    import json
+
+    from promptbudget.rules import RULES
+
+    if fmt.resolve() is OutputFormat.JSON:
+        payload = [
+            {
+                "code": r.code,
+                "slug": r.slug,
+                "default_severity": r.default_severity.value,
+                "summary": r.summary,
+            }
+            for r in RULES.values()
+        ]
+        _write(json.dumps({"schema_version": 1, "rules": payload}, indent=2) + "\n", output)
+        return 0
+    lines = [
+        f"{r.code}  {r.slug:<30} {r.default_severity.value:<8} {r.summary}" for r in RULES.values()
+    ]
+    _write("\n".join(lines) + "\n", output)
+    return 0
+
+
+@app.command()
+def explain(
+    rule: Annotated[str, typer.Argument(help="A rule code (PB101) or slug (input-over-budget).")],
+) -> int:
+    """Explain a rule: why it matters, failing and passing examples."""
+    from promptbudget.rules import RULES, find_rule
+
+    found = find_rule(rule)
+    if found is None:
+        raise UsageError(
+            f"unknown rule {rule!r}; known rules: {', '.join(RULES)} (see 'promptbudget rules')"
+        )
+    header = f"{found.code} {found.slug} (default severity: {found.default_severity.value})"
+    _write(f"{header}\n{'=' * len(header)}\n\n{found.doc}\n", None)
+    return 0
+
+
+@app.command()
+def schema(output: OutputOption = None) -> int:
+    """Print the JSON Schema of budgets.yaml (for editors and validators)."""
+    import json
+
+    from promptbudget.manifest.loader import load_schema
+
+    _write(json.dumps(load_schema(), indent=2) + "\n", output)
+    return 0
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to create budgets.yaml and prompts/ (default: here).")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> int:
+    """Create a budgets.yaml and an example prompt that pass 'promptbudget check'."""
+    from promptbudget.scaffold import write_scaffold
+
+    for written in write_scaffold(directory, force=force):
+        sys.stderr.write(f"created {written}\n")
+    sys.stderr.write("next: edit budgets.yaml, then run 'promptbudget check'\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for the console script and for tests: returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+    except PromptBudgetError as err:
+        _stderr(f"promptbudget: error: {err}")
+        return 2
+    except typer.Exit as err:
+        return int(err.exit_code)
+    except typer.Abort:
+        _stderr("promptbudget: aborted")
+        return 2
+    except KeyboardInterrupt:
+        _stderr("promptbudget: interrupted")
+        return 130
+    except Exception as err:
+        if not _is_usage_error(err):
+            traceback.print_exc()
+            _stderr(
+                "promptbudget: internal error (this is a bug; please report it with the "
+                "traceback above and the command you ran)"
+            )
+            return 2
+        err.show(file=sys.stderr)  # type: ignore[attr-defined]
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def _is_usage_error(err: Exception) -> bool:
+    """Click's usage errors (bad option, bad value), whether typer vendors click or not."""
+    module = type(err).__module__
+    return module.startswith(("typer", "click")) and callable(getattr(err, "show", None))
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()

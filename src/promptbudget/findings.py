@@ -1,0 +1,108 @@
+"""The shared vocabulary: severities, findings and the report every command produces."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from promptbudget.counting import TemplateCount
+    from promptbudget.estimates import WorkflowEstimate
+    from promptbudget.pricing.catalog import ModelPrice
+
+
+class Severity(enum.Enum):
+    """How much a finding matters; ``--fail-on`` compares against this order."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+Number = int | Decimal
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """Exhaustiveness check for ``match`` over enums (``typing.assert_never`` is 3.11+)."""
+    raise AssertionError(f"unhandled value: {value!r}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a template or a workflow. Frozen: rules yield complete findings."""
+
+    rule: str
+    slug: str
+    severity: Severity
+    message: str
+    path: str | None = None
+    line: int | None = None
+    workflow: str | None = None
+    step: str | None = None
+    measured: Number | None = None
+    limit: Number | None = None
+    unit: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, int, str, str, str, str]:
+        return (
+            self.path or "",
+            self.line or 0,
+            self.workflow or "",
+            self.step or "",
+            self.rule,
+            self.message,
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a command found and measured. Reporters turn it into text; the CLI prints it."""
+
+    command: str
+    findings: tuple[Finding, ...] = ()
+    templates: tuple[TemplateCount, ...] = ()
+    workflows: tuple[WorkflowEstimate, ...] = ()
+    models: tuple[ModelPrice, ...] = ()
+    catalog_as_of: str | None = None
+    fail_on: Severity = Severity.ERROR
+    exit_zero: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for finding in self.findings if finding.severity is severity)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing reaches ``fail_on`` (or ``--exit-zero``), else 1."""
+        if self.exit_zero:
+            return 0
+        return 1 if any(f.severity >= self.fail_on for f in self.findings) else 0

@@ -1,0 +1,510 @@
+"""Find, parse, validate and convert ``budgets.yaml``.
+
+YAML is composed into nodes (so every value keeps its line), converted with a node budget (so
+an alias bomb stops early), validated against ``schema.json`` (the only definition of a valid
+manifest), then turned into dataclasses with human units parsed. Every problem is one
+``ManifestError`` naming the file, the line, the JSON path and what would be valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from promptbudget.errors import ManifestError
+from promptbudget.manifest.model import Limits, Manifest, Step, VariableSpec, Workflow
+from promptbudget.pricing.catalog import (
+    PriceCatalog,
+    load_catalog,
+    model_from_mapping,
+    override_model,
+)
+from promptbudget.templates.source import display_path
+from promptbudget.units import parse_share, parse_tokens, parse_usd
+
+MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
+MAX_MANIFEST_BYTES = 1_048_576
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+DAYS_PER_MONTH = Decimal(30)
+
+Lines = dict[str, int]
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The manifest JSON Schema shipped in the package."""
+    text = resources.files(__package__).joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def find_manifest(start: Path) -> Path | None:
+    """``budgets.yaml`` in ``start`` or the nearest parent directory that has one."""
+    current = start.resolve()
+    for directory in (current, *current.parents):
+        for name in MANIFEST_NAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_manifest(path: Path, *, cwd: Path | None = None) -> Manifest:
+    """Read and validate the manifest at ``path``."""
+    shown = display_path(path, cwd or Path.cwd())
+    text = _read_manifest_text(path, shown)
+    data, lines = compose_yaml(text, shown)
+    if data is None:
+        raise ManifestError(
+            "the manifest is empty; it needs at least 'version: 1' (run 'promptbudget init')",
+            path=shown,
+            line=1,
+        )
+    if not isinstance(data, dict):
+        raise ManifestError(
+            "the manifest must be a mapping of keys (version, prompts, workflows, ...), "
+            f"not a {_yaml_type(data)}",
+            path=shown,
+            line=lines.get("$", 1),
+        )
+    validate(data, lines, shown)
+    return _to_manifest(data, lines, path.resolve(), shown)
+
+
+def _read_manifest_text(path: Path, shown: str) -> str:
+    if not path.exists():
+        raise ManifestError("no such file", path=shown)
+    if path.is_dir():
+        raise ManifestError(
+            "is a directory; give the manifest file itself (e.g. budgets.yaml)", path=shown
+        )
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"is {size:,} bytes; a manifest is at most {MAX_MANIFEST_BYTES:,}", path=shown
+            )
+        data = path.read_bytes()
+    except OSError as err:
+        raise ManifestError(f"cannot be read: {err.strerror}", path=shown) from err
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ManifestError("is not valid UTF-8; save it as UTF-8", path=shown, line=line) from err
+    return text
+
+
+def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
+    """Parse YAML into plain data plus a map of JSON path -> line.
+
+    Duplicate keys are errors (YAML would silently keep the last one); anchors and aliases
+    work, but expansion stops after ``MAX_YAML_NODES`` values.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ManifestError(
+            f"is not valid YAML: {problem}",
+            path=shown,
+            line=mark.line + 1 if mark is not None else None,
+        ) from err
+    lines: Lines = {}
+    if node is None:
+        loader.dispose()
+        return None, lines
+    budget = [MAX_YAML_NODES]
+
+    def convert(current: yaml.Node, json_path: str, depth: int) -> Any:
+        budget[0] -= 1
+        line = current.start_mark.line + 1
+        if budget[0] < 0:
+            raise ManifestError(
+                f"has more than {MAX_YAML_NODES:,} values (an alias bomb?); simplify it",
+                path=shown,
+                line=line,
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise ManifestError(
+                f"is nested more than {MAX_YAML_DEPTH} levels deep", path=shown, line=line
+            )
+        lines.setdefault(json_path, line)
+        if isinstance(current, yaml.MappingNode):
+            try:
+                loader.flatten_mapping(current)
+            except yaml.YAMLError as err:
+                raise ManifestError(
+                    f"has an invalid merge key: {err}", path=shown, line=line
+                ) from err
+            result: dict[Any, Any] = {}
+            for key_node, value_node in current.value:
+                key = loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    raise ManifestError(
+                        "has a key that is not a plain value",
+                        path=shown,
+                        line=key_node.start_mark.line + 1,
+                        json_path=json_path,
+                    )
+                key_text = str(key)
+                if key_text in result:
+                    raise ManifestError(
+                        f"has the key {key_text!r} twice in the same mapping",
+                        path=shown,
+                        line=key_node.start_mark.line + 1,
+                        json_path=json_path,
+                    )
+                child_path = _child_path(json_path, key_text)
+                lines.setdefault(child_path, key_node.start_mark.line + 1)
+                result[key_text] = convert(value_node, child_path, depth + 1)
+            return result
+        if isinstance(current, yaml.SequenceNode):
+            return [
+                convert(item, f"{json_path}[{index}]", depth + 1)
+                for index, item in enumerate(current.value)
+            ]
+        return loader.construct_object(current, deep=True)
+
+    try:
+        return convert(node, "$", 0), lines
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise ManifestError(
+            f"is not valid YAML: {getattr(err, 'problem', err)}",
+            path=shown,
+            line=mark.line + 1 if mark is not None else None,
+        ) from err
+    finally:
+        loader.dispose()
+
+
+def _child_path(parent: str, key: str) -> str:
+    if key.isidentifier():
+        return f"{parent}.{key}"
+    return f"{parent}[{json.dumps(key)}]"
+
+
+def _json_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else _child_path(path, str(part))
+    return path
+
+
+def _line_for(lines: Lines, json_path: str) -> int | None:
+    """The line of ``json_path``, or of its nearest ancestor that has one."""
+    path = json_path
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        if cut <= 0:
+            break
+        path = path[:cut]
+    return lines.get("$")
+
+
+def validate(data: Any, lines: Lines, shown: str) -> None:
+    """Validate against the schema; raise the single most useful error."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(load_schema())
+    error = best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    message, json_path = _describe(error)
+    raise ManifestError(message, path=shown, line=_line_for(lines, json_path), json_path=json_path)
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    """A human sentence for a jsonschema error, and the JSON path it concerns."""
+    json_path = _json_path(error.absolute_path)
+    instance = error.instance
+    # Climb out of oneOf branches to the schema that says what is valid.
+    hinted = error
+    while "x-valid" not in _schema_of(hinted) and hinted.parent is not None:
+        hinted = hinted.parent
+    hint = _schema_of(hinted).get("x-valid")
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(_schema_of(error).get("properties", {}))
+        unknown = sorted(set(instance) - set(allowed))
+        key = unknown[0] if unknown else "?"
+        valid = f"; valid keys: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {key!r}{valid}", _child_path(json_path, key)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        return f"missing required key {missing!r}", json_path
+    if error.validator == "propertyNames":
+        return f"invalid name {error.instance!r}; expected {hint or 'a valid name'}", json_path
+    if error.validator in {"minProperties", "maxProperties"} and hint:
+        return f"expected {hint}", json_path
+    if error.validator == "minItems":
+        return f"must not be empty; expected {hint or 'at least one item'}", json_path
+    if hint:
+        return f"{_show(instance)} is not valid here; expected {hint}", json_path
+    if error.validator == "type":
+        expected = error.validator_value
+        return f"expected {_type_words(expected)}, got {_show(instance)}", json_path
+    return error.message, json_path
+
+
+def _schema_of(error: Any) -> dict[str, Any]:
+    schema = error.schema
+    return schema if isinstance(schema, dict) else {}
+
+
+def _type_words(expected: object) -> str:
+    words = {
+        "object": "a mapping (key: value)",
+        "array": "a list",
+        "string": "text",
+        "integer": "a whole number",
+        "number": "a number",
+        "boolean": "true or false",
+    }
+    if isinstance(expected, list):
+        return " or ".join(words.get(str(e), str(e)) for e in expected)
+    return words.get(str(expected), str(expected))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "an empty value"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _yaml_type(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+# -- conversion -----------------------------------------------------------------------------
+
+
+class _Converter:
+    def __init__(self, lines: Lines, shown: str, root: Path) -> None:
+        self.lines = lines
+        self.shown = shown
+        self.root = root
+
+    def fail(self, message: str, json_path: str) -> ManifestError:
+        return ManifestError(
+            message, path=self.shown, line=_line_for(self.lines, json_path), json_path=json_path
+        )
+
+    def unit(self, parse: Callable[[object], Any], value: object, json_path: str) -> Any:
+        try:
+            return parse(value)
+        except ValueError as err:
+            raise self.fail(str(err), json_path) from err
+
+    def variables(self, data: Mapping[str, Any] | None, json_path: str) -> dict[str, VariableSpec]:
+        out: dict[str, VariableSpec] = {}
+        for name, spec in (data or {}).items():
+            path = _child_path(json_path, name)
+            cap = None
+            if "max_tokens" in spec:
+                cap = self.unit(parse_tokens, spec["max_tokens"], f"{path}.max_tokens")
+            out[name] = VariableSpec(
+                name=name,
+                max_tokens=cap,
+                sample=spec.get("sample"),
+                has_sample="sample" in spec,
+                line=self.lines.get(path),
+            )
+        return out
+
+    def catalog(self, models: Mapping[str, Any] | None) -> PriceCatalog:
+        base = load_catalog()
+        extra = []
+        for name, entry in (models or {}).items():
+            path = _child_path("$.models", name)
+            entry = self.model_entry(entry, path)
+            existing = base.lookup(name)
+            if existing is not None and existing.name == name:
+                extra.append(override_model(existing, entry))
+                continue
+            missing = [k for k in ("input_per_mtok", "output_per_mtok") if k not in entry]
+            if missing:
+                near = base.closest(name)
+                hint = f" (did you mean {', '.join(near)}?)" if near else ""
+                raise self.fail(
+                    f"model {name!r} is not in the catalog{hint}, so it needs "
+                    f"{' and '.join(missing)}",
+                    path,
+                )
+            entry.setdefault("tokenizer", "approximate")
+            entry.setdefault("provider", "custom")
+            extra.append(model_from_mapping(name, entry, origin="manifest"))
+        return base.with_models(extra) if extra else base
+
+    def model_entry(self, entry: Mapping[str, Any], path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key.endswith("_per_mtok"):
+                out[key] = self.unit(parse_usd, value, f"{path}.{key}")
+            elif key in {"context_window", "max_output_tokens", "cache_min_tokens"}:
+                out[key] = self.unit(parse_tokens, value, f"{path}.{key}")
+            elif key == "long_context":
+                tier_path = f"{path}.long_context"
+                out[key] = {
+                    k: (
+                        self.unit(parse_tokens, v, f"{tier_path}.{k}")
+                        if k == "threshold_tokens"
+                        else self.unit(parse_usd, v, f"{tier_path}.{k}")
+                    )
+                    for k, v in value.items()
+                }
+            else:
+                out[key] = value
+        return out
+
+    def step(self, data: Mapping[str, Any], path: str, prompts_dir: Path) -> Step:
+        prompt = data["prompt"]
+        prompt_path = self.prompt_path(prompt, prompts_dir, f"{path}.prompt")
+        name = data.get("name") or Path(prompt).name.split(".", 1)[0]
+
+        def tokens(key: str) -> int | None:
+            if key not in data:
+                return None
+            value: int = self.unit(parse_tokens, data[key], f"{path}.{key}")
+            return value
+
+        max_output = tokens("max_output_tokens")
+        if max_output == 0:
+            raise self.fail("max_output_tokens must be 1 or more", f"{path}.max_output_tokens")
+        return Step(
+            name=name,
+            prompt=prompt,
+            prompt_path=prompt_path,
+            model=data.get("model"),
+            output_tokens=tokens("output_tokens"),
+            max_output_tokens=max_output,
+            turns=int(data.get("turns", 1)),
+            tool_calls=int(data.get("tool_calls", 0)),
+            tool_result_tokens=tokens("tool_result_tokens") or 0,
+            user_turn_tokens=tokens("user_turn_tokens"),
+            variables=self.variables(data.get("variables"), f"{path}.variables"),
+            line=self.lines.get(path),
+        )
+
+    def prompt_path(self, prompt: str, prompts_dir: Path, path: str) -> Path:
+        candidate = prompts_dir / prompt
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise self.fail(
+                f"prompt {prompt!r} is outside the project root; templates must live inside it",
+                path,
+            )
+        if not candidate.exists():
+            shown_dir = display_path(prompts_dir, self.root)
+            raise self.fail(
+                f"prompt file {prompt!r} not found (looked in {shown_dir}/); paths are relative "
+                "to the prompts directory",
+                path,
+            )
+        if candidate.is_dir():
+            raise self.fail(f"prompt {prompt!r} is a directory; name a template file", path)
+        return resolved
+
+    def workflow(self, name: str, data: Mapping[str, Any], prompts_dir: Path) -> Workflow:
+        path = _child_path("$.workflows", name)
+        steps = tuple(
+            self.step(step, f"{path}.steps[{index}]", prompts_dir)
+            for index, step in enumerate(data["steps"])
+        )
+        seen: set[str] = set()
+        for index, step in enumerate(steps):
+            if step.name in seen:
+                raise self.fail(
+                    f"two steps are named {step.name!r}; give one a different 'name:'",
+                    f"{path}.steps[{index}]",
+                )
+            seen.add(step.name)
+        traffic = data.get("traffic") or {}
+        per_day: Decimal | None = None
+        if "requests_per_day" in traffic:
+            per_day = Decimal(str(traffic["requests_per_day"]))
+        elif "requests_per_month" in traffic:
+            per_day = Decimal(str(traffic["requests_per_month"])) / DAYS_PER_MONTH
+        success = Decimal(1)
+        if "success_rate" in data:
+            success = self.unit(parse_share, data["success_rate"], f"{path}.success_rate")
+            if success == 0:
+                raise self.fail(
+                    "success_rate must be above 0% (cost per outcome divides by it)",
+                    f"{path}.success_rate",
+                )
+        limits_data = data.get("limits") or {}
+        limits_path = f"{path}.limits"
+        parsed: dict[str, Any] = {}
+        for key, value in limits_data.items():
+            key_path = f"{limits_path}.{key}"
+            if key.startswith("max_cost") or key == "max_monthly_spend":
+                parsed[key] = self.unit(parse_usd, value, key_path)
+            elif key in {"max_input_tokens", "max_output_tokens"}:
+                parsed[key] = self.unit(parse_tokens, value, key_path)
+            else:
+                parsed[key] = int(value)
+        limit_lines = {
+            key: line
+            for key in limits_data
+            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
+        }
+        return Workflow(
+            name=name,
+            steps=steps,
+            limits=Limits(**parsed),
+            description=data.get("description"),
+            requests_per_day=per_day,
+            success_rate=success,
+            line=self.lines.get(path),
+            limit_lines=limit_lines,
+        )
+
+
+def _to_manifest(data: Mapping[str, Any], lines: Lines, path: Path, shown: str) -> Manifest:
+    root = path.parent
+    converter = _Converter(lines, shown, root)
+    prompts_value = data.get("prompts", "prompts")
+    prompts_dir = (root / prompts_value).resolve()
+    if not prompts_dir.is_relative_to(root):
+        raise converter.fail("prompts must be a directory inside the project", "$.prompts")
+    if "prompts" in data and not prompts_dir.is_dir():
+        raise converter.fail(f"prompts directory {prompts_value!r} does not exist", "$.prompts")
+    catalog = converter.catalog(data.get("models"))
+    workflows = tuple(
+        converter.workflow(name, workflow, prompts_dir)
+        for name, workflow in (data.get("workflows") or {}).items()
+    )
+    rules = {str(k): str(v) for k, v in (data.get("rules") or {}).items()}
+    return Manifest(
+        path=path,
+        root=root,
+        display_path=display_path(path, root),
+        prompts_dir=prompts_dir,
+        catalog=catalog,
+        default_model=(data.get("defaults") or {}).get("model"),
+        variables=converter.variables(data.get("variables"), "$.variables"),
+        rules=rules,
+        workflows=workflows,
+        rule_lines={k: v for k in rules if (v := lines.get(_child_path("$.rules", k))) is not None},
+    )

@@ -1,0 +1,38 @@
+"""Everything one run needs, decided once from the command line."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptbudget.findings import Severity
+
+
+class OutputFormat(enum.Enum):
+    AUTO = "auto"
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"
+
+    def resolve(self, *, environ: dict[str, str] | None = None) -> OutputFormat:
+        """``auto``: github annotations inside GitHub Actions, text everywhere else."""
+        if self is not OutputFormat.AUTO:
+            return self
+        env = os.environ if environ is None else environ
+        return OutputFormat.GITHUB if env.get("GITHUB_ACTIONS") == "true" else OutputFormat.TEXT
+
+
+@dataclass(frozen=True)
+class Options:
+    cwd: Path
+    config: Path | None = None
+    paths: tuple[Path, ...] = ()
+    models: tuple[str, ...] = ()
+    fail_on: Severity = Severity.ERROR
+    exit_zero: bool = False
+    output_format: OutputFormat = OutputFormat.AUTO
+    output: Path | None = None
+    color: bool = True
+    provider: str | None = None

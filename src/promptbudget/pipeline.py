@@ -1,0 +1,425 @@
+"""``run_*(options) -> Report``: wires the stages together; holds no domain logic of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from promptbudget.counting import PromptCount, TemplateCount, count_prompt
+from promptbudget.errors import ManifestError, PromptBudgetError
+from promptbudget.estimates import StepEstimate, WorkflowEstimate, estimate_step
+from promptbudget.findings import Finding, Report, Severity
+from promptbudget.manifest.loader import find_manifest, load_manifest
+from promptbudget.manifest.model import Manifest, Step, VariableSpec, Workflow
+from promptbudget.options import Options
+from promptbudget.pricing.catalog import ModelPrice, PriceCatalog, load_catalog
+from promptbudget.rules import (
+    RULES,
+    Rule,
+    RuleContext,
+    TemplateResult,
+    find_rule,
+    parse_severity,
+    run_rules,
+)
+from promptbudget.templates.parse import ParsedTemplate, parse_template
+from promptbudget.templates.render import RenderedPrompt, TemplateRenderer, VariableValue
+from promptbudget.templates.source import (
+    PromptText,
+    detect_format,
+    display_path,
+    iter_prompt_files,
+    read_prompt_text,
+)
+from promptbudget.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, guess_tokenizer
+
+DEFAULT_TOKENIZER = "o200k_base"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model name resolved against the catalog."""
+
+    name: str | None
+    price: ModelPrice | None
+    tokenizer: str
+
+    @property
+    def is_known(self) -> bool:
+        return self.name is None or self.price is not None
+
+
+def resolve_model(name: str | None, catalog: PriceCatalog) -> ModelChoice:
+    """Catalog entry and tokenizer for ``name``; unknown models keep a best-guess tokenizer."""
+    if name is None:
+        return ModelChoice(None, None, DEFAULT_TOKENIZER)
+    price = catalog.lookup(name)
+    if price is not None:
+        return ModelChoice(price.name, price, price.tokenizer)
+    return ModelChoice(name, None, guess_tokenizer(name) or "approximate")
+
+
+@dataclass
+class Project:
+    """What a run knows about the repository: root, manifest, catalog, loaded templates."""
+
+    root: Path
+    manifest: Manifest | None
+    catalog: PriceCatalog
+    renderer: TemplateRenderer
+    templates: dict[Path, ParsedTemplate] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, options: Options, *, require_manifest: bool) -> Project:
+        manifest_path = options.config or find_manifest(options.cwd)
+        if options.config is not None and not options.config.exists():
+            raise ManifestError("no such file", path=str(options.config))
+        if manifest_path is None:
+            if require_manifest:
+                raise PromptBudgetError(
+                    "no budgets.yaml in this directory or any parent; run 'promptbudget init' "
+                    "to create one, or pass --config PATH"
+                )
+            return cls(
+                root=options.cwd.resolve(),
+                manifest=None,
+                catalog=load_catalog(),
+                renderer=TemplateRenderer(options.cwd.resolve()),
+            )
+        manifest = load_manifest(manifest_path, cwd=options.cwd)
+        search = tuple(dict.fromkeys((manifest.prompts_dir, manifest.root)))
+        return cls(
+            root=manifest.root,
+            manifest=manifest,
+            catalog=manifest.catalog,
+            renderer=TemplateRenderer(manifest.root, search),
+        )
+
+    def load(self, path: Path, *, confine: bool) -> ParsedTemplate:
+        """Read and parse ``path`` once. With ``confine``, a file whose real path is outside
+        the project root (a symlink out of the repo) is not read."""
+        resolved = path.resolve()
+        cached = self.templates.get(resolved)
+        if cached is not None:
+            return cached
+        shown = display_path(path, self.root)
+        fmt = detect_format(path)
+        if confine and not resolved.is_relative_to(self.root):
+            read = PromptText(
+                "",
+                0,
+                problem="points outside the project root (a symlink?); not read",
+                is_readable=False,
+            )
+        else:
+            read = read_prompt_text(path)
+        parsed = parse_template(path, shown, fmt, read)
+        parsed = _with_sample_file(parsed, self.root if confine else None)
+        self.templates[resolved] = parsed
+        return parsed
+
+    @property
+    def manifest_variables(self) -> Mapping[str, VariableSpec]:
+        return self.manifest.variables if self.manifest else {}
+
+    def step_variables_for(self, path: Path) -> dict[str, VariableSpec]:
+        """Variables the manifest's steps declare for the template at ``path``, merged; where
+        steps disagree, the largest cap (the worst case) wins."""
+        merged: dict[str, VariableSpec] = {}
+        if self.manifest is None:
+            return merged
+        resolved = path.resolve()
+        for workflow in self.manifest.workflows:
+            for step in workflow.steps:
+                if step.prompt_path != resolved:
+                    continue
+                for name, spec in step.variables.items():
+                    current = merged.get(name)
+                    if current is None or (spec.max_tokens or 0) > (current.max_tokens or 0):
+                        merged[name] = spec
+        return merged
+
+    @property
+    def default_model(self) -> str | None:
+        return self.manifest.default_model if self.manifest else None
+
+
+def _with_sample_file(parsed: ParsedTemplate, root: Path | None) -> ParsedTemplate:
+    """Prompty ``sample: ${file:sample.json}``: load the samples from that file if it exists
+    inside the project (a missing file leaves the variables unbounded, reported by PB201)."""
+    sample_file = parsed.meta.sample_file
+    if sample_file is None:
+        return parsed
+    candidate = (parsed.path.parent / sample_file).resolve()
+    limit = root or parsed.path.parent.resolve()
+    if not candidate.is_relative_to(limit) or not candidate.is_file():
+        return parsed
+    try:
+        data = json.loads(read_prompt_text(candidate).text)
+    except ValueError:
+        return parsed
+    if not isinstance(data, dict):
+        return parsed
+    meta = replace(parsed.meta, samples={**data, **parsed.meta.samples})
+    return replace(parsed, meta=meta)
+
+
+def variable_values(
+    parsed: ParsedTemplate,
+    manifest_variables: Mapping[str, VariableSpec],
+    step_variables: Mapping[str, VariableSpec] | None = None,
+    step_label: str | None = None,
+) -> dict[str, VariableValue]:
+    """Each variable's value: step variables over manifest variables over template samples."""
+    values = {
+        name: VariableValue(name, "sample in the template", sample=sample)
+        for name, sample in parsed.meta.samples.items()
+    }
+    layers: list[tuple[Mapping[str, VariableSpec], str]] = [
+        (manifest_variables, "budgets.yaml variables")
+    ]
+    if step_variables:
+        layers.append((step_variables, f"budgets.yaml {step_label}"))
+    for layer, origin in layers:
+        for name, spec in layer.items():
+            if spec.max_tokens is not None:
+                values[name] = VariableValue(name, f"cap in {origin}", max_tokens=spec.max_tokens)
+            elif spec.has_sample:
+                values[name] = VariableValue(name, f"sample in {origin}", sample=spec.sample)
+    return values
+
+
+def count_template(
+    parsed: ParsedTemplate, rendered: RenderedPrompt, choice: ModelChoice
+) -> TemplateCount:
+    tokenizer = get_tokenizer(choice.tokenizer)
+    prompt = count_prompt(rendered, tokenizer) if parsed.is_readable else None
+    return TemplateCount(
+        path=parsed.display_path,
+        format=parsed.format.value,
+        model=choice.name,
+        tokenizer=tokenizer.name,
+        encoding=tokenizer.spec.encoding,
+        exact=prompt.exact if prompt is not None else False,
+        error_band=tokenizer.spec.error_band,
+        prompt=prompt,
+    )
+
+
+def _template_result(
+    project: Project,
+    parsed: ParsedTemplate,
+    model_name: str | None,
+    *,
+    include_root: Path | None = None,
+    manifest_variables: frozenset[str] = frozenset(),
+    in_workflow: bool = False,
+) -> TemplateResult:
+    choice = resolve_model(model_name, project.catalog)
+    values = variable_values(
+        parsed, project.manifest_variables, project.step_variables_for(parsed.path), "steps"
+    )
+    rendered = project.renderer.render(parsed, values, include_root=include_root)
+    return TemplateResult(
+        parsed=parsed,
+        rendered=rendered,
+        count=count_template(parsed, rendered, choice),
+        # Counting needs only a tokenizer: a model the catalog lacks but whose tokenizer is
+        # known (an OpenAI snapshot id) is fine here; steps report unpriced models.
+        model_known=choice.is_known or choice.tokenizer != "approximate",
+        closest_models=tuple(project.catalog.closest(model_name)) if model_name else (),
+        manifest_variables=manifest_variables,
+        in_workflow=in_workflow,
+    )
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def run_count(options: Options) -> Report:
+    """``promptbudget count``: tokens per template (and per message), per model."""
+    project = Project.open(options, require_manifest=False)
+    if options.paths:
+        arguments = options.paths
+    elif project.manifest is not None:
+        arguments = (project.manifest.prompts_dir,)
+    else:
+        arguments = (options.cwd,)
+    for model in options.models:
+        choice = resolve_model(model, project.catalog)
+        if not choice.is_known and choice.tokenizer == "approximate":
+            near = project.catalog.closest(model)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise PromptBudgetError(
+                f"unknown model {model!r}{hint}; see 'promptbudget models', or declare it under "
+                "models: in budgets.yaml"
+            )
+    results: list[TemplateResult] = []
+    for argument in arguments:
+        argument = argument if argument.is_absolute() else options.cwd / argument
+        for path in iter_prompt_files([argument]):
+            parsed = project.load(path, confine=False)
+            include_root = _include_root(project.root, argument, path)
+            names: Iterable[str | None] = options.models or (
+                parsed.meta.model or project.default_model,
+            )
+            results.extend(
+                _template_result(
+                    project,
+                    parsed,
+                    name,
+                    include_root=include_root,
+                    manifest_variables=frozenset(project.manifest_variables),
+                )
+                for name in names
+            )
+    context = RuleContext(templates=tuple(results), manifest=project.manifest)
+    findings = run_rules(_count_rules(), context, _severities(project.manifest))
+    return Report(
+        command="count",
+        findings=_sorted(findings),
+        templates=tuple(r.count for r in results),
+        fail_on=options.fail_on,
+        exit_zero=options.exit_zero,
+        catalog_as_of=project.catalog.as_of,
+    )
+
+
+def _include_root(root: Path, argument: Path, path: Path) -> Path:
+    """Includes resolve inside the project root, or inside the argument for outside files."""
+    if path.resolve().is_relative_to(root):
+        return root
+    return argument.resolve() if argument.is_dir() else path.parent.resolve()
+
+
+def _count_rules() -> dict[str, Rule]:
+    return {code: RULES[code] for code in ("PB001", "PB110", "PB201", "PB202", "PB301")}
+
+
+def run_check(options: Options) -> Report:
+    """``promptbudget check``: every workflow and template against its limits and rules."""
+    project = Project.open(options, require_manifest=True)
+    manifest = project.manifest
+    assert manifest is not None
+    severities = _severities(manifest)
+
+    used: dict[Path, set[str]] = {}
+    for workflow in manifest.workflows:
+        for step in workflow.steps:
+            used.setdefault(step.prompt_path, set()).update(step.variables)
+
+    template_paths: list[Path] = []
+    if manifest.prompts_dir.is_dir():
+        template_paths.extend(iter_prompt_files([manifest.prompts_dir]))
+    template_paths.extend(
+        path for path in used if path not in {p.resolve() for p in template_paths}
+    )
+    results = []
+    manifest_names = frozenset(manifest.variables)
+    for path in template_paths:
+        if path.resolve() == manifest.path:
+            continue
+        parsed = project.load(path, confine=True)
+        results.append(
+            _template_result(
+                project,
+                parsed,
+                parsed.meta.model or manifest.default_model,
+                manifest_variables=manifest_names | frozenset(used.get(path.resolve(), ())),
+                in_workflow=path.resolve() in used,
+            )
+        )
+
+    estimates = tuple(_estimate_workflow(project, workflow) for workflow in manifest.workflows)
+    step_lines = {
+        (workflow.name, step.name): {
+            name: spec.line for name, spec in step.variables.items() if spec.line is not None
+        }
+        for workflow in manifest.workflows
+        for step in workflow.steps
+    }
+    context = RuleContext(
+        templates=tuple(results),
+        workflows=estimates,
+        manifest=manifest,
+        step_variable_lines=step_lines,
+    )
+    findings = run_rules(RULES, context, severities)
+    return Report(
+        command="check",
+        findings=_sorted(findings),
+        templates=tuple(r.count for r in results),
+        workflows=estimates,
+        fail_on=options.fail_on,
+        exit_zero=options.exit_zero,
+        catalog_as_of=project.catalog.as_of,
+    )
+
+
+def _estimate_workflow(project: Project, workflow: Workflow) -> WorkflowEstimate:
+    return WorkflowEstimate(
+        workflow=workflow,
+        steps=tuple(_estimate_step(project, workflow, step) for step in workflow.steps),
+    )
+
+
+def _estimate_step(project: Project, workflow: Workflow, step: Step) -> StepEstimate:
+    parsed = project.load(step.prompt_path, confine=True)
+    choice = resolve_model(
+        step.model or parsed.meta.model or project.default_model, project.catalog
+    )
+    tokenizer: Tokenizer = get_tokenizer(choice.tokenizer)
+    values = variable_values(
+        parsed, project.manifest_variables, step.variables, f"step {workflow.name}.{step.name}"
+    )
+    rendered = project.renderer.render(parsed, values)
+    prompt: PromptCount | None = count_prompt(rendered, tokenizer) if parsed.is_readable else None
+    return estimate_step(
+        workflow,
+        step,
+        template_path=parsed.display_path,
+        prompt=prompt,
+        template_cap=parsed.meta.max_output_tokens,
+        model=choice.name,
+        price=choice.price,
+        tokenizer=tokenizer,
+    )
+
+
+def run_models(options: Options) -> Report:
+    """``promptbudget models``: the catalog (with the manifest's additions, if any)."""
+    manifest_path = options.config or find_manifest(options.cwd)
+    catalog = (
+        load_manifest(manifest_path, cwd=options.cwd).catalog if manifest_path else load_catalog()
+    )
+    models = sorted(catalog.models.values(), key=lambda m: (m.provider, m.name))
+    if options.provider:
+        models = [m for m in models if m.provider == options.provider.lower()]
+    return Report(command="models", models=tuple(models), catalog_as_of=catalog.as_of)
+
+
+def _severities(manifest: Manifest | None) -> dict[str, Severity | None]:
+    """Rule severities from the manifest's ``rules:`` (codes or slugs)."""
+    severities: dict[str, Severity | None] = {}
+    if manifest is None:
+        return severities
+    for name, value in manifest.rules.items():
+        found = find_rule(name)
+        if found is None:
+            raise ManifestError(
+                f"unknown rule {name!r}; see 'promptbudget rules' for codes and slugs",
+                path=manifest.display_path,
+                line=manifest.rule_lines.get(name),
+                json_path=f"$.rules.{name}",
+            )
+        severities[found.code] = parse_severity(value)
+    return severities
+
+
+def _sorted(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(sorted(findings, key=lambda f: f.sort_key))
+
+
+__all__ = ["TOKENIZERS", "Project", "resolve_model", "run_check", "run_count", "run_models"]

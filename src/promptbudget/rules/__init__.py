@@ -1,0 +1,51 @@
+"""The rule registry. The CLI, ``promptbudget rules`` and the docs all iterate over ``RULES``."""
+
+from __future__ import annotations
+
+from promptbudget.findings import Severity
+from promptbudget.rules import budget, template
+from promptbudget.rules.base import Rule, RuleContext, TemplateResult, run_rules
+
+RULES: dict[str, Rule] = {
+    r.code: r
+    for r in (
+        template.template_error,
+        budget.input_over_budget,
+        budget.output_over_budget,
+        budget.output_unbounded,
+        budget.turns_over_budget,
+        budget.tool_calls_over_budget,
+        budget.cost_per_request_over_budget,
+        budget.monthly_spend_over_budget,
+        budget.cost_per_outcome_over_budget,
+        budget.context_window_exceeded,
+        budget.unknown_model,
+        template.unbounded_variable,
+        template.undeclared_variable,
+        template.estimated_count,
+    )
+}
+
+RULES_BY_SLUG: dict[str, Rule] = {r.slug: r for r in RULES.values()}
+
+
+def find_rule(name: str) -> Rule | None:
+    """A rule by code (``PB101``, any case) or slug (``input-over-budget``)."""
+    return RULES.get(name.upper()) or RULES_BY_SLUG.get(name.lower())
+
+
+def parse_severity(value: str) -> Severity | None:
+    """``off`` -> None; ``info``/``warning``/``error`` -> Severity."""
+    return None if value == "off" else Severity(value)
+
+
+__all__ = [
+    "RULES",
+    "RULES_BY_SLUG",
+    "Rule",
+    "RuleContext",
+    "TemplateResult",
+    "find_rule",
+    "parse_severity",
+    "run_rules",
+]

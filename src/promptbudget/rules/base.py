@@ -1,0 +1,110 @@
+"""A rule is a declaration (code, slug, default severity) plus a pure generator of findings."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from promptbudget.findings import Finding, Number, Severity
+
+if TYPE_CHECKING:
+    from promptbudget.counting import TemplateCount
+    from promptbudget.estimates import WorkflowEstimate
+    from promptbudget.manifest.model import Manifest
+    from promptbudget.templates.parse import ParsedTemplate
+    from promptbudget.templates.render import RenderedPrompt
+
+
+@dataclass(frozen=True)
+class TemplateResult:
+    """One template as evaluated on its own (its samples plus the manifest's variables)."""
+
+    parsed: ParsedTemplate
+    rendered: RenderedPrompt
+    count: TemplateCount
+    model_known: bool = True
+    closest_models: tuple[str, ...] = ()
+    manifest_variables: frozenset[str] = frozenset()  # declared for it in the manifest
+    in_workflow: bool = False
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Everything a rule may look at. Rules never read anything else."""
+
+    templates: tuple[TemplateResult, ...] = ()
+    workflows: tuple[WorkflowEstimate, ...] = ()
+    manifest: Manifest | None = None
+    step_variable_lines: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+
+Check = Callable[["Rule", RuleContext, Severity], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    slug: str
+    default_severity: Severity
+    summary: str
+    check: Check = field(repr=False)
+
+    @property
+    def doc(self) -> str:
+        """The rule's documentation: the docstring of its check function."""
+        return inspect.cleandoc(self.check.__doc__ or "")
+
+    def finding(
+        self,
+        severity: Severity,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        workflow: str | None = None,
+        step: str | None = None,
+        measured: Number | None = None,
+        limit: Number | None = None,
+        unit: str | None = None,
+    ) -> Finding:
+        return Finding(
+            rule=self.code,
+            slug=self.slug,
+            severity=severity,
+            message=message,
+            path=path,
+            line=line,
+            workflow=workflow,
+            step=step,
+            measured=measured,
+            limit=limit,
+            unit=unit,
+        )
+
+
+def rule(code: str, slug: str, severity: Severity, summary: str) -> Callable[[Check], Rule]:
+    """Declare a rule around its check function (whose docstring is the documentation)."""
+
+    def wrap(check: Check) -> Rule:
+        return Rule(code=code, slug=slug, default_severity=severity, summary=summary, check=check)
+
+    return wrap
+
+
+def run_rules(
+    rules: dict[str, Rule], context: RuleContext, severities: dict[str, Severity | None]
+) -> list[Finding]:
+    """Run every enabled rule; ``severities`` maps code -> severity (None: off)."""
+    findings: list[Finding] = []
+    for code, current in rules.items():
+        severity = severities.get(code, current.default_severity)
+        if severity is None:
+            continue
+        findings.extend(current.check(current, context, severity))
+    return findings
+
+
+def plural(count: int | Any, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"

@@ -1,0 +1,469 @@
+"""Budget rules: each compares a workflow's estimate with a limit in ``budgets.yaml``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from promptbudget.estimates import StepEstimate, WorkflowEstimate
+from promptbudget.findings import Finding, Severity
+from promptbudget.rules.base import Rule, RuleContext, plural, rule
+from promptbudget.units import format_tokens, format_usd
+
+
+def _limit_location(
+    ctx: RuleContext, workflow: WorkflowEstimate, key: str
+) -> tuple[str | None, int | None]:
+    """Where a workflow limit is declared: the manifest and the limit's line."""
+    path = ctx.manifest.display_path if ctx.manifest else None
+    return path, workflow.workflow.limit_lines.get(key, workflow.workflow.line)
+
+
+def _call_label(step: StepEstimate) -> str:
+    call = step.worst_call
+    if call is None or len(step.calls) == 1:
+        return "per call"
+    position = f"turn {call.turn}" + (f", after tool call {call.index}" if call.index else "")
+    return f"at its largest call ({position} of {len(step.calls)} calls)"
+
+
+@rule("PB101", "input-over-budget", Severity.ERROR, "a model call's input exceeds max_input_tokens")
+def input_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A model call sends more input tokens than ``max_input_tokens``.
+
+    Why: input is most of the bill in chat and RAG workflows, and it grows with every turn
+    and tool call because history is re-sent. The limit is checked against the largest call
+    of each step (the worst case): the rendered template with variables at their caps, plus
+    the history of earlier turns and tool results.
+
+    Fails:
+        limits: {max_input_tokens: 2k}   # answer.j2 renders to 2,400 tokens
+
+    Passes:
+        limits: {max_input_tokens: 3k}
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_input_tokens
+        if limit is None:
+            continue
+        for step in workflow.steps:
+            measured = step.max_input_tokens
+            if measured <= limit:
+                continue
+            yield self.finding(
+                severity,
+                f"step '{step.name}' of workflow '{workflow.name}' sends "
+                f"{format_tokens(measured)} input tokens {_call_label(step)}, over "
+                f"max_input_tokens {format_tokens(limit)} by {format_tokens(measured - limit)}"
+                f" ({step.model or 'no model'}, {'exact' if step.exact else 'estimated'})",
+                path=step.template_path,
+                line=1,
+                workflow=workflow.name,
+                step=step.name,
+                measured=measured,
+                limit=limit,
+                unit="tokens",
+            )
+
+
+@rule(
+    "PB102", "output-over-budget", Severity.ERROR, "a call may output more than max_output_tokens"
+)
+def output_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A call's output bound is above ``max_output_tokens``.
+
+    Why: output tokens cost 4-8x input tokens. The bound is the call's ``max_tokens`` (from
+    the template's front matter or the step's ``max_output_tokens``) when there is one,
+    otherwise the step's declared ``output_tokens``.
+
+    Fails:
+        # answer.prompty: model.parameters.max_tokens: 4096
+        limits: {max_output_tokens: 1000}
+
+    Passes:
+        # answer.prompty: model.parameters.max_tokens: 800
+        limits: {max_output_tokens: 1000}
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_output_tokens
+        if limit is None:
+            continue
+        for step in workflow.steps:
+            if step.output.source in {"model max", "unknown"}:
+                continue  # PB103 says the output is unbounded
+            measured = step.output.bound
+            if measured <= limit:
+                continue
+            what = "may reply with up to" if step.output.cap is not None else "declares"
+            yield self.finding(
+                severity,
+                f"step '{step.name}' of workflow '{workflow.name}' {what} "
+                f"{format_tokens(measured)} output tokens per call, over max_output_tokens "
+                f"{format_tokens(limit)}",
+                path=_limit_location(ctx, workflow, "max_output_tokens")[0],
+                line=_limit_location(ctx, workflow, "max_output_tokens")[1],
+                workflow=workflow.name,
+                step=step.name,
+                measured=measured,
+                limit=limit,
+                unit="tokens",
+            )
+
+
+@rule("PB103", "output-unbounded", Severity.WARNING, "a call has no output-token limit at all")
+def output_unbounded(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A step declares neither ``output_tokens`` nor a ``max_tokens`` cap.
+
+    Why: without a bound the model may reply up to its maximum output, and that is what
+    promptbudget prices the step at (the honest worst case), which is rarely what you expect.
+    Declare the expected reply size (``output_tokens``) or cap it (``max_output_tokens`` on
+    the step, ``max_tokens`` in the template).
+
+    Fails:
+        steps:
+          - prompt: answer.j2        # no output_tokens, no max_tokens anywhere
+
+    Passes:
+        steps:
+          - prompt: answer.j2
+            output_tokens: 300
+    """
+    for workflow in ctx.workflows:
+        for step in workflow.steps:
+            if step.output.source not in {"model max", "unknown"}:
+                continue
+            if step.output.source == "model max":
+                priced = (
+                    f"priced at the model's maximum output, {format_tokens(step.output.tokens)} "
+                    "tokens per call"
+                )
+            else:
+                priced = "output is not priced (the model's maximum output is unknown)"
+            yield self.finding(
+                severity,
+                f"step '{step.name}' of workflow '{workflow.name}' has no output limit; "
+                f"{priced}. Set output_tokens or max_output_tokens on the step",
+                path=ctx.manifest.display_path if ctx.manifest else None,
+                line=step.step.line,
+                workflow=workflow.name,
+                step=step.name,
+                measured=step.output.tokens,
+                unit="tokens",
+            )
+
+
+@rule("PB104", "turns-over-budget", Severity.ERROR, "turns exceed max_turns")
+def turns_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A step runs more conversation turns than ``max_turns``.
+
+    Why: every turn re-sends the whole history, so cost grows with the square of the turn
+    count.
+
+    Fails:
+        steps: [{prompt: chat.j2, turns: 8}]
+        limits: {max_turns: 6}
+
+    Passes:
+        steps: [{prompt: chat.j2, turns: 4}]
+        limits: {max_turns: 6}
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_turns
+        if limit is None:
+            continue
+        for step in workflow.steps:
+            if step.step.turns <= limit:
+                continue
+            yield self.finding(
+                severity,
+                f"step '{step.name}' of workflow '{workflow.name}' runs "
+                f"{plural(step.step.turns, 'turn')}, over max_turns {limit}",
+                path=_limit_location(ctx, workflow, "max_turns")[0],
+                line=_limit_location(ctx, workflow, "max_turns")[1],
+                workflow=workflow.name,
+                step=step.name,
+                measured=step.step.turns,
+                limit=limit,
+                unit="turns",
+            )
+
+
+@rule("PB105", "tool-calls-over-budget", Severity.ERROR, "tool calls exceed max_tool_calls")
+def tool_calls_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A request makes more tool calls than ``max_tool_calls``.
+
+    Why: each tool call is one more model call with the tool result appended to the history.
+    The count is per request: ``turns x tool_calls`` summed over the workflow's steps.
+
+    Fails:
+        steps: [{prompt: agent.j2, turns: 2, tool_calls: 2}]   # 4 tool calls
+        limits: {max_tool_calls: 3}
+
+    Passes:
+        steps: [{prompt: agent.j2, turns: 1, tool_calls: 2}]
+        limits: {max_tool_calls: 3}
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_tool_calls
+        measured = workflow.tool_calls_per_request
+        if limit is None or measured <= limit:
+            continue
+        yield self.finding(
+            severity,
+            f"workflow '{workflow.name}' makes {plural(measured, 'tool call')} per request "
+            f"(turns x tool_calls over its steps), over max_tool_calls {limit}",
+            path=_limit_location(ctx, workflow, "max_tool_calls")[0],
+            line=_limit_location(ctx, workflow, "max_tool_calls")[1],
+            workflow=workflow.name,
+            measured=measured,
+            limit=limit,
+            unit="tool_calls",
+        )
+
+
+def _money_finding(
+    self: Rule,
+    ctx: RuleContext,
+    severity: Severity,
+    workflow: WorkflowEstimate,
+    key: str,
+    what: str,
+    measured: Decimal,
+    limit: Decimal,
+) -> Finding:
+    over = (measured - limit) / limit * 100 if limit else None
+    share = f" ({over:.0f}% over)" if over is not None else ""
+    partial = "" if workflow.is_complete else " (at least: a step's model is unknown)"
+    return self.finding(
+        severity,
+        f"workflow '{workflow.name}' costs {format_usd(measured)} {what}{partial}, over "
+        f"{key} {format_usd(limit)}{share}",
+        path=_limit_location(ctx, workflow, key)[0],
+        line=_limit_location(ctx, workflow, key)[1],
+        workflow=workflow.name,
+        measured=measured,
+        limit=limit,
+        unit="usd",
+    )
+
+
+@rule(
+    "PB106",
+    "cost-per-request-over-budget",
+    Severity.ERROR,
+    "a request costs more than max_cost_per_request",
+)
+def cost_per_request_over_budget(
+    self: Rule, ctx: RuleContext, severity: Severity
+) -> Iterator[Finding]:
+    """One request of the workflow costs more than ``max_cost_per_request``.
+
+    Why: the cost of a request is what every user interaction costs you: the sum over its
+    steps of every model call (turns x (1 + tool calls)), each priced with the model's rates,
+    the long-context tier applied to the whole call when its prompt is above the threshold.
+
+    Fails:
+        limits: {max_cost_per_request: $0.002}   # the workflow costs $0.0031
+
+    Passes:
+        limits: {max_cost_per_request: $0.004}
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_cost_per_request
+        measured = workflow.cost_per_request_usd
+        if limit is not None and measured > limit:
+            yield _money_finding(
+                self,
+                ctx,
+                severity,
+                workflow,
+                "max_cost_per_request",
+                "per request",
+                measured,
+                limit,
+            )
+
+
+@rule(
+    "PB107",
+    "monthly-spend-over-budget",
+    Severity.ERROR,
+    "projected monthly spend exceeds max_monthly_spend",
+)
+def monthly_spend_over_budget(
+    self: Rule, ctx: RuleContext, severity: Severity
+) -> Iterator[Finding]:
+    """Projected monthly spend is above ``max_monthly_spend``.
+
+    Why: this is the number finance sees: cost per request x requests per day x 30. It needs
+    ``traffic: {requests_per_day: N}`` on the workflow; without traffic the rule cannot run
+    and says so.
+
+    Fails:
+        traffic: {requests_per_day: 20000}
+        limits: {max_monthly_spend: $1,000}   # projects to $1,860
+
+    Passes:
+        limits: {max_monthly_spend: $2,000}
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_monthly_spend
+        if limit is None:
+            continue
+        measured = workflow.monthly_spend_usd
+        if measured is None:
+            yield self.finding(
+                severity,
+                f"workflow '{workflow.name}' has max_monthly_spend but no traffic; add "
+                "'traffic: {requests_per_day: N}' so monthly spend can be projected",
+                path=_limit_location(ctx, workflow, "max_monthly_spend")[0],
+                line=_limit_location(ctx, workflow, "max_monthly_spend")[1],
+                workflow=workflow.name,
+                limit=limit,
+                unit="usd",
+            )
+        elif measured > limit:
+            yield _money_finding(
+                self, ctx, severity, workflow, "max_monthly_spend", "per month", measured, limit
+            )
+
+
+@rule(
+    "PB108",
+    "cost-per-outcome-over-budget",
+    Severity.ERROR,
+    "cost per successful outcome exceeds max_cost_per_outcome",
+)
+def cost_per_outcome_over_budget(
+    self: Rule, ctx: RuleContext, severity: Severity
+) -> Iterator[Finding]:
+    """Cost per successful outcome is above ``max_cost_per_outcome``.
+
+    Why: failed requests are paid for too. Cost per outcome = cost per request /
+    ``success_rate``: at 92% success, every success carries 8.7% more than its own request.
+
+    Fails:
+        success_rate: 80%
+        limits: {max_cost_per_outcome: $0.010}   # $0.009 / 0.8 = $0.01125
+
+    Passes:
+        success_rate: 95%
+        limits: {max_cost_per_outcome: $0.010}   # $0.009 / 0.95 = $0.00947
+    """
+    for workflow in ctx.workflows:
+        limit = workflow.workflow.limits.max_cost_per_outcome
+        measured = workflow.cost_per_outcome_usd
+        if limit is not None and measured > limit:
+            yield _money_finding(
+                self,
+                ctx,
+                severity,
+                workflow,
+                "max_cost_per_outcome",
+                "per successful outcome",
+                measured,
+                limit,
+            )
+
+
+@rule(
+    "PB109",
+    "context-window-exceeded",
+    Severity.ERROR,
+    "input + output exceed the model's context window",
+)
+def context_window_exceeded(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A call's input plus its output bound does not fit the model's context window.
+
+    Why: the provider rejects (or silently truncates) such a request. Checked on the largest
+    call of each step, with the catalog's context window for the model.
+
+    Fails:
+        model: gpt-4o            # 128,000-token window
+        variables: {document: {max_tokens: 130k}}
+
+    Passes:
+        model: gpt-4.1           # 1,047,576-token window
+    """
+    for workflow in ctx.workflows:
+        for step in workflow.steps:
+            window = step.price.context_window if step.price else None
+            if window is None or not step.calls:
+                continue
+            measured = step.max_input_tokens + step.output.bound
+            if measured <= window:
+                continue
+            yield self.finding(
+                severity,
+                f"step '{step.name}' of workflow '{workflow.name}' needs "
+                f"{format_tokens(measured)} tokens (input {format_tokens(step.max_input_tokens)}"
+                f" + output {format_tokens(step.output.bound)}), more than {step.model}'s "
+                f"context window of {format_tokens(window)}",
+                path=step.template_path,
+                line=1,
+                workflow=workflow.name,
+                step=step.name,
+                measured=measured,
+                limit=window,
+                unit="tokens",
+            )
+
+
+@rule(
+    "PB110", "unknown-model", Severity.ERROR, "a model is neither in the catalog nor the manifest"
+)
+def unknown_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A model name is not in the price catalog and not declared in the manifest.
+
+    Why: an unknown model cannot be priced, and a silent $0 is the worst possible answer.
+    Check the spelling against ``promptbudget models``, or declare the model with its prices
+    under ``models:`` in budgets.yaml.
+
+    Fails:
+        model: gpt-4o-mni
+
+    Passes:
+        model: gpt-4o-mini
+        # or, for a private deployment:
+        models:
+          acme-small: {tokenizer: o200k_base, input_per_mtok: 0.10, output_per_mtok: 0.40}
+    """
+    catalog = ctx.manifest.catalog if ctx.manifest else None
+    for result in ctx.templates:
+        if result.model_known or result.count.model is None or result.in_workflow:
+            continue
+        near = ", ".join(result.closest_models)
+        hint = f"; did you mean {near}?" if near else "."
+        yield self.finding(
+            severity,
+            f"model '{result.count.model}' is not in the price catalog{hint} Counted with "
+            f"{result.count.tokenizer}. Declare it under models: in budgets.yaml to price it",
+            path=result.parsed.display_path,
+            line=1,
+        )
+    for workflow in ctx.workflows:
+        for step in workflow.steps:
+            if step.price is not None:
+                continue
+            if step.model is None:
+                message = (
+                    f"step '{step.name}' of workflow '{workflow.name}' has no model: set "
+                    "'model:' on the step, in the template's front matter, or 'defaults: "
+                    "{model: ...}' in budgets.yaml"
+                )
+            else:
+                near_names = catalog.closest(step.model) if catalog else []
+                hint = f"; did you mean {', '.join(near_names)}?" if near_names else "."
+                message = (
+                    f"step '{step.name}' of workflow '{workflow.name}' uses model "
+                    f"'{step.model}', which is not in the price catalog{hint} Its calls are "
+                    "not priced; declare it under models: in budgets.yaml"
+                )
+            yield self.finding(
+                severity,
+                message,
+                path=ctx.manifest.display_path if ctx.manifest else None,
+                line=step.step.line,
+                workflow=workflow.name,
+                step=step.name,
+            )

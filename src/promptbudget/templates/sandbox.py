@@ -1,0 +1,213 @@
+"""A Jinja2 environment safe for templates that arrive in pull requests.
+
+Jinja2's ``ImmutableSandboxedEnvironment`` stops attribute escapes and mutation. On top of it:
+
+* every loop-producing ``range()`` draws from one iteration budget per render;
+* ``*``, ``**`` and ``%`` refuse results that would be absurdly large;
+* filters and calls refuse integer arguments above ``MAX_INT_ARGUMENT`` (``center(10**9)``);
+* output is streamed and cut at ``MAX_RENDERED_CHARS``;
+* a watchdog interrupts a render that runs longer than ``RENDER_TIMEOUT_SECONDS``;
+* includes resolve only inside the include root, after following symlinks.
+
+Limits are generous for prompts (a prompt is kilobytes) and tiny for attacks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from jinja2 import BaseLoader, TemplateNotFound
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+
+from promptbudget.templates.source import MAX_TEMPLATE_BYTES, decode_prompt_bytes
+
+MAX_ITERATIONS = 1_000_000
+MAX_INT_ARGUMENT = 100_000
+MAX_RENDERED_CHARS = 8_000_000
+MAX_EXPONENT = 4_096
+RENDER_TIMEOUT_SECONDS = 5.0
+
+_PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\d+)")
+_BRACE_WIDTH = re.compile(r"\{[^{}]*:[^{}]*?(\d+)")
+
+
+class RenderTimeoutError(Exception):
+    """Raised inside a render that took longer than the watchdog allows."""
+
+
+class RenderBudget:
+    """Iterations left for the current render (``range()`` draws from it)."""
+
+    def __init__(self) -> None:
+        self.remaining = MAX_ITERATIONS
+
+    def reset(self) -> None:
+        self.remaining = MAX_ITERATIONS
+
+    def consume(self, count: int) -> None:
+        self.remaining -= count
+        if self.remaining < 0:
+            raise SecurityError(
+                f"loops in this template would run more than {MAX_ITERATIONS:,} iterations"
+            )
+
+
+class ProjectLoader(BaseLoader):
+    """Loads ``{% include %}``/``{% extends %}`` targets from the search directories, only if
+    the resolved file lies inside ``root``."""
+
+    def __init__(self, search_dirs: tuple[Path, ...], root: Path) -> None:
+        self.search_dirs = search_dirs
+        self.root = root.resolve()
+
+    def get_source(
+        self, environment: Any, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        name = template.replace("\\", "/")
+        if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+            raise TemplateNotFound(f"{template} (absolute paths cannot be included)")
+        for directory in self.search_dirs:
+            candidate = (directory / name).resolve()
+            if not candidate.is_relative_to(self.root):
+                raise TemplateNotFound(
+                    f"{template} (resolves outside the project root {self.root.as_posix()})"
+                )
+            if candidate.is_file():
+                size = candidate.stat().st_size
+                if size > MAX_TEMPLATE_BYTES:
+                    raise TemplateNotFound(f"{template} (larger than {MAX_TEMPLATE_BYTES:,} bytes)")
+                text = decode_prompt_bytes(candidate.read_bytes()).text
+                return text, str(candidate), lambda: False
+        raise TemplateNotFound(template)
+
+
+def _check_int(value: object) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT_ARGUMENT:
+        raise SecurityError(f"argument {value} is larger than {MAX_INT_ARGUMENT:,}")
+
+
+def _guard_callable(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            _check_int(value)
+        return func(*args, **kwargs)
+
+    return guarded
+
+
+def _check_format_string(text: str, pattern: re.Pattern[str]) -> None:
+    for match in pattern.finditer(text):
+        if int(match.group(1)) > MAX_INT_ARGUMENT:
+            raise SecurityError(
+                f"format width {match.group(1)} is larger than {MAX_INT_ARGUMENT:,}"
+            )
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox promptbudget renders every template in."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, budget: RenderBudget, **options: Any) -> None:
+        super().__init__(**options)
+        self.budget = budget
+        self.filters = {name: _guard_callable(f) for name, f in self.filters.items()}
+        self.globals.pop("lipsum", None)
+        self.globals["range"] = self._range
+
+    def _range(self, *args: int) -> range:
+        result = safe_range(*args)
+        self.budget.consume(len(result))
+        return result
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        elif operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_RENDERED_CHARS
+                ):
+                    raise SecurityError("a repeated string or list would be too large")
+        elif operator == "%" and isinstance(left, str):
+            _check_format_string(left, _PERCENT_WIDTH)
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            _check_int(value)
+        if isinstance(getattr(__obj, "__self__", None), str) and args:
+            name = getattr(__obj, "__name__", "")
+            if name in {"format", "format_map"}:
+                _check_format_string(__obj.__self__, _BRACE_WIDTH)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def render_bounded(chunks: Iterator[str]) -> str:
+    """Join rendered chunks, refusing output beyond ``MAX_RENDERED_CHARS``."""
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise SecurityError(f"rendered output is larger than {MAX_RENDERED_CHARS:,} characters")
+        out.append(chunk)
+    return "".join(out)
+
+
+class Watchdog:
+    """Interrupts the calling thread if it is still inside the block after ``seconds``.
+
+    Uses CPython's ``PyThreadState_SetAsyncExc``, so it works in any thread and on every
+    platform; pure-Python loops (all a Jinja2 template compiles to) are interrupted promptly.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._inside = False
+        self._thread_id = 0
+        self.fired = False
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            if not self._inside:
+                return
+            self.fired = True
+            _set_async_exc(self._thread_id, RenderTimeoutError)
+
+    def __enter__(self) -> Watchdog:
+        self._thread_id = threading.get_ident()
+        self._inside = True
+        self.fired = False
+        self._timer = threading.Timer(self.seconds, self._interrupt)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._inside = False
+            if self.fired:
+                # The exception may still be pending if the block ended just as it fired.
+                _set_async_exc(self._thread_id, None)
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
+    )

@@ -1,0 +1,145 @@
+"""Finding prompt files and reading them the way Python and Jinja2 read text.
+
+UTF-8, a byte-order mark dropped, CRLF and CR as LF, the final newline kept. A file that is not
+valid UTF-8, or that is larger than a template can reasonably be, is reported, never a crash.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptbudget.errors import TemplateNotFoundError
+
+# A prompt template is a few kilobytes; long context comes in through variables. Anything
+# above this is not read (a 50 MB file must not stall a pre-commit hook).
+MAX_TEMPLATE_BYTES = 2 * 1024 * 1024
+
+
+class TemplateFormat(enum.Enum):
+    JINJA2 = "jinja2"
+    PROMPTY = "prompty"
+    DOTPROMPT = "dotprompt"
+    TEXT = "text"
+
+
+_FORMAT_BY_SUFFIX = {
+    ".j2": TemplateFormat.JINJA2,
+    ".jinja": TemplateFormat.JINJA2,
+    ".jinja2": TemplateFormat.JINJA2,
+    ".txt": TemplateFormat.JINJA2,
+    ".md": TemplateFormat.JINJA2,
+    ".prompty": TemplateFormat.PROMPTY,
+    ".prompt": TemplateFormat.DOTPROMPT,
+}
+
+# Files picked up when a directory is walked: template formats, plus the data formats prompts
+# are kept in (chat-message JSON, prompt YAML), which are counted as plain text.
+DISCOVERED_SUFFIXES = frozenset(_FORMAT_BY_SUFFIX) | {".json", ".yaml", ".yml"}
+
+_SKIPPED_DIRS = frozenset(
+    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"}
+)
+
+
+def detect_format(path: Path) -> TemplateFormat:
+    """The template format of ``path``, by its suffix; anything else is plain text."""
+    return _FORMAT_BY_SUFFIX.get(path.suffix.lower(), TemplateFormat.TEXT)
+
+
+@dataclass(frozen=True)
+class PromptText:
+    """The text of one prompt file, or why it could not be read in full."""
+
+    text: str
+    size_bytes: int
+    had_bom: bool = False
+    problem: str | None = None  # a human sentence; the text is then approximate or empty
+    is_readable: bool = True  # False: nothing was counted (too large, unreadable)
+
+
+def read_prompt_text(path: Path) -> PromptText:
+    """Read ``path`` as DESIGN §3 says. Never raises for content problems."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return PromptText("", 0, problem=f"cannot be read: {err.strerror}", is_readable=False)
+    if size > MAX_TEMPLATE_BYTES:
+        return PromptText(
+            "",
+            size,
+            problem=(
+                f"is {size / 1_048_576:.1f} MB, above the {MAX_TEMPLATE_BYTES // 1_048_576} MB "
+                "limit for a prompt template; not counted (pass long context as a variable "
+                "with a cap)"
+            ),
+            is_readable=False,
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return PromptText("", size, problem=f"cannot be read: {err.strerror}", is_readable=False)
+    return decode_prompt_bytes(data)
+
+
+def decode_prompt_bytes(data: bytes) -> PromptText:
+    """Decode UTF-8 (BOM dropped), normalise line ends; invalid bytes become U+FFFD, reported."""
+    had_bom = data.startswith(b"\xef\xbb\xbf")
+    if had_bom:
+        data = data[3:]
+    problem = None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        problem = (
+            f"is not valid UTF-8 (byte 0x{data[err.start]:02x} on line {line}); invalid bytes "
+            "were counted as U+FFFD, so the count is approximate. Save the file as UTF-8"
+        )
+        text = data.decode("utf-8", errors="replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return PromptText(text, len(data) + (3 if had_bom else 0), had_bom=had_bom, problem=problem)
+
+
+def iter_prompt_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files named on the command line, and prompt files found under named directories.
+
+    A file named explicitly is always included, whatever its suffix. Directories are walked in
+    sorted order, skipping hidden and tool directories. Raises if a path does not exist.
+    """
+    seen: set[Path] = set()
+    for path in paths:
+        if not path.exists():
+            raise TemplateNotFoundError(f"{path}: no such file or directory")
+        found = _walk(path) if path.is_dir() else iter([path])
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield file
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for current, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith(".")
+        )
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            file = Path(current, name)
+            if file.suffix.lower() in DISCOVERED_SUFFIXES:
+                yield file
+
+
+def display_path(path: Path, root: Path) -> str:
+    """``path`` relative to the project root with ``/`` separators (``..`` if outside)."""
+    try:
+        relative = os.path.relpath(path.resolve(), root.resolve())
+    except ValueError:  # another drive on Windows
+        return path.resolve().as_posix()
+    return Path(relative).as_posix()
