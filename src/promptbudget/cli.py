@@ -45,9 +45,7 @@ FormatOption = Annotated[
 ]
 OutputOption = Annotated[
     Path | None,
-    typer.Option(
-        "--output", "-o", help="Write the report to FILE instead of stdout.", dir_okay=False
-    ),
+    typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
 ]
 ConfigOption = Annotated[
     Path | None,
@@ -123,7 +121,7 @@ def _emit(report: Report, options: Options) -> int:
         color=options.color,
         width=max(width, 60),
         workspace=os.environ.get("GITHUB_WORKSPACE") or str(options.cwd),
-        root=str(options.cwd),
+        root=report.root or str(options.cwd),
     )
     text = get_reporter(fmt)(report, settings)
     _write(text, options.output)
@@ -135,6 +133,8 @@ def _write(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory; give a file path")
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as err:
@@ -210,11 +210,12 @@ def models(
     """The price catalog (USD per million tokens), with the manifest's models: merged in."""
     from promptbudget.pipeline import run_models
 
+    if fmt is OutputFormat.GITHUB:
+        raise UsageError("models has no findings to annotate; use --format text or json")
     options = _options(config=config, fmt=fmt, output=output, no_color=no_color, provider=provider)
-    report = run_models(options)
-    if options.output_format.resolve() is OutputFormat.GITHUB:
+    if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
         options = replace(options, output_format=OutputFormat.TEXT)
-    _emit(report, options)
+    _emit(run_models(options), options)
     return 0
 
 
@@ -315,9 +316,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "traceback above and the command you ran)"
             )
             return 2
-        err.show(file=sys.stderr)  # type: ignore[attr-defined]
+        _stderr(f"promptbudget: error: {_usage_message(err)}")
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _usage_message(err: Exception) -> str:
+    """Click's usage error as one line, with where to look for the right usage."""
+    format_message = getattr(err, "format_message", None)
+    message = format_message() if callable(format_message) else str(err)
+    message = " ".join(str(message).split())
+    context = getattr(err, "ctx", None)
+    command = getattr(context, "command_path", None) or "promptbudget"
+    return f"{message} (see '{command} --help')"
 
 
 def _is_usage_error(err: Exception) -> bool:

@@ -34,6 +34,7 @@ class VariableCount:
     origin: str | None  # where the value came from
     tokens: int  # tokens this variable adds to the prompt (caps as declared)
     max_tokens: int | None = None
+    line: int | None = None  # file line of its first use
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PromptCount:
     variables: tuple[VariableCount, ...]
     reply_tokens: int  # once per request
     exact: bool
+    is_raw: bool = False  # the template could not be rendered; counted as raw text
 
     @property
     def text_tokens(self) -> int:
@@ -72,7 +74,7 @@ class PromptCount:
 def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
     """Count ``rendered`` with ``tokenizer``."""
     spec = tokenizer.spec
-    exact = tokenizer.exact and not rendered.is_raw
+    exact = tokenizer.exact and rendered.is_exact
     message_counts: list[MessageCount] = []
     cap_tokens: dict[str, int] = {}
     parts_charged: set[str] = set()
@@ -91,23 +93,23 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
     variables = []
     for name in rendered.variables:
         value = rendered.values.get(name)
+        line = rendered.variable_lines.get(name)
         if value is None:
-            variables.append(VariableCount(name, "none", None, 0))
+            variables.append(VariableCount(name, "none", None, 0, line=line))
         elif value.is_cap:
+            tokens = cap_tokens.get(name, 0)
             variables.append(
-                VariableCount(name, "cap", value.origin, cap_tokens.get(name, 0), value.max_tokens)
+                VariableCount(name, "cap", value.origin, tokens, value.max_tokens, line=line)
             )
         else:
-            variables.append(
-                VariableCount(
-                    name, "sample", value.origin, tokenizer.count(_sample_text(value.sample))
-                )
-            )
+            tokens = tokenizer.count(_sample_text(value.sample))
+            variables.append(VariableCount(name, "sample", value.origin, tokens, line=line))
     return PromptCount(
         messages=tuple(message_counts),
         variables=tuple(variables),
         reply_tokens=spec.tokens_per_reply,
         exact=exact,
+        is_raw=rendered.is_raw,
     )
 
 

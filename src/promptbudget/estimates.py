@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from promptbudget.counting import PromptCount
-from promptbudget.manifest.model import DAYS_PER_MONTH, Step, Workflow
+from promptbudget.manifest.model import Step, Workflow
 from promptbudget.pricing.catalog import ModelPrice
 from promptbudget.simulation import (
     ZERO,
@@ -119,10 +119,10 @@ class WorkflowEstimate:
 
     @property
     def monthly_spend_usd(self) -> Decimal | None:
-        per_day = self.workflow.requests_per_day
-        if per_day is None:
+        per_month = self.workflow.requests_per_month
+        if per_month is None:
             return None
-        return self.cost_per_request_usd * per_day * DAYS_PER_MONTH
+        return self.cost_per_request_usd * per_month
 
     @property
     def calls_per_request(self) -> int:

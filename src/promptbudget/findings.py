@@ -93,6 +93,7 @@ class Report:
     workflows: tuple[WorkflowEstimate, ...] = ()
     models: tuple[ModelPrice, ...] = ()
     catalog_as_of: str | None = None
+    root: str | None = None  # absolute project root; finding paths are relative to it
     fail_on: Severity = Severity.ERROR
     exit_zero: bool = False
     extra: dict[str, object] = field(default_factory=dict)

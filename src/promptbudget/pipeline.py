@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptbudget.counting import PromptCount, TemplateCount, count_prompt
-from promptbudget.errors import ManifestError, PromptBudgetError
+from promptbudget.errors import (
+    ManifestError,
+    PromptBudgetError,
+    TemplateNotFoundError,
+    UsageError,
+)
 from promptbudget.estimates import StepEstimate, WorkflowEstimate, estimate_step
 from promptbudget.findings import Finding, Report, Severity
 from promptbudget.manifest.loader import find_manifest, load_manifest
@@ -38,26 +44,40 @@ from promptbudget.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, guess_
 DEFAULT_TOKENIZER = "o200k_base"
 
 
+_SNAPSHOT_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+
+
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model name resolved against the catalog."""
+    """A model name resolved against the catalog.
+
+    ``price`` is the catalog entry (None: cannot be priced). ``family`` is the catalog entry
+    of a dated snapshot's model (``gpt-4-0613`` -> ``gpt-4``): good enough to count tokens,
+    not to price, since snapshots can have their own prices.
+    """
 
     name: str | None
     price: ModelPrice | None
     tokenizer: str
+    family: ModelPrice | None = None
 
     @property
     def is_known(self) -> bool:
-        return self.name is None or self.price is not None
+        """Known well enough to count: in the catalog, or a snapshot of a catalog model."""
+        return self.name is None or self.price is not None or self.family is not None
 
 
 def resolve_model(name: str | None, catalog: PriceCatalog) -> ModelChoice:
-    """Catalog entry and tokenizer for ``name``; unknown models keep a best-guess tokenizer."""
+    """Catalog entry and tokenizer for ``name``. An unknown name keeps a best-guess tokenizer
+    (so its tokens are still counted) and is reported as PB110."""
     if name is None:
         return ModelChoice(None, None, DEFAULT_TOKENIZER)
     price = catalog.lookup(name)
     if price is not None:
         return ModelChoice(price.name, price, price.tokenizer)
+    family = catalog.lookup(_SNAPSHOT_SUFFIX.sub("", name))
+    if family is not None:
+        return ModelChoice(name, None, family.tokenizer, family=family)
     return ModelChoice(name, None, guess_tokenizer(name) or "approximate")
 
 
@@ -97,16 +117,17 @@ class Project:
             renderer=TemplateRenderer(manifest.root, search),
         )
 
-    def load(self, path: Path, *, confine: bool) -> ParsedTemplate:
-        """Read and parse ``path`` once. With ``confine``, a file whose real path is outside
-        the project root (a symlink out of the repo) is not read."""
+    def load(self, path: Path, *, confine_to: Path | None) -> ParsedTemplate:
+        """Read and parse ``path`` once. A file whose real path is outside ``confine_to`` (a
+        symlink out of the repository) is not read; ``None`` reads any file named by the
+        user."""
         resolved = path.resolve()
         cached = self.templates.get(resolved)
         if cached is not None:
             return cached
         shown = display_path(path, self.root)
         fmt = detect_format(path)
-        if confine and not resolved.is_relative_to(self.root):
+        if confine_to is not None and not resolved.is_relative_to(confine_to.resolve()):
             read = PromptText(
                 "",
                 0,
@@ -116,7 +137,7 @@ class Project:
         else:
             read = read_prompt_text(path)
         parsed = parse_template(path, shown, fmt, read)
-        parsed = _with_sample_file(parsed, self.root if confine else None)
+        parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
         return parsed
 
@@ -226,9 +247,7 @@ def _template_result(
         parsed=parsed,
         rendered=rendered,
         count=count_template(parsed, rendered, choice),
-        # Counting needs only a tokenizer: a model the catalog lacks but whose tokenizer is
-        # known (an OpenAI snapshot id) is fine here; steps report unpriced models.
-        model_known=choice.is_known or choice.tokenizer != "approximate",
+        model_known=choice.is_known,
         closest_models=tuple(project.catalog.closest(model_name)) if model_name else (),
         manifest_variables=manifest_variables,
         in_workflow=in_workflow,
@@ -248,8 +267,7 @@ def run_count(options: Options) -> Report:
     else:
         arguments = (options.cwd,)
     for model in options.models:
-        choice = resolve_model(model, project.catalog)
-        if not choice.is_known and choice.tokenizer == "approximate":
+        if not resolve_model(model, project.catalog).is_known:
             near = project.catalog.closest(model)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise PromptBudgetError(
@@ -257,11 +275,15 @@ def run_count(options: Options) -> Report:
                 "models: in budgets.yaml"
             )
     results: list[TemplateResult] = []
-    for argument in arguments:
-        argument = argument if argument.is_absolute() else options.cwd / argument
+    for given in arguments:
+        argument = given if given.is_absolute() else options.cwd / given
+        if not argument.exists():
+            raise TemplateNotFoundError(f"{given}: no such file or directory")
         for path in iter_prompt_files([argument]):
-            parsed = project.load(path, confine=False)
             include_root = _include_root(project.root, argument, path)
+            # Files found by walking a directory stay inside it; a file named explicitly is
+            # read wherever it points.
+            parsed = project.load(path, confine_to=include_root if argument.is_dir() else None)
             names: Iterable[str | None] = options.models or (
                 parsed.meta.model or project.default_model,
             )
@@ -284,6 +306,7 @@ def run_count(options: Options) -> Report:
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
+        root=str(project.root),
     )
 
 
@@ -321,7 +344,7 @@ def run_check(options: Options) -> Report:
     for path in template_paths:
         if path.resolve() == manifest.path:
             continue
-        parsed = project.load(path, confine=True)
+        parsed = project.load(path, confine_to=project.root)
         results.append(
             _template_result(
                 project,
@@ -355,6 +378,7 @@ def run_check(options: Options) -> Report:
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
+        root=str(project.root),
     )
 
 
@@ -366,7 +390,7 @@ def _estimate_workflow(project: Project, workflow: Workflow) -> WorkflowEstimate
 
 
 def _estimate_step(project: Project, workflow: Workflow, step: Step) -> StepEstimate:
-    parsed = project.load(step.prompt_path, confine=True)
+    parsed = project.load(step.prompt_path, confine_to=project.root)
     choice = resolve_model(
         step.model or parsed.meta.model or project.default_model, project.catalog
     )
@@ -396,6 +420,11 @@ def run_models(options: Options) -> Report:
     )
     models = sorted(catalog.models.values(), key=lambda m: (m.provider, m.name))
     if options.provider:
+        providers = sorted({m.provider for m in models})
+        if options.provider.lower() not in providers:
+            raise UsageError(
+                f"unknown provider {options.provider!r}; providers: {', '.join(providers)}"
+            )
         models = [m for m in models if m.provider == options.provider.lower()]
     return Report(command="models", models=tuple(models), catalog_as_of=catalog.as_of)
 
@@ -405,15 +434,26 @@ def _severities(manifest: Manifest | None) -> dict[str, Severity | None]:
     severities: dict[str, Severity | None] = {}
     if manifest is None:
         return severities
+    configured_as: dict[str, str] = {}
     for name, value in manifest.rules.items():
         found = find_rule(name)
-        if found is None:
-            raise ManifestError(
-                f"unknown rule {name!r}; see 'promptbudget rules' for codes and slugs",
+
+        def fail(message: str, key: str = name) -> ManifestError:
+            return ManifestError(
+                message,
                 path=manifest.display_path,
-                line=manifest.rule_lines.get(name),
-                json_path=f"$.rules.{name}",
+                line=manifest.rule_lines.get(key),
+                json_path=f"$.rules.{key}",
             )
+
+        if found is None:
+            raise fail(f"unknown rule {name!r}; see 'promptbudget rules' for codes and slugs")
+        if found.code in configured_as:
+            raise fail(
+                f"{found.code} is configured twice (as {configured_as[found.code]!r} and "
+                f"{name!r}); keep one"
+            )
+        configured_as[found.code] = name
         severities[found.code] = parse_severity(value)
     return severities
 

@@ -80,51 +80,48 @@ class CallCost:
         return self.input_usd + self.cache_read_usd + self.cache_write_usd + self.output_usd
 
 
+def _ratio(numerator: Decimal | None, denominator: Decimal) -> Decimal:
+    """``numerator / denominator``, or 1 when there is no numerator (no discount known)."""
+    if numerator is None or not denominator:
+        return Decimal(1)
+    return numerator / denominator
+
+
+def _given(rate: Decimal | None, fallback: Decimal) -> Decimal:
+    return rate if rate is not None else fallback
+
+
 def select_rates(price: ModelPrice, input_tokens: int, *, batch: bool = False) -> CallRates:
     """The rates for a call of ``input_tokens`` prompt tokens: long-context tier when the
-    prompt is above the threshold (the whole request), batch rates when batched."""
-    base_in = price.input_per_mtok
-    in_rate = base_in
+    prompt is above the threshold (the whole request), batch rates when batched.
+
+    A missing cache rate means no discount or premium: the plain input rate. Tier and batch
+    cache rates missing from the catalog scale with the input rate.
+    """
+    in_rate = price.input_per_mtok
     out_rate = price.output_per_mtok
-    read_rate = price.cache_read_per_mtok if price.cache_read_per_mtok is not None else base_in
-    write_rate = price.cache_write_per_mtok if price.cache_write_per_mtok is not None else base_in
-    write_1h_rate = (
-        price.cache_write_1h_per_mtok if price.cache_write_1h_per_mtok is not None else write_rate
-    )
+    read_rate = _given(price.cache_read_per_mtok, in_rate)
+    write_rate = _given(price.cache_write_per_mtok, in_rate)
+    write_1h_rate = _given(price.cache_write_1h_per_mtok, write_rate)
     tier = price.long_context
     is_long = tier is not None and input_tokens > tier.threshold_tokens
     if tier is not None and is_long:
-        scale = tier.input_per_mtok / base_in if base_in else Decimal(1)
-        in_rate = tier.input_per_mtok
-        out_rate = tier.output_per_mtok
-        read_rate = (
-            tier.cache_read_per_mtok if tier.cache_read_per_mtok is not None else read_rate * scale
-        )
-        write_tier = tier.cache_write_per_mtok
-        write_rate_tier = write_tier if write_tier is not None else write_rate * scale
-        write_1h_rate = (
-            write_1h_rate * (write_rate_tier / write_rate) if write_rate else write_1h_rate
-        )
-        write_rate = write_rate_tier
+        scale = _ratio(tier.input_per_mtok, in_rate)
+        read_rate = _given(tier.cache_read_per_mtok, read_rate * scale)
+        write_1h_rate = write_1h_rate * scale
+        write_rate = _given(tier.cache_write_per_mtok, write_rate * scale)
+        in_rate, out_rate = tier.input_per_mtok, tier.output_per_mtok
     if batch:
-        in_factor = (
-            (price.batch_input_per_mtok / base_in)
-            if (price.batch_input_per_mtok is not None and base_in)
-            else Decimal(1)
-        )
-        out_factor = (
-            (price.batch_output_per_mtok / price.output_per_mtok)
-            if (price.batch_output_per_mtok is not None and price.output_per_mtok)
-            else Decimal(1)
-        )
+        in_factor = _ratio(price.batch_input_per_mtok, price.input_per_mtok)
+        out_factor = _ratio(price.batch_output_per_mtok, price.output_per_mtok)
         if price.batch_cache_read_per_mtok is not None and not is_long:
             read_rate = price.batch_cache_read_per_mtok
         else:
-            read_rate = read_rate * in_factor
-        in_rate = in_rate * in_factor
-        out_rate = out_rate * out_factor
-        write_rate = write_rate * in_factor
-        write_1h_rate = write_1h_rate * in_factor
+            read_rate *= in_factor
+        in_rate *= in_factor
+        out_rate *= out_factor
+        write_rate *= in_factor
+        write_1h_rate *= in_factor
     return CallRates(
         input_per_mtok=in_rate,
         output_per_mtok=out_rate,
@@ -221,5 +218,6 @@ def cost_per_outcome(cost_per_request: Decimal, success_rate: Decimal) -> Decima
     return cost_per_request / success_rate
 
 
-def monthly_spend(cost_per_request: Decimal, requests_per_day: Decimal, days: int = 30) -> Decimal:
-    return cost_per_request * requests_per_day * days
+def monthly_spend(cost_per_request: Decimal, requests_per_month: Decimal) -> Decimal:
+    """Cost per request x requests per month (requests per day x 30)."""
+    return cost_per_request * requests_per_month

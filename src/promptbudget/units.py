@@ -9,7 +9,7 @@ flag a bad value before the loader does.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 _SCALE = {"": Decimal(1), "k": Decimal(1000), "m": Decimal(1_000_000)}
 
@@ -104,21 +104,53 @@ def format_tokens(tokens: int) -> str:
     return f"{tokens:,}"
 
 
-def format_usd(amount: Decimal) -> str:
-    """Dollars with enough digits to be meaningful: ``$4,012.50``, ``$0.00209``."""
+def format_usd_apart(amount: Decimal, other: Decimal) -> str:
+    """``amount`` with enough digits that it does not read as ``other`` ($0.0008004 next to a
+    $0.0008 limit, not $0.000800)."""
+    if abs(amount) >= 1:
+        places = 2
+        while places < 12 and _round_places(amount, places) == other != amount:
+            places += 1
+        return f"{'-' if amount < 0 else ''}${abs(_round_places(amount, places)):,.{places}f}"
+    digits = 3
+    while digits < 12 and _round_significant(amount, digits) == other != amount:
+        digits += 1
+    return format_usd(amount, significant=digits)
+
+
+def _round_places(amount: Decimal, places: int) -> Decimal:
+    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _round_significant(amount: Decimal, digits: int) -> Decimal:
+    places = digits - 1 - amount.adjusted()
+    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def format_usd(amount: Decimal, *, exact: bool = False, significant: int = 3) -> str:
+    """Dollars for people.
+
+    Computed amounts: two decimals from $1 up (``$4,797.18``), three significant digits below
+    (``$0.00796``, ``$0.00800``, ``$0.0000353``), rounded half up. ``exact=True`` is for values
+    a user wrote (limits): shown as written, ``$4,000``, ``$0.012``, ``$12.50``.
+    """
     if amount == 0:
         return "$0"
-    if abs(amount) >= 100:
-        return f"${amount:,.2f}"
-    if abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    # Small amounts: keep three significant digits.
-    exponent = amount.copy_abs().adjusted()
-    places = min(max(2, -exponent + 2), 12)
-    text = f"{amount:.{places}f}".rstrip("0")
-    if text.endswith("."):
-        text += "00"
-    return f"${text}"
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if exact:
+        normal = amount.normalize()
+        places = max(0, -normal.as_tuple().exponent)  # type: ignore[operator]
+        if places == 0:
+            return f"{sign}${amount:,.0f}"
+        return f"{sign}${amount:,.{max(places, 2)}f}"
+    if amount >= 1:
+        return f"{sign}${_round_places(amount, 2):,.2f}"
+    places = significant - 1 - amount.adjusted()
+    rounded = _round_significant(amount, significant)
+    if rounded >= 1:
+        return f"{sign}${rounded:,.2f}"
+    return f"{sign}${rounded:,.{max(places, 2)}f}"
 
 
 def format_share(share: Decimal) -> str:

@@ -19,7 +19,14 @@ from typing import Any
 import yaml
 
 from promptbudget.errors import ManifestError
-from promptbudget.manifest.model import Limits, Manifest, Step, VariableSpec, Workflow
+from promptbudget.manifest.model import (
+    DAYS_PER_MONTH,
+    Limits,
+    Manifest,
+    Step,
+    VariableSpec,
+    Workflow,
+)
 from promptbudget.pricing.catalog import (
     PriceCatalog,
     load_catalog,
@@ -33,7 +40,6 @@ MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
 MAX_MANIFEST_BYTES = 1_048_576
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 64
-DAYS_PER_MONTH = Decimal(30)
 
 Lines = dict[str, int]
 
@@ -75,8 +81,18 @@ def load_manifest(path: Path, *, cwd: Path | None = None) -> Manifest:
             path=shown,
             line=lines.get("$", 1),
         )
+    _unquoted_off(data)
     validate(data, lines, shown)
     return _to_manifest(data, lines, path.resolve(), shown)
+
+
+def _unquoted_off(data: dict[str, Any]) -> None:
+    """YAML 1.1 reads an unquoted ``off`` as false; in ``rules:`` it means the severity."""
+    rules = data.get("rules")
+    if isinstance(rules, dict):
+        for name, value in rules.items():
+            if value is False:
+                rules[name] = "off"
 
 
 def _read_manifest_text(path: Path, shown: str) -> str:
@@ -440,11 +456,12 @@ class _Converter:
                 )
             seen.add(step.name)
         traffic = data.get("traffic") or {}
-        per_day: Decimal | None = None
+        # Monthly traffic is kept as written, so a monthly limit compares exactly.
+        per_month: Decimal | None = None
         if "requests_per_day" in traffic:
-            per_day = Decimal(str(traffic["requests_per_day"]))
+            per_month = Decimal(str(traffic["requests_per_day"])) * DAYS_PER_MONTH
         elif "requests_per_month" in traffic:
-            per_day = Decimal(str(traffic["requests_per_month"])) / DAYS_PER_MONTH
+            per_month = Decimal(str(traffic["requests_per_month"]))
         success = Decimal(1)
         if "success_rate" in data:
             success = self.unit(parse_share, data["success_rate"], f"{path}.success_rate")
@@ -474,7 +491,7 @@ class _Converter:
             steps=steps,
             limits=Limits(**parsed),
             description=data.get("description"),
-            requests_per_day=per_day,
+            requests_per_month=per_month,
             success_rate=success,
             line=self.lines.get(path),
             limit_lines=limit_lines,

@@ -57,16 +57,16 @@ class Workflow:
     steps: tuple[Step, ...]
     limits: Limits = field(default_factory=Limits)
     description: str | None = None
-    requests_per_day: Decimal | None = None
+    requests_per_month: Decimal | None = None  # per_day x 30 when given per day
     success_rate: Decimal = Decimal(1)
     line: int | None = None
     limit_lines: Mapping[str, int] = field(default_factory=dict)
 
     @property
-    def requests_per_month(self) -> Decimal | None:
-        if self.requests_per_day is None:
+    def requests_per_day(self) -> Decimal | None:
+        if self.requests_per_month is None:
             return None
-        return self.requests_per_day * DAYS_PER_MONTH
+        return self.requests_per_month / DAYS_PER_MONTH
 
 
 @dataclass(frozen=True)

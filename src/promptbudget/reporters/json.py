@@ -70,7 +70,8 @@ def template_json(count: TemplateCount) -> dict[str, Any]:
         "encoding": count.encoding,
         "tokenizer": count.tokenizer,
         "exact": count.exact,
-        "error_band": None if count.exact else count.error_band,
+        # The tokenizer's band; a raw-text count of an exact tokenizer has no band to state.
+        "error_band": None if count.error_band == "exact" else count.error_band,
         "text_tokens": count.text_tokens,
         "request_tokens": count.request_tokens,
         "messages": [
@@ -127,12 +128,19 @@ def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
         "cost_per_request_usd": usd_number(workflow.cost_per_request_usd),
         "cost_per_outcome_usd": usd_number(workflow.cost_per_outcome_usd),
         "monthly_spend_usd": usd_number(workflow.monthly_spend_usd),
-        "requests_per_day": usd_number(workflow.workflow.requests_per_day),
-        "success_rate": usd_number(workflow.workflow.success_rate),
+        "requests_per_month": _plain(workflow.workflow.requests_per_month),
+        "success_rate": _plain(workflow.workflow.success_rate),
         "calls_per_request": workflow.calls_per_request,
         "tool_calls_per_request": workflow.tool_calls_per_request,
         "steps": [step_json(step) for step in workflow.steps],
     }
+
+
+def _plain(value: Decimal | None) -> int | float | None:
+    """A count or a share as a JSON number: an integer when it is whole."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _rate(value: Decimal | None) -> float | None:

@@ -55,17 +55,25 @@ def _summary(report: Report) -> Text:
     ]
     if infos:
         parts.append(f"{infos} info")
-    failing = report.exit_code != 0
+    reaches_fail_on = any(f.severity >= report.fail_on for f in report.findings)
     text = Text()
-    if failing:
+    if reaches_fail_on:
         text.append("✗ ", style="bold red")
     else:
         text.append("✓ ", style="bold green")
     text.append(", ".join(parts))
-    if failing:
-        text.append(f" (failing on {report.fail_on.value} and above)")
+    if reaches_fail_on:
+        if report.exit_zero:
+            text.append(f" at or above {report.fail_on.value} (exit code 0: --exit-zero)")
+        else:
+            text.append(f" (failing on {report.fail_on.value} and above)")
     elif report.command == "check":
-        text.append(" — all budgets hold" if not errors else " (--exit-zero)")
+        if report.workflows:
+            text.append(" — all budgets hold")
+        else:
+            text.append(" — no workflows in the manifest, so no budgets were checked")
+    elif report.command == "count" and not report.templates:
+        text.append(" — no prompt templates found")
     return text
 
 
@@ -80,16 +88,30 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     console, buffer = _console(settings)
     if report.command == "models":
         _print_models(console, report)
-        return buffer.getvalue()
-    if report.command == "count":
-        _print_counts(console, report)
-        console.print()
+    elif report.command == "count":
+        if report.templates:
+            _print_counts(console, report)
+            console.print()
         _print_findings(console, report)
+        console.print(_summary(report))
     else:
         _print_findings(console, report)
         _print_workflows(console, report.workflows)
-    console.print(_summary(report))
-    return buffer.getvalue()
+        console.print(_summary(report))
+    # Rich pads table cells; trailing spaces would end up in pasted PR comments.
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Print at the table's natural width if the console is narrower: a wrapped line is
+    better than a truncated number."""
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def _print_counts(console: Console, report: Report) -> None:
@@ -114,7 +136,7 @@ def _print_counts(console: Console, report: Report) -> None:
             f"{approx}{format_tokens(count.prompt.request_tokens)}",
             messages,
         )
-    console.print(table)
+    _print_table(console, table)
     if any(not c.exact for c in report.templates):
         console.print(
             Text(
@@ -162,7 +184,7 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
                 "",
                 "",
             )
-    console.print(table)
+    _print_table(console, table)
     console.print()
 
 
@@ -201,7 +223,7 @@ def _print_models(console: Console, report: Report) -> None:
             else "-",
             model.tokenizer,
         )
-    console.print(table)
+    _print_table(console, table)
     console.print(
         Text(
             f"{len(report.models)} models, prices in USD per million tokens as of "

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import TypedDict
 
 from promptbudget.estimates import StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
-from promptbudget.units import format_tokens, format_usd
+from promptbudget.tokenizers import TOKENIZERS
+from promptbudget.units import format_tokens, format_usd, format_usd_apart
 
 
-def _limit_location(
-    ctx: RuleContext, workflow: WorkflowEstimate, key: str
-) -> tuple[str | None, int | None]:
-    """Where a workflow limit is declared: the manifest and the limit's line."""
-    path = ctx.manifest.display_path if ctx.manifest else None
-    return path, workflow.workflow.limit_lines.get(key, workflow.workflow.line)
+class _Where(TypedDict):
+    path: str | None
+    line: int | None
+
+
+def _at_limit(ctx: RuleContext, workflow: WorkflowEstimate, key: str) -> _Where:
+    """Where a workflow limit is declared: the manifest, on the limit's line."""
+    return {
+        "path": ctx.manifest.display_path if ctx.manifest else None,
+        "line": workflow.workflow.limit_lines.get(key, workflow.workflow.line),
+    }
 
 
 def _call_label(step: StepEstimate) -> str:
@@ -100,8 +107,7 @@ def output_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
                 f"step '{step.name}' of workflow '{workflow.name}' {what} "
                 f"{format_tokens(measured)} output tokens per call, over max_output_tokens "
                 f"{format_tokens(limit)}",
-                path=_limit_location(ctx, workflow, "max_output_tokens")[0],
-                line=_limit_location(ctx, workflow, "max_output_tokens")[1],
+                **_at_limit(ctx, workflow, "max_output_tokens"),
                 workflow=workflow.name,
                 step=step.name,
                 measured=measured,
@@ -178,8 +184,7 @@ def turns_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Itera
                 severity,
                 f"step '{step.name}' of workflow '{workflow.name}' runs "
                 f"{plural(step.step.turns, 'turn')}, over max_turns {limit}",
-                path=_limit_location(ctx, workflow, "max_turns")[0],
-                line=_limit_location(ctx, workflow, "max_turns")[1],
+                **_at_limit(ctx, workflow, "max_turns"),
                 workflow=workflow.name,
                 step=step.name,
                 measured=step.step.turns,
@@ -212,8 +217,7 @@ def tool_calls_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> 
             severity,
             f"workflow '{workflow.name}' makes {plural(measured, 'tool call')} per request "
             f"(turns x tool_calls over its steps), over max_tool_calls {limit}",
-            path=_limit_location(ctx, workflow, "max_tool_calls")[0],
-            line=_limit_location(ctx, workflow, "max_tool_calls")[1],
+            **_at_limit(ctx, workflow, "max_tool_calls"),
             workflow=workflow.name,
             measured=measured,
             limit=limit,
@@ -231,15 +235,18 @@ def _money_finding(
     measured: Decimal,
     limit: Decimal,
 ) -> Finding:
-    over = (measured - limit) / limit * 100 if limit else None
-    share = f" ({over:.0f}% over)" if over is not None else ""
+    limit_text = format_usd(limit, exact=True)
+    measured_text = format_usd_apart(measured, limit)
+    share = ""
+    if limit:
+        over = (measured - limit) / limit * 100
+        share = f" ({over:.0f}% over)" if over >= 1 else f" ({over.normalize():.2g}% over)"
     partial = "" if workflow.is_complete else " (at least: a step's model is unknown)"
     return self.finding(
         severity,
-        f"workflow '{workflow.name}' costs {format_usd(measured)} {what}{partial}, over "
-        f"{key} {format_usd(limit)}{share}",
-        path=_limit_location(ctx, workflow, key)[0],
-        line=_limit_location(ctx, workflow, key)[1],
+        f"workflow '{workflow.name}' costs {measured_text} {what}{partial}, over "
+        f"{key} {limit_text}{share}",
+        **_at_limit(ctx, workflow, key),
         workflow=workflow.name,
         measured=measured,
         limit=limit,
@@ -316,8 +323,7 @@ def monthly_spend_over_budget(
                 severity,
                 f"workflow '{workflow.name}' has max_monthly_spend but no traffic; add "
                 "'traffic: {requests_per_day: N}' so monthly spend can be projected",
-                path=_limit_location(ctx, workflow, "max_monthly_spend")[0],
-                line=_limit_location(ctx, workflow, "max_monthly_spend")[1],
+                **_at_limit(ctx, workflow, "max_monthly_spend"),
                 workflow=workflow.name,
                 limit=limit,
                 unit="usd",
@@ -434,10 +440,16 @@ def unknown_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[
             continue
         near = ", ".join(result.closest_models)
         hint = f"; did you mean {near}?" if near else "."
+        spec = TOKENIZERS[result.count.tokenizer]
+        counted = (
+            f"counted with {spec.encoding}"
+            if spec.exact
+            else f"counted as an estimate ({spec.encoding}, {spec.error_band})"
+        )
         yield self.finding(
             severity,
-            f"model '{result.count.model}' is not in the price catalog{hint} Counted with "
-            f"{result.count.tokenizer}. Declare it under models: in budgets.yaml to price it",
+            f"model '{result.count.model}' is not in the price catalog{hint} Its tokens were "
+            f"{counted}; declare it under models: in budgets.yaml to price it",
             path=result.parsed.display_path,
             line=1,
         )

@@ -29,12 +29,12 @@ def template_error(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator
         parsed, rendered = result.parsed, result.rendered
         problems: list[tuple[str, int | None]] = []
         if parsed.text_problem is not None:
-            problems.append((f"file {parsed.text_problem}", 1))
+            problems.append((f"file {parsed.text_problem}", parsed.text_problem_line))
         if rendered.problem is not None and rendered.problem != parsed.text_problem:
-            note = ""
-            if "raw text" not in rendered.problem:
-                note = "; counted as raw text, so the count is approximate"
-            problems.append((f"{rendered.problem}{note}", rendered.problem_line))
+            problem = rendered.problem.rstrip(".")
+            if "raw text" not in problem:
+                problem += "; counted as raw text, so the count is approximate"
+            problems.append((problem, rendered.problem_line))
         for message, line in problems:
             yield self.finding(severity, message, path=parsed.display_path, line=line)
 
@@ -66,7 +66,7 @@ def unbounded_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
                 f"'variables: {{{name}: {{max_tokens: N}}}}' to budgets.yaml or a sample to "
                 "the template's front matter",
                 path=result.parsed.display_path,
-                line=result.parsed.body_line,
+                line=result.rendered.variable_lines.get(name, result.parsed.body_line),
             )
     for workflow in ctx.workflows:
         for step in workflow.steps:
@@ -82,6 +82,7 @@ def unbounded_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
                     f"cost is a lower bound. Add 'variables: {{{variable.name}: "
                     "{max_tokens: N}}' to the step or to the manifest",
                     path=step.template_path,
+                    line=variable.line,
                     workflow=workflow.name,
                     step=step.name,
                 )
@@ -123,20 +124,20 @@ def undeclared_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
                 severity,
                 f"uses variable '{name}' that its front matter does not declare",
                 path=result.parsed.display_path,
-                line=result.parsed.body_line,
+                line=result.rendered.variable_lines.get(name, result.parsed.body_line),
             )
         for name in sorted(declared - used):
             yield self.finding(
                 severity,
                 f"declares input '{name}' but never uses it",
                 path=result.parsed.display_path,
-                line=1,
+                line=result.parsed.meta.declared_lines.get(name, 1),
             )
     manifest = ctx.manifest
     for workflow in ctx.workflows:
         for step in workflow.steps:
-            if step.prompt is None:
-                continue
+            if step.prompt is None or step.prompt.is_raw:
+                continue  # a template that does not render says nothing about its variables
             used_names = {v.name for v in step.prompt.variables}
             lines = ctx.step_variable_lines.get((workflow.name, step.name), {})
             for name in sorted(set(step.step.variables) - used_names):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class TemplateMeta:
     declared_inputs: frozenset[str] | None = None
     engine: str = "jinja2"  # "jinja2", "mustache", "handlebars" or "none"
     sample_file: str | None = None  # Prompty ``sample: ${file:...}``, relative to the template
+    declared_lines: Mapping[str, int] = field(default_factory=dict)  # input -> file line
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ParsedTemplate:
     problem: str | None = None  # why the file could not be parsed (PB001), if so
     problem_line: int | None = None
     text_problem: str | None = None  # from reading the bytes (encoding, size)
+    text_problem_line: int = 1
     is_readable: bool = True
 
 
@@ -57,6 +59,7 @@ class FrontMatter:
     data: Mapping[str, Any]
     body: str
     body_line: int
+    header: tuple[str, ...] = ()  # the YAML lines, from file line 2
 
 
 class FrontMatterError(ValueError):
@@ -97,7 +100,19 @@ def split_front_matter(text: str, *, required: bool) -> FrontMatter | None:
     if not isinstance(data, dict):
         raise FrontMatterError("front matter must be a YAML mapping of keys to values", 2)
     body = "\n".join(lines[end + 1 :])
-    return FrontMatter(data=data, body=body, body_line=end + 2)
+    return FrontMatter(data=data, body=body, body_line=end + 2, header=tuple(header))
+
+
+def _declaration_lines(names: frozenset[str], header: tuple[str, ...]) -> dict[str, int]:
+    """The front matter line where each input is first named (file lines; header starts on 2)."""
+    found: dict[str, int] = {}
+    for name in names:
+        pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+        for index, line in enumerate(header):
+            if pattern.search(line):
+                found[name] = index + 2
+                break
+    return found
 
 
 def _looks_like_yaml(lines: list[str]) -> bool:
@@ -118,6 +133,7 @@ def parse_template(
         body_line=1,
         meta=TemplateMeta(engine="none" if fmt is TemplateFormat.TEXT else "jinja2"),
         text_problem=read.problem,
+        text_problem_line=read.problem_line,
         is_readable=read.is_readable,
     )
     if not read.is_readable or fmt is TemplateFormat.TEXT:
@@ -133,6 +149,8 @@ def parse_template(
         meta = read_meta(front.data)
     except MetaError as err:
         return _broken(base, str(err), 2)
+    if meta.declared_inputs:
+        meta = replace(meta, declared_lines=_declaration_lines(meta.declared_inputs, front.header))
     return ParsedTemplate(
         path=path,
         display_path=display,
@@ -142,6 +160,7 @@ def parse_template(
         body_line=front.body_line,
         meta=meta,
         text_problem=read.problem,
+        text_problem_line=read.problem_line,
     )
 
 
@@ -157,6 +176,7 @@ def _broken(base: ParsedTemplate, problem: str, line: int) -> ParsedTemplate:
         problem=problem,
         problem_line=line,
         text_problem=base.text_problem,
+        text_problem_line=base.text_problem_line,
     )
 
 

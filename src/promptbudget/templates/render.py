@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -86,12 +86,19 @@ class RenderedPrompt:
     variables: tuple[str, ...]  # every variable the template reads, sorted
     values: Mapping[str, VariableValue] = field(default_factory=dict)
     unbounded: tuple[str, ...] = ()  # read, but no sample and no cap
+    variable_lines: Mapping[str, int] = field(default_factory=dict)  # first use, file line
     problem: str | None = None  # PB001: could not be rendered; messages hold the raw text
     problem_line: int | None = None
+    has_exact_text: bool = True  # False when the file's bytes were not valid UTF-8
 
     @property
     def is_raw(self) -> bool:
         return self.problem is not None
+
+    @property
+    def is_exact(self) -> bool:
+        """True when the messages are exactly what the application would send."""
+        return self.problem is None and self.has_exact_text
 
 
 class _Unbounded(ChainableUndefined):
@@ -126,6 +133,12 @@ class _Unbounded(ChainableUndefined):
         return self
 
     def __getitem__(self, name: object) -> Any:
+        self._guard()
+        return self
+
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        # An unknown function (a custom global the application registers) is a dynamic
+        # slot too: it renders as nothing and is reported as unbounded.
         self._guard()
         return self
 
@@ -233,6 +246,17 @@ class TemplateRenderer:
         include_root: Path | None = None,
     ) -> RenderedPrompt:
         """Render ``parsed`` with ``values``. Never raises for problems in the template."""
+        rendered = self._render(parsed, values, include_root)
+        if parsed.text_problem is not None:
+            return replace(rendered, has_exact_text=False)
+        return rendered
+
+    def _render(
+        self,
+        parsed: ParsedTemplate,
+        values: Mapping[str, VariableValue],
+        include_root: Path | None,
+    ) -> RenderedPrompt:
         if not parsed.is_readable:
             return RenderedPrompt(messages=(), variables=(), problem=parsed.text_problem)
         if parsed.problem is not None:
@@ -311,6 +335,7 @@ class TemplateRenderer:
             variables=used,
             values={name: values[name] for name in used if name in values},
             unbounded=unbounded,
+            variable_lines=_first_uses(ast, set(used), parsed.body_line),
         )
 
 
@@ -329,6 +354,16 @@ def _read_variables(ast: nodes.Template) -> set[str]:
         "joiner",
         "namespace",
     }
+
+
+def _first_uses(ast: nodes.Template, names: set[str], body_line: int) -> dict[str, int]:
+    """The file line where each variable is first read."""
+    lines: dict[str, int] = {}
+    for node in ast.find_all(nodes.Name):
+        if node.ctx == "load" and node.name in names:
+            line = body_line + node.lineno - 1
+            lines[node.name] = min(lines.get(node.name, line), line)
+    return lines
 
 
 def _raw(parsed: ParsedTemplate, problem: str, line: int | None) -> RenderedPrompt:

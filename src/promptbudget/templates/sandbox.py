@@ -76,9 +76,7 @@ class ProjectLoader(BaseLoader):
         for directory in self.search_dirs:
             candidate = (directory / name).resolve()
             if not candidate.is_relative_to(self.root):
-                raise TemplateNotFound(
-                    f"{template} (resolves outside the project root {self.root.as_posix()})"
-                )
+                raise TemplateNotFound(f"{template} (resolves outside the project root)")
             if candidate.is_file():
                 size = candidate.stat().st_size
                 if size > MAX_TEMPLATE_BYTES:
@@ -103,6 +101,16 @@ def _guard_callable(func: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
+def _guard_format_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def guarded(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            _check_format_string(value, _PERCENT_WIDTH)
+        return func(value, *args, **kwargs)
+
+    return guarded
+
+
 def _check_format_string(text: str, pattern: re.Pattern[str]) -> None:
     for match in pattern.finditer(text):
         if int(match.group(1)) > MAX_INT_ARGUMENT:
@@ -120,6 +128,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.budget = budget
         self.filters = {name: _guard_callable(f) for name, f in self.filters.items()}
+        self.filters["format"] = _guard_format_filter(self.filters["format"])
         self.globals.pop("lipsum", None)
         self.globals["range"] = self._range
 
@@ -143,6 +152,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         elif operator == "%" and isinstance(left, str):
             _check_format_string(left, _PERCENT_WIDTH)
         return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Jinja2 >= 3.1.5 sandboxes ``str.format`` when the method is looked up."""
+        wrapped: Callable[..., str] | None = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_format_string(value.__self__, _BRACE_WIDTH)
+        return wrapped
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         for value in (*args, *kwargs.values()):

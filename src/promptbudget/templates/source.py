@@ -40,6 +40,9 @@ _FORMAT_BY_SUFFIX = {
 # are kept in (chat-message JSON, prompt YAML), which are counted as plain text.
 DISCOVERED_SUFFIXES = frozenset(_FORMAT_BY_SUFFIX) | {".json", ".yaml", ".yml"}
 
+# Documentation next to the prompts is not a prompt: skipped when walking, counted if named.
+_SKIPPED_FILE_STEMS = frozenset({"readme", "changelog", "license", "licence", "contributing"})
+
 _SKIPPED_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"}
 )
@@ -58,6 +61,7 @@ class PromptText:
     size_bytes: int
     had_bom: bool = False
     problem: str | None = None  # a human sentence; the text is then approximate or empty
+    problem_line: int = 1
     is_readable: bool = True  # False: nothing was counted (too large, unreadable)
 
 
@@ -91,6 +95,7 @@ def decode_prompt_bytes(data: bytes) -> PromptText:
     if had_bom:
         data = data[3:]
     problem = None
+    line = 1
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -102,7 +107,13 @@ def decode_prompt_bytes(data: bytes) -> PromptText:
         text = data.decode("utf-8", errors="replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return PromptText(text, len(data) + (3 if had_bom else 0), had_bom=had_bom, problem=problem)
+    return PromptText(
+        text,
+        len(data) + (3 if had_bom else 0),
+        had_bom=had_bom,
+        problem=problem,
+        problem_line=line,
+    )
 
 
 def iter_prompt_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -129,7 +140,7 @@ def _walk(directory: Path) -> Iterator[Path]:
             d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith(".")
         )
         for name in sorted(filenames):
-            if name.startswith("."):
+            if name.startswith(".") or name.split(".", 1)[0].lower() in _SKIPPED_FILE_STEMS:
                 continue
             file = Path(current, name)
             if file.suffix.lower() in DISCOVERED_SUFFIXES:
@@ -137,9 +148,13 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """``path`` relative to the project root with ``/`` separators (``..`` if outside)."""
+    """``path`` relative to the project root with ``/`` separators (``..`` if outside).
+
+    Directories are resolved, the file name is not: a symlink is shown under its own name.
+    """
+    located = path.absolute().parent.resolve() / path.name
     try:
-        relative = os.path.relpath(path.resolve(), root.resolve())
+        relative = os.path.relpath(located, root.resolve())
     except ValueError:  # another drive on Windows
-        return path.resolve().as_posix()
+        return located.as_posix()
     return Path(relative).as_posix()

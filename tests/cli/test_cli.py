@@ -1,0 +1,221 @@
+"""The command line as users see it: exit codes, streams, every command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, Run
+from promptbudget import __version__
+
+WARNING_ONLY = {
+    "budgets.yaml": """\
+        version: 1
+        defaults: {model: gpt-4.1-mini}
+        workflows:
+          w:
+            steps:
+              - prompt: a.j2
+    """,
+    # No output limit anywhere: PB103 (a warning) and nothing else.
+    "prompts/a.j2": "Say hello.\n",
+}
+
+
+def test_version(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("--version")
+    assert (result.exit_code, result.stdout.strip()) == (0, f"promptbudget {__version__}")
+
+
+def test_help_lists_every_command(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for command in ("init", "count", "check", "models", "rules", "explain", "schema"):
+        assert command in result.stdout
+
+
+def test_unknown_option_is_a_usage_error(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("check", "--no-such-option")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "No such option" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_format_value_is_a_usage_error(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("check", "--format", "xml", cwd=EXAMPLES)
+    assert result.exit_code == 2
+    assert "xml" in result.stderr
+
+
+def test_fail_on_and_exit_zero(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(WARNING_ONLY)
+    assert run_cli("check", cwd=root).exit_code == 0
+    assert run_cli("check", "--fail-on", "warning", cwd=root).exit_code == 1
+    assert run_cli("check", "--fail-on", "warning", "--exit-zero", cwd=root).exit_code == 0
+    payload = run_cli("check", "--fail-on", "warning", "--format", "json", cwd=root).json()
+    assert payload["summary"] == {"errors": 0, "warnings": 1, "infos": 0, "exit_code": 1}
+    assert [f["rule"] for f in payload["findings"]] == ["PB103"]
+
+
+def test_exit_zero_on_failing_project(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("check", "--exit-zero", cwd=EXAMPLES / "over-budget")
+    assert result.exit_code == 0
+    assert "PB106" in result.stdout
+
+
+def test_output_file(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    target = tmp_path / "report.json"
+    result = run_cli("check", "--format", "json", "--output", str(target), cwd=EXAMPLES)
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert json.loads(target.read_text())["summary"]["exit_code"] == 0
+
+
+def test_count_unknown_model_is_a_usage_error(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("count", "--model", "llama-nonexistent-9", cwd=EXAMPLES)
+    assert result.exit_code == 2
+    assert "unknown model 'llama-nonexistent-9'" in result.stderr
+
+
+def test_count_snapshot_id_uses_the_family_tokenizer(run_cli: Callable[..., Run]) -> None:
+    result = run_cli(
+        "count",
+        "prompts/support/classify.j2",
+        "--model",
+        "gpt-4-0613",
+        "--format",
+        "json",
+        cwd=EXAMPLES,
+    )
+    assert result.exit_code == 0
+    template = result.json()["templates"][0]
+    assert (template["encoding"], template["exact"]) == ("cl100k_base", True)
+
+
+def test_count_missing_path(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("count", "nope.j2", cwd=EXAMPLES)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "promptbudget: error: nope.j2: no such file or directory"
+
+
+def test_count_several_models(run_cli: Callable[..., Run]) -> None:
+    result = run_cli(
+        "count",
+        "prompts/support/classify.j2",
+        "-m",
+        "gpt-4o",
+        "-m",
+        "claude-sonnet-4-6",
+        "--format",
+        "json",
+        cwd=EXAMPLES,
+    )
+    templates = result.json()["templates"]
+    assert [(t["model"], t["exact"]) for t in templates] == [
+        ("gpt-4o", True),
+        ("claude-sonnet-4-6", False),
+    ]
+    # The estimate is o200k_base x 1.18, rounded half up per text segment.
+    assert templates[1]["text_tokens"] >= templates[0]["text_tokens"]
+    assert templates[1]["error_band"] == "±20%"
+
+
+def test_init_then_check_passes(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    result = run_cli("init", cwd=tmp_path)
+    assert result.exit_code == 0
+    assert "created" in result.stderr
+    assert (tmp_path / "budgets.yaml").is_file()
+    assert run_cli("check", cwd=tmp_path).exit_code == 0
+    again = run_cli("init", cwd=tmp_path)
+    assert again.exit_code == 2
+    assert "already exists; use --force" in again.stderr
+    assert run_cli("init", "--force", cwd=tmp_path).exit_code == 0
+
+
+def test_models_lists_the_catalog(run_cli: Callable[..., Run]) -> None:
+    result = run_cli("models", "--format", "json")
+    assert result.exit_code == 0
+    payload = result.json()
+    names = {m["name"] for m in payload["models"]}
+    assert {"gpt-4o", "claude-sonnet-4-6", "gemini-2.5-pro"} <= names
+    assert payload["catalog_as_of"] == "2026-11-23"
+    openai = run_cli("models", "--provider", "openai", "--format", "json").json()["models"]
+    assert openai and all(m["provider"] == "openai" for m in openai)
+    text = run_cli("models")
+    assert "gpt-4o" in text.stdout and "as of 2026-11-23" in text.stdout
+
+
+def test_models_include_manifest_additions(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(
+        {
+            "budgets.yaml": """\
+                version: 1
+                models:
+                  acme-small: {tokenizer: o200k_base, input_per_mtok: 0.10, output_per_mtok: 0.40}
+            """
+        }
+    )
+    models = run_cli("models", "--format", "json", cwd=root).json()["models"]
+    acme = next(m for m in models if m["name"] == "acme-small")
+    assert (acme["input_per_mtok"], acme["origin"]) == (0.1, "manifest")
+
+
+def test_rules_and_explain(run_cli: Callable[..., Run]) -> None:
+    listing = run_cli("rules")
+    assert listing.exit_code == 0
+    assert "PB101  input-over-budget" in listing.stdout
+    rules = run_cli("rules", "--format", "json").json()["rules"]
+    assert {r["code"] for r in rules} >= {"PB001", "PB101", "PB110", "PB201", "PB301"}
+    explained = run_cli("explain", "pb101")
+    assert explained.exit_code == 0
+    assert "Why" in explained.stdout and "Fails" in explained.stdout
+    assert run_cli("explain", "input-over-budget").stdout == explained.stdout
+    unknown = run_cli("explain", "PB999")
+    assert unknown.exit_code == 2 and "unknown rule 'PB999'" in unknown.stderr
+
+
+def test_schema_is_a_valid_json_schema(run_cli: Callable[..., Run]) -> None:
+    from jsonschema import Draft202012Validator
+
+    result = run_cli("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    Draft202012Validator.check_schema(schema)
+    example = __import__("yaml").safe_load((EXAMPLES / "budgets.yaml").read_text())
+    Draft202012Validator(schema).validate(example)
+
+
+def test_internal_error_is_exit_2_with_a_traceback(
+    run_cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import promptbudget.pipeline
+
+    def boom(options: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(promptbudget.pipeline, "run_check", boom)
+    result = run_cli("check", cwd=EXAMPLES)
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+    assert "this is a bug; please report it" in result.stderr
+
+
+def test_python_dash_m_and_console_script(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "promptbudget", "check", "--format", "json"],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["exit_code"] == 0

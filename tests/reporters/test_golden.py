@@ -1,0 +1,133 @@
+"""Golden files: the exact output of each reporter for a few real runs of the public CLI.
+
+A change to any reporter, rule message or number shows up here as a diff. When the change is
+intended, rewrite the files with ``pytest tests/reporters --update-golden`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]
+    project: str  # "examples", "over-budget" or "empty"
+    exit_code: int
+    formats: tuple[str, ...] = ("text", "json", "github")
+
+
+CASES = {
+    "examples-check": Case(("check",), "examples", 0),
+    "over-budget-check": Case(("check",), "over-budget", 1),
+    "examples-count": Case(("count",), "examples", 0),
+    "empty-check": Case(("check",), "empty", 0),
+    "models": Case(("models",), "examples", 0, formats=("text", "json")),
+}
+PARAMS = [
+    pytest.param(name, fmt, id=f"{name}.{fmt}")
+    for name, case in CASES.items()
+    for fmt in case.formats
+]
+
+
+def golden_path(name: str, fmt: str) -> Path:
+    return GOLDEN / f"{name}.{fmt}"
+
+
+def read_exact(path: Path) -> str:
+    with path.open(encoding="utf-8", newline="") as file:
+        return file.read()
+
+
+def write_exact(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        file.write(text)
+
+
+def machine_paths(*extra: Path) -> list[str]:
+    """Substrings that would make a golden file depend on the machine that wrote it."""
+    candidates = [Path(tempfile.gettempdir()), Path.home(), REPO, *extra]
+    found = {"/work/", "/tmp/"}
+    found.update(str(path) for path in candidates)
+    found.update(str(path.resolve()) for path in candidates)
+    return sorted(f for f in found if len(f) > 4)  # never "/" or "/tmp" as a bare prefix
+
+
+@pytest.fixture
+def empty_project(make_project: Callable[..., Path]) -> Path:
+    root = make_project({"budgets.yaml": "version: 1\n"})
+    (root / "prompts").mkdir()
+    return root
+
+
+def project_dir(project: str, empty_project: Path) -> Path:
+    if project == "empty":
+        return empty_project
+    return EXAMPLES if project == "examples" else EXAMPLES / project
+
+
+@pytest.mark.parametrize(("name", "fmt"), PARAMS)
+def test_output_matches_golden_file(
+    name: str,
+    fmt: str,
+    run_cli: Callable[..., Any],
+    empty_project: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    case = CASES[name]
+    cwd = project_dir(case.project, empty_project)
+    result = run_cli(*case.args, "--format", fmt, cwd=cwd)
+
+    assert result.exit_code == case.exit_code, result.stderr
+    assert result.stderr == ""
+    for fragment in machine_paths(cwd):
+        assert fragment not in result.stdout, f"machine-specific {fragment!r} in the output"
+
+    path = golden_path(name, fmt)
+    if request.config.getoption("--update-golden"):
+        write_exact(path, result.stdout)
+        return
+    if not path.exists():
+        pytest.fail(f"no golden file {path.name}; run pytest --update-golden and review it")
+    assert result.stdout == read_exact(path)
+
+
+def test_every_golden_file_belongs_to_a_case() -> None:
+    expected = {golden_path(name, fmt).name for name, case in CASES.items() for fmt in case.formats}
+    assert {path.name for path in GOLDEN.iterdir()} == expected
+
+
+@pytest.mark.parametrize(("name", "fmt"), PARAMS)
+def test_golden_file_has_no_machine_paths(name: str, fmt: str) -> None:
+    path = golden_path(name, fmt)
+    if not path.exists():
+        pytest.fail(f"no golden file {path.name}; run pytest --update-golden and review it")
+    text = read_exact(path)
+    for fragment in machine_paths():
+        assert fragment not in text, f"machine-specific {fragment!r} in {path.name}"
+    assert "\x1b[" not in text, "colour escapes in a NO_COLOR run"
+    assert text.endswith("\n")
+
+
+def test_findings_do_not_embed_the_absolute_project_root(
+    run_cli: Callable[..., Any], make_project: Callable[..., Path]
+) -> None:
+    root = make_project(
+        {"budgets.yaml": "version: 1\n", "prompts/up.j2": '{% include "../../x.j2" %}\n'}
+    )
+    for fmt in ("text", "json", "github"):
+        result = run_cli("check", "--format", fmt, cwd=root)
+        assert result.exit_code == 1
+        assert str(root) not in result.stdout
+        assert str(root.resolve()) not in result.stdout

@@ -1,0 +1,284 @@
+"""budgets.yaml: every bad manifest is exit 2 and one human line naming file, line and fix."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from conftest import Run
+from promptbudget.errors import ManifestError
+from promptbudget.manifest.loader import find_manifest, load_manifest
+
+PROMPT = {"prompts/a.j2": "Hello {{ name }}\n"}
+
+GOOD = """\
+version: 1
+defaults: {model: gpt-4.1-mini}
+variables:
+  name: {max_tokens: 20}
+workflows:
+  greet:
+    traffic: {requests_per_day: 1000}
+    success_rate: 90%
+    steps:
+      - prompt: a.j2
+        output_tokens: 50
+    limits:
+      max_input_tokens: 6k
+      max_cost_per_request: $0.01
+      max_monthly_spend: "$4,000"
+"""
+
+
+def test_a_valid_manifest_loads_with_units(make_project: Callable[..., Path]) -> None:
+    root = make_project({"budgets.yaml": GOOD, **PROMPT})
+    manifest = load_manifest(root / "budgets.yaml", cwd=root)
+    workflow = manifest.workflows[0]
+    assert workflow.limits.max_input_tokens == 6000
+    assert workflow.limits.max_cost_per_request == D("0.01")
+    assert workflow.limits.max_monthly_spend == D("4000")
+    assert workflow.success_rate == D("0.9")
+    assert (workflow.requests_per_day, workflow.requests_per_month) == (1000, 30_000)
+    assert workflow.steps[0].name == "a"
+    assert workflow.steps[0].prompt_path == (root / "prompts/a.j2").resolve()
+    assert manifest.variables["name"].max_tokens == 20
+    assert workflow.limit_lines["max_input_tokens"] == 13
+
+
+def test_find_manifest_looks_in_parents(make_project: Callable[..., Path]) -> None:
+    root = make_project({"budgets.yaml": GOOD, **PROMPT})
+    assert find_manifest(root / "prompts") == (root / "budgets.yaml").resolve()
+
+
+def bad(text: str) -> str:
+    return textwrap.dedent(text)
+
+
+BAD_MANIFESTS = [
+    ("broken-yaml", "version: 1\nworkflows:\n  greet: {steps: [\n", 4, "not valid YAML"),
+    ("tab-indent", "version: 1\nworkflows:\n\tgreet: {}\n", 3, "not valid YAML"),
+    ("empty", "", 1, "empty"),
+    ("only-comments", "# nothing here\n", 1, "empty"),
+    ("a-list", "- version: 1\n", 1, "must be a mapping"),
+    ("no-version", "workflows: {}\n", 1, "missing required key 'version'"),
+    ("version-2", "version: 2\n", 1, "expected 1"),
+    ("unknown-top-key", "version: 1\nworkflow: {}\n", 2, "unknown key 'workflow'"),
+    (
+        "unknown-limit",
+        GOOD.replace("max_input_tokens: 6k", "max_input_token: 6k"),
+        13,
+        "unknown key 'max_input_token'; valid keys: max_cost_per_outcome",
+    ),
+    (
+        "workflows-as-list",
+        "version: 1\nworkflows:\n  - greet\n",
+        2,
+        "workflows",
+    ),
+    (
+        "negative-limit",
+        GOOD.replace("max_input_tokens: 6k", "max_input_tokens: -5"),
+        13,
+        "expected a token count such as 6000, 6k or 1.5M",
+    ),
+    (
+        "non-numeric-limit",
+        GOOD.replace("max_input_tokens: 6k", "max_input_tokens: lots"),
+        13,
+        "'lots' is not valid here; expected a token count",
+    ),
+    (
+        "fractional-tokens",
+        GOOD.replace("max_input_tokens: 6k", "max_input_tokens: 1.2345k"),
+        13,
+        "not a whole number of tokens",
+    ),
+    (
+        "non-numeric-money",
+        GOOD.replace("max_cost_per_request: $0.01", "max_cost_per_request: cheap"),
+        14,
+        "expected an amount in dollars",
+    ),
+    (
+        "share-without-percent",
+        GOOD.replace("success_rate: 90%", "success_rate: 90"),
+        8,
+        "expected a percentage",
+    ),
+    ("zero-success", GOOD.replace("success_rate: 90%", "success_rate: 0%"), 8, "above 0%"),
+    (
+        "missing-prompt-file",
+        GOOD.replace("prompt: a.j2", "prompt: missing.j2"),
+        10,
+        "prompt file 'missing.j2' not found (looked in prompts/)",
+    ),
+    (
+        "prompt-outside-root",
+        GOOD.replace("prompt: a.j2", "prompt: ../../../../etc/passwd"),
+        10,
+        "outside the project root",
+    ),
+    (
+        "prompt-is-a-directory",
+        GOOD.replace("prompt: a.j2", "prompt: sub"),
+        10,
+        "is a directory",
+    ),
+    (
+        "step-without-prompt",
+        GOOD.replace("- prompt: a.j2\n        output_tokens: 50", "- output_tokens: 50"),
+        10,
+        "missing required key 'prompt'",
+    ),
+    (
+        "duplicate-key",
+        GOOD.replace("    success_rate: 90%\n", "    success_rate: 90%\n    success_rate: 80%\n"),
+        9,
+        "has the key 'success_rate' twice",
+    ),
+    (
+        "turns-zero",
+        GOOD.replace("output_tokens: 50", "output_tokens: 50\n        turns: 0"),
+        12,
+        "a whole number of turns, 1 or more",
+    ),
+    (
+        "both-traffic-kinds",
+        GOOD.replace(
+            "traffic: {requests_per_day: 1000}",
+            "traffic: {requests_per_day: 1000, requests_per_month: 30000}",
+        ),
+        7,
+        "expected {requests_per_day: N} or {requests_per_month: N}",
+    ),
+    ("unknown-rule", "version: 1\nrules:\n  PB999: off\n", 3, "unknown rule 'PB999'"),
+    ("bad-severity", "version: 1\nrules:\n  PB101: fatal\n", 3, "one of off, info, warning, error"),
+    (
+        "new-model-without-prices",
+        "version: 1\nmodels:\n  acme-small: {tokenizer: o200k_base}\n",
+        3,
+        "needs input_per_mtok and output_per_mtok",
+    ),
+    (
+        "bad-variable-spec",
+        GOOD.replace("name: {max_tokens: 20}", "name: {max: 20}"),
+        4,
+        "unknown key 'max'",
+    ),
+    (
+        "alias-bomb",
+        "version: 1\n"
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+        "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+        "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+        "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n",
+        None,
+        "alias bomb",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [case[1:] for case in BAD_MANIFESTS],
+    ids=[case[0] for case in BAD_MANIFESTS],
+)
+def test_bad_manifest_is_exit_2_with_one_line(
+    make_project: Callable[..., Path],
+    run_cli: Callable[..., Run],
+    text: str,
+    line: int | None,
+    message: str,
+) -> None:
+    root = make_project({"budgets.yaml": text, **PROMPT, "prompts/sub/x.j2": "x"}, dedent=False)
+    result = run_cli("check", cwd=root)
+    assert result.exit_code == 2, result
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("promptbudget: error: budgets.yaml")
+    if line is not None:
+        assert f"budgets.yaml:{line}: " in lines[0], lines[0]
+    assert message in lines[0], lines[0]
+
+
+def test_error_names_the_json_path(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        {"budgets.yaml": GOOD.replace("max_input_tokens: 6k", "max_input_tokens: lots"), **PROMPT}
+    )
+    with pytest.raises(ManifestError) as info:
+        load_manifest(root / "budgets.yaml", cwd=root)
+    assert info.value.json_path == "$.workflows.greet.limits.max_input_tokens"
+    assert info.value.line == 13
+
+
+def test_manifest_that_is_a_directory(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project({"budgets.yaml": GOOD, **PROMPT})
+    result = run_cli("check", "--config", "prompts", cwd=root)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "promptbudget: error: prompts: is a directory; give the manifest file itself "
+        "(e.g. budgets.yaml)"
+    )
+
+
+def test_manifest_that_is_not_utf8(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project({"budgets.yaml": b"version: 1\n# caf\xe9\n", **PROMPT})
+    result = run_cli("check", cwd=root)
+    assert result.exit_code == 2
+    assert "budgets.yaml:2: is not valid UTF-8" in result.stderr
+
+
+def test_missing_config_file(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(PROMPT)
+    result = run_cli("check", "--config", "nope.yaml", cwd=root)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "promptbudget: error: nope.yaml: no such file"
+
+
+def test_no_manifest_anywhere(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    result = run_cli("check", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "no budgets.yaml" in result.stderr and "promptbudget init" in result.stderr
+
+
+def test_manifest_models_override_and_add(make_project: Callable[..., Path]) -> None:
+    text = GOOD + textwrap.dedent(
+        """\
+        models:
+          gpt-4.1-mini: {input_per_mtok: 0.5}
+          acme-small: {tokenizer: o200k_base, input_per_mtok: 0.10, output_per_mtok: "$0.40"}
+        """
+    )
+    root = make_project({"budgets.yaml": text, **PROMPT})
+    catalog = load_manifest(root / "budgets.yaml", cwd=root).catalog
+    mini = catalog.lookup("gpt-4.1-mini")
+    assert mini is not None
+    assert (mini.input_per_mtok, mini.output_per_mtok, mini.origin) == (
+        D("0.5"),
+        D("1.6"),
+        "manifest",
+    )
+    acme = catalog.lookup("acme-small")
+    assert acme is not None
+    assert (acme.input_per_mtok, acme.output_per_mtok, acme.provider) == (
+        D("0.1"),
+        D("0.4"),
+        "custom",
+    )

@@ -1,0 +1,140 @@
+"""The bundled encodings are tiktoken's own, byte for byte, and load without a network."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from decimal import Decimal as D
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from promptbudget.errors import TokenizerUnavailableError
+from promptbudget.tokenizers import (
+    ENCODINGS,
+    TOKENIZERS,
+    get_tokenizer,
+    guess_tokenizer,
+    load_encoding,
+    parse_rank_file,
+)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODINGS))
+def test_rank_files_match_tiktokens_expected_hashes(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our constants (hash, pattern, special tokens) equal what tiktoken itself would build."""
+    from tiktoken_ext import openai_public
+
+    data = resources.files("promptbudget.tokenizers").joinpath(f"data/{name}.tiktoken").read_bytes()
+    seen: dict[str, Any] = {}
+
+    def fake_load(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        seen["hash"] = expected_hash
+        return parse_rank_file(data)
+
+    monkeypatch.setattr(openai_public, "load_tiktoken_bpe", fake_load)
+    constructor = getattr(openai_public, name)()
+    spec = ENCODINGS[name]
+    assert seen["hash"] == spec.sha256 == hashlib.sha256(data).hexdigest()
+    assert constructor["pat_str"] == spec.pat_str
+    assert constructor["special_tokens"] == spec.special_tokens
+
+
+def test_parse_rank_file_matches_tiktokens_loader() -> None:
+    import tiktoken.load
+
+    data = b"IQ== 0\nIg== 1\nIw== 2\n"
+    path = resources.files("promptbudget.tokenizers").joinpath("data/cl100k_base.tiktoken")
+    assert parse_rank_file(data) == {b"!": 0, b'"': 1, b"#": 2}
+    full = path.read_bytes()
+    ours = parse_rank_file(full)
+    expected = {
+        __import__("base64").b64decode(tok): int(rank)
+        for tok, rank in (line.split() for line in full.splitlines() if line)
+    }
+    assert ours == expected
+    assert tiktoken.load.check_hash(full, ENCODINGS["cl100k_base"].sha256)
+
+
+def test_encodings_load_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("promptbudget tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    load_encoding.cache_clear()
+    get_tokenizer.cache_clear()
+    try:
+        tokenizer = get_tokenizer("o200k_base")
+        assert tokenizer.count("Hello, world!") == 4
+        assert get_tokenizer("cl100k_base").count("Hello, world!") == 4
+    finally:
+        load_encoding.cache_clear()
+        get_tokenizer.cache_clear()
+
+
+def test_known_counts() -> None:
+    o200k = get_tokenizer("o200k_base")
+    assert o200k.exact
+    assert o200k.count("") == 0
+    # Special-token text is counted as plain text, never interpreted.
+    assert o200k.count("<|endoftext|>") == 7
+    # The cookbook's example: [83, 1609, 5963, 374, 2294, 0] in cl100k_base.
+    assert get_tokenizer("cl100k_base").encode("tiktoken is great!") == [
+        83,
+        1609,
+        5963,
+        374,
+        2294,
+        0,
+    ]
+
+
+def test_estimates_apply_the_documented_factor() -> None:
+    base = get_tokenizer("o200k_base").count("The quick brown fox jumps over the lazy dog.")
+    claude = get_tokenizer("claude")
+    assert not claude.exact
+    # ROUND_HALF_UP of 10 x 1.18 = 11.8 -> 12; 10 x 1.53 = 15.3 -> 15
+    assert base == 10
+    assert claude.count("The quick brown fox jumps over the lazy dog.") == 12
+    assert get_tokenizer("claude-4.7").count("The quick brown fox jumps over the lazy dog.") == 15
+    assert TOKENIZERS["claude"].factor == D("1.18")
+    assert TOKENIZERS["claude-4.7"].factor == D("1.53")
+    assert TOKENIZERS["gemini"].factor == D("1.08")
+    for spec in TOKENIZERS.values():
+        assert spec.exact == (spec.error_band == "exact")
+        assert spec.source
+
+
+@pytest.mark.parametrize(
+    ("model", "tokenizer"),
+    [
+        ("gpt-4o", "o200k_base"),
+        ("gpt-4o-2024-08-06", "o200k_base"),
+        ("openai/gpt-4.1-mini", "o200k_base"),
+        ("gpt-5.4", "o200k_base"),
+        ("o3-mini", "o200k_base"),
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4-0613", "cl100k_base"),
+        ("gpt-3.5-turbo", "cl100k_base"),
+        ("claude-sonnet-4-6", "claude"),
+        ("claude-3-5-sonnet-20241022", "claude"),
+        ("claude-opus-4-7", "claude-4.7"),
+        ("claude-haiku-5-5", "claude-4.7"),
+        ("claude-fable-5-1", "claude-4.7"),
+        ("gemini-2.5-pro", "gemini"),
+        ("llama-3.3-70b", None),
+    ],
+)
+def test_guess_tokenizer(model: str, tokenizer: str | None) -> None:
+    assert guess_tokenizer(model) == tokenizer
+
+
+def test_unknown_tokenizer_is_a_clear_error() -> None:
+    with pytest.raises(TokenizerUnavailableError, match="known tokenizers"):
+        get_tokenizer("sentencepiece")
+    with pytest.raises(TokenizerUnavailableError, match="malformed"):
+        parse_rank_file(b"IQ== 0\nIg==\n")
