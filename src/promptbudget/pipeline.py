@@ -39,7 +39,7 @@ from promptbudget.templates.source import (
     iter_prompt_files,
     read_prompt_text,
 )
-from promptbudget.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, guess_tokenizer
+from promptbudget.tokenizers import Tokenizer, get_tokenizer, guess_tokenizer
 
 DEFAULT_TOKENIZER = "o200k_base"
 
@@ -336,9 +336,8 @@ def run_check(options: Options) -> Report:
     template_paths: list[Path] = []
     if manifest.prompts_dir.is_dir():
         template_paths.extend(iter_prompt_files([manifest.prompts_dir]))
-    template_paths.extend(
-        path for path in used if path not in {p.resolve() for p in template_paths}
-    )
+    walked = {path.resolve() for path in template_paths}
+    template_paths.extend(path for path in used if path not in walked)
     results = []
     manifest_names = frozenset(manifest.variables)
     for path in template_paths:
@@ -462,4 +461,4 @@ def _sorted(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=lambda f: f.sort_key))
 
 
-__all__ = ["TOKENIZERS", "Project", "resolve_model", "run_check", "run_count", "run_models"]
+__all__ = ["Project", "resolve_model", "run_check", "run_count", "run_models"]

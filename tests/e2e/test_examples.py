@@ -43,3 +43,15 @@ def test_examples_count(run_cli: Callable[..., Run]) -> None:
     assert result.exit_code == 0, result.stdout
     paths = [t["path"] for t in result.json()["templates"]]
     assert "prompts/support/answer.prompty" in paths
+
+
+def test_readme_worked_example(run_cli: Callable[..., Run]) -> None:
+    """The `answer` step worked out by hand in the README's cost model section."""
+    payload = run_cli("check", "--format", "json", cwd=EXAMPLES).json()
+    workflow = next(w for w in payload["workflows"] if w["name"] == "support-reply")
+    answer = next(s for s in workflow["steps"] if s["name"] == "answer")
+    assert answer["prompt_tokens"] == 3158
+    assert [c["input_tokens"] for c in answer["calls"]] == [3158, 3816, 4134, 4792]
+    assert [c["output_tokens"] for c in answer["calls"]] == [250] * 4
+    # (15,900 x $0.40 + 1,000 x $1.60) / 1,000,000
+    assert answer["cost_per_request_usd"] == 0.00796

@@ -227,17 +227,6 @@ class TemplateRenderer:
             self._environments[key] = env
         return env
 
-    def variables_of(self, parsed: ParsedTemplate) -> tuple[str, ...] | None:
-        """Names the template reads (None if it does not parse)."""
-        if parsed.problem is not None or parsed.meta.engine != "jinja2":
-            return None
-        env = self.environment(self.root, self.search_dirs)
-        try:
-            ast = env.parse(parsed.body)
-        except TemplateSyntaxError:
-            return None
-        return tuple(sorted(_read_variables(ast)))
-
     def render(
         self,
         parsed: ParsedTemplate,
@@ -320,7 +309,7 @@ class TemplateRenderer:
             return _raw(parsed, f"unsafe template: {err}", _error_line(err, parsed))
         except RecursionError as err:
             return _raw(parsed, "rendering recursed too deeply", _error_line(err, parsed))
-        except Exception as err:
+        except Exception as err:  # template code can raise anything: it is data, not a crash
             return _raw(
                 parsed,
                 f"rendering failed: {type(err).__name__}: {err}",
