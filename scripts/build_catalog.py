@@ -63,6 +63,7 @@ FIELD_ORDER = (
     "context_window",
     "max_output_tokens",
     "cache_min_tokens",
+    "cache_increment_tokens",
     "deprecation_date",
     "source",
     "notes",
@@ -354,6 +355,7 @@ ANTHROPIC_CACHE_MIN = {
 
 # OpenAI automatic caching starts at 1024 prompt tokens [S19].
 OPENAI_CACHE_MIN = 1024
+OPENAI_CACHE_INCREMENT = 128
 
 
 @dataclass(frozen=True)
@@ -437,6 +439,8 @@ def _apply_openai_rules(spec: ModelSpec, entry: dict[str, Any]) -> None:
         tier = entry.get("long_context")
         if isinstance(tier, dict):
             tier.pop("cache_write_per_mtok", None)
+        # [S19][S20] before GPT-5.6, cache hits come in 128-token increments.
+        entry["cache_increment_tokens"] = OPENAI_CACHE_INCREMENT
     entry.setdefault("cache_min_tokens", OPENAI_CACHE_MIN)
 
 

@@ -67,6 +67,26 @@ ExitZeroOption = Annotated[
 NoColorOption = Annotated[
     bool, typer.Option("--no-color", help="No colours (also: NO_COLOR in the environment).")
 ]
+SamplesOption = Annotated[
+    int,
+    typer.Option(
+        "--samples",
+        min=1,
+        max=1_000_000,
+        help="Monte Carlo samples for declared {p50, p95} distributions.",
+    ),
+]
+SeedOption = Annotated[
+    int, typer.Option("--seed", help="Monte Carlo seed: the same seed gives the same numbers.")
+]
+PricesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--prices",
+        help="A LiteLLM-format model_prices_and_context_window.json laid over the bundled "
+        "catalog (refreshed prices, offline).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -96,6 +116,12 @@ def _options(
     paths: Sequence[Path] = (),
     models: Sequence[str] = (),
     provider: str | None = None,
+    prices: Path | None = None,
+    workflow: str | None = None,
+    why: bool = False,
+    sets: Sequence[str] = (),
+    samples: int = 1000,
+    seed: int = 1,
 ) -> Options:
     color = not no_color and output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(
@@ -109,6 +135,12 @@ def _options(
         output=output,
         color=color,
         provider=provider,
+        prices=prices,
+        workflow=workflow,
+        why=why,
+        sets=tuple(sets),
+        samples=samples,
+        seed=seed,
     )
 
 
@@ -157,6 +189,7 @@ def count(
     fail_on: FailOnOption = Severity.ERROR,
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
+    prices: PricesOption = None,
 ) -> int:
     """Tokens per template (and per message), per model."""
     from promptbudget.pipeline import run_count
@@ -170,6 +203,7 @@ def count(
         no_color=no_color,
         paths=paths or (),
         models=model or (),
+        prices=prices,
     )
     return _emit(run_count(options), options)
 
@@ -182,6 +216,9 @@ def check(
     fail_on: FailOnOption = Severity.ERROR,
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
+    prices: PricesOption = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 1,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.pipeline import run_check
@@ -193,8 +230,56 @@ def check(
         fail_on=fail_on,
         exit_zero=exit_zero,
         no_color=no_color,
+        prices=prices,
+        samples=samples,
+        seed=seed,
     )
     return _emit(run_check(options), options)
+
+
+@app.command()
+def estimate(
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+    ] = None,
+    why: Annotated[
+        bool,
+        typer.Option("--why", help="Break the cost down: workflow > step > model > component."),
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="What-if: PATH=VALUE, e.g. support-reply.steps.answer.model=gpt-5.4-mini or "
+            "traffic.requests_per_day=50000 (repeatable); shown next to the baseline.",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    no_color: NoColorOption = False,
+    prices: PricesOption = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 1,
+) -> int:
+    """Cost per call, per request (mean, p50, p95), per successful outcome and per month."""
+    from promptbudget.pipeline import run_estimate
+
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        no_color=no_color,
+        prices=prices,
+        workflow=workflow,
+        why=why,
+        sets=set_ or (),
+        samples=samples,
+        seed=seed,
+    )
+    if options.output_format.resolve() is OutputFormat.GITHUB:
+        options = replace(options, output_format=OutputFormat.TEXT)
+    return _emit(run_estimate(options), options)
 
 
 @app.command()
@@ -202,20 +287,31 @@ def models(
     provider: Annotated[
         str | None, typer.Option("--provider", help="Only this provider (e.g. openai).")
     ] = None,
+    diff: Annotated[
+        Path | None,
+        typer.Option(
+            "--diff",
+            help="Compare the bundled catalog with a LiteLLM-format price file: what changed.",
+        ),
+    ] = None,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    prices: PricesOption = None,
 ) -> int:
     """The price catalog (USD per million tokens), with the manifest's models: merged in."""
-    from promptbudget.pipeline import run_models
+    from promptbudget.pipeline import run_models, run_models_diff
 
     if fmt is OutputFormat.GITHUB:
         raise UsageError("models has no findings to annotate; use --format text or json")
-    options = _options(config=config, fmt=fmt, output=output, no_color=no_color, provider=provider)
+    options = _options(
+        config=config, fmt=fmt, output=output, no_color=no_color, provider=provider, prices=prices
+    )
     if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
         options = replace(options, output_format=OutputFormat.TEXT)
-    _emit(run_models(options), options)
+    report = run_models_diff(options, diff) if diff is not None else run_models(options)
+    _emit(report, options)
     return 0
 
 

@@ -35,6 +35,7 @@ class VariableCount:
     tokens: int  # tokens this variable adds to the prompt (caps as declared)
     max_tokens: int | None = None
     line: int | None = None  # file line of its first use
+    uses: int = 0  # how many times a capped value is charged (each {{ var }}, parts once)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
     exact = tokenizer.exact and rendered.is_exact
     message_counts: list[MessageCount] = []
     cap_tokens: dict[str, int] = {}
+    cap_uses: dict[str, int] = {}
     parts_charged: set[str] = set()
     for message in rendered.messages:
         tokens = 0
@@ -84,9 +86,11 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
             if isinstance(part, str):
                 tokens += tokenizer.count(part)
             else:
-                added = _slot_tokens(part, parts_charged)
+                charged = _is_charged(part, parts_charged)
+                added = part.max_tokens if charged else 0
                 tokens += added
                 cap_tokens[part.variable] = cap_tokens.get(part.variable, 0) + added
+                cap_uses[part.variable] = cap_uses.get(part.variable, 0) + int(charged)
         framing = spec.tokens_per_message + tokenizer.count(message.role)
         message_counts.append(MessageCount(message.role, tokens, framing))
 
@@ -97,9 +101,16 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
         if value is None:
             variables.append(VariableCount(name, "none", None, 0, line=line))
         elif value.is_cap:
-            tokens = cap_tokens.get(name, 0)
             variables.append(
-                VariableCount(name, "cap", value.origin, tokens, value.max_tokens, line=line)
+                VariableCount(
+                    name,
+                    "cap",
+                    value.origin,
+                    cap_tokens.get(name, 0),
+                    value.max_tokens,
+                    line=line,
+                    uses=cap_uses.get(name, 0),
+                )
             )
         else:
             tokens = tokenizer.count(_sample_text(value.sample))
@@ -113,13 +124,60 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
     )
 
 
-def _slot_tokens(slot: Slot, parts_charged: set[str]) -> int:
+def _is_charged(slot: Slot, parts_charged: set[str]) -> bool:
+    """A whole value is charged every time; the parts of a structured value once in all."""
     if slot.whole:
-        return slot.max_tokens
+        return True
     if slot.variable in parts_charged:
-        return 0
+        return False
     parts_charged.add(slot.variable)
-    return slot.max_tokens
+    return True
+
+
+@dataclass(frozen=True)
+class PromptStructure:
+    """A prompt's static skeleton, from a render where every variable is a slot."""
+
+    static_tokens: int  # framing, reply priming and text outside variables
+    prefix_tokens: int  # static tokens before the first variable: what a provider can cache
+    uses: dict[str, int]  # how many times each variable is charged
+
+    @property
+    def static_after_prefix(self) -> int:
+        """Static tokens that follow dynamic content (PB203: they could be cached if moved)."""
+        return self.static_tokens - self.prefix_tokens
+
+
+def structure_prompt(structural: RenderedPrompt, tokenizer: Tokenizer) -> PromptStructure:
+    """Static tokens and the cacheable prefix of ``structural`` (rendered with slots only).
+
+    The prefix is everything before the first slot in provider order (tools, then system,
+    then messages): whole messages with their framing, then the framing and static text of
+    the message that holds the first slot. Reply priming comes last and is never cached.
+    """
+    spec = tokenizer.spec
+    static = prefix = 0
+    open_prefix = True
+    uses: dict[str, int] = {}
+    parts_charged: set[str] = set()
+    for message in structural.messages:
+        framing = spec.tokens_per_message + tokenizer.count(message.role)
+        static += framing
+        if open_prefix:
+            prefix += framing
+        for part in message.parts:
+            if isinstance(part, str):
+                tokens = tokenizer.count(part)
+                static += tokens
+                if open_prefix:
+                    prefix += tokens
+            else:
+                open_prefix = False
+                if _is_charged(part, parts_charged):
+                    uses[part.variable] = uses.get(part.variable, 0) + 1
+    if structural.messages:
+        static += spec.tokens_per_reply
+    return PromptStructure(static_tokens=static, prefix_tokens=prefix, uses=uses)
 
 
 def _sample_text(sample: Any) -> str:

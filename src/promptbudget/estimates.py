@@ -1,45 +1,83 @@
-"""Per-step and per-workflow estimates: tokens of every call, cost per request, per outcome and
-per month. Built from counted prompts and catalog prices; rules and reporters read them."""
+"""What a workflow costs per request, per successful outcome and per month, and why.
+
+The pipeline hands over *lanes*: for each traffic class, step and routed model, the counted
+prompt and how its calls are made. Here they are priced:
+
+* every call of a lane: ``turns x (1 + tool_calls)`` calls, history growing (simulation.py);
+* a lane's weight: the class's share of traffic x the route's share of the step's calls
+  (escalations included) x the expected attempts of its retries;
+* provider prompt caching on the cacheable prefix, batch share, long-context tiers;
+* the request: the sum over lanes, times ``1 - semantic_cache_hit_rate``.
+
+Declared distributions (``{p50, p95}``) are sampled in a seeded Monte Carlo run; everything
+else enters as an expected value, so with no distribution every sample is the same and
+p50 = p95 = mean exactly. The mean is the sum of the mean of every component (step, model,
+component), so a breakdown adds up to it exactly.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
+from statistics import NormalDist
 
-from promptbudget.counting import PromptCount
-from promptbudget.manifest.model import Step, Workflow
-from promptbudget.pricing.catalog import ModelPrice
+from promptbudget.counting import PromptCount, PromptStructure
+from promptbudget.manifest.model import (
+    Distribution,
+    Statistic,
+    Step,
+    TokenAmount,
+    TrafficClass,
+    Workflow,
+    typical,
+    worst,
+)
+from promptbudget.pricing.catalog import MILLION, ModelPrice
+from promptbudget.routing import RoutedModel
 from promptbudget.simulation import (
     ZERO,
-    CallPlan,
-    CallTokens,
-    Conversation,
+    CacheTerms,
+    CallInput,
+    EffectiveRates,
+    cached_prefix_tokens,
+    call_components,
     cost_per_outcome,
-    plan_calls,
-    price_call,
+    effective_rates,
+    select_rates,
 )
 from promptbudget.tokenizers import Tokenizer
+
+DEFAULT_SAMPLES = 1000
+DEFAULT_SEED = 1
+
+
+# -- output --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class OutputBound:
-    """The output tokens used for cost, and the bound the limits are checked against."""
+    """The output tokens a call is priced at, and the bound limits are checked against."""
 
-    tokens: int  # expected reply tokens per call (what is paid)
+    tokens: TokenAmount  # expected reply tokens per call (fixed or a distribution)
     cap: int | None  # the API's max output tokens, if declared (template or step)
     source: str  # "output_tokens", "cap", "model max" or "unknown"
 
     @property
     def bound(self) -> int:
-        """The most a call can reply: the cap when there is one."""
-        return self.cap if self.cap is not None else self.tokens
+        """The most a call replies: the cap when there is one, else the p95 or fixed size."""
+        return self.cap if self.cap is not None else worst(self.tokens)
+
+    def clip(self, tokens: int) -> int:
+        return min(tokens, self.cap) if self.cap is not None else tokens
 
 
 def output_bound(step: Step, template_cap: int | None, price: ModelPrice | None) -> OutputBound:
     cap = step.max_output_tokens if step.max_output_tokens is not None else template_cap
     if step.output_tokens is not None:
-        tokens = min(step.output_tokens, cap) if cap is not None else step.output_tokens
-        return OutputBound(tokens, cap, "output_tokens")
+        return OutputBound(step.output_tokens, cap, "output_tokens")
     if cap is not None:
         return OutputBound(cap, cap, "cap")
     if price is not None and price.max_output_tokens is not None:
@@ -47,14 +85,242 @@ def output_bound(step: Step, template_cap: int | None, price: ModelPrice | None)
     return OutputBound(0, None, "unknown")
 
 
+# -- lanes ---------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class CallEstimate:
-    turn: int
-    index: int
-    input_tokens: int
-    output_tokens: int
+class SizedVariable:
+    """A variable filled by a cap or a typical size: ``uses`` x its size in every prompt."""
+
+    name: str
+    uses: int  # how many times its value is charged in the prompt
+    bound: int  # per use: the size the prompt was counted at (the cap, else p95 or fixed)
+    size: TokenAmount  # per use: what a request holds (the typical size, else the cap)
+    cap: int | None = None  # per use: the hard cap, if declared (draws are clipped to it)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One traffic class's calls of one step on one model."""
+
+    traffic_class: TrafficClass
+    step: Step
+    routed: RoutedModel
+    price: ModelPrice | None
+    tokenizer: Tokenizer
+    prompt: PromptCount | None  # counted at the caps; None when the file is unreadable
+    structure: PromptStructure | None
+    sized: tuple[SizedVariable, ...]
+    output: OutputBound
+    user_message_tokens: int
+    reply_framing: int
+    tool_result_message_tokens: int
+    cache: CacheTerms | None
+    batch_share: Decimal
+    template_path: str
+
+    @property
+    def model(self) -> str:
+        return self.routed.model
+
+    @cached_property
+    def weight(self) -> Decimal:
+        """Share of requests x share of the step's calls x expected attempts."""
+        attempts = self.step.retry.expected_attempts if self.step.retry else Decimal(1)
+        return self.traffic_class.share * self.routed.weight * attempts
+
+    @property
+    def cache_terms(self) -> CacheTerms | None:
+        """Caches are per model: an escalated call pays its prompt in full."""
+        return None if self.routed.escalated else self.cache
+
+    @cached_property
+    def cached_tokens(self) -> int:
+        """Prefix tokens the provider caches on every call of this lane."""
+        if self.price is None or self.cache_terms is None:
+            return 0
+        return cached_prefix_tokens(self.price, self._skeleton[2])
+
+    def rates(self, input_tokens: int) -> EffectiveRates:
+        """Effective rates of a call of ``input_tokens`` (two tiers: below or above the
+        long-context threshold)."""
+        return self.rates_for_tier(self.is_long(input_tokens))
+
+    def rates_for_tier(self, long: bool) -> EffectiveRates:
+        return self._long_rates if long else self._base_rates
+
+    def is_long(self, input_tokens: int) -> bool:
+        tier = self.price.long_context if self.price else None
+        return tier is not None and input_tokens > tier.threshold_tokens
+
+    def float_rates(self, long: bool) -> tuple[float, float, float]:
+        return self._float_long if long else self._float_base
+
+    @cached_property
+    def _float_base(self) -> tuple[float, float, float]:
+        return _float_rates(self._base_rates)
+
+    @cached_property
+    def _float_long(self) -> tuple[float, float, float]:
+        return _float_rates(self._long_rates)
+
+    @cached_property
+    def float_weight(self) -> float:
+        return float(self.weight)
+
+    @cached_property
+    def uses(self) -> dict[str, int]:
+        return {v.name: v.uses for v in self.sized}
+
+    @property
+    def variable_tokens(self) -> tuple[tuple[str, int], ...]:
+        """Variables in the order calls list them, at their render sizes."""
+        return self._skeleton[0]
+
+    @cached_property
+    def _base_rates(self) -> EffectiveRates:
+        assert self.price is not None
+        return effective_rates(self.price, 0, cache=self.cache_terms, batch_share=self.batch_share)
+
+    @cached_property
+    def _long_rates(self) -> EffectiveRates:
+        assert self.price is not None
+        tier = self.price.long_context
+        above = tier.threshold_tokens + 1 if tier is not None else 0
+        return effective_rates(
+            self.price, above, cache=self.cache_terms, batch_share=self.batch_share
+        )
+
+    @property
+    def exact(self) -> bool:
+        return self.tokenizer.exact and self.prompt is not None and self.prompt.exact
+
+    @property
+    def calls_per_request(self) -> int:
+        return self.step.turns * (1 + self.step.tool_calls)
+
+    @cached_property
+    def _skeleton(self) -> tuple[tuple[tuple[str, int], ...], int, int]:
+        """(variables at their render sizes, static tokens, cacheable prefix)."""
+        if self.prompt is None:
+            return (), 0, 0
+        bound_vars = self.variable_tokens_at_bound()
+        static = self.prompt.request_tokens - sum(tokens for _, tokens in bound_vars)
+        prefix = min(self.structure.prefix_tokens, static) if self.structure else 0
+        return bound_vars, static, prefix
+
+    def variable_tokens_at_bound(self) -> tuple[tuple[str, int], ...]:
+        assert self.prompt is not None
+        sized = {v.name: v for v in self.sized}
+        out = tuple(
+            (variable.name, variable.tokens)
+            for variable in self.prompt.variables
+            if variable.name in sized or variable.source == "sample"
+        )
+        return _fit_samples(out, self.prompt, self.structure, sized)
+
+    def calls(self, sizes: Mapping[str, int], outputs: list[int]) -> list[CallInput]:
+        """The calls of one request, given variable sizes and each call's reply tokens."""
+        if self.prompt is None:
+            return []
+        bound_vars, static, prefix = self._skeleton
+        uses = self.uses
+        variables = tuple(
+            (name, sizes[name] * uses[name] if name in uses else tokens)
+            for name, tokens in bound_vars
+        )
+        k = self.step.tool_calls
+        history = tool_results = 0
+        calls = []
+        position = 0
+        for turn in range(self.step.turns):
+            if turn:
+                history += self.user_message_tokens
+            for index in range(k + 1):
+                output = outputs[position]
+                position += 1
+                calls.append(CallInput(static, variables, history, tool_results, output, prefix))
+                history += output + self.reply_framing
+                if index < k:
+                    tool_results += self.tool_result_message_tokens
+        return calls
+
+    def components(self, sizes: Mapping[str, int], outputs: list[int]) -> dict[str, Decimal]:
+        """Expected cost of this lane in one request, by component, weight included."""
+        if self.price is None:
+            return {}
+        total: dict[str, Decimal] = {}
+        for call in self.calls(sizes, outputs):
+            for key, amount in call_components(
+                self.price, call, cache=self.cache_terms, batch_share=self.batch_share
+            ).items():
+                total[key] = total.get(key, ZERO) + amount * self.weight
+        return total
+
+    def worst_calls(self) -> list[CallInput]:
+        """Calls with every variable at its cap and every reply at its bound (limits)."""
+        sizes = {v.name: v.bound for v in self.sized}
+        return self.calls(sizes, [self.output.bound] * self.calls_per_request)
+
+    def typical_calls(self) -> list[CallInput]:
+        """Calls at typical sizes (fixed, or the median of a distribution)."""
+        sizes = {v.name: typical(v.size) for v in self.sized}
+        reply = self.output.clip(typical(self.output.tokens))
+        return self.calls(sizes, [reply] * self.calls_per_request)
+
+    @property
+    def max_input_tokens(self) -> int:
+        return max((call.input_tokens for call in self.worst_calls()), default=0)
+
+
+def _fit_samples(
+    variables: tuple[tuple[str, int], ...],
+    prompt: PromptCount,
+    structure: PromptStructure | None,
+    sized: Mapping[str, SizedVariable],
+) -> tuple[tuple[str, int], ...]:
+    """Sampled variables get what the real render has beyond the static skeleton and the
+    capped variables, split by the size of their text, so the parts add up exactly."""
+    samples = [(name, tokens) for name, tokens in variables if name not in sized]
+    if not samples or structure is None:
+        return variables
+    capped = sum(tokens for name, tokens in variables if name in sized)
+    available = max(0, prompt.request_tokens - structure.static_tokens - capped)
+    weights = sum(tokens for _, tokens in samples) or 1
+    shares: dict[str, int] = {}
+    given = 0
+    for index, (name, tokens) in enumerate(samples):
+        if index == len(samples) - 1:
+            share = available - given
+        else:  # rounded to the nearest token, never more than is left
+            share = min(available - given, (2 * available * tokens + weights) // (2 * weights))
+        shares[name] = share
+        given += share
+    return tuple((name, shares.get(name, tokens)) for name, tokens in variables)
+
+
+# -- estimates -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostStats:
+    mean: Decimal
+    p50: Decimal
+    p95: Decimal
+
+    def get(self, statistic: Statistic) -> Decimal:
+        return {"mean": self.mean, "p50": self.p50, "p95": self.p95}[statistic]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One leaf of ``estimate --why``: a step's component on a model, per request."""
+
+    step: str
+    model: str
+    name: str  # "static", "var:<name>", "history", "tool_results", "output"
     cost_usd: Decimal
-    is_long_context: bool
+    tokens: Decimal  # tokens per request (weighted by traffic, routing and retries)
 
 
 @dataclass(frozen=True)
@@ -62,43 +328,61 @@ class StepEstimate:
     workflow: str
     step: Step
     template_path: str
-    model: str | None
-    price: ModelPrice | None
-    tokenizer: str
-    exact: bool
-    prompt: PromptCount | None  # None when the template could not be read at all
-    output: OutputBound
-    calls: tuple[CallEstimate, ...]
+    lanes: tuple[Lane, ...]
+    cost_usd: Decimal  # mean cost of this step per request (before semantic caching)
+    break_even_escalation: Decimal | None = None
 
     @property
     def name(self) -> str:
         return self.step.name
 
     @property
-    def cost_per_request_usd(self) -> Decimal:
-        return sum((call.cost_usd for call in self.calls), ZERO)
+    def prompt(self) -> PromptCount | None:
+        """The prompt of the first lane (what variable rules look at)."""
+        return self.lanes[0].prompt if self.lanes else None
+
+    @property
+    def primary(self) -> Lane | None:
+        return self.lanes[0] if self.lanes else None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(lane.model for lane in self.lanes))
+
+    @property
+    def model(self) -> str | None:
+        """The step's model when it has one; ``a, b`` for a routed step."""
+        return ", ".join(self.models) or None
+
+    @property
+    def exact(self) -> bool:
+        return all(lane.exact for lane in self.lanes)
+
+    @property
+    def is_priced(self) -> bool:
+        return all(lane.price is not None for lane in self.lanes)
 
     @property
     def max_input_tokens(self) -> int:
-        return max((call.input_tokens for call in self.calls), default=0)
+        return max((lane.max_input_tokens for lane in self.lanes), default=0)
 
     @property
-    def worst_call(self) -> CallEstimate | None:
-        return max(self.calls, key=lambda call: call.input_tokens, default=None)
+    def worst_lane(self) -> Lane | None:
+        return max(self.lanes, key=lambda lane: lane.max_input_tokens, default=None)
 
     @property
     def tool_calls_per_request(self) -> int:
         return self.step.turns * self.step.tool_calls
-
-    @property
-    def is_priced(self) -> bool:
-        return self.price is not None
 
 
 @dataclass(frozen=True)
 class WorkflowEstimate:
     workflow: Workflow
     steps: tuple[StepEstimate, ...]
+    cost: CostStats  # per request, semantic cache applied
+    components: tuple[Component, ...] = ()
+    samples: int = 1
+    seed: int = DEFAULT_SEED
 
     @property
     def name(self) -> str:
@@ -106,27 +390,38 @@ class WorkflowEstimate:
 
     @property
     def is_complete(self) -> bool:
-        """False when a step's model is unknown (its calls are not priced)."""
+        """False when a lane's model is unknown (its calls are not priced)."""
         return all(step.is_priced for step in self.steps)
 
     @property
     def cost_per_request_usd(self) -> Decimal:
-        return sum((step.cost_per_request_usd for step in self.steps), ZERO)
+        return self.cost.mean
+
+    @property
+    def outcome(self) -> CostStats:
+        rate = self.workflow.success_rate
+        return CostStats(
+            cost_per_outcome(self.cost.mean, rate),
+            cost_per_outcome(self.cost.p50, rate),
+            cost_per_outcome(self.cost.p95, rate),
+        )
 
     @property
     def cost_per_outcome_usd(self) -> Decimal:
-        return cost_per_outcome(self.cost_per_request_usd, self.workflow.success_rate)
+        return self.outcome.mean
 
     @property
     def monthly_spend_usd(self) -> Decimal | None:
         per_month = self.workflow.requests_per_month
-        if per_month is None:
-            return None
-        return self.cost_per_request_usd * per_month
+        return None if per_month is None else self.cost.mean * per_month
 
     @property
-    def calls_per_request(self) -> int:
-        return sum(len(step.calls) for step in self.steps)
+    def calls_per_request(self) -> Decimal:
+        """Model calls per request: routed shares, escalations and retries included."""
+        return sum(
+            (lane.weight * lane.calls_per_request for step in self.steps for lane in step.lanes),
+            ZERO,
+        )
 
     @property
     def max_turns(self) -> int:
@@ -136,68 +431,291 @@ class WorkflowEstimate:
     def tool_calls_per_request(self) -> int:
         return sum(step.tool_calls_per_request for step in self.steps)
 
+    def model_mix(self) -> list[tuple[str, Decimal, Decimal]]:
+        """(model, share of calls, share of cost) for every model the workflow calls."""
+        calls: dict[str, Decimal] = {}
+        for step in self.steps:
+            for lane in step.lanes:
+                calls[lane.model] = (
+                    calls.get(lane.model, ZERO) + lane.weight * lane.calls_per_request
+                )
+        costs: dict[str, Decimal] = {}
+        for component in self.components:
+            costs[component.model] = costs.get(component.model, ZERO) + component.cost_usd
+        total_calls = sum(calls.values(), ZERO)
+        total_cost = sum(costs.values(), ZERO)
+        return [
+            (
+                model,
+                calls[model] / total_calls if total_calls else ZERO,
+                costs.get(model, ZERO) / total_cost if total_cost else ZERO,
+            )
+            for model in calls
+        ]
 
-def estimate_step(
+
+def has_distributions(lanes: list[Lane]) -> bool:
+    return any(
+        isinstance(lane.output.tokens, Distribution)
+        or any(isinstance(v.size, Distribution) for v in lane.sized)
+        for lane in lanes
+    )
+
+
+@dataclass
+class _Draws:
+    """Standard-normal scores, one per (class, variable) and per (class, step, call)."""
+
+    rng: random.Random
+    normal: NormalDist = field(default_factory=NormalDist)
+    cache: dict[tuple[str, ...], float] = field(default_factory=dict)
+
+    def z(self, *key: str) -> float:
+        if key not in self.cache:
+            # inv_cdf is pure Python: the same seed gives the same draws on every machine.
+            u = min(max(self.rng.random(), 1e-12), 1 - 1e-12)
+            self.cache[key] = self.normal.inv_cdf(u)
+        return self.cache[key]
+
+
+def _sample_lane(lane: Lane, draws: _Draws | None) -> tuple[dict[str, int], list[int]]:
+    if draws is None:
+        sizes = {v.name: typical(v.size) for v in lane.sized}
+        reply = lane.output.clip(typical(lane.output.tokens))
+        return sizes, [reply] * lane.calls_per_request
+    cls = lane.traffic_class.name
+    sizes = {}
+    for variable in lane.sized:
+        amount = variable.size
+        if isinstance(amount, Distribution):
+            drawn = max(0, amount.at(draws.z(cls, "var", variable.name)))
+            sizes[variable.name] = min(drawn, variable.cap) if variable.cap is not None else drawn
+        else:
+            sizes[variable.name] = amount
+    outputs = []
+    for index in range(lane.calls_per_request):
+        amount = lane.output.tokens
+        drawn = (
+            amount.at(draws.z(cls, "out", lane.step.name, str(index)))
+            if isinstance(amount, Distribution)
+            else amount
+        )
+        outputs.append(lane.output.clip(max(0, drawn)))
+    return sizes, outputs
+
+
+class _Tally:
+    """Token sums per (lane, tier) over all samples, and each sample's total cost.
+
+    Costs are linear in tokens once a call's rates are fixed (its long-context tier, batch
+    share and cache terms), so samples only add integers; the sums are priced once, in
+    ``Decimal``, at the end. Sample totals (for percentiles) use float rates.
+    """
+
+    # Positions in a tally row; variables follow, in the lane's order.
+    CALLS, STATIC, HISTORY, TOOL_RESULTS, OUTPUT, VARIABLES = range(6)
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, bool], list[int]] = {}
+        self.totals: list[float] = []
+
+    def add(
+        self, index: int, lane: Lane, sizes: Mapping[str, int], outputs: list[int], keep: float
+    ) -> float:
+        """Count one sample of ``lane``; return its cost (float, weight and keep applied).
+
+        The same conversation as ``Lane.calls``, unrolled: this is the Monte Carlo's inner
+        loop, so it adds integers and nothing else.
+        """
+        if lane.price is None or lane.prompt is None:
+            return 0.0
+        bound_vars, static, _ = lane._skeleton
+        uses = lane.uses
+        values = [sizes[name] * uses[name] if name in uses else t for name, t in bound_vars]
+        dynamic = static + sum(values)
+        cached = lane.cached_tokens
+        tier = lane.price.long_context
+        threshold = tier.threshold_tokens if tier is not None else None
+        step = lane.step
+        history = results = position = 0
+        cost = 0.0
+        for turn in range(step.turns):
+            if turn:
+                history += lane.user_message_tokens
+            for call in range(step.tool_calls + 1):
+                output = outputs[position]
+                position += 1
+                input_tokens = dynamic + history + results
+                long = threshold is not None and input_tokens > threshold
+                row = self.rows.get((index, long))
+                if row is None:
+                    row = self.rows[(index, long)] = [0] * (self.VARIABLES + len(values))
+                row[self.CALLS] += 1
+                row[self.STATIC] += static - cached
+                row[self.HISTORY] += history
+                row[self.TOOL_RESULTS] += results
+                row[self.OUTPUT] += output
+                for slot, value in enumerate(values, self.VARIABLES):
+                    row[slot] += value
+                in_rate, cached_rate, out_rate = lane.float_rates(long)
+                cost += (input_tokens - cached) * in_rate + cached * cached_rate + output * out_rate
+                history += output + lane.reply_framing
+                if call < step.tool_calls:
+                    results += lane.tool_result_message_tokens
+        return cost * lane.float_weight * keep / 1_000_000
+
+
+def _float_rates(rates: EffectiveRates) -> tuple[float, float, float]:
+    return (
+        float(rates.input_per_mtok),
+        float(rates.cached_per_mtok),
+        float(rates.output_per_mtok),
+    )
+
+
+def estimate_workflow(
     workflow: Workflow,
-    step: Step,
+    steps: list[tuple[Step, str, list[Lane]]],
     *,
-    template_path: str,
-    prompt: PromptCount | None,
-    template_cap: int | None,
-    model: str | None,
-    price: ModelPrice | None,
-    tokenizer: Tokenizer,
-) -> StepEstimate:
-    """Plan and price every call ``step`` makes in one request of ``workflow``."""
-    output = output_bound(step, template_cap, price)
-    calls: tuple[CallEstimate, ...] = ()
-    if prompt is not None:
-        framing = tokenizer.spec.tokens_per_message
-        reply_framing = framing + tokenizer.count("assistant")
-        user_tokens = (
-            step.user_turn_tokens + framing + tokenizer.count("user")
-            if step.user_turn_tokens is not None
-            else prompt.last_user_tokens
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> WorkflowEstimate:
+    """Price every lane of ``workflow``; Monte Carlo only over declared distributions."""
+    lanes = [(step, lane) for step, _, step_lanes in steps for lane in step_lanes]
+    runs = samples if has_distributions([lane for _, lane in lanes]) else 1
+    rng = random.Random(seed)
+    keep = 1 - workflow.semantic_cache_hit_rate
+    tally = _Tally()
+    for _ in range(runs):
+        draws = _Draws(rng) if runs > 1 else None
+        total = 0.0
+        for index, (_, lane) in enumerate(lanes):
+            sizes, outputs = _sample_lane(lane, draws)
+            total += tally.add(index, lane, sizes, outputs, float(keep))
+        tally.totals.append(total)
+    components = _price_tally(tally, lanes, runs, keep)
+    mean = sum((c.cost_usd for c in components), ZERO)
+    if runs == 1:
+        stats = CostStats(mean, mean, mean)
+    else:
+        ordered = sorted(tally.totals)
+        stats = CostStats(
+            mean, _decimal(_percentile(ordered, 50)), _decimal(_percentile(ordered, 95))
         )
-        conversation = Conversation(
-            prompt_tokens=prompt.request_tokens,
-            output_tokens=output.tokens,
-            turns=step.turns,
-            tool_calls=step.tool_calls,
-            user_message_tokens=user_tokens,
-            reply_message_framing=reply_framing,
-            tool_result_message_tokens=(
-                step.tool_result_tokens + framing + tokenizer.count("tool")
-                if step.tool_calls
-                else 0
-            ),
+    step_estimates = tuple(
+        StepEstimate(
+            workflow=workflow.name,
+            step=step,
+            template_path=template_path,
+            lanes=tuple(step_lanes),
+            cost_usd=sum((c.cost_usd for c in components if c.step == step.name), ZERO),
+            break_even_escalation=_break_even(step_lanes),
         )
-        calls = tuple(_price(plan, price) for plan in plan_calls(conversation))
-    return StepEstimate(
-        workflow=workflow.name,
-        step=step,
-        template_path=template_path,
-        model=model,
-        price=price,
-        tokenizer=tokenizer.name,
-        exact=tokenizer.exact and (prompt.exact if prompt is not None else False),
-        prompt=prompt,
-        output=output,
-        calls=calls,
+        for step, template_path, step_lanes in steps
+    )
+    return WorkflowEstimate(
+        workflow=workflow,
+        steps=step_estimates,
+        cost=stats,
+        components=components,
+        samples=runs,
+        seed=seed,
     )
 
 
-def _price(plan: CallPlan, price: ModelPrice | None) -> CallEstimate:
-    if price is None:
-        return CallEstimate(
-            plan.turn, plan.index, plan.input_tokens, plan.output_tokens, ZERO, False
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(Decimal("1e-12"))
+
+
+def _price_tally(
+    tally: _Tally, lanes: list[tuple[Step, Lane]], runs: int, keep: Decimal
+) -> tuple[Component, ...]:
+    """Mean cost and tokens per request of every (step, model, component)."""
+    costs: dict[tuple[str, str, str], Decimal] = {}
+    tokens: dict[tuple[str, str, str], Decimal] = {}
+
+    def add(step: Step, lane: Lane, name: str, count: int, rate: Decimal) -> None:
+        key = (step.name, lane.model, name)
+        scale = lane.weight * keep / runs
+        costs[key] = costs.get(key, ZERO) + count * rate * scale / MILLION
+        tokens[key] = tokens.get(key, ZERO) + count * scale
+
+    for (index, long), row in sorted(tally.rows.items()):
+        step, lane = lanes[index]
+        rates = lane.rates_for_tier(long)
+        cached = lane.cached_tokens * row[_Tally.CALLS]
+        static_cost = row[_Tally.STATIC] * rates.input_per_mtok + cached * rates.cached_per_mtok
+        key = (step.name, lane.model, "static")
+        costs[key] = costs.get(key, ZERO) + static_cost * lane.weight * keep / runs / MILLION
+        tokens[key] = (
+            tokens.get(key, ZERO) + (row[_Tally.STATIC] + cached) * lane.weight * keep / runs
         )
-    cost = price_call(price, CallTokens(plan.input_tokens, plan.output_tokens))
-    return CallEstimate(
-        plan.turn,
-        plan.index,
-        plan.input_tokens,
-        plan.output_tokens,
-        cost.total_usd,
-        cost.rates.is_long_context,
+        names = [name for name, _ in lane.variable_tokens]
+        for position, name in enumerate(names, _Tally.VARIABLES):
+            add(step, lane, f"var:{name}", row[position], rates.input_per_mtok)
+        add(step, lane, "history", row[_Tally.HISTORY], rates.input_per_mtok)
+        add(step, lane, "tool_results", row[_Tally.TOOL_RESULTS], rates.input_per_mtok)
+        add(step, lane, "output", row[_Tally.OUTPUT], rates.output_per_mtok)
+    return tuple(
+        Component(step, model, name, cost, tokens[(step, model, name)])
+        for (step, model, name), cost in costs.items()
     )
+
+
+def _percentile(ordered: list[float], percent: int) -> float:
+    """Nearest-rank percentile of sorted values."""
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[rank - 1]
+
+
+def _break_even(lanes: list[Lane]) -> Decimal | None:
+    """For a two-stage cascade: the escalation rate at which the cascade costs as much as
+    sending every call to the escalation model directly (``1 - C_cheap / C_frontier``
+    without caching; caching on the direct model is taken into account)."""
+    primary = [lane for lane in lanes if not lane.routed.escalated]
+    escalated = [lane for lane in lanes if lane.routed.escalated]
+    if not primary or not escalated or any(lane.price is None for lane in lanes):
+        return None
+    if len({lane.model for lane in escalated}) != 1:
+        return None
+    first = escalated[0]
+    primary_cost = _unit_cost(primary)
+    escalated_cost = _unit_cost([first])
+    direct = replace(first, routed=RoutedModel(first.model, first.routed.weight))
+    direct_cost = _unit_cost([direct])
+    if escalated_cost == 0:
+        return None
+    return (direct_cost - primary_cost) / escalated_cost
+
+
+def _unit_cost(lanes: list[Lane]) -> Decimal:
+    """Cost per unit of routed weight, at typical sizes, for one traffic class mix."""
+    cost = ZERO
+    weight = ZERO
+    for lane in lanes:
+        sizes, outputs = _sample_lane(lane, None)
+        cost += sum(lane.components(sizes, outputs).values(), ZERO)
+        weight += lane.weight
+    return cost / weight if weight else ZERO
+
+
+def iter_calls(lane: Lane) -> Iterator[tuple[int, int, CallInput]]:
+    """(turn, index, call) at typical sizes, for reports."""
+    k = lane.step.tool_calls
+    for position, call in enumerate(lane.typical_calls()):
+        yield position // (k + 1) + 1, position % (k + 1), call
+
+
+def call_cost(lane: Lane, call: CallInput) -> Decimal:
+    """The expected cost of one call of ``lane`` (unweighted)."""
+    if lane.price is None:
+        return ZERO
+    cache = None if lane.routed.escalated else lane.cache
+    return sum(
+        call_components(lane.price, call, cache=cache, batch_share=lane.batch_share).values(),
+        ZERO,
+    )
+
+
+def is_long_context(lane: Lane, call: CallInput) -> bool:
+    return lane.price is not None and select_rates(lane.price, call.input_tokens).is_long_context

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from promptbudget.counting import TemplateCount
     from promptbudget.estimates import WorkflowEstimate
-    from promptbudget.pricing.catalog import ModelPrice
+    from promptbudget.pricing.catalog import ModelPrice, PriceChange
 
 
 class Severity(enum.Enum):
@@ -91,12 +91,19 @@ class Report:
     findings: tuple[Finding, ...] = ()
     templates: tuple[TemplateCount, ...] = ()
     workflows: tuple[WorkflowEstimate, ...] = ()
+    baseline: tuple[WorkflowEstimate, ...] = ()  # estimate --set: the manifest as written
     models: tuple[ModelPrice, ...] = ()
     catalog_as_of: str | None = None
     root: str | None = None  # absolute project root; finding paths are relative to it
     fail_on: Severity = Severity.ERROR
     exit_zero: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    # estimate
+    why: bool = False
+    sets: tuple[str, ...] = ()
+    # models --diff
+    price_file: str | None = None
+    price_changes: tuple[PriceChange, ...] = ()
+    missing_models: tuple[str, ...] = ()
 
     def count(self, severity: Severity) -> int:
         return sum(1 for finding in self.findings if finding.severity is severity)

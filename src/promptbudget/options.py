@@ -36,3 +36,9 @@ class Options:
     output: Path | None = None
     color: bool = True
     provider: str | None = None
+    workflow: str | None = None  # estimate: only this workflow
+    why: bool = False  # estimate: the cost breakdown
+    samples: int = 1000  # Monte Carlo samples (used only when distributions are declared)
+    seed: int = 1
+    sets: tuple[str, ...] = ()  # estimate: what-if overrides, PATH=VALUE
+    prices: Path | None = None  # a LiteLLM-format price file laid over the catalog

@@ -6,21 +6,36 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 
-from promptbudget.counting import PromptCount, TemplateCount, count_prompt
+from promptbudget.counting import TemplateCount, count_prompt, structure_prompt
 from promptbudget.errors import (
     ManifestError,
     PromptBudgetError,
     TemplateNotFoundError,
     UsageError,
 )
-from promptbudget.estimates import StepEstimate, WorkflowEstimate, estimate_step
+from promptbudget.estimates import (
+    Lane,
+    SizedVariable,
+    WorkflowEstimate,
+    estimate_workflow,
+    output_bound,
+)
 from promptbudget.findings import Finding, Report, Severity
 from promptbudget.manifest.loader import find_manifest, load_manifest
-from promptbudget.manifest.model import Manifest, Step, VariableSpec, Workflow
+from promptbudget.manifest.model import Manifest, Step, TrafficClass, VariableSpec, Workflow
 from promptbudget.options import Options
-from promptbudget.pricing.catalog import ModelPrice, PriceCatalog, load_catalog
+from promptbudget.pricing.catalog import (
+    ModelPrice,
+    PriceCatalog,
+    diff_prices,
+    load_catalog,
+    overlay_prices,
+)
+from promptbudget.pricing.litellm import load_price_file
+from promptbudget.routing import RoutedModel, expand_route
 from promptbudget.rules import (
     RULES,
     Rule,
@@ -30,6 +45,7 @@ from promptbudget.rules import (
     parse_severity,
     run_rules,
 )
+from promptbudget.simulation import CacheTerms
 from promptbudget.templates.parse import ParsedTemplate, parse_template
 from promptbudget.templates.render import RenderedPrompt, TemplateRenderer, VariableValue
 from promptbudget.templates.source import (
@@ -39,7 +55,7 @@ from promptbudget.templates.source import (
     iter_prompt_files,
     read_prompt_text,
 )
-from promptbudget.tokenizers import Tokenizer, get_tokenizer, guess_tokenizer
+from promptbudget.tokenizers import get_tokenizer, guess_tokenizer
 
 DEFAULT_TOKENIZER = "o200k_base"
 
@@ -92,7 +108,9 @@ class Project:
     templates: dict[Path, ParsedTemplate] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, options: Options, *, require_manifest: bool) -> Project:
+    def open(
+        cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
+    ) -> Project:
         manifest_path = options.config or find_manifest(options.cwd)
         if options.config is not None and not options.config.exists():
             raise ManifestError("no such file", path=str(options.config))
@@ -102,13 +120,24 @@ class Project:
                     "no budgets.yaml in this directory or any parent; run 'promptbudget init' "
                     "to create one, or pass --config PATH"
                 )
+            catalog = load_catalog()
+            if options.prices is not None:
+                catalog = overlay_prices(
+                    catalog, load_price_file(options.prices), label=options.prices.name
+                )
             return cls(
                 root=options.cwd.resolve(),
                 manifest=None,
-                catalog=load_catalog(),
+                catalog=catalog,
                 renderer=TemplateRenderer(options.cwd.resolve()),
             )
-        manifest = load_manifest(manifest_path, cwd=options.cwd)
+        manifest = load_manifest(
+            manifest_path,
+            cwd=options.cwd,
+            prices=options.prices,
+            overrides=overrides,
+            workflow=options.workflow,
+        )
         search = tuple(dict.fromkeys((manifest.prompts_dir, manifest.root)))
         return cls(
             root=manifest.root,
@@ -158,7 +187,7 @@ class Project:
                     continue
                 for name, spec in step.variables.items():
                     current = merged.get(name)
-                    if current is None or (spec.max_tokens or 0) > (current.max_tokens or 0):
+                    if current is None or (spec.bound_tokens or 0) > (current.bound_tokens or 0):
                         merged[name] = spec
         return merged
 
@@ -189,24 +218,25 @@ def _with_sample_file(parsed: ParsedTemplate, root: Path | None) -> ParsedTempla
 
 def variable_values(
     parsed: ParsedTemplate,
-    manifest_variables: Mapping[str, VariableSpec],
-    step_variables: Mapping[str, VariableSpec] | None = None,
-    step_label: str | None = None,
+    layers: list[tuple[Mapping[str, VariableSpec], str]],
 ) -> dict[str, VariableValue]:
-    """Each variable's value: step variables over manifest variables over template samples."""
+    """Each variable's value: template samples, overridden by each layer in turn (manifest
+    variables, then the step's, then the traffic class's)."""
     values = {
         name: VariableValue(name, "sample in the template", sample=sample)
         for name, sample in parsed.meta.samples.items()
     }
-    layers: list[tuple[Mapping[str, VariableSpec], str]] = [
-        (manifest_variables, "budgets.yaml variables")
-    ]
-    if step_variables:
-        layers.append((step_variables, f"budgets.yaml {step_label}"))
     for layer, origin in layers:
         for name, spec in layer.items():
-            if spec.max_tokens is not None:
-                values[name] = VariableValue(name, f"cap in {origin}", max_tokens=spec.max_tokens)
+            if spec.is_sized:
+                kind = "cap" if spec.max_tokens is not None else "size"
+                values[name] = VariableValue(
+                    name,
+                    f"{kind} in {origin}",
+                    max_tokens=spec.bound_tokens,
+                    size=spec.tokens if spec.tokens is not None else spec.max_tokens,
+                    hard_cap=spec.max_tokens,
+                )
             elif spec.has_sample:
                 values[name] = VariableValue(name, f"sample in {origin}", sample=spec.sample)
     return values
@@ -240,7 +270,11 @@ def _template_result(
 ) -> TemplateResult:
     choice = resolve_model(model_name, project.catalog)
     values = variable_values(
-        parsed, project.manifest_variables, project.step_variables_for(parsed.path), "steps"
+        parsed,
+        [
+            (project.manifest_variables, "budgets.yaml variables"),
+            (project.step_variables_for(parsed.path), "budgets.yaml steps"),
+        ],
     )
     rendered = project.renderer.render(parsed, values, include_root=include_root)
     return TemplateResult(
@@ -354,7 +388,7 @@ def run_check(options: Options) -> Report:
             )
         )
 
-    estimates = tuple(_estimate_workflow(project, workflow) for workflow in manifest.workflows)
+    estimates = estimate_workflows(project, options)
     step_lines = {
         (workflow.name, step.name): {
             name: spec.line for name, spec in step.variables.items() if spec.line is not None
@@ -381,42 +415,166 @@ def run_check(options: Options) -> Report:
     )
 
 
-def _estimate_workflow(project: Project, workflow: Workflow) -> WorkflowEstimate:
-    return WorkflowEstimate(
-        workflow=workflow,
-        steps=tuple(_estimate_step(project, workflow, step) for step in workflow.steps),
+def estimate_workflows(project: Project, options: Options) -> tuple[WorkflowEstimate, ...]:
+    """Every workflow of the manifest (or only ``options.workflow``), priced."""
+    manifest = project.manifest
+    assert manifest is not None
+    workflows = manifest.workflows
+    if options.workflow is not None:
+        workflows = tuple(w for w in workflows if w.name == options.workflow)
+        if not workflows:
+            names = ", ".join(w.name for w in manifest.workflows) or "none"
+            raise UsageError(f"no workflow named {options.workflow!r}; workflows: {names}")
+    return tuple(
+        estimate_workflow(
+            workflow,
+            [(step, *_step_lanes(project, workflow, step)) for step in workflow.steps],
+            samples=options.samples,
+            seed=options.seed,
+        )
+        for workflow in workflows
     )
 
 
-def _estimate_step(project: Project, workflow: Workflow, step: Step) -> StepEstimate:
+def _step_lanes(project: Project, workflow: Workflow, step: Step) -> tuple[str, list[Lane]]:
+    """The template's path and the lanes of ``step``: one per traffic class and routed model."""
+    manifest = project.manifest
+    assert manifest is not None
     parsed = project.load(step.prompt_path, confine_to=project.root)
-    choice = resolve_model(
-        step.model or parsed.meta.model or project.default_model, project.catalog
-    )
-    tokenizer: Tokenizer = get_tokenizer(choice.tokenizer)
-    values = variable_values(
-        parsed, project.manifest_variables, step.variables, f"step {workflow.name}.{step.name}"
-    )
-    rendered = project.renderer.render(parsed, values)
-    prompt: PromptCount | None = count_prompt(rendered, tokenizer) if parsed.is_readable else None
-    return estimate_step(
-        workflow,
-        step,
-        template_path=parsed.display_path,
-        prompt=prompt,
-        template_cap=parsed.meta.max_output_tokens,
-        model=choice.name,
+    target = step.route or step.model or parsed.meta.model or project.default_model
+    lanes: list[Lane] = []
+    for traffic_class in workflow.classes:
+        label = f"step {workflow.name}.{step.name}"
+        layers: list[tuple[Mapping[str, VariableSpec], str]] = [
+            (project.manifest_variables, "budgets.yaml variables"),
+            (step.variables, f"budgets.yaml {label}"),
+        ]
+        if traffic_class.variables:
+            layers.append((traffic_class.variables, f"traffic class {traffic_class.name}"))
+        values = variable_values(parsed, layers)
+        rendered = project.renderer.render(parsed, values)
+        structural = project.renderer.render(parsed, values, as_slots=True)
+        if target is None:
+            routed: tuple[RoutedModel, ...] = (RoutedModel("", Decimal(1)),)
+        else:
+            signals = dict(traffic_class.signals)
+            if "context_tokens" not in signals and parsed.is_readable:
+                signals["context_tokens"] = count_prompt(
+                    rendered, get_tokenizer(DEFAULT_TOKENIZER)
+                ).request_tokens
+            where = f"traffic class {traffic_class.name!r} of workflow {workflow.name!r}"
+            routed = expand_route(
+                target, manifest.routes, signals, where=where, source=manifest.display_path
+            )
+        lanes.extend(
+            _lane(project, workflow, step, traffic_class, entry, parsed, rendered, structural)
+            for entry in routed
+        )
+    return parsed.display_path, lanes
+
+
+def _lane(
+    project: Project,
+    workflow: Workflow,
+    step: Step,
+    traffic_class: TrafficClass,
+    routed: RoutedModel,
+    parsed: ParsedTemplate,
+    rendered: RenderedPrompt,
+    structural: RenderedPrompt,
+) -> Lane:
+    choice = resolve_model(routed.model or None, project.catalog)
+    tokenizer = get_tokenizer(choice.tokenizer)
+    prompt = count_prompt(rendered, tokenizer) if parsed.is_readable else None
+    structure = structure_prompt(structural, tokenizer) if parsed.is_readable else None
+    sized = []
+    for variable in prompt.variables if prompt else ():
+        value = rendered.values.get(variable.name)
+        if value is None or not value.is_cap:
+            continue
+        uses = structure.uses.get(variable.name, variable.uses) if structure else variable.uses
+        sized.append(
+            SizedVariable(
+                name=variable.name,
+                uses=variable.uses or uses,
+                bound=value.max_tokens or 0,
+                size=value.size if value.size is not None else (value.max_tokens or 0),
+                cap=value.hard_cap,
+            )
+        )
+    framing = tokenizer.spec.tokens_per_message
+    if step.user_turn_tokens is not None:
+        user_tokens = step.user_turn_tokens + framing + tokenizer.count("user")
+    else:
+        user_tokens = prompt.last_user_tokens if prompt else 0
+    return Lane(
+        traffic_class=traffic_class,
+        step=step,
+        routed=routed,
         price=choice.price,
         tokenizer=tokenizer,
+        prompt=prompt,
+        structure=structure,
+        sized=tuple(sized),
+        output=output_bound(step, parsed.meta.max_output_tokens, choice.price),
+        user_message_tokens=user_tokens,
+        reply_framing=framing + tokenizer.count("assistant"),
+        tool_result_message_tokens=(
+            step.tool_result_tokens + framing + tokenizer.count("tool") if step.tool_calls else 0
+        ),
+        cache=(
+            CacheTerms(step.prompt_cache_hit_rate)
+            if step.prompt_cache_hit_rate is not None
+            else None
+        ),
+        batch_share=step.batch_share if step.batch_share is not None else workflow.batch_share,
+        template_path=parsed.display_path,
     )
+
+
+def run_estimate(options: Options) -> Report:
+    """``promptbudget estimate``: cost per call, request, outcome and month, and why; with
+    ``--set``, the what-if scenario next to the baseline."""
+    baseline_project = Project.open(options, require_manifest=True)
+    baseline = estimate_workflows(baseline_project, options)
+    project = baseline_project
+    workflows = baseline
+    if options.sets:
+        project = Project.open(options, require_manifest=True, overrides=options.sets)
+        workflows = estimate_workflows(project, options)
+    manifest = project.manifest
+    assert manifest is not None
+    context = RuleContext(workflows=workflows, manifest=manifest)
+    findings = run_rules(_estimate_rules(), context, _severities(manifest))
+    return Report(
+        command="estimate",
+        findings=_sorted(findings),
+        workflows=workflows,
+        baseline=baseline if options.sets else (),
+        exit_zero=True,
+        catalog_as_of=project.catalog.as_of,
+        root=str(project.root),
+        why=options.why,
+        sets=options.sets,
+    )
+
+
+def _estimate_rules() -> dict[str, Rule]:
+    """What makes an estimate partial or approximate (estimate is not a gate)."""
+    return {code: RULES[code] for code in ("PB103", "PB110", "PB201", "PB301")}
 
 
 def run_models(options: Options) -> Report:
     """``promptbudget models``: the catalog (with the manifest's additions, if any)."""
     manifest_path = options.config or find_manifest(options.cwd)
-    catalog = (
-        load_manifest(manifest_path, cwd=options.cwd).catalog if manifest_path else load_catalog()
-    )
+    if manifest_path is not None:
+        catalog = load_manifest(manifest_path, cwd=options.cwd, prices=options.prices).catalog
+    else:
+        catalog = load_catalog()
+        if options.prices is not None:
+            catalog = overlay_prices(
+                catalog, load_price_file(options.prices), label=options.prices.name
+            )
     models = sorted(catalog.models.values(), key=lambda m: (m.provider, m.name))
     if options.provider:
         providers = sorted({m.provider for m in models})
@@ -426,6 +584,19 @@ def run_models(options: Options) -> Report:
             )
         models = [m for m in models if m.provider == options.provider.lower()]
     return Report(command="models", models=tuple(models), catalog_as_of=catalog.as_of)
+
+
+def run_models_diff(options: Options, path: Path) -> Report:
+    """``promptbudget models --diff FILE``: which bundled prices a price file changes."""
+    catalog = load_catalog()
+    changes, missing = diff_prices(catalog, load_price_file(path))
+    return Report(
+        command="models-diff",
+        catalog_as_of=catalog.as_of,
+        price_file=str(path),
+        price_changes=tuple(changes),
+        missing_models=tuple(missing),
+    )
 
 
 def _severities(manifest: Manifest | None) -> dict[str, Severity | None]:
@@ -461,4 +632,4 @@ def _sorted(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=lambda f: f.sort_key))
 
 
-__all__ = ["Project", "resolve_model", "run_check", "run_count", "run_models"]
+__all__ = ["Project", "resolve_model", "run_check", "run_count", "run_estimate", "run_models"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from promptbudget.pricing.catalog import MILLION, ModelPrice
 
@@ -221,3 +222,113 @@ def cost_per_outcome(cost_per_request: Decimal, success_rate: Decimal) -> Decima
 def monthly_spend(cost_per_request: Decimal, requests_per_month: Decimal) -> Decimal:
     """Cost per request x requests per month (requests per day x 30)."""
     return cost_per_request * requests_per_month
+
+
+# -- expected cost of a call, by component ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallInput:
+    """The tokens of one call, split the way ``estimate --why`` explains them.
+
+    ``static`` is the template's own text with its chat framing; ``prefix`` is the part of it
+    a provider can cache (the static tokens before the first dynamic content).
+    """
+
+    static: int
+    variables: tuple[tuple[str, int], ...]
+    history: int
+    tool_results: int
+    output: int
+    prefix: int = 0
+
+    @cached_property
+    def input_tokens(self) -> int:
+        return self.static + sum(t for _, t in self.variables) + self.history + self.tool_results
+
+
+@dataclass(frozen=True)
+class CacheTerms:
+    """Provider prompt caching for a call: the share of calls whose prefix is a cache hit."""
+
+    hit_rate: Decimal
+
+
+def cached_prefix_tokens(price: ModelPrice, prefix: int) -> int:
+    """How much of a static prefix the provider caches: nothing below the model's minimum
+    cacheable length, and whole increments above it (OpenAI before GPT-5.6: 128 tokens)."""
+    if price.cache_read_per_mtok is None or prefix <= 0:
+        return 0
+    minimum = price.cache_min_tokens or 0
+    if prefix < minimum:
+        return 0
+    step = price.cache_increment_tokens
+    if step:
+        return minimum + (prefix - minimum) // step * step
+    return prefix
+
+
+@dataclass(frozen=True)
+class EffectiveRates:
+    """Per-million-token rates of a call with batch share and cache hit rate mixed in:
+    ``cached`` is what a token of the cacheable prefix costs on average (hit or write)."""
+
+    input_per_mtok: Decimal
+    cached_per_mtok: Decimal
+    output_per_mtok: Decimal
+    is_long_context: bool
+
+
+def effective_rates(
+    price: ModelPrice,
+    input_tokens: int,
+    *,
+    cache: CacheTerms | None = None,
+    batch_share: Decimal = ZERO,
+) -> EffectiveRates:
+    """The expected rates of a call of ``input_tokens``: online and batch rates weighted by
+    ``batch_share``; cached prefix tokens at ``hit_rate`` x read + (1 - hit_rate) x write."""
+    total_in = total_cached = total_out = ZERO
+    is_long = False
+    for mode_share, batch in ((1 - batch_share, False), (batch_share, True)):
+        if mode_share == 0:
+            continue
+        rates = select_rates(price, input_tokens, batch=batch)
+        is_long = rates.is_long_context
+        cached = rates.input_per_mtok
+        if cache is not None:
+            cached = (
+                cache.hit_rate * rates.cache_read_per_mtok
+                + (1 - cache.hit_rate) * rates.cache_write_per_mtok
+            )
+        total_in += mode_share * rates.input_per_mtok
+        total_cached += mode_share * cached
+        total_out += mode_share * rates.output_per_mtok
+    return EffectiveRates(total_in, total_cached, total_out, is_long)
+
+
+def call_components(
+    price: ModelPrice,
+    call: CallInput,
+    *,
+    cache: CacheTerms | None = None,
+    batch_share: Decimal = ZERO,
+) -> dict[str, Decimal]:
+    """The expected cost of ``call`` by component (``static``, ``var:<name>``, ``history``,
+    ``tool_results``, ``output``); they sum to the call's expected cost exactly.
+
+    With caching, a share ``hit_rate`` of calls reads the cacheable prefix at the cache-read
+    rate and the rest write it at the cache-write rate (the input rate where a provider has
+    no write premium). ``batch_share`` of calls go through the batch API at batch rates.
+    """
+    rates = effective_rates(price, call.input_tokens, cache=cache, batch_share=batch_share)
+    cached = cached_prefix_tokens(price, call.prefix) if cache is not None else 0
+    components = {
+        "static": (call.static - cached) * rates.input_per_mtok + cached * rates.cached_per_mtok
+    }
+    for name, tokens in call.variables:
+        components[f"var:{name}"] = tokens * rates.input_per_mtok
+    components["history"] = call.history * rates.input_per_mtok
+    components["tool_results"] = call.tool_results * rates.input_per_mtok
+    components["output"] = call.output * rates.output_per_mtok
+    return {key: amount / MILLION for key, amount in components.items()}

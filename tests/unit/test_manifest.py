@@ -12,6 +12,7 @@ import pytest
 from conftest import Run
 from promptbudget.errors import ManifestError
 from promptbudget.manifest.loader import find_manifest, load_manifest
+from promptbudget.manifest.model import CostLimit
 
 PROMPT = {"prompts/a.j2": "Hello {{ name }}\n"}
 
@@ -39,7 +40,7 @@ def test_a_valid_manifest_loads_with_units(make_project: Callable[..., Path]) ->
     manifest = load_manifest(root / "budgets.yaml", cwd=root)
     workflow = manifest.workflows[0]
     assert workflow.limits.max_input_tokens == 6000
-    assert workflow.limits.max_cost_per_request == D("0.01")
+    assert workflow.limits.max_cost_per_request == CostLimit(D("0.01"), "mean")
     assert workflow.limits.max_monthly_spend == D("4000")
     assert workflow.success_rate == D("0.9")
     assert (workflow.requests_per_day, workflow.requests_per_month) == (1000, 30_000)

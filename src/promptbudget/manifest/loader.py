@@ -8,8 +8,9 @@ manifest), then turned into dataclasses with human units parsed. Every problem i
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -18,23 +19,36 @@ from typing import Any
 
 import yaml
 
-from promptbudget.errors import ManifestError
+from promptbudget.errors import ManifestError, PricesError
 from promptbudget.manifest.model import (
+    ALL_TRAFFIC,
     DAYS_PER_MONTH,
+    CostLimit,
+    Distribution,
+    Escalation,
     Limits,
     Manifest,
+    Retry,
+    Route,
+    RouteRule,
     Step,
+    TokenAmount,
+    TrafficClass,
     VariableSpec,
     Workflow,
+    typical,
 )
+from promptbudget.manifest.overrides import apply_overrides
 from promptbudget.pricing.catalog import (
     PriceCatalog,
     load_catalog,
     model_from_mapping,
+    overlay_prices,
     override_model,
 )
+from promptbudget.pricing.litellm import load_price_file
 from promptbudget.templates.source import display_path
-from promptbudget.units import parse_share, parse_tokens, parse_usd
+from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
 MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
 MAX_MANIFEST_BYTES = 1_048_576
@@ -63,8 +77,20 @@ def find_manifest(start: Path) -> Path | None:
     return None
 
 
-def load_manifest(path: Path, *, cwd: Path | None = None) -> Manifest:
-    """Read and validate the manifest at ``path``."""
+def load_manifest(
+    path: Path,
+    *,
+    cwd: Path | None = None,
+    prices: Path | None = None,
+    overrides: Sequence[str] = (),
+    workflow: str | None = None,
+) -> Manifest:
+    """Read and validate the manifest at ``path``.
+
+    ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
+    manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
+    before validation (to ``workflow`` only, for workflow keys, when it is given).
+    """
     shown = display_path(path, cwd or Path.cwd())
     text = _read_manifest_text(path, shown)
     data, lines = compose_yaml(text, shown)
@@ -81,9 +107,11 @@ def load_manifest(path: Path, *, cwd: Path | None = None) -> Manifest:
             path=shown,
             line=lines.get("$", 1),
         )
+    if overrides:
+        data = apply_overrides(data, overrides, workflow=workflow)
     _unquoted_off(data)
     validate(data, lines, shown)
-    return _to_manifest(data, lines, path.resolve(), shown)
+    return _to_manifest(data, lines, path.resolve(), shown, prices)
 
 
 def _unquoted_off(data: dict[str, Any]) -> None:
@@ -332,6 +360,19 @@ class _Converter:
         except ValueError as err:
             raise self.fail(str(err), json_path) from err
 
+    def amount(self, value: object, json_path: str) -> TokenAmount:
+        """A token count, or ``{p50, p95}``."""
+        if isinstance(value, dict):
+            p50 = self.unit(parse_tokens, value["p50"], f"{json_path}.p50")
+            p95 = self.unit(parse_tokens, value["p95"], f"{json_path}.p95")
+            if p95 < p50:
+                raise self.fail(f"p95 ({p95:,}) is below p50 ({p50:,})", json_path)
+            if p50 == 0 and p95 > 0:
+                raise self.fail("p50 must be above 0 when p95 is", json_path)
+            return Distribution(p50, p95) if p95 > p50 else p50
+        value_tokens: int = self.unit(parse_tokens, value, json_path)
+        return value_tokens
+
     def variables(self, data: Mapping[str, Any] | None, json_path: str) -> dict[str, VariableSpec]:
         out: dict[str, VariableSpec] = {}
         for name, spec in (data or {}).items():
@@ -339,28 +380,47 @@ class _Converter:
             cap = None
             if "max_tokens" in spec:
                 cap = self.unit(parse_tokens, spec["max_tokens"], f"{path}.max_tokens")
+            tokens = self.amount(spec["tokens"], f"{path}.tokens") if "tokens" in spec else None
+            if cap is not None and tokens is not None and typical(tokens) > cap:
+                raise self.fail(
+                    f"tokens ({typical(tokens):,}) is above max_tokens ({cap:,}), the cap",
+                    f"{path}.tokens",
+                )
             out[name] = VariableSpec(
                 name=name,
                 max_tokens=cap,
+                tokens=tokens,
                 sample=spec.get("sample"),
                 has_sample="sample" in spec,
                 line=self.lines.get(path),
             )
         return out
 
-    def catalog(self, models: Mapping[str, Any] | None) -> PriceCatalog:
-        base = load_catalog()
+    def catalog(
+        self, data: Mapping[str, Any], prices: Path | None
+    ) -> tuple[PriceCatalog, Path | None]:
+        catalog = load_catalog()
+        prices_path = None
+        if "prices" in data:
+            prices_path = (self.root / data["prices"]).resolve()
+            if not prices_path.is_relative_to(self.root):
+                raise self.fail("prices must be a file inside the project", "$.prices")
+            if not prices_path.is_file():
+                raise self.fail(f"price file {data['prices']!r} not found", "$.prices")
+            catalog = self.price_file(catalog, prices_path, "$.prices")
+        if prices is not None:
+            catalog = overlay_prices(catalog, load_price_file(prices), label=prices.name)
         extra = []
-        for name, entry in (models or {}).items():
+        for name, entry in (data.get("models") or {}).items():
             path = _child_path("$.models", name)
             entry = self.model_entry(entry, path)
-            existing = base.lookup(name)
+            existing = catalog.lookup(name)
             if existing is not None and existing.name == name:
                 extra.append(override_model(existing, entry))
                 continue
             missing = [k for k in ("input_per_mtok", "output_per_mtok") if k not in entry]
             if missing:
-                near = base.closest(name)
+                near = catalog.closest(name)
                 hint = f" (did you mean {', '.join(near)}?)" if near else ""
                 raise self.fail(
                     f"model {name!r} is not in the catalog{hint}, so it needs "
@@ -370,7 +430,14 @@ class _Converter:
             entry.setdefault("tokenizer", "approximate")
             entry.setdefault("provider", "custom")
             extra.append(model_from_mapping(name, entry, origin="manifest"))
-        return base.with_models(extra) if extra else base
+        return (catalog.with_models(extra) if extra else catalog), prices_path
+
+    def price_file(self, catalog: PriceCatalog, path: Path, json_path: str) -> PriceCatalog:
+        try:
+            entries = load_price_file(path)
+        except PricesError as err:
+            raise self.fail(str(err), json_path) from err
+        return overlay_prices(catalog, entries, label=display_path(path, self.root))
 
     def model_entry(self, entry: Mapping[str, Any], path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -393,6 +460,77 @@ class _Converter:
                 out[key] = value
         return out
 
+    def share(self, value: object, json_path: str) -> Decimal:
+        share: Decimal = self.unit(parse_share, value, json_path)
+        return share
+
+    def shares_sum_to_one(self, shares: list[Decimal], what: str, json_path: str) -> None:
+        total = sum(shares, Decimal(0))
+        if total != 1:
+            raise self.fail(
+                f"{what} shares sum to {format_share(total)}; they must sum to 100%", json_path
+            )
+
+    def route(self, name: str, data: Mapping[str, Any]) -> Route:
+        path = _child_path("$.routes", name)
+        split = tuple(
+            (
+                item.get("model") or item["route"],
+                self.share(item["share"], f"{path}.split[{i}].share"),
+            )
+            for i, item in enumerate(data.get("split") or ())
+        )
+        if split:
+            self.shares_sum_to_one([share for _, share in split], "split", f"{path}.split")
+        rules = tuple(
+            RouteRule(
+                when=dict(item["when"]),
+                target=item.get("model") or item["route"],
+                line=self.lines.get(f"{path}.rules[{i}]"),
+            )
+            for i, item in enumerate(data.get("rules") or ())
+        )
+        escalation = None
+        if "escalation" in data:
+            escalation = Escalation(
+                to=data["escalation"]["to"],
+                rate=self.share(data["escalation"]["rate"], f"{path}.escalation.rate"),
+            )
+        return Route(
+            name=name,
+            model=data.get("model"),
+            split=split,
+            rules=rules,
+            default=data.get("default"),
+            escalation=escalation,
+            line=self.lines.get(path),
+        )
+
+    def check_routes(self, routes: Mapping[str, Route], catalog: PriceCatalog) -> None:
+        """Every target is a route or a known model, and no route leads back to itself."""
+        for name, route in routes.items():
+            path = _child_path("$.routes", name)
+            if catalog.lookup(name) is not None:
+                raise self.fail(
+                    f"route {name!r} has the name of a model; give the route another name", path
+                )
+            for target in route.targets:
+                if target not in routes and catalog.lookup(target) is None:
+                    near = catalog.closest(target)
+                    hint = f"; did you mean {', '.join(near)}?" if near else ""
+                    raise self.fail(
+                        f"route {name!r} sends calls to {target!r}, which is neither a route "
+                        f"nor a model in the catalog{hint} (declare it under models:)",
+                        path,
+                    )
+        for name in routes:
+            cycle = _find_cycle(name, routes, ())
+            if cycle:
+                raise self.fail(
+                    f"routes form a cycle: {' -> '.join(cycle)}; a cascade must end at a model",
+                    _child_path("$.routes", cycle[0]),
+                )
+
     def step(self, data: Mapping[str, Any], path: str, prompts_dir: Path) -> Step:
         prompt = data["prompt"]
         prompt_path = self.prompt_path(prompt, prompts_dir, f"{path}.prompt")
@@ -404,21 +542,41 @@ class _Converter:
             value: int = self.unit(parse_tokens, data[key], f"{path}.{key}")
             return value
 
+        def share(key: str) -> Decimal | None:
+            return self.share(data[key], f"{path}.{key}") if key in data else None
+
         max_output = tokens("max_output_tokens")
         if max_output == 0:
             raise self.fail("max_output_tokens must be 1 or more", f"{path}.max_output_tokens")
+        retry = None
+        if "retry" in data:
+            retry = Retry(
+                failure_rate=self.share(
+                    data["retry"]["failure_rate"], f"{path}.retry.failure_rate"
+                ),
+                max_attempts=int(data["retry"]["max_attempts"]),
+            )
+        output = (
+            self.amount(data["output_tokens"], f"{path}.output_tokens")
+            if "output_tokens" in data
+            else None
+        )
         return Step(
             name=name,
             prompt=prompt,
             prompt_path=prompt_path,
             model=data.get("model"),
-            output_tokens=tokens("output_tokens"),
+            route=data.get("route"),
+            output_tokens=output,
             max_output_tokens=max_output,
             turns=int(data.get("turns", 1)),
             tool_calls=int(data.get("tool_calls", 0)),
             tool_result_tokens=tokens("tool_result_tokens") or 0,
             user_turn_tokens=tokens("user_turn_tokens"),
             variables=self.variables(data.get("variables"), f"{path}.variables"),
+            prompt_cache_hit_rate=share("prompt_cache_hit_rate"),
+            retry=retry,
+            batch_share=share("batch_share"),
             line=self.lines.get(path),
         )
 
@@ -441,7 +599,32 @@ class _Converter:
             raise self.fail(f"prompt {prompt!r} is a directory; name a template file", path)
         return resolved
 
-    def workflow(self, name: str, data: Mapping[str, Any], prompts_dir: Path) -> Workflow:
+    def traffic_classes(self, data: Mapping[str, Any], path: str) -> tuple[TrafficClass, ...]:
+        classes = data.get("classes")
+        if not classes:
+            return (ALL_TRAFFIC,)
+        parsed = tuple(
+            TrafficClass(
+                name=name,
+                share=self.share(spec["share"], f"{path}.classes.{name}.share"),
+                signals=dict(spec.get("signals") or {}),
+                variables=self.variables(spec.get("variables"), f"{path}.classes.{name}.variables"),
+                line=self.lines.get(_child_path(f"{path}.classes", name)),
+            )
+            for name, spec in classes.items()
+        )
+        self.shares_sum_to_one([c.share for c in parsed], "traffic class", f"{path}.classes")
+        return parsed
+
+    def cost_limit(self, value: object, json_path: str) -> CostLimit:
+        if isinstance(value, dict):
+            ((statistic, amount),) = value.items()
+            return CostLimit(self.unit(parse_usd, amount, f"{json_path}.{statistic}"), statistic)
+        return CostLimit(self.unit(parse_usd, value, json_path))
+
+    def workflow(
+        self, name: str, data: Mapping[str, Any], prompts_dir: Path, routes: Mapping[str, Route]
+    ) -> Workflow:
         path = _child_path("$.workflows", name)
         steps = tuple(
             self.step(step, f"{path}.steps[{index}]", prompts_dir)
@@ -455,6 +638,14 @@ class _Converter:
                     f"{path}.steps[{index}]",
                 )
             seen.add(step.name)
+            if step.route is not None and step.route not in routes:
+                near = difflib.get_close_matches(step.route, list(routes), n=3)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                raise self.fail(
+                    f"step {step.name!r} uses route {step.route!r}, which is not under routes:"
+                    f"{hint}",
+                    f"{path}.steps[{index}].route",
+                )
         traffic = data.get("traffic") or {}
         # Monthly traffic is kept as written, so a monthly limit compares exactly.
         per_month: Decimal | None = None
@@ -464,7 +655,7 @@ class _Converter:
             per_month = Decimal(str(traffic["requests_per_month"]))
         success = Decimal(1)
         if "success_rate" in data:
-            success = self.unit(parse_share, data["success_rate"], f"{path}.success_rate")
+            success = self.share(data["success_rate"], f"{path}.success_rate")
             if success == 0:
                 raise self.fail(
                     "success_rate must be above 0% (cost per outcome divides by it)",
@@ -475,7 +666,9 @@ class _Converter:
         parsed: dict[str, Any] = {}
         for key, value in limits_data.items():
             key_path = f"{limits_path}.{key}"
-            if key.startswith("max_cost") or key == "max_monthly_spend":
+            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
+                parsed[key] = self.cost_limit(value, key_path)
+            elif key == "max_monthly_spend":
                 parsed[key] = self.unit(parse_usd, value, key_path)
             elif key in {"max_input_tokens", "max_output_tokens"}:
                 parsed[key] = self.unit(parse_tokens, value, key_path)
@@ -486,6 +679,11 @@ class _Converter:
             for key in limits_data
             if (line := self.lines.get(f"{limits_path}.{key}")) is not None
         }
+        optional_shares = {
+            key: self.share(data[key], f"{path}.{key}")
+            for key in ("semantic_cache_hit_rate", "batch_share")
+            if key in data
+        }
         return Workflow(
             name=name,
             steps=steps,
@@ -493,12 +691,29 @@ class _Converter:
             description=data.get("description"),
             requests_per_month=per_month,
             success_rate=success,
+            classes=self.traffic_classes(traffic, f"{path}.traffic"),
             line=self.lines.get(path),
             limit_lines=limit_lines,
+            **optional_shares,
         )
 
 
-def _to_manifest(data: Mapping[str, Any], lines: Lines, path: Path, shown: str) -> Manifest:
+def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) -> tuple[str, ...]:
+    if name in stack:
+        return (*stack[stack.index(name) :], name)
+    route = routes.get(name)
+    if route is None:
+        return ()
+    for target in route.targets:
+        cycle = _find_cycle(target, routes, (*stack, name))
+        if cycle:
+            return cycle
+    return ()
+
+
+def _to_manifest(
+    data: Mapping[str, Any], lines: Lines, path: Path, shown: str, prices: Path | None
+) -> Manifest:
     root = path.parent
     converter = _Converter(lines, shown, root)
     prompts_value = data.get("prompts", "prompts")
@@ -507,9 +722,13 @@ def _to_manifest(data: Mapping[str, Any], lines: Lines, path: Path, shown: str) 
         raise converter.fail("prompts must be a directory inside the project", "$.prompts")
     if "prompts" in data and not prompts_dir.is_dir():
         raise converter.fail(f"prompts directory {prompts_value!r} does not exist", "$.prompts")
-    catalog = converter.catalog(data.get("models"))
+    catalog, prices_path = converter.catalog(data, prices)
+    routes = {
+        name: converter.route(name, route) for name, route in (data.get("routes") or {}).items()
+    }
+    converter.check_routes(routes, catalog)
     workflows = tuple(
-        converter.workflow(name, workflow, prompts_dir)
+        converter.workflow(name, workflow, prompts_dir, routes)
         for name, workflow in (data.get("workflows") or {}).items()
     )
     rules = {str(k): str(v) for k, v in (data.get("rules") or {}).items()}
@@ -521,7 +740,9 @@ def _to_manifest(data: Mapping[str, Any], lines: Lines, path: Path, shown: str) 
         catalog=catalog,
         default_model=(data.get("defaults") or {}).get("model"),
         variables=converter.variables(data.get("variables"), "$.variables"),
+        routes=routes,
         rules=rules,
         workflows=workflows,
         rule_lines={k: v for k in rules if (v := lines.get(_child_path("$.rules", k))) is not None},
+        prices_path=prices_path,
     )

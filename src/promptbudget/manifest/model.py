@@ -2,26 +2,93 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from promptbudget.pricing.catalog import PriceCatalog
 
 DAYS_PER_MONTH = 30
 
+# z of the 95th percentile of a standard normal distribution.
+Z95 = 1.6448536269514722
+
+Statistic = Literal["mean", "p50", "p95"]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A token count given by its median and 95th percentile (``{p50: 250, p95: 600}``).
+
+    Sampled as a log-normal distribution with that median and 95th percentile: token counts
+    are positive and right-skewed (a few long answers, long documents).
+    """
+
+    p50: int
+    p95: int
+
+    @cached_property
+    def sigma(self) -> float:
+        return math.log(self.p95 / self.p50) / Z95 if self.p50 > 0 and self.p95 > self.p50 else 0.0
+
+    def at(self, z: float) -> int:
+        """The value at standard-normal score ``z`` (0 -> p50, 1.645 -> p95)."""
+        if self.sigma == 0.0:
+            return self.p50
+        return round(self.p50 * math.exp(self.sigma * z))
+
+
+TokenAmount = int | Distribution
+
+
+def typical(amount: TokenAmount) -> int:
+    """A fixed amount, or a distribution's median."""
+    return amount.p50 if isinstance(amount, Distribution) else amount
+
+
+def worst(amount: TokenAmount) -> int:
+    """A fixed amount, or a distribution's 95th percentile (what limits are checked at)."""
+    return amount.p95 if isinstance(amount, Distribution) else amount
+
 
 @dataclass(frozen=True)
 class VariableSpec:
-    """A variable's cap (worst case, in tokens) or sample value, as the manifest declares it."""
+    """How a variable is filled.
+
+    ``max_tokens`` is the cap (the worst case the application guarantees: limits are checked
+    at it); ``tokens`` is the typical size, fixed or ``{p50, p95}`` (costs are estimated with
+    it; without it, at the cap); ``sample`` is a value rendered into the template.
+    """
 
     name: str
     max_tokens: int | None = None
+    tokens: TokenAmount | None = None
     sample: Any = None
     has_sample: bool = False
     line: int | None = None
+
+    @property
+    def is_sized(self) -> bool:
+        return self.max_tokens is not None or self.tokens is not None
+
+    @property
+    def bound_tokens(self) -> int | None:
+        """The size limits are checked at: the cap, else the p95 or fixed size."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        return worst(self.tokens) if self.tokens is not None else None
+
+
+@dataclass(frozen=True)
+class CostLimit:
+    """A dollar limit on a statistic of the cost distribution (default: the mean)."""
+
+    amount: Decimal
+    statistic: Statistic = "mean"
 
 
 @dataclass(frozen=True)
@@ -30,9 +97,25 @@ class Limits:
     max_output_tokens: int | None = None
     max_turns: int | None = None
     max_tool_calls: int | None = None
-    max_cost_per_request: Decimal | None = None
-    max_cost_per_outcome: Decimal | None = None
+    max_cost_per_request: CostLimit | None = None
+    max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A call fails with probability ``failure_rate`` and is tried up to ``max_attempts``."""
+
+    failure_rate: Decimal
+    max_attempts: int
+
+    @property
+    def expected_attempts(self) -> Decimal:
+        """``(1 - q^r) / (1 - q)``: 1 + q + q^2 + ... + q^(r-1)."""
+        q, r = self.failure_rate, self.max_attempts
+        if q == 1:
+            return Decimal(r)
+        return (1 - q**r) / (1 - q)
 
 
 @dataclass(frozen=True)
@@ -41,14 +124,32 @@ class Step:
     prompt: str  # as written in the manifest
     prompt_path: Path  # resolved, inside the project root
     model: str | None = None
-    output_tokens: int | None = None
+    route: str | None = None
+    output_tokens: TokenAmount | None = None
     max_output_tokens: int | None = None
     turns: int = 1
     tool_calls: int = 0
     tool_result_tokens: int = 0
     user_turn_tokens: int | None = None
     variables: Mapping[str, VariableSpec] = field(default_factory=dict)
+    prompt_cache_hit_rate: Decimal | None = None
+    retry: Retry | None = None
+    batch_share: Decimal | None = None
     line: int | None = None
+
+
+@dataclass(frozen=True)
+class TrafficClass:
+    """A slice of a workflow's traffic with its own signals and variable sizes."""
+
+    name: str
+    share: Decimal
+    signals: Mapping[str, Any] = field(default_factory=dict)
+    variables: Mapping[str, VariableSpec] = field(default_factory=dict)
+    line: int | None = None
+
+
+ALL_TRAFFIC = TrafficClass(name="all", share=Decimal(1))
 
 
 @dataclass(frozen=True)
@@ -59,6 +160,9 @@ class Workflow:
     description: str | None = None
     requests_per_month: Decimal | None = None  # per_day x 30 when given per day
     success_rate: Decimal = Decimal(1)
+    semantic_cache_hit_rate: Decimal = Decimal(0)
+    batch_share: Decimal = Decimal(0)
+    classes: tuple[TrafficClass, ...] = (ALL_TRAFFIC,)
     line: int | None = None
     limit_lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -70,6 +174,45 @@ class Workflow:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """``rate`` of the calls a route serves are re-run on ``to`` (a model or a route)."""
+
+    to: str
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    when: Mapping[str, Any]
+    target: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a step's calls go: one model, a split by shares, or rules on traffic signals;
+    optionally followed by an escalation (a cascade)."""
+
+    name: str
+    model: str | None = None
+    split: tuple[tuple[str, Decimal], ...] = ()
+    rules: tuple[RouteRule, ...] = ()
+    default: str | None = None
+    escalation: Escalation | None = None
+    line: int | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every model or route this route can send a call to."""
+        found = [self.model] if self.model else []
+        found += [target for target, _ in self.split]
+        found += [rule.target for rule in self.rules]
+        found += [self.default] if self.default else []
+        found += [self.escalation.to] if self.escalation else []
+        return tuple(found)
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -78,6 +221,8 @@ class Manifest:
     catalog: PriceCatalog
     default_model: str | None = None
     variables: Mapping[str, VariableSpec] = field(default_factory=dict)
+    routes: Mapping[str, Route] = field(default_factory=dict)
     rules: Mapping[str, str] = field(default_factory=dict)
     workflows: tuple[Workflow, ...] = ()
     rule_lines: Mapping[str, int] = field(default_factory=dict)
+    prices_path: Path | None = None

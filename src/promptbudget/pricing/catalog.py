@@ -58,11 +58,12 @@ class ModelPrice:
     context_window: int | None = None
     max_output_tokens: int | None = None
     cache_min_tokens: int | None = None
+    cache_increment_tokens: int | None = None  # cache hits come in steps of this many tokens
     deprecation_date: str | None = None
     source: str | None = None
     notes: str | None = None
     aliases: tuple[str, ...] = ()
-    origin: str = "catalog"  # "catalog" or "manifest"
+    origin: str = "catalog"  # "catalog", "prices" (a price file) or "manifest"
 
 
 _DECIMAL_FIELDS = {
@@ -75,7 +76,12 @@ _DECIMAL_FIELDS = {
     "batch_output_per_mtok",
     "batch_cache_read_per_mtok",
 }
-_INT_FIELDS = {"context_window", "max_output_tokens", "cache_min_tokens"}
+_INT_FIELDS = {
+    "context_window",
+    "max_output_tokens",
+    "cache_min_tokens",
+    "cache_increment_tokens",
+}
 MODEL_FIELDS = frozenset(f.name for f in fields(ModelPrice)) - {"name", "origin"}
 
 
@@ -149,6 +155,16 @@ class PriceCatalog:
                 return self.models[self._aliases[candidate]]
         return None
 
+    def exact(self, name: str) -> ModelPrice | None:
+        """The model called exactly ``name`` or with ``name`` as an alias (any case)."""
+        if name in self.models:
+            return self.models[name]
+        lowered = name.lower()
+        if lowered in self.models:
+            return self.models[lowered]
+        alias = self._aliases.get(lowered)
+        return self.models[alias] if alias is not None else None
+
     def closest(self, name: str, n: int = 3) -> list[str]:
         """Catalog names that look like ``name`` (for "did you mean" messages)."""
         bare = name.lower().rsplit("/", 1)[-1]
@@ -198,3 +214,81 @@ def load_catalog() -> PriceCatalog:
         model_from_mapping(name, entry, origin="catalog") for name, entry in data["models"].items()
     ]
     return PriceCatalog.from_models(models, as_of=data["as_of"], source=data["source"])
+
+
+def overlay_prices(
+    catalog: PriceCatalog, entries: Mapping[str, Mapping[str, Any]], *, label: str
+) -> PriceCatalog:
+    """``catalog`` with the prices of a LiteLLM-format file laid over it.
+
+    An entry whose name (or an alias) is a catalog model replaces the values it gives and
+    keeps the rest (tokenizer, aliases, curated fields the file lacks); any other entry is
+    added as a new model, its tokenizer guessed from its name.
+    """
+    from promptbudget.tokenizers import guess_tokenizer
+
+    merged = dict(catalog.models)
+    for name, entry in entries.items():
+        base = catalog.exact(name)
+        if base is not None:
+            updated = model_from_mapping(base.name, {**_as_mapping(base), **entry}, origin="prices")
+            merged[base.name] = replace(updated, aliases=base.aliases)
+        elif name not in merged:
+            tokenizer = guess_tokenizer(name) or "approximate"
+            merged[name] = model_from_mapping(
+                name, {**entry, "tokenizer": tokenizer}, origin="prices"
+            )
+    return PriceCatalog.from_models(
+        merged.values(), as_of=f"{catalog.as_of}, with {label}", source=f"{catalog.source}; {label}"
+    )
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    model: str
+    field: str
+    bundled: object
+    other: object
+
+
+DIFFED_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cache_read_per_mtok",
+    "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
+    "batch_input_per_mtok",
+    "batch_output_per_mtok",
+    "batch_cache_read_per_mtok",
+    "context_window",
+    "max_output_tokens",
+)
+
+
+def diff_prices(
+    catalog: PriceCatalog, entries: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[PriceChange], list[str]]:
+    """What a price file changes for the catalog's models, and which models it lacks."""
+    by_name: dict[str, ModelPrice] = {}
+    for name, entry in entries.items():
+        base = catalog.exact(name)
+        if base is not None and base.name not in by_name:
+            by_name[base.name] = model_from_mapping(
+                base.name, {**entry, "tokenizer": base.tokenizer}, origin="prices"
+            )
+    changes: list[PriceChange] = []
+    missing: list[str] = []
+    for name in sorted(catalog.models):
+        bundled = catalog.models[name]
+        other = by_name.get(name)
+        if other is None:
+            missing.append(name)
+            continue
+        for field_name in DIFFED_FIELDS:
+            old, new = getattr(bundled, field_name), getattr(other, field_name)
+            if new is not None and old != new:
+                changes.append(PriceChange(name, field_name, old, new))
+        old_tier, new_tier = bundled.long_context, other.long_context
+        if new_tier is not None and old_tier != new_tier:
+            changes.append(PriceChange(name, "long_context", old_tier, new_tier))
+    return changes, missing

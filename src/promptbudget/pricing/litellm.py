@@ -13,15 +13,20 @@ omitted, never written as ``None``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
+
+from promptbudget.errors import PricesError
 
 __all__ = [
     "infer_provider",
     "is_claude",
     "litellm_entry_to_catalog",
+    "load_price_file",
     "per_mtok",
 ]
 
@@ -193,3 +198,36 @@ def litellm_entry_to_catalog(
         if isinstance(raw, str) and raw.strip():
             out[key] = raw.strip()
     return out
+
+
+def load_price_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Chat models of a LiteLLM-format price file, as catalog mappings keyed by model name.
+
+    Entries without per-token input and output prices (images, audio, embeddings...) are
+    skipped. Raises ``PricesError`` naming the file (and the entry) when it cannot be used.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PricesError(f"{path}: no such price file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PricesError(f"{path}: cannot be read ({err})") from err
+    except ValueError as err:
+        raise PricesError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise PricesError(f"{path}: expected a JSON object of model names to prices")
+    models: dict[str, dict[str, Any]] = {}
+    for name, entry in data.items():
+        if name == "sample_spec" or not isinstance(entry, dict):
+            continue
+        if entry.get("mode", "chat") not in {"chat", "completion", "responses"}:
+            continue
+        if entry.get("input_cost_per_token") is None or entry.get("output_cost_per_token") is None:
+            continue
+        try:
+            models[name] = litellm_entry_to_catalog(entry, name=name)
+        except ValueError as err:
+            raise PricesError(f"{path}: model {name!r}: {err}") from err
+    if not models:
+        raise PricesError(f"{path}: no chat model with input and output prices")
+    return models

@@ -7,8 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from promptbudget.counting import TemplateCount
-from promptbudget.estimates import StepEstimate, WorkflowEstimate
+from promptbudget.estimates import (
+    Lane,
+    StepEstimate,
+    WorkflowEstimate,
+    call_cost,
+    is_long_context,
+    iter_calls,
+)
 from promptbudget.findings import Finding, Report, Severity
+from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice
 from promptbudget.reporters.base import ReportSettings, usd_number
 
@@ -21,13 +29,39 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         payload["catalog_as_of"] = report.catalog_as_of
         payload["models"] = [model_json(m) for m in report.models]
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    if report.command == "models-diff":
+        payload["catalog_as_of"] = report.catalog_as_of
+        payload["file"] = report.price_file
+        payload["changes"] = [
+            {
+                "model": change.model,
+                "field": change.field,
+                "bundled": _value_json(change.bundled),
+                "file": _value_json(change.other),
+            }
+            for change in report.price_changes
+        ]
+        payload["missing"] = list(report.missing_models)
+        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     payload["summary"] = summary_json(report)
     payload["findings"] = [finding_json(f) for f in report.findings]
-    if report.command == "check":
+    if report.command in {"check", "estimate"}:
         payload["workflows"] = [workflow_json(w) for w in report.workflows]
-    payload["templates"] = [template_json(t) for t in report.templates]
+    if report.command == "estimate" and report.baseline:
+        payload["sets"] = list(report.sets)
+        payload["baseline"] = [workflow_json(w) for w in report.baseline]
+    if report.command != "estimate":
+        payload["templates"] = [template_json(t) for t in report.templates]
     payload["catalog_as_of"] = report.catalog_as_of
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _value_json(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, LongContextTier):
+        return _tier_json(value)
+    return value
 
 
 def summary_json(report: Report) -> dict[str, int]:
@@ -91,48 +125,96 @@ def template_json(count: TemplateCount) -> dict[str, Any]:
     }
 
 
+def _calls_json(lane: Lane) -> list[dict[str, Any]]:
+    return [
+        {
+            "turn": turn,
+            "index": index,
+            "input_tokens": call.input_tokens,
+            "output_tokens": call.output,
+            "cost_usd": usd_number(call_cost(lane, call)),
+            "long_context": is_long_context(lane, call),
+        }
+        for turn, index, call in iter_calls(lane)
+    ]
+
+
+def lane_json(lane: Lane) -> dict[str, Any]:
+    return {
+        "traffic_class": lane.traffic_class.name,
+        "class_share": _plain(lane.traffic_class.share),
+        "model": lane.model or None,
+        "share": _plain(lane.routed.weight),
+        "weight": _plain(lane.weight),
+        "escalated": lane.routed.escalated,
+        "via": list(lane.routed.via),
+        "tokenizer": lane.tokenizer.name,
+        "exact": lane.exact,
+        "priced": lane.price is not None,
+        "prompt_tokens": lane.prompt.request_tokens if lane.prompt else None,
+        "cacheable_prefix_tokens": lane.structure.prefix_tokens if lane.structure else None,
+        "max_input_tokens": lane.max_input_tokens,
+        "output_bound": lane.output.bound,
+        "calls": _calls_json(lane),
+    }
+
+
 def step_json(step: StepEstimate) -> dict[str, Any]:
+    primary = step.primary
     return {
         "name": step.name,
         "prompt": step.template_path,
         "model": step.model,
-        "tokenizer": step.tokenizer,
+        "models": list(step.models),
         "exact": step.exact,
         "priced": step.is_priced,
-        "prompt_tokens": step.prompt.request_tokens if step.prompt else None,
-        "output_tokens": step.output.tokens,
-        "output_bound": step.output.bound,
-        "output_source": step.output.source,
+        "prompt_tokens": primary.prompt.request_tokens if primary and primary.prompt else None,
+        "output_tokens": typical(primary.output.tokens) if primary else None,
+        "output_bound": primary.output.bound if primary else None,
+        "output_source": primary.output.source if primary else None,
         "turns": step.step.turns,
         "tool_calls": step.step.tool_calls,
-        "calls": [
-            {
-                "turn": call.turn,
-                "index": call.index,
-                "input_tokens": call.input_tokens,
-                "output_tokens": call.output_tokens,
-                "cost_usd": usd_number(call.cost_usd),
-                "long_context": call.is_long_context,
-            }
-            for call in step.calls
-        ],
+        "calls": _calls_json(primary) if primary else [],
         "max_input_tokens": step.max_input_tokens,
-        "cost_per_request_usd": usd_number(step.cost_per_request_usd),
+        "cost_per_request_usd": usd_number(step.cost_usd),
+        "break_even_escalation_rate": _plain(step.break_even_escalation),
+        "lanes": [lane_json(lane) for lane in step.lanes],
     }
 
 
 def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
+    outcome = workflow.outcome
     return {
         "name": workflow.name,
         "complete": workflow.is_complete,
-        "cost_per_request_usd": usd_number(workflow.cost_per_request_usd),
-        "cost_per_outcome_usd": usd_number(workflow.cost_per_outcome_usd),
+        "cost_per_request_usd": usd_number(workflow.cost.mean),
+        "cost_per_request_p50_usd": usd_number(workflow.cost.p50),
+        "cost_per_request_p95_usd": usd_number(workflow.cost.p95),
+        "cost_per_outcome_usd": usd_number(outcome.mean),
+        "cost_per_outcome_p50_usd": usd_number(outcome.p50),
+        "cost_per_outcome_p95_usd": usd_number(outcome.p95),
         "monthly_spend_usd": usd_number(workflow.monthly_spend_usd),
         "requests_per_month": _plain(workflow.workflow.requests_per_month),
         "success_rate": _plain(workflow.workflow.success_rate),
-        "calls_per_request": workflow.calls_per_request,
+        "semantic_cache_hit_rate": _plain(workflow.workflow.semantic_cache_hit_rate),
+        "calls_per_request": _plain(workflow.calls_per_request),
         "tool_calls_per_request": workflow.tool_calls_per_request,
+        "monte_carlo": {"samples": workflow.samples, "seed": workflow.seed},
+        "model_mix": [
+            {"model": model or None, "call_share": _plain(calls), "cost_share": _plain(cost)}
+            for model, calls, cost in workflow.model_mix()
+        ],
         "steps": [step_json(step) for step in workflow.steps],
+        "why": [
+            {
+                "step": c.step,
+                "model": c.model or None,
+                "component": c.name,
+                "tokens": _plain(c.tokens),
+                "cost_usd": usd_number(c.cost_usd),
+            }
+            for c in workflow.components
+        ],
     }
 
 
@@ -140,7 +222,9 @@ def _plain(value: Decimal | None) -> int | float | None:
     """A count or a share as a JSON number: an integer when it is whole."""
     if value is None:
         return None
-    return int(value) if value == value.to_integral_value() else float(value)
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value.quantize(Decimal("1e-12")))
 
 
 def _rate(value: Decimal | None) -> float | None:
@@ -176,6 +260,7 @@ def model_json(model: ModelPrice) -> dict[str, Any]:
         "context_window": model.context_window,
         "max_output_tokens": model.max_output_tokens,
         "cache_min_tokens": model.cache_min_tokens,
+        "cache_increment_tokens": model.cache_increment_tokens,
         "deprecation_date": model.deprecation_date,
         "aliases": list(model.aliases),
         "origin": model.origin,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
@@ -10,8 +11,9 @@ from rich.text import Text
 
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Report, Severity
+from promptbudget.pricing.catalog import LongContextTier
 from promptbudget.reporters.base import ReportSettings
-from promptbudget.units import format_tokens, format_usd
+from promptbudget.units import format_share, format_tokens, format_usd
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -88,6 +90,10 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     console, buffer = _console(settings)
     if report.command == "models":
         _print_models(console, report)
+    elif report.command == "models-diff":
+        _print_models_diff(console, report)
+    elif report.command == "estimate":
+        _print_estimates(console, report)
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
@@ -166,7 +172,7 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
             Text(workflow.name, style="bold"),
             "",
             "",
-            str(workflow.calls_per_request),
+            format_count(workflow.calls_per_request),
             "",
             partial + format_usd(workflow.cost_per_request_usd),
             partial + format_usd(workflow.cost_per_outcome_usd),
@@ -174,18 +180,26 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
         )
         for step in workflow.steps:
             approx = "" if step.exact else "~"
+            calls = sum((lane.weight * lane.calls_per_request for lane in step.lanes), Decimal(0))
             table.add_row(
                 "",
                 step.name,
                 step.model or "?",
-                str(len(step.calls)),
+                format_count(calls),
                 f"{approx}{format_tokens(step.max_input_tokens)}",
-                format_usd(step.cost_per_request_usd) if step.is_priced else "unpriced",
+                format_usd(step.cost_usd) if step.is_priced else "unpriced",
                 "",
                 "",
             )
     _print_table(console, table)
     console.print()
+
+
+def format_count(value: Decimal) -> str:
+    """Calls per request: ``4``, or ``4.32`` when routing and retries make it fractional."""
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value.quantize(Decimal('0.01')).normalize():f}"
 
 
 def _rate(value: object) -> str:
@@ -236,3 +250,190 @@ def _print_models(console: Console, report: Report) -> None:
             style="dim",
         )
     )
+
+
+# -- estimate ------------------------------------------------------------------------------
+
+COMPONENT_LABELS = {
+    "static": "static text",
+    "history": "history (earlier turns)",
+    "tool_results": "tool results",
+    "output": "output",
+}
+
+
+def component_label(name: str) -> str:
+    if name.startswith("var:"):
+        return f"{{{{ {name[4:]} }}}}"
+    return COMPONENT_LABELS.get(name, name)
+
+
+def _share(part: Decimal, total: Decimal) -> str:
+    return f"{part / total * 100:.1f}%" if total else "-"
+
+
+def _metrics(workflow: WorkflowEstimate) -> list[tuple[str, Decimal | None]]:
+    calls = workflow.calls_per_request
+    outcome = workflow.outcome
+    return [
+        ("cost per call", workflow.cost.mean / calls if calls else None),
+        ("cost per request (mean)", workflow.cost.mean),
+        ("cost per request (p50)", workflow.cost.p50),
+        ("cost per request (p95)", workflow.cost.p95),
+        ("cost per successful outcome", outcome.mean),
+        ("spend per month", workflow.monthly_spend_usd),
+    ]
+
+
+def _print_estimates(console: Console, report: Report) -> None:
+    _print_findings(console, report)
+    baseline = {w.name: w for w in report.baseline}
+    for workflow in report.workflows:
+        _print_estimate(console, workflow, baseline.get(workflow.name))
+        if report.why:
+            _print_why(console, workflow)
+        console.print()
+    if report.sets:
+        console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
+    if not report.workflows:
+        console.print("no workflows in the manifest, so there is nothing to estimate")
+
+
+def _print_estimate(
+    console: Console, workflow: WorkflowEstimate, baseline: WorkflowEstimate | None
+) -> None:
+    title = Text(workflow.name, style="bold")
+    details = []
+    per_day = workflow.workflow.requests_per_day
+    if per_day is not None:
+        details.append(f"{format_count(per_day)} requests/day")
+    if workflow.workflow.success_rate != 1:
+        details.append(f"{format_share(workflow.workflow.success_rate)} success")
+    if workflow.workflow.semantic_cache_hit_rate:
+        details.append(f"{format_share(workflow.workflow.semantic_cache_hit_rate)} semantic cache")
+    if workflow.samples > 1:
+        details.append(f"Monte Carlo: {workflow.samples:,} samples, seed {workflow.seed}")
+    if details:
+        title.append("  (" + ", ".join(details) + ")", style="dim")
+    console.print(title)
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("")
+    if baseline is not None:
+        table.add_column("baseline", justify="right")
+        table.add_column("what-if", justify="right")
+        table.add_column("delta", justify="right")
+        for (name, after), (_, before) in zip(_metrics(workflow), _metrics(baseline), strict=True):
+            table.add_row(name, _usd(before), _usd(after), _delta(before, after))
+    else:
+        table.add_column("", justify="right")
+        for name, amount in _metrics(workflow):
+            table.add_row(name, _usd(amount))
+    table.add_row(
+        "calls per request",
+        format_count(workflow.calls_per_request),
+        *([format_count(baseline.calls_per_request), ""] if baseline is not None else []),
+    )
+    _print_table(console, table)
+    mix = ", ".join(
+        f"{model or '?'} {format_share_rounded(calls)} of calls / {format_share_rounded(cost)} "
+        "of cost"
+        for model, calls, cost in workflow.model_mix()
+    )
+    console.print(Text(f"model mix: {mix}", style="dim"))
+    for step in workflow.steps:
+        if step.break_even_escalation is not None:
+            rate = step.break_even_escalation
+            verdict = (
+                f"cheaper than sending every call to the escalation model while escalations "
+                f"stay below {format_share_rounded(rate)}"
+                if rate > 0
+                else "never cheaper than sending every call to the escalation model"
+            )
+            console.print(Text(f"step {step.name}: the cascade is {verdict}", style="dim"))
+
+
+def _usd(amount: Decimal | None) -> str:
+    return "-" if amount is None else format_usd(amount)
+
+
+def _delta(before: Decimal | None, after: Decimal | None) -> str:
+    if before is None or after is None:
+        return "-"
+    change = after - before
+    sign = "+" if change > 0 else ("-" if change < 0 else "")
+    percent = f" ({sign}{abs(change) / before * 100:.1f}%)" if before else ""
+    return f"{sign}{format_usd(abs(change))}{percent}"
+
+
+def format_share_rounded(share: Decimal) -> str:
+    return f"{share * 100:.1f}%".replace(".0%", "%")
+
+
+def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
+    from rich.tree import Tree
+
+    total = workflow.cost.mean
+    root = Tree(Text.assemble((workflow.name, "bold"), f"  {format_usd(total)}  100%"))
+    for step in workflow.steps:
+        step_components = [c for c in workflow.components if c.step == step.name]
+        step_cost = sum((c.cost_usd for c in step_components), Decimal(0))
+        branch = root.add(
+            Text.assemble(
+                (step.name, "bold"), f"  {format_usd(step_cost)}  {_share(step_cost, total)}"
+            )
+        )
+        for model in dict.fromkeys(c.model for c in step_components):
+            parts = [c for c in step_components if c.model == model]
+            model_cost = sum((c.cost_usd for c in parts), Decimal(0))
+            leaf = branch.add(
+                f"{model or '?'}  {format_usd(model_cost)}  {_share(model_cost, total)}"
+            )
+            shown = [c for c in parts if c.cost_usd or c.tokens]
+            for part in sorted(shown, key=lambda c: c.cost_usd, reverse=True):
+                leaf.add(
+                    f"{component_label(part.name)}: {format_tokens(round(part.tokens))} tokens  "
+                    f"{format_usd(part.cost_usd)}  {_share(part.cost_usd, total)}"
+                )
+    console.print(root)
+    console.print(
+        Text(
+            "tokens and dollars are per request, averaged over traffic classes, routing, "
+            "escalations, retries and the Monte Carlo samples; dollars include prompt "
+            "caching, batch and the semantic cache",
+            style="dim",
+        )
+    )
+
+
+def _print_models_diff(console: Console, report: Report) -> None:
+    changes = report.price_changes
+    missing = report.missing_models
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name in ("model", "field", "bundled", "file"):
+        table.add_column(name)
+    for change in changes:
+        table.add_row(
+            change.model, change.field, _diff_value(change.bundled), _diff_value(change.other)
+        )
+    if changes:
+        _print_table(console, table)
+    console.print(
+        Text(
+            f"{len(changes)} changed value(s) against the bundled catalog of "
+            f"{report.catalog_as_of} ({report.price_file})",
+            style="dim",
+        )
+    )
+    if missing:
+        console.print(Text(f"not in the file: {', '.join(missing)}", style="dim"))
+
+
+def _diff_value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, LongContextTier):
+        return (
+            f">{format_tokens(value.threshold_tokens)}: "
+            f"{value.input_per_mtok}/{value.output_per_mtok}"
+        )
+    return str(value)

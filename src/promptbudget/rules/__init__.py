@@ -22,6 +22,7 @@ RULES: dict[str, Rule] = {
         budget.unknown_model,
         template.unbounded_variable,
         template.undeclared_variable,
+        template.cache_unfriendly_prefix,
         template.estimated_count,
     )
 }

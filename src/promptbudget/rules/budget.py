@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TypedDict
 
-from promptbudget.estimates import StepEstimate, WorkflowEstimate
+from promptbudget.estimates import Lane, StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
+from promptbudget.manifest.model import typical
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
 from promptbudget.tokenizers import TOKENIZERS
 from promptbudget.units import format_tokens, format_usd, format_usd_apart
@@ -26,12 +27,28 @@ def _at_limit(ctx: RuleContext, workflow: WorkflowEstimate, key: str) -> _Where:
     }
 
 
-def _call_label(step: StepEstimate) -> str:
-    call = step.worst_call
-    if call is None or len(step.calls) == 1:
+UNBOUNDED = frozenset({"model max", "unknown"})
+
+
+def _call_label(lane: Lane) -> str:
+    """Where the largest call of a lane is: ``at its largest call (turn 2, after tool call
+    1 of 4 calls)``."""
+    calls = lane.worst_calls()
+    if len(calls) <= 1:
         return "per call"
-    position = f"turn {call.turn}" + (f", after tool call {call.index}" if call.index else "")
-    return f"at its largest call ({position} of {len(step.calls)} calls)"
+    largest = max(range(len(calls)), key=lambda i: calls[i].input_tokens)
+    per_turn = lane.step.tool_calls + 1
+    turn, index = largest // per_turn + 1, largest % per_turn
+    position = f"turn {turn}" + (f", after tool call {index}" if index else "")
+    return f"at its largest call ({position} of {len(calls)} calls)"
+
+
+def _lane_label(step: StepEstimate, lane: Lane) -> str:
+    """``gpt-4.1, exact`` plus the traffic class when the workflow has several."""
+    parts = [lane.model or "no model", "exact" if lane.exact else "estimated"]
+    if len({other.traffic_class.name for other in step.lanes}) > 1:
+        parts.append(f"traffic class {lane.traffic_class.name}")
+    return ", ".join(parts)
 
 
 @rule("PB101", "input-over-budget", Severity.ERROR, "a model call's input exceeds max_input_tokens")
@@ -54,15 +71,16 @@ def input_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Itera
         if limit is None:
             continue
         for step in workflow.steps:
+            lane = step.worst_lane
             measured = step.max_input_tokens
-            if measured <= limit:
+            if lane is None or measured <= limit:
                 continue
             yield self.finding(
                 severity,
                 f"step '{step.name}' of workflow '{workflow.name}' sends "
-                f"{format_tokens(measured)} input tokens {_call_label(step)}, over "
+                f"{format_tokens(measured)} input tokens {_call_label(lane)}, over "
                 f"max_input_tokens {format_tokens(limit)} by {format_tokens(measured - limit)}"
-                f" ({step.model or 'no model'}, {'exact' if step.exact else 'estimated'})",
+                f" ({_lane_label(step, lane)})",
                 path=step.template_path,
                 line=1,
                 workflow=workflow.name,
@@ -96,12 +114,14 @@ def output_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
         if limit is None:
             continue
         for step in workflow.steps:
-            if step.output.source in {"model max", "unknown"}:
+            bounded = [lane for lane in step.lanes if lane.output.source not in UNBOUNDED]
+            if not bounded:
                 continue  # PB103 says the output is unbounded
-            measured = step.output.bound
+            lane = max(bounded, key=lambda lane: lane.output.bound)
+            measured = lane.output.bound
             if measured <= limit:
                 continue
-            what = "may reply with up to" if step.output.cap is not None else "declares"
+            what = "may reply with up to" if lane.output.cap is not None else "declares"
             yield self.finding(
                 severity,
                 f"step '{step.name}' of workflow '{workflow.name}' {what} "
@@ -136,24 +156,31 @@ def output_unbounded(self: Rule, ctx: RuleContext, severity: Severity) -> Iterat
     """
     for workflow in ctx.workflows:
         for step in workflow.steps:
-            if step.output.source not in {"model max", "unknown"}:
+            unbounded = {lane.model: lane for lane in step.lanes if lane.output.source in UNBOUNDED}
+            if not unbounded:
                 continue
-            if step.output.source == "model max":
-                priced = (
-                    f"priced at the model's maximum output, {format_tokens(step.output.tokens)} "
-                    "tokens per call"
-                )
-            else:
-                priced = "output is not priced (the model's maximum output is unknown)"
+            priced = []
+            for model, lane in unbounded.items():
+                if lane.output.source == "model max":
+                    priced.append(
+                        f"{model} at its maximum output, "
+                        f"{format_tokens(typical(lane.output.tokens))} tokens per call"
+                    )
+                else:
+                    priced.append(
+                        f"{model or 'no model'}: output is not priced (its maximum output is "
+                        "unknown)"
+                    )
+            first = next(iter(unbounded.values()))
             yield self.finding(
                 severity,
                 f"step '{step.name}' of workflow '{workflow.name}' has no output limit; "
-                f"{priced}. Set output_tokens or max_output_tokens on the step",
+                f"priced {'; '.join(priced)}. Set output_tokens or max_output_tokens on the step",
                 path=ctx.manifest.display_path if ctx.manifest else None,
                 line=step.step.line,
                 workflow=workflow.name,
                 step=step.name,
-                measured=step.output.tokens,
+                measured=typical(first.output.tokens),
                 unit="tokens",
             )
 
@@ -225,6 +252,11 @@ def tool_calls_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> 
         )
 
 
+def _per(unit: str, statistic: str) -> str:
+    """``per request``, or ``per request at the p95`` for a limit on a percentile."""
+    return f"per {unit}" if statistic == "mean" else f"per {unit} at the {statistic}"
+
+
 def _money_finding(
     self: Rule,
     ctx: RuleContext,
@@ -277,17 +309,19 @@ def cost_per_request_over_budget(
     """
     for workflow in ctx.workflows:
         limit = workflow.workflow.limits.max_cost_per_request
-        measured = workflow.cost_per_request_usd
-        if limit is not None and measured > limit:
+        if limit is None:
+            continue
+        measured = workflow.cost.get(limit.statistic)
+        if measured > limit.amount:
             yield _money_finding(
                 self,
                 ctx,
                 severity,
                 workflow,
                 "max_cost_per_request",
-                "per request",
+                _per("request", limit.statistic),
                 measured,
-                limit,
+                limit.amount,
             )
 
 
@@ -358,17 +392,19 @@ def cost_per_outcome_over_budget(
     """
     for workflow in ctx.workflows:
         limit = workflow.workflow.limits.max_cost_per_outcome
-        measured = workflow.cost_per_outcome_usd
-        if limit is not None and measured > limit:
+        if limit is None:
+            continue
+        measured = workflow.outcome.get(limit.statistic)
+        if measured > limit.amount:
             yield _money_finding(
                 self,
                 ctx,
                 severity,
                 workflow,
                 "max_cost_per_outcome",
-                "per successful outcome",
+                _per("successful outcome", limit.statistic),
                 measured,
-                limit,
+                limit.amount,
             )
 
 
@@ -393,26 +429,30 @@ def context_window_exceeded(self: Rule, ctx: RuleContext, severity: Severity) ->
     """
     for workflow in ctx.workflows:
         for step in workflow.steps:
-            window = step.price.context_window if step.price else None
-            if window is None or not step.calls:
-                continue
-            measured = step.max_input_tokens + step.output.bound
-            if measured <= window:
-                continue
-            yield self.finding(
-                severity,
-                f"step '{step.name}' of workflow '{workflow.name}' needs "
-                f"{format_tokens(measured)} tokens (input {format_tokens(step.max_input_tokens)}"
-                f" + output {format_tokens(step.output.bound)}), more than {step.model}'s "
-                f"context window of {format_tokens(window)}",
-                path=step.template_path,
-                line=1,
-                workflow=workflow.name,
-                step=step.name,
-                measured=measured,
-                limit=window,
-                unit="tokens",
-            )
+            worst: dict[str, tuple[int, int, Lane]] = {}
+            for lane in step.lanes:
+                window = lane.price.context_window if lane.price else None
+                if window is None or lane.prompt is None:
+                    continue
+                measured = lane.max_input_tokens + lane.output.bound
+                if measured > window and measured > worst.get(lane.model, (0, 0, lane))[0]:
+                    worst[lane.model] = (measured, window, lane)
+            for model, (measured, window, lane) in worst.items():
+                yield self.finding(
+                    severity,
+                    f"step '{step.name}' of workflow '{workflow.name}' needs "
+                    f"{format_tokens(measured)} tokens (input "
+                    f"{format_tokens(lane.max_input_tokens)} + output "
+                    f"{format_tokens(lane.output.bound)}), more than {model}'s context window "
+                    f"of {format_tokens(window)}",
+                    path=step.template_path,
+                    line=1,
+                    workflow=workflow.name,
+                    step=step.name,
+                    measured=measured,
+                    limit=window,
+                    unit="tokens",
+                )
 
 
 @rule(
@@ -455,27 +495,26 @@ def unknown_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[
         )
     for workflow in ctx.workflows:
         for step in workflow.steps:
-            if step.price is not None:
-                continue
-            if step.model is None:
-                message = (
-                    f"step '{step.name}' of workflow '{workflow.name}' has no model: set "
-                    "'model:' on the step, in the template's front matter, or 'defaults: "
-                    "{model: ...}' in budgets.yaml"
+            for model in dict.fromkeys(lane.model for lane in step.lanes if lane.price is None):
+                if not model:
+                    message = (
+                        f"step '{step.name}' of workflow '{workflow.name}' has no model: set "
+                        "'model:' on the step, in the template's front matter, or 'defaults: "
+                        "{model: ...}' in budgets.yaml"
+                    )
+                else:
+                    near_names = catalog.closest(model) if catalog else []
+                    hint = f"; did you mean {', '.join(near_names)}?" if near_names else "."
+                    message = (
+                        f"step '{step.name}' of workflow '{workflow.name}' uses model "
+                        f"'{model}', which is not in the price catalog{hint} Its calls are "
+                        "not priced; declare it under models: in budgets.yaml"
+                    )
+                yield self.finding(
+                    severity,
+                    message,
+                    path=ctx.manifest.display_path if ctx.manifest else None,
+                    line=step.step.line,
+                    workflow=workflow.name,
+                    step=step.name,
                 )
-            else:
-                near_names = catalog.closest(step.model) if catalog else []
-                hint = f"; did you mean {', '.join(near_names)}?" if near_names else "."
-                message = (
-                    f"step '{step.name}' of workflow '{workflow.name}' uses model "
-                    f"'{step.model}', which is not in the price catalog{hint} Its calls are "
-                    "not priced; declare it under models: in budgets.yaml"
-                )
-            yield self.finding(
-                severity,
-                message,
-                path=ctx.manifest.display_path if ctx.manifest else None,
-                line=step.step.line,
-                workflow=workflow.name,
-                step=step.name,
-            )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
+from promptbudget.estimates import Lane
 from promptbudget.findings import Finding, Severity
 from promptbudget.rules.base import Rule, RuleContext, rule
+from promptbudget.simulation import cached_prefix_tokens, select_rates
 from promptbudget.tokenizers import TOKENIZERS
+from promptbudget.units import format_share, format_tokens, format_usd
 
 
 @rule("PB001", "template-error", Severity.ERROR, "a template cannot be read, parsed or rendered")
@@ -180,18 +184,113 @@ def estimated_count(self: Rule, ctx: RuleContext, severity: Severity) -> Iterato
     seen: set[tuple[str, str]] = set()
     for workflow in ctx.workflows:
         for step in workflow.steps:
-            spec = TOKENIZERS.get(step.tokenizer)
-            if spec is None or spec.exact or step.model is None:
+            for lane in step.lanes:
+                spec = lane.tokenizer.spec
+                key = (step.template_path, lane.model)
+                if spec.exact or not lane.model or key in seen:
+                    continue
+                seen.add(key)
+                yield self.finding(
+                    severity,
+                    f"token counts for {lane.model} are estimates ({spec.error_band}): "
+                    f"{spec.source}",
+                    path=step.template_path,
+                    line=1,
+                    workflow=workflow.name,
+                    step=step.name,
+                )
+
+
+ASSUMED_HIT_RATE = Decimal("0.5")
+
+
+@rule(
+    "PB203",
+    "cache-unfriendly-prefix",
+    Severity.WARNING,
+    "dynamic content comes before static text that provider prompt caching could reuse",
+)
+def cache_unfriendly_prefix(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """Put static text first: providers cache only an exact prefix of the prompt.
+
+    Why: OpenAI, Anthropic, Gemini, Mistral and DeepSeek reuse a prompt's prefix up to the
+    first token that changes, in the order tools, system, messages. A variable early in the
+    prompt (a customer name in the first line of the system message) keeps every static
+    token after it out of the cache, and you pay full input price for them on every call.
+    The rule fires when moving the dynamic content after the static text would make at
+    least the model's minimum cacheable length (1,024 tokens for most models) cacheable,
+    and says how many tokens and dollars a month that saves (at the step's
+    ``prompt_cache_hit_rate``, or 50% if none is declared).
+
+    Fails:
+        system:
+        You are helping {{ customer_name }}.     <- dynamic, first
+        (1,500 tokens of policy and examples)
+        user:
+        {{ question }}
+
+    Passes:
+        system:
+        (1,500 tokens of policy and examples)
+        You are helping {{ customer_name }}.
+        user:
+        {{ question }}
+    """
+    for workflow in ctx.workflows:
+        per_month = workflow.workflow.requests_per_month
+        keep = 1 - workflow.workflow.semantic_cache_hit_rate
+        for step in workflow.steps:
+            best: tuple[int, Decimal, Lane] | None = None
+            for lane in step.lanes:
+                price, structure = lane.price, lane.structure
+                if price is None or structure is None or lane.routed.escalated:
+                    continue
+                now = cached_prefix_tokens(price, structure.prefix_tokens)
+                could = cached_prefix_tokens(price, structure.static_tokens)
+                gain = could - now
+                if gain < (price.cache_min_tokens or 1024):
+                    continue
+                hit = step.step.prompt_cache_hit_rate
+                hit = hit if hit is not None else ASSUMED_HIT_RATE
+                rates = select_rates(price, lane.max_input_tokens)
+                per_token = hit * (rates.input_per_mtok - rates.cache_read_per_mtok) + (1 - hit) * (
+                    rates.input_per_mtok - rates.cache_write_per_mtok
+                )
+                calls = lane.weight * lane.calls_per_request * keep
+                saving = gain * per_token / 1_000_000 * calls
+                if saving > 0 and (best is None or saving > best[1]):
+                    best = (gain, saving, lane)
+            if best is None:
                 continue
-            key = (step.template_path, step.model)
-            if key in seen:
-                continue
-            seen.add(key)
+            gain, saving, lane = best
+            first = min(
+                (v for v in (lane.prompt.variables if lane.prompt else ()) if v.line),
+                key=lambda v: v.line or 0,
+                default=None,
+            )
+            where = f"'{{{{ {first.name} }}}}' on line {first.line}" if first else "dynamic content"
+            money = (
+                f"about {format_usd(saving * per_month)} a month"
+                if per_month is not None
+                else f"about {format_usd(saving * 1000)} per 1,000 requests"
+            )
+            hit_note = (
+                f"at its {format_share(step.step.prompt_cache_hit_rate)} cache hit rate"
+                if step.step.prompt_cache_hit_rate is not None
+                else "at an assumed 50% cache hit rate (set prompt_cache_hit_rate)"
+            )
+            after = lane.structure.static_after_prefix if lane.structure else 0
             yield self.finding(
                 severity,
-                f"token counts for {step.model} are estimates ({spec.error_band}): {spec.source}",
+                f"{where} comes before {format_tokens(after)} "
+                f"static tokens, which provider caching cannot reuse; moving the dynamic content "
+                f"after them would make {format_tokens(gain)} more tokens cacheable on "
+                f"{lane.model}, saving {money} {hit_note} (step '{step.name}' of workflow "
+                f"'{workflow.name}')",
                 path=step.template_path,
-                line=1,
+                line=first.line if first else 1,
                 workflow=workflow.name,
                 step=step.name,
+                measured=gain,
+                unit="tokens",
             )

@@ -44,12 +44,19 @@ _ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])
 
 @dataclass(frozen=True)
 class VariableValue:
-    """Where a variable's value comes from: a sample to render, or a cap in tokens."""
+    """Where a variable's value comes from: a sample to render, or a size in tokens.
+
+    A sized value renders as a slot of ``max_tokens`` (the size limits are checked at);
+    ``size`` is what a typical request holds (fixed or a distribution, for costs) and
+    ``hard_cap`` the cap declared in the manifest, if any.
+    """
 
     name: str
     origin: str  # e.g. "front matter sample", "manifest step variables"
     sample: Any = None
     max_tokens: int | None = None
+    size: Any = None  # int | Distribution; None: max_tokens
+    hard_cap: int | None = None
 
     @property
     def is_cap(self) -> bool:
@@ -233,9 +240,14 @@ class TemplateRenderer:
         values: Mapping[str, VariableValue],
         *,
         include_root: Path | None = None,
+        as_slots: bool = False,
     ) -> RenderedPrompt:
-        """Render ``parsed`` with ``values``. Never raises for problems in the template."""
-        rendered = self._render(parsed, values, include_root)
+        """Render ``parsed`` with ``values``. Never raises for problems in the template.
+
+        ``as_slots`` renders every variable, sampled or not, as an empty slot: the prompt's
+        static skeleton, used to find the cacheable prefix.
+        """
+        rendered = self._render(parsed, values, include_root, as_slots)
         if parsed.text_problem is not None:
             return replace(rendered, has_exact_text=False)
         return rendered
@@ -245,6 +257,7 @@ class TemplateRenderer:
         parsed: ParsedTemplate,
         values: Mapping[str, VariableValue],
         include_root: Path | None,
+        as_slots: bool,
     ) -> RenderedPrompt:
         if not parsed.is_readable:
             return RenderedPrompt(messages=(), variables=(), problem=parsed.text_problem)
@@ -284,6 +297,8 @@ class TemplateRenderer:
         context: dict[str, Any] = {}
         for name in used:
             value = values.get(name)
+            if as_slots:
+                value = VariableValue(name, "structure", max_tokens=0)
             if value is None:
                 continue
             if value.is_cap:
