@@ -27,6 +27,7 @@ CORPUS = ROOT / "tests" / "corpus"
 
 CASES = [
     ("check examples/", EXAMPLES, ["check", "--format", "json"]),
+    ("estimate --why examples/", EXAMPLES, ["estimate", "--why", "--format", "json"]),
     ("count examples/", EXAMPLES, ["count", "--format", "json"]),
     ("count tests/corpus (109 files)", ROOT, ["count", str(CORPUS), "--format", "json"]),
 ]
