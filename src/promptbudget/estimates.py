@@ -268,7 +268,7 @@ class Lane:
         reply = self.output.clip(typical(self.output.tokens))
         return self.calls(sizes, [reply] * self.calls_per_request)
 
-    @property
+    @cached_property
     def max_input_tokens(self) -> int:
         return max((call.input_tokens for call in self.worst_calls()), default=0)
 

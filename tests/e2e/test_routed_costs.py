@@ -424,3 +424,20 @@ def test_bad_what_if_is_exit_2(
     result = run_cli("estimate", "--set", setting, cwd=root)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_breakdown_sums_to_the_mean_exactly_in_decimal() -> None:
+    """The API behind `estimate --why`: the components are the mean, to the last digit."""
+    from conftest import EXAMPLES
+    from promptbudget.options import Options
+    from promptbudget.pipeline import run_estimate
+
+    report = run_estimate(Options(cwd=EXAMPLES, why=True))
+    assert report.workflows
+    for workflow in report.workflows:
+        assert sum((c.cost_usd for c in workflow.components), Decimal(0)) == workflow.cost.mean
+        for step in workflow.steps:
+            parts = sum(
+                (c.cost_usd for c in workflow.components if c.step == step.name), Decimal(0)
+            )
+            assert parts == step.cost_usd

@@ -313,6 +313,8 @@ def _print_estimate(
         details.append(f"{format_share(workflow.workflow.semantic_cache_hit_rate)} semantic cache")
     if workflow.samples > 1:
         details.append(f"Monte Carlo: {workflow.samples:,} samples, seed {workflow.seed}")
+    if not workflow.is_complete:
+        details.append("at least: a model is not priced, see PB110")
     if details:
         title.append("  (" + ", ".join(details) + ")", style="dim")
     console.print(title)
