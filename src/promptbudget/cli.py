@@ -283,6 +283,57 @@ def estimate(
 
 
 @app.command()
+def compress(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Template files or directories (default: the manifest's prompts/)."),
+    ] = None,
+    pass_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pass",
+            "-p",
+            help="Run this pass (repeatable). Default: the safe passes json, markdown, "
+            "duplicates, whitespace. Lossy passes run only when named: examples, filler, "
+            "indentation, stopwords.",
+        ),
+    ] = None,
+    keep_examples: Annotated[
+        int | None,
+        typer.Option("--keep-examples", min=0, help="Few-shot examples the examples pass keeps."),
+    ] = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print a unified diff of the changes.")
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Rewrite the files that change (atomically)."),
+    ] = False,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    no_color: NoColorOption = False,
+) -> int:
+    """Find the waste in templates, show it, and remove it: tokens and dollars saved."""
+    from promptbudget.pipeline import run_compress
+
+    if diff and write:
+        raise UsageError("use --diff to look or --write to change, not both")
+    options = _options(config=config, fmt=fmt, output=output, no_color=no_color, paths=paths or ())
+    options = replace(
+        options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
+    )
+    if options.output_format.resolve() is OutputFormat.GITHUB:
+        options = replace(options, output_format=OutputFormat.TEXT)
+    report = run_compress(options)
+    _emit(report, options)
+    failures = [c.error for c in report.compressions if c.error]
+    for failure in failures:
+        _stderr(f"promptbudget: error: {failure}")
+    return 2 if failures else 0
+
+
+@app.command()
 def models(
     provider: Annotated[
         str | None, typer.Option("--provider", help="Only this provider (e.g. openai).")

@@ -165,6 +165,16 @@ class Lane:
         return _float_rates(self._long_rates)
 
     @cached_property
+    def static_rate_per_mtok(self) -> Decimal:
+        """What a static token of this lane's prompt costs on average (caching included)."""
+        _, static, _ = self._skeleton
+        if self.price is None or not static:
+            return ZERO
+        rates = self._base_rates
+        cached = min(self.cached_tokens, static)
+        return ((static - cached) * rates.input_per_mtok + cached * rates.cached_per_mtok) / static
+
+    @cached_property
     def float_weight(self) -> float:
         return float(self.weight)
 
@@ -719,3 +729,31 @@ def call_cost(lane: Lane, call: CallInput) -> Decimal:
 
 def is_long_context(lane: Lane, call: CallInput) -> bool:
     return lane.price is not None and select_rates(lane.price, call.input_tokens).is_long_context
+
+
+def template_token_rates(
+    workflows: tuple[WorkflowEstimate, ...],
+) -> dict[str, tuple[Decimal, tuple[str, ...]]]:
+    """For each template: dollars a month that one static token of it costs, across the
+    workflows that send it, and those workflows' names (only workflows with traffic)."""
+    rates: dict[str, tuple[Decimal, tuple[str, ...]]] = {}
+    for workflow in workflows:
+        per_month = workflow.workflow.requests_per_month
+        if per_month is None:
+            continue
+        keep = 1 - workflow.workflow.semantic_cache_hit_rate
+        for step in workflow.steps:
+            for lane in step.lanes:
+                rate = (
+                    lane.weight
+                    * lane.calls_per_request
+                    * per_month
+                    * keep
+                    * lane.static_rate_per_mtok
+                    / MILLION
+                )
+                total, names = rates.get(lane.template_path, (ZERO, ()))
+                if workflow.name not in names:
+                    names = (*names, workflow.name)
+                rates[lane.template_path] = (total + rate, names)
+    return rates

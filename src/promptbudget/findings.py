@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    from promptbudget.compression import FileCompression
     from promptbudget.counting import TemplateCount
     from promptbudget.estimates import WorkflowEstimate
     from promptbudget.pricing.catalog import ModelPrice, PriceChange
@@ -100,6 +101,9 @@ class Report:
     # estimate
     why: bool = False
     sets: tuple[str, ...] = ()
+    # compress
+    compressions: tuple[FileCompression, ...] = ()
+    passes: tuple[str, ...] = ()
     # models --diff
     price_file: str | None = None
     price_changes: tuple[PriceChange, ...] = ()

@@ -42,3 +42,7 @@ class Options:
     seed: int = 1
     sets: tuple[str, ...] = ()  # estimate: what-if overrides, PATH=VALUE
     prices: Path | None = None  # a LiteLLM-format price file laid over the catalog
+    passes: tuple[str, ...] = ()  # compress: pass names (default: the safe passes)
+    keep_examples: int | None = None  # compress: few-shot examples the examples pass keeps
+    diff: bool = False  # compress: print a unified diff
+    write: bool = False  # compress: rewrite the files

@@ -9,6 +9,25 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
+from jinja2 import TemplateSyntaxError
+
+from promptbudget.compression import (
+    PASSES,
+    SAFE_PASSES,
+    CompressionResult,
+    FileCompression,
+    PassOptions,
+    compress_text,
+    unified_diff,
+)
+from promptbudget.compression.passages import find_passages
+from promptbudget.compression.rewrite import (
+    WriteError,
+    compress_file,
+    read_template_file,
+    split_head,
+    write_atomically,
+)
 from promptbudget.counting import TemplateCount, count_prompt, structure_prompt
 from promptbudget.errors import (
     ManifestError,
@@ -22,10 +41,18 @@ from promptbudget.estimates import (
     WorkflowEstimate,
     estimate_workflow,
     output_bound,
+    template_token_rates,
 )
 from promptbudget.findings import Finding, Report, Severity
 from promptbudget.manifest.loader import find_manifest, load_manifest
-from promptbudget.manifest.model import Manifest, Step, TrafficClass, VariableSpec, Workflow
+from promptbudget.manifest.model import (
+    CompressionSettings,
+    Manifest,
+    Step,
+    TrafficClass,
+    VariableSpec,
+    Workflow,
+)
 from promptbudget.options import Options
 from promptbudget.pricing.catalog import (
     ModelPrice,
@@ -50,6 +77,7 @@ from promptbudget.templates.parse import ParsedTemplate, parse_template
 from promptbudget.templates.render import RenderedPrompt, TemplateRenderer, VariableValue
 from promptbudget.templates.source import (
     PromptText,
+    TemplateFormat,
     detect_format,
     display_path,
     iter_prompt_files,
@@ -294,12 +322,6 @@ def _template_result(
 def run_count(options: Options) -> Report:
     """``promptbudget count``: tokens per template (and per message), per model."""
     project = Project.open(options, require_manifest=False)
-    if options.paths:
-        arguments = options.paths
-    elif project.manifest is not None:
-        arguments = (project.manifest.prompts_dir,)
-    else:
-        arguments = (options.cwd,)
     for model in options.models:
         if not resolve_model(model, project.catalog).is_known:
             near = project.catalog.closest(model)
@@ -309,28 +331,24 @@ def run_count(options: Options) -> Report:
                 "models: in budgets.yaml"
             )
     results: list[TemplateResult] = []
-    for given in arguments:
-        argument = given if given.is_absolute() else options.cwd / given
-        if not argument.exists():
-            raise TemplateNotFoundError(f"{given}: no such file or directory")
-        for path in iter_prompt_files([argument]):
-            include_root = _include_root(project.root, argument, path)
-            # Files found by walking a directory stay inside it; a file named explicitly is
-            # read wherever it points.
-            parsed = project.load(path, confine_to=include_root if argument.is_dir() else None)
-            names: Iterable[str | None] = options.models or (
-                parsed.meta.model or project.default_model,
+    for argument, path in _template_arguments(options, project):
+        include_root = _include_root(project.root, argument, path)
+        # Files found by walking a directory stay inside it; a file named explicitly is
+        # read wherever it points.
+        parsed = project.load(path, confine_to=include_root if argument.is_dir() else None)
+        names: Iterable[str | None] = options.models or (
+            parsed.meta.model or project.default_model,
+        )
+        results.extend(
+            _template_result(
+                project,
+                parsed,
+                name,
+                include_root=include_root,
+                manifest_variables=frozenset(project.manifest_variables),
             )
-            results.extend(
-                _template_result(
-                    project,
-                    parsed,
-                    name,
-                    include_root=include_root,
-                    manifest_variables=frozenset(project.manifest_variables),
-                )
-                for name in names
-            )
+            for name in names
+        )
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
     findings = run_rules(_count_rules(), context, _severities(project.manifest))
     return Report(
@@ -389,6 +407,11 @@ def run_check(options: Options) -> Report:
         )
 
     estimates = estimate_workflows(project, options)
+    settings = manifest.compression
+    compressions, bodies = _compress_templates(results, settings)
+    passages = tuple(
+        find_passages(bodies, get_tokenizer(DEFAULT_TOKENIZER), settings.duplicate_min_tokens)
+    )
     step_lines = {
         (workflow.name, step.name): {
             name: spec.line for name, spec in step.variables.items() if spec.line is not None
@@ -401,6 +424,10 @@ def run_check(options: Options) -> Report:
         workflows=estimates,
         manifest=manifest,
         step_variable_lines=step_lines,
+        compressions=compressions,
+        passages=passages,
+        token_rates=template_rates(project, estimates),
+        min_savings=settings.min_savings,
     )
     findings = run_rules(RULES, context, severities)
     return Report(
@@ -559,6 +586,54 @@ def run_estimate(options: Options) -> Report:
     )
 
 
+def template_rates(
+    project: Project, estimates: tuple[WorkflowEstimate, ...]
+) -> dict[str, tuple[Decimal, tuple[str, ...]]]:
+    """``template_token_rates``, with each partial charged what its includers pay: a token
+    saved in ``partials/policy.j2`` is saved in every prompt that includes it."""
+    rates = template_token_rates(estimates)
+    pending = [(path, rate) for path, rate in rates.items()]
+    seen: set[tuple[str, str]] = set()
+    while pending:
+        path, (rate, workflows) = pending.pop()
+        parsed = project.templates.get((project.root / path).resolve())
+        if parsed is None:
+            continue
+        for include in project.renderer.includes_of(parsed):
+            included = project.load(include, confine_to=project.root)
+            key = (path, included.display_path)
+            if key in seen:
+                continue
+            seen.add(key)
+            total, names = rates.get(included.display_path, (Decimal(0), ()))
+            merged = (total + rate, tuple(dict.fromkeys((*names, *workflows))))
+            rates[included.display_path] = merged
+            pending.append((included.display_path, (rate, workflows)))
+    return rates
+
+
+def _compress_templates(
+    results: list[TemplateResult], settings: CompressionSettings
+) -> tuple[dict[str, CompressionResult], dict[str, tuple[str, int]]]:
+    """What the safe passes save on each readable template (PB205), and each template's
+    body with the line it starts on (PB204)."""
+    compressions: dict[str, CompressionResult] = {}
+    bodies: dict[str, tuple[str, int]] = {}
+    options = PassOptions(keep_examples=settings.keep_examples)
+    for result in results:
+        parsed = result.parsed
+        if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
+            continue
+        head, body = split_head(parsed.text, parsed.format)
+        bodies[parsed.display_path] = (body, head.count("\n") + 1)
+        tokenizer = get_tokenizer(result.count.tokenizer)
+        compressed = compress_text(body, SAFE_PASSES, tokenizer, options)
+        compressions[parsed.display_path] = replace(
+            compressed, original=parsed.text, text=head + compressed.text
+        )
+    return compressions, bodies
+
+
 def _estimate_rules() -> dict[str, Rule]:
     """What makes an estimate partial or approximate (estimate is not a gate)."""
     return {code: RULES[code] for code in ("PB103", "PB110", "PB201", "PB301")}
@@ -584,6 +659,123 @@ def run_models(options: Options) -> Report:
             )
         models = [m for m in models if m.provider == options.provider.lower()]
     return Report(command="models", models=tuple(models), catalog_as_of=catalog.as_of)
+
+
+def compression_passes(options: Options, project: Project) -> list[str]:
+    """The passes to run: ``--pass`` names, else the manifest's, else the safe ones."""
+    names = list(options.passes)
+    if not names and project.manifest and project.manifest.compression.passes is not None:
+        names = list(project.manifest.compression.passes)
+    if not names:
+        names = list(SAFE_PASSES)
+    unknown = [name for name in names if name not in PASSES]
+    if unknown:
+        raise UsageError(
+            f"unknown compression pass {unknown[0]!r}; passes: {', '.join(PASSES)} "
+            "(see 'promptbudget compress --help')"
+        )
+    return names
+
+
+def run_compress(options: Options) -> Report:
+    """``promptbudget compress``: what the passes save per file and per month; with
+    ``--diff`` the changes, with ``--write`` the files rewritten."""
+    project = Project.open(options, require_manifest=False)
+    names = compression_passes(options, project)
+    if options.keep_examples is not None and "examples" not in names:
+        raise UsageError("--keep-examples applies to the examples pass; add --pass examples")
+    settings = project.manifest.compression if project.manifest else CompressionSettings()
+    pass_options = PassOptions(
+        keep_examples=options.keep_examples
+        if options.keep_examples is not None
+        else settings.keep_examples
+    )
+    rates = (
+        template_rates(project, estimate_workflows(project, replace(options, samples=1)))
+        if project.manifest is not None and project.manifest.workflows
+        else {}
+    )
+    files: list[FileCompression] = []
+    for argument, path in _template_arguments(options, project):
+        fmt = detect_format(path)
+        shown = display_path(path, project.root)
+        if fmt is TemplateFormat.TEXT:
+            continue
+        parsed = project.load(path, confine_to=_include_root(project.root, argument, path))
+        choice = resolve_model(parsed.meta.model or project.default_model, project.catalog)
+        tokenizer = get_tokenizer(choice.tokenizer)
+        problem = _unparsable(project, parsed)
+        if problem is None:
+            try:
+                template = read_template_file(path, fmt, shown)
+                result = compress_file(template, names, tokenizer, pass_options)
+            except WriteError as err:
+                problem = str(err).removeprefix(f"{shown}: ")
+        if problem is not None:
+            # Asked to write, a file left as it is is a failure; asked to look, a note.
+            if options.write:
+                reason = problem.removesuffix("; not read").removesuffix("; not compressed")
+                refused = f"{shown}: {reason}; not written"
+                files.append(FileCompression(shown, tokenizer.name, None, error=refused))
+            else:
+                files.append(FileCompression(shown, tokenizer.name, None, skipped=problem))
+            continue
+        rate, workflows = rates.get(shown, (None, ()))
+        saving = rate * result.tokens_saved if rate is not None else None
+        diff = unified_diff(shown, result.original, result.text) if options.diff else None
+        written = False
+        failure: str | None = None
+        if options.write and result.changed:
+            try:
+                write_atomically(template, result.text, root=project.root)
+                written = True
+            except WriteError as err:
+                failure = str(err)
+        files.append(
+            FileCompression(
+                shown, tokenizer.name, result, saving, workflows, written, failure, diff
+            )
+        )
+    return Report(
+        command="compress",
+        compressions=tuple(files),
+        passes=tuple(names),
+        catalog_as_of=project.catalog.as_of,
+        root=str(project.root),
+        exit_zero=True,
+    )
+
+
+def _template_arguments(options: Options, project: Project) -> Iterable[tuple[Path, Path]]:
+    """(argument, file) for every template the command was pointed at."""
+    if options.paths:
+        arguments = options.paths
+    elif project.manifest is not None:
+        arguments = (project.manifest.prompts_dir,)
+    else:
+        arguments = (options.cwd,)
+    for given in arguments:
+        argument = given if given.is_absolute() else options.cwd / given
+        if not argument.exists():
+            raise TemplateNotFoundError(f"{given}: no such file or directory")
+        for path in iter_prompt_files([argument]):
+            yield argument, path
+
+
+def _unparsable(project: Project, parsed: ParsedTemplate) -> str | None:
+    """Why a template is not compressed: a template that does not parse could be damaged,
+    since its syntax cannot be told from its text."""
+    if not parsed.is_readable:
+        return parsed.text_problem or "cannot be read"
+    if parsed.problem is not None:
+        return f"not compressed: {parsed.problem}"
+    if parsed.meta.engine == "jinja2" and parsed.format is not TemplateFormat.TEXT:
+        try:
+            project.renderer.environment(project.root, (project.root,)).parse(parsed.body)
+        except TemplateSyntaxError as err:
+            line = parsed.body_line + (err.lineno or 1) - 1
+            return f"not compressed: Jinja2 syntax error on line {line}: {err.message}"
+    return None
 
 
 def run_models_diff(options: Options, path: Path) -> Report:

@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from conftest import Run
-from promptbudget.rules import RULES, Rule, budget, template
+from promptbudget.rules import RULES, Rule, budget, compression, template
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 CASE_KEYS = {"name", "files", "command", "args", "expect", "messages", "severity"}
@@ -122,7 +122,7 @@ def declared_rules() -> list[Rule]:
     """Every Rule object in the rule modules, registered or not."""
     return [
         obj
-        for module in (budget, template)
+        for module in (budget, template, compression)
         for obj in vars(module).values()
         if isinstance(obj, Rule)
     ]

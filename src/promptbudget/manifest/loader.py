@@ -23,6 +23,7 @@ from promptbudget.errors import ManifestError, PricesError
 from promptbudget.manifest.model import (
     ALL_TRAFFIC,
     DAYS_PER_MONTH,
+    CompressionSettings,
     CostLimit,
     Distribution,
     Escalation,
@@ -732,6 +733,23 @@ def _to_manifest(
         for name, workflow in (data.get("workflows") or {}).items()
     )
     rules = {str(k): str(v) for k, v in (data.get("rules") or {}).items()}
+    settings = data.get("compression") or {}
+    compression = CompressionSettings(
+        passes=tuple(settings["passes"]) if "passes" in settings else None,
+        min_savings=(
+            converter.share(settings["min_savings"], "$.compression.min_savings")
+            if "min_savings" in settings
+            else CompressionSettings.min_savings
+        ),
+        duplicate_min_tokens=(
+            converter.unit(
+                parse_tokens, settings["duplicate_min_tokens"], "$.compression.duplicate_min_tokens"
+            )
+            if "duplicate_min_tokens" in settings
+            else CompressionSettings.duplicate_min_tokens
+        ),
+        keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
+    )
     return Manifest(
         path=path,
         root=root,
@@ -745,4 +763,5 @@ def _to_manifest(
         workflows=workflows,
         rule_lines={k: v for k in rules if (v := lines.get(_child_path("$.rules", k))) is not None},
         prices_path=prices_path,
+        compression=compression,
     )

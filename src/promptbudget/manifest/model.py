@@ -213,6 +213,14 @@ class Route:
 
 
 @dataclass(frozen=True)
+class CompressionSettings:
+    passes: tuple[str, ...] | None = None  # None: the safe passes
+    min_savings: Decimal = Decimal("0.05")
+    duplicate_min_tokens: int = 50
+    keep_examples: int = 2
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -226,3 +234,4 @@ class Manifest:
     workflows: tuple[Workflow, ...] = ()
     rule_lines: Mapping[str, int] = field(default_factory=dict)
     prices_path: Path | None = None
+    compression: CompressionSettings = field(default_factory=CompressionSettings)

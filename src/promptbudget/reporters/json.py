@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from promptbudget.compression import FileCompression
 from promptbudget.counting import TemplateCount
 from promptbudget.estimates import (
     Lane,
@@ -28,6 +29,26 @@ def render_json(report: Report, settings: ReportSettings) -> str:
     if report.command == "models":
         payload["catalog_as_of"] = report.catalog_as_of
         payload["models"] = [model_json(m) for m in report.models]
+        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    if report.command == "compress":
+        payload["passes"] = list(report.passes)
+        payload["files"] = [compression_json(c) for c in report.compressions]
+        payload["total"] = {
+            "tokens_before": sum(c.result.tokens_before for c in report.compressions if c.result),
+            "tokens_after": sum(c.result.tokens_after for c in report.compressions if c.result),
+            "monthly_savings_usd": usd_number(
+                sum(
+                    (
+                        c.monthly_savings_usd
+                        for c in report.compressions
+                        if c.monthly_savings_usd is not None
+                    ),
+                    Decimal(0),
+                )
+            )
+            if any(c.monthly_savings_usd is not None for c in report.compressions)
+            else None,
+        }
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command == "models-diff":
         payload["catalog_as_of"] = report.catalog_as_of
@@ -54,6 +75,25 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         payload["templates"] = [template_json(t) for t in report.templates]
     payload["catalog_as_of"] = report.catalog_as_of
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def compression_json(item: FileCompression) -> dict[str, Any]:
+    result = item.result
+    return {
+        "path": item.path,
+        "tokenizer": item.tokenizer,
+        "tokens_before": result.tokens_before if result else None,
+        "tokens_after": result.tokens_after if result else None,
+        "tokens_saved": result.tokens_saved if result else None,
+        "passes": {p.name: p.tokens_saved for p in result.passes} if result else {},
+        "monthly_savings_usd": usd_number(item.monthly_savings_usd),
+        "workflows": list(item.workflows),
+        "changed": result.changed if result else False,
+        "written": item.written,
+        "error": item.error,
+        "skipped": item.skipped,
+        "diff": item.diff,
+    }
 
 
 def _value_json(value: object) -> object:

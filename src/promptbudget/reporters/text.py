@@ -92,6 +92,8 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_models(console, report)
     elif report.command == "models-diff":
         _print_models_diff(console, report)
+    elif report.command == "compress":
+        _print_compressions(console, report)
     elif report.command == "estimate":
         _print_estimates(console, report)
     elif report.command == "count":
@@ -105,7 +107,11 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_workflows(console, report.workflows)
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
-    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+    text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+    if report.command == "compress":  # diffs go out byte for byte: spaces are the point
+        diffs = "".join(item.diff + "\n" for item in report.compressions if item.diff)
+        return diffs + text
+    return text
 
 
 def _print_table(console: Console, table: Table) -> None:
@@ -439,3 +445,67 @@ def _diff_value(value: object) -> str:
             f"{value.input_per_mtok}/{value.output_per_mtok}"
         )
     return str(value)
+
+
+def _print_compressions(console: Console, report: Report) -> None:
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name, justify in (
+        ("template", "left"),
+        ("tokens", "right"),
+        ("after", "right"),
+        ("saved", "right"),
+        ("", "right"),
+        ("$/month", "right"),
+        ("", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    saved_by_pass: dict[str, int] = {}
+    before = after = 0
+    money = Decimal(0)
+    for item in report.compressions:
+        result = item.result
+        if result is None:
+            table.add_row(item.path, "-", "-", "-", "", "", item.skipped or item.error or "")
+            continue
+        before += result.tokens_before
+        after += result.tokens_after
+        for saving in result.passes:
+            saved_by_pass[saving.name] = saved_by_pass.get(saving.name, 0) + saving.tokens_saved
+        share = (
+            f"{result.tokens_saved / result.tokens_before * 100:.1f}%"
+            if result.tokens_before
+            else ""
+        )
+        if item.monthly_savings_usd is not None:
+            money += item.monthly_savings_usd
+        status = "written" if item.written else (item.error or "")
+        table.add_row(
+            item.path,
+            format_tokens(result.tokens_before),
+            format_tokens(result.tokens_after),
+            format_tokens(result.tokens_saved),
+            share,
+            format_usd(item.monthly_savings_usd) if item.monthly_savings_usd else "-",
+            status,
+        )
+    if report.compressions:
+        _print_table(console, table)
+    saved = before - after
+    total = f"{saved / before * 100:.1f}%" if before else "0%"
+    passes = ", ".join(f"{name} {format_tokens(count)}" for name, count in saved_by_pass.items())
+    summary = Text(
+        f"{len(report.compressions)} template(s): {format_tokens(saved)} of "
+        f"{format_tokens(before)} tokens saved ({total})"
+    )
+    if money:
+        summary.append(f", {format_usd(money)} a month")
+    console.print()
+    console.print(summary)
+    console.print(Text(f"by pass: {passes or 'nothing to save'}", style="dim"))
+    written = sum(1 for item in report.compressions if item.written)
+    if written:
+        console.print(Text(f"rewrote {written} file(s)", style="dim"))
+    elif any(item.result and item.result.changed for item in report.compressions):
+        console.print(
+            Text("nothing written: --diff shows the changes, --write applies them", style="dim")
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from promptbudget.findings import Severity
-from promptbudget.rules import budget, template
+from promptbudget.rules import budget, compression, template
 from promptbudget.rules.base import Rule, RuleContext, TemplateResult, run_rules
 
 RULES: dict[str, Rule] = {
@@ -23,6 +23,8 @@ RULES: dict[str, Rule] = {
         template.unbounded_variable,
         template.undeclared_variable,
         template.cache_unfriendly_prefix,
+        compression.duplicated_text,
+        compression.compressible,
         template.estimated_count,
     )
 }

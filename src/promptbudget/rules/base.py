@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.findings import Finding, Number, Severity
 
 if TYPE_CHECKING:
+    from promptbudget.compression import CompressionResult
+    from promptbudget.compression.passages import Passage
     from promptbudget.counting import TemplateCount
     from promptbudget.estimates import WorkflowEstimate
     from promptbudget.manifest.model import Manifest
@@ -38,6 +41,13 @@ class RuleContext:
     workflows: tuple[WorkflowEstimate, ...] = ()
     manifest: Manifest | None = None
     step_variable_lines: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    # What safe compression passes would save per template path (PB205).
+    compressions: Mapping[str, CompressionResult] = field(default_factory=dict)
+    # Passages pasted into several templates (PB204).
+    passages: tuple[Passage, ...] = ()
+    # Dollars a month one static token of a template costs, and the workflows that pay it.
+    token_rates: Mapping[str, tuple[Decimal, tuple[str, ...]]] = field(default_factory=dict)
+    min_savings: Decimal = Decimal("0.05")
 
 
 Check = Callable[["Rule", RuleContext, Severity], Iterator[Finding]]

@@ -234,6 +234,28 @@ class TemplateRenderer:
             self._environments[key] = env
         return env
 
+    def includes_of(self, parsed: ParsedTemplate) -> tuple[Path, ...]:
+        """The files ``parsed`` includes, imports or extends (literal names only), resolved
+        the way the loader would; names that do not resolve inside the root are left out."""
+        if parsed.problem is not None or parsed.meta.engine != "jinja2" or not parsed.is_readable:
+            return ()
+        search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
+        env = self.environment(self.root, search_dirs)
+        try:
+            names = [
+                name for name in meta.find_referenced_templates(env.parse(parsed.body)) if name
+            ]
+        except TemplateSyntaxError:
+            return ()
+        found = []
+        for name in names:
+            for directory in search_dirs:
+                candidate = (directory / name).resolve()
+                if candidate.is_file() and candidate.is_relative_to(self.root.resolve()):
+                    found.append(candidate)
+                    break
+        return tuple(found)
+
     def render(
         self,
         parsed: ParsedTemplate,

@@ -1,0 +1,71 @@
+"""Passages pasted into several templates (PB204): the same paragraph, at least N tokens."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from promptbudget.compression.protect import ROLE_LINE
+from promptbudget.tokenizers import Tokenizer
+
+_SPACES = re.compile(r"\s+")
+_TEMPLATE = re.compile(r"\{\{|\{%|\{#")
+# A role marker or a heading ends a paragraph and is not part of the next one.
+_BOUNDARY = re.compile(ROLE_LINE + r"|^[ \t]*#{1,6}[ \t]+\S")
+
+
+@dataclass(frozen=True)
+class Passage:
+    text: str  # the paragraph, whitespace normalised
+    tokens: int
+    locations: tuple[tuple[str, int], ...]  # (template path, line), first first
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(path for path, _ in self.locations))
+
+
+def find_passages(
+    bodies: Mapping[str, tuple[str, int]], tokenizer: Tokenizer, min_tokens: int
+) -> list[Passage]:
+    """Paragraphs of at least ``min_tokens`` that appear in two or more templates.
+
+    ``bodies`` maps a template path to (body text, file line the body starts on).
+    """
+    occurrences: dict[str, list[tuple[str, int]]] = {}
+    for path, (body, first_line) in bodies.items():
+        for text, line in _paragraphs(body, first_line):
+            occurrences.setdefault(text, []).append((path, line))
+    shared = {
+        text: places
+        for text, places in occurrences.items()
+        if len({path for path, _ in places}) > 1 and not _TEMPLATE.search(text)
+    }
+    passages = []
+    for text, places in shared.items():
+        tokens = tokenizer.count(text)
+        if tokens >= min_tokens:
+            passages.append(Passage(text, tokens, tuple(sorted(places))))
+    return sorted(passages, key=lambda p: (-p.tokens, p.locations))
+
+
+def _paragraphs(body: str, first_line: int) -> list[tuple[str, int]]:
+    found = []
+    block: list[str] = []
+    start = first_line
+    for offset, line in enumerate(body.split("\n")):
+        if _BOUNDARY.match(line):
+            if block:
+                found.append((_SPACES.sub(" ", " ".join(block)).strip(), start))
+                block = []
+        elif line.strip():
+            if not block:
+                start = first_line + offset
+            block.append(line)
+        elif block:
+            found.append((_SPACES.sub(" ", " ".join(block)).strip(), start))
+            block = []
+    if block:
+        found.append((_SPACES.sub(" ", " ".join(block)).strip(), start))
+    return found
