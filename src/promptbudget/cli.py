@@ -210,6 +210,13 @@ def count(
 
 @app.command()
 def check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Report only on these files (and the workflows that use them), as pre-commit "
+            "passes them; the manifest itself means everything. Default: the whole project."
+        ),
+    ] = None,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
@@ -233,6 +240,7 @@ def check(
         prices=prices,
         samples=samples,
         seed=seed,
+        paths=paths or (),
     )
     return _emit(run_check(options), options)
 

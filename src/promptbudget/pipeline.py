@@ -429,17 +429,95 @@ def run_check(options: Options) -> Report:
         token_rates=template_rates(project, estimates),
         min_savings=settings.min_savings,
     )
-    findings = run_rules(RULES, context, severities)
+    findings = _sorted(run_rules(RULES, context, severities))
+    templates = tuple(r.count for r in results)
+    if options.paths:
+        selection = _selection(project, options)
+        if selection is not None:
+            findings, templates, estimates = selection.apply(findings, templates, estimates)
     return Report(
         command="check",
-        findings=_sorted(findings),
-        templates=tuple(r.count for r in results),
+        findings=findings,
+        templates=templates,
         workflows=estimates,
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
         root=str(project.root),
     )
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """What ``check PATH...`` reports on: the templates named, and the workflows whose steps
+    use them (directly or through an include)."""
+
+    paths: frozenset[str]
+    workflows: frozenset[str]
+
+    def apply(
+        self,
+        findings: tuple[Finding, ...],
+        templates: tuple[TemplateCount, ...],
+        workflows: tuple[WorkflowEstimate, ...],
+    ) -> tuple[tuple[Finding, ...], tuple[TemplateCount, ...], tuple[WorkflowEstimate, ...]]:
+        return (
+            tuple(
+                f
+                for f in findings
+                if (f.workflow is not None and f.workflow in self.workflows)
+                or (f.workflow is None and f.path in self.paths)
+            ),
+            tuple(t for t in templates if t.path in self.paths),
+            tuple(w for w in workflows if w.name in self.workflows),
+        )
+
+
+_PROJECT_FILES = frozenset({"pyproject.toml", "promptbudget.lock"})
+
+
+def _selection(project: Project, options: Options) -> _Selection | None:
+    """The part of the project ``check PATH...`` is about; None: all of it (the manifest,
+    the lock file or a directory holding the manifest was named)."""
+    manifest = project.manifest
+    assert manifest is not None
+    root = project.root.resolve()
+    named: set[Path] = set()
+    for given in options.paths:
+        path = (given if given.is_absolute() else options.cwd / given).resolve()
+        if not path.exists():
+            raise TemplateNotFoundError(f"{given}: no such file or directory")
+        if path == manifest.path or (path.is_dir() and manifest.path.is_relative_to(path)):
+            return None
+        if path.parent == root and path.name in _PROJECT_FILES:
+            return None
+        if path.is_relative_to(root):
+            named.update(p.resolve() for p in iter_prompt_files([path]) if p.is_file())
+            named.add(path)
+    shown = {display_path(path, project.root) for path in named}
+    workflows = {
+        workflow.name
+        for workflow in manifest.workflows
+        for step in workflow.steps
+        if named & {step.prompt_path.resolve(), *_included(project, step.prompt_path)}
+    }
+    return _Selection(frozenset(shown), frozenset(workflows))
+
+
+def _included(project: Project, path: Path) -> set[Path]:
+    """Every file ``path`` includes, transitively."""
+    found: set[Path] = set()
+    pending = [path]
+    while pending:
+        current = pending.pop()
+        if not current.is_file():
+            continue
+        parsed = project.load(current, confine_to=project.root)
+        for include in project.renderer.includes_of(parsed):
+            if include not in found:
+                found.add(include)
+                pending.append(include)
+    return found
 
 
 def estimate_workflows(project: Project, options: Options) -> tuple[WorkflowEstimate, ...]:

@@ -1,0 +1,96 @@
+"""``check PATH...``: report only on the files named (as pre-commit passes them) and the
+workflows that use them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, Run
+
+RunCli = Callable[..., Run]
+
+
+@pytest.fixture
+def over_budget(tmp_path: Path) -> Path:
+    target = tmp_path / "over-budget"
+    shutil.copytree(EXAMPLES / "over-budget", target)
+    return target
+
+
+def _rules(run: Run) -> set[tuple[str, str | None, str | None]]:
+    return {(f["rule"], f["path"], f["workflow"]) for f in run.json()["findings"]}
+
+
+def test_no_paths_reports_everything(run_cli: RunCli, over_budget: Path) -> None:
+    run = run_cli("check", "--format", "json", cwd=over_budget)
+    workflows = {w["name"] for w in run.json()["workflows"]}
+    assert workflows == {"support-reply", "ticket-summary", "escalation-draft"}
+    assert run.exit_code == 1
+
+
+def test_a_template_selects_its_workflow_and_its_own_findings(
+    run_cli: RunCli, over_budget: Path
+) -> None:
+    run = run_cli("check", "prompts/support/answer.prompty", "--format", "json", cwd=over_budget)
+    data = run.json()
+    assert {w["name"] for w in data["workflows"]} == {"support-reply"}
+    assert [t["path"] for t in data["templates"]] == ["prompts/support/answer.prompty"]
+    rules = {rule for rule, _, _ in _rules(run)}
+    assert {"PB101", "PB106", "PB107", "PB108", "PB203"} <= rules
+    assert "PB301" not in rules  # escalate.prompty was not named
+    assert run.exit_code == 1
+
+
+def test_a_template_in_a_passing_workflow_passes(run_cli: RunCli, over_budget: Path) -> None:
+    run = run_cli(
+        "check", "prompts/support/summarize_ticket.j2", "--format", "json", cwd=over_budget
+    )
+    assert {w["name"] for w in run.json()["workflows"]} == {"ticket-summary"}
+    assert run.json()["findings"] == []
+    assert run.exit_code == 0
+
+
+def test_a_partial_selects_the_workflows_that_include_it(
+    run_cli: RunCli, over_budget: Path
+) -> None:
+    includers = [
+        p.name
+        for p in (over_budget / "prompts/support").iterdir()
+        if "policy.j2" in p.read_text(encoding="utf-8")
+    ]
+    assert includers, "the example should include its policy partial"
+    run = run_cli("check", "prompts/partials/policy.j2", "--format", "json", cwd=over_budget)
+    assert "support-reply" in {w["name"] for w in run.json()["workflows"]}
+    assert run.exit_code == 1
+
+
+def test_the_manifest_means_everything(run_cli: RunCli, over_budget: Path) -> None:
+    run = run_cli(
+        "check",
+        "budgets.yaml",
+        "prompts/support/summarize_ticket.j2",
+        "--format",
+        "json",
+        cwd=over_budget,
+    )
+    assert len(run.json()["workflows"]) == 3
+    assert run.exit_code == 1
+
+
+def test_files_outside_the_prompts_are_ignored(run_cli: RunCli, over_budget: Path) -> None:
+    (over_budget / "notes.md").write_text("not a prompt\n", encoding="utf-8")
+    run = run_cli("check", "notes.md", "--format", "json", cwd=over_budget)
+    assert run.json()["findings"] == []
+    assert run.json()["workflows"] == []
+    assert run.exit_code == 0
+
+
+def test_a_missing_path_is_a_usage_error(run_cli: RunCli, over_budget: Path) -> None:
+    run = run_cli("check", "prompts/nope.j2", cwd=over_budget)
+    assert run.exit_code == 2
+    assert "prompts/nope.j2: no such file or directory" in run.stderr
+    assert "Traceback" not in run.stderr
