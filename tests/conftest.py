@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def run_cli(
     """Run ``promptbudget ARGS`` in-process from ``cwd``; stdout and stderr captured apart."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
 
     def run(*args: str, cwd: Path | None = None) -> Run:
@@ -91,3 +93,23 @@ def chdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
         monkeypatch.chdir(path)
 
     yield change
+
+
+_SNIPPET = re.compile(
+    r"^<!-- snippet: (?P<name>[\w.-]+) -->\n```[^\n]*\n(?P<body>.*?)^```$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def readme_snippets() -> dict[str, str]:
+    """Every README code block marked ``<!-- snippet: NAME -->`` on the line above it."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return {m.group("name"): m.group("body") for m in _SNIPPET.finditer(text)}
+
+
+def readme_snippet(name: str) -> str:
+    """The README's snippet ``name``, exactly as a user would copy it."""
+    snippets = readme_snippets()
+    if name not in snippets:
+        raise KeyError(f"README.md has no block marked <!-- snippet: {name} -->")
+    return snippets[name]

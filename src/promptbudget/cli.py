@@ -21,6 +21,7 @@ from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError, UsageError
 from promptbudget.findings import Report, Severity
 from promptbudget.options import Options, OutputFormat
+from promptbudget.reporters.base import ReportSettings
 
 app = typer.Typer(
     name="promptbudget",
@@ -39,8 +40,9 @@ FormatOption = Annotated[
         "--format",
         "-f",
         case_sensitive=False,
-        help="Report format: text, json, github (annotations), or auto (github inside GitHub "
-        "Actions, text elsewhere).",
+        help="Report format: text, json, github (annotations), sarif (code scanning), junit, "
+        "markdown (PR comment, job summary), or auto (github inside GitHub Actions, text "
+        "elsewhere).",
     ),
 ]
 OutputOption = Annotated[
@@ -145,7 +147,7 @@ def _options(
 
 
 def _emit(report: Report, options: Options) -> int:
-    from promptbudget.reporters import ReportSettings, get_reporter
+    from promptbudget.reporters import get_reporter
 
     fmt = options.output_format.resolve()
     width = shutil.get_terminal_size((100, 24)).columns if options.color else 160
@@ -157,7 +159,40 @@ def _emit(report: Report, options: Options) -> int:
     )
     text = get_reporter(fmt)(report, settings)
     _write(text, options.output)
+    _step_summary(report, settings, fmt, options.output)
     return report.exit_code
+
+
+def _step_summary(
+    report: Report, settings: ReportSettings, fmt: OutputFormat, output: Path | None
+) -> None:
+    """Inside GitHub Actions, ``check`` and ``diff`` also append their markdown report to the
+    job summary (``$GITHUB_STEP_SUMMARY``). A summary that cannot be written is a warning."""
+    if os.environ.get("GITHUB_ACTIONS") != "true" or report.command not in {"check", "diff"}:
+        return
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    target = Path(summary)
+    if fmt is OutputFormat.MARKDOWN and output is not None and _same_file(output, target):
+        return  # the report itself went there
+    from promptbudget.reporters.markdown import render_markdown
+
+    try:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(render_markdown(report, settings) + "\n")
+    except OSError as err:
+        _stderr(
+            f"promptbudget: warning: cannot append to GITHUB_STEP_SUMMARY {summary}: "
+            f"{err.strerror or err}"
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -171,6 +206,14 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as err:
         raise UsageError(f"cannot write --output {output}: {err.strerror}") from err
+
+
+def _reject_format(
+    fmt: OutputFormat, command: str, supported: str, *rejected: OutputFormat
+) -> None:
+    """A format this command cannot write is a one-line usage error."""
+    if fmt in rejected:
+        raise UsageError(f"{command} cannot write --format {fmt.value}; use --format {supported}")
 
 
 @app.command()
@@ -285,9 +328,157 @@ def estimate(
         samples=samples,
         seed=seed,
     )
+    _reject_format(
+        fmt, "estimate", "text, json or markdown", OutputFormat.SARIF, OutputFormat.JUNIT
+    )
     if options.output_format.resolve() is OutputFormat.GITHUB:
         options = replace(options, output_format=OutputFormat.TEXT)
     return _emit(run_estimate(options), options)
+
+
+@app.command()
+def diff(
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base",
+            help="The git ref to compare with (a branch, tag or commit, e.g. origin/main or "
+            "HEAD~1). The working tree is the head; the checkout is never touched.",
+        ),
+    ],
+    fail_on_increase: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on-increase",
+            help="Exit 1 when a workflow's cost per request, monthly spend or tokens, or a "
+            "template's tokens, rise by more than this share of the base, e.g. 10%.",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    fail_on: FailOnOption = Severity.ERROR,
+    exit_zero: ExitZeroOption = False,
+    no_color: NoColorOption = False,
+    prices: PricesOption = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 1,
+) -> int:
+    """Tokens and cost per workflow and template at a git ref and now: the PR comment.
+
+    Exits 1 on findings that are new since the base (at or above --fail-on) and on rises
+    above --fail-on-increase; findings the base already had do not fail a diff.
+    """
+    from promptbudget.diffing import parse_increase, run_diff
+
+    if fail_on_increase is not None:
+        parse_increase(fail_on_increase)  # a bad value fails before any work is done
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_zero=exit_zero,
+        no_color=no_color,
+        prices=prices,
+        samples=samples,
+        seed=seed,
+    )
+    return _emit(run_diff(options, base, fail_on_increase), options)
+
+
+@app.command()
+def lock(
+    check_only: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 if promptbudget.lock is missing or out of date.",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+    prices: PricesOption = None,
+) -> int:
+    """Write promptbudget.lock: each template's version, content hash and tokens per model.
+
+    'check' then reports PB206 when a versioned template changes but its version does not.
+    """
+    from promptbudget.pipeline import run_lock
+
+    options = _options(config=config, fmt=OutputFormat.TEXT, output=None, prices=prices)
+    path, changes = run_lock(options, check_only=check_only)
+    shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
+    if check_only:
+        if not changes:
+            _write(f"{shown} is up to date\n", None)
+            return 0
+        _write("".join(f"{line}\n" for line in changes), None)
+        _stderr(f"{shown} is out of date; run 'promptbudget lock'")
+        return 1
+    if changes:
+        _stderr(f"wrote {shown}: " + "; ".join(changes))
+    else:
+        _stderr(f"{shown} is up to date")
+    return 0
+
+
+@app.command()
+def baseline(
+    headroom: Annotated[
+        str,
+        typer.Option(
+            "--headroom",
+            help="Room above today's values, e.g. 25% (size-limit's advice); values are then "
+            "rounded up to two significant digits.",
+        ),
+    ] = "25%",
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+    ] = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print the change to budgets.yaml; write nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    prices: PricesOption = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 1,
+) -> int:
+    """Write limits at today's values plus headroom into budgets.yaml: enforce from day one.
+
+    Adds the limits a workflow lacks and raises the ones it breaks today; a limit that holds
+    is never lowered. Comments and formatting in budgets.yaml are kept.
+    """
+    from promptbudget.baseline import describe, parse_headroom
+    from promptbudget.compression import unified_diff
+    from promptbudget.pipeline import run_baseline
+
+    share = parse_headroom(headroom)
+    options = _options(
+        config=config,
+        fmt=OutputFormat.TEXT,
+        output=None,
+        prices=prices,
+        workflow=workflow,
+        samples=samples,
+        seed=seed,
+    )
+    result = run_baseline(options, share, write=not diff)
+    shown = os.path.relpath(result.path, Path.cwd())
+    for skipped in result.skipped:
+        _stderr(f"promptbudget: skipped workflow {skipped.workflow!r}: {skipped.reason}")
+    if diff:
+        _write(unified_diff(shown, result.before, result.after), None)
+    else:
+        _write("".join(describe(change) + "\n" for change in result.changes), None)
+    if not result.changes:
+        _stderr(f"{shown}: every limit already holds; nothing to change")
+    elif not diff:
+        added = sum(1 for c in result.changes if c.before is None)
+        _stderr(
+            f"wrote {shown}: {added} limit{'s' if added != 1 else ''} added, "
+            f"{len(result.changes) - added} raised, at today's values + {headroom.strip()}"
+        )
+    return 0
 
 
 @app.command()
@@ -331,6 +522,14 @@ def compress(
     options = replace(
         options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
     )
+    _reject_format(
+        fmt,
+        "compress",
+        "text or json",
+        OutputFormat.SARIF,
+        OutputFormat.JUNIT,
+        OutputFormat.MARKDOWN,
+    )
     if options.output_format.resolve() is OutputFormat.GITHUB:
         options = replace(options, output_format=OutputFormat.TEXT)
     report = run_compress(options)
@@ -364,6 +563,9 @@ def models(
 
     if fmt is OutputFormat.GITHUB:
         raise UsageError("models has no findings to annotate; use --format text or json")
+    _reject_format(
+        fmt, "models", "text or json", OutputFormat.SARIF, OutputFormat.JUNIT, OutputFormat.MARKDOWN
+    )
     options = _options(
         config=config, fmt=fmt, output=output, no_color=no_color, provider=provider, prices=prices
     )

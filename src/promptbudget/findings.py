@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from promptbudget.compression import FileCompression
     from promptbudget.counting import TemplateCount
+    from promptbudget.diffing import DiffResult
     from promptbudget.estimates import WorkflowEstimate
     from promptbudget.pricing.catalog import ModelPrice, PriceChange
 
@@ -108,13 +109,18 @@ class Report:
     price_file: str | None = None
     price_changes: tuple[PriceChange, ...] = ()
     missing_models: tuple[str, ...] = ()
+    # diff: base against head; ``findings`` are the ones new in the head
+    diff: DiffResult | None = None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for finding in self.findings if finding.severity is severity)
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing reaches ``fail_on`` (or ``--exit-zero``), else 1."""
+        """0 when nothing reaches ``fail_on`` (or ``--exit-zero``), else 1. ``diff`` also
+        fails on a rise above ``--fail-on-increase``."""
         if self.exit_zero:
             return 0
+        if self.diff is not None and self.diff.breaches:
+            return 1
         return 1 if any(f.severity >= self.fail_on for f in self.findings) else 0

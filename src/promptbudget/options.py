@@ -15,6 +15,9 @@ class OutputFormat(enum.Enum):
     TEXT = "text"
     JSON = "json"
     GITHUB = "github"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
 
     def resolve(self, *, environ: dict[str, str] | None = None) -> OutputFormat:
         """``auto``: github annotations inside GitHub Actions, text everywhere else."""

@@ -11,6 +11,15 @@ from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
+from promptbudget import __version__
+from promptbudget.baseline import (
+    LimitChange,
+    Skipped,
+    edit_manifest,
+    encode_manifest,
+    plan_limits,
+    read_manifest_text,
+)
 from promptbudget.compression import (
     PASSES,
     SAFE_PASSES,
@@ -43,10 +52,20 @@ from promptbudget.estimates import (
     output_bound,
     template_token_rates,
 )
+from promptbudget.fileio import atomic_write
 from promptbudget.findings import Finding, Report, Severity
+from promptbudget.lockfile import (
+    LOCK_NAME,
+    Lock,
+    LockedTemplate,
+    declared_version,
+    read_lock,
+    text_sha256,
+)
 from promptbudget.manifest.loader import find_manifest, load_manifest
 from promptbudget.manifest.model import (
     CompressionSettings,
+    CostLimit,
     Manifest,
     Step,
     TrafficClass,
@@ -73,6 +92,9 @@ from promptbudget.rules import (
     run_rules,
 )
 from promptbudget.simulation import CacheTerms
+from promptbudget.suppressions import Suppression
+from promptbudget.suppressions import apply as apply_suppressions
+from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.parse import ParsedTemplate, parse_template
 from promptbudget.templates.render import RenderedPrompt, TemplateRenderer, VariableValue
 from promptbudget.templates.source import (
@@ -350,7 +372,10 @@ def run_count(options: Options) -> Report:
             for name in names
         )
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
-    findings = run_rules(_count_rules(), context, _severities(project.manifest))
+    severities = _severities(project.manifest)
+    findings = _suppress(
+        project, run_rules(_count_rules(), context, severities), context, severities, unused=False
+    )
     return Report(
         command="count",
         findings=_sorted(findings),
@@ -373,13 +398,11 @@ def _count_rules() -> dict[str, Rule]:
     return {code: RULES[code] for code in ("PB001", "PB110", "PB201", "PB202", "PB301")}
 
 
-def run_check(options: Options) -> Report:
-    """``promptbudget check``: every workflow and template against its limits and rules."""
-    project = Project.open(options, require_manifest=True)
+def _project_templates(project: Project) -> list[TemplateResult]:
+    """Every template of the project (the prompts directory and every step's prompt), each
+    evaluated for its own model."""
     manifest = project.manifest
     assert manifest is not None
-    severities = _severities(manifest)
-
     used: dict[Path, set[str]] = {}
     for workflow in manifest.workflows:
         for step in workflow.steps:
@@ -405,7 +428,16 @@ def run_check(options: Options) -> Report:
                 in_workflow=path.resolve() in used,
             )
         )
+    return results
 
+
+def run_check(options: Options) -> Report:
+    """``promptbudget check``: every workflow and template against its limits and rules."""
+    project = Project.open(options, require_manifest=True)
+    manifest = project.manifest
+    assert manifest is not None
+    severities = _severities(manifest)
+    results = _project_templates(project)
     estimates = estimate_workflows(project, options)
     settings = manifest.compression
     compressions, bodies = _compress_templates(results, settings)
@@ -428,8 +460,12 @@ def run_check(options: Options) -> Report:
         passages=passages,
         token_rates=template_rates(project, estimates),
         min_savings=settings.min_savings,
+        lock=_read_lock(project),
+        locked_now=lock_entries(project, results, estimates),
     )
-    findings = _sorted(run_rules(RULES, context, severities))
+    findings = _sorted(
+        _suppress(project, run_rules(RULES, context, severities), context, severities)
+    )
     templates = tuple(r.count for r in results)
     if options.paths:
         selection = _selection(project, options)
@@ -518,6 +554,140 @@ def _included(project: Project, path: Path) -> set[Path]:
                 found.add(include)
                 pending.append(include)
     return found
+
+
+def _read_lock(project: Project) -> Lock | None:
+    path = project.root / LOCK_NAME
+    if not path.is_file():
+        return None
+    return read_lock(path, display_path(path, Path.cwd()))
+
+
+def lock_entries(
+    project: Project, results: list[TemplateResult], estimates: tuple[WorkflowEstimate, ...]
+) -> dict[str, LockedTemplate]:
+    """What ``promptbudget.lock`` holds for each readable template: its version, the hash of
+    its text and its request tokens for its own model and every model a step sends it to."""
+    models: dict[str, set[str]] = {}
+    for estimate in estimates:
+        for step in estimate.steps:
+            models.setdefault(step.template_path, set()).update(step.models)
+    entries: dict[str, LockedTemplate] = {}
+    for result in results:
+        parsed = result.parsed
+        if not parsed.is_readable or result.count.request_tokens is None:
+            continue
+        own = result.count.model or result.count.encoding
+        tokens = {own: result.count.request_tokens}
+        for model in sorted(models.get(parsed.display_path, set()) - {own}):
+            other = _template_result(project, parsed, model).count.request_tokens
+            if other is not None:
+                tokens[model] = other
+        entries[parsed.display_path] = LockedTemplate(
+            version=declared_version(parsed.text, parsed.body_line, parsed.meta.version),
+            sha256=text_sha256(parsed.text),
+            tokens=tokens,
+        )
+    return entries
+
+
+def run_lock(options: Options, *, check_only: bool) -> tuple[Path, list[str]]:
+    """``promptbudget lock``: write ``promptbudget.lock`` (or, with ``check_only``, only say
+    what would change). Returns the lock's path and the changes, one line each."""
+    project = Project.open(options, require_manifest=True)
+    results = _project_templates(project)
+    estimates = estimate_workflows(project, options)
+    fresh = Lock(lock_entries(project, results, estimates))
+    path = project.root / LOCK_NAME
+    current = _read_lock(project) if path.is_file() else None
+    changes = _lock_changes(current, fresh)
+    if not check_only and (current is None or not current.same_as(fresh)):
+        data = fresh.to_json(generated_by=f"promptbudget {__version__}").encode("utf-8")
+        try:
+            atomic_write(path, data)
+        except OSError as err:
+            raise PromptBudgetError(f"cannot write {LOCK_NAME}: {err.strerror or err}") from err
+    return path, changes
+
+
+def _lock_changes(current: Lock | None, fresh: Lock) -> list[str]:
+    if current is None:
+        return [f"new lock: {len(fresh.templates)} templates"]
+    before, after = current.templates, fresh.templates
+    lines = [f"added {name}" for name in sorted(set(after) - set(before))]
+    lines += [f"removed {name}" for name in sorted(set(before) - set(after))]
+    for name in sorted(set(before) & set(after)):
+        old, new = before[name], after[name]
+        what = []
+        if old.version != new.version:
+            what.append(f"version {old.version} -> {new.version}")
+        if old.sha256 != new.sha256:
+            what.append("content")
+        if old.tokens != new.tokens:
+            what.append("tokens")
+        if what:
+            lines.append(f"changed {name}: {', '.join(what)}")
+    return lines
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    path: Path
+    changes: tuple[LimitChange, ...]
+    skipped: tuple[Skipped, ...]
+    before: str
+    after: str
+
+
+def run_baseline(options: Options, headroom: Decimal, *, write: bool) -> BaselineResult:
+    """``promptbudget baseline``: add missing limits and raise broken ones to today's values
+    plus ``headroom``, editing budgets.yaml in place (``write``) or only planning it."""
+    project = Project.open(options, require_manifest=True)
+    manifest = project.manifest
+    assert manifest is not None
+    if manifest.path.suffix not in {".yaml", ".yml"}:
+        raise UsageError(
+            f"baseline edits budgets.yaml; {manifest.display_path} is not one. Run it with "
+            "--diff and copy the limits by hand"
+        )
+    estimates = estimate_workflows(project, options)
+    planned = plan_limits(estimates, headroom)
+    text, bom, crlf = read_manifest_text(manifest.path)
+    edited, skipped = edit_manifest(text, planned)
+    skipped_names = {s.workflow for s in skipped}
+    changes = tuple(c for c in planned if c.workflow not in skipped_names)
+    _check_baseline(manifest.path, edited, changes, options)
+    if write and edited != text:
+        try:
+            atomic_write(manifest.path, encode_manifest(edited, bom=bom, crlf=crlf))
+        except OSError as err:
+            raise PromptBudgetError(
+                f"cannot write {manifest.display_path}: {err.strerror or err}"
+            ) from err
+    return BaselineResult(manifest.path, changes, tuple(skipped), text, edited)
+
+
+def _check_baseline(
+    path: Path, edited: str, changes: tuple[LimitChange, ...], options: Options
+) -> None:
+    """The edited manifest must load and hold exactly the planned limits (else it is a bug,
+    and budgets.yaml is left as it was)."""
+    probe = path.with_name(f".{path.name}.baseline")
+    try:
+        probe.write_text(edited, encoding="utf-8")
+        loaded = load_manifest(probe, cwd=options.cwd)
+    finally:
+        probe.unlink(missing_ok=True)
+    workflows = {w.name: w for w in loaded.workflows}
+    for change in changes:
+        value = getattr(workflows[change.workflow].limits, change.key)
+        amount = value.amount if isinstance(value, CostLimit) else value
+        if amount is None or Decimal(amount) != change.after:
+            raise PromptBudgetError(
+                f"baseline could not write {change.key} for {change.workflow} safely "
+                f"(it reads back as {amount}); budgets.yaml was not changed. This is a bug: "
+                "please report it with your budgets.yaml"
+            )
 
 
 def estimate_workflows(project: Project, options: Options) -> tuple[WorkflowEstimate, ...]:
@@ -867,6 +1037,96 @@ def run_models_diff(options: Options, path: Path) -> Report:
         price_changes=tuple(changes),
         missing_models=tuple(missing),
     )
+
+
+def _suppress(
+    project: Project,
+    findings: list[Finding],
+    context: RuleContext,
+    severities: dict[str, Severity | None],
+    *,
+    unused: bool = True,
+) -> list[Finding]:
+    """Drop suppressed findings; with ``unused`` (``check``: every rule ran), report the
+    suppressions that silenced nothing (PB002)."""
+    suppressions = _suppressions(project)
+    if not suppressions:
+        return findings
+    outcome = apply_suppressions(findings, suppressions)
+    kept = list(outcome.kept)
+    if unused:
+        pb002 = {"PB002": RULES["PB002"]}
+        kept.extend(run_rules(pb002, replace(context, suppressions=outcome), severities))
+    return kept
+
+
+def _rule_code(name: str) -> str | None:
+    found = find_rule(name)
+    return found.code if found is not None else None
+
+
+def _suppressions(project: Project) -> list[Suppression]:
+    """Every suppression: comments in the templates read and in the manifest, and the
+    manifest's ``per_file_ignores``."""
+    found: list[Suppression] = []
+    for parsed in project.templates.values():
+        if not parsed.is_readable or "promptbudget:" not in parsed.text:
+            continue
+        engine = parsed.meta.engine
+        if parsed.format is TemplateFormat.DOTPROMPT:
+            engine = "handlebars"
+        elif parsed.format is TemplateFormat.TEXT:
+            engine = "none"
+        found.extend(
+            scan_suppressions(
+                parsed.text,
+                parsed.display_path,
+                engine=engine,
+                yaml_lines=parsed.body_line - 1,
+                resolve=_rule_code,
+            )
+        )
+    manifest = project.manifest
+    if manifest is None:
+        return found
+    try:
+        text = manifest.path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    if "promptbudget:" in text:
+        found.extend(
+            scan_suppressions(
+                text.replace("\r\n", "\n"),
+                manifest.display_path,
+                engine="yaml",
+                yaml_lines=None,
+                resolve=_rule_code,
+            )
+        )
+    for ignore in manifest.per_file_ignores:
+        codes = []
+        for name in ignore.rules:
+            code = _rule_code(name)
+            if code is None:
+                raise ManifestError(
+                    f"unknown rule {name!r} in per_file_ignores; see 'promptbudget rules' for "
+                    "codes and slugs",
+                    path=manifest.display_path,
+                    line=ignore.line,
+                    json_path=f"$.per_file_ignores[{json.dumps(ignore.pattern)}]",
+                )
+            codes.append(code)
+        found.append(
+            Suppression(
+                path=manifest.display_path,
+                line=ignore.line,
+                scope="path",
+                names=ignore.rules,
+                codes=tuple(codes),
+                pattern=ignore.pattern,
+            )
+        )
+    return found
 
 
 def _severities(manifest: Manifest | None) -> dict[str, Severity | None]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Run
+from promptbudget import fileio
 from promptbudget.compression import LOSSY_PASSES, PASSES, SAFE_PASSES, rewrite
 from promptbudget.templates.source import TemplateFormat
 
@@ -567,7 +568,7 @@ def test_a_directory_where_no_temporary_file_can_be_made(
     def denied(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(root / "prompts"))
 
-    monkeypatch.setattr(rewrite.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", denied)
     result = run_cli("compress", "--write", "--format", "json", cwd=root)
     monkeypatch.undo()
     assert result.exit_code == 2

@@ -24,7 +24,7 @@ class Case:
     args: tuple[str, ...]
     project: str  # "examples", "over-budget" or "empty"
     exit_code: int
-    formats: tuple[str, ...] = ("text", "json", "github")
+    formats: tuple[str, ...] = ("text", "json", "github", "markdown")
 
 
 CASES = {

@@ -13,6 +13,9 @@ from promptbudget.pipeline import run_check, run_count, run_models
 from promptbudget.reporters import ReportSettings, get_reporter
 from promptbudget.reporters.github import render_github
 from promptbudget.reporters.json import render_json
+from promptbudget.reporters.junit import render_junit
+from promptbudget.reporters.markdown import render_markdown
+from promptbudget.reporters.sarif import render_sarif
 from promptbudget.reporters.text import render_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +34,9 @@ def test_formats_map_to_their_own_reporters() -> None:
     assert get_reporter(OutputFormat.TEXT) is render_text
     assert get_reporter(OutputFormat.JSON) is render_json
     assert get_reporter(OutputFormat.GITHUB) is render_github
+    assert get_reporter(OutputFormat.SARIF) is render_sarif
+    assert get_reporter(OutputFormat.JUNIT) is render_junit
+    assert get_reporter(OutputFormat.MARKDOWN) is render_markdown
     assert len({get_reporter(fmt) for fmt in FORMATS}) == len(FORMATS)
 
 
@@ -103,6 +109,35 @@ def test_every_severity_renders_in_json(severity: Severity) -> None:
     assert payload["findings"][0]["severity"] == severity.value
     plural = {Severity.ERROR: "errors", Severity.WARNING: "warnings", Severity.INFO: "infos"}
     assert payload["summary"][plural[severity]] == 1
+
+
+@pytest.mark.parametrize("severity", list(Severity), ids=lambda s: s.value)
+def test_every_severity_renders_in_sarif(severity: Severity) -> None:
+    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+    payload = json.loads(render_sarif(_report_with(severity), ReportSettings()))
+    (result,) = payload["runs"][0]["results"]
+    assert result["level"] == level[severity]
+
+
+@pytest.mark.parametrize("severity", list(Severity), ids=lambda s: s.value)
+def test_every_severity_renders_in_junit(severity: Severity) -> None:
+    text = render_junit(_report_with(severity), ReportSettings())
+    body = "failure" if severity >= Severity.ERROR else "system-out"
+    assert f"<{body}" in text
+    assert (
+        f"prompts/a.j2:2: PB999 example-rule [{severity.value}] a {severity.value} message" in text
+    )
+
+
+@pytest.mark.parametrize("severity", list(Severity), ids=lambda s: s.value)
+def test_every_severity_renders_in_markdown(severity: Severity) -> None:
+    text = render_markdown(_report_with(severity), ReportSettings())
+    assert f"- `prompts/a.j2:2` **PB999** example-rule: a {severity.value} message" in text
+    assert text.startswith(
+        "<!-- promptbudget -->\n## ❌"
+        if severity is Severity.ERROR
+        else "<!-- promptbudget -->\n## ✅"
+    )
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda fmt: fmt.value)

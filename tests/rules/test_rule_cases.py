@@ -8,6 +8,9 @@ Each case is a mapping:
     Relative path -> file text (``!!binary`` for bytes that are not UTF-8). Written as is, so
     line numbers in the case are line numbers in the project. ``budgets.yaml`` is required
     unless the case runs ``count``.
+``before`` / ``edits`` (optional)
+    Commands run first (e.g. ``[lock]``; each must exit 0), then files rewritten (path ->
+    text): for rules about what changed since a command ran.
 ``command`` / ``args``
     ``check`` (default) or ``count``, and extra arguments (``count``: paths, ``--model``).
 ``expect``
@@ -25,6 +28,8 @@ The run must end with exit code 0 or 1 (2 is a failure of the test), and the exi
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +38,22 @@ from typing import Any
 import pytest
 import yaml
 
+import promptbudget.rules as rules_package
 from conftest import Run
-from promptbudget.rules import RULES, Rule, budget, compression, template
+from promptbudget.rules import RULES, Rule
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
-CASE_KEYS = {"name", "files", "command", "args", "expect", "messages", "severity"}
+CASE_KEYS = {
+    "name",
+    "files",
+    "before",
+    "edits",
+    "command",
+    "args",
+    "expect",
+    "messages",
+    "severity",
+}
 EXPECT_PATTERN = re.compile(r"^(?P<rule>PB\d{3})(?:@(?P<path>[^:@]+)(?::(?P<line>\d+))?)?$")
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -92,6 +108,11 @@ def test_rule_case(
 ) -> None:
     check_case_shape(code, case)
     root = make_project(case["files"], dedent=False)
+    for before in case.get("before", ()):
+        done = run_cli(*before.split(), cwd=root)
+        assert done.exit_code == 0, f"{before}: exit {done.exit_code}\n{done.stderr}"
+    for name, text in case.get("edits", {}).items():
+        (root / name).write_text(text, encoding="utf-8")
     command = case.get("command", "check")
     result = run_cli(command, *case.get("args", ()), "--format", "json", cwd=root)
 
@@ -119,13 +140,13 @@ def test_rule_case(
 
 
 def declared_rules() -> list[Rule]:
-    """Every Rule object in the rule modules, registered or not."""
-    return [
-        obj
-        for module in (budget, template, compression)
-        for obj in vars(module).values()
-        if isinstance(obj, Rule)
+    """Every Rule object in the rule modules (every module of the package), registered or
+    not."""
+    modules = [
+        importlib.import_module(f"promptbudget.rules.{info.name}")
+        for info in pkgutil.iter_modules(rules_package.__path__)
     ]
+    return [obj for module in modules for obj in vars(module).values() if isinstance(obj, Rule)]
 
 
 def test_every_declared_rule_is_registered_once() -> None:

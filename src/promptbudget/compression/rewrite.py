@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from promptbudget.compression import CompressionResult, PassOptions, compress_text
 from promptbudget.errors import PromptBudgetError
+from promptbudget.fileio import atomic_write
 from promptbudget.templates.source import TemplateFormat
 from promptbudget.tokenizers import Tokenizer
 
@@ -131,24 +131,10 @@ def write_atomically(template: TemplateFile, text: str, *, root: Path) -> Path:
     if hashlib.sha256(current).hexdigest() != template.digest:
         raise WriteError(f"{name}: changed since it was read; not written (run compress again)")
     data = encode_like(template, text)
-    temporary: str | None = None
     try:
-        mode = target.stat().st_mode
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".promptbudget", dir=target.parent
-        )
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode & 0o7777)
-        os.replace(temporary, target)
-        temporary = None
+        atomic_write(target, data)
     except OSError as err:
         raise WriteError(f"{name}: could not be written ({_reason(err)}); unchanged") from err
-    finally:
-        if temporary is not None:  # failed or interrupted before the rename
-            Path(temporary).unlink(missing_ok=True)
     return target
 
 

@@ -29,6 +29,7 @@ from promptbudget.manifest.model import (
     Escalation,
     Limits,
     Manifest,
+    PathIgnore,
     Retry,
     Route,
     RouteRule,
@@ -68,13 +69,24 @@ def load_schema() -> dict[str, Any]:
 
 
 def find_manifest(start: Path) -> Path | None:
-    """``budgets.yaml`` in ``start`` or the nearest parent directory that has one."""
+    """The nearest manifest from ``start`` up: in each directory ``budgets.yaml`` (or
+    ``budgets.yml``), else a ``pyproject.toml`` with a ``[tool.promptbudget]`` table."""
+    from promptbudget.manifest.pyproject import has_tool_table
+
     current = start.resolve()
     for directory in (current, *current.parents):
         for name in MANIFEST_NAMES:
             candidate = directory / name
             if candidate.is_file():
                 return candidate
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                text = pyproject.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if has_tool_table(text):
+                return pyproject
     return None
 
 
@@ -94,7 +106,12 @@ def load_manifest(
     """
     shown = display_path(path, cwd or Path.cwd())
     text = _read_manifest_text(path, shown)
-    data, lines = compose_yaml(text, shown)
+    if path.suffix.lower() == ".toml":
+        from promptbudget.manifest.pyproject import load_tool_table
+
+        data, lines = load_tool_table(text, shown)
+    else:
+        data, lines = compose_yaml(text, shown)
     if data is None:
         raise ManifestError(
             "the manifest is empty; it needs at least 'version: 1' (run 'promptbudget init')",
@@ -764,4 +781,12 @@ def _to_manifest(
         rule_lines={k: v for k in rules if (v := lines.get(_child_path("$.rules", k))) is not None},
         prices_path=prices_path,
         compression=compression,
+        per_file_ignores=tuple(
+            PathIgnore(
+                str(pattern),
+                tuple(str(name) for name in names),
+                lines.get(_child_path("$.per_file_ignores", str(pattern))),
+            )
+            for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
     )

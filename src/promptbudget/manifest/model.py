@@ -221,6 +221,16 @@ class CompressionSettings:
 
 
 @dataclass(frozen=True)
+class PathIgnore:
+    """``per_file_ignores``: rules (codes or slugs, as written) ignored on paths matching
+    ``pattern``."""
+
+    pattern: str
+    rules: tuple[str, ...]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -235,3 +245,4 @@ class Manifest:
     rule_lines: Mapping[str, int] = field(default_factory=dict)
     prices_path: Path | None = None
     compression: CompressionSettings = field(default_factory=CompressionSettings)
+    per_file_ignores: tuple[PathIgnore, ...] = ()

@@ -27,6 +27,18 @@ def get_reporter(fmt: OutputFormat) -> Reporter:
             from promptbudget.reporters.github import render_github
 
             return render_github
+        case OutputFormat.SARIF:
+            from promptbudget.reporters.sarif import render_sarif
+
+            return render_sarif
+        case OutputFormat.JUNIT:
+            from promptbudget.reporters.junit import render_junit
+
+            return render_junit
+        case OutputFormat.MARKDOWN:
+            from promptbudget.reporters.markdown import render_markdown
+
+            return render_markdown
         case OutputFormat.AUTO:
             raise ValueError("resolve OutputFormat.AUTO before choosing a reporter")
         case _:

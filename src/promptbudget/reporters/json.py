@@ -8,6 +8,7 @@ from typing import Any
 
 from promptbudget.compression import FileCompression
 from promptbudget.counting import TemplateCount
+from promptbudget.diffing import Change, DiffResult
 from promptbudget.estimates import (
     Lane,
     StepEstimate,
@@ -66,6 +67,10 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     payload["summary"] = summary_json(report)
     payload["findings"] = [finding_json(f) for f in report.findings]
+    if report.diff is not None:
+        payload["diff"] = diff_json(report.diff)
+        payload["catalog_as_of"] = report.catalog_as_of
+        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command in {"check", "estimate"}:
         payload["workflows"] = [workflow_json(w) for w in report.workflows]
     if report.command == "estimate" and report.baseline:
@@ -75,6 +80,60 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         payload["templates"] = [template_json(t) for t in report.templates]
     payload["catalog_as_of"] = report.catalog_as_of
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _change_json(change: Change, *, usd: bool) -> dict[str, Any]:
+    def number(value: Decimal | None) -> int | float | None:
+        if value is None:
+            return None
+        return usd_number(value) if usd else _plain(value)
+
+    percent = change.percent
+    return {
+        "base": number(change.base),
+        "head": number(change.head),
+        "delta": number(change.delta),
+        "delta_percent": None if percent is None else float(round(percent, 4)),
+        "status": change.status,
+    }
+
+
+def diff_json(diff: DiffResult) -> dict[str, Any]:
+    """``diff``: base and head per workflow and template; ``findings`` are the new ones."""
+    return {
+        "base": {"ref": diff.base_ref, "commit": diff.base_commit, "problem": diff.base_problem},
+        "fail_on_increase_percent": None if diff.threshold is None else float(diff.threshold),
+        "monthly_spend_usd": _change_json(diff.monthly_total, usd=True),
+        "workflows": [
+            {
+                "name": w.name,
+                "status": w.status,
+                "cost_per_request_usd": _change_json(w.cost_per_request, usd=True),
+                "cost_per_request_p95_usd": _change_json(w.cost_per_request_p95, usd=True),
+                "monthly_spend_usd": _change_json(w.monthly_spend, usd=True),
+                "tokens_per_request": _change_json(w.tokens_per_request, usd=False),
+            }
+            for w in diff.workflows
+        ],
+        "templates": [
+            {
+                "path": t.path,
+                "model": t.model,
+                "status": t.status,
+                "request_tokens": _change_json(t.tokens, usd=False),
+            }
+            for t in diff.templates
+        ],
+        "fixed_findings": [finding_json(f) for f in diff.fixed_findings],
+        "breaches": [
+            {
+                "subject": b.subject,
+                "quantity": b.quantity,
+                "change": _change_json(b.change, usd="tokens" not in b.quantity),
+            }
+            for b in diff.breaches
+        ],
+    }
 
 
 def compression_json(item: FileCompression) -> dict[str, Any]:

@@ -51,13 +51,17 @@ def _summary(report: Report) -> Text:
     errors = report.count(Severity.ERROR)
     warnings = report.count(Severity.WARNING)
     infos = report.count(Severity.INFO)
+    new = "new " if report.command == "diff" else ""
     parts = [
-        f"{errors} error{'s' if errors != 1 else ''}",
-        f"{warnings} warning{'s' if warnings != 1 else ''}",
+        f"{errors} {new}error{'s' if errors != 1 else ''}",
+        f"{warnings} {new}warning{'s' if warnings != 1 else ''}",
     ]
     if infos:
-        parts.append(f"{infos} info")
-    reaches_fail_on = any(f.severity >= report.fail_on for f in report.findings)
+        parts.append(f"{infos} {new}info")
+    breaches = len(report.diff.breaches) if report.diff is not None else 0
+    if breaches:
+        parts.append(f"{breaches} rise{'s' if breaches != 1 else ''} above --fail-on-increase")
+    reaches_fail_on = breaches > 0 or any(f.severity >= report.fail_on for f in report.findings)
     text = Text()
     if reaches_fail_on:
         text.append("✗ ", style="bold red")
@@ -96,6 +100,8 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_compressions(console, report)
     elif report.command == "estimate":
         _print_estimates(console, report)
+    elif report.command == "diff":
+        _print_diff(console, report)
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
@@ -509,3 +515,77 @@ def _print_compressions(console: Console, report: Report) -> None:
         console.print(
             Text("nothing written: --diff shows the changes, --write applies them", style="dim")
         )
+
+
+def _print_diff(console: Console, report: Report) -> None:
+    from promptbudget.reporters.diff_format import breach_text, delta_text, span_text
+
+    diff = report.diff
+    assert diff is not None
+    console.print(
+        Text(
+            f"promptbudget diff: {diff.base_ref} ({diff.base_commit[:7]}) → working tree",
+            style="bold",
+        )
+    )
+    if diff.base_problem:
+        console.print(Text(f"base not evaluated: {diff.base_problem}", style="yellow"))
+    console.print()
+    if diff.workflows:
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for column in ("workflow", "$/request", "", "$/month", "", "tokens/request", ""):
+            table.add_column(column, justify="left" if column == "workflow" else "right")
+        for workflow in diff.workflows:
+            table.add_row(
+                workflow.name,
+                span_text(workflow.cost_per_request, "usd"),
+                delta_text(workflow.cost_per_request, "usd"),
+                span_text(workflow.monthly_spend, "usd"),
+                delta_text(workflow.monthly_spend, "usd")
+                if workflow.monthly_spend.base is not None
+                or workflow.monthly_spend.head is not None
+                else "",
+                span_text(workflow.tokens_per_request, "tokens"),
+                delta_text(workflow.tokens_per_request, "tokens"),
+            )
+        _print_table(console, table)
+        console.print()
+    changed = diff.changed_templates
+    if changed:
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        table.add_column("template")
+        table.add_column("model")
+        table.add_column("tokens", justify="right")
+        table.add_column("", justify="right")
+        for template in changed:
+            table.add_row(
+                template.path,
+                template.model or "-",
+                span_text(template.tokens, "tokens"),
+                delta_text(template.tokens, "tokens"),
+            )
+        _print_table(console, table)
+    unchanged = len(diff.templates) - len(changed)
+    if unchanged:
+        console.print(
+            Text(f"{unchanged} template{'s' if unchanged != 1 else ''} unchanged", style="dim")
+        )
+    console.print()
+    if report.findings:
+        console.print(Text("new in the working tree:", style="bold"))
+        _print_findings(console, report)
+    if diff.fixed_findings:
+        console.print(Text("fixed:", style="bold green"))
+        for finding in diff.fixed_findings:
+            console.print(finding_line(finding), soft_wrap=True)
+        console.print()
+    for breach in diff.breaches:
+        assert diff.threshold is not None
+        console.print(
+            Text("✗ " + breach_text(breach, diff.threshold), style="bold red"), soft_wrap=True
+        )
+    total = diff.monthly_total
+    if total.base is not None or total.head is not None:
+        moved = delta_text(total, "usd") if total.status != "unchanged" else "unchanged"
+        console.print(f"monthly spend {span_text(total, 'usd')}, {moved}")
+    console.print(_summary(report))

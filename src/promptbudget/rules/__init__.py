@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from promptbudget.findings import Severity
-from promptbudget.rules import budget, compression, template
+from promptbudget.rules import budget, compression, suppression, template, versioning
 from promptbudget.rules.base import Rule, RuleContext, TemplateResult, run_rules
 
 RULES: dict[str, Rule] = {
     r.code: r
     for r in (
         template.template_error,
+        suppression.unused_suppression,
         budget.input_over_budget,
         budget.output_over_budget,
         budget.output_unbounded,
@@ -25,6 +26,7 @@ RULES: dict[str, Rule] = {
         template.cache_unfriendly_prefix,
         compression.duplicated_text,
         compression.compressible,
+        versioning.version_not_bumped,
         template.estimated_count,
     )
 }

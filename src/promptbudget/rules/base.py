@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from promptbudget.compression.passages import Passage
     from promptbudget.counting import TemplateCount
     from promptbudget.estimates import WorkflowEstimate
+    from promptbudget.lockfile import Lock, LockedTemplate
     from promptbudget.manifest.model import Manifest
+    from promptbudget.suppressions import Outcome
     from promptbudget.templates.parse import ParsedTemplate
     from promptbudget.templates.render import RenderedPrompt
 
@@ -48,6 +50,11 @@ class RuleContext:
     # Dollars a month one static token of a template costs, and the workflows that pay it.
     token_rates: Mapping[str, tuple[Decimal, tuple[str, ...]]] = field(default_factory=dict)
     min_savings: Decimal = Decimal("0.05")
+    # promptbudget.lock as committed, and what it would hold now (PB206).
+    lock: Lock | None = None
+    locked_now: Mapping[str, LockedTemplate] = field(default_factory=dict)
+    # What the suppressions did once every other rule ran (PB002).
+    suppressions: Outcome | None = None
 
 
 Check = Callable[["Rule", RuleContext, Severity], Iterator[Finding]]

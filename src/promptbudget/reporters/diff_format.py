@@ -1,0 +1,64 @@
+"""How a base-to-head change reads, shared by the text and markdown diff reports."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from promptbudget.diffing import Breach, Change
+from promptbudget.units import format_usd
+
+Kind = Literal["usd", "tokens"]
+
+
+def value_text(value: Decimal | None, kind: Kind) -> str:
+    if value is None:
+        return "-"
+    if kind == "usd":
+        return format_usd(value)
+    return f"{value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+
+
+def percent_text(percent: Decimal | None) -> str:
+    if percent is None:
+        return ""
+    rounded = percent.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    if rounded == 0:
+        return "0%" if percent == 0 else ("+0.0%" if percent > 0 else "-0.0%")
+    return f"{'+' if rounded > 0 else ''}{rounded}%"
+
+
+def delta_text(change: Change, kind: Kind) -> str:
+    """``+$0.0012 (+11.0%)``, ``-120 (-4.2%)``, ``new``, ``removed`` or ``0``."""
+    match change.status:
+        case "added":
+            return "new"
+        case "removed":
+            return "removed"
+        case "unchanged":
+            return "0"
+        case "changed":
+            delta = change.delta
+            if delta is None:  # measured on one side only (e.g. traffic declared since)
+                return "-"
+            sign = "+" if delta > 0 else "-"
+            amount = value_text(abs(delta), kind)
+            percent = percent_text(change.percent)
+            return f"{sign}{amount} ({percent})" if percent else f"{sign}{amount}"
+
+
+def span_text(change: Change, kind: Kind) -> str:
+    """``$0.0109 → $0.0121``; one value when it did not change or exists on one side."""
+    if change.status in ("unchanged", "added"):
+        return value_text(change.head, kind)
+    if change.status == "removed":
+        return value_text(change.base, kind)
+    return f"{value_text(change.base, kind)} → {value_text(change.head, kind)}"
+
+
+def breach_text(breach: Breach, threshold: Decimal) -> str:
+    kind: Kind = "tokens" if "tokens" in breach.quantity else "usd"
+    return (
+        f"{breach.subject}: {breach.quantity} rose {percent_text(breach.change.percent)} "
+        f"({span_text(breach.change, kind)}), above --fail-on-increase {threshold.normalize():f}%"
+    )
