@@ -271,7 +271,7 @@ def check(
     seed: SeedOption = 1,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
-    from promptbudget.pipeline import run_check
+    from promptbudget.pipeline import run_check, split_projects
 
     options = _options(
         config=config,
@@ -285,7 +285,23 @@ def check(
         seed=seed,
         paths=paths or (),
     )
-    return _emit(run_check(options), options)
+    runs = split_projects(options)
+    if len(runs) > 1:
+        fmt = options.output_format.resolve()
+        if fmt not in (OutputFormat.TEXT, OutputFormat.GITHUB) or options.output is not None:
+            raise UsageError(
+                f"the files named belong to {len(runs)} projects; --format {fmt.value} "
+                "and --output report on one: run once per project, with --config"
+            )
+    codes = []
+    for run in runs:
+        if len(runs) > 1 and run.output_format.resolve() is OutputFormat.TEXT:
+            assert run.config is not None
+            _write(
+                f"{os.path.relpath(run.config, run.cwd)} (paths below are relative to it)\n", None
+            )
+        codes.append(_emit(run_check(run), run))
+    return max(codes)
 
 
 @app.command()

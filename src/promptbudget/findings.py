@@ -99,6 +99,7 @@ class Report:
     root: str | None = None  # absolute project root; finding paths are relative to it
     fail_on: Severity = Severity.ERROR
     exit_zero: bool = False
+    scoped: bool = False  # check PATH...: only what the files named touch
     # estimate
     why: bool = False
     sets: tuple[str, ...] = ()

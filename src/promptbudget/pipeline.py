@@ -8,18 +8,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import TemplateSyntaxError
 
 from promptbudget import __version__
-from promptbudget.baseline import (
-    LimitChange,
-    Skipped,
-    edit_manifest,
-    encode_manifest,
-    plan_limits,
-    read_manifest_text,
-)
 from promptbudget.compression import (
     PASSES,
     SAFE_PASSES,
@@ -96,6 +89,9 @@ from promptbudget.suppressions import Suppression
 from promptbudget.suppressions import apply as apply_suppressions
 from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.parse import ParsedTemplate, parse_template
+
+if TYPE_CHECKING:
+    from promptbudget.baseline import LimitChange, Skipped
 from promptbudget.templates.render import RenderedPrompt, TemplateRenderer, VariableValue
 from promptbudget.templates.source import (
     PromptText,
@@ -161,7 +157,7 @@ class Project:
     def open(
         cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
     ) -> Project:
-        manifest_path = options.config or find_manifest(options.cwd)
+        manifest_path = options.config or find_manifest(options.cwd) or _manifest_of(options)
         if options.config is not None and not options.config.exists():
             raise ManifestError("no such file", path=str(options.config))
         if manifest_path is None:
@@ -244,6 +240,44 @@ class Project:
     @property
     def default_model(self) -> str | None:
         return self.manifest.default_model if self.manifest else None
+
+
+def _manifest_of(options: Options) -> Path | None:
+    """The manifest of the files named, when none is found from the working directory (a
+    pre-commit hook runs from the repository root; the project may be in a subdirectory)."""
+    found: dict[Path, None] = {}
+    for given in options.paths:
+        path = given if given.is_absolute() else options.cwd / given
+        if not path.exists():
+            continue
+        manifest = find_manifest(path if path.is_dir() else path.parent)
+        if manifest is not None:
+            found[manifest] = None
+    if len(found) > 1:
+        names = ", ".join(display_path(path, options.cwd) for path in found)
+        raise UsageError(
+            f"the files named belong to {len(found)} projects ({names}); run once per "
+            "project, with --config or from its directory"
+        )
+    return next(iter(found), None)
+
+
+def split_projects(options: Options) -> list[Options]:
+    """``check PATH...`` from a directory with no manifest (a pre-commit hook at the root of a
+    monorepo): one run per project the files belong to. Files of no project are dropped."""
+    if options.config is not None or not options.paths or find_manifest(options.cwd):
+        return [options]
+    groups: dict[Path, list[Path]] = {}
+    for given in options.paths:
+        path = given if given.is_absolute() else options.cwd / given
+        manifest = find_manifest(path if path.is_dir() else path.parent) if path.exists() else None
+        if manifest is not None:
+            groups.setdefault(manifest, []).append(given)
+    if len(groups) <= 1:
+        return [options]
+    return [
+        replace(options, config=manifest, paths=tuple(paths)) for manifest, paths in groups.items()
+    ]
 
 
 def _with_sample_file(parsed: ParsedTemplate, root: Path | None) -> ParsedTemplate:
@@ -476,6 +510,7 @@ def run_check(options: Options) -> Report:
         findings=findings,
         templates=templates,
         workflows=estimates,
+        scoped=bool(options.paths),
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
@@ -642,6 +677,13 @@ class BaselineResult:
 def run_baseline(options: Options, headroom: Decimal, *, write: bool) -> BaselineResult:
     """``promptbudget baseline``: add missing limits and raise broken ones to today's values
     plus ``headroom``, editing budgets.yaml in place (``write``) or only planning it."""
+    from promptbudget.baseline import (
+        edit_manifest,
+        encode_manifest,
+        plan_limits,
+        read_manifest_text,
+    )
+
     project = Project.open(options, require_manifest=True)
     manifest = project.manifest
     assert manifest is not None

@@ -94,3 +94,49 @@ def test_a_missing_path_is_a_usage_error(run_cli: RunCli, over_budget: Path) -> 
     assert run.exit_code == 2
     assert "prompts/nope.j2: no such file or directory" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_files_no_workflow_uses_say_so(run_cli: RunCli, over_budget: Path) -> None:
+    (over_budget / "notes.md").write_text("not a prompt\n", encoding="utf-8")
+    run = run_cli("check", "notes.md", cwd=over_budget)
+    assert run.exit_code == 0
+    assert "no workflow uses the files named" in run.stdout
+
+
+def test_the_manifest_is_found_from_the_files_named(run_cli: RunCli, over_budget: Path) -> None:
+    repo = over_budget.parent
+    run = run_cli(
+        "check", "over-budget/prompts/support/answer.prompty", "--format", "json", cwd=repo
+    )
+    assert run.exit_code == 1, run.stderr
+    assert {w["name"] for w in run.json()["workflows"]} == {"support-reply"}
+
+
+def test_files_of_two_projects_run_once_per_project(run_cli: RunCli, over_budget: Path) -> None:
+    repo = over_budget.parent
+    shutil.copytree(EXAMPLES, repo / "passing", ignore=shutil.ignore_patterns("over-budget"))
+    run = run_cli(
+        "check",
+        "over-budget/prompts/support/answer.prompty",
+        "passing/prompts/support/classify.j2",
+        cwd=repo,
+    )
+    assert run.exit_code == 1  # the worst of the two
+    assert "over-budget/budgets.yaml (paths below are relative to it)" in run.stdout
+    assert "passing/budgets.yaml (paths below are relative to it)" in run.stdout
+    assert "all budgets hold" in run.stdout and "PB101" in run.stdout
+
+
+def test_one_report_formats_refuse_two_projects(run_cli: RunCli, over_budget: Path) -> None:
+    repo = over_budget.parent
+    shutil.copytree(over_budget, repo / "second")
+    run = run_cli(
+        "check",
+        "over-budget/prompts/support/answer.prompty",
+        "second/prompts/support/answer.prompty",
+        "--format",
+        "json",
+        cwd=repo,
+    )
+    assert run.exit_code == 2
+    assert "the files named belong to 2 projects; --format json" in run.stderr

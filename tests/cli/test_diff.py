@@ -56,8 +56,8 @@ def repo(tmp_path: Path) -> Path:
 def grow(repo: Path) -> None:
     """A change a pull request might make: a longer prompt and more traffic."""
     classify = repo / "prompts/support/classify.j2"
-    classify.write_text(
-        classify.read_text(encoding="utf-8")
+    classify.write_text(  # a versioned template (promptbudget.lock): the edit bumps it
+        classify.read_text(encoding="utf-8").replace("version: 3\n", "version: 4\n")
         + "Always answer in a friendly, concise tone and cite the article you used.\n",
         encoding="utf-8",
     )

@@ -18,6 +18,7 @@ RunCli = Callable[..., Run]
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("over-budget"))
+    (root / "promptbudget.lock").unlink()  # the example ships one; start without
     return root
 
 

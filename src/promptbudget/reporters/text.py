@@ -76,6 +76,8 @@ def _summary(report: Report) -> Text:
     elif report.command == "check":
         if report.workflows:
             text.append(" — all budgets hold")
+        elif report.scoped:
+            text.append(" — no workflow uses the files named")
         else:
             text.append(" — no workflows in the manifest, so no budgets were checked")
     elif report.command == "count" and not report.templates:
