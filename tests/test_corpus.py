@@ -72,6 +72,66 @@ def test_the_whole_corpus_counts_without_a_crash(run_cli: Callable[..., Run]) ->
         assert exact[finding["path"]] is False
 
 
+# Dotprompt files with a PB001 (file under google__dotprompt/ -> message fragment, line): the
+# files the runtime cannot use. The two error-* files are broken on purpose; the others are
+# editor samples that Handlebars.js or YAML cannot parse. Every other .prompt file renders:
+# helpers and partials the application provides are dynamic values, not errors.
+DOTPROMPT_PB001 = {
+    "examples/error-invalid-yaml.prompt": ("front matter is not valid YAML", 8),
+    "examples/error-unbalanced-brace.prompt": (
+        "unbalanced braces: this '}}' on line 24 closes no '{{'",
+        24,
+    ),
+    # an autocomplete fixture: "Type here: {{" is an unclosed tag (Handlebars.js throws)
+    "examples/autocomplete.prompt": ("'{{' is never closed", 22),
+    # "teamMembers: { … }[]" is not YAML
+    "packages/codemirror/samples/10-kitchen-sink.prompt": ("front matter is not valid YAML", 33),
+}
+# Dotprompt files that render, but not as their authors meant (PB003): file -> (fragment, line).
+DOTPROMPT_PB003 = {
+    # its "{{! … {{> partialName }} … }}" comment ends at the first "}}": the rest is sent
+    "examples/partials.prompt": [("comment contains a '{{', so it ends at its first '}}'", 12)],
+    # {{#role}}…{{/role}}: Dotprompt's role helper drops its block's text
+    "examples/valid-blog-generator.prompt": [
+        ("drops the text of a '{{#role \"system\"}}' block", 15),
+        ("drops the text of a '{{#role \"user\"}}' block", 19),
+    ],
+    "examples/valid-customer-support.prompt": [
+        ("drops the text of a '{{#role \"system\"}}' block", 11),
+        ("drops the text of a '{{#role \"user\"}}' block", 16),
+    ],
+}
+
+
+def test_dotprompt_files_render_unless_they_are_broken(run_cli: Callable[..., Run]) -> None:
+    folder = CORPUS / "google__dotprompt"
+    result = run_cli("count", str(folder), "--format", "json")
+    payload = result.json()
+    prefix = "google__dotprompt/"
+    found = {
+        f["path"].split(prefix, 1)[1]: (f["message"], f["line"])
+        for f in payload["findings"]
+        if f["rule"] == "PB001"
+    }
+    assert set(found) == set(DOTPROMPT_PB001)
+    for path, (fragment, line) in DOTPROMPT_PB001.items():
+        assert fragment in found[path][0] and found[path][1] == line, (path, found[path])
+    rendered = [t for t in payload["templates"] if t["path"].split(prefix, 1)[1] not in found]
+    assert len(rendered) == len(list(folder.rglob("*.prompt"))) - len(DOTPROMPT_PB001)
+    assert all(t["messages"] and t["format"] == "dotprompt" for t in rendered)
+
+    warnings: dict[str, list[tuple[str, int]]] = {}
+    for f in payload["findings"]:
+        if f["rule"] == "PB003":
+            assert f["severity"] == "warning"
+            warnings.setdefault(f["path"].split(prefix, 1)[1], []).append((f["message"], f["line"]))
+    assert set(warnings) == set(DOTPROMPT_PB003)
+    for path, expected in DOTPROMPT_PB003.items():
+        assert [line for _, line in warnings[path]] == [line for _, line in expected], path
+        for (message, _), (fragment, _) in zip(warnings[path], expected, strict=True):
+            assert fragment in message, (path, message)
+
+
 def test_prompty_samples_are_rendered(run_cli: Callable[..., Run]) -> None:
     path = CORPUS / "microsoft__prompty/web/src/content/docs/assets/code/basic.prompty"
     result = run_cli("count", str(path), "--model", "gpt-4o", "--format", "json")
@@ -83,3 +143,22 @@ def test_prompty_samples_are_rendered(run_cli: Callable[..., Run]) -> None:
         "question": "sample",
     }
     assert result.exit_code == 0
+
+
+def test_every_other_format_renders_with_its_engine(run_cli: Callable[..., Run]) -> None:
+    """Semantic Kernel (skprompt.txt, prompt YAML in its three formats), promptfoo (split
+    prompts, custom filters, chat JSON), Prompty, Jinja2 and text: no PB001 anywhere outside
+    the Dotprompt examples (whose broken files are checked above)."""
+    result = run_cli("count", str(CORPUS), "--format", "json")
+    payload = result.json()
+    outside = [
+        (f["path"], f["message"])
+        for f in payload["findings"]
+        if f["rule"] == "PB001" and "google__dotprompt/" not in f["path"]
+    ]
+    assert outside == []
+    formats = {t["path"].split("corpus/", 1)[1]: t["format"] for t in payload["templates"]}
+    sk = [path for path, fmt in formats.items() if fmt == "semantic-kernel"]
+    assert len(sk) == 13  # 10 skprompt.txt and 3 prompt YAML files
+    split = [t for t in payload["templates"] if t["variant"]]
+    assert [t["variant"] for t in split] == ["1 of 2", "2 of 2"]  # nunjucks-custom-filters

@@ -303,3 +303,25 @@ def test_suppression_snippet_silences_what_it_says(
     (tmp_path / "prompts/answer.j2").write_text(bare + "\n", encoding="utf-8")
     found = run_cli("check", "--format", "json", cwd=tmp_path).json()["findings"]
     assert sorted(f["rule"] for f in found) == ["PB201", "PB201", "PB203"]
+
+
+def test_tokenizer_json_snippet_counts_exactly(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    tokenizers = pytest.importorskip("tokenizers", reason="the tokenizers extra is not installed")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    (tmp_path / "tokenizers").mkdir()
+    tokenizer = tokenizers.Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.train_from_iterator(["Acme sells anvils."] * 20, trainer=trainers.BpeTrainer())
+    tokenizer.save(str(tmp_path / "tokenizers/llama-3.3.json"))
+    (tmp_path / "budgets.yaml").write_text(
+        "version: 1\n" + readme_snippet("tokenizer-json") + "defaults: {model: acme-llama}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/a.txt").write_text("Acme sells anvils.\n", encoding="utf-8")
+    run = run_cli("count", "--format", "json", cwd=tmp_path)
+    (template,) = run.json()["templates"]
+    assert template["exact"] is True
+    expected = len(tokenizer.encode("Acme sells anvils.\n", add_special_tokens=False).ids)
+    assert template["text_tokens"] == expected

@@ -9,11 +9,13 @@ counts its cap once per ``{{ var }}``, and once in all for the parts of a struct
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from promptbudget.templates.render import RenderedPrompt, Slot
 from promptbudget.tokenizers import Tokenizer
+from promptbudget.tools import Tool, count_tools
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class VariableCount:
     max_tokens: int | None = None
     line: int | None = None  # file line of its first use
     uses: int = 0  # how many times a capped value is charged (each {{ var }}, parts once)
+    is_function: bool = False  # a function the application provides, not an input
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class PromptCount:
     reply_tokens: int  # once per request
     exact: bool
     is_raw: bool = False  # the template could not be rendered; counted as raw text
+    tool_tokens: int = 0  # tool definitions sent with every call (an approximation)
 
     @property
     def text_tokens(self) -> int:
@@ -54,8 +58,10 @@ class PromptCount:
 
     @property
     def request_tokens(self) -> int:
-        return sum(m.total_tokens for m in self.messages) + (
-            self.reply_tokens if self.messages else 0
+        return (
+            sum(m.total_tokens for m in self.messages)
+            + (self.reply_tokens if self.messages else 0)
+            + self.tool_tokens
         )
 
     @property
@@ -72,8 +78,10 @@ class PromptCount:
         return 0
 
 
-def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
-    """Count ``rendered`` with ``tokenizer``."""
+def count_prompt(
+    rendered: RenderedPrompt, tokenizer: Tokenizer, tools: Sequence[Tool] = ()
+) -> PromptCount:
+    """Count ``rendered`` with ``tokenizer``; ``tools`` are the definitions sent with it."""
     spec = tokenizer.spec
     exact = tokenizer.exact and rendered.is_exact
     message_counts: list[MessageCount] = []
@@ -98,8 +106,9 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
     for name in rendered.variables:
         value = rendered.values.get(name)
         line = rendered.variable_lines.get(name)
+        function = name in rendered.functions
         if value is None:
-            variables.append(VariableCount(name, "none", None, 0, line=line))
+            variables.append(VariableCount(name, "none", None, 0, line=line, is_function=function))
         elif value.is_cap:
             variables.append(
                 VariableCount(
@@ -110,17 +119,21 @@ def count_prompt(rendered: RenderedPrompt, tokenizer: Tokenizer) -> PromptCount:
                     value.max_tokens,
                     line=line,
                     uses=cap_uses.get(name, 0),
+                    is_function=function,
                 )
             )
         else:
             tokens = tokenizer.count(_sample_text(value.sample))
-            variables.append(VariableCount(name, "sample", value.origin, tokens, line=line))
+            variables.append(
+                VariableCount(name, "sample", value.origin, tokens, line=line, is_function=function)
+            )
     return PromptCount(
         messages=tuple(message_counts),
         variables=tuple(variables),
         reply_tokens=spec.tokens_per_reply,
-        exact=exact,
+        exact=exact and not tools,  # tool tokens are an approximation everywhere
         is_raw=rendered.is_raw,
+        tool_tokens=count_tools(tools, tokenizer),
     )
 
 
@@ -138,7 +151,7 @@ def _is_charged(slot: Slot, parts_charged: set[str]) -> bool:
 class PromptStructure:
     """A prompt's static skeleton, from a render where every variable is a slot."""
 
-    static_tokens: int  # framing, reply priming and text outside variables
+    static_tokens: int  # tools, framing, reply priming and text outside variables
     prefix_tokens: int  # static tokens before the first variable: what a provider can cache
     uses: dict[str, int]  # how many times each variable is charged
 
@@ -148,7 +161,9 @@ class PromptStructure:
         return self.static_tokens - self.prefix_tokens
 
 
-def structure_prompt(structural: RenderedPrompt, tokenizer: Tokenizer) -> PromptStructure:
+def structure_prompt(
+    structural: RenderedPrompt, tokenizer: Tokenizer, tool_tokens: int = 0
+) -> PromptStructure:
     """Static tokens and the cacheable prefix of ``structural`` (rendered with slots only).
 
     The prefix is everything before the first slot in provider order (tools, then system,
@@ -156,7 +171,7 @@ def structure_prompt(structural: RenderedPrompt, tokenizer: Tokenizer) -> Prompt
     the message that holds the first slot. Reply priming comes last and is never cached.
     """
     spec = tokenizer.spec
-    static = prefix = 0
+    static = prefix = tool_tokens  # tools come first, and never change within a step
     open_prefix = True
     uses: dict[str, int] = {}
     parts_charged: set[str] = set()
@@ -203,6 +218,12 @@ class TemplateCount:
     exact: bool
     error_band: str
     prompt: PromptCount | None  # None: the file could not be read at all
+    variant: str | None = None  # one prompt of a multi-prompt file ("2 of 3")
+
+    @property
+    def label(self) -> str:
+        """The path, and which prompt of the file when it holds several."""
+        return f"{self.path} [{self.variant}]" if self.variant else self.path
 
     @property
     def text_tokens(self) -> int | None:

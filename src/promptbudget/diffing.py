@@ -239,8 +239,8 @@ def compare(
         )
         for name in names
     ]
-    base_templates = {t.path: t for t in base.templates}
-    head_templates = {t.path: t for t in head.templates}
+    base_templates = {t.label: t for t in base.templates}
+    head_templates = {t.label: t for t in head.templates}
     paths = sorted({*base_templates, *head_templates})
     templates = []
     for path in paths:

@@ -655,11 +655,18 @@ def _price_tally(
         rates = lane.rates_for_tier(long)
         cached = lane.cached_tokens * row[_Tally.CALLS]
         static_cost = row[_Tally.STATIC] * rates.input_per_mtok + cached * rates.cached_per_mtok
-        key = (step.name, lane.model, "static")
-        costs[key] = costs.get(key, ZERO) + static_cost * lane.weight * keep / runs / MILLION
-        tokens[key] = (
-            tokens.get(key, ZERO) + (row[_Tally.STATIC] + cached) * lane.weight * keep / runs
-        )
+        static_tokens = row[_Tally.STATIC] + cached
+        # Tool definitions are part of the static prefix: their share of it, shown apart.
+        _, static, _ = lane._skeleton
+        tool_tokens = lane.prompt.tool_tokens if lane.prompt is not None else 0
+        tools_share = Decimal(tool_tokens) / static if static and tool_tokens else ZERO
+        scale = lane.weight * keep / runs
+        for name, share in (("tools", tools_share), ("static", 1 - tools_share)):
+            if name == "tools" and not share:
+                continue
+            key = (step.name, lane.model, name)
+            costs[key] = costs.get(key, ZERO) + static_cost * share * scale / MILLION
+            tokens[key] = tokens.get(key, ZERO) + static_tokens * share * scale
         names = [name for name, _ in lane.variable_tokens]
         for position, name in enumerate(names, _Tally.VARIABLES):
             add(step, lane, f"var:{name}", row[position], rates.input_per_mtok)

@@ -88,7 +88,7 @@ from promptbudget.simulation import CacheTerms
 from promptbudget.suppressions import Suppression
 from promptbudget.suppressions import apply as apply_suppressions
 from promptbudget.suppressions import scan as scan_suppressions
-from promptbudget.templates.parse import ParsedTemplate, parse_template
+from promptbudget.templates.parse import ParsedTemplate, parse_template, variants_of
 
 if TYPE_CHECKING:
     from promptbudget.baseline import LimitChange, Skipped
@@ -330,7 +330,7 @@ def count_template(
     parsed: ParsedTemplate, rendered: RenderedPrompt, choice: ModelChoice
 ) -> TemplateCount:
     tokenizer = get_tokenizer(choice.tokenizer)
-    prompt = count_prompt(rendered, tokenizer) if parsed.is_readable else None
+    prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
     return TemplateCount(
         path=parsed.display_path,
         format=parsed.format.value,
@@ -340,6 +340,7 @@ def count_template(
         exact=prompt.exact if prompt is not None else False,
         error_band=tokenizer.spec.error_band,
         prompt=prompt,
+        variant=parsed.variant,
     )
 
 
@@ -398,11 +399,12 @@ def run_count(options: Options) -> Report:
         results.extend(
             _template_result(
                 project,
-                parsed,
+                part,
                 name,
                 include_root=include_root,
                 manifest_variables=frozenset(project.manifest_variables),
             )
+            for part in variants_of(parsed)
             for name in names
         )
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
@@ -429,7 +431,7 @@ def _include_root(root: Path, argument: Path, path: Path) -> Path:
 
 
 def _count_rules() -> dict[str, Rule]:
-    return {code: RULES[code] for code in ("PB001", "PB110", "PB201", "PB202", "PB301")}
+    return {code: RULES[code] for code in ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301")}
 
 
 def _project_templates(project: Project) -> list[TemplateResult]:
@@ -447,20 +449,21 @@ def _project_templates(project: Project) -> list[TemplateResult]:
         template_paths.extend(iter_prompt_files([manifest.prompts_dir]))
     walked = {path.resolve() for path in template_paths}
     template_paths.extend(path for path in used if path not in walked)
-    results = []
+    results: list[TemplateResult] = []
     manifest_names = frozenset(manifest.variables)
     for path in template_paths:
         if path.resolve() == manifest.path:
             continue
         parsed = project.load(path, confine_to=project.root)
-        results.append(
+        results.extend(
             _template_result(
                 project,
-                parsed,
+                part,
                 parsed.meta.model or manifest.default_model,
                 manifest_variables=manifest_names | frozenset(used.get(path.resolve(), ())),
                 in_workflow=path.resolve() in used,
             )
+            for part in variants_of(parsed)
         )
     return results
 
@@ -612,6 +615,8 @@ def lock_entries(
         parsed = result.parsed
         if not parsed.is_readable or result.count.request_tokens is None:
             continue
+        if parsed.display_path in entries:
+            continue  # one entry per file: a multi-prompt file is locked by its first prompt
         own = result.count.model or result.count.encoding
         tokens = {own: result.count.request_tokens}
         for model in sorted(models.get(parsed.display_path, set()) - {own}):
@@ -802,8 +807,13 @@ def _lane(
 ) -> Lane:
     choice = resolve_model(routed.model or None, project.catalog)
     tokenizer = get_tokenizer(choice.tokenizer)
-    prompt = count_prompt(rendered, tokenizer) if parsed.is_readable else None
-    structure = structure_prompt(structural, tokenizer) if parsed.is_readable else None
+    tools = (*parsed.meta.tools, *step.tools)
+    prompt = count_prompt(rendered, tokenizer, tools) if parsed.is_readable else None
+    structure = (
+        structure_prompt(structural, tokenizer, prompt.tool_tokens if prompt else 0)
+        if parsed.is_readable
+        else None
+    )
     sized = []
     for variable in prompt.variables if prompt else ():
         value = rendered.values.get(variable.name)
@@ -914,6 +924,10 @@ def _compress_templates(
         parsed = result.parsed
         if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
             continue
+        if detect_format(parsed.path) is TemplateFormat.TEXT:
+            continue  # a template inside YAML or JSON: compress never rewrites those
+        if parsed.variant is not None and not parsed.variant.startswith("1 of "):
+            continue  # a multi-prompt file is compressed (and reported) once
         head, body = split_head(parsed.text, parsed.format)
         bodies[parsed.display_path] = (body, head.count("\n") + 1)
         tokenizer = get_tokenizer(result.count.tokenizer)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Callable
 from decimal import Decimal as D
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import Run
 from promptbudget.errors import TokenizerUnavailableError
 from promptbudget.tokenizers import (
     ENCODINGS,
@@ -138,3 +141,114 @@ def test_unknown_tokenizer_is_a_clear_error() -> None:
         get_tokenizer("sentencepiece")
     with pytest.raises(TokenizerUnavailableError, match="malformed"):
         parse_rank_file(b"IQ== 0\nIg==\n")
+
+
+# -- a project's own tokenizer.json (optional extra: tokenizers) --------------------------------
+
+
+def _train_tokenizer(path: Path) -> None:
+    """A small byte-level BPE tokenizer.json, trained here (no download)."""
+    tokenizers = pytest.importorskip("tokenizers", reason="the tokenizers extra is not installed")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tokenizer = tokenizers.Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>"])
+    corpus = ["You answer questions about Acme's products.", "Acme sells anvils."] * 50
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    tokenizer.save(str(path))
+
+
+def test_a_models_tokenizer_json_counts_exactly(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(
+        {
+            "budgets.yaml": (
+                "version: 1\n"
+                "models:\n"
+                "  acme-llama:\n"
+                "    tokenizer: tokenizers/acme.json\n"
+                "    input_per_mtok: 0.2\n"
+                "    output_per_mtok: 0.6\n"
+                "defaults: {model: acme-llama}\n"
+            ),
+            "prompts/a.txt": "You answer questions about Acme's products.\n",
+        },
+        dedent=False,
+    )
+    (root / "tokenizers").mkdir()
+    _train_tokenizer(root / "tokenizers/acme.json")
+    import tokenizers
+
+    trained = tokenizers.Tokenizer.from_file(str(root / "tokenizers/acme.json"))
+    expected = len(
+        trained.encode("You answer questions about Acme's products.\n", add_special_tokens=False)
+    )
+    run = run_cli("count", "--format", "json", cwd=root)
+    assert run.exit_code == 0, run.stderr
+    (template,) = run.json()["templates"]
+    assert template["text_tokens"] == expected
+    assert template["exact"] is True
+    assert template["encoding"] == "tokenizers/acme.json"
+    assert not [f for f in run.json()["findings"] if f["rule"] == "PB301"]
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "message"),
+    [
+        ("tokenizers/missing.json", None, "tokenizer file 'tokenizers/missing.json' not found"),
+        ("../outside.json", None, "a tokenizer file must be inside the project"),
+        ("tokenizers/broken.json", "{not json", "broken.json is not a Hugging Face tokenizer.json"),
+    ],
+)
+def test_a_bad_tokenizer_json_is_a_manifest_error(
+    make_project: Callable[..., Path],
+    run_cli: Callable[..., Run],
+    file: str,
+    content: str | None,
+    message: str,
+) -> None:
+    pytest.importorskip("tokenizers", reason="the tokenizers extra is not installed")
+    files = {
+        "budgets.yaml": (
+            "version: 1\nmodels:\n  m:\n"
+            f"    tokenizer: {file}\n    input_per_mtok: 1\n    output_per_mtok: 1\n"
+        ),
+    }
+    if content is not None:
+        files[file] = content
+    root = make_project(files, dedent=False)
+    run = run_cli("check", cwd=root)
+    assert run.exit_code == 2
+    assert "budgets.yaml:4:" in run.stderr and message in run.stderr
+
+
+def test_without_the_extra_the_message_says_what_to_install(
+    make_project: Callable[..., Path],
+    run_cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tokenizers(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "tokenizers" or name.startswith("tokenizers."):
+            raise ImportError("No module named 'tokenizers'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tokenizers)
+    root = make_project(
+        {
+            "budgets.yaml": (
+                "version: 1\nmodels:\n  m:\n    tokenizer: t.json\n"
+                "    input_per_mtok: 1\n    output_per_mtok: 1\n"
+            ),
+            "t.json": "{}",
+        },
+        dedent=False,
+    )
+    run = run_cli("check", cwd=root)
+    assert run.exit_code == 2
+    assert "pip install 'promptbudget-cli[tokenizers]'" in run.stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from promptbudget.errors import ManifestError, PricesError
+from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
 from promptbudget.manifest.model import (
     ALL_TRAFFIC,
     DAYS_PER_MONTH,
@@ -50,6 +50,8 @@ from promptbudget.pricing.catalog import (
 )
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.templates.source import display_path
+from promptbudget.tokenizers import register_tokenizer_file
+from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
 MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
@@ -366,6 +368,43 @@ class _Converter:
         self.lines = lines
         self.shown = shown
         self.root = root
+        self.tools: dict[str, Tool] = {}
+
+    def named_tools(self, data: object) -> dict[str, Tool]:
+        """The top-level ``tools:``: name -> definition (its name defaults to the key)."""
+        tools: dict[str, Tool] = {}
+        if not isinstance(data, dict):
+            return tools
+        for key, value in data.items():
+            where = _child_path("$.tools", str(key))
+            spec = dict(value) if isinstance(value, dict) else value
+            if isinstance(spec, dict) and "function" not in spec:
+                spec.setdefault("name", str(key))
+            try:
+                tools[str(key)] = parse_tool(spec, where)
+            except ToolError as err:
+                raise self.fail(str(err), where) from err
+        return tools
+
+    def step_tools(self, data: object, path: str) -> tuple[Tool, ...]:
+        if not isinstance(data, list):
+            return ()
+        tools = []
+        for index, item in enumerate(data):
+            where = f"{path}.tools[{index}]"
+            if isinstance(item, str):
+                if item not in self.tools:
+                    known = ", ".join(sorted(self.tools)) or "none"
+                    raise self.fail(
+                        f"no tool named {item!r} under tools: (defined: {known})", where
+                    )
+                tools.append(self.tools[item])
+                continue
+            try:
+                tools.append(parse_tool(item, where))
+            except ToolError as err:
+                raise self.fail(str(err), where) from err
+        return tuple(tools)
 
     def fail(self, message: str, json_path: str) -> ManifestError:
         return ManifestError(
@@ -432,6 +471,8 @@ class _Converter:
         for name, entry in (data.get("models") or {}).items():
             path = _child_path("$.models", name)
             entry = self.model_entry(entry, path)
+            if str(entry.get("tokenizer", "")).endswith(".json"):
+                entry["tokenizer"] = self.tokenizer_file(entry["tokenizer"], f"{path}.tokenizer")
             existing = catalog.lookup(name)
             if existing is not None and existing.name == name:
                 extra.append(override_model(existing, entry))
@@ -449,6 +490,18 @@ class _Converter:
             entry.setdefault("provider", "custom")
             extra.append(model_from_mapping(name, entry, origin="manifest"))
         return (catalog.with_models(extra) if extra else catalog), prices_path
+
+    def tokenizer_file(self, value: str, json_path: str) -> str:
+        """A project's tokenizer.json, registered as a tokenizer; its name."""
+        path = (self.root / value).resolve()
+        if not path.is_relative_to(self.root):
+            raise self.fail("a tokenizer file must be inside the project", json_path)
+        if not path.is_file():
+            raise self.fail(f"tokenizer file {value!r} not found", json_path)
+        try:
+            return register_tokenizer_file(path, display_path(path, self.root))
+        except TokenizerUnavailableError as err:
+            raise self.fail(str(err), json_path) from err
 
     def price_file(self, catalog: PriceCatalog, path: Path, json_path: str) -> PriceCatalog:
         try:
@@ -596,6 +649,7 @@ class _Converter:
             retry=retry,
             batch_share=share("batch_share"),
             line=self.lines.get(path),
+            tools=self.step_tools(data.get("tools"), path),
         )
 
     def prompt_path(self, prompt: str, prompts_dir: Path, path: str) -> Path:
@@ -741,6 +795,7 @@ def _to_manifest(
     if "prompts" in data and not prompts_dir.is_dir():
         raise converter.fail(f"prompts directory {prompts_value!r} does not exist", "$.prompts")
     catalog, prices_path = converter.catalog(data, prices)
+    converter.tools = converter.named_tools(data.get("tools"))
     routes = {
         name: converter.route(name, route) for name, route in (data.get("routes") or {}).items()
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from promptbudget.pricing.catalog import PriceCatalog
+from promptbudget.tools import Tool
 
 DAYS_PER_MONTH = 30
 
@@ -136,6 +137,7 @@ class Step:
     retry: Retry | None = None
     batch_share: Decimal | None = None
     line: int | None = None
+    tools: tuple[Tool, ...] = ()  # tool definitions sent with every call
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,7 @@ def template_json(count: TemplateCount) -> dict[str, Any]:
     prompt = count.prompt
     return {
         "path": count.path,
+        "variant": count.variant,
         "format": count.format,
         "model": count.model,
         "encoding": count.encoding,

@@ -135,7 +135,11 @@ def templates_table(report: Report, settings: ReportSettings) -> list[str]:
         lines.append(
             _row(
                 [
-                    md_code(workspace_path(count.path, settings), in_table=True),
+                    md_code(
+                        workspace_path(count.path, settings)
+                        + (f" [{count.variant}]" if count.variant else ""),
+                        in_table=True,
+                    ),
                     md_text(count.model or f"({count.encoding})"),
                     md_text(f"{approx}{format_tokens(text)}") if text is not None else "-",
                     md_text(f"{approx}{format_tokens(request)}") if request is not None else "-",

@@ -144,12 +144,12 @@ def _print_counts(console: Console, report: Report) -> None:
     table.add_column("messages", overflow="fold")
     for count in report.templates:
         if count.prompt is None:
-            table.add_row(count.path, count.format, count.model or "-", "-", "-", "not counted")
+            table.add_row(count.label, count.format, count.model or "-", "-", "-", "not counted")
             continue
         approx = "" if count.exact else "~"
         messages = ", ".join(f"{m.role} {format_tokens(m.tokens)}" for m in count.prompt.messages)
         table.add_row(
-            count.path,
+            count.label,
             count.format,
             count.model or f"({count.encoding})",
             f"{approx}{format_tokens(count.prompt.text_tokens)}",
@@ -270,6 +270,7 @@ def _print_models(console: Console, report: Report) -> None:
 
 COMPONENT_LABELS = {
     "static": "static text",
+    "tools": "tool definitions",
     "history": "history (earlier turns)",
     "tool_results": "tool results",
     "output": "output",

@@ -11,6 +11,7 @@ RULES: dict[str, Rule] = {
     for r in (
         template.template_error,
         suppression.unused_suppression,
+        template.template_warning,
         budget.input_over_budget,
         budget.output_over_budget,
         budget.output_unbounded,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -64,11 +65,15 @@ def unbounded_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
         if result.in_workflow:
             continue  # reported per step, with the step's own variables
         for name in result.rendered.unbounded:
+            what = (
+                _function_output(name)
+                if name in result.rendered.functions
+                else f"variable '{name}' has no sample and no cap"
+            )
             yield self.finding(
                 severity,
-                f"variable '{name}' has no sample and no cap; counted as empty. Add "
-                f"'variables: {{{name}: {{max_tokens: N}}}}' to budgets.yaml or a sample to "
-                "the template's front matter",
+                f"{what}; counted as empty. "
+                + _advice(name, "to budgets.yaml or a sample to the template's front matter"),
                 path=result.parsed.display_path,
                 line=result.rendered.variable_lines.get(name, result.parsed.body_line),
             )
@@ -79,17 +84,70 @@ def unbounded_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
             for variable in step.prompt.variables:
                 if variable.source != "none":
                     continue
+                what = (
+                    _function_output(variable.name)
+                    if variable.is_function
+                    else f"variable '{variable.name}' has no sample and no cap"
+                )
                 yield self.finding(
                     severity,
-                    f"variable '{variable.name}' has no sample and no cap in step "
+                    f"{what} in step "
                     f"'{step.name}' of workflow '{workflow.name}'; counted as empty, so its "
-                    f"cost is a lower bound. Add 'variables: {{{variable.name}: "
-                    "{max_tokens: N}}' to the step or to the manifest",
+                    "cost is a lower bound. "
+                    + _advice(variable.name, "to the step or to the manifest"),
                     path=step.template_path,
                     line=variable.line,
                     workflow=workflow.name,
                     step=step.name,
                 )
+
+
+_CAPPABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _function_output(name: str) -> str:
+    return (
+        f"'{name}' is provided by your application (a helper, function or partial that is "
+        "not built in or not in the project), and its output has no sample and no cap"
+    )
+
+
+def _advice(name: str, where: str) -> str:
+    """How to bound ``name``: a cap by its name, when a manifest variable can be named so."""
+    if _CAPPABLE.fullmatch(name):
+        return f"Add 'variables: {{{name}: {{max_tokens: N}}}}' {where}"
+    return "Add the partial to the project, or suppress this finding where it is"
+
+
+@rule(
+    "PB003",
+    "template-warning",
+    Severity.WARNING,
+    "a template renders, but part of it probably does not do what was meant",
+)
+def template_warning(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """The template renders, but its engine will treat part of it differently from how it
+    reads: text meant as a comment that is sent to the model, or a block whose text the
+    runtime drops.
+
+    Why: these are the bugs a reviewer does not see. The count follows what the author
+    evidently meant where the runtime would otherwise send nothing, and says so; fix the
+    template so that the two agree.
+
+    Fails:
+        {{! greet them with {{name}} first }}     <- " first }}" is sent to the model
+
+    Passes:
+        {{!-- greet them with {{name}} first --}}
+    """
+    seen: set[tuple[str, str, int]] = set()
+    for result in ctx.templates:
+        for message, line in result.rendered.warnings:
+            key = (result.parsed.display_path, message, line)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield self.finding(severity, message, path=result.parsed.display_path, line=line)
 
 
 @rule(
@@ -122,7 +180,7 @@ def undeclared_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
         declared = result.parsed.meta.declared_inputs
         if declared is None or result.rendered.is_raw:
             continue
-        used = set(result.rendered.variables)
+        used = set(result.rendered.variables) - result.rendered.functions
         for name in sorted(used - declared - result.manifest_variables):
             yield self.finding(
                 severity,
@@ -142,7 +200,7 @@ def undeclared_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
         for step in workflow.steps:
             if step.prompt is None or step.prompt.is_raw:
                 continue  # a template that does not render says nothing about its variables
-            used_names = {v.name for v in step.prompt.variables}
+            used_names = {v.name for v in step.prompt.variables}  # functions too: capped
             lines = ctx.step_variable_lines.get((workflow.name, step.name), {})
             for name in sorted(set(step.step.variables) - used_names):
                 yield self.finding(

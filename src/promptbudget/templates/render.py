@@ -9,11 +9,11 @@ variable with neither renders as nothing and is reported as unbounded. Role mark
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
@@ -28,7 +28,10 @@ from promptbudget.templates.sandbox import (
     Watchdog,
     render_bounded,
 )
-from promptbudget.templates.source import TemplateFormat
+
+if TYPE_CHECKING:
+    from promptbudget.templates.handlebars import VariableReads
+from promptbudget.templates.source import MAX_TEMPLATE_BYTES, TemplateFormat, decode_prompt_bytes
 
 # Private-use characters mark slots in rendered text: \uE000 <index> \uE001 is a whole value,
 # \uE000 <index> \uE002 is a part of a structured value (an item, a field).
@@ -94,6 +97,11 @@ class RenderedPrompt:
     values: Mapping[str, VariableValue] = field(default_factory=dict)
     unbounded: tuple[str, ...] = ()  # read, but no sample and no cap
     variable_lines: Mapping[str, int] = field(default_factory=dict)  # first use, file line
+    # Of ``variables``: the ones that are functions the application provides (a Dotprompt
+    # helper, a Semantic Kernel plugin function), not inputs. Capped like variables.
+    functions: frozenset[str] = frozenset()
+    # (message, file line): it renders, but probably not as meant (PB003)
+    warnings: tuple[tuple[str, int], ...] = ()
     problem: str | None = None  # PB001: could not be rendered; messages hold the raw text
     problem_line: int | None = None
     has_exact_text: bool = True  # False when the file's bytes were not valid UTF-8
@@ -237,6 +245,8 @@ class TemplateRenderer:
     def includes_of(self, parsed: ParsedTemplate) -> tuple[Path, ...]:
         """The files ``parsed`` includes, imports or extends (literal names only), resolved
         the way the loader would; names that do not resolve inside the root are left out."""
+        if parsed.format is TemplateFormat.DOTPROMPT and parsed.is_readable:
+            return self._dotprompt_includes(parsed) if parsed.problem is None else ()
         if parsed.problem is not None or parsed.meta.engine != "jinja2" or not parsed.is_readable:
             return ()
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
@@ -270,6 +280,8 @@ class TemplateRenderer:
         static skeleton, used to find the cacheable prefix.
         """
         rendered = self._render(parsed, values, include_root, as_slots)
+        if parsed.line_map:
+            rendered = _remap_lines(rendered, parsed)
         if parsed.text_problem is not None:
             return replace(rendered, has_exact_text=False)
         return rendered
@@ -290,13 +302,20 @@ class TemplateRenderer:
                 messages=(Message("user", (parsed.text,)),) if parsed.text else (),
                 variables=(),
             )
-        if parsed.format is TemplateFormat.DOTPROMPT or parsed.meta.engine != "jinja2":
-            engine = (
-                "Handlebars" if parsed.format is TemplateFormat.DOTPROMPT else parsed.meta.engine
+        if parsed.format is TemplateFormat.DOTPROMPT or parsed.meta.engine in _HANDLEBARS_ENGINES:
+            return self._render_handlebars(parsed, values, include_root, as_slots)
+        if parsed.meta.engine in ("semantic-kernel", "fstring"):
+            return _render_simple(parsed, values, as_slots)
+        if parsed.meta.engine == "liquid":  # close enough to Jinja2 once its tags are mapped
+            parsed = replace(
+                parsed,
+                body=liquid_to_jinja(parsed.body),
+                meta=replace(parsed.meta, engine="jinja2"),
             )
+        if parsed.meta.engine != "jinja2":
             return _raw(
                 parsed,
-                f"{engine} templates are not rendered yet; counted as raw text",
+                f"{parsed.meta.engine} templates are not rendered yet; counted as raw text",
                 parsed.body_line,
             )
         if _ANY_SLOT_CHAR.search(parsed.body):
@@ -307,6 +326,7 @@ class TemplateRenderer:
         env = self.environment(root, search_dirs)
         try:
             ast = env.parse(parsed.body)
+            _register_application_filters(env, ast)
             used = tuple(sorted(_read_variables(ast)))
             template = env.from_string(ast)
         except TemplateSyntaxError as err:
@@ -354,7 +374,7 @@ class TemplateRenderer:
             )
 
         split_roles = parsed.format is TemplateFormat.PROMPTY or _is_chat_template(parsed)
-        messages = _to_messages(output, slots, split_roles=split_roles)
+        messages = _messages_of(parsed, output, slots, split_roles=split_roles)
         unbounded = tuple(name for name in used if name not in values)
         return RenderedPrompt(
             messages=messages,
@@ -363,6 +383,369 @@ class TemplateRenderer:
             unbounded=unbounded,
             variable_lines=_first_uses(ast, set(used), parsed.body_line),
         )
+
+    # -- Dotprompt (Handlebars), and Prompty's Mustache/Handlebars templates ------------------
+
+    def _render_handlebars(
+        self,
+        parsed: ParsedTemplate,
+        values: Mapping[str, VariableValue],
+        include_root: Path | None,
+        as_slots: bool,
+    ) -> RenderedPrompt:
+        """Dotprompt, and Prompty's ``template: mustache|handlebars``. Parsing, reading the
+        variables and rendering all run under the watchdog."""
+        from promptbudget.templates.handlebars import (  # only projects that use it pay for it
+            BUILTIN_HELPERS,
+            DOTPROMPT_HELPERS,
+            Dialect,
+            HandlebarsError,
+            parse_handlebars,
+            read_variables,
+            render_handlebars,
+            split_dotprompt_messages,
+        )
+
+        is_dotprompt = parsed.format is TemplateFormat.DOTPROMPT
+        is_semantic_kernel = parsed.format is TemplateFormat.SEMANTIC_KERNEL
+        dialect = Dialect.MUSTACHE if parsed.meta.engine == "mustache" else Dialect.HANDLEBARS
+        engine = "Mustache" if dialect is Dialect.MUSTACHE else "Handlebars"
+        if _ANY_SLOT_CHAR.search(parsed.body):
+            return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
+        partials = self._dotprompt_partials(parsed, include_root) if is_dotprompt else None
+        watchdog = Watchdog(self.timeout_seconds)
+        try:
+            with watchdog:
+                template = parse_handlebars(
+                    parsed.body,
+                    dialect=dialect,
+                    helpers=DOTPROMPT_HELPERS if is_dotprompt else BUILTIN_HELPERS,
+                    escape_html=not is_dotprompt,
+                    first_line=parsed.body_line,
+                    # Genkit's defineHelper; Semantic Kernel's plugin functions
+                    app_helpers=is_dotprompt or is_semantic_kernel,
+                    plugin_functions=is_semantic_kernel,
+                )
+                reads = read_variables(template, partials=partials)
+                lines = _handlebars_variables(parsed, reads)
+                slots: list[VariableValue] = []
+                context, functions = _handlebars_context(
+                    parsed, lines, reads.functions, values, slots, as_slots=as_slots
+                )
+                chunks = render_handlebars(
+                    template, context, partials=partials, functions=functions
+                )
+        except RenderTimeoutError:
+            return _raw(
+                parsed,
+                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
+                parsed.body_line,
+            )
+        except HandlebarsError as err:
+            return _raw(parsed, f"{engine} template error: {err.message}", err.line)
+
+        if is_dotprompt:
+            messages = tuple(
+                Message(
+                    _DOTPROMPT_ROLES.get(message.role, message.role),
+                    tuple(part for text in message.texts for part in _parts(text, slots)),
+                )
+                for message in split_dotprompt_messages(chunks)
+            )
+        else:  # Prompty: role lines split the text, as for its Jinja2 templates
+            output = "".join(chunk for chunk in chunks if isinstance(chunk, str))
+            messages = _messages_of(parsed, output, slots, split_roles=True)
+        all_lines = {**reads.functions, **lines}
+        for name, line in reads.functions.items():
+            all_lines[name] = min(line, all_lines[name])
+        used = tuple(sorted(all_lines))
+        given = {name: values[name] for name in used if name in values}
+        for name in sorted(reads.block_functions - set(lines) - set(given)):
+            # a block helper's output is its block, counted in the text: no value needed
+            given[name] = VariableValue(name, "its block, rendered once")
+        return RenderedPrompt(
+            messages=messages,
+            variables=used,
+            values=given,
+            unbounded=tuple(name for name in used if name not in given),
+            variable_lines=all_lines,
+            functions=frozenset(reads.functions),
+            warnings=reads.warnings,
+        )
+
+    def _dotprompt_includes(self, parsed: ParsedTemplate) -> tuple[Path, ...]:
+        from promptbudget.templates.handlebars import (
+            HandlebarsError,
+            parse_handlebars,
+            partial_names,
+        )
+
+        try:
+            with Watchdog(self.timeout_seconds):
+                names = partial_names(parse_handlebars(parsed.body))
+        except (HandlebarsError, RenderTimeoutError):
+            return ()
+        root = self.root.resolve()
+        search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
+        found = []
+        for name in names:
+            relative = dotprompt_partial_file(name)
+            for directory in search_dirs if relative is not None else ():
+                candidate = (directory / str(relative)).resolve()
+                if candidate.is_file() and candidate.is_relative_to(root):
+                    found.append(candidate)
+                    break
+        return tuple(found)
+
+    def _dotprompt_partials(
+        self, parsed: ParsedTemplate, include_root: Path | None
+    ) -> Callable[[str], str | None]:
+        """Dotprompt partials: ``{{> name}}`` is the file ``_name.prompt`` (``{{> dir/name}}``:
+        ``dir/_name.prompt``) next to the template or in the prompts directory, read only if
+        it resolves inside the project root. With no such file, the partial is the
+        application's (Genkit's ``definePartial``): None."""
+        root = (include_root or self.root).resolve()
+        search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
+
+        def load(name: str) -> str | None:
+            return _read_dotprompt_partial(name, search_dirs, root)
+
+        return load
+
+
+def _handlebars_variables(parsed: ParsedTemplate, reads: VariableReads) -> dict[str, int]:
+    """Each variable the template reads, with its first line. ``{{json this}}`` prints the
+    whole input: every declared input and every sample in the template is read there."""
+    lines = dict(reads.names)
+    if reads.whole_input_line is not None:
+        for name in set(parsed.meta.declared_inputs or ()) | set(parsed.meta.samples):
+            lines.setdefault(name, reads.whole_input_line)
+    return lines
+
+
+def _handlebars_context(
+    parsed: ParsedTemplate,
+    lines: Mapping[str, int],
+    functions: Mapping[str, int],
+    values: Mapping[str, VariableValue],
+    slots: list[VariableValue],
+    *,
+    as_slots: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The data to render with, and the output of the application's helpers and partials:
+    samples as they are, caps as slots (appended to ``slots``), inputs in the order the
+    schema declares them (``{{json this}}`` prints them in order). Functions are not inputs:
+    ``{{json this}}`` does not print them."""
+    declared_at = parsed.meta.declared_lines
+    first = {**functions, **lines}
+    rendered: dict[str, Any] = {}
+    for name in sorted(first, key=lambda n: (declared_at.get(n, 1 << 30), first[n], n)):
+        value = values.get(name)
+        if as_slots:
+            value = VariableValue(name, "structure", max_tokens=0)
+        if value is None:
+            continue
+        if value.is_cap:
+            rendered[name] = _SlotValue(len(slots))
+            slots.append(value)
+        else:
+            rendered[name] = value.sample
+    context = {name: value for name, value in rendered.items() if name in lines}
+    outputs = {name: value for name, value in rendered.items() if name in functions}
+    return context, outputs
+
+
+_HANDLEBARS_ENGINES = frozenset({"handlebars", "mustache"})
+# Dotprompt's roles are Gemini's; "model" is the assistant.
+_DOTPROMPT_ROLES = {"model": "assistant"}
+
+
+def dotprompt_partial_file(name: str) -> PurePosixPath | None:
+    """The relative file ``{{> name}}`` names (``_name.prompt``), or None if it cannot be one."""
+    if "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name) or not name:
+        return None
+    relative = PurePosixPath(name)
+    return relative.parent / f"_{relative.name}.prompt"
+
+
+def _read_dotprompt_partial(name: str, search_dirs: tuple[Path, ...], root: Path) -> str | None:
+    """The source of ``{{> name}}``, or None when the project has no such file (the
+    application may define the partial in code). Raises ``LookupError`` for a name that
+    cannot be a file of the project."""
+    relative = dotprompt_partial_file(name)
+    if relative is None:
+        raise LookupError("a partial name is a relative path like 'header' or 'common/header'")
+    for directory in search_dirs:
+        candidate = (directory / relative).resolve()
+        if not candidate.is_relative_to(root):
+            raise LookupError(f"{relative} resolves outside the project root")
+        if candidate.is_file():
+            if candidate.stat().st_size > MAX_TEMPLATE_BYTES:
+                raise LookupError(f"{relative} is larger than {MAX_TEMPLATE_BYTES:,} bytes")
+            return decode_prompt_bytes(candidate.read_bytes()).text
+    return None
+
+
+def _remap_lines(rendered: RenderedPrompt, parsed: ParsedTemplate) -> RenderedPrompt:
+    """Body lines to file lines, for a template whose lines are not consecutive in its file."""
+
+    def line(number: int | None) -> int | None:
+        if number is None:
+            return None
+        index = number - parsed.body_line
+        if 0 <= index < len(parsed.line_map):
+            return parsed.line_map[index]
+        return number
+
+    return replace(
+        rendered,
+        variable_lines={name: line(n) or n for name, n in rendered.variable_lines.items()},
+        problem_line=line(rendered.problem_line),
+        warnings=tuple((message, line(n) or n) for message, n in rendered.warnings),
+    )
+
+
+def _messages_of(
+    parsed: ParsedTemplate, output: str, slots: list[VariableValue], *, split_roles: bool
+) -> tuple[Message, ...]:
+    """Chat messages of a rendered template: Semantic Kernel's ``<message role>`` tags, or
+    role marker lines."""
+    if parsed.format is TemplateFormat.SEMANTIC_KERNEL:
+        from promptbudget.templates.semantic_kernel import split_messages
+
+        tagged = split_messages(output)
+        if tagged is not None:
+            return tuple(Message(role, _parts(content, slots)) for role, content in tagged)
+        return (Message("user", _parts(output, slots)),) if output else ()
+    if parsed.path.suffix.lower() == ".json":
+        chat = _chat_json(output, slots)
+        if chat is not None:
+            return chat
+        return (Message("user", _parts(output, slots)),) if output else ()
+    return _to_messages(output, slots, split_roles=split_roles)
+
+
+def _chat_json(output: str, slots: list[VariableValue]) -> tuple[Message, ...] | None:
+    """A rendered JSON list of ``{"role", "content"}`` (OpenAI's chat format, as promptfoo
+    reads a ``.json`` prompt) as messages; None when it is something else."""
+    import json
+
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return None
+    if not isinstance(data, list) or not data:
+        return None
+    messages = []
+    for item in data:
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("role"), str)
+            and isinstance(item.get("content"), str)
+        ):
+            return None
+        messages.append(Message(item["role"], _parts(item["content"], slots)))
+    return tuple(messages)
+
+
+def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:
+    return value
+
+
+def _register_application_filters(env: BoundedEnvironment, ast: nodes.Template) -> None:
+    """A filter Jinja2 does not have is one the application registers (promptfoo's
+    ``nunjucksFilters``, a custom Jinja filter): applied as the identity, so the value is
+    counted as it goes in."""
+    for node in ast.find_all(nodes.Filter):
+        if node.name not in env.filters:
+            env.filters[node.name] = _identity
+
+
+_LIQUID_TAGS = (
+    (re.compile(r"\{%(-?)\s*assign\s+"), r"{%\1 set "),
+    (re.compile(r"\{%(-?)\s*elsif\b"), r"{%\1 elif"),
+    (re.compile(r"\{%(-?)\s*unless\s+"), r"{%\1 if not "),
+    (re.compile(r"\{%(-?)\s*endunless\s*(-?)%\}"), r"{%\1 endif \2%}"),
+    (re.compile(r"\{%-?\s*comment\s*-?%\}"), "{#"),
+    (re.compile(r"\{%-?\s*endcomment\s*-?%\}"), "#}"),
+)
+
+
+def liquid_to_jinja(body: str) -> str:
+    """Liquid's tags that differ from Jinja2 (``assign``, ``elsif``, ``unless``, ``comment``)
+    written the Jinja2 way; lines stay where they are. Liquid filters Jinja2 lacks are applied
+    as the identity (see ``_register_application_filters``)."""
+    for pattern, replacement in _LIQUID_TAGS:
+        body = pattern.sub(replacement, body)
+    return body
+
+
+def _render_simple(
+    parsed: ParsedTemplate, values: Mapping[str, VariableValue], as_slots: bool
+) -> RenderedPrompt:
+    """Semantic Kernel's template language and LangChain f-strings: no logic, only values
+    (and SK functions, which are values the application computes)."""
+    from promptbudget.templates.langchain import Field, FStringError, parse_fstring
+    from promptbudget.templates.semantic_kernel import (
+        Call,
+        SkTemplateError,
+        Variable,
+        parse_sk,
+        value_text,
+    )
+
+    if _ANY_SLOT_CHAR.search(parsed.body):
+        return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
+    pieces: list[Any]
+    try:
+        if parsed.meta.engine == "fstring":
+            pieces = parse_fstring(parsed.body, parsed.body_line)
+        else:
+            pieces = parse_sk(parsed.body, parsed.body_line)
+    except (SkTemplateError, FStringError) as err:
+        engine = "Semantic Kernel" if parsed.meta.engine != "fstring" else "LangChain"
+        return _raw(parsed, f"{engine} template error: {err.message}", err.line)
+    lines: dict[str, int] = {}
+    functions: set[str] = set()
+    for piece in pieces:
+        if isinstance(piece, Variable | Field):
+            lines.setdefault(piece.name, piece.line)
+        elif isinstance(piece, Call):
+            lines.setdefault(piece.name, piece.line)
+            functions.add(piece.name)
+            for name in piece.reads:
+                lines.setdefault(name, piece.line)
+    slots: list[VariableValue] = []
+    indexes: dict[str, int] = {}
+    out: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        name = piece.name
+        value = values.get(name)
+        if as_slots:
+            value = VariableValue(name, "structure", max_tokens=0)
+        if value is None:
+            continue
+        if value.is_cap:
+            if name not in indexes:
+                indexes[name] = len(slots)
+                slots.append(value)
+            out.append(str(_SlotValue(indexes[name])))
+        else:
+            out.append(value_text(value.sample))
+    output = "".join(out)
+    used = tuple(sorted(lines))
+    split_roles = parsed.format is TemplateFormat.SEMANTIC_KERNEL
+    return RenderedPrompt(
+        messages=_messages_of(parsed, output, slots, split_roles=split_roles),
+        variables=used,
+        values={name: values[name] for name in used if name in values},
+        unbounded=tuple(name for name in used if name not in values),
+        variable_lines=lines,
+        functions=frozenset(functions),
+    )
 
 
 def _is_chat_template(parsed: ParsedTemplate) -> bool:

@@ -23,6 +23,8 @@ class TemplateFormat(enum.Enum):
     JINJA2 = "jinja2"
     PROMPTY = "prompty"
     DOTPROMPT = "dotprompt"
+    SEMANTIC_KERNEL = "semantic-kernel"  # skprompt.txt, or a prompt YAML (found by content)
+    LANGCHAIN = "langchain"  # a serialized PromptTemplate, YAML or JSON (found by content)
     TEXT = "text"
 
 
@@ -49,7 +51,10 @@ _SKIPPED_DIRS = frozenset(
 
 
 def detect_format(path: Path) -> TemplateFormat:
-    """The template format of ``path``, by its suffix; anything else is plain text."""
+    """The template format of ``path``, by its name and suffix; anything else is plain text
+    (YAML and JSON files may turn out to be Semantic Kernel or LangChain prompts once read)."""
+    if path.name.lower() == "skprompt.txt":
+        return TemplateFormat.SEMANTIC_KERNEL
     return _FORMAT_BY_SUFFIX.get(path.suffix.lower(), TemplateFormat.TEXT)
 
 

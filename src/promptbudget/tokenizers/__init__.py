@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from promptbudget.errors import TokenizerUnavailableError
 
@@ -89,6 +90,9 @@ class TokenizerSpec:
     tokens_per_message: int = 3
     tokens_per_name: int = 1
     tokens_per_reply: int = 3
+    # A Hugging Face tokenizer.json the project supplies (exact for its model); None: a
+    # bundled tiktoken encoding.
+    file: Path | None = None
 
 
 TOKENIZERS: dict[str, TokenizerSpec] = {
@@ -147,10 +151,14 @@ TOKENIZERS: dict[str, TokenizerSpec] = {
 
 @dataclass(frozen=True)
 class Tokenizer:
-    """Counts text for one tokenizer spec. Build it with ``get_tokenizer``."""
+    """Counts text for one tokenizer spec. Build it with ``get_tokenizer``.
+
+    ``encoding`` is a tiktoken ``Encoding``, or a ``tokenizers.Tokenizer`` loaded from a
+    project's tokenizer.json (``spec.file``).
+    """
 
     spec: TokenizerSpec
-    encoding: tiktoken.Encoding
+    encoding: Any
 
     @property
     def name(self) -> str:
@@ -164,14 +172,18 @@ class Tokenizer:
         """Tokens in ``text`` (special-token strings count as plain text)."""
         if not text:
             return 0
-        base = len(self.encoding.encode_ordinary(text))
+        base = len(self.encode(text))
         if self.spec.exact:
             return base
         return int((base * self.spec.factor).to_integral_value(rounding=ROUND_HALF_UP))
 
     def encode(self, text: str) -> list[int]:
         """Token ids in the base encoding (for exact tokenizers these are the real ids)."""
-        return self.encoding.encode_ordinary(text)
+        if self.spec.file is not None:
+            ids: list[int] = self.encoding.encode(text, add_special_tokens=False).ids
+            return ids
+        result: list[int] = self.encoding.encode_ordinary(text)
+        return result
 
 
 def _read_rank_file(spec: EncodingSpec) -> bytes:
@@ -230,7 +242,52 @@ def get_tokenizer(name: str) -> Tokenizer:
         raise TokenizerUnavailableError(
             f"unknown tokenizer {name!r}; known tokenizers: {', '.join(sorted(TOKENIZERS))}"
         ) from None
+    if spec.file is not None:
+        return Tokenizer(spec=spec, encoding=_load_tokenizer_file(spec.file))
     return Tokenizer(spec=spec, encoding=load_encoding(spec.encoding))
+
+
+TOKENIZERS_EXTRA_HINT = "pip install 'promptbudget-cli[tokenizers]'"
+
+
+def _tokenizers_module() -> Any:
+    try:
+        import tokenizers
+    except ImportError as err:
+        raise TokenizerUnavailableError(
+            f"a tokenizer.json needs the tokenizers package: {TOKENIZERS_EXTRA_HINT}"
+        ) from err
+    return tokenizers
+
+
+def _load_tokenizer_file(path: Path) -> Any:
+    tokenizers = _tokenizers_module()
+    try:
+        return tokenizers.Tokenizer.from_file(str(path))
+    except Exception as err:  # the library raises its own exception types
+        raise TokenizerUnavailableError(
+            f"{path.name} is not a Hugging Face tokenizer.json ({err})"
+        ) from err
+
+
+def register_tokenizer_file(path: Path, shown: str) -> str:
+    """Make a project's tokenizer.json a tokenizer (exact for the model that names it) and
+    return its name. The file is read now, so that a broken one is reported by the manifest."""
+    resolved = path.resolve()
+    name = f"file:{shown}"
+    existing = TOKENIZERS.get(name)
+    if existing is not None and existing.file == resolved:
+        return name
+    _load_tokenizer_file(resolved)  # fails now, with the file's name, if it cannot be used
+    TOKENIZERS[name] = TokenizerSpec(
+        name=name,
+        encoding=shown,
+        exact=True,
+        source=f"{shown} (a Hugging Face tokenizer.json from the project)",
+        file=resolved,
+    )
+    get_tokenizer.cache_clear()
+    return name
 
 
 # OpenAI model ids -> encoding, by prefix, in tiktoken 0.14.0's order (model.py).
