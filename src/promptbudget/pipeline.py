@@ -22,7 +22,7 @@ from promptbudget.compression import (
     compress_text,
     unified_diff,
 )
-from promptbudget.compression.passages import find_passages
+from promptbudget.compression.passages import Passage, find_passages
 from promptbudget.compression.rewrite import (
     WriteError,
     compress_file,
@@ -475,12 +475,18 @@ def run_check(options: Options) -> Report:
     assert manifest is not None
     severities = _severities(manifest)
     results = _project_templates(project)
-    estimates = estimate_workflows(project, options)
     settings = manifest.compression
     compressions, bodies = _compress_templates(results, settings)
     passages = tuple(
         find_passages(bodies, get_tokenizer(DEFAULT_TOKENIZER), settings.duplicate_min_tokens)
     )
+    selection = _selection(project, options) if options.paths else None
+    # check PATH...: only the workflows the files touch are simulated (each workflow's
+    # numbers do not depend on the others), and those whose templates share a pasted
+    # passage with them (PB204 says what every copy costs).
+    only = selection.priced_workflows(project, passages) if selection is not None else None
+    estimates = estimate_workflows(project, options, only=only)
+    lock = _read_lock(project)
     step_lines = {
         (workflow.name, step.name): {
             name: spec.line for name, spec in step.variables.items() if spec.line is not None
@@ -497,17 +503,27 @@ def run_check(options: Options) -> Report:
         passages=passages,
         token_rates=template_rates(project, estimates),
         min_savings=settings.min_savings,
-        lock=_read_lock(project),
-        locked_now=lock_entries(project, results, estimates),
+        lock=lock,
+        locked_now=(
+            lock_entries(
+                project,
+                [
+                    r
+                    for r in results
+                    if selection is None or r.parsed.display_path in selection.paths
+                ],
+                estimates,
+            )
+            if lock is not None
+            else {}
+        ),
     )
     findings = _sorted(
         _suppress(project, run_rules(RULES, context, severities), context, severities)
     )
     templates = tuple(r.count for r in results)
-    if options.paths:
-        selection = _selection(project, options)
-        if selection is not None:
-            findings, templates, estimates = selection.apply(findings, templates, estimates)
+    if selection is not None:
+        findings, templates, estimates = selection.apply(findings, templates, estimates)
     return Report(
         command="check",
         findings=findings,
@@ -528,6 +544,26 @@ class _Selection:
 
     paths: frozenset[str]
     workflows: frozenset[str]
+
+    def priced_workflows(self, project: Project, passages: Iterable[Passage]) -> frozenset[str]:
+        """The workflows to simulate: the selected ones, and those that send a template
+        sharing a pasted passage with a selected template."""
+        shared = {
+            path
+            for passage in passages
+            if self.paths & set(passage.paths)
+            for path in passage.paths
+        }
+        manifest = project.manifest
+        assert manifest is not None
+        if not shared:
+            return self.workflows
+        return self.workflows | {
+            workflow.name
+            for workflow in manifest.workflows
+            for step in workflow.steps
+            if display_path(step.prompt_path, project.root) in shared
+        }
 
     def apply(
         self,
@@ -737,11 +773,16 @@ def _check_baseline(
             )
 
 
-def estimate_workflows(project: Project, options: Options) -> tuple[WorkflowEstimate, ...]:
-    """Every workflow of the manifest (or only ``options.workflow``), priced."""
+def estimate_workflows(
+    project: Project, options: Options, *, only: frozenset[str] | None = None
+) -> tuple[WorkflowEstimate, ...]:
+    """Every workflow of the manifest (or only ``options.workflow``, or those in ``only``),
+    priced."""
     manifest = project.manifest
     assert manifest is not None
     workflows = manifest.workflows
+    if only is not None:
+        workflows = tuple(w for w in workflows if w.name in only)
     if options.workflow is not None:
         workflows = tuple(w for w in workflows if w.name == options.workflow)
         if not workflows:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import EXAMPLES, Run
 
@@ -140,3 +141,35 @@ def test_one_report_formats_refuse_two_projects(run_cli: RunCli, over_budget: Pa
     )
     assert run.exit_code == 2
     assert "the files named belong to 2 projects; --format json" in run.stderr
+
+
+def test_a_selection_reports_the_same_numbers_as_the_whole_run(
+    run_cli: RunCli, over_budget: Path
+) -> None:
+    """Only the selected workflows are simulated; what they report must not change."""
+    whole = run_cli("check", "--format", "json", cwd=over_budget).json()
+    by_name = {w["name"]: w for w in whole["workflows"]}
+    whole_findings = [
+        (f["rule"], f["path"], f["workflow"], f["message"]) for f in whole["findings"]
+    ]
+    for template in sorted((over_budget / "prompts").rglob("*.*")):
+        path = template.relative_to(over_budget).as_posix()
+        part = run_cli("check", path, "--format", "json", cwd=over_budget).json()
+        for workflow in part["workflows"]:
+            assert workflow == by_name[workflow["name"]], (path, workflow["name"])
+        for finding in part["findings"]:
+            key = (finding["rule"], finding["path"], finding["workflow"], finding["message"])
+            assert key in whole_findings, (path, key)
+
+
+def test_a_pasted_passage_is_priced_across_every_workflow(run_cli: RunCli, tmp_path: Path) -> None:
+    """PB204 on a selected template states what every copy costs, including copies in
+    workflows that were not selected (and so are not reported)."""
+    case = yaml.safe_load((Path(__file__).parents[1] / "rules/cases/PB204.yaml").read_text())[0]
+    for name, text in case["files"].items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    run = run_cli("check", "prompts/answer.j2", "--format", "json", cwd=tmp_path)
+    assert [w["name"] for w in run.json()["workflows"]] == ["support"]
+    (message,) = [f["message"] for f in run.json()["findings"] if f["rule"] == "PB204"]
+    assert "the copies cost $7.13 a month across support, escalate" in message
