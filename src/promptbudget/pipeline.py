@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError
 
@@ -281,23 +281,39 @@ def split_projects(options: Options) -> list[Options]:
 
 
 def _with_sample_file(parsed: ParsedTemplate, root: Path | None) -> ParsedTemplate:
-    """Prompty ``sample: ${file:sample.json}``: load the samples from that file if it exists
-    inside the project (a missing file leaves the variables unbounded, reported by PB201)."""
-    sample_file = parsed.meta.sample_file
-    if sample_file is None:
+    """Prompty ``sample: sample.json`` (or ``${file:sample.json}``, or ``inputs:
+    ${file:...}``): samples from that JSON file (an object, or a list whose first item is
+    one) if it is inside the project. The file's names are declared inputs; when a file
+    cannot be read, which inputs it declares is unknown, so PB202 does not guess."""
+    if not parsed.meta.sample_files:
         return parsed
-    candidate = (parsed.path.parent / sample_file).resolve()
-    limit = root or parsed.path.parent.resolve()
-    if not candidate.is_relative_to(limit) or not candidate.is_file():
-        return parsed
+    samples: dict[str, Any] = {}
+    declared = parsed.meta.declared_inputs
+    for sample_file in parsed.meta.sample_files:
+        data = _sample_file_data(parsed.path.parent / sample_file, root or parsed.path.parent)
+        if data is None:
+            declared = None
+            continue
+        samples.update(data)
+        if declared is not None:
+            declared = declared | frozenset(data)
+    meta = replace(
+        parsed.meta, samples={**samples, **parsed.meta.samples}, declared_inputs=declared
+    )
+    return replace(parsed, meta=meta)
+
+
+def _sample_file_data(path: Path, root: Path) -> dict[str, Any] | None:
+    candidate = path.resolve()
+    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+        return None
     try:
         data = json.loads(read_prompt_text(candidate).text)
     except ValueError:
-        return parsed
-    if not isinstance(data, dict):
-        return parsed
-    meta = replace(parsed.meta, samples={**data, **parsed.meta.samples})
-    return replace(parsed, meta=meta)
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    return {str(key): value for key, value in data.items()} if isinstance(data, dict) else None
 
 
 def variable_values(

@@ -36,6 +36,10 @@ class Tool:
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)  # a JSON Schema object
+    # A tool the provider runs (Prompty/AgentSchema ``kind: file_search``, ``web_search``,
+    # ``code_interpreter``, ``mcp``...): what it adds to a request is not published, so it
+    # is not counted; the kind is named instead.
+    hosted: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The definition as a provider receives it (Anthropic's shape)."""
@@ -54,7 +58,15 @@ def parse_tool(value: object, where: str) -> Tool:
     spec: Mapping[str, Any] = value
     if isinstance(value.get("function"), Mapping):
         spec = value["function"]
-    name = spec.get("name")
+    name = spec.get("name", spec.get("id"))  # Prompty v2 wrote ``id``
+    kind = value.get("kind", value.get("type"))
+    if (
+        isinstance(kind, str)
+        and kind != "function"
+        and not any(key in spec for key in ("parameters", "input_schema", "function"))
+    ):
+        label = name if isinstance(name, str) and name else kind
+        return Tool(label, str(spec.get("description") or ""), hosted=kind)
     if not isinstance(name, str) or not name:
         raise ToolError(f"{where} needs a name")
     description = spec.get("description") or ""
@@ -100,6 +112,7 @@ def _strip_dot(text: str) -> str:
 
 def count_tools(tools: Sequence[Tool], tokenizer: Tokenizer) -> int:
     """Tokens the tool definitions add to every call (see the module docstring)."""
+    tools = [tool for tool in tools if tool.hosted is None]
     if not tools:
         return 0
     if tokenizer.exact and tokenizer.spec.encoding in ("o200k_base", "cl100k_base"):

@@ -429,3 +429,128 @@ def test_sk_handlebars_plugin_functions_and_message_tags(run_cli: RunCli) -> Non
     assert "provided by your application" in finding["message"]
     assert finding["line"] == 14
     assert not [f for f in rules(data, "PB202") if function in f["message"]]
+
+
+def test_sk_handlebars_index_without_a_dot(run_cli: RunCli, tmp_path: Path) -> None:
+    """Handlebars.Net (SK) accepts ``choices[0]``, as an older getIntent.prompt.yaml of SK's own
+    samples wrote it; Handlebars.js (Dotprompt) rejects it, and so do we there."""
+    source = SK / "dotnet/samples/LearnResources/Resources/getIntent.prompt.yaml"
+    text = source.read_text(encoding="utf-8")
+    assert "{{choices.[0]}}" in text
+    (tmp_path / "getIntent.prompt.yaml").write_text(
+        text.replace("{{choices.[0]}}", "{{choices[0]}}"), encoding="utf-8"
+    )
+    older = count(run_cli, str(tmp_path / "getIntent.prompt.yaml"))
+    assert rules(older, "PB001") == []
+    (old,) = older["templates"]
+    (new,) = count(run_cli, str(source))["templates"]
+    assert (old["text_tokens"], old["messages"]) == (new["text_tokens"], new["messages"])
+    (tmp_path / "x.prompt").write_text("Pick {{choices[0]}}.\n", encoding="utf-8")
+    (finding,) = rules(count(run_cli, str(tmp_path / "x.prompt")), "PB001")
+    assert finding["line"] == 1
+
+
+# -- Prompty ------------------------------------------------------------------------------------
+
+PROMPTY_WITH_SAMPLE_FILE = """\
+---
+name: Json Format Prompt
+model:
+  api: chat
+  parameters:
+    max_tokens: 128
+inputs:
+  first_name:
+    type: string
+    default: John
+  question:
+    type: string
+sample: {sample}
+---
+system:
+You help {{{{first_name}}}}.
+
+user:
+{{{{question}}}}
+"""
+
+
+@pytest.mark.parametrize("reference", ["sample.json", "${file:sample.json}"])
+@pytest.mark.parametrize(
+    "content",
+    ['{"question": "Where is my order 12345?"}', '[{"question": "Where is my order 12345?"}]'],
+)
+def test_prompty_sample_names_a_file(
+    run_cli: RunCli, tmp_path: Path, reference: str, content: str
+) -> None:
+    """Prompty's spec: ``sample`` is an object or a file name (a list file gives its first)."""
+    (tmp_path / "p.prompty").write_text(
+        PROMPTY_WITH_SAMPLE_FILE.format(sample=reference), encoding="utf-8"
+    )
+    (tmp_path / "sample.json").write_text(content, encoding="utf-8")
+    data = count(run_cli, str(tmp_path / "p.prompty"))
+    assert rules(data, "PB001") == []
+    (template,) = data["templates"]
+    question = {v["name"]: v for v in template["variables"]}["question"]
+    assert question["source"] == "sample" and question["tokens"] == 8  # o200k_base
+    assert rules(data, "PB201") == []
+
+
+def test_a_missing_sample_file_leaves_the_variable_unbounded(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    (tmp_path / "p.prompty").write_text(
+        PROMPTY_WITH_SAMPLE_FILE.format(sample="sample.json"), encoding="utf-8"
+    )
+    data = count(run_cli, str(tmp_path / "p.prompty"))
+    assert rules(data, "PB001") == []
+    (finding,) = rules(data, "PB201")
+    assert "'question'" in finding["message"]
+
+
+CONTEXT_PROMPTY = """\
+---
+name: Prompt with complex context
+model:
+  api: chat
+  connection:
+    azure_deployment: gpt-35-turbo
+inputs: ${file:context.json}
+---
+system:
+{% for item in documentation %}
+catalog: {{item.id}}
+{% endfor %}
+You are helping {{customer.firstName}}.
+
+user:
+{{question}}
+"""
+
+
+def test_prompty_inputs_from_a_file(run_cli: RunCli, tmp_path: Path) -> None:
+    """``inputs: ${file:context.json}`` (prompty's own tests): the file's values are the
+    samples and its names the declared inputs; without the file, PB202 does not guess."""
+    (tmp_path / "context.prompty").write_text(CONTEXT_PROMPTY, encoding="utf-8")
+    missing = count(run_cli, str(tmp_path / "context.prompty"))
+    assert rules(missing, "PB001") == [] and rules(missing, "PB202") == []
+    assert {f["message"].split("'")[1] for f in rules(missing, "PB201")} == {
+        "customer",
+        "documentation",
+        "question",
+    }
+    context = {
+        "documentation": [{"id": "17"}, {"id": "42"}],
+        "customer": {"firstName": "Sally"},
+        "question": "What tent fits four?",
+    }
+    (tmp_path / "context.json").write_text(json.dumps(context), encoding="utf-8")
+    found = count(run_cli, str(tmp_path / "context.prompty"))
+    assert rules(found, "PB201") == [] and rules(found, "PB202") == []
+    (template,) = found["templates"]
+    assert template["model"] == "gpt-3.5-turbo"  # Azure's gpt-35-turbo
+    assert {v["name"]: v["source"] for v in template["variables"]} == {
+        "customer": "sample",
+        "documentation": "sample",
+        "question": "sample",
+    }

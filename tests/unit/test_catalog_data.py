@@ -274,6 +274,9 @@ def test_aliases_resolve(catalog: PriceCatalog) -> None:
         "claude-haiku-4-5-20251001": "claude-haiku-4-5",
         "deepseek/deepseek-v4-pro": "deepseek-v4-pro",
         "gemini/gemini-2.5-pro": "gemini-2.5-pro",
+        # Azure OpenAI's model names (Prompty's azure_deployment often repeats them)
+        "gpt-35-turbo": "gpt-3.5-turbo",
+        "azure/gpt-35-turbo-0125": "gpt-3.5-turbo",
     }
     for alias, name in lookups.items():
         found = catalog.lookup(alias)
@@ -281,6 +284,7 @@ def test_aliases_resolve(catalog: PriceCatalog) -> None:
         assert found.name == name, alias
     # gpt-4o-2024-05-13 is priced differently, so it must not resolve to gpt-4o.
     assert catalog.lookup("gpt-4o-2024-05-13") is None
+    assert catalog.lookup("gpt-35") is None
 
 
 # --- litellm_entry_to_catalog ---------------------------------------------------------------

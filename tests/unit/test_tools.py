@@ -196,6 +196,61 @@ def test_claude_counts_the_json_and_the_tool_system_prompt() -> None:
     assert count_tools([], claude) == 0
 
 
+def test_prompty_v2_id_names_a_function_tool() -> None:
+    tool = parse_tool(
+        {"id": "get_weather", "type": "function", "parameters": [{"name": "city"}]}, "t"
+    )
+    assert (tool.name, tool.hosted) == ("get_weather", None)
+    assert list(tool.parameters["properties"]) == ["city"]
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "kind"),
+    [
+        ({"id": "file_search", "type": "file_search"}, "file_search", "file_search"),
+        ({"kind": "web_search", "connection": {"kind": "key"}}, "web_search", "web_search"),
+        ({"name": "docs", "kind": "mcp", "serverName": "docs"}, "docs", "mcp"),
+    ],
+)
+def test_tools_the_provider_runs_are_named_not_counted(
+    value: dict[str, Any], name: str, kind: str
+) -> None:
+    tool = parse_tool(value, "tools[0]")
+    assert (tool.name, tool.hosted) == (name, kind)
+    o200k = get_tokenizer("o200k_base")
+    assert count_tools([tool], o200k) == 0
+    weather = parse_tool(WEATHER, "tool")
+    assert count_tools([tool, weather], o200k) == count_tools([weather], o200k)
+
+
+def test_a_hosted_tool_in_front_matter_is_a_pb003(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    root = make_project(
+        {
+            "claims.prompty": """\
+                ---
+                name: Claim Buddy
+                model:
+                  id: gpt-4o
+                tools:
+                  - id: file_search
+                    type: file_search
+                ---
+                You help patients with their claims.
+                """,
+        }
+    )
+    data = run_cli("count", str(root / "claims.prompty"), "--format", "json").json()
+    assert not [f for f in data["findings"] if f["rule"] == "PB001"]
+    (finding,) = [f for f in data["findings"] if f["rule"] == "PB003"]
+    assert finding["line"] == 5
+    assert "tool 'file_search' is a file_search tool the provider runs" in finding["message"]
+    (template,) = data["templates"]
+    assert template["request_tokens"] == template["text_tokens"] + 3 + 1 + 3  # no tool tokens
+    assert template["exact"] is False  # the provider adds what it does not publish
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

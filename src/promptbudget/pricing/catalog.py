@@ -144,11 +144,14 @@ class PriceCatalog:
         return cls(models=by_name, as_of=as_of, source=source, _aliases=aliases)
 
     def lookup(self, name: str) -> ModelPrice | None:
-        """Exact name, then an alias, then the name without a provider prefix."""
+        """Exact name, then an alias, then the name without a provider prefix (and with
+        Azure OpenAI's ``gpt-35-turbo`` spelled ``gpt-3.5-turbo``)."""
         if name in self.models:
             return self.models[name]
         lowered = name.lower()
-        for candidate in (lowered, lowered.rsplit("/", 1)[-1]):
+        bare = lowered.rsplit("/", 1)[-1]
+        azure = "gpt-3.5-" + bare.removeprefix("gpt-35-") if bare.startswith("gpt-35-") else bare
+        for candidate in dict.fromkeys((lowered, bare, azure)):
             if candidate in self.models:
                 return self.models[candidate]
             if candidate in self._aliases:

@@ -160,8 +160,8 @@ def _print_counts(console: Console, report: Report) -> None:
     if any(not c.exact for c in report.templates):
         console.print(
             Text(
-                "~ estimate: no exact tokenizer for this model, or the template was counted as "
-                "raw text (see findings)",
+                "~ estimate: no exact tokenizer for this model, tool definitions (an "
+                "approximation everywhere), or a template counted as raw text (see findings)",
                 style="dim",
             )
         )

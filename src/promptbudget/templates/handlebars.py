@@ -282,22 +282,30 @@ class Template:
 
 _LOOKAHEAD = r"(?=[=~}\s/.)|]|\Z)"
 _LITERAL_LOOKAHEAD = r"(?=[~}\s)]|\Z)"
-# One token inside a tag, in the order of Handlebars' lexer rules.
-_TOKEN = re.compile(
-    rf"""
-      (?P<space>\s+)
-    | (?P<string>"(?:\\"|[^"])*"|'(?:\\'|[^'])*')
-    | (?P<keyword>(?:true|false|null|undefined){_LITERAL_LOOKAHEAD})
-    | (?P<number>-?[0-9]+(?:\.[0-9]+)?{_LITERAL_LOOKAHEAD})
-    | (?P<bp_open>as\s+\|)
-    | (?P<dot>\.\.?{_LOOKAHEAD})
-    | (?P<sep>[./])
-    | (?P<id>[^\s!"\#%-,./;->@\[-^`{{-~]+{_LOOKAHEAD})
-    | (?P<bracket>\[(?:\\\]|[^\]])*\]{_LOOKAHEAD})
-    | (?P<simple>[()=|@])
-    """,
-    re.VERBOSE,
-)
+
+
+def _token_regex(id_lookahead: str) -> re.Pattern[str]:
+    """One token inside a tag, in the order of Handlebars' lexer rules."""
+    return re.compile(
+        rf"""
+          (?P<space>\s+)
+        | (?P<string>"(?:\\"|[^"])*"|'(?:\\'|[^'])*')
+        | (?P<keyword>(?:true|false|null|undefined){_LITERAL_LOOKAHEAD})
+        | (?P<number>-?[0-9]+(?:\.[0-9]+)?{_LITERAL_LOOKAHEAD})
+        | (?P<bp_open>as\s+\|)
+        | (?P<dot>\.\.?{_LOOKAHEAD})
+        | (?P<sep>[./])
+        | (?P<id>[^\s!"\#%-,./;->@\[-^`{{-~]+{id_lookahead})
+        | (?P<bracket>\[(?:\\\]|[^\]])*\]{_LOOKAHEAD})
+        | (?P<simple>[()=|@])
+        """,
+        re.VERBOSE,
+    )
+
+
+_TOKEN = _token_regex(_LOOKAHEAD)
+# Handlebars.Net (Semantic Kernel's engine) also reads ``items[0]`` as ``items.[0]``.
+_TOKEN_NET = _token_regex(r"(?=[=~}\s/.)|\[]|\Z)")
 _SIMPLE_TOKENS = {
     "sep": "SEP",
     "bp_open": "BP_OPEN",
@@ -325,6 +333,7 @@ class _Tok:
     value: Any
     text: str
     line: int
+    end: int = -1  # offset just past the token in the source (IDs only)
 
 
 @dataclass(frozen=True)
@@ -361,8 +370,9 @@ class _Open:
 
 
 class _Lexer:
-    def __init__(self, source: str, first_line: int = 1) -> None:
+    def __init__(self, source: str, first_line: int = 1, *, index_segments: bool = False) -> None:
         self.src = source
+        self.token = _TOKEN_NET if index_segments else _TOKEN
         self.first_line = first_line
         self.newlines = [i for i, c in enumerate(source) if c == "\n"]
         self.items: list[_Text | _CommentTok | _Tag] = []
@@ -511,7 +521,7 @@ class _Lexer:
         close = "}}}" if triple else "}}"
         tokens: list[_Tok] = []
         while True:
-            match = _TOKEN.match(src, pos)
+            match = self.token.match(src, pos)
             kind = match.lastgroup if match is not None else None
             if match is not None and kind == "space":
                 pos = match.end()
@@ -545,9 +555,11 @@ class _Lexer:
             elif kind == "keyword":
                 tokens.append(_Tok("LITERAL", _KEYWORD_VALUES[text], text, at))
             elif kind == "bracket":
-                tokens.append(_Tok("ID", text[1:-1].replace("\\]", "]"), text, at))
+                if tokens and tokens[-1].kind == "ID" and match.start() == tokens[-1].end:
+                    tokens.append(_Tok("SEP", ".", "", at))  # items[0] (Handlebars.Net)
+                tokens.append(_Tok("ID", text[1:-1].replace("\\]", "]"), text, at, pos))
             elif kind in {"dot", "id"}:
-                tokens.append(_Tok("ID", text, text, at))
+                tokens.append(_Tok("ID", text, text, at, pos))
             else:
                 tokens.append(
                     _Tok(_SIMPLE_TOKENS[kind if kind != "simple" else text], text, text, at)
@@ -1203,11 +1215,12 @@ def parse_handlebars(
     line ``source`` starts on in its file; every line reported (errors, variables) counts
     from it. ``app_helpers``: a call of a helper not in ``helpers`` is one the application
     registers (Dotprompt); False: it is an error (Handlebars with no helpers registered).
-    ``plugin_functions``: a dotted name called with arguments, ``{{Plugin.Function x}}``, is
-    one too (Semantic Kernel registers plugin functions so)."""
+    ``plugin_functions``: Semantic Kernel's Handlebars.Net: a dotted name called with
+    arguments, ``{{Plugin.Function x}}``, is one too (SK registers plugin functions so), and
+    ``items[0]`` reads as ``items.[0]``."""
     if dialect is Dialect.MUSTACHE:
         helpers = frozenset()
-    lexer = _Lexer(source, first_line)
+    lexer = _Lexer(source, first_line, index_segments=plugin_functions)
     items = lexer.run()
     if dialect is Dialect.MUSTACHE:
         for item in items:

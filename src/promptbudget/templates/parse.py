@@ -34,7 +34,9 @@ class TemplateMeta:
     # Input names the template declares (front matter ``inputs``/``sample``); None: no list.
     declared_inputs: frozenset[str] | None = None
     engine: str = "jinja2"  # "jinja2", "mustache", "handlebars" or "none"
-    sample_file: str | None = None  # Prompty ``sample: ${file:...}``, relative to the template
+    # Prompty ``sample: file.json`` or ``${file:...}``, ``inputs: ${file:...}``: JSON files
+    # of sample values, relative to the template (loaded by the pipeline, inside the project)
+    sample_files: tuple[str, ...] = ()
     declared_lines: Mapping[str, int] = field(default_factory=dict)  # input -> file line
     tools: tuple[Tool, ...] = ()  # tool definitions in the front matter (sent with each call)
 
@@ -244,12 +246,17 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
         model = model_section
     elif isinstance(model_section, dict):
         model = _text(model_section.get("id"))
-        configuration = model_section.get("configuration")
-        if model is None and isinstance(configuration, dict):
-            for key in ("model", "name", "azure_deployment", "deployment"):
-                if isinstance(configuration.get(key), str):
-                    model = configuration[key]
-                    break
+        # v1 ``configuration``; ``connection`` in prompty's older files and its own tests
+        for section_name, keys in (
+            ("configuration", ("model", "name", "azure_deployment", "deployment")),
+            ("connection", ("model", "azure_deployment", "deployment")),  # its name: a connection
+        ):
+            configuration = model_section.get(section_name)
+            if model is None and isinstance(configuration, dict):
+                for key in keys:
+                    if isinstance(configuration.get(key), str):
+                        model = configuration[key]
+                        break
         for section_name, keys in (
             ("parameters", ("max_tokens", "max_completion_tokens", "max_output_tokens")),
             ("options", ("maxOutputTokens", "maxTokens", "max_tokens")),
@@ -266,18 +273,20 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
         model = None
 
     sample_value = data.get("sample")
-    sample_file = None
+    inputs = data.get("inputs")
+    sample_files: list[str] = []
     samples: dict[str, Any] = {}
     if isinstance(sample_value, str):
+        # Prompty's spec: "object (inline) or string (filename)"; ${file:...} too.
         match = _FILE_REFERENCE.match(sample_value.strip())
-        if match is None:
-            raise MetaError(
-                f"front matter sample must be a mapping or ${{file:...}}, not {sample_value!r}"
-            )
-        sample_file = match["path"].strip()
+        sample_files.append((match["path"] if match is not None else sample_value).strip())
     elif sample_value is not None:
         samples.update(_mapping(sample_value, "sample"))
-    declared = set(samples) | _input_names_and_defaults(data.get("inputs"), samples)
+    if isinstance(inputs, str):  # inputs: ${file:context.json}, the inputs and their values
+        match = _FILE_REFERENCE.match(inputs.strip())
+        if match is not None:
+            sample_files.append(match["path"].strip())
+    declared = set(samples) | _input_names_and_defaults(inputs, samples)
     return TemplateMeta(
         model=model,
         max_output_tokens=max_output,
@@ -285,7 +294,7 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
         samples=samples,
         declared_inputs=frozenset(declared) if ("inputs" in data or "sample" in data) else None,
         engine=_prompty_engine(data.get("template")),
-        sample_file=sample_file,
+        sample_files=tuple(sample_files),
         tools=_front_matter_tools(data.get("tools")),
     )
 

@@ -31,6 +31,7 @@ from promptbudget.templates.sandbox import (
 
 if TYPE_CHECKING:
     from promptbudget.templates.handlebars import VariableReads
+    from promptbudget.tools import Tool
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, TemplateFormat, decode_prompt_bytes
 
 # Private-use characters mark slots in rendered text: \uE000 <index> \uE001 is a whole value,
@@ -282,6 +283,9 @@ class TemplateRenderer:
         rendered = self._render(parsed, values, include_root, as_slots)
         if parsed.line_map:
             rendered = _remap_lines(rendered, parsed)
+        hosted = [tool for tool in parsed.meta.tools if tool.hosted is not None]
+        if hosted:
+            rendered = replace(rendered, warnings=(*rendered.warnings, *_hosted(parsed, hosted)))
         if parsed.text_problem is not None:
             return replace(rendered, has_exact_text=False)
         return rendered
@@ -584,6 +588,21 @@ def _read_dotprompt_partial(name: str, search_dirs: tuple[Path, ...], root: Path
                 raise LookupError(f"{relative} is larger than {MAX_TEMPLATE_BYTES:,} bytes")
             return decode_prompt_bytes(candidate.read_bytes()).text
     return None
+
+
+def _hosted(parsed: ParsedTemplate, tools: list[Tool]) -> list[tuple[str, int]]:
+    """PB003 for tools the provider runs: their cost is real and not counted."""
+    lines = parsed.text.split("\n", parsed.body_line)[: parsed.body_line]
+    line = next((n for n, text in enumerate(lines, 1) if text.startswith("tools:")), 1)
+    return [
+        (
+            f"tool '{tool.name}' is a {tool.hosted} tool the provider runs; what it adds to a "
+            "request (its instructions, and the results it brings back) is not published, "
+            "so it is not counted",
+            line,
+        )
+        for tool in tools
+    ]
 
 
 def _remap_lines(rendered: RenderedPrompt, parsed: ParsedTemplate) -> RenderedPrompt:
