@@ -396,7 +396,10 @@ def run_count(options: Options) -> Report:
     """``promptbudget count``: tokens per template (and per message), per model."""
     project = Project.open(options, require_manifest=False)
     for model in options.models:
-        if not resolve_model(model, project.catalog).is_known:
+        # A model of a known family (an older Claude, an OpenAI snapshot) is counted with its
+        # family's tokenizer and reported as PB110; a name nothing is known of is an error.
+        choice = resolve_model(model, project.catalog)
+        if not choice.is_known and choice.family is None and guess_tokenizer(model) is None:
             near = project.catalog.closest(model)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise PromptBudgetError(

@@ -84,6 +84,24 @@ def test_count_unknown_model_is_a_usage_error(run_cli: Callable[..., Run]) -> No
     assert "unknown model 'llama-nonexistent-9'" in result.stderr
 
 
+def test_count_an_older_model_of_a_known_family(run_cli: Callable[..., Run]) -> None:
+    """Not in the catalog (retired), but its tokenizer family is known: counted, and PB110."""
+    result = run_cli(
+        "count",
+        "prompts/support/classify.j2",
+        "--model",
+        "claude-3-5-sonnet-20241022",
+        "--format",
+        "json",
+        cwd=EXAMPLES,
+    )
+    assert result.exit_code == 1, result.stderr
+    (template,) = result.json()["templates"]
+    assert (template["tokenizer"], template["exact"]) == ("claude", False)
+    (finding,) = [f for f in result.json()["findings"] if f["rule"] == "PB110"]
+    assert "'claude-3-5-sonnet-20241022' is not in the price catalog" in finding["message"]
+
+
 def test_count_snapshot_id_uses_the_family_tokenizer(run_cli: Callable[..., Run]) -> None:
     result = run_cli(
         "count",
