@@ -554,3 +554,76 @@ def test_prompty_inputs_from_a_file(run_cli: RunCli, tmp_path: Path) -> None:
         "documentation": "sample",
         "question": "sample",
     }
+
+
+SK_CHAT = """\
+name: Chat
+template: |
+  {{#message role="system"}}
+  You are a helpful assistant for {{company}}.
+  {{/message}}
+  {{#each history}}
+  {{#message role=role}}
+  {{content}}
+  {{/message}}
+  {{/each}}
+  {{#message role="user"}}
+  {{request}}
+  {{/message}}
+template_format: handlebars
+input_variables:
+  - name: company
+    default: Contoso
+  - name: request
+    default: What is my balance?
+  - name: history
+    default:
+      - {role: user, content: Hi there}
+      - {role: assistant, content: "Hello! How can I help?"}
+"""
+
+
+def test_sk_handlebars_message_helper_makes_chat_messages(run_cli: RunCli, tmp_path: Path) -> None:
+    """SK's ``{{#message role=…}}`` block writes a ``<message role>`` tag: one chat message."""
+    (tmp_path / "chat.yaml").write_text(SK_CHAT, encoding="utf-8")
+    data = count(run_cli, str(tmp_path / "chat.yaml"))
+    assert data["findings"] == []
+    (template,) = data["templates"]
+    assert [m["role"] for m in template["messages"]] == ["system", "user", "assistant", "user"]
+    assert template["text_tokens"] == sum(m["tokens"] for m in template["messages"])
+    assert template["messages"][2]["tokens"] == 7  # "Hello! How can I help?" in o200k_base
+
+
+def test_sk_handlebars_message_helper_with_a_capped_history(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    root = make_project(
+        {
+            "budgets.yaml": """\
+                version: 1
+                defaults: {model: gpt-4o}
+                variables:
+                  history: {max_tokens: 500}
+                """,
+            "prompts/chat.yaml": SK_CHAT.split("    default:\n      - {role: user")[0],
+        },
+        dedent=True,
+    )
+    data = count(run_cli, cwd=root)
+    assert rules(data, "PB001") == [] and rules(data, "PB201") == []
+    (template,) = data["templates"]
+    roles = [(m["role"], m["tokens"] >= 500) for m in template["messages"]]
+    assert roles == [("system", False), ("user", True), ("user", False)]
+
+
+def test_a_prompt_yaml_that_is_not_yaml_is_pb001(run_cli: RunCli, tmp_path: Path) -> None:
+    broken = SK_CHAT.replace('content: "Hello! How can I help?"}', "content: Hello! Help?}")
+    (tmp_path / "chat.yaml").write_text(broken, encoding="utf-8")
+    (finding,) = rules(count(run_cli, str(tmp_path / "chat.yaml")), "PB001")
+    assert finding["line"] == 23
+    assert "looks like a Semantic Kernel prompt, but is not valid YAML" in finding["message"]
+    # A data file that is no prompt stays plain text, whatever its syntax.
+    (tmp_path / "notes.yaml").write_text("notes: [unclosed\n", encoding="utf-8")
+    data = count(run_cli, str(tmp_path / "notes.yaml"))
+    assert rules(data, "PB001") == []
+    assert data["templates"][0]["format"] == "text"

@@ -74,7 +74,11 @@ DOTPROMPT_HELPERS = BUILTIN_HELPERS | {
     "ifEquals",
     "unlessEquals",
 }
-_BLOCK_HELPERS = frozenset({"if", "unless", "each", "with", "ifEquals", "unlessEquals"})
+# Semantic Kernel's KernelSystemHelpers: ``{{#message role="system"}}…{{/message}}`` writes a
+# ``<message role="system">…</message>`` tag, which SK reads as a chat message. (Its other
+# helpers, ``set``, ``concat``, ``json``..., are left to the application-helper rule.)
+SEMANTIC_KERNEL_HELPERS = BUILTIN_HELPERS | {"message"}
+_BLOCK_HELPERS = frozenset({"if", "unless", "each", "with", "ifEquals", "unlessEquals", "message"})
 _ARITY = {
     "if": 1,
     "unless": 1,
@@ -88,9 +92,11 @@ _ARITY = {
     "media": 0,
     "ifEquals": 2,
     "unlessEquals": 2,
+    "message": 0,
 }
 _SUBEXPRESSION_HELPERS = frozenset({"lookup", "json", "log"})
 _ROLE_NAME = re.compile(r"[a-z]+")
+_SK_ROLE = re.compile(r"[A-Za-z_]+")
 # A name the manifest can give a value to (its ``variables:`` keys).
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -1674,6 +1680,14 @@ class _Renderer:
                 self.program(node.inverse, env)
             else:
                 self.program(node.program, self.scoped(env, args[0], node.program, (args[0],)))
+        elif helper == "message":
+            role = self.text(options.get("role"), node.line)
+            if not _SK_ROLE.fullmatch(role):
+                # A role the sample does not give (a capped history item): counted as user.
+                role = "user"
+            self.out.append(f'<message role="{role}">')
+            self.program(node.program, env)
+            self.out.append("</message>")
         else:  # each
             self.each(node, args[0], env)
 

@@ -299,6 +299,23 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
     )
 
 
+_TOP_LEVEL_KEY = re.compile(r"^[\"']?(?P<key>[A-Za-z_]+)[\"']?\s*:", re.MULTILINE)
+
+
+def _prompt_data_format(text: str) -> TemplateFormat | None:
+    """The format a YAML/JSON file that does not parse was meant to be, by its top-level
+    keys: LangChain (``_type``), Semantic Kernel (``template_format``, ``input_variables``,
+    ``execution_settings``, beside ``template``); None for any other data file."""
+    keys = {match["key"] for match in _TOP_LEVEL_KEY.finditer(text)}
+    if "template" not in keys:
+        return None
+    if "_type" in keys:
+        return TemplateFormat.LANGCHAIN
+    if keys & {"template_format", "input_variables", "execution_settings"}:
+        return TemplateFormat.SEMANTIC_KERNEL
+    return None
+
+
 def _front_matter_tools(value: object) -> tuple[Tool, ...]:
     """Tool definitions in front matter (JSON Schema functions). A list of bare names (as
     Dotprompt writes them) names tools defined in code: nothing to count here."""
@@ -553,8 +570,20 @@ def _parse_data_prompt(base: ParsedTemplate) -> ParsedTemplate:
     try:
         node = yaml.compose(base.text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(base.text)
-    except yaml.YAMLError:
-        return base  # not YAML or JSON: a text prompt with a data suffix
+    except yaml.YAMLError as err:
+        fmt = _prompt_data_format(base.text)
+        if fmt is None:
+            return base  # not YAML or JSON: a text prompt with a data suffix
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        kind = "JSON" if suffix == ".json" else "YAML"
+        label = "LangChain" if fmt is TemplateFormat.LANGCHAIN else "Semantic Kernel"
+        return replace(
+            base,
+            format=fmt,
+            problem=f"looks like a {label} prompt, but is not valid {kind}: {problem}",
+            problem_line=mark.line + 1 if mark is not None else 1,
+        )
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         return base
     from promptbudget.templates.langchain import is_langchain_prompt, langchain_engine

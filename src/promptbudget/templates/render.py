@@ -402,6 +402,7 @@ class TemplateRenderer:
         from promptbudget.templates.handlebars import (  # only projects that use it pay for it
             BUILTIN_HELPERS,
             DOTPROMPT_HELPERS,
+            SEMANTIC_KERNEL_HELPERS,
             Dialect,
             HandlebarsError,
             parse_handlebars,
@@ -423,7 +424,13 @@ class TemplateRenderer:
                 template = parse_handlebars(
                     parsed.body,
                     dialect=dialect,
-                    helpers=DOTPROMPT_HELPERS if is_dotprompt else BUILTIN_HELPERS,
+                    helpers=(
+                        DOTPROMPT_HELPERS
+                        if is_dotprompt
+                        else SEMANTIC_KERNEL_HELPERS
+                        if is_semantic_kernel
+                        else BUILTIN_HELPERS
+                    ),
                     escape_html=not is_dotprompt,
                     first_line=parsed.body_line,
                     # Genkit's defineHelper; Semantic Kernel's plugin functions
