@@ -627,3 +627,15 @@ def test_a_prompt_yaml_that_is_not_yaml_is_pb001(run_cli: RunCli, tmp_path: Path
     data = count(run_cli, str(tmp_path / "notes.yaml"))
     assert rules(data, "PB001") == []
     assert data["templates"][0]["format"] == "text"
+
+
+def test_sk_names_ignore_case(run_cli: RunCli, make_project: Callable[..., Path]) -> None:
+    """SK's KernelArguments ignore case: ``{{$Input}}`` reads the declared ``input``."""
+    root = sk_project(make_project, "Question: {{$Input}}\n{{recall $INPUT}}\n", "version: 1\n")
+    data = count(run_cli, cwd=root)
+    assert rules(data, "PB202") == []
+    template = skprompt(data)
+    variables = {v["name"]: v["source"] for v in template["variables"]}
+    assert variables == {"input": "sample", "recall": "none"}
+    same = sk_project(make_project, "Question: {{$input}}\n{{recall $input}}\n", "version: 1\n")
+    assert template["text_tokens"] == skprompt(count(run_cli, cwd=same))["text_tokens"]

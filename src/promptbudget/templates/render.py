@@ -731,6 +731,8 @@ def _render_simple(
     except (SkTemplateError, FStringError) as err:
         engine = "Semantic Kernel" if parsed.meta.engine != "fstring" else "LangChain"
         return _raw(parsed, f"{engine} template error: {err.message}", err.line)
+    if parsed.meta.engine != "fstring":
+        pieces = _sk_names(pieces, parsed, values)
     lines: dict[str, int] = {}
     functions: set[str] = set()
     for piece in pieces:
@@ -772,6 +774,30 @@ def _render_simple(
         variable_lines=lines,
         functions=frozenset(functions),
     )
+
+
+def _sk_names(
+    pieces: list[Any], parsed: ParsedTemplate, values: Mapping[str, VariableValue]
+) -> list[Any]:
+    """Semantic Kernel's arguments ignore case (``{{$Input}}`` reads ``input``): each name in
+    the template takes the spelling its declaration, sample or cap gives it."""
+    from promptbudget.templates.semantic_kernel import Call, Variable
+
+    spelled: dict[str, str] = {}
+    for name in (*values, *sorted(parsed.meta.declared_inputs or ())):
+        spelled[name.lower()] = name  # the declaration wins over a value's key
+
+    def canon(name: str) -> str:
+        return spelled.get(name.lower(), name)
+
+    renamed: list[Any] = []
+    for piece in pieces:
+        if isinstance(piece, Variable):
+            piece = Variable(canon(piece.name), piece.line)
+        elif isinstance(piece, Call):
+            piece = Call(piece.name, tuple(canon(name) for name in piece.reads), piece.line)
+        renamed.append(piece)
+    return renamed
 
 
 def _is_chat_template(parsed: ParsedTemplate) -> bool:
