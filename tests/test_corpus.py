@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, Run
+from conftest import CORPUS, EXAMPLES, Run
 
 ROWS = list(
     csv.DictReader(
@@ -103,9 +103,14 @@ DOTPROMPT_PB003 = {
 }
 
 
-def test_dotprompt_files_render_unless_they_are_broken(run_cli: Callable[..., Run]) -> None:
+@pytest.mark.parametrize("cwd", [None, EXAMPLES], ids=["from-the-repo", "from-another-project"])
+def test_dotprompt_files_render_unless_they_are_broken(
+    run_cli: Callable[..., Run], cwd: Path | None
+) -> None:
+    """The same whether the corpus is inside the current project or beside it (as in
+    ``promptbudget count ../shared/corpus`` from a checkout)."""
     folder = CORPUS / "google__dotprompt"
-    result = run_cli("count", str(folder), "--format", "json")
+    result = run_cli("count", str(folder), "--format", "json", cwd=cwd)
     payload = result.json()
     prefix = "google__dotprompt/"
     found = {

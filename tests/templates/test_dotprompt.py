@@ -533,3 +533,31 @@ def test_helpers_and_partials_are_never_undeclared_variables(
     findings = [(f["rule"], f["message"]) for f in result.json()["findings"]]
     assert not [f for f in findings if f[0] in {"PB001", "PB201", "PB202", "PB003"}], findings
     assert result.exit_code == 0, findings
+
+
+def test_templates_outside_the_project_resolve_partials_next_to_them(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    """``promptbudget count ../elsewhere`` from inside a project: the project's prompts
+    directory is not searched (it is outside what was named), so a partial the application
+    defines is PB201, not "outside the project root"; a sibling partial is read."""
+    project = make_project({"budgets.yaml": "version: 1\n", "prompts/a.j2": "Hi.\n"})
+    elsewhere = make_project(
+        {
+            "app.prompt": "---\nmodel: gpt-4o\n---\n{{> header}}\nHello {{>footer}}\n",
+            "_footer.prompt": "Bye.\n",
+            "page.j2": "{% include '_part.j2' %} and more\n",
+            "_part.j2": "Shared part\n",
+            "escape.prompt": "{{> ../../../../../../../../etc/passwd}}\n",
+        }
+    )
+    run = run_cli("count", str(elsewhere), "--format", "json", cwd=project)
+    assert run.exit_code in (0, 1), run.stderr
+    data = run.json()
+    pb001 = {f["path"].rsplit("/", 1)[-1]: f["message"] for f in data["findings"]}
+    problems = {f["path"].rsplit("/", 1)[-1] for f in data["findings"] if f["rule"] == "PB001"}
+    assert problems == {"escape.prompt"}, pb001
+    header = [f for f in data["findings"] if f["rule"] == "PB201" and "header" in f["message"]]
+    assert header and "provided by your application" in header[0]["message"]
+    texts = {t["path"].rsplit("/", 1)[-1]: t["text_tokens"] for t in data["templates"]}
+    assert texts["page.j2"] > texts["_part.j2"]  # the include was read

@@ -587,7 +587,10 @@ def _read_dotprompt_partial(name: str, search_dirs: tuple[Path, ...], root: Path
     if relative is None:
         raise LookupError("a partial name is a relative path like 'header' or 'common/header'")
     for directory in search_dirs:
-        candidate = (directory / relative).resolve()
+        base = directory.resolve()
+        if not base.is_relative_to(root):
+            continue  # the project's prompts directory, when the template is elsewhere
+        candidate = (base / relative).resolve()
         if not candidate.is_relative_to(root):
             raise LookupError(f"{relative} resolves outside the project root")
         if candidate.is_file():

@@ -74,7 +74,10 @@ class ProjectLoader(BaseLoader):
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
             raise TemplateNotFound(f"{template} (absolute paths cannot be included)")
         for directory in self.search_dirs:
-            candidate = (directory / name).resolve()
+            base = directory.resolve()
+            if not base.is_relative_to(self.root):
+                continue  # the project's prompts directory, when the template is elsewhere
+            candidate = (base / name).resolve()
             if not candidate.is_relative_to(self.root):
                 raise TemplateNotFound(f"{template} (resolves outside the project root)")
             if candidate.is_file():
