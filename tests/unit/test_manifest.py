@@ -69,6 +69,13 @@ BAD_MANIFESTS = [
     ("version-2", "version: 2\n", 1, "expected 1"),
     ("unknown-top-key", "version: 1\nworkflow: {}\n", 2, "unknown key 'workflow'"),
     (
+        "step-with-model-and-route",
+        "version: 1\nroutes:\n  r: {model: gpt-4o}\nworkflows:\n  greet:\n    steps:\n"
+        "      - {prompt: greet.j2, model: gpt-4o, route: r}\n",
+        7,
+        "'model' and 'route' cannot be used together; keep one of them",
+    ),
+    (
         "unknown-limit",
         GOOD.replace("max_input_tokens: 6k", "max_input_token: 6k"),
         13,

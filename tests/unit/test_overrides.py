@@ -67,3 +67,24 @@ def test_dotted_workflow_names_and_top_level_keys() -> None:
 def test_bad_overrides(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         apply_overrides(DATA, [text])
+
+
+def test_a_what_if_replaces_what_it_contradicts() -> None:
+    """A routed step sent to one model is no longer routed; a split route made one model no
+    longer splits. Otherwise the manifest would hold both, which it refuses."""
+    data: dict[str, Any] = {
+        "version": 1,
+        "routes": {
+            "mix": {"split": [{"model": "a", "share": "50%"}, {"model": "b", "share": "50%"}]}
+        },
+        "workflows": {"w": {"steps": [{"name": "s", "prompt": "s.j2", "route": "mix"}]}},
+    }
+    step = apply_overrides(data, ["w.steps.s.model=gpt-5.4-mini"])["workflows"]["w"]["steps"][0]
+    assert step == {"name": "s", "prompt": "s.j2", "model": "gpt-5.4-mini"}
+    route = apply_overrides(data, ["routes.mix.model=gpt-5.4-mini"])["routes"]["mix"]
+    assert route == {"model": "gpt-5.4-mini"}
+    routed = apply_overrides(
+        {**data, "workflows": {"w": {"steps": [{"prompt": "s.j2", "model": "x"}]}}},
+        ["w.steps.s.route=mix"],
+    )
+    assert routed["workflows"]["w"]["steps"][0] == {"prompt": "s.j2", "route": "mix"}

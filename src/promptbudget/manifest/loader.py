@@ -310,6 +310,12 @@ def _describe(error: Any) -> tuple[str, str]:
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
         return f"missing required key {missing!r}", json_path
+    if error.validator == "not" and isinstance(instance, dict):
+        clash = [key for key in _required_keys(error.validator_value) if key in instance]
+        if len(clash) >= 2:
+            keys = " and ".join(repr(key) for key in clash)
+            advice = f"expected {hint}" if hint else "keep one of them"
+            return f"{keys} cannot be used together; {advice}", json_path
     if error.validator == "propertyNames":
         return f"invalid name {error.instance!r}; expected {hint or 'a valid name'}", json_path
     if error.validator in {"minProperties", "maxProperties"} and hint:
@@ -322,6 +328,16 @@ def _describe(error: Any) -> tuple[str, str]:
         expected = error.validator_value
         return f"expected {_type_words(expected)}, got {_show(instance)}", json_path
     return error.message, json_path
+
+
+def _required_keys(schema: Any) -> list[str]:
+    """The keys a ``not`` schema forbids together: ``{required: [...]}`` or ``anyOf`` of them."""
+    if not isinstance(schema, dict):
+        return []
+    keys = [str(key) for key in schema.get("required", [])]
+    for branch in schema.get("anyOf", []):
+        keys.extend(key for key in _required_keys(branch) if key not in keys)
+    return keys
 
 
 def _schema_of(error: Any) -> dict[str, Any]:

@@ -124,7 +124,18 @@ def _assign(data: dict[str, Any], parts: list[str], value: Any, text: str) -> No
         raise UsageError(f"--set {text!r}: set a field of a step, e.g. steps.NAME.model")
     if not isinstance(node, dict):
         raise UsageError(f"--set {text!r}: {'.'.join(parts[:-1])} is not a mapping")
+    # A what-if replaces what it contradicts: a step sent to a model is no longer routed, a
+    # route made a single model no longer splits.
+    replaced = (
+        _STEP_REPLACES if "prompt" in node else _ROUTE_REPLACES if parts[0] == "routes" else {}
+    )
+    for key in replaced.get(last, ()):
+        node.pop(key, None)
     node[last] = value
+
+
+_STEP_REPLACES = {"model": ("route",), "route": ("model",)}
+_ROUTE_REPLACES = {"model": ("split", "rules", "default"), "split": ("model", "rules", "default")}
 
 
 def _step(steps: list[Any], key: str, text: str) -> Any:
