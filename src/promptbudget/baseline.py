@@ -16,16 +16,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import yaml
 
-from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.errors import PromptBudgetError
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.manifest.model import CostLimit, Limits
 from promptbudget.rules.budget import UNBOUNDED
-from promptbudget.units import format_tokens, format_usd
+from promptbudget.units import format_tokens, format_usd, parse_percent_option
 
 LIMIT_KEYS = (
     "max_input_tokens",
@@ -40,17 +40,7 @@ LIMIT_KEYS = (
 
 def parse_headroom(value: str) -> Decimal:
     """``25%`` -> ``Decimal("0.25")`` (any share from 0%; 150% is allowed)."""
-    text = value.strip()
-    problem = f"--headroom {value!r}: write a percentage such as 25%"
-    if not text.endswith("%"):
-        raise UsageError(problem)
-    try:
-        percent = Decimal(text[:-1].strip())
-    except InvalidOperation as err:
-        raise UsageError(problem) from err
-    if not percent.is_finite() or percent < 0:
-        raise UsageError(problem)
-    return percent / 100
+    return parse_percent_option(value, "--headroom", "25%") / 100
 
 
 def round_up(value: Decimal, *, integer: bool) -> Decimal:

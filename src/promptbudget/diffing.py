@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +23,7 @@ from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Report
 from promptbudget.manifest.loader import find_manifest
 from promptbudget.options import Options
+from promptbudget.units import parse_percent_option
 
 Status = Literal["added", "removed", "changed", "unchanged"]
 
@@ -169,17 +170,7 @@ def _total(changes: Iterator[Change] | tuple[Change, ...]) -> Change:
 
 def parse_increase(value: str) -> Decimal:
     """``--fail-on-increase 10%`` -> ``Decimal(10)`` (percent; more than 100% is allowed)."""
-    text = value.strip()
-    problem = f"--fail-on-increase {value!r}: write a percentage such as 10%"
-    if not text.endswith("%"):
-        raise UsageError(problem)
-    try:
-        percent = Decimal(text[:-1].strip())
-    except InvalidOperation as err:
-        raise UsageError(problem) from err
-    if not percent.is_finite() or percent < 0:
-        raise UsageError(problem)
-    return percent
+    return parse_percent_option(value, "--fail-on-increase", "10%")
 
 
 # -- comparing two reports -------------------------------------------------------------------

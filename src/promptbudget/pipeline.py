@@ -398,8 +398,7 @@ def run_count(options: Options) -> Report:
     for model in options.models:
         # A model of a known family (an older Claude, an OpenAI snapshot) is counted with its
         # family's tokenizer and reported as PB110; a name nothing is known of is an error.
-        choice = resolve_model(model, project.catalog)
-        if not choice.is_known and choice.family is None and guess_tokenizer(model) is None:
+        if not resolve_model(model, project.catalog).is_known and guess_tokenizer(model) is None:
             near = project.catalog.closest(model)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise PromptBudgetError(
@@ -506,6 +505,7 @@ def run_check(options: Options) -> Report:
     only = selection.priced_workflows(project, passages) if selection is not None else None
     estimates = estimate_workflows(project, options, only=only)
     lock = _read_lock(project)
+    locked = [r for r in results if selection is None or r.parsed.display_path in selection.paths]
     step_lines = {
         (workflow.name, step.name): {
             name: spec.line for name, spec in step.variables.items() if spec.line is not None
@@ -523,19 +523,7 @@ def run_check(options: Options) -> Report:
         token_rates=template_rates(project, estimates),
         min_savings=settings.min_savings,
         lock=lock,
-        locked_now=(
-            lock_entries(
-                project,
-                [
-                    r
-                    for r in results
-                    if selection is None or r.parsed.display_path in selection.paths
-                ],
-                estimates,
-            )
-            if lock is not None
-            else {}
-        ),
+        locked_now=lock_entries(project, locked, estimates) if lock is not None else {},
     )
     findings = _sorted(
         _suppress(project, run_rules(RULES, context, severities), context, severities)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from promptbudget.errors import UsageError
+
 _SCALE = {"": Decimal(1), "k": Decimal(1000), "m": Decimal(1_000_000)}
 
 # Shared with manifest/schema.json (a test checks they agree).
@@ -97,6 +99,21 @@ def parse_share(value: object) -> Decimal:
     if share < 0 or share > 1:
         raise ValueError(f"{value!r} is outside 0%..100%")
     return share
+
+
+def parse_percent_option(value: str, option: str, example: str) -> Decimal:
+    """A command-line percentage of any size from 0%: ``"25%"`` -> ``Decimal(25)``."""
+    problem = f"{option} {value!r}: write a percentage such as {example}"
+    text = value.strip()
+    if not text.endswith("%"):
+        raise UsageError(problem)
+    try:
+        percent = Decimal(text[:-1].strip())
+    except InvalidOperation as err:
+        raise UsageError(problem) from err
+    if not percent.is_finite() or percent < 0:
+        raise UsageError(problem)
+    return percent
 
 
 def format_tokens(tokens: int) -> str:
