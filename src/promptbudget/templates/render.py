@@ -9,6 +9,7 @@ variable with neither renders as nothing and is reported as unbounded. Role mark
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -34,13 +35,20 @@ if TYPE_CHECKING:
     from promptbudget.tools import Tool
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, TemplateFormat, decode_prompt_bytes
 
-# Private-use characters mark slots in rendered text: \uE000 <index> \uE001 is a whole value,
-# \uE000 <index> \uE002 is a part of a structured value (an item, a field).
-_SLOT_OPEN = "\ue000"
+# A capped value renders as a *slot marker*: U+E000, a tag random to this process (digits, so
+# filters like ``upper`` keep it), the slot's index, then U+E001 (the whole value) or U+E002
+# (a part of a structured value: an item, a field). A prompt cannot contain the tag, so its
+# own private-use characters are ordinary text, counted as written.
+_SLOT_TAG = "\ue000" + str(10**15 + secrets.randbelow(9 * 10**15)) + ":"
 _SLOT_WHOLE = "\ue001"
 _SLOT_PART = "\ue002"
-_SLOT_PATTERN = re.compile("\ue000(\\d+)([\ue001\ue002])")
-_ANY_SLOT_CHAR = re.compile("[\ue000\ue001\ue002]")
+_SLOT_PATTERN = re.compile(re.escape(_SLOT_TAG) + "(\\d+)([\ue001\ue002])")
+
+
+def slot_marker(index: int, *, whole: bool = True) -> str:
+    """The text a capped value renders as, in every engine."""
+    return f"{_SLOT_TAG}{index}{_SLOT_WHOLE if whole else _SLOT_PART}"
+
 
 ROLES = ("system", "user", "assistant", "developer", "function", "tool", "tools")
 _ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])?\s*:\s*$")
@@ -168,7 +176,7 @@ class _SlotPart:
         self._index = index
 
     def __str__(self) -> str:
-        return f"{_SLOT_OPEN}{self._index}{_SLOT_PART}"
+        return slot_marker(self._index, whole=False)
 
     __html__ = __str__
 
@@ -196,7 +204,7 @@ class _SlotValue(str):
     _index: int
 
     def __new__(cls, index: int) -> _SlotValue:
-        value = super().__new__(cls, f"{_SLOT_OPEN}{index}{_SLOT_WHOLE}")
+        value = super().__new__(cls, slot_marker(index))
         value._index = index
         return value
 
@@ -322,8 +330,6 @@ class TemplateRenderer:
                 f"{parsed.meta.engine} templates are not rendered yet; counted as raw text",
                 parsed.body_line,
             )
-        if _ANY_SLOT_CHAR.search(parsed.body):
-            return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
 
         root = include_root or self.root
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
@@ -415,8 +421,6 @@ class TemplateRenderer:
         is_semantic_kernel = parsed.format is TemplateFormat.SEMANTIC_KERNEL
         dialect = Dialect.MUSTACHE if parsed.meta.engine == "mustache" else Dialect.HANDLEBARS
         engine = "Mustache" if dialect is Dialect.MUSTACHE else "Handlebars"
-        if _ANY_SLOT_CHAR.search(parsed.body):
-            return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
         partials = self._dotprompt_partials(parsed, include_root) if is_dotprompt else None
         watchdog = Watchdog(self.timeout_seconds)
         try:
@@ -723,8 +727,6 @@ def _render_simple(
         value_text,
     )
 
-    if _ANY_SLOT_CHAR.search(parsed.body):
-        return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
     pieces: list[Any]
     try:
         if parsed.meta.engine == "fstring":
@@ -884,7 +886,7 @@ def _parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:
     position = 0
     for match in _SLOT_PATTERN.finditer(text):
         if match.start() > position:
-            parts.append(_ANY_SLOT_CHAR.sub("", text[position : match.start()]))
+            parts.append(text[position : match.start()])
         index = int(match.group(1))
         kind: Literal["whole", "part"] = "whole" if match.group(2) == _SLOT_WHOLE else "part"
         if index < len(slots):
@@ -892,5 +894,5 @@ def _parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:
             parts.append(Slot(value.name, value.max_tokens or 0, whole=kind == "whole"))
         position = match.end()
     if position < len(text):
-        parts.append(_ANY_SLOT_CHAR.sub("", text[position:]))
+        parts.append(text[position:])
     return tuple(parts)
