@@ -88,7 +88,12 @@ from promptbudget.simulation import CacheTerms
 from promptbudget.suppressions import Suppression
 from promptbudget.suppressions import apply as apply_suppressions
 from promptbudget.suppressions import scan as scan_suppressions
-from promptbudget.templates.parse import ParsedTemplate, parse_template, variants_of
+from promptbudget.templates.parse import (
+    ParsedTemplate,
+    engine_label,
+    parse_template,
+    variants_of,
+)
 
 if TYPE_CHECKING:
     from promptbudget.baseline import LimitChange, Skipped
@@ -349,7 +354,7 @@ def count_template(
     prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
     return TemplateCount(
         path=parsed.display_path,
-        format=parsed.format.value,
+        format=engine_label(parsed),
         model=choice.name,
         tokenizer=tokenizer.name,
         encoding=tokenizer.spec.encoding,
@@ -449,7 +454,10 @@ def _include_root(root: Path, argument: Path, path: Path) -> Path:
 
 
 def _count_rules() -> dict[str, Rule]:
-    return {code: RULES[code] for code in ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301")}
+    return {
+        code: RULES[code]
+        for code in ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301", "PB302")
+    }
 
 
 def _project_templates(project: Project) -> list[TemplateResult]:

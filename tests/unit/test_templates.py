@@ -97,7 +97,9 @@ def test_explicit_file_is_included_whatever_its_suffix(tmp_path: Path) -> None:
     path = tmp_path / "prompt.tsv"
     path.write_text("x")
     assert list(iter_prompt_files([path])) == [path]
-    assert detect_format(path) is TemplateFormat.TEXT
+    # a generic template: its engine is decided by its content
+    assert detect_format(path) is TemplateFormat.JINJA2
+    assert detect_format(tmp_path / "data.yaml") is TemplateFormat.TEXT
 
 
 # -- front matter and metadata ---------------------------------------------------------------

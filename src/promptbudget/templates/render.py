@@ -314,6 +314,14 @@ class TemplateRenderer:
                 messages=(Message("user", (parsed.text,)),) if parsed.text else (),
                 variables=(),
             )
+        if parsed.meta.engine == "text":  # a generic file with no template syntax
+            split = _is_chat_template(parsed)
+            return RenderedPrompt(
+                messages=_messages_of(parsed, parsed.body, [], split_roles=split),
+                variables=(),
+            )
+        if parsed.meta.engine in ("format", "go-template"):
+            return self._render_engine(parsed, values, as_slots)
         if parsed.format is TemplateFormat.DOTPROMPT or parsed.meta.engine in _HANDLEBARS_ENGINES:
             return self._render_handlebars(parsed, values, include_root, as_slots)
         if parsed.meta.engine in ("semantic-kernel", "fstring"):
@@ -394,6 +402,46 @@ class TemplateRenderer:
             variable_lines=_first_uses(ast, set(used), parsed.body_line),
         )
 
+    # -- Python str.format and Go text/template ------------------------------------------------
+
+    def _render_engine(
+        self, parsed: ParsedTemplate, values: Mapping[str, VariableValue], as_slots: bool
+    ) -> RenderedPrompt:
+        from promptbudget.templates.render_engines import EngineError, render_format, render_go
+
+        render = render_format if parsed.meta.engine == "format" else render_go
+        watchdog = Watchdog(self.timeout_seconds)
+        try:
+            with watchdog:
+                out = render(
+                    parsed.body, parsed.body_line, values, as_slots=as_slots, marker=slot_marker
+                )
+        except RenderTimeoutError:
+            return _raw(
+                parsed,
+                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
+                parsed.body_line,
+            )
+        except EngineError as err:
+            return _raw(parsed, err.message, err.line)
+        slots = [
+            values.get(name) or VariableValue(name, "structure", max_tokens=0)
+            for name in out.slot_names
+        ]
+        if as_slots:
+            slots = [VariableValue(name, "structure", max_tokens=0) for name in out.slot_names]
+        messages = _messages_of(parsed, out.text, slots, split_roles=_is_chat_template(parsed))
+        used = tuple(sorted(out.lines))
+        return RenderedPrompt(
+            messages=messages,
+            variables=used,
+            values={name: values[name] for name in used if name in values},
+            unbounded=tuple(name for name in used if name not in values),
+            variable_lines=out.lines,
+            functions=out.functions,
+            warnings=tuple(out.warnings),
+        )
+
     # -- Dotprompt (Handlebars), and Prompty's Mustache/Handlebars templates ------------------
 
     def _render_handlebars(
@@ -469,7 +517,8 @@ class TemplateRenderer:
             )
         else:  # Prompty: role lines split the text, as for its Jinja2 templates
             output = "".join(chunk for chunk in chunks if isinstance(chunk, str))
-            messages = _messages_of(parsed, output, slots, split_roles=True)
+            split = parsed.format is not TemplateFormat.JINJA2 or _is_chat_template(parsed)
+            messages = _messages_of(parsed, output, slots, split_roles=split)
         all_lines = {**reads.functions, **lines}
         for name, line in reads.functions.items():
             all_lines[name] = min(line, all_lines[name])
