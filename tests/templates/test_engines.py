@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Run
+from conftest import Run, readme_snippet
 from promptbudget.counting import count_prompt
 from promptbudget.templates.detect import detect_engine, engine_name
 from promptbudget.templates.parse import parse_template
@@ -250,3 +250,73 @@ def _flow(value: object) -> str:
     import json
 
     return json.dumps(value)
+
+
+# -- engines: per glob, in budgets.yaml and pyproject.toml ----------------------------------
+
+
+def test_engines_setting_overrides_detection(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(
+        {
+            "budgets.yaml": """\
+            version: 1
+            engines:
+              "prompts/legacy/**/*.txt": semantic-kernel
+              "prompts/py/*.txt": str.format
+            """,
+            "prompts/legacy/old/a.txt": "Hello {{ name }}\n",  # detection would say Jinja2
+            "prompts/py/b.txt": "Hello {{name}} {x}\n",
+            "prompts/c.txt": "Hello {{ name }}\n",
+        }
+    )
+    result = run_cli("count", "prompts", "--format", "json", cwd=root)
+    formats = {t["path"]: t["format"] for t in result.json()["templates"]}
+    assert formats == {
+        "prompts/legacy/old/a.txt": "semantic-kernel",
+        "prompts/py/b.txt": "format",
+        "prompts/c.txt": "jinja2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("budgets.yaml", 'version: 1\nengines:\n  "prompts/*.txt": cobol\n'),
+        (
+            "pyproject.toml",
+            "[tool.promptbudget]\nversion = 1\n"
+            '[tool.promptbudget.engines]\n"prompts/*.txt" = "x"\n',
+        ),
+    ],
+)
+def test_an_unknown_engine_is_a_usage_error_naming_the_valid_ones(
+    name: str, text: str, make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project({name: text, "prompts/a.txt": "Hi\n"}, dedent=False)
+    result = run_cli("count", "prompts/a.txt", cwd=root)
+    assert result.exit_code == 2
+    assert f"{name}:" in result.stderr and "go-template" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_readme_engines_snippet_works(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(
+        {
+            "budgets.yaml": readme_snippet("engines"),
+            "prompts/legacy/x/summarize.txt": "Summarize {{ input }}\n",
+            "prompts/py/answer.txt": "Hi {{name}}\n",
+            "prompts/agents/plan.md": "Hi {{ name }}\n",
+        },
+        dedent=False,
+    )
+    result = run_cli("count", "prompts", "--format", "json", cwd=root)
+    formats = {t["path"]: t["format"] for t in result.json()["templates"]}
+    assert formats == {
+        "prompts/agents/plan.md": "go-template",
+        "prompts/legacy/x/summarize.txt": "semantic-kernel",
+        "prompts/py/answer.txt": "format",
+    }
