@@ -59,6 +59,8 @@ def sample(name: str, value: object) -> VariableValue:
         ('Reply as JSON like {{"answer": "..."}} for {question}', "format"),
         ("{user.name} asked {items[0]!r:>10}", "format"),
         ("Markdown heading {#anchor}", "text"),
+        ('Return {{ "answer": "..." }} exactly.', "format"),  # only str.format's escapes
+        ("Run `az --query '{prefix: addressPrefix, used: ipConfigurations}'`", "text"),
     ],
 )
 def test_engine_is_detected_by_content(text: str, engine: str) -> None:
@@ -67,7 +69,7 @@ def test_engine_is_detected_by_content(text: str, engine: str) -> None:
 
 
 def test_no_engine_accepting_it_is_plain_text_with_a_note() -> None:
-    found = detect_engine('Return {{ "answer": "..." }} exactly.')
+    found = detect_engine("Fill {{ answer: ... }} for {the question}.")
     assert found.engine == "text" and found.problem is None
     assert found.note is not None and "Jinja2 syntax error" in found.note
 

@@ -370,7 +370,7 @@ def read_as_plain_text(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
     ``engines:`` in budgets.yaml and its errors become PB001.
 
     Fails (info):
-        Return {{ "answer": "..." }} exactly.    <- Jinja2 rejects it; no other engine fits
+        Fill {{ answer: ... }} for {the question}.   <- Jinja2 and str.format reject it
 
     Passes:
         Return {"answer": "..."} exactly.         <- no template syntax: plain text

@@ -10,7 +10,8 @@ a fixed order and the first whose parser accepts the whole file is the file's en
 4. ``mustache``, then ``handlebars``: ``{{#section}}``, ``{{/section}}``, ``{{^x}}``,
    ``{{{x}}}``, ``{{> partial}}``, ``{{! comment}}``
 5. ``format`` (Python ``str.format``): ``{name}``, ``{obj.attr}``, ``{x[0]}``, ``{x!r:>10}``
-6. ``jinja2``, then ``mustache``: only ``{{ name }}`` expressions (both read them alike)
+6. ``jinja2``, then ``mustache``: only ``{{ name }}`` expressions (both read them alike);
+   then ``format`` when ``{{``/``}}`` are str.format's escaped braces and nothing else
 7. ``text``: nothing above.
 
 When signals appear but no engine accepts the file, it is plain text with a note (PB302);
@@ -89,19 +90,24 @@ def detect_engine(body: str, first_line: int = 1) -> Detection:
         weak.append("jinja2")
         if all(_NAME.match(expression) for expression in expressions):
             weak.append("mustache")
+    if _escapes_only(body):  # {{ and }} as str.format writes literal braces
+        weak.append("format")
     errors: dict[str, tuple[str, int]] = {}
-    for engine in dict.fromkeys((*strong, *weak)):
+    for engine in dict.fromkeys(strong):
+        error = ACCEPTS[engine](body, first_line)
+        if error is None:
+            return Detection(engine)
+        errors.setdefault(engine, error)
+    if len({_family(engine) for engine in strong}) == 1:
+        message, line = errors[strong[0]]  # its syntax names one engine, which rejects it
+        return Detection(strong[0], problem=(message, line))
+    for engine in dict.fromkeys(weak):
         error = ACCEPTS[engine](body, first_line)
         if error is None:
             return Detection(engine)
         errors.setdefault(engine, error)
     if not errors:
         return Detection("text")
-    families = {_family(engine) for engine in strong}
-    if len(families) == 1:
-        engine = strong[0]
-        message, line = errors[engine]
-        return Detection(engine, problem=(message, line))
     tried = "; ".join(
         f"{_label(engine)}: {message} (line {line})" for engine, (message, line) in errors.items()
     )
@@ -129,6 +135,12 @@ _LABELS = {
 
 def _label(engine: str) -> str:
     return _LABELS[engine]
+
+
+def _escapes_only(body: str) -> bool:
+    from promptbudget.templates.pyformat import accepts_escapes_only
+
+    return accepts_escapes_only(body)
 
 
 def _looks_like_format(body: str) -> bool:

@@ -19,6 +19,8 @@ MAX_FORMAT_WIDTH = 10_000  # a width above this is capped (and reported)
 
 _ROOT = re.compile(r"[A-Za-z_]\w*|\d+")
 _LOOKUP = re.compile(r"\.([A-Za-z_]\w*)|\[([^\]]+)\]")
+# Python's standard format spec: [[fill]align][sign][z][#][0][width][,|_][.precision][type]
+_STANDARD_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?\d*[,_]?(?:\.\d+)?[bcdeEfFgGnosxX%]?$")
 _WIDTH = re.compile(r"^(?P<head>(?:.?[<>=^])?[+\- ]?z?#?0?)(?P<width>\d+)(?P<tail>.*)$", re.DOTALL)
 
 
@@ -121,7 +123,27 @@ def looks_like_format(body: str) -> bool:
     except FormatTemplateError:
         return False
     fields = [piece for piece in pieces if isinstance(piece, FormatField)]
-    return bool(fields) and not any(field.is_positional for field in fields)
+    return bool(fields) and all(_is_plain_field(field) for field in fields)
+
+
+def accepts_escapes_only(body: str) -> bool:
+    """True when ``body`` has ``{{``/``}}`` and parses as str.format with no positional
+    field: what is left of a str.format prompt whose fields are all escaped braces."""
+    if "{{" not in body and "}}" not in body:
+        return False
+    try:
+        pieces = parse_format(body)
+    except FormatTemplateError:
+        return False
+    return all(_is_plain_field(p) for p in pieces if isinstance(p, FormatField))
+
+
+def _is_plain_field(field: FormatField) -> bool:
+    """A field a prompt author writes: a name, no positional index, a standard spec (a
+    ``{key: value}`` inside a JSON example or a shell command is not one)."""
+    return not field.is_positional and (
+        "{" in field.spec or _STANDARD_SPEC.match(field.spec) is not None
+    )
 
 
 class _Missing:

@@ -166,6 +166,21 @@ class _Unbounded(ChainableUndefined):
         self._guard()
         return self
 
+    # A missing value compared or combined (``memory.count() > 1``, ``n + 1``) is not an
+    # error the application would see (it passes real values): false, and still missing.
+    def _false(self, other: object) -> bool:
+        self._guard()
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false
+
+    def _same(self, other: object) -> Any:
+        self._guard()
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same
+
 
 class _SlotPart:
     """A part of a capped structured value (a list item, a field of it)."""

@@ -21,7 +21,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_VARIABLE = re.compile(r"\$([A-Za-z0-9_]+)\Z")
+# ``$name``; Microsoft Teams AI's engine (which reads SK syntax in its skprompt.txt) also
+# takes a state scope: ``$conversation.lists``, ``$temp.input``
+_VARIABLE = re.compile(r"\$([A-Za-z0-9_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\Z")
 _FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z_][A-Za-z0-9_]*)?\Z")
 _NAMED_ARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)\Z", re.DOTALL)
 _MESSAGE = re.compile(
@@ -154,7 +156,8 @@ def _block(content: str, line: int) -> Piece:
         match = _VARIABLE.match(first)
         if match is None:
             raise SkTemplateError(
-                f"'{first}' is not a valid variable name (letters, digits and _ after $)", line
+                f"'{first}' is not a valid variable name (letters, digits and _ after $, or scope.name)",
+                line,
             )
         if len(words) > 1:
             raise SkTemplateError(
