@@ -172,7 +172,7 @@ class _Unbounded(ChainableUndefined):
         self._guard()
         return False
 
-    __lt__ = __le__ = __gt__ = __ge__ = _false
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
 
     def _same(self, other: object) -> Any:
         self._guard()

@@ -156,7 +156,8 @@ def _block(content: str, line: int) -> Piece:
         match = _VARIABLE.match(first)
         if match is None:
             raise SkTemplateError(
-                f"'{first}' is not a valid variable name (letters, digits and _ after $, or scope.name)",
+                f"'{first}' is not a valid variable name (letters, digits and _ after $, "
+                "or scope.name)",
                 line,
             )
         if len(words) > 1:
