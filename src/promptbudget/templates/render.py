@@ -92,6 +92,9 @@ Part = str | Slot
 class Message:
     role: str
     parts: tuple[Part, ...]
+    # The participant's name (Prompty ``user[name="bob"]:``, ``"name"`` in a JSON chat, SK's
+    # ``<message role="user" name="bob">``): OpenAI counts it (1 + its tokens)
+    name: str | None = None
 
     @property
     def text(self) -> str:
@@ -712,7 +715,9 @@ def _messages_of(
 
         tagged = split_messages(output)
         if tagged is not None:
-            return tuple(Message(role, _parts(content, slots)) for role, content in tagged)
+            return tuple(
+                Message(role, _parts(content, slots), name) for role, content, name in tagged
+            )
         return (Message("user", _parts(output, slots)),) if output else ()
     if parsed.path.suffix.lower() == ".json":
         chat = _chat_json(output, slots)
@@ -741,7 +746,14 @@ def _chat_json(output: str, slots: list[VariableValue]) -> tuple[Message, ...] |
             and isinstance(item.get("content"), str)
         ):
             return None
-        messages.append(Message(item["role"], _parts(item["content"], slots)))
+        name = item.get("name")
+        messages.append(
+            Message(
+                item["role"],
+                _parts(item["content"], slots),
+                name if isinstance(name, str) and name else None,
+            )
+        )
     return tuple(messages)
 
 
@@ -920,29 +932,44 @@ def _to_messages(
 ) -> tuple[Message, ...]:
     if not split_roles:
         return (Message("user", _parts(output, slots)),) if output else ()
-    chunks: list[tuple[str, list[str]]] = []
+    chunks: list[tuple[str, str | None, list[str]]] = []
     role: str | None = None
+    name: str | None = None
     lines: list[str] = []
     for line in output.split("\n"):
         match = _ROLE_LINE.match(line)
         if match:
-            chunks.append((role or "", lines))
+            chunks.append((role or "", name, lines))
             role = match.group(1).lower()
+            name = _marker_name(match.group(2))
             lines = []
         else:
             lines.append(line)
-    chunks.append((role or "", lines))
-    if all(not r for r, _ in chunks):  # no role markers at all: one message, text untouched
+    chunks.append((role or "", name, lines))
+    if all(not r for r, _, _ in chunks):  # no role markers at all: one message, text untouched
         return (Message("user", _parts(output, slots)),) if output else ()
     messages = []
-    for chunk_role, chunk_lines in chunks:
+    for chunk_role, chunk_name, chunk_lines in chunks:
         content = "\n".join(chunk_lines).strip()
         if not chunk_role:
             if not content:
                 continue
             chunk_role = "system"  # text before the first marker (Prompty's rule)
-        messages.append(Message(chunk_role, _parts(content, slots)))
+        messages.append(Message(chunk_role, _parts(content, slots), chunk_name))
     return tuple(messages)
+
+
+_MARKER_NAME = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)'|([^,\]\s"']+))""")
+
+
+def _marker_name(arguments: str | None) -> str | None:
+    """``name`` in a role marker's arguments (Prompty: ``user[name="bob", x=1]:``)."""
+    if not arguments:
+        return None
+    match = _MARKER_NAME.search(arguments)
+    if match is None:
+        return None
+    return next(group for group in match.groups() if group is not None) or None
 
 
 def _parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:

@@ -27,9 +27,11 @@ _VARIABLE = re.compile(r"\$([A-Za-z0-9_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\Z")
 _FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z_][A-Za-z0-9_]*)?\Z")
 _NAMED_ARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)\Z", re.DOTALL)
 _MESSAGE = re.compile(
-    r"<message\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"'][^>]*>(?P<content>.*?)</message>",
+    r"<message(?P<before>\s[^>]*?)?\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"']"
+    r"(?P<after>[^>]*)>(?P<content>.*?)</message>",
     re.DOTALL,
 )
+_NAME_ATTRIBUTE = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 SK_CONFIG = "config.json"
 SK_PROMPT = "skprompt.txt"
@@ -220,10 +222,19 @@ def value_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def split_messages(text: str) -> list[tuple[str, str]] | None:
-    """``<message role="x">...</message>`` tags as (role, content); None when there are none
-    (the whole prompt is then one user message)."""
-    found = [(m.group("role").lower(), m.group("content")) for m in _MESSAGE.finditer(text)]
+def split_messages(text: str) -> list[tuple[str, str, str | None]] | None:
+    """``<message role="x">...</message>`` tags as (role, content, name); None when there
+    are none (the whole prompt is then one user message)."""
+    found = []
+    for match in _MESSAGE.finditer(text):
+        name = _NAME_ATTRIBUTE.search((match.group("before") or "") + match.group("after"))
+        found.append(
+            (
+                match.group("role").lower(),
+                match.group("content"),
+                (name.group(1) or name.group(2) or None) if name else None,
+            )
+        )
     return found or None
 
 
