@@ -258,3 +258,5 @@ class Manifest:
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
+    tools: Mapping[str, Tool] = field(default_factory=dict)  # the top-level ``tools:``
+    tool_lines: Mapping[str, int] = field(default_factory=dict)
