@@ -515,7 +515,7 @@ def compress(
             "-p",
             help="Run this pass (repeatable). Default: the safe passes json, markdown, "
             "duplicates, whitespace. Lossy passes run only when named: examples, filler, "
-            "indentation, stopwords.",
+            "indentation, stopwords, paragraphs.",
         ),
     ] = None,
     keep_examples: Annotated[

@@ -22,7 +22,7 @@ from promptbudget.pricing.resolve import ModelChoice, resolve_model
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import apply as apply_suppressions
-from promptbudget.templates.parse import ParsedTemplate, variants_of
+from promptbudget.templates.parse import ParsedTemplate, engine_label, variants_of
 from promptbudget.templates.render import RenderedPrompt, VariableValue
 from promptbudget.templates.source import TemplateFormat, detect_format, iter_prompt_files
 from promptbudget.tokenizers import get_tokenizer
@@ -61,7 +61,7 @@ def count_template(
     prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
     return TemplateCount(
         path=parsed.display_path,
-        format=parsed.format.value,
+        format=engine_label(parsed),
         model=choice.name,
         tokenizer=tokenizer.name,
         encoding=tokenizer.spec.encoding,
