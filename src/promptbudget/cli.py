@@ -82,6 +82,14 @@ SamplesOption = Annotated[
 SeedOption = Annotated[
     int, typer.Option("--seed", help="Monte Carlo seed: the same seed gives the same numbers.")
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Neither read nor write .promptbudget_cache/ (the content-hash cache; "
+        "PROMPTBUDGET_CACHE_DIR moves it).",
+    ),
+]
 PricesOption = Annotated[
     Path | None,
     typer.Option(
@@ -125,6 +133,7 @@ def _options(
     sets: Sequence[str] = (),
     samples: int = 1000,
     seed: int = 1,
+    no_cache: bool = False,
 ) -> Options:
     color = not no_color and output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(
@@ -144,6 +153,7 @@ def _options(
         sets=tuple(sets),
         samples=samples,
         seed=seed,
+        use_cache=not no_cache,
     )
 
 
@@ -234,11 +244,13 @@ def count(
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
 ) -> int:
     """Tokens per template (and per message), per model."""
     from promptbudget.commands import count as command
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -268,6 +280,7 @@ def check(
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
 ) -> int:
@@ -276,6 +289,7 @@ def check(
     from promptbudget.project import split_projects
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -328,6 +342,7 @@ def estimate(
     config: ConfigOption = None,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
 ) -> int:
@@ -335,6 +350,7 @@ def estimate(
     from promptbudget.commands import estimate as command
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -533,13 +549,21 @@ def compress(
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    no_cache: NoCacheOption = False,
 ) -> int:
     """Find the waste in templates, show it, and remove it: tokens and dollars saved."""
     from promptbudget.commands import compress as command
 
     if diff and write:
         raise UsageError("use --diff to look or --write to change, not both")
-    options = _options(config=config, fmt=fmt, output=output, no_color=no_color, paths=paths or ())
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        no_color=no_color,
+        paths=paths or (),
+        no_cache=no_cache,
+    )
     options = replace(
         options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
     )
@@ -674,7 +698,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for the console script and for tests: returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+        try:
+            result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+        finally:
+            _close_cache()
     except PromptBudgetError as err:
         _stderr(f"promptbudget: error: {err}")
         return 2
@@ -697,6 +724,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr(f"promptbudget: error: {_usage_message(err)}")
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _close_cache() -> None:
+    """Write what this run added to the cache, and say why a cache was not used."""
+    if "promptbudget.cache" not in sys.modules:
+        return  # nothing opened one
+    from promptbudget.cache import flush_caches, take_warnings
+
+    flush_caches()
+    for warning in take_warnings():
+        _stderr(f"promptbudget: warning: {warning}")
 
 
 def _usage_message(err: Exception) -> str:

@@ -42,8 +42,7 @@ from promptbudget.montecarlo import (
     VARIABLES,
     LaneTerms,
     SampledVariable,
-    Tally,
-    run_samples,
+    sample_costs,
 )
 from promptbudget.pricing.catalog import MILLION, ModelPrice
 from promptbudget.routing import RoutedModel
@@ -535,16 +534,13 @@ def estimate_workflow(
     lanes = [(step, lane) for step, _, step_lanes in steps for lane in step_lanes]
     runs = samples if has_distributions([lane for _, lane in lanes]) else 1
     keep = 1 - workflow.semantic_cache_hit_rate
-    tally = run_samples([lane_terms(lane) for _, lane in lanes], runs, seed, float(keep))
-    components = _price_tally(tally, lanes, runs, keep)
+    sampled = sample_costs([lane_terms(lane) for _, lane in lanes], runs, seed, float(keep))
+    components = _price_tally(sampled.rows, lanes, runs, keep)
     mean = sum((c.cost_usd for c in components), ZERO)
     if runs == 1:
         stats = CostStats(mean, mean, mean)
     else:
-        ordered = sorted(tally.totals)
-        stats = CostStats(
-            mean, _decimal(_percentile(ordered, 50)), _decimal(_percentile(ordered, 95))
-        )
+        stats = CostStats(mean, _decimal(sampled.p50), _decimal(sampled.p95))
     step_estimates = tuple(
         StepEstimate(
             workflow=workflow.name,
@@ -571,7 +567,10 @@ def _decimal(value: float) -> Decimal:
 
 
 def _price_tally(
-    tally: Tally, lanes: list[tuple[Step, Lane]], runs: int, keep: Decimal
+    rows: dict[tuple[int, bool], list[int]],
+    lanes: list[tuple[Step, Lane]],
+    runs: int,
+    keep: Decimal,
 ) -> tuple[Component, ...]:
     """Mean cost and tokens per request of every (step, model, component)."""
     costs: dict[tuple[str, str, str], Decimal] = {}
@@ -583,7 +582,7 @@ def _price_tally(
         costs[key] = costs.get(key, ZERO) + count * rate * scale / MILLION
         tokens[key] = tokens.get(key, ZERO) + count * scale
 
-    for (index, long), row in sorted(tally.rows.items()):
+    for (index, long), row in sorted(rows.items()):
         step, lane = lanes[index]
         rates = lane.rates_for_tier(long)
         cached = lane.cached_tokens * row[CALLS]
@@ -610,12 +609,6 @@ def _price_tally(
         Component(step, model, name, cost, tokens[(step, model, name)])
         for (step, model, name), cost in costs.items()
     )
-
-
-def _percentile(ordered: list[float], percent: int) -> float:
-    """Nearest-rank percentile of sorted values."""
-    rank = max(1, -(-len(ordered) * percent // 100))
-    return ordered[rank - 1]
 
 
 def _break_even(lanes: list[Lane]) -> Decimal | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from promptbudget.cache import active_store, cache_key
 from promptbudget.manifest.model import Distribution, TokenAmount
 
 if TYPE_CHECKING:
@@ -77,6 +78,71 @@ class Tally:
 
     rows: dict[tuple[int, bool], list[int]]
     totals: list[float]
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What a run yields: the token sums, and the 50th and 95th percentile of a sample's
+    cost (nearest rank)."""
+
+    rows: dict[tuple[int, bool], list[int]]
+    p50: float
+    p95: float
+
+
+def sample_costs(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Sampled:
+    """``run_samples``, summarised; kept in the cache under every number it reads."""
+    store = active_store()
+    key = cache_key("montecarlo", repr(list(lanes)), str(runs), str(seed), repr(keep))
+    if store is not None:
+        found = _decode_sampled(store.get(key), len(lanes))
+        if found is not None:
+            return found
+    tally = run_samples(lanes, runs, seed, keep)
+    ordered = sorted(tally.totals)
+    sampled = Sampled(tally.rows, _percentile(ordered, 50), _percentile(ordered, 95))
+    if store is not None:
+        store.put(
+            key,
+            {
+                "rows": [[index, long, row] for (index, long), row in tally.rows.items()],
+                "p50": sampled.p50,
+                "p95": sampled.p95,
+            },
+        )
+    return sampled
+
+
+def _decode_sampled(value: Any, lanes: int) -> Sampled | None:
+    """A cached run, or None if the entry is not one (an entry from a cache file that was
+    tampered with reads as a miss)."""
+    if not isinstance(value, dict):
+        return None
+    p50, p95, rows = value.get("p50"), value.get("p95"), value.get("rows")
+    if not isinstance(p50, float) or not isinstance(p95, float) or not isinstance(rows, list):
+        return None
+    decoded: dict[tuple[int, bool], list[int]] = {}
+    for entry in rows:
+        if not (isinstance(entry, list) and len(entry) == 3):
+            return None
+        index, long, row = entry
+        if not (
+            isinstance(index, int)
+            and 0 <= index < lanes
+            and isinstance(long, bool)
+            and isinstance(row, list)
+            and len(row) >= VARIABLES
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in row)
+        ):
+            return None
+        decoded[(index, long)] = row
+    return Sampled(decoded, p50, p95)
+
+
+def _percentile(ordered: list[float], percent: int) -> float:
+    """Nearest-rank percentile of sorted values."""
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[rank - 1]
 
 
 def run_samples(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Tally:

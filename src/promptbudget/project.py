@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptbudget.cache import open_cache
 from promptbudget.errors import (
     ManifestError,
     PromptBudgetError,
@@ -64,6 +65,14 @@ class Project:
     @classmethod
     def open(
         cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
+    ) -> Project:
+        project = cls._open(options, require_manifest=require_manifest, overrides=overrides)
+        open_cache(project.root, enabled=options.use_cache)
+        return project
+
+    @classmethod
+    def _open(
+        cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...]
     ) -> Project:
         manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
         if options.config is not None and not options.config.exists():

@@ -14,11 +14,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptbudget.cache import active_store, cache_key
 from promptbudget.errors import TokenizerUnavailableError
 
 if TYPE_CHECKING:
@@ -154,11 +155,11 @@ class Tokenizer:
     """Counts text for one tokenizer spec. Build it with ``get_tokenizer``.
 
     ``encoding`` is a tiktoken ``Encoding``, or a ``tokenizers.Tokenizer`` loaded from a
-    project's tokenizer.json (``spec.file``).
+    project's tokenizer.json (``spec.file``); it is built the first time a text is not found
+    in the cache (a fully cached run builds none).
     """
 
     spec: TokenizerSpec
-    encoding: Any
 
     @property
     def name(self) -> str:
@@ -168,14 +169,46 @@ class Tokenizer:
     def exact(self) -> bool:
         return self.spec.exact
 
+    @cached_property
+    def encoding(self) -> Any:
+        if self.spec.file is not None:
+            return _load_tokenizer_file(self.spec.file)
+        return load_encoding(self.spec.encoding)
+
+    @cached_property
+    def identity(self) -> str:
+        """What the counts depend on: the rank file's sha256, or the tokenizer.json's."""
+        if self.spec.file is not None:
+            try:
+                data = self.spec.file.read_bytes()
+            except OSError as err:
+                raise TokenizerUnavailableError(f"{self.spec.file.name}: {err}") from err
+            return "tokenizer.json:" + hashlib.sha256(data).hexdigest()
+        encoding = ENCODINGS.get(self.spec.encoding)
+        return f"{self.spec.encoding}:{encoding.sha256 if encoding else ''}"
+
     def count(self, text: str) -> int:
         """Tokens in ``text`` (special-token strings count as plain text)."""
         if not text:
             return 0
-        base = len(self.encode(text))
+        base = self._base_count(text)
         if self.spec.exact:
             return base
         return int((base * self.spec.factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def _base_count(self, text: str) -> int:
+        """Tokens of the base encoding, from the cache when this exact text was counted by
+        the same encoding before."""
+        store = active_store()
+        if store is None:
+            return len(self.encode(text))
+        key = cache_key("tokens", self.identity, text)
+        cached = store.get(key)
+        if isinstance(cached, int) and not isinstance(cached, bool) and cached >= 0:
+            return cached
+        counted = len(self.encode(text))
+        store.put(key, counted)
+        return counted
 
     def encode(self, text: str) -> list[int]:
         """Token ids in the base encoding (for exact tokenizers these are the real ids)."""
@@ -242,9 +275,7 @@ def get_tokenizer(name: str) -> Tokenizer:
         raise TokenizerUnavailableError(
             f"unknown tokenizer {name!r}; known tokenizers: {', '.join(sorted(TOKENIZERS))}"
         ) from None
-    if spec.file is not None:
-        return Tokenizer(spec=spec, encoding=_load_tokenizer_file(spec.file))
-    return Tokenizer(spec=spec, encoding=load_encoding(spec.encoding))
+    return Tokenizer(spec=spec)
 
 
 TOKENIZERS_EXTRA_HINT = "pip install 'promptbudget-cli[tokenizers]'"
