@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +22,7 @@ from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError, UsageError
 from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
+from promptbudget.progress import set_sink
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 
@@ -699,8 +701,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
+            if _shows_progress():
+                set_sink(TerminalProgress())
             result = app(args=args, prog_name="promptbudget", standalone_mode=False)
         finally:
+            set_sink(None)
             _close_cache()
     except PromptBudgetError as err:
         _stderr(f"promptbudget: error: {err}")
@@ -724,6 +729,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr(f"promptbudget: error: {_usage_message(err)}")
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _shows_progress() -> bool:
+    """Progress goes to stderr on a terminal only: never when piped, in CI or on a dumb
+    terminal, so logs and stdout stay clean."""
+    return sys.stderr.isatty() and not os.environ.get("CI") and os.environ.get("TERM", "") != "dumb"
+
+
+class TerminalProgress:
+    """A Rich progress line on stderr, shown only once a loop has run for ``delay_s``
+    (short runs show nothing) and removed when it ends."""
+
+    def __init__(
+        self,
+        *,
+        delay_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        console: Any = None,
+    ) -> None:
+        self.delay_s = delay_s
+        self._clock = clock
+        self._console = console
+        self._bar: Any = None
+        self._task: Any = None
+        self._label = ""
+        self._total = self._done = 0
+        self._began = 0.0
+
+    def start(self, label: str, total: int) -> None:
+        self._label, self._total, self._done = label, total, 0
+        self._began = self._clock()
+
+    def advance(self) -> None:
+        self._done += 1
+        if self._bar is None:
+            if self._clock() - self._began < self.delay_s:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            console = self._console or Console(stderr=True)
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=self._total)
+        self._bar.update(self._task, completed=self._done)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def _close_cache() -> None:

@@ -19,6 +19,7 @@ from promptbudget.findings import Finding
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
 from promptbudget.pricing.resolve import ModelChoice, resolve_model
+from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import apply as apply_suppressions
@@ -143,9 +144,10 @@ def project_templates(
     used = _step_inputs(project)
     results: list[TemplateResult] = []
     manifest_names = frozenset(manifest.variables)
-    for path in template_paths(project):
-        if only is not None and display_path(path, project.root) not in only:
-            continue
+    paths = template_paths(project)
+    if only is not None:
+        paths = [path for path in paths if display_path(path, project.root) in only]
+    for path in track(paths, "rendering and counting templates"):
         parsed = project.load(path, confine_to=project.root)
         results.extend(
             evaluate_template(
@@ -176,7 +178,7 @@ def passage_bodies(project: Project) -> dict[str, tuple[str, int]]:
     """Every template's body and the line it starts on (PB204 compares them all), read and
     parsed but not rendered."""
     bodies: dict[str, tuple[str, int]] = {}
-    for path in template_paths(project):
+    for path in track(template_paths(project), "reading templates"):
         parsed = project.load(path, confine_to=project.root)
         for part in variants_of(parsed):
             split = passage_body(part)
@@ -194,7 +196,7 @@ def compress_templates(
     compressions: dict[str, CompressionResult] = {}
     bodies: dict[str, tuple[str, int]] = {}
     options = PassOptions(keep_examples=settings.keep_examples)
-    for result in results:
+    for result in track(results, "compressing templates"):
         parsed = result.parsed
         split = passage_body(parsed)
         if split is None:
