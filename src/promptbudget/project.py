@@ -66,8 +66,14 @@ class Project:
     def open(
         cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
     ) -> Project:
+        # The cache is open before the manifest is read: a manifest validated before is not
+        # validated again.
+        manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
+        where = manifest_path.parent if manifest_path is not None else options.cwd
+        opened = open_cache(where.resolve(), enabled=options.use_cache)
         project = cls._open(options, require_manifest=require_manifest, overrides=overrides)
-        open_cache(project.root, enabled=options.use_cache)
+        if opened is None or project.root != where.resolve():
+            open_cache(project.root, enabled=options.use_cache)
         return project
 
     @classmethod

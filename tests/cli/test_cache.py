@@ -208,3 +208,25 @@ def test_two_concurrent_checks_both_succeed_and_leave_a_valid_cache(project: Pat
     again = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     assert again.stdout == outputs[0]
     assert entries(project) == stored
+
+
+def test_a_manifest_validated_before_is_not_validated_again(project: Path) -> None:
+    """The second run does not even import jsonschema; a manifest made invalid since is
+    still refused."""
+    script = (
+        "import sys; from promptbudget.cli import main; code = main(['check', '--format', "
+        "'json']); print(code, 'jsonschema' in sys.modules, file=sys.stderr)"
+    )
+    command = [sys.executable, "-c", script]
+    first = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert first.stderr.split()[-2:] == ["0", "True"]
+    second = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert second.stderr.split()[-2:] == ["0", "False"]
+    manifest = project / "budgets.yaml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace("version: 1", "version: 1\nbogus: 2"),
+        encoding="utf-8",
+    )
+    third = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert "unknown key 'bogus'" in third.stderr
+    assert third.stderr.split()[-2:] == ["2", "True"]
