@@ -61,6 +61,7 @@ class Store:
         self._shards: dict[str, dict[str, Any]] = {}
         self._new: dict[str, dict[str, Any]] = {}
         self._used: dict[str, set[str]] = {}
+        self._blobs: dict[str, bytes] = {}
         self.hits = 0
         self.misses = 0
 
@@ -79,16 +80,34 @@ class Store:
         self._shard(key[:2])[key] = value
         self._new.setdefault(key[:2], {})[key] = value
 
+    def get_blob(self, name: str) -> bytes | None:
+        """The bytes stored as ``name`` (a file of its own), if signed with our key."""
+        if self._secret is None:
+            return None
+        data = _read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
+        if data is None:
+            return None
+        signature, _, body = data.partition(b"\n")
+        return body if hmac.compare_digest(signature, _sign(body, self._secret)) else None
+
+    def put_blob(self, name: str, data: bytes) -> None:
+        """Keep ``data`` as ``name``; written when the run ends."""
+        self._blobs[name] = data
+
     def flush(self) -> None:
         """Write the shards this run added to, merged with what is on disk now (another run
         may have written since). A cache that cannot be written is left as it is. The
         directory (and the key) are made only when there is something to keep."""
-        if not self._new:
+        if not self._new and not self._blobs:
             return
         secret = self._secret or _make_secret(self._key_file)
         if secret is None or not _prepare(self.directory):
             return
         self._secret = secret
+        for name, blob in self._blobs.items():
+            if not _write_signed(self.directory / f"{name}.blob", blob, secret):
+                return
+        self._blobs.clear()
         for name, new in self._new.items():
             merged = _read_shard(self._path(name), secret) or {}
             if len(merged) + len(new) > MAX_SHARD_ENTRIES:
@@ -96,9 +115,7 @@ class Store:
                 merged = {key: value for key, value in merged.items() if key in used}
             merged.update(new)
             body = json.dumps(merged, separators=(",", ":")).encode()
-            try:
-                atomic_write(self._path(name), _sign(body, secret) + b"\n" + body)
-            except (OSError, PromptBudgetError):
+            if not _write_signed(self._path(name), body, secret):
                 return
         self._new.clear()
 
@@ -111,6 +128,15 @@ class Store:
 
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}.json"
+
+
+def _write_signed(path: Path, body: bytes, secret: bytes) -> bool:
+    """Write ``body`` after its HMAC line, atomically; False if it cannot be written."""
+    try:
+        atomic_write(path, _sign(body, secret) + b"\n" + body)
+    except (OSError, PromptBudgetError):
+        return False
+    return True
 
 
 def _sign(body: bytes, secret: bytes) -> bytes:

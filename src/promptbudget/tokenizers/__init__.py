@@ -9,9 +9,11 @@ estimates, never as exact.
 
 from __future__ import annotations
 
+import array
 import binascii
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, cached_property
@@ -251,7 +253,13 @@ def parse_rank_file(data: bytes) -> dict[bytes, int]:
 
 @cache
 def load_encoding(name: str) -> tiktoken.Encoding:
-    """The tiktoken encoding ``name``, from the bundled, verified rank file. Loaded once."""
+    """The tiktoken encoding ``name``, from the bundled, verified rank file. Loaded once.
+
+    The rank file's sha256 is checked on every load. Its parsed form is kept in the cache
+    (under that sha256, signed like every cache file): splitting a pre-parsed table is about
+    twice as fast as decoding 200,000 base64 lines; building tiktoken's BPE itself is the
+    same either way.
+    """
     import tiktoken
 
     try:
@@ -260,10 +268,49 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         raise TokenizerUnavailableError(
             f"unknown encoding {name!r}; bundled encodings: {', '.join(sorted(ENCODINGS))}"
         ) from None
-    ranks = parse_rank_file(_read_rank_file(spec))
+    data = _read_rank_file(spec)
+    store = active_store()
+    blob_name = f"ranks-{spec.name}-{spec.sha256[:16]}"
+    packed = store.get_blob(blob_name) if store is not None else None
+    ranks = unpack_ranks(packed) if packed is not None else None
+    if ranks is None:
+        ranks = parse_rank_file(data)
+        if store is not None:
+            store.put_blob(blob_name, pack_ranks(ranks))
     return tiktoken.Encoding(
         spec.name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=spec.special_tokens
     )
+
+
+def pack_ranks(ranks: dict[bytes, int]) -> bytes:
+    """Tokens in rank order as (count, lengths as uint16, the tokens' bytes end to end); only
+    for rank tables numbered 0..n-1, as tiktoken's are (otherwise: empty, never used)."""
+    ordered = sorted(ranks, key=ranks.__getitem__)
+    if [ranks[token] for token in ordered] != list(range(len(ordered))):
+        return b""
+    lengths = array.array("H", map(len, ordered))
+    if sys.byteorder != "little":
+        lengths.byteswap()
+    return len(ordered).to_bytes(4, "little") + lengths.tobytes() + b"".join(ordered)
+
+
+def unpack_ranks(packed: bytes) -> dict[bytes, int] | None:
+    """The table ``pack_ranks`` made; None if ``packed`` is not one."""
+    if len(packed) < 4:
+        return None
+    count = int.from_bytes(packed[:4], "little")
+    lengths = array.array("H")
+    lengths.frombytes(packed[4 : 4 + 2 * count])
+    if sys.byteorder != "little":
+        lengths.byteswap()
+    start = 4 + 2 * count
+    if len(lengths) != count or len(packed) != start + sum(lengths):
+        return None
+    tokens = []
+    for length in lengths:
+        tokens.append(packed[start : start + length])
+        start += length
+    return dict(zip(tokens, range(count), strict=True))
 
 
 @cache
