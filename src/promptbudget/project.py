@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
+from promptbudget.cache import open_cache
 from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
@@ -65,6 +66,20 @@ class Project:
     @classmethod
     def open(
         cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
+    ) -> Project:
+        # The cache is open before the manifest is read: a manifest validated before is not
+        # validated again.
+        manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
+        where = manifest_path.parent if manifest_path is not None else options.cwd
+        opened = open_cache(where.resolve(), enabled=options.use_cache)
+        project = cls._open(options, require_manifest=require_manifest, overrides=overrides)
+        if opened is None or project.root != where.resolve():
+            open_cache(project.root, enabled=options.use_cache)
+        return project
+
+    @classmethod
+    def _open(
+        cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...]
     ) -> Project:
         manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
         if options.config is not None and not options.config.exists():

@@ -26,6 +26,7 @@ from promptbudget.bounded import (
     check_json_depth,
     check_yaml_events,
 )
+from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined, resolve_path
 from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
 from promptbudget.manifest.model import (
@@ -309,13 +310,25 @@ def _line_for(lines: Lines, json_path: str) -> int | None:
 
 
 def validate(data: Any, lines: Lines, shown: str) -> None:
-    """Validate against the schema; raise the single most useful error."""
+    """Validate against the schema; raise the single most useful error. A document the
+    cache knows to be valid (the same ``repr``, the same schema) is not validated again, so
+    jsonschema is not even imported."""
+    store = active_store()
+    key = None
+    if store is not None:
+        schema_text = resources.files(__package__).joinpath("schema.json").read_text("utf-8")
+        key = cache_key("valid manifest", schema_text, repr(data))
+        if store.get(key) is True:
+            return
+
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     validator = Draft202012Validator(load_schema())
     error = best_match(validator.iter_errors(data))
     if error is None:
+        if store is not None and key is not None:
+            store.put(key, True)
         return
     message, json_path = _describe(error)
     raise ManifestError(message, path=shown, line=_line_for(lines, json_path), json_path=json_path)
