@@ -132,10 +132,33 @@ def _looks_like_yaml(lines: list[str]) -> bool:
     return first is not None and _YAML_KEY_LINE.match(first) is not None
 
 
+# Template engines parse and compile a template in time that grows with its tags, a few
+# seconds for tens of thousands: beyond this many ``{{``/``{%`` a template is PB001, counted
+# as plain text. Real prompt templates hold tens to hundreds.
+MAX_TEMPLATE_TAGS = 5_000
+
+
 def parse_template(
     path: Path, display: str, fmt: TemplateFormat, read: PromptText
 ) -> ParsedTemplate:
     """Split and interpret ``read`` according to ``fmt``. Never raises for content problems."""
+    parsed = _parse_template(path, display, fmt, read)
+    if parsed.meta.engine == "none" or parsed.problem is not None:
+        return parsed
+    tags = parsed.body.count("{{") + parsed.body.count("{%")
+    if tags <= MAX_TEMPLATE_TAGS:
+        return parsed
+    return _broken(
+        parsed,
+        f"has {tags:,} template tags; promptbudget renders templates of at most "
+        f"{MAX_TEMPLATE_TAGS:,} (split it into partials)",
+        parsed.body_line,
+    )
+
+
+def _parse_template(
+    path: Path, display: str, fmt: TemplateFormat, read: PromptText
+) -> ParsedTemplate:
     base = ParsedTemplate(
         path=path,
         display_path=display,

@@ -43,7 +43,9 @@ _SLOT_PATTERN = re.compile("\ue000(\\d+)([\ue001\ue002])")
 _ANY_SLOT_CHAR = re.compile("[\ue000\ue001\ue002]")
 
 ROLES = ("system", "user", "assistant", "developer", "function", "tool", "tools")
-_ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])?\s*:\s*$")
+# No two adjacent \s* may compete for the same spaces: a long run of blanks (a line of
+# variables that render empty) would make the match quadratic.
+_ROLE_LINE = re.compile(r"(?i)^\s*(?:#\s*)?(" + "|".join(ROLES) + r")\s*(?:(\[[^\]]*\])\s*)?:\s*$")
 
 
 @dataclass(frozen=True)
