@@ -215,10 +215,12 @@ def _write(text: str, output: Path | None) -> None:
         return
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file path")
+    from promptbudget.fileio import FileWriteError, write_output
+
     try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"cannot write --output {output}: {err.strerror}") from err
+        write_output(output, text.encode("utf-8"), shown=str(output))
+    except FileWriteError as err:
+        raise UsageError(f"cannot write --output {err}") from err
 
 
 def _reject_format(
@@ -547,6 +549,12 @@ def compress(
         bool,
         typer.Option("--write", help="Rewrite the files that change (atomically)."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="With --write: also rewrite read-only files (they stay read-only)."
+        ),
+    ] = False,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
@@ -558,6 +566,8 @@ def compress(
 
     if diff and write:
         raise UsageError("use --diff to look or --write to change, not both")
+    if force and not write:
+        raise UsageError("--force only applies to --write")
     options = _options(
         config=config,
         fmt=fmt,
@@ -567,7 +577,12 @@ def compress(
         no_cache=no_cache,
     )
     options = replace(
-        options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
+        options,
+        passes=tuple(pass_ or ()),
+        keep_examples=keep_examples,
+        diff=diff,
+        write=write,
+        force=force,
     )
     _reject_format(
         fmt,

@@ -115,15 +115,17 @@ def load_manifest(
     prices: Path | None = None,
     overrides: Sequence[str] = (),
     workflow: str | None = None,
+    text: str | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` (or ``text``, as if it were at ``path``).
 
     ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
     manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
     before validation (to ``workflow`` only, for workflow keys, when it is given).
     """
     shown = display_path(path, cwd or Path.cwd())
-    text = _read_manifest_text(path, shown)
+    if text is None:
+        text = _read_manifest_text(path, shown)
     if path.suffix.lower() == ".toml":
         from promptbudget.manifest.pyproject import load_tool_table
 

@@ -139,6 +139,12 @@ def _looks_like_yaml(lines: list[str]) -> bool:
     return first is not None and _YAML_KEY_LINE.match(first) is not None
 
 
+# Template engines parse and compile a template in time that grows with its tags, a few
+# seconds for tens of thousands: beyond this many ``{{``/``{%`` a template is PB001, counted
+# as plain text. Real prompt templates hold tens to hundreds.
+MAX_TEMPLATE_TAGS = 5_000
+
+
 def parse_template(
     path: Path,
     display: str,
@@ -153,7 +159,7 @@ def parse_template(
 
     ``root``: the project root; files found next to the template (``config.json``, a
     ``promptfooconfig.yaml``) are looked for and read only inside it."""
-    parsed = _parse_template(path, display, fmt, read, root=root)
+    parsed = _bound_tags(_parse_template(path, display, fmt, read, root=root))
     if fmt is not TemplateFormat.JINJA2 or not parsed.is_readable or parsed.problem:
         return parsed
     if engine is None and parsed.meta.engine == "nunjucks":  # promptfoo renders Nunjucks
@@ -161,6 +167,21 @@ def parse_template(
     if engine is None and is_jinja_file(path):
         return parsed
     return with_engine(parsed, engine)
+
+
+def _bound_tags(parsed: ParsedTemplate) -> ParsedTemplate:
+    """A template with more than ``MAX_TEMPLATE_TAGS`` tags is PB001, counted as plain text."""
+    if parsed.meta.engine == "none" or parsed.problem is not None:
+        return parsed
+    tags = parsed.body.count("{{") + parsed.body.count("{%")
+    if tags <= MAX_TEMPLATE_TAGS:
+        return parsed
+    return _broken(
+        parsed,
+        f"has {tags:,} template tags; promptbudget renders templates of at most "
+        f"{MAX_TEMPLATE_TAGS:,} (split it into partials)",
+        parsed.body_line,
+    )
 
 
 _JINJA_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})

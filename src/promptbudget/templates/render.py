@@ -52,7 +52,9 @@ def slot_marker(index: int, *, whole: bool = True) -> str:
 
 
 ROLES = ("system", "user", "assistant", "developer", "function", "tool", "tools")
-_ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])?\s*:\s*$")
+# No two adjacent \s* may compete for the same spaces: a long run of blanks (a line of
+# variables that render empty) would make the match quadratic.
+_ROLE_LINE = re.compile(r"(?i)^\s*(?:#\s*)?(" + "|".join(ROLES) + r")\s*(?:(\[[^\]]*\])\s*)?:\s*$")
 
 
 @dataclass(frozen=True)
