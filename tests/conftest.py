@@ -41,9 +41,13 @@ class Run:
 
 @pytest.fixture
 def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., Run]:
-    """Run ``promptbudget ARGS`` in-process from ``cwd``; stdout and stderr captured apart."""
+    """Run ``promptbudget ARGS`` in-process from ``cwd``; stdout and stderr captured apart.
+    Without ``cwd`` it runs from an empty directory, outside the repository (whose own
+    budgets.yaml would otherwise be found)."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
@@ -52,8 +56,7 @@ def run_cli(
     def run(*args: str, cwd: Path | None = None) -> Run:
         capsys.readouterr()
         previous = Path.cwd()
-        if cwd is not None:
-            os.chdir(cwd)
+        os.chdir(cwd if cwd is not None else tmp_path_factory.mktemp("cwd"))
         try:
             code = main(list(args))
         finally:

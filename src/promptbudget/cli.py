@@ -19,8 +19,9 @@ import typer
 
 from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError, UsageError
-from promptbudget.findings import Report, Severity
+from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 
 app = typer.Typer(
@@ -235,7 +236,7 @@ def count(
     prices: PricesOption = None,
 ) -> int:
     """Tokens per template (and per message), per model."""
-    from promptbudget.pipeline import run_count
+    from promptbudget.commands import count as command
 
     options = _options(
         config=config,
@@ -248,7 +249,7 @@ def count(
         models=model or (),
         prices=prices,
     )
-    return _emit(run_count(options), options)
+    return _emit(command.run(options), options)
 
 
 @app.command()
@@ -271,7 +272,8 @@ def check(
     seed: SeedOption = 1,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
-    from promptbudget.pipeline import run_check, split_projects
+    from promptbudget.commands import check as command
+    from promptbudget.project import split_projects
 
     options = _options(
         config=config,
@@ -300,7 +302,7 @@ def check(
             _write(
                 f"{os.path.relpath(run.config, run.cwd)} (paths below are relative to it)\n", None
             )
-        codes.append(_emit(run_check(run), run))
+        codes.append(_emit(command.run(run), run))
     return max(codes)
 
 
@@ -330,7 +332,7 @@ def estimate(
     seed: SeedOption = 1,
 ) -> int:
     """Cost per call, per request (mean, p50, p95), per successful outcome and per month."""
-    from promptbudget.pipeline import run_estimate
+    from promptbudget.commands import estimate as command
 
     options = _options(
         config=config,
@@ -349,7 +351,7 @@ def estimate(
     )
     if options.output_format.resolve() is OutputFormat.GITHUB:
         options = replace(options, output_format=OutputFormat.TEXT)
-    return _emit(run_estimate(options), options)
+    return _emit(command.run(options), options)
 
 
 @app.command()
@@ -385,10 +387,11 @@ def diff(
     Exits 1 on findings that are new since the base (at or above --fail-on) and on rises
     above --fail-on-increase; findings the base already had do not fail a diff.
     """
-    from promptbudget.diffing import parse_increase, run_diff
+    from promptbudget.commands import diff as command
+    from promptbudget.diffing import parse_increase
 
-    if fail_on_increase is not None:
-        parse_increase(fail_on_increase)  # a bad value fails before any work is done
+    # A bad value fails before any work is done.
+    threshold = parse_increase(fail_on_increase) if fail_on_increase is not None else None
     options = _options(
         config=config,
         fmt=fmt,
@@ -400,7 +403,8 @@ def diff(
         samples=samples,
         seed=seed,
     )
-    return _emit(run_diff(options, base, fail_on_increase), options)
+    options = replace(options, base_ref=base, fail_on_increase=threshold)
+    return _emit(command.run(options), options)
 
 
 @app.command()
@@ -419,10 +423,11 @@ def lock(
 
     'check' then reports PB206 when a versioned template changes but its version does not.
     """
-    from promptbudget.pipeline import run_lock
+    from promptbudget.commands import lock as command
 
     options = _options(config=config, fmt=OutputFormat.TEXT, output=None, prices=prices)
-    path, changes = run_lock(options, check_only=check_only)
+    result = command.run(replace(options, check_only=check_only))
+    path, changes = result.path, result.changes
     shown = os.path.relpath(path, Path.cwd()) if path.is_relative_to(Path.cwd()) else str(path)
     if check_only:
         if not changes:
@@ -465,8 +470,8 @@ def baseline(
     is never lowered. Comments and formatting in budgets.yaml are kept.
     """
     from promptbudget.baseline import describe, parse_headroom
+    from promptbudget.commands import baseline as command
     from promptbudget.compression import unified_diff
-    from promptbudget.pipeline import run_baseline
 
     share = parse_headroom(headroom)
     options = _options(
@@ -478,7 +483,7 @@ def baseline(
         samples=samples,
         seed=seed,
     )
-    result = run_baseline(options, share, write=not diff)
+    result = command.run(replace(options, headroom=share, diff=diff))
     shown = os.path.relpath(result.path, Path.cwd())
     for skipped in result.skipped:
         _stderr(f"promptbudget: skipped workflow {skipped.workflow!r}: {skipped.reason}")
@@ -530,7 +535,7 @@ def compress(
     no_color: NoColorOption = False,
 ) -> int:
     """Find the waste in templates, show it, and remove it: tokens and dollars saved."""
-    from promptbudget.pipeline import run_compress
+    from promptbudget.commands import compress as command
 
     if diff and write:
         raise UsageError("use --diff to look or --write to change, not both")
@@ -548,7 +553,7 @@ def compress(
     )
     if options.output_format.resolve() is OutputFormat.GITHUB:
         options = replace(options, output_format=OutputFormat.TEXT)
-    report = run_compress(options)
+    report = command.run(options)
     _emit(report, options)
     failures = [c.error for c in report.compressions if c.error]
     for failure in failures:
@@ -575,7 +580,7 @@ def models(
     prices: PricesOption = None,
 ) -> int:
     """The price catalog (USD per million tokens), with the manifest's models: merged in."""
-    from promptbudget.pipeline import run_models, run_models_diff
+    from promptbudget.commands import models as command
 
     if fmt is OutputFormat.GITHUB:
         raise UsageError("models has no findings to annotate; use --format text or json")
@@ -587,7 +592,7 @@ def models(
     )
     if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
         options = replace(options, output_format=OutputFormat.TEXT)
-    report = run_models_diff(options, diff) if diff is not None else run_models(options)
+    report = command.run(replace(options, price_diff=diff))
     _emit(report, options)
     return 0
 

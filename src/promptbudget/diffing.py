@@ -1,35 +1,37 @@
-"""``promptbudget diff --base REF``: the project at a git ref against the working tree.
+"""What changed between two ``check`` results: workflows, templates, findings, breaches.
 
-The base is read straight from git's object store (``ls-tree`` + ``cat-file --batch``) into a
-temporary directory: the user's checkout, index and worktrees are never touched. Both sides
-are evaluated by the same ``check`` pipeline; the diff compares what they measured.
+Pure: it compares what two runs measured and knows nothing of git or of how the runs were
+made (that is ``commands/diff.py`` and ``git.py``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from promptbudget.errors import PromptBudgetError, UsageError
-from promptbudget.estimates import WorkflowEstimate
-from promptbudget.findings import Finding, Report
-from promptbudget.manifest.loader import find_manifest
-from promptbudget.options import Options
+from promptbudget.findings import Finding
 from promptbudget.units import parse_percent_option
+
+if TYPE_CHECKING:
+    from promptbudget.counting import TemplateCount
+    from promptbudget.estimates import WorkflowEstimate
 
 Status = Literal["added", "removed", "changed", "unchanged"]
 
 
-class GitError(PromptBudgetError):
-    """git is missing, this is not a repository, or the ref does not exist."""
+class Measured(Protocol):
+    """What one side of a diff measured: a ``check`` report has all three."""
+
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
+
+    @property
+    def templates(self) -> tuple[TemplateCount, ...]: ...
+
+    @property
+    def workflows(self) -> tuple[WorkflowEstimate, ...]: ...
 
 
 # -- what is compared ------------------------------------------------------------------------
@@ -200,8 +202,8 @@ def _workflow_change(
 
 
 def compare(
-    base: Report,
-    head: Report,
+    base: Measured,
+    head: Measured,
     *,
     base_ref: str,
     base_commit: str,
@@ -287,167 +289,3 @@ def _breaches(result: DiffResult, threshold: Decimal) -> Iterator[Breach]:
     for template in result.templates:
         if template.tokens.percent is not None and template.tokens.percent > threshold:
             yield Breach(template.path, "tokens", template.tokens)
-
-
-# -- git -------------------------------------------------------------------------------------
-
-
-def _git(args: list[str], cwd: Path, *, stdin: bytes | None = None) -> bytes:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-        )
-    except FileNotFoundError as err:
-        raise GitError("diff needs git, and git is not installed (or not on PATH)") from err
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(message[-1] if message else f"git {args[0]} failed")
-    return done.stdout
-
-
-def git_toplevel(cwd: Path) -> Path:
-    try:
-        out = _git(["rev-parse", "--show-toplevel"], cwd)
-    except GitError as err:
-        if "not a git repository" in str(err):
-            raise GitError(
-                f"{cwd} is not inside a git repository; diff compares against a git ref"
-            ) from err
-        raise
-    return Path(out.decode("utf-8").strip()).resolve()
-
-
-def resolve_ref(top: Path, ref: str) -> str:
-    if ref.startswith("-"):
-        raise UsageError(f"--base {ref!r} is not a git ref")
-    try:
-        out = _git(
-            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], top
-        )
-    except GitError as err:
-        raise GitError(
-            f"unknown git ref {ref!r}: not a branch, tag or commit here (in a shallow CI "
-            f"checkout, fetch it first: git fetch --depth=1 origin {ref})"
-        ) from err
-    return out.decode("ascii").strip()
-
-
-def export_tree(top: Path, commit: str, subdir: str, destination: Path) -> int:
-    """Write the files under ``subdir`` (relative to the repository root, ``""``: all) at
-    ``commit`` into ``destination``, keeping their paths. Returns how many were written."""
-    spec = ["--", subdir] if subdir else []
-    listing = _git(["ls-tree", "-r", "-z", "--full-tree", commit, *spec], top)
-    entries: list[tuple[str, str, str]] = []  # (mode, object, path)
-    for record in listing.split(b"\0"):
-        if not record:
-            continue
-        info, _, raw_name = record.partition(b"\t")
-        mode, kind, obj = info.decode("ascii").split(" ")
-        if kind != "blob":  # submodules
-            continue
-        entries.append((mode, obj, os.fsdecode(raw_name)))
-    if not entries:
-        return 0
-    batch = _git(
-        ["cat-file", "--batch"], top, stdin="".join(f"{obj}\n" for _, obj, _ in entries).encode()
-    )
-    root = destination.resolve()
-    position = 0
-    for mode, obj, name in entries:
-        header_end = batch.index(b"\n", position)
-        header = batch[position:header_end].decode("ascii").split(" ")
-        if header[0] != obj or len(header) != 3:  # "<object> missing" (a partial clone)
-            raise GitError(f"git has no contents for {name} at {commit[:12]}; fetch it first")
-        size = int(header[2])
-        content = batch[header_end + 1 : header_end + 1 + size]
-        position = header_end + 1 + size + 1
-        target = (root / name).resolve()
-        if not target.is_relative_to(root):
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if mode == "120000":
-            _symlink(target, os.fsdecode(content))
-        else:
-            target.write_bytes(content)
-    return len(entries)
-
-
-def _symlink(target: Path, points_to: str) -> None:
-    """Recreate a symlink as committed. Reading is confined to the project root as at the
-    head, so a link out of the tree is refused by the same check, with the same finding."""
-    try:
-        target.symlink_to(points_to)
-    except OSError:  # no symlinks here (Windows without the privilege): leave it out
-        return
-
-
-@contextmanager
-def base_checkout(top: Path, commit: str, subdir: str) -> Iterator[Path]:
-    """A temporary directory holding ``subdir`` of the repository at ``commit``."""
-    directory = Path(tempfile.mkdtemp(prefix="promptbudget-base-"))
-    try:
-        export_tree(top, commit, subdir, directory)
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-# -- the command -----------------------------------------------------------------------------
-
-
-def run_diff(options: Options, base_ref: str, fail_on_increase: str | None = None) -> Report:
-    """``promptbudget diff --base REF``: base and head evaluated by ``check``, compared."""
-    from promptbudget.pipeline import run_check
-
-    threshold = parse_increase(fail_on_increase) if fail_on_increase is not None else None
-    cwd = options.cwd.resolve()
-    top = git_toplevel(cwd)
-    commit = resolve_ref(top, base_ref)
-    head_options = replace(options, paths=())
-    head = run_check(head_options)
-    manifest = options.config if options.config is not None else find_manifest(cwd)
-    assert manifest is not None  # run_check found it, or raised
-    manifest = (manifest if manifest.is_absolute() else cwd / manifest).resolve()
-    project_root = Path(head.root or cwd).resolve()
-    if not project_root.is_relative_to(top):
-        raise GitError(f"the project at {project_root} is not inside the repository at {top}")
-    subdir = project_root.relative_to(top).as_posix()
-    subdir = "" if subdir == "." else subdir
-
-    base_problem: str | None = None
-    with base_checkout(top, commit, subdir) as directory:
-        base_cwd = directory / cwd.relative_to(top) if cwd.is_relative_to(top) else directory
-        base_cwd.mkdir(parents=True, exist_ok=True)
-        base_manifest = directory / manifest.relative_to(top)
-        if base_manifest.is_file():
-            try:
-                base = run_check(replace(head_options, cwd=base_cwd, config=base_manifest))
-            except PromptBudgetError as err:
-                base, base_problem = Report(command="check"), str(err)
-        else:
-            shown = manifest.relative_to(top).as_posix()
-            base, base_problem = Report(command="check"), f"{shown} does not exist at {base_ref}"
-    result = compare(
-        base,
-        head,
-        base_ref=base_ref,
-        base_commit=commit,
-        threshold=threshold,
-        base_problem=base_problem,
-    )
-    return Report(
-        command="diff",
-        findings=result.new_findings,
-        templates=head.templates,
-        workflows=head.workflows,
-        fail_on=options.fail_on,
-        exit_zero=options.exit_zero,
-        catalog_as_of=head.catalog_as_of,
-        root=head.root,
-        diff=result,
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from promptbudget.findings import Severity
@@ -29,6 +30,8 @@ class OutputFormat(enum.Enum):
 
 @dataclass(frozen=True)
 class Options:
+    """One run of one command. Fields a command does not use keep their defaults."""
+
     cwd: Path
     config: Path | None = None
     paths: tuple[Path, ...] = ()
@@ -49,3 +52,9 @@ class Options:
     keep_examples: int | None = None  # compress: few-shot examples the examples pass keeps
     diff: bool = False  # compress: print a unified diff
     write: bool = False  # compress: rewrite the files
+    force: bool = False  # compress --write: also files that are read-only
+    check_only: bool = False  # lock --check: write nothing, say what would change
+    headroom: Decimal = Decimal("0.25")  # baseline: room above today's values (a share)
+    base_ref: str | None = None  # diff --base
+    fail_on_increase: Decimal | None = None  # diff: a rise above this percent fails
+    price_diff: Path | None = None  # models --diff FILE

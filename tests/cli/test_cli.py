@@ -215,12 +215,12 @@ def test_schema_is_a_valid_json_schema(run_cli: Callable[..., Run]) -> None:
 def test_internal_error_is_exit_2_with_a_traceback(
     run_cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import promptbudget.pipeline
+    import promptbudget.commands.check
 
     def boom(options: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(promptbudget.pipeline, "run_check", boom)
+    monkeypatch.setattr(promptbudget.commands.check, "run", boom)
     result = run_cli("check", cwd=EXAMPLES)
     assert result.exit_code == 2
     assert "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr

@@ -429,8 +429,8 @@ def test_bad_what_if_is_exit_2(
 def test_breakdown_sums_to_the_mean_exactly_in_decimal() -> None:
     """The API behind `estimate --why`: the components are the mean, to the last digit."""
     from conftest import EXAMPLES
+    from promptbudget.commands.estimate import run as run_estimate
     from promptbudget.options import Options
-    from promptbudget.pipeline import run_estimate
 
     report = run_estimate(Options(cwd=EXAMPLES, why=True))
     assert report.workflows

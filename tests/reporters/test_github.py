@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.findings import Finding, Severity
 from promptbudget.options import OutputFormat
+from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings
 from promptbudget.reporters.github import render_github
 

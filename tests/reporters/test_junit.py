@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.commands.check import run as run_check
+from promptbudget.commands.count import run as run_count
+from promptbudget.findings import Finding, Severity
 from promptbudget.options import Options, OutputFormat
-from promptbudget.pipeline import run_check, run_count
+from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings, get_reporter
 from promptbudget.reporters.junit import render_junit
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.commands.check import run as run_check
+from promptbudget.findings import Finding, Severity
 from promptbudget.options import Options
-from promptbudget.pipeline import run_check
+from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings
 from promptbudget.reporters.markdown import md_code, md_text, render_markdown
 

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.commands.check import run as run_check
+from promptbudget.commands.count import run as run_count
+from promptbudget.commands.models import run as run_models
+from promptbudget.findings import Finding, Severity
 from promptbudget.options import Options, OutputFormat
-from promptbudget.pipeline import run_check, run_count, run_models
+from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings, get_reporter
 from promptbudget.reporters.github import render_github
 from promptbudget.reporters.json import render_json

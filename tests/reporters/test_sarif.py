@@ -18,9 +18,11 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 
 from promptbudget import __version__
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.commands.check import run as run_check
+from promptbudget.commands.count import run as run_count
+from promptbudget.findings import Finding, Severity
 from promptbudget.options import Options, OutputFormat
-from promptbudget.pipeline import run_check, run_count
+from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings, get_reporter
 from promptbudget.reporters.sarif import doc_markdown, render_sarif
 from promptbudget.rules import RULES

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from promptbudget.findings import Report, assert_never
+from promptbudget.findings import assert_never
 from promptbudget.options import OutputFormat
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 
 Reporter = Callable[[Report, ReportSettings], str]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.findings import Finding, Severity
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -17,9 +17,10 @@ from promptbudget.estimates import (
     is_long_context,
     iter_calls,
 )
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.findings import Finding, Severity
 from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 
 SCHEMA_VERSION = 1

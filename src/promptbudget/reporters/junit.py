@@ -14,7 +14,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from promptbudget.findings import Finding, Report
+from promptbudget.findings import Finding
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.reporters.locations import workspace_path
 

@@ -13,7 +13,8 @@ import re
 from decimal import Decimal
 
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.findings import Finding, Report, Severity, assert_never
+from promptbudget.findings import Finding, Severity, assert_never
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.reporters.locations import workspace_path
 from promptbudget.units import format_tokens, format_usd

@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import quote
 
 from promptbudget import __version__
-from promptbudget.findings import Finding, Report, Severity, assert_never
+from promptbudget.findings import Finding, Severity, assert_never
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 from promptbudget.reporters.locations import workspace_path
 from promptbudget.rules import RULES, Rule

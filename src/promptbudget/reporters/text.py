@@ -10,8 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.findings import Finding, Report, Severity
+from promptbudget.findings import Finding, Severity
 from promptbudget.pricing.catalog import LongContextTier
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.units import format_share, format_tokens, format_usd
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptbudget.pricing.resolve import resolve_model
 from promptbudget.runtime.messages import ChatMessage, count_request, read_messages, read_tools
 from promptbudget.runtime.outcome import (
     BudgetConfigError,
@@ -42,6 +43,7 @@ from promptbudget.runtime.spend import (
 )
 from promptbudget.runtime.usage import count_tool_calls, read_usage
 from promptbudget.simulation import CallTokens, price_call, select_rates
+from promptbudget.tokenizers import get_tokenizer
 
 if TYPE_CHECKING:
     from promptbudget.manifest.model import Manifest, Step, Workflow
@@ -158,9 +160,6 @@ class Budgets:
         (resolved once per name)."""
         resolved = self._models.get(name)
         if resolved is None:
-            from promptbudget.pipeline import resolve_model
-            from promptbudget.tokenizers import get_tokenizer
-
             choice = resolve_model(name, self.manifest.catalog)
             resolved = ResolvedModel(name, choice.price, get_tokenizer(choice.tokenizer))
             self._models[name] = resolved

@@ -1,0 +1,85 @@
+"""``promptbudget baseline``: add missing limits and raise broken ones to today's values plus
+headroom, editing budgets.yaml in place (or, with ``--diff``, only planning it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from promptbudget.baseline import (
+    LimitChange,
+    Skipped,
+    edit_manifest,
+    encode_manifest,
+    plan_limits,
+    read_manifest_text,
+)
+from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.fileio import atomic_write
+from promptbudget.lanes import estimate_workflows
+from promptbudget.manifest.loader import load_manifest
+from promptbudget.manifest.model import CostLimit
+from promptbudget.options import Options
+from promptbudget.project import Project
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    path: Path
+    changes: tuple[LimitChange, ...]
+    skipped: tuple[Skipped, ...]
+    before: str
+    after: str
+
+
+def run(options: Options) -> BaselineResult:
+    """Plan the limits and, unless ``options.diff``, write them."""
+    project = Project.open(options, require_manifest=True)
+    manifest = project.manifest
+    assert manifest is not None
+    if manifest.path.suffix not in {".yaml", ".yml"}:
+        raise UsageError(
+            f"baseline edits budgets.yaml; {manifest.display_path} is not one. Run it with "
+            "--diff and copy the limits by hand"
+        )
+    estimates = estimate_workflows(
+        project, samples=options.samples, seed=options.seed, workflow=options.workflow
+    )
+    planned = plan_limits(estimates, options.headroom)
+    text, bom, crlf = read_manifest_text(manifest.path)
+    edited, skipped = edit_manifest(text, planned)
+    skipped_names = {s.workflow for s in skipped}
+    changes = tuple(c for c in planned if c.workflow not in skipped_names)
+    _check_edit(manifest.path, edited, changes, options)
+    if not options.diff and edited != text:
+        try:
+            atomic_write(manifest.path, encode_manifest(edited, bom=bom, crlf=crlf))
+        except OSError as err:
+            raise PromptBudgetError(
+                f"cannot write {manifest.display_path}: {err.strerror or err}"
+            ) from err
+    return BaselineResult(manifest.path, changes, tuple(skipped), text, edited)
+
+
+def _check_edit(
+    path: Path, edited: str, changes: tuple[LimitChange, ...], options: Options
+) -> None:
+    """The edited manifest must load and hold exactly the planned limits (else it is a bug,
+    and budgets.yaml is left as it was)."""
+    probe = path.with_name(f".{path.name}.baseline")
+    try:
+        probe.write_text(edited, encoding="utf-8")
+        loaded = load_manifest(probe, cwd=options.cwd)
+    finally:
+        probe.unlink(missing_ok=True)
+    workflows = {w.name: w for w in loaded.workflows}
+    for change in changes:
+        value = getattr(workflows[change.workflow].limits, change.key)
+        amount = value.amount if isinstance(value, CostLimit) else value
+        if amount is None or Decimal(amount) != change.after:
+            raise PromptBudgetError(
+                f"baseline could not write {change.key} for {change.workflow} safely "
+                f"(it reads back as {amount}); budgets.yaml was not changed. This is a bug: "
+                "please report it with your budgets.yaml"
+            )

@@ -1,0 +1,67 @@
+"""``promptbudget check``: every workflow and template against its limits and rules."""
+
+from __future__ import annotations
+
+from promptbudget.compression.passages import find_passages
+from promptbudget.evaluation import compress_templates, lint, lock_entries, project_templates
+from promptbudget.lanes import estimate_workflows, template_rates
+from promptbudget.options import Options
+from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
+from promptbudget.project import Project
+from promptbudget.report import Report
+from promptbudget.rules import RULES, RuleContext
+from promptbudget.tokenizers import get_tokenizer
+
+
+def run(options: Options) -> Report:
+    project = Project.open(options, require_manifest=True)
+    manifest = project.manifest
+    assert manifest is not None
+    results = project_templates(project)
+    settings = manifest.compression
+    compressions, bodies = compress_templates(results, settings)
+    passages = tuple(
+        find_passages(bodies, get_tokenizer(DEFAULT_TOKENIZER), settings.duplicate_min_tokens)
+    )
+    selection = project.affected(options) if options.paths else None
+    # check PATH...: only the workflows the files touch are simulated (each workflow's
+    # numbers do not depend on the others), and those whose templates share a pasted
+    # passage with them (PB204 says what every copy costs).
+    only = selection.priced_workflows(project, passages) if selection is not None else None
+    estimates = estimate_workflows(project, samples=options.samples, seed=options.seed, only=only)
+    lock = project.lock
+    locked = [r for r in results if selection is None or r.parsed.display_path in selection.paths]
+    step_lines = {
+        (workflow.name, step.name): {
+            name: spec.line for name, spec in step.variables.items() if spec.line is not None
+        }
+        for workflow in manifest.workflows
+        for step in workflow.steps
+    }
+    context = RuleContext(
+        templates=tuple(results),
+        workflows=estimates,
+        manifest=manifest,
+        step_variable_lines=step_lines,
+        compressions=compressions,
+        passages=passages,
+        token_rates=template_rates(project, estimates),
+        min_savings=settings.min_savings,
+        lock=lock,
+        locked_now=lock_entries(project, locked, estimates) if lock is not None else {},
+    )
+    findings = lint(project, RULES, context, unused=True)
+    templates = tuple(r.count for r in results)
+    if selection is not None:
+        findings, templates, estimates = selection.apply(findings, templates, estimates)
+    return Report(
+        command="check",
+        findings=findings,
+        templates=templates,
+        workflows=estimates,
+        scoped=bool(options.paths),
+        fail_on=options.fail_on,
+        exit_zero=options.exit_zero,
+        catalog_as_of=project.catalog.as_of,
+        root=str(project.root),
+    )

@@ -1,0 +1,62 @@
+"""``promptbudget count``: tokens per template (and per message), per model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from promptbudget.errors import PromptBudgetError
+from promptbudget.evaluation import evaluate_template, lint, select_rules
+from promptbudget.options import Options
+from promptbudget.pricing.resolve import resolve_model
+from promptbudget.project import Project
+from promptbudget.report import Report
+from promptbudget.rules import RuleContext, TemplateResult
+from promptbudget.templates.parse import variants_of
+from promptbudget.tokenizers import guess_tokenizer
+
+# What can be said of a template on its own, without a workflow.
+COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301")
+
+
+def run(options: Options) -> Report:
+    project = Project.open(options, require_manifest=False)
+    for model in options.models:
+        # A model of a known family (an older Claude, an OpenAI snapshot) is counted with its
+        # family's tokenizer and reported as PB110; a name nothing is known of is an error.
+        if not resolve_model(model, project.catalog).is_known and guess_tokenizer(model) is None:
+            near = project.catalog.closest(model)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise PromptBudgetError(
+                f"unknown model {model!r}{hint}; see 'promptbudget models', or declare it under "
+                "models: in budgets.yaml"
+            )
+    results: list[TemplateResult] = []
+    for argument, path in project.template_arguments(options):
+        include_root = project.include_root(argument, path)
+        # Files found by walking a directory stay inside it; a file named explicitly is
+        # read wherever it points.
+        parsed = project.load(path, confine_to=include_root if argument.is_dir() else None)
+        names: Iterable[str | None] = options.models or (
+            parsed.meta.model or project.default_model,
+        )
+        results.extend(
+            evaluate_template(
+                project,
+                part,
+                name,
+                include_root=include_root,
+                manifest_variables=frozenset(project.manifest_variables),
+            )
+            for part in variants_of(parsed)
+            for name in names
+        )
+    context = RuleContext(templates=tuple(results), manifest=project.manifest)
+    return Report(
+        command="count",
+        findings=lint(project, select_rules(*COUNT_RULES), context, unused=False),
+        templates=tuple(r.count for r in results),
+        fail_on=options.fail_on,
+        exit_zero=options.exit_zero,
+        catalog_as_of=project.catalog.as_of,
+        root=str(project.root),
+    )

@@ -1,0 +1,68 @@
+"""``promptbudget diff --base REF``: the project at a git ref against the working tree, both
+evaluated by ``check``, compared (``diffing.compare``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from promptbudget.commands import check
+from promptbudget.diffing import compare
+from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.git import GitError, base_checkout, git_toplevel, resolve_ref
+from promptbudget.manifest.loader import find_manifest
+from promptbudget.options import Options
+from promptbudget.report import Report
+
+
+def run(options: Options) -> Report:
+    base_ref = options.base_ref
+    if base_ref is None:
+        raise UsageError("diff needs --base REF: the git ref to compare with")
+    threshold = options.fail_on_increase
+    cwd = options.cwd.resolve()
+    top = git_toplevel(cwd)
+    commit = resolve_ref(top, base_ref)
+    head_options = replace(options, paths=())
+    head = check.run(head_options)
+    manifest = options.config if options.config is not None else find_manifest(cwd)
+    assert manifest is not None  # run_check found it, or raised
+    manifest = (manifest if manifest.is_absolute() else cwd / manifest).resolve()
+    project_root = Path(head.root or cwd).resolve()
+    if not project_root.is_relative_to(top):
+        raise GitError(f"the project at {project_root} is not inside the repository at {top}")
+    subdir = project_root.relative_to(top).as_posix()
+    subdir = "" if subdir == "." else subdir
+
+    base_problem: str | None = None
+    with base_checkout(top, commit, subdir) as directory:
+        base_cwd = directory / cwd.relative_to(top) if cwd.is_relative_to(top) else directory
+        base_cwd.mkdir(parents=True, exist_ok=True)
+        base_manifest = directory / manifest.relative_to(top)
+        if base_manifest.is_file():
+            try:
+                base = check.run(replace(head_options, cwd=base_cwd, config=base_manifest))
+            except PromptBudgetError as err:
+                base, base_problem = Report(command="check"), str(err)
+        else:
+            shown = manifest.relative_to(top).as_posix()
+            base, base_problem = Report(command="check"), f"{shown} does not exist at {base_ref}"
+    result = compare(
+        base,
+        head,
+        base_ref=base_ref,
+        base_commit=commit,
+        threshold=threshold,
+        base_problem=base_problem,
+    )
+    return Report(
+        command="diff",
+        findings=result.new_findings,
+        templates=head.templates,
+        workflows=head.workflows,
+        fail_on=options.fail_on,
+        exit_zero=options.exit_zero,
+        catalog_as_of=head.catalog_as_of,
+        root=head.root,
+        diff=result,
+    )

@@ -1,0 +1,219 @@
+"""Templates evaluated on their own: values for their variables, rendered, counted for a model;
+what the safe compression passes would save on them; and the rules run over the results.
+
+Every function takes the Project (or the parts it needs) and returns values; nothing here
+reaches back to a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from promptbudget.compression import SAFE_PASSES, CompressionResult, PassOptions, compress_text
+from promptbudget.compression.rewrite import split_head
+from promptbudget.counting import TemplateCount, count_prompt
+from promptbudget.estimates import WorkflowEstimate
+from promptbudget.findings import Finding
+from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
+from promptbudget.manifest.model import CompressionSettings, VariableSpec
+from promptbudget.pricing.resolve import ModelChoice, resolve_model
+from promptbudget.project import Project
+from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
+from promptbudget.suppressions import apply as apply_suppressions
+from promptbudget.templates.parse import ParsedTemplate, variants_of
+from promptbudget.templates.render import RenderedPrompt, VariableValue
+from promptbudget.templates.source import TemplateFormat, detect_format, iter_prompt_files
+from promptbudget.tokenizers import get_tokenizer
+
+
+def variable_values(
+    parsed: ParsedTemplate,
+    layers: list[tuple[Mapping[str, VariableSpec], str]],
+) -> dict[str, VariableValue]:
+    """Each variable's value: template samples, overridden by each layer in turn (manifest
+    variables, then the step's, then the traffic class's)."""
+    values = {
+        name: VariableValue(name, "sample in the template", sample=sample)
+        for name, sample in parsed.meta.samples.items()
+    }
+    for layer, origin in layers:
+        for name, spec in layer.items():
+            if spec.is_sized:
+                kind = "cap" if spec.max_tokens is not None else "size"
+                values[name] = VariableValue(
+                    name,
+                    f"{kind} in {origin}",
+                    max_tokens=spec.bound_tokens,
+                    size=spec.tokens if spec.tokens is not None else spec.max_tokens,
+                    hard_cap=spec.max_tokens,
+                )
+            elif spec.has_sample:
+                values[name] = VariableValue(name, f"sample in {origin}", sample=spec.sample)
+    return values
+
+
+def count_template(
+    parsed: ParsedTemplate, rendered: RenderedPrompt, choice: ModelChoice
+) -> TemplateCount:
+    tokenizer = get_tokenizer(choice.tokenizer)
+    prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
+    return TemplateCount(
+        path=parsed.display_path,
+        format=parsed.format.value,
+        model=choice.name,
+        tokenizer=tokenizer.name,
+        encoding=tokenizer.spec.encoding,
+        exact=prompt.exact if prompt is not None else False,
+        error_band=tokenizer.spec.error_band,
+        prompt=prompt,
+        variant=parsed.variant,
+    )
+
+
+def evaluate_template(
+    project: Project,
+    parsed: ParsedTemplate,
+    model_name: str | None,
+    *,
+    include_root: Path | None = None,
+    manifest_variables: frozenset[str] = frozenset(),
+    in_workflow: bool = False,
+) -> TemplateResult:
+    """One template rendered with its samples and the manifest's variables, counted for
+    ``model_name``."""
+    choice = resolve_model(model_name, project.catalog)
+    values = variable_values(
+        parsed,
+        [
+            (project.manifest_variables, "budgets.yaml variables"),
+            (project.step_variables_for(parsed.path), "budgets.yaml steps"),
+        ],
+    )
+    rendered = project.renderer.render(parsed, values, include_root=include_root)
+    return TemplateResult(
+        parsed=parsed,
+        rendered=rendered,
+        count=count_template(parsed, rendered, choice),
+        model_known=choice.is_known,
+        closest_models=tuple(project.catalog.closest(model_name)) if model_name else (),
+        manifest_variables=manifest_variables,
+        in_workflow=in_workflow,
+    )
+
+
+def project_templates(project: Project) -> list[TemplateResult]:
+    """Every template of the project (the prompts directory and every step's prompt), each
+    evaluated for its own model."""
+    manifest = project.manifest
+    assert manifest is not None
+    used: dict[Path, set[str]] = {}
+    for workflow in manifest.workflows:
+        for step in workflow.steps:
+            used.setdefault(step.prompt_path, set()).update(step.variables)
+
+    template_paths: list[Path] = []
+    if manifest.prompts_dir.is_dir():
+        template_paths.extend(iter_prompt_files([manifest.prompts_dir]))
+    walked = {path.resolve() for path in template_paths}
+    template_paths.extend(path for path in used if path not in walked)
+    results: list[TemplateResult] = []
+    manifest_names = frozenset(manifest.variables)
+    for path in template_paths:
+        if path.resolve() == manifest.path:
+            continue
+        parsed = project.load(path, confine_to=project.root)
+        results.extend(
+            evaluate_template(
+                project,
+                part,
+                parsed.meta.model or manifest.default_model,
+                manifest_variables=manifest_names | frozenset(used.get(path.resolve(), ())),
+                in_workflow=path.resolve() in used,
+            )
+            for part in variants_of(parsed)
+        )
+    return results
+
+
+def compress_templates(
+    results: list[TemplateResult], settings: CompressionSettings
+) -> tuple[dict[str, CompressionResult], dict[str, tuple[str, int]]]:
+    """What the safe passes save on each readable template (PB205), and each template's
+    body with the line it starts on (PB204)."""
+    compressions: dict[str, CompressionResult] = {}
+    bodies: dict[str, tuple[str, int]] = {}
+    options = PassOptions(keep_examples=settings.keep_examples)
+    for result in results:
+        parsed = result.parsed
+        if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
+            continue
+        if detect_format(parsed.path) is TemplateFormat.TEXT:
+            continue  # a template inside YAML or JSON: compress never rewrites those
+        if parsed.variant is not None and not parsed.variant.startswith("1 of "):
+            continue  # a multi-prompt file is compressed (and reported) once
+        head, body = split_head(parsed.text, parsed.format)
+        bodies[parsed.display_path] = (body, head.count("\n") + 1)
+        tokenizer = get_tokenizer(result.count.tokenizer)
+        compressed = compress_text(body, SAFE_PASSES, tokenizer, options)
+        compressions[parsed.display_path] = replace(
+            compressed, original=parsed.text, text=head + compressed.text
+        )
+    return compressions, bodies
+
+
+def lock_entries(
+    project: Project, results: list[TemplateResult], estimates: tuple[WorkflowEstimate, ...]
+) -> dict[str, LockedTemplate]:
+    """What ``promptbudget.lock`` holds for each readable template: its version, the hash of
+    its text and its request tokens for its own model and every model a step sends it to."""
+    models: dict[str, set[str]] = {}
+    for estimate in estimates:
+        for step in estimate.steps:
+            models.setdefault(step.template_path, set()).update(step.models)
+    entries: dict[str, LockedTemplate] = {}
+    for result in results:
+        parsed = result.parsed
+        if not parsed.is_readable or result.count.request_tokens is None:
+            continue
+        if parsed.display_path in entries:
+            continue  # one entry per file: a multi-prompt file is locked by its first prompt
+        own = result.count.model or result.count.encoding
+        tokens = {own: result.count.request_tokens}
+        for model in sorted(models.get(parsed.display_path, set()) - {own}):
+            other = evaluate_template(project, parsed, model).count.request_tokens
+            if other is not None:
+                tokens[model] = other
+        entries[parsed.display_path] = LockedTemplate(
+            version=declared_version(parsed.text, parsed.body_line, parsed.meta.version),
+            sha256=text_sha256(parsed.text),
+            tokens=tokens,
+        )
+    return entries
+
+
+def lint(
+    project: Project, rules: Mapping[str, Rule], context: RuleContext, *, unused: bool
+) -> tuple[Finding, ...]:
+    """Run ``rules`` with the project's severities, drop suppressed findings and sort them.
+    With ``unused`` (``check``: every rule ran), suppressions that silenced nothing are
+    reported (PB002)."""
+    severities = project.severities
+    findings = run_rules(dict(rules), context, severities)
+    suppressions = project.suppressions()
+    if suppressions:
+        outcome = apply_suppressions(findings, suppressions)
+        findings = list(outcome.kept)
+        if unused:
+            pb002 = {"PB002": RULES["PB002"]}
+            findings.extend(run_rules(pb002, replace(context, suppressions=outcome), severities))
+    return sort_findings(findings)
+
+
+def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(sorted(findings, key=lambda f: f.sort_key))
+
+
+def select_rules(*codes: str) -> dict[str, Rule]:
+    return {code: RULES[code] for code in codes}

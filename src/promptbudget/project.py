@@ -1,0 +1,461 @@
+"""The one loaded model of a project: manifest, catalog, templates, samples, suppressions,
+severities and lock, each loaded when first asked for and then kept; and the answer to
+"what does this path affect" (``check PATH...``).
+
+Stages receive the Project (or the parts they need) as an argument and never reach back for
+more: everything a run knows about the repository is here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptbudget.errors import (
+    ManifestError,
+    PromptBudgetError,
+    TemplateNotFoundError,
+    UsageError,
+)
+from promptbudget.findings import Finding, Severity
+from promptbudget.lockfile import LOCK_NAME, Lock, read_lock
+from promptbudget.manifest.loader import find_manifest, load_manifest
+from promptbudget.manifest.model import Manifest, VariableSpec
+from promptbudget.options import Options
+from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
+from promptbudget.pricing.litellm import load_price_file
+from promptbudget.rules import find_rule, parse_severity
+from promptbudget.suppressions import Suppression
+from promptbudget.suppressions import scan as scan_suppressions
+from promptbudget.templates.parse import ParsedTemplate, parse_template
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.source import (
+    PromptText,
+    TemplateFormat,
+    detect_format,
+    display_path,
+    iter_prompt_files,
+    read_prompt_text,
+)
+
+if TYPE_CHECKING:
+    from promptbudget.compression.passages import Passage
+    from promptbudget.counting import TemplateCount
+    from promptbudget.estimates import WorkflowEstimate
+
+# Naming one of these (as pre-commit does when it changes) means the whole project.
+_PROJECT_FILES = frozenset({"pyproject.toml", LOCK_NAME})
+
+
+@dataclass
+class Project:
+    """What a run knows about the repository: root, manifest, catalog, loaded templates."""
+
+    root: Path
+    manifest: Manifest | None
+    catalog: PriceCatalog
+    renderer: TemplateRenderer
+    templates: dict[Path, ParsedTemplate] = field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
+    ) -> Project:
+        manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
+        if options.config is not None and not options.config.exists():
+            raise ManifestError("no such file", path=str(options.config))
+        if manifest_path is None:
+            if require_manifest:
+                raise PromptBudgetError(
+                    "no budgets.yaml in this directory or any parent; run 'promptbudget init' "
+                    "to create one, or pass --config PATH"
+                )
+            return cls(
+                root=options.cwd.resolve(),
+                manifest=None,
+                catalog=open_catalog(options.prices),
+                renderer=TemplateRenderer(options.cwd.resolve()),
+            )
+        manifest = load_manifest(
+            manifest_path,
+            cwd=options.cwd,
+            prices=options.prices,
+            overrides=overrides,
+            workflow=options.workflow,
+        )
+        search = tuple(dict.fromkeys((manifest.prompts_dir, manifest.root)))
+        return cls(
+            root=manifest.root,
+            manifest=manifest,
+            catalog=manifest.catalog,
+            renderer=TemplateRenderer(manifest.root, search),
+        )
+
+    # -- templates ---------------------------------------------------------------------------
+
+    def load(self, path: Path, *, confine_to: Path | None) -> ParsedTemplate:
+        """Read and parse ``path`` once. A file whose real path is outside ``confine_to`` (a
+        symlink out of the repository) is not read; ``None`` reads any file named by the
+        user."""
+        resolved = path.resolve()
+        cached = self.templates.get(resolved)
+        if cached is not None:
+            return cached
+        shown = display_path(path, self.root)
+        fmt = detect_format(path)
+        if confine_to is not None and not resolved.is_relative_to(confine_to.resolve()):
+            read = PromptText(
+                "",
+                0,
+                problem="points outside the project root (a symlink?); not read",
+                is_readable=False,
+            )
+        else:
+            read = read_prompt_text(path)
+        parsed = parse_template(path, shown, fmt, read)
+        parsed = _with_sample_file(parsed, confine_to)
+        self.templates[resolved] = parsed
+        return parsed
+
+    def included(self, path: Path) -> set[Path]:
+        """Every file ``path`` includes, transitively."""
+        found: set[Path] = set()
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            if not current.is_file():
+                continue
+            parsed = self.load(current, confine_to=self.root)
+            for include in self.renderer.includes_of(parsed):
+                if include not in found:
+                    found.add(include)
+                    pending.append(include)
+        return found
+
+    def template_arguments(self, options: Options) -> Iterator[tuple[Path, Path]]:
+        """(argument, file) for every template a command was pointed at: the paths named,
+        else the manifest's prompts directory, else the working directory."""
+        if options.paths:
+            arguments: Iterable[Path] = options.paths
+        elif self.manifest is not None:
+            arguments = (self.manifest.prompts_dir,)
+        else:
+            arguments = (options.cwd,)
+        for given in arguments:
+            argument = given if given.is_absolute() else options.cwd / given
+            if not argument.exists():
+                raise TemplateNotFoundError(f"{given}: no such file or directory")
+            for path in iter_prompt_files([argument]):
+                yield argument, path
+
+    def include_root(self, argument: Path, path: Path) -> Path:
+        """Includes resolve inside the project root, or inside the argument for outside
+        files."""
+        if path.resolve().is_relative_to(self.root):
+            return self.root
+        return argument.resolve() if argument.is_dir() else path.parent.resolve()
+
+    # -- variables ---------------------------------------------------------------------------
+
+    @property
+    def manifest_variables(self) -> Mapping[str, VariableSpec]:
+        return self.manifest.variables if self.manifest else {}
+
+    @cached_property
+    def _step_variables(self) -> dict[Path, dict[str, VariableSpec]]:
+        merged: dict[Path, dict[str, VariableSpec]] = {}
+        if self.manifest is None:
+            return merged
+        for workflow in self.manifest.workflows:
+            for step in workflow.steps:
+                into = merged.setdefault(step.prompt_path, {})
+                for name, spec in step.variables.items():
+                    current = into.get(name)
+                    if current is None or (spec.bound_tokens or 0) > (current.bound_tokens or 0):
+                        into[name] = spec
+        return merged
+
+    def step_variables_for(self, path: Path) -> dict[str, VariableSpec]:
+        """Variables the manifest's steps declare for the template at ``path``, merged; where
+        steps disagree, the largest cap (the worst case) wins."""
+        return dict(self._step_variables.get(path.resolve(), {}))
+
+    @property
+    def default_model(self) -> str | None:
+        return self.manifest.default_model if self.manifest else None
+
+    # -- configuration -----------------------------------------------------------------------
+
+    @cached_property
+    def severities(self) -> dict[str, Severity | None]:
+        """Rule severities from the manifest's ``rules:`` (codes or slugs); None: off."""
+        severities: dict[str, Severity | None] = {}
+        manifest = self.manifest
+        if manifest is None:
+            return severities
+        configured_as: dict[str, str] = {}
+        for name, value in manifest.rules.items():
+            found = find_rule(name)
+
+            def fail(message: str, key: str = name) -> ManifestError:
+                return ManifestError(
+                    message,
+                    path=manifest.display_path,
+                    line=manifest.rule_lines.get(key),
+                    json_path=f"$.rules.{key}",
+                )
+
+            if found is None:
+                raise fail(f"unknown rule {name!r}; see 'promptbudget rules' for codes and slugs")
+            if found.code in configured_as:
+                raise fail(
+                    f"{found.code} is configured twice (as {configured_as[found.code]!r} and "
+                    f"{name!r}); keep one"
+                )
+            configured_as[found.code] = name
+            severities[found.code] = parse_severity(value)
+        return severities
+
+    @cached_property
+    def lock(self) -> Lock | None:
+        """``promptbudget.lock`` as committed (None: the project has none)."""
+        path = self.root / LOCK_NAME
+        if not path.is_file():
+            return None
+        return read_lock(path, display_path(path, Path.cwd()))
+
+    @cached_property
+    def _manifest_suppressions(self) -> tuple[Suppression, ...]:
+        """Suppression comments in the manifest and its ``per_file_ignores``."""
+        manifest = self.manifest
+        if manifest is None:
+            return ()
+        found: list[Suppression] = []
+        try:
+            text = manifest.path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if "promptbudget:" in text:
+            found.extend(
+                scan_suppressions(
+                    text.replace("\r\n", "\n"),
+                    manifest.display_path,
+                    engine="yaml",
+                    yaml_lines=None,
+                    resolve=_rule_code,
+                )
+            )
+        for ignore in manifest.per_file_ignores:
+            codes = []
+            for name in ignore.rules:
+                code = _rule_code(name)
+                if code is None:
+                    raise ManifestError(
+                        f"unknown rule {name!r} in per_file_ignores; see 'promptbudget rules' "
+                        "for codes and slugs",
+                        path=manifest.display_path,
+                        line=ignore.line,
+                        json_path=f"$.per_file_ignores[{json.dumps(ignore.pattern)}]",
+                    )
+                codes.append(code)
+            found.append(
+                Suppression(
+                    path=manifest.display_path,
+                    line=ignore.line,
+                    scope="path",
+                    names=ignore.rules,
+                    codes=tuple(codes),
+                    pattern=ignore.pattern,
+                )
+            )
+        return tuple(found)
+
+    def suppressions(self) -> list[Suppression]:
+        """Every suppression: comments in the templates loaded so far and in the manifest,
+        and the manifest's ``per_file_ignores``."""
+        found: list[Suppression] = []
+        for parsed in self.templates.values():
+            if not parsed.is_readable or "promptbudget:" not in parsed.text:
+                continue
+            engine = parsed.meta.engine
+            if parsed.format is TemplateFormat.DOTPROMPT:
+                engine = "handlebars"
+            elif parsed.format is TemplateFormat.TEXT:
+                engine = "none"
+            found.extend(
+                scan_suppressions(
+                    parsed.text,
+                    parsed.display_path,
+                    engine=engine,
+                    yaml_lines=parsed.body_line - 1,
+                    resolve=_rule_code,
+                )
+            )
+        found.extend(self._manifest_suppressions)
+        return found
+
+    # -- what a path affects -----------------------------------------------------------------
+
+    def affected(self, options: Options) -> Selection | None:
+        """The part of the project ``check PATH...`` is about; None: all of it (the manifest,
+        the lock file or a directory holding the manifest was named)."""
+        manifest = self.manifest
+        assert manifest is not None
+        root = self.root.resolve()
+        named: set[Path] = set()
+        for given in options.paths:
+            path = (given if given.is_absolute() else options.cwd / given).resolve()
+            if not path.exists():
+                raise TemplateNotFoundError(f"{given}: no such file or directory")
+            if path == manifest.path or (path.is_dir() and manifest.path.is_relative_to(path)):
+                return None
+            if path.parent == root and path.name in _PROJECT_FILES:
+                return None
+            if path.is_relative_to(root):
+                named.update(p.resolve() for p in iter_prompt_files([path]) if p.is_file())
+                named.add(path)
+        shown = {display_path(path, self.root) for path in named}
+        workflows = {
+            workflow.name
+            for workflow in manifest.workflows
+            for step in workflow.steps
+            if named & {step.prompt_path.resolve(), *self.included(step.prompt_path)}
+        }
+        return Selection(frozenset(shown), frozenset(workflows))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ``check PATH...`` reports on: the templates named, and the workflows whose steps
+    use them (directly or through an include)."""
+
+    paths: frozenset[str]
+    workflows: frozenset[str]
+
+    def priced_workflows(self, project: Project, passages: Iterable[Passage]) -> frozenset[str]:
+        """The workflows to simulate: the selected ones, and those that send a template
+        sharing a pasted passage with a selected template."""
+        shared = {
+            path
+            for passage in passages
+            if self.paths & set(passage.paths)
+            for path in passage.paths
+        }
+        manifest = project.manifest
+        assert manifest is not None
+        if not shared:
+            return self.workflows
+        return self.workflows | {
+            workflow.name
+            for workflow in manifest.workflows
+            for step in workflow.steps
+            if display_path(step.prompt_path, project.root) in shared
+        }
+
+    def apply(
+        self,
+        findings: tuple[Finding, ...],
+        templates: tuple[TemplateCount, ...],
+        workflows: tuple[WorkflowEstimate, ...],
+    ) -> tuple[tuple[Finding, ...], tuple[TemplateCount, ...], tuple[WorkflowEstimate, ...]]:
+        return (
+            tuple(
+                f
+                for f in findings
+                if (f.workflow is not None and f.workflow in self.workflows)
+                or (f.workflow is None and f.path in self.paths)
+            ),
+            tuple(t for t in templates if t.path in self.paths),
+            tuple(w for w in workflows if w.name in self.workflows),
+        )
+
+
+def open_catalog(prices: Path | None) -> PriceCatalog:
+    """The bundled catalog, with a LiteLLM-format price file laid over it when given."""
+    catalog = load_catalog()
+    if prices is not None:
+        catalog = overlay_prices(catalog, load_price_file(prices), label=prices.name)
+    return catalog
+
+
+def manifest_of(options: Options) -> Path | None:
+    """The manifest of the files named, when none is found from the working directory (a
+    pre-commit hook runs from the repository root; the project may be in a subdirectory)."""
+    found: dict[Path, None] = {}
+    for given in options.paths:
+        path = given if given.is_absolute() else options.cwd / given
+        if not path.exists():
+            continue
+        manifest = find_manifest(path if path.is_dir() else path.parent)
+        if manifest is not None:
+            found[manifest] = None
+    if len(found) > 1:
+        names = ", ".join(display_path(path, options.cwd) for path in found)
+        raise UsageError(
+            f"the files named belong to {len(found)} projects ({names}); run once per "
+            "project, with --config or from its directory"
+        )
+    return next(iter(found), None)
+
+
+def split_projects(options: Options) -> list[Options]:
+    """``check PATH...`` from a directory with no manifest (a pre-commit hook at the root of a
+    monorepo): one run per project the files belong to. Files of no project are dropped."""
+    if options.config is not None or not options.paths or find_manifest(options.cwd):
+        return [options]
+    groups: dict[Path, list[Path]] = {}
+    for given in options.paths:
+        path = given if given.is_absolute() else options.cwd / given
+        manifest = find_manifest(path if path.is_dir() else path.parent) if path.exists() else None
+        if manifest is not None:
+            groups.setdefault(manifest, []).append(given)
+    if len(groups) <= 1:
+        return [options]
+    return [
+        replace(options, config=manifest, paths=tuple(paths)) for manifest, paths in groups.items()
+    ]
+
+
+def _rule_code(name: str) -> str | None:
+    found = find_rule(name)
+    return found.code if found is not None else None
+
+
+def _with_sample_file(parsed: ParsedTemplate, root: Path | None) -> ParsedTemplate:
+    """Prompty ``sample: sample.json`` (or ``${file:sample.json}``, or ``inputs:
+    ${file:...}``): samples from that JSON file (an object, or a list whose first item is
+    one) if it is inside the project. The file's names are declared inputs; when a file
+    cannot be read, which inputs it declares is unknown, so PB202 does not guess."""
+    if not parsed.meta.sample_files:
+        return parsed
+    samples: dict[str, Any] = {}
+    declared = parsed.meta.declared_inputs
+    for sample_file in parsed.meta.sample_files:
+        data = _sample_file_data(parsed.path.parent / sample_file, root or parsed.path.parent)
+        if data is None:
+            declared = None
+            continue
+        samples.update(data)
+        if declared is not None:
+            declared = declared | frozenset(data)
+    meta = replace(
+        parsed.meta, samples={**samples, **parsed.meta.samples}, declared_inputs=declared
+    )
+    return replace(parsed, meta=meta)
+
+
+def _sample_file_data(path: Path, root: Path) -> dict[str, Any] | None:
+    candidate = path.resolve()
+    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+        return None
+    try:
+        data = json.loads(read_prompt_text(candidate).text)
+    except ValueError:
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    return {str(key): value for key, value in data.items()} if isinstance(data, dict) else None
