@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from promptbudget.tokenizers import Tokenizer
 
 Mode = Literal["raise", "warn"]
+Outcome = Literal["ok", "warned", "refused"]
 StorePolicy = Literal["open", "closed"]
 
 logger = logging.getLogger("promptbudget.runtime")
@@ -115,6 +116,9 @@ class Budgets:
         self.on_violation = on_violation
         self.key_prefix = key_prefix
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        # Called after every before_call with the request, the check and the outcome ("ok",
+        # "warned" or "refused"), before a refusal is raised: tracing hooks (see otel.py).
+        self.observers: list[Callable[[Request, CallCheck, Outcome], None]] = []
         self._workflows: dict[str, Workflow] = {w.name: w for w in manifest.workflows}
         self._models: dict[str, ResolvedModel] = {}
 
@@ -409,6 +413,8 @@ class Request:
         self._state = _State()
         self._tokens: list[contextvars.Token[Request | None]] = []
         self.records: list[CallRecord] = []
+        self.last_check: CallCheck | None = None  # of the latest before_call
+        self.last_outcome: Outcome | None = None
         if step is not None:
             self._step(step)
 
@@ -501,13 +507,22 @@ class Request:
         *,
         system: Any = None,
         max_output_tokens: int | None = None,
+        enforce: bool = True,
     ) -> CallCheck:
         """``preflight``, then: raise ``BudgetExceeded`` (raise mode) or log and call the hook
         (warn mode) when a budget would break; otherwise the call counts (its turn is
-        recorded) and ``after_call`` may follow. Returns the check either way in warn mode."""
+        recorded) and ``after_call`` may follow. Returns the check either way in warn mode.
+        ``enforce=False`` reports as warn mode does whatever the mode (for hooks that cannot
+        stop the call)."""
         pending = self._pending(step, model, messages, tools, system, max_output_tokens)
         result = self._check(pending)
-        self.budgets.report(result.violations, can_raise=True)
+        outcome: Outcome = "ok"
+        if result.violations:
+            outcome = "refused" if enforce and self.budgets.mode == "raise" else "warned"
+        self.last_check, self.last_outcome = result, outcome
+        for observer in self.budgets.observers:
+            observer(self, result, outcome)
+        self.budgets.report(result.violations, can_raise=enforce)
         if pending.is_new_turn:
             self._state.turns[pending.step_name] = self.turns_of(pending.step_name) + 1
             self._state.totals = replace(self._state.totals, turns=self._state.totals.turns + 1)
