@@ -194,12 +194,22 @@ def count_request(
     from promptbudget.counting import count_prompt
     from promptbudget.templates.render import Message, RenderedPrompt
 
+    # Names are counted by count_prompt once Message carries them (issue 12); until then,
+    # here, by the same rule (OpenAI's cookbook: 1 + the tokens of the name).
+    names_shared = "name" in getattr(Message, "__dataclass_fields__", {})
     rendered = RenderedPrompt(
-        messages=tuple(Message(m.role, (m.text,) if m.text else ()) for m in messages),
+        messages=tuple(
+            Message(
+                m.role, (m.text,) if m.text else (), **({"name": m.name} if names_shared else {})
+            )
+            for m in messages
+        ),
         variables=(),
     )
     prompt = count_prompt(rendered, tokenizer, tools)
     spec = tokenizer.spec
-    names = sum(spec.tokens_per_name + tokenizer.count(m.name) for m in messages if m.name)
+    names = 0
+    if not names_shared:
+        names = sum(spec.tokens_per_name + tokenizer.count(m.name) for m in messages if m.name)
     exact = prompt.exact and all(m.is_exact for m in messages)
     return RequestCount(prompt=prompt, name_tokens=names, is_exact=exact)
