@@ -461,3 +461,60 @@ def test_the_request_is_current_inside_its_block(budgets: Callable[..., Budgets]
             assert current_request() is inner
         assert current_request() is outer
     assert current_request() is None
+
+
+# -- other request shapes --------------------------------------------------------------------
+
+
+def test_anthropic_messages_are_counted_and_a_tool_result_continues_the_turn(
+    budgets: Callable[..., Budgets],
+) -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "text", "text": "Where is order 42?"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "get_order", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "shipped"}],
+        },
+    ]
+    with budgets("max_turns: 1").request("support-reply", step="answer") as req:
+        first = req.before_call(model="claude-sonnet-4-6", messages=messages[:1], system="Hi.")
+        second = req.before_call(model="claude-sonnet-4-6", messages=messages, system="Hi.")
+    assert first.is_new_turn
+    assert not second.is_new_turn  # the tool result continues turn 1: no PB104
+    assert first.is_exact is False  # Claude is counted with an estimate
+    assert second.input_tokens > first.input_tokens
+
+
+def test_tool_calls_are_read_from_responses_and_anthropic_replies(
+    budgets: Callable[..., Budgets],
+) -> None:
+    responses_reply = {
+        "output": [
+            {"type": "function_call", "call_id": "a", "name": "f", "arguments": "{}"},
+            {"type": "function_call", "call_id": "b", "name": "g", "arguments": "{}"},
+            {"type": "message", "content": []},
+        ],
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+    anthropic_reply = {
+        "content": [{"type": "text", "text": "Let me check."}, {"type": "tool_use", "id": "t"}],
+        "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 0},
+    }
+    with budgets().request("support-reply", step="answer") as req:
+        req.before_call(messages="hi")
+        assert req.after_call(response=responses_reply).tool_calls == 2
+        req.before_call(model="claude-sonnet-4-6", messages="hi")
+        assert req.after_call(response=anthropic_reply).tool_calls == 1
+    assert req.totals.tool_calls == 3
+
+
+def test_a_message_without_a_role_is_a_clear_type_error(budgets: Callable[..., Budgets]) -> None:
+    with (
+        budgets().request("support-reply", step="answer") as req,
+        pytest.raises(TypeError, match="needs a role"),
+    ):
+        req.preflight(messages=[{"content": "hi"}])

@@ -53,6 +53,32 @@ CHAT = {
     ],
     "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
 }
+RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "created_at": 0,
+    "status": "completed",
+    "model": "gpt-4.1-mini",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_1",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Ships today.", "annotations": []}],
+        }
+    ],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+    "usage": {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "total_tokens": 1500,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    },
+}
 # 1,000 in + 500 out on gpt-4.1-mini ($0.40 / $1.60 per million): $0.0004 + $0.0008.
 COST = Decimal("0.0012")
 SHORT = [{"role": "user", "content": "Where is my order?"}]
@@ -68,7 +94,7 @@ class FakeServer:
             def do_POST(self) -> None:
                 length = int(self.headers["content-length"])
                 bodies.append(json.loads(self.rfile.read(length)))
-                out = json.dumps(CHAT).encode()
+                out = json.dumps(RESPONSE if self.path.endswith("/responses") else CHAT).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(out)))
@@ -178,3 +204,24 @@ def test_sync_completion_is_recorded_and_warned_about(
         assert recorded.wait(30)
     assert [v.code for v in seen] == ["PB101"]  # LiteLLM cannot stop a sync call: a warning
     assert (req.totals.calls, req.totals.cost_usd) == (1, COST)
+
+
+def test_async_responses_api_is_guarded_and_recorded(
+    budgets: Budgets, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = install(monkeypatch, PromptBudgetCallback(budgets))
+    sent = len(server.bodies)
+
+    async def scenario() -> tuple[Decimal, str]:
+        with budgets.request("support-reply") as req:
+            await litellm.aresponses(**server.call(input="Where is my order?"))
+            assert await asyncio.to_thread(recorded.wait, 30)
+            try:
+                await litellm.aresponses(**server.call(input="word " * 200))
+            except BudgetExceeded as err:
+                return req.totals.cost_usd, err.code
+        raise AssertionError("the long call was not refused")
+
+    cost, code = asyncio.run(scenario())
+    assert (cost, code) == (COST, "PB101")
+    assert len(server.bodies) == sent + 1
