@@ -17,14 +17,8 @@ imports neither typer nor rich; the SDK integrations (``promptbudget.runtime.ope
 
 from __future__ import annotations
 
-from promptbudget.runtime.budgets import (
-    CHECKS,
-    Budgets,
-    PendingCall,
-    Request,
-    current_request,
-    current_step,
-)
+from promptbudget.runtime.budgets import Budgets, Request, current_request, current_step
+from promptbudget.runtime.checks import CHECKS, PendingCall
 from promptbudget.runtime.outcome import (
     BudgetConfigError,
     BudgetExceeded,

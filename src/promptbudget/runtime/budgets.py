@@ -5,26 +5,33 @@ opens one user request of a workflow. Each call goes through ``Request.before_ca
 what is about to be sent, run every check in ``CHECKS``, raise or warn) and
 ``Request.after_call`` (record the provider's usage, its cost and the spend).
 
-The checks are plain functions over a ``PendingCall``, in a list, so that a new kind of limit
-is one more function.
+The checks themselves are plain functions over a ``PendingCall`` in ``checks.py``, in a list,
+so that a new kind of limit is one more function.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptbudget.pricing.resolve import resolve_model
-from promptbudget.runtime.messages import ChatMessage, count_request, read_messages, read_tools
+from promptbudget.runtime.checks import (
+    CHECKS,
+    PendingCall,
+    ResolvedModel,
+    StorePolicy,
+    output_limit,
+)
+from promptbudget.runtime.messages import count_request, read_messages, read_tools
 from promptbudget.runtime.outcome import (
     BudgetConfigError,
     BudgetExceeded,
@@ -42,17 +49,14 @@ from promptbudget.runtime.spend import (
     to_nano,
 )
 from promptbudget.runtime.usage import count_tool_calls, read_usage
-from promptbudget.simulation import CallTokens, price_call, select_rates
+from promptbudget.simulation import CallTokens, price_call
 from promptbudget.tokenizers import get_tokenizer
 
 if TYPE_CHECKING:
     from promptbudget.manifest.model import Manifest, Step, Workflow
-    from promptbudget.pricing.catalog import ModelPrice
-    from promptbudget.tokenizers import Tokenizer
 
 Mode = Literal["raise", "warn"]
 Outcome = Literal["ok", "warned", "refused"]
-StorePolicy = Literal["open", "closed"]
 
 logger = logging.getLogger("promptbudget.runtime")
 
@@ -72,13 +76,6 @@ def current_request() -> Request | None:
 def current_step() -> str | None:
     """The step named by the innermost ``with request.step(...)`` in this context."""
     return _current_step.get()
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    name: str
-    price: ModelPrice | None
-    tokenizer: Tokenizer
 
 
 class Budgets:
@@ -180,215 +177,6 @@ class Budgets:
             raise BudgetExceeded(violations)
         for violation in violations:
             logger.warning("%s %s: %s", violation.code, violation.slug, violation.message)
-
-
-@dataclass(frozen=True)
-class PendingCall:
-    """A call about to be sent, with everything the checks need."""
-
-    request: Request
-    step: Step | None
-    step_name: str | None
-    model: ResolvedModel
-    messages: tuple[ChatMessage, ...]
-    input_tokens: int
-    is_exact: bool
-    max_output_tokens: int | None  # what the call asks for
-    output_bound: int
-    output_bound_source: str
-    projected_cost_usd: Decimal | None
-    is_new_turn: bool
-
-    @property
-    def workflow(self) -> Workflow:
-        return self.request.workflow
-
-    def violation(self, code: str, slug: str, message: str, **values: Any) -> Violation:
-        return Violation(
-            code,
-            slug,
-            message,
-            workflow=self.workflow.name,
-            step=self.step_name,
-            **values,
-        )
-
-
-Check = Callable[[PendingCall], Iterator[Violation]]
-
-
-def check_input_tokens(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_input_tokens
-    if limit is not None and call.input_tokens > limit:
-        yield call.violation(
-            "PB101",
-            "input-over-budget",
-            f"the call sends {call.input_tokens:,} input tokens, over max_input_tokens "
-            f"{limit:,} by {call.input_tokens - limit:,}",
-            measured=call.input_tokens,
-            limit=limit,
-            unit="tokens",
-            tokens_to_cut=call.input_tokens - limit,
-        )
-
-
-def output_limit(workflow: Workflow, step: Step | None) -> int | None:
-    """The tighter of the step's ``max_output_tokens`` and the workflow's limit."""
-    limits = [workflow.limits.max_output_tokens, step.max_output_tokens if step else None]
-    given = [limit for limit in limits if limit is not None]
-    return min(given) if given else None
-
-
-def check_output_tokens(call: PendingCall) -> Iterator[Violation]:
-    limit = output_limit(call.workflow, call.step)
-    if limit is not None and call.max_output_tokens is not None and call.max_output_tokens > limit:
-        yield call.violation(
-            "PB102",
-            "output-over-budget",
-            f"the call allows up to {call.max_output_tokens:,} output tokens, over "
-            f"max_output_tokens {limit:,}",
-            measured=call.max_output_tokens,
-            limit=limit,
-            unit="tokens",
-        )
-
-
-def check_turns(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_turns
-    if limit is None or not call.is_new_turn:
-        return
-    turns = call.request.turns_of(call.step_name) + 1
-    if turns > limit:
-        where = f"step '{call.step_name}'" if call.step_name else "the request"
-        yield call.violation(
-            "PB104",
-            "turns-over-budget",
-            f"this call starts turn {turns} of {where}, over max_turns {limit}",
-            measured=turns,
-            limit=limit,
-            unit="turns",
-        )
-
-
-def check_tool_calls(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_tool_calls
-    made = call.request.totals.tool_calls
-    if limit is not None and made > limit:
-        yield call.violation(
-            "PB105",
-            "tool-calls-over-budget",
-            f"the request has made {made} tool calls, over max_tool_calls {limit}",
-            measured=made,
-            limit=limit,
-            unit="tool_calls",
-        )
-
-
-def _cut_for_cost(call: PendingCall, excess: Decimal) -> int | None:
-    """Input tokens whose price is ``excess``, when removing them can close the gap."""
-    price = call.model.price
-    if price is None:
-        return None
-    rate = select_rates(price, call.input_tokens).input_per_mtok / Decimal(1_000_000)
-    if rate <= 0:
-        return None
-    needed = math.ceil(excess / rate)
-    return needed if needed <= call.input_tokens else None
-
-
-def _unpriced(call: PendingCall, key: str) -> Violation:
-    return call.violation(
-        "PB110",
-        "unknown-model",
-        f"model {call.model.name!r} has no price, so {key} cannot be enforced; add it under "
-        "models: in budgets.yaml",
-        measured=None,
-        limit=None,
-        unit="usd",
-    )
-
-
-def check_request_cost(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_cost_per_request
-    if limit is None:
-        return
-    if call.projected_cost_usd is None:
-        yield _unpriced(call, "max_cost_per_request")
-        return
-    spent = call.request.totals.cost_usd
-    measured = spent + call.projected_cost_usd
-    if measured > limit.amount:
-        yield call.violation(
-            "PB106",
-            "cost-per-request-over-budget",
-            f"the request would cost ${measured} (${spent} spent, this call up to "
-            f"${call.projected_cost_usd}), over max_cost_per_request ${limit.amount}",
-            measured=measured,
-            limit=limit.amount,
-            unit="usd",
-            tokens_to_cut=_cut_for_cost(call, measured - limit.amount),
-        )
-
-
-def check_spend(call: PendingCall) -> Iterator[Violation]:
-    limits = call.workflow.limits
-    periods = [
-        (key, limit)
-        for key, limit in (
-            ("max_monthly_spend", limits.max_monthly_spend),
-            ("max_daily_spend", limits.max_daily_spend),
-        )
-        if limit is not None
-    ]
-    if not periods:
-        return
-    if call.projected_cost_usd is None:
-        yield _unpriced(call, periods[0][0])
-        return
-    budgets = call.request.budgets
-    try:
-        month, day = budgets.store.get(
-            period_keys(budgets.key_prefix, call.workflow.name, budgets.clock())
-        )
-    except SpendStoreError as err:
-        if budgets.on_store_error == "open":
-            logger.warning("spend store unavailable, call allowed (on_store_error=open): %s", err)
-            return
-        yield call.violation(
-            "PB107",
-            "monthly-spend-over-budget",
-            f"the spend store is unavailable and on_store_error is 'closed': {err}",
-            measured=None,
-            limit=periods[0][1],
-            unit="usd",
-        )
-        return
-    spent = {"max_monthly_spend": from_nano(month), "max_daily_spend": from_nano(day)}
-    for key, limit in periods:
-        measured = spent[key] + call.projected_cost_usd
-        if measured > limit:
-            period = "month" if key == "max_monthly_spend" else "day"
-            yield call.violation(
-                "PB107",
-                "monthly-spend-over-budget",
-                f"workflow '{call.workflow.name}' has spent ${spent[key]} this {period} (UTC); "
-                f"this call (up to ${call.projected_cost_usd}) would take it over {key} "
-                f"${limit}",
-                measured=measured,
-                limit=limit,
-                unit="usd",
-                tokens_to_cut=_cut_for_cost(call, measured - limit),
-            )
-
-
-CHECKS: list[Check] = [
-    check_input_tokens,
-    check_output_tokens,
-    check_turns,
-    check_tool_calls,
-    check_request_cost,
-    check_spend,
-]
 
 
 @dataclass
@@ -647,7 +435,7 @@ class Request:
             else None
         )
         return PendingCall(
-            request=self,
+            workflow=self.workflow,
             step=step,
             step_name=step_name,
             model=resolved,
@@ -659,6 +447,10 @@ class Request:
             output_bound_source=source,
             projected_cost_usd=projected,
             is_new_turn=not read or not read[-1].is_tool_result,
+            step_turns=self.turns_of(step_name),
+            totals=self._state.totals,
+            read_spend=partial(self.budgets.spend, self.workflow.name),
+            on_store_error=self.budgets.on_store_error,
         )
 
     def _check(self, call: PendingCall) -> CallCheck:
