@@ -832,7 +832,7 @@ class _Converter:
             key_path = f"{limits_path}.{key}"
             if key in {"max_cost_per_request", "max_cost_per_outcome"}:
                 parsed[key] = self.cost_limit(value, key_path)
-            elif key == "max_monthly_spend":
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
                 parsed[key] = self.unit(parse_usd, value, key_path)
             elif key in {"max_input_tokens", "max_output_tokens"}:
                 parsed[key] = self.unit(parse_tokens, value, key_path)

@@ -101,6 +101,7 @@ class Limits:
     max_cost_per_request: CostLimit | None = None
     max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
+    max_daily_spend: Decimal | None = None  # per UTC day
 
 
 @dataclass(frozen=True)
