@@ -40,7 +40,7 @@ class Mapper:
             return False
         attributes = record.attributes or {}
         return all(
-            key in attributes and fnmatchcase(attributes[key], pattern)
+            key in attributes and fnmatchcase(str(attributes[key]), pattern)
             for key, pattern in rule.attributes.items()
         )
 
@@ -56,6 +56,8 @@ class Mapper:
 
     def assign(self, record: Record) -> tuple[str | None, str | None]:
         workflow, step = record.workflow, record.step
+        if workflow is not None and step is not None:
+            return workflow, step
         if workflow is None:
             for rule in self.rules:
                 if self._rule_matches(rule, record):

@@ -42,12 +42,15 @@ OUTCOME = "promptbudget.outcome"
 BATCH = "promptbudget.batch"
 
 
+_SCALARS = ("stringValue", "intValue", "doubleValue", "boolValue")
+
+
 def _typed(value: object) -> object:
     """An OTLP ``AnyValue`` ({"stringValue": ...} / intValue / doubleValue / boolValue) as a
     plain value; arrays and key-value lists are not read."""
-    if not isinstance(value, Mapping):
-        return value
-    for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
+    if type(value) is not dict:
+        return value if not isinstance(value, Mapping) else None
+    for key in _SCALARS:
         if key in value:
             return value[key]
     return None
@@ -55,11 +58,13 @@ def _typed(value: object) -> object:
 
 def attributes(raw: object) -> dict[str, object]:
     """Span attributes, from OTLP's ``[{key, value: {...}}]`` or a plain mapping."""
-    if isinstance(raw, list):
+    if type(raw) is list:
         found: dict[str, object] = {}
         for item in raw:
-            if isinstance(item, Mapping) and isinstance(item.get("key"), str):
-                found[item["key"]] = _typed(item.get("value"))
+            if type(item) is dict:
+                key = item.get("key")
+                if type(key) is str:
+                    found[key] = _typed(item.get("value"))
         return found
     if isinstance(raw, Mapping):
         return {str(k): v for k, v in raw.items() if not isinstance(v, (list, dict))}
@@ -126,11 +131,7 @@ def span_record(span: Mapping[str, Any], source: str) -> Record | None:
         prompt=values.text(attrs.get(PROMPT)),
         outcome=values.outcome(attrs.get(OUTCOME)) if OUTCOME in attrs else None,
         is_batch=values.outcome(attrs.get(BATCH)) if BATCH in attrs else None,
-        attributes={
-            k: str(v)
-            for k, v in attrs.items()
-            if isinstance(v, (str, int, float, bool)) and not k.startswith("gen_ai.usage.")
-        },
+        attributes=attrs,  # read (as text) by the match rules only
     )
     if kind == "model":
         if not has_usage:

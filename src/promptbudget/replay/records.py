@@ -64,7 +64,7 @@ class Record:
     workflow: str | None = None  # as the app tagged it
     step: str | None = None
     prompt: str | None = None  # a prompt name or path, for mapping
-    attributes: dict[str, str] | None = None  # other scalar attributes, for match rules
+    attributes: dict[str, object] | None = None  # other attributes, for match rules
 
     def row(self, workflow: str | None, step: str | None) -> tuple[object, ...]:
         return (

@@ -13,6 +13,8 @@ _NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 def tokens(value: object, field: str) -> int:
     """A token count: a non-negative whole number (OTLP JSON writes int64 as a string)."""
+    if type(value) is int and value >= 0:
+        return value
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -32,6 +34,8 @@ def tokens(value: object, field: str) -> int:
 
 def text(value: object) -> str | None:
     """An id or name: strings and numbers as text; anything else is absent."""
+    if type(value) is str and 0 < len(value) <= 200 and not value[0].isspace():
+        return value.rstrip() or None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (str, int)):
@@ -45,6 +49,8 @@ def unix_ns(value: object, field: str, *, unit: str | None = None) -> int | None
     from its size when not given: seconds, milliseconds, microseconds or nanoseconds)."""
     if value is None or value == "":
         return None
+    if unit == "ns" and type(value) is str and value.isdigit():
+        return int(value)
     if isinstance(value, str) and not value.strip().lstrip("-").replace(".", "", 1).isdigit():
         raw = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
         if " " in raw and "T" not in raw:
