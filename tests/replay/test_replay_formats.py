@@ -281,3 +281,43 @@ def test_forced_input_format_counts_other_records_as_malformed(
     replayed = _replay(run_cli, project, "a.jsonl", "--input-format", "anthropic")
     assert replayed["records"] == 0
     assert replayed["malformed"]["examples"][0]["reason"] == "not a anthropic record"
+
+
+def test_a_large_file_read_by_several_processes_gives_the_same_records(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Split at line ends into two ranges, each read by its own process: the same rows,
+    the same file:line of each malformed record."""
+    from promptbudget.manifest.loader import load_manifest
+    from promptbudget.replay import engine
+
+    lines = write("otel", CALLS, project / "big.jsonl").read_text().splitlines()
+    lines[100] = "{broken"
+    negative = {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "-1"}}
+    lines[-3] = json.dumps({"traceId": "ab", "attributes": [negative]})
+    (project / "big.jsonl").write_text("\n".join(lines) + "\n")
+    manifest = load_manifest(project / "budgets.yaml")
+
+    def scan(processes: int, name: str) -> tuple[list[str], ScanTally]:
+        tally = ScanTally()
+        result = engine.scan_logs(
+            manifest, [(project / "big.jsonl", "big.jsonl")], tally, project / name,
+            processes=processes,
+        )  # fmt: skip
+        rows = [line for part in result.parts for line in part.read_text().splitlines()]
+        return sorted(rows), tally
+
+    serial_rows, serial = scan(1, "serial.csv")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 1)
+    parallel_rows, parallel = scan(2, "parallel.csv")
+    assert parallel_rows == serial_rows
+    assert len(serial_rows) == len(CALLS) - 2
+    assert (parallel.records, parallel.lines, parallel.malformed) == (
+        serial.records,
+        serial.lines,
+        serial.malformed,
+    )
+    assert sorted(m.source for m in parallel.examples) == [
+        "big.jsonl:101",
+        f"big.jsonl:{len(lines) - 2}",
+    ]

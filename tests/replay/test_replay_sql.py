@@ -38,13 +38,13 @@ TRUTH = (
 def calls_table(project: Path, log: Path) -> duckdb.DuckDBPyConnection:
     """The normalized records in a DuckDB table named as the emitted SQL expects."""
     manifest = load_manifest(project / "budgets.yaml")
-    out = project / "calls.csv"
-    scan_logs(manifest, [(log, log.name)], ScanTally(), out)
+    scan = scan_logs(manifest, [(log, log.name)], ScanTally(), project / "calls.csv")
     connection = duckdb.connect()
     columns = ", ".join(f"'{n}': '{t}'" for n, t in COLUMNS)
+    files = ", ".join(f"'{part.as_posix()}'" for part in scan.parts)
     connection.execute(
         "CREATE TABLE promptbudget_calls AS SELECT * FROM read_csv("
-        f"'{out.as_posix()}', header = false, columns = {{{columns}}}, auto_detect = false, "
+        f"[{files}], header = false, columns = {{{columns}}}, auto_detect = false, "
         "delim = ',', quote = '\"', escape = '\"', nullstr = '')"
     )
     return connection

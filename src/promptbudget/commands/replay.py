@@ -62,8 +62,8 @@ def run(options: Options) -> Report:
             raise UsageError("name the usage logs to replay, e.g. promptbudget replay logs/*.jsonl")
         with tempfile.TemporaryDirectory(prefix="promptbudget-replay-") as workdir:
             calls = Path(workdir) / "calls.csv"
-            models = scan_logs(manifest, logs, tally, calls, input_format=options.input_format)
-            rows = aggregate(manifest, calls, models, workdir)
+            scan = scan_logs(manifest, logs, tally, calls, input_format=options.input_format)
+            rows = aggregate(manifest, scan, workdir)
     observed = collect(rows)
     if options.workflow is not None:
         observed = tuple(w for w in observed if w.name == options.workflow)

@@ -4,9 +4,11 @@ core (bounded memory, all cores); or a result file produced elsewhere read back.
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,13 @@ from promptbudget.errors import UsageError
 from promptbudget.manifest.model import Manifest
 from promptbudget.replay.mapping import Mapper
 from promptbudget.replay.query import TABLE, build_query, parameters, resolve_model
-from promptbudget.replay.readers import ScanTally, install_hint, read_log
+from promptbudget.replay.readers import (
+    ScanTally,
+    install_hint,
+    json_line_ranges,
+    read_json_line_range,
+    read_log,
+)
 from promptbudget.replay.records import COLUMNS, Record
 from promptbudget.replay.stats import required_columns
 
@@ -55,6 +63,17 @@ class _Canonical:
         return found
 
 
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a plain JSON-lines file this large is split
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The scanned records: CSV files of :data:`records.COLUMNS`, and the models seen."""
+
+    parts: tuple[Path, ...]
+    models: frozenset[str]
+
+
 def scan_logs(
     manifest: Manifest,
     logs: Iterable[tuple[Path, str]],
@@ -62,20 +81,78 @@ def scan_logs(
     out: Path,
     *,
     input_format: str = "auto",
-) -> set[str]:
-    """Every record of ``logs``, mapped to its workflow and step, written to ``out`` (CSV);
-    returns the model names seen."""
+    processes: int | None = None,
+) -> Scan:
+    """Every record of ``logs``, mapped to its workflow and step, written as CSV to ``out``
+    (and, for large plain JSON-lines files read by several processes, next to it)."""
     mapper = Mapper(manifest)
     canonical = _Canonical(manifest)
     models: set[str] = set()
+    parts = [out]
+    workers = processes or os.cpu_count() or 1
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         for path, shown in logs:
+            ranges = None
+            if workers > 1 and path.is_file() and path.stat().st_size >= PARALLEL_MIN_BYTES:
+                ranges = json_line_ranges(path, workers, input_format=input_format)
+            if ranges and len(ranges) > 1:
+                parts += _scan_parallel(manifest, path, shown, ranges, tally, out, models,
+                                        input_format, len(parts))  # fmt: skip
+                continue
             for record in read_log(
                 path, shown, tally, input_format=input_format, columns=manifest.replay.columns
             ):
                 _write(writer, record, mapper, canonical, models)
-    return models
+    return Scan(tuple(parts), frozenset(models))
+
+
+def _scan_range(
+    job: tuple[Manifest, Path, str, int, int, str, Path],
+) -> tuple[ScanTally, set[str]]:
+    """One process's share of a large file (run in a worker process)."""
+    manifest, path, shown, start, end, input_format, out = job
+    mapper = Mapper(manifest)
+    canonical = _Canonical(manifest)
+    models: set[str] = set()
+    tally = ScanTally()
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        for record in read_json_line_range(
+            path, shown, tally, start, end, input_format=input_format
+        ):
+            _write(writer, record, mapper, canonical, models)
+    return tally, models
+
+
+def _scan_parallel(
+    manifest: Manifest,
+    path: Path,
+    shown: str,
+    ranges: list[tuple[int, int]],
+    tally: ScanTally,
+    out: Path,
+    models: set[str],
+    input_format: str,
+    first_part: int,
+) -> list[Path]:
+    outs = [out.with_name(f"{out.stem}-{first_part + i}{out.suffix}") for i in range(len(ranges))]
+    jobs = [
+        (manifest, path, shown, start, end, input_format, part)
+        for (start, end), part in zip(ranges, outs, strict=True)
+    ]
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+    with context.Pool(len(jobs)) as pool:
+        results = pool.map(_scan_range, jobs)
+    tally.files.append(shown)
+    for part_tally, part_models in results:
+        tally.lines += part_tally.lines
+        tally.records += part_tally.records
+        for example in part_tally.examples:
+            tally.bad(example.source, example.reason)
+        tally.malformed += part_tally.malformed - len(part_tally.examples)
+        models |= part_models
+    return outs
 
 
 def _write(
@@ -88,18 +165,17 @@ def _write(
     writer.writerow(["" if v is None else v for v in record.row(workflow, step)])
 
 
-def aggregate(
-    manifest: Manifest, calls_csv: Path, models: set[str], workdir: str
-) -> list[dict[str, object]]:
+def aggregate(manifest: Manifest, scan: Scan, workdir: str) -> list[dict[str, object]]:
     """Run the aggregation over the scanned records."""
     connection = _connect(workdir)
     columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS) + "}"
+    files = "[" + ", ".join(f"'{part.as_posix()}'" for part in scan.parts) + "]"
     connection.execute(
         f"CREATE VIEW {TABLE} AS SELECT * FROM read_csv("
-        f"'{calls_csv.as_posix()}', header = false, columns = {columns}, "
+        f"{files}, header = false, columns = {columns}, "
         "delim = ',', quote = '\"', escape = '\"', nullstr = '', auto_detect = false)"
     )
-    return _rows(connection.execute(build_query(parameters(manifest, models))))
+    return _rows(connection.execute(build_query(parameters(manifest, scan.models))))
 
 
 def _rows(cursor: Any) -> list[dict[str, object]]:

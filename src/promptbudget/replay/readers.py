@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,6 +107,74 @@ def read_log(
             yield from _document(stream, shown, tally, input_format)
             return
         yield from _json_lines(stream, shown, tally, input_format)
+
+
+def json_line_ranges(path: Path, parts: int, *, input_format: str) -> list[tuple[int, int]] | None:
+    """Byte ranges, split at line ends, that ``parts`` processes can read in parallel; ``None``
+    unless the file is plain (uncompressed) JSON lines."""
+    if input_format in {"csv", "parquet"}:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+        if head.startswith(_GZIP) or head[:4] in (_ZSTD, _PARQUET):
+            return None
+        first = head.lstrip()[:1]
+        if _is_csv(head) or first == b"[" or (first == b"{" and not _first_line_is_json(head)):
+            return None
+        size = path.stat().st_size
+        cuts = [0]
+        for index in range(1, parts):
+            handle.seek(size * index // parts)
+            handle.readline()  # to the end of the line the cut falls in
+            cuts.append(max(handle.tell(), cuts[-1]))
+        cuts.append(size)
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def lines_before(path: Path, offset: int) -> int:
+    """How many line ends precede byte ``offset``."""
+    count = 0
+    with path.open("rb") as handle:
+        remaining = offset
+        while remaining > 0:
+            block = handle.read(min(remaining, 1 << 24))
+            if not block:
+                break
+            count += block.count(b"\n")
+            remaining -= len(block)
+    return count
+
+
+def read_json_line_range(
+    path: Path,
+    shown: str,
+    tally: ScanTally,
+    start: int,
+    end: int,
+    *,
+    input_format: str = "auto",
+) -> Iterator[Record]:
+    """The records of the JSON lines between byte ``start`` (a line start) and ``end``."""
+    number = lines_before(path, start)
+    with path.open("rb") as handle:
+        handle.seek(start)
+        position = start
+        while position < end:
+            raw = handle.readline()
+            if not raw:
+                break
+            position += len(raw)
+            number += 1
+            tally.lines += 1
+            if not raw.strip():
+                continue
+            source = f"{shown}:{number}"
+            try:
+                obj = json.loads(raw)
+            except (ValueError, RecursionError) as err:
+                tally.bad(source, f"not valid JSON ({_short(err)})")
+                continue
+            yield from _records_of(obj, source, tally, input_format)
 
 
 def _first_line_is_json(head: bytes) -> bool:
