@@ -321,3 +321,32 @@ def test_a_large_file_read_by_several_processes_gives_the_same_records(
         "big.jsonl:101",
         f"big.jsonl:{len(lines) - 2}",
     ]
+
+
+def test_hostile_values_are_malformed_records_or_cleaned_never_a_crash(
+    project: Path, run_cli: Callable[..., object]
+) -> None:
+    def span(trace: str, **usage: object) -> str:
+        attributes = [{"key": "promptbudget.workflow", "value": {"stringValue": "support"}}]
+        attributes += [
+            {"key": f"gen_ai.usage.{k}", "value": {"intValue": v}} for k, v in usage.items()
+        ]
+        return json.dumps({"traceId": trace, "startTimeUnixNano": "1764547200000000000",
+                           "attributes": attributes})  # fmt: skip
+
+    lines = [
+        span("a", input_tokens=str(10**30), output_tokens="1"),
+        span("b\n,'\"", input_tokens="10", output_tokens="1"),  # a newline, quotes in an id
+        json.dumps({"traceId": "c", "startTimeUnixNano": "9" * 30, "attributes": []}),
+        '{"usage": ' * 5000 + "1" + "}" * 5000,  # nesting deeper than the parser allows
+        span("d", input_tokens="10", output_tokens="1", cache_read=5),
+    ]
+    (project / "hostile.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_cli("replay", "hostile.jsonl", "--format", "json", "--samples", "50", cwd=project)
+    assert result.exit_code in (0, 1), result.stderr  # type: ignore[attr-defined]
+    replayed = result.json()["replay"]  # type: ignore[attr-defined]
+    reasons = {m["source"]: m["reason"] for m in replayed["malformed"]["examples"]}
+    assert "no call has that many tokens" in reasons["hostile.jsonl:1"]
+    assert "hostile.jsonl:4" in reasons
+    assert replayed["records"] == 2  # b and d (c is a span with nothing to read)
+    assert replayed["workflows"][0]["calls"] == 2

@@ -169,7 +169,9 @@ def aggregate(manifest: Manifest, scan: Scan, workdir: str) -> list[dict[str, ob
     """Run the aggregation over the scanned records."""
     connection = _connect(workdir)
     columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS) + "}"
-    files = "[" + ", ".join(f"'{part.as_posix()}'" for part in scan.parts) + "]"
+    files = (
+        "[" + ", ".join("'" + part.as_posix().replace("'", "''") + "'" for part in scan.parts) + "]"
+    )
     connection.execute(
         f"CREATE VIEW {TABLE} AS SELECT * FROM read_csv("
         f"{files}, header = false, columns = {columns}, "
