@@ -243,6 +243,25 @@ class EngineSetting:
 
 
 @dataclass(frozen=True)
+class ReplayMatch:
+    """``replay.match``: records whose model, prompt and attributes match (globs) belong to
+    ``workflow`` (and ``step``)."""
+
+    workflow: str
+    step: str | None = None
+    model: str | None = None
+    prompt: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    match: tuple[ReplayMatch, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)  # field -> the log's column
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -259,3 +278,4 @@ class Manifest:
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
