@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from promptbudget.compression.passages import find_passages
 from promptbudget.evaluation import compress_templates, lint, lock_entries, project_templates
+from promptbudget.headroom import budget_checks
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
@@ -59,6 +60,7 @@ def run(options: Options) -> Report:
         findings=findings,
         templates=templates,
         workflows=estimates,
+        limits=budget_checks(estimates, manifest.display_path),
         scoped=bool(options.paths),
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,

@@ -138,6 +138,8 @@ class Step:
     batch_share: Decimal | None = None
     line: int | None = None
     tools: tuple[Tool, ...] = ()  # tool definitions sent with every call
+    limits: Limits = field(default_factory=Limits)  # limits on this step alone
+    limit_lines: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

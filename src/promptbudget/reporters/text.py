@@ -114,6 +114,7 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     else:
         _print_findings(console, report)
         _print_workflows(console, report.workflows)
+        _print_limits(console, report)
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
     text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
@@ -207,6 +208,15 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
                 "",
             )
     _print_table(console, table)
+    console.print()
+
+
+def _print_limits(console: Console, report: Report) -> None:
+    if not report.limits:
+        return
+    from promptbudget.reporters.headroom_text import limits_table
+
+    _print_table(console, limits_table(report.limits))
     console.print()
 
 
