@@ -8,15 +8,24 @@ bounded output for an output limit).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
+from promptbudget.counting import count_prompt
 from promptbudget.estimates import StepEstimate, WorkflowEstimate
 from promptbudget.findings import Number
-from promptbudget.manifest.model import CostLimit, Limits
+from promptbudget.manifest.model import CostLimit, Limits, Manifest, TemplateLimit
+from promptbudget.pricing.resolve import resolve_model
+from promptbudget.suppressions import glob_matches
+from promptbudget.tokenizers import TOKENIZERS, get_tokenizer
 from promptbudget.units import format_tokens, format_usd, format_usd_apart
+
+if TYPE_CHECKING:
+    from promptbudget.rules.base import TemplateResult
 
 Level = Literal["workflow", "step", "template"]
 Status = Literal["ok", "over", "unmeasured"]
@@ -241,6 +250,79 @@ def budget_checks(
     return tuple(checks)
 
 
+def template_names(manifest: Manifest, path: Path, display_path: str) -> tuple[str, ...]:
+    """The names a ``templates:`` pattern is matched against: the path relative to the
+    project root, and relative to the prompts directory."""
+    names = [display_path]
+    with contextlib.suppress(ValueError):
+        names.append(path.resolve().relative_to(manifest.prompts_dir).as_posix())
+    return tuple(names)
+
+
+def limits_for(manifest: Manifest, names: tuple[str, ...]) -> list[TemplateLimit]:
+    return [
+        limit
+        for limit in manifest.templates
+        if any(glob_matches(limit.pattern, name) for name in names)
+    ]
+
+
+def _tokens_with(
+    result: TemplateResult, counted_with: str, manifest: Manifest
+) -> tuple[int | None, bool]:
+    """The template's text tokens counted with a model's tokenizer or an encoding, and
+    whether that count is exact."""
+    if counted_with in TOKENIZERS:
+        tokenizer_name = counted_with
+    else:
+        tokenizer_name = resolve_model(counted_with, manifest.catalog).tokenizer
+    if tokenizer_name == result.count.tokenizer:
+        return result.count.text_tokens, result.count.exact
+    if not result.parsed.is_readable:
+        return None, False
+    tokenizer = get_tokenizer(tokenizer_name)
+    prompt = count_prompt(result.rendered, tokenizer, result.parsed.meta.tools)
+    return prompt.text_tokens, prompt.exact
+
+
+def template_checks(
+    results: Iterable[TemplateResult], manifest: Manifest | None
+) -> tuple[LimitCheck, ...]:
+    """``templates:`` limits: each template a pattern matches, counted with its own model
+    (``max_tokens: N``) or with each model or encoding named. When several patterns limit
+    the same template for the same model, each is checked."""
+    if manifest is None or not manifest.templates:
+        return ()
+    checks = []
+    for result in results:
+        count = result.count
+        names = template_names(manifest, result.parsed.path, count.path)
+        for limit in limits_for(manifest, names):
+            for counted_with, tokens in limit.max_tokens.items():
+                if counted_with is None:
+                    measured = count.text_tokens
+                    exact = count.exact
+                    shown = count.model or count.encoding
+                else:
+                    measured, exact = _tokens_with(result, counted_with, manifest)
+                    shown = counted_with
+                checks.append(
+                    LimitCheck(
+                        level="template",
+                        key="max_tokens",
+                        limit=tokens,
+                        measured=measured,
+                        template=count.path,
+                        variant=count.variant,
+                        counted_with=shown,
+                        path=manifest.display_path,
+                        line=limit.lines.get(counted_with, limit.line),
+                        exact=exact,
+                    )
+                )
+    return tuple(checks)
+
+
 def _format(value: Number, unit: str, *, exact: bool = False, other: Number | None = None) -> str:
     if unit == "tokens":
         return format_tokens(int(value))
@@ -288,7 +370,7 @@ def bar(check: LimitCheck, width: int = BAR_WIDTH) -> str:
     used = check.used_pct
     if used is None:
         return ""
-    filled = min(width, int((used * width / 100).to_integral_value(rounding="ROUND_HALF_UP")))
+    filled = min(width, int(used * width / 100))  # rounded down: full only at 100% or over
     if used > 0 and filled == 0:
         filled = 1
     return "█" * filled + "·" * (width - filled)

@@ -226,12 +226,13 @@ def test_estimate_markdown_has_the_workflow_table(run_cli: Callable[..., Any]) -
 
 def test_limits_table_shows_every_limit_passing_and_failing(run_cli: Callable[..., Any]) -> None:
     # examples/over-budget/budgets.yaml: support-reply has 7 limits (4 over), ticket-summary 4,
-    # escalation-draft 4; 8,951 input tokens against 8,000 (PB101's own figures) is 112%.
+    # escalation-draft 4 and its step 1, three templates 1 each; 8,951 input tokens against
+    # 8,000 (PB101's own figures) is 112%.
     text = run_cli("check", "--format", "markdown", cwd=OVER_BUDGET).stdout
     _, limits = tables(text)
     assert cells(limits[0]) == ["budget", "limit on", "measured", "limit", "used", ""]
     rows = [cells(row) for row in limits[2:]]
-    assert len(rows) == 7 + 4 + 4
+    assert len(rows) == 7 + 4 + 4 + 1 + 3
     assert rows[0] == ["support-reply", "input tokens", "**8,951**", "8,000", "112%", "❌ over"]
     assert sum(1 for row in rows if row[-1] == "❌ over") == 4
     assert ["", "turns", "2", "4", "50%", "✅"] in rows

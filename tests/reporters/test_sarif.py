@@ -342,7 +342,7 @@ def test_over_budget_properties(render_report: Callable[..., str]) -> None:
         "used_pct": 111.89,  # 8,951 / 8,000
     }
     limits = run["properties"]["limits"]
-    assert len(limits) == 15  # every limit of the three workflows, passing ones too
+    assert len(limits) == 19  # every limit of workflows, a step, templates; passing too
     turns = next(c for c in limits if c["key"] == "max_turns")
     assert (turns["measured"], turns["limit"], turns["status"]) == (2, 4, "ok")
 

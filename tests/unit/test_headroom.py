@@ -48,8 +48,8 @@ def test_unmeasured_has_no_share_and_no_bar() -> None:
     [
         (0, "··········"),
         (1, "█·········"),  # something used shows at least one cell
-        (449, "████······"),  # 44.9% rounds to 4 of 10 cells
-        (450, "█████·····"),  # 45% rounds half up
+        (449, "████······"),  # 44.9%: 4 of 10 cells
+        (999, "█████████·"),  # rounded down: a full bar means at or over the limit
         (1000, "██████████"),
         (5000, "██████████"),  # over: full, never longer
     ],

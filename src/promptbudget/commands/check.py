@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from promptbudget.compression.passages import find_passages
 from promptbudget.evaluation import compress_templates, lint, lock_entries, project_templates
-from promptbudget.headroom import budget_checks
+from promptbudget.headroom import budget_checks, template_checks
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
@@ -55,12 +55,16 @@ def run(options: Options) -> Report:
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)
+    shown = {t.path for t in templates}
+    limits = budget_checks(estimates, manifest.display_path) + tuple(
+        c for c in template_checks(results, manifest) if c.template in shown
+    )
     return Report(
         command="check",
         findings=findings,
         templates=templates,
         workflows=estimates,
-        limits=budget_checks(estimates, manifest.display_path),
+        limits=limits,
         scoped=bool(options.paths),
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,

@@ -235,6 +235,17 @@ class PathIgnore:
 
 
 @dataclass(frozen=True)
+class TemplateLimit:
+    """``templates:``: a path or glob and its token limits. ``max_tokens`` maps a model or an
+    encoding to a limit; the key ``None`` means "counted with the template's own model"."""
+
+    pattern: str
+    max_tokens: Mapping[str | None, int]
+    line: int | None = None
+    lines: Mapping[str | None, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -250,3 +261,4 @@ class Manifest:
     prices_path: Path | None = None
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
+    templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob

@@ -82,8 +82,9 @@ def _limit_properties(element: ET.Element, case: _Case, report: Report) -> None:
         )
         if check.statistic:
             name += f":{check.statistic}"
+        unit = "" if check.unit == "usd" else f" {check.unit}"
         value = (
-            f"{format_measured(check)} of {format_limit(check)} {check.unit} "
+            f"{format_measured(check)} of {format_limit(check)}{unit} "
             f"({format_used(check)}, {check.status})"
         )
         ET.SubElement(properties, "property", name=_xml_text(name), value=_xml_text(value))

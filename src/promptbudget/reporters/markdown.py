@@ -233,7 +233,7 @@ def render_markdown(report: Report, settings: ReportSettings) -> str:
             notes.append(f"prices as of {report.catalog_as_of}")
         if not all(w.is_complete for w in report.workflows):
             notes.append("≥ at least: a model is not priced")
-    elif report.command == "check":
+    elif report.command == "check" and not report.limits:
         lines += ["No workflows in the manifest, so no budgets were checked.", ""]
     elif report.command == "estimate":
         lines += ["No workflows in the manifest, so there is nothing to estimate.", ""]

@@ -75,7 +75,7 @@ def _summary(report: Report) -> Text:
         else:
             text.append(f" (failing on {report.fail_on.value} and above)")
     elif report.command == "check":
-        if report.workflows:
+        if report.workflows or report.limits:
             text.append(" — all budgets hold")
         elif report.scoped:
             text.append(" — no workflow uses the files named")
