@@ -186,7 +186,7 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     # sorted by file and line: the step's no-op settings (line 50) come first
-    assert lines[0].startswith("::warning file=budgets.yaml,line=50,title=PB112 ")
+    assert lines[0].startswith("::warning file=budgets.yaml,line=50,title=PB113 ")
     pb106 = next(line for line in lines if "PB106" in line)
     assert pb106.startswith(
         "::error file=budgets.yaml,line=67,title=PB106 cost-per-request-over-budget::"

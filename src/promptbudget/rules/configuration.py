@@ -13,7 +13,7 @@ from promptbudget.units import format_share, format_tokens
 
 
 @rule(
-    "PB111",
+    "PB112",
     "tools-not-sent",
     Severity.WARNING,
     "a template names tools the manifest defines, but its step does not send them",
@@ -80,7 +80,7 @@ def tools_not_sent(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator
 
 
 @rule(
-    "PB112",
+    "PB113",
     "cache-rate-without-effect",
     Severity.WARNING,
     "a prompt cache hit rate on a step whose prefix the model cannot cache",
@@ -137,7 +137,7 @@ def cache_rate_without_effect(
 
 
 @rule(
-    "PB113",
+    "PB114",
     "route-rule-never-matches",
     Severity.WARNING,
     "a route rule that no traffic class of the workflows using the route selects",
@@ -205,7 +205,7 @@ def route_rule_never_matches(self: Rule, ctx: RuleContext, severity: Severity) -
 
 
 @rule(
-    "PB114",
+    "PB115",
     "tool-calls-without-tools",
     Severity.WARNING,
     "a step makes tool calls but sends no tool definitions",

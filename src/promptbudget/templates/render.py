@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.templates.parse import ParsedTemplate
 from promptbudget.templates.sandbox import (
     RENDER_TIMEOUT_SECONDS,
@@ -51,7 +52,9 @@ def slot_marker(index: int, *, whole: bool = True) -> str:
 
 
 ROLES = ("system", "user", "assistant", "developer", "function", "tool", "tools")
-_ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])?\s*:\s*$")
+# No two adjacent \s* may compete for the same spaces: a long run of blanks (a line of
+# variables that render empty) would make the match quadratic.
+_ROLE_LINE = re.compile(r"(?i)^\s*(?:#\s*)?(" + "|".join(ROLES) + r")\s*(?:(\[[^\]]*\])\s*)?:\s*$")
 
 
 @dataclass(frozen=True)
@@ -665,9 +668,11 @@ def _read_dotprompt_partial(name: str, search_dirs: tuple[Path, ...], root: Path
         if not candidate.is_relative_to(root):
             raise LookupError(f"{relative} resolves outside the project root")
         if candidate.is_file():
-            if candidate.stat().st_size > MAX_TEMPLATE_BYTES:
-                raise LookupError(f"{relative} is larger than {MAX_TEMPLATE_BYTES:,} bytes")
-            return decode_prompt_bytes(candidate.read_bytes()).text
+            try:
+                data = read_confined(candidate, root=root, limit=MAX_TEMPLATE_BYTES)
+            except ConfinementError as err:
+                raise LookupError(f"{relative} {err.reason}") from err
+            return decode_prompt_bytes(data).text
     return None
 
 
