@@ -1054,6 +1054,12 @@ def _to_manifest(
             converter.engine(str(pattern), str(engine))
             for pattern, engine in (data.get("engines") or {}).items()
         ),
+        tools=converter.tools,
+        tool_lines={
+            name: line
+            for name in converter.tools
+            if (line := lines.get(_child_path("$.tools", name))) is not None
+        },
         templates=converter.matched(
             converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),
