@@ -106,9 +106,7 @@ class FakeOpenAI:
                     },
                     {"type": "response.completed", "sequence_number": 2, "response": RESPONSE},
                 ]
-                text = "".join(
-                    f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events
-                )
+                text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
                 return httpx.Response(
                     200, content=text.encode(), headers={"content-type": "text/event-stream"}
                 )
