@@ -38,7 +38,8 @@ TEXT = st.text(
 ).filter(lambda text: text == text.strip() and not _MARKER.search(text))
 MESSAGES = st.lists(
     st.fixed_dictionaries(
-        {"role": st.sampled_from(["system", "user", "assistant", "developer"]), "content": TEXT}
+        {"role": st.sampled_from(["system", "user", "assistant", "developer"]), "content": TEXT},
+        optional={"name": st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,15}", fullmatch=True)},
     ),
     min_size=1,
     max_size=6,
@@ -46,7 +47,11 @@ MESSAGES = st.lists(
 
 
 def chat_template(messages: list[dict[str, str]]) -> str:
-    return "".join(f"{m['role']}:\n{m['content']}\n\n" for m in messages)
+    """Role markers, ``user[name="bob"]:`` for a named message (Prompty's syntax)."""
+    return "".join(
+        f"{m['role']}" + (f'[name="{m["name"]}"]' if "name" in m else "") + f":\n{m['content']}\n\n"
+        for m in messages
+    )
 
 
 @pytest.fixture(scope="module")
