@@ -116,3 +116,7 @@ def readme_snippet(name: str) -> str:
     if name not in snippets:
         raise KeyError(f"README.md has no block marked <!-- snippet: {name} -->")
     return snippets[name]
+
+
+# Hostile-input tests: the CLI in a child process under a timeout and a memory limit.
+from security.bounded_run import run_bounded  # noqa: E402,F401

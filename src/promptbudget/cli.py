@@ -688,7 +688,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:
         if not _is_usage_error(err):
-            traceback.print_exc()
+            _stderr_traceback()
             _stderr(
                 "promptbudget: internal error (this is a bug; please report it with the "
                 "traceback above and the command you ran)"
@@ -715,6 +715,18 @@ def _is_usage_error(err: Exception) -> bool:
     return module.startswith(("typer", "click")) and callable(getattr(err, "show", None))
 
 
+def _stderr_traceback() -> None:
+    """The current exception's traceback; its lines are ours, its message may hold user
+    strings, so control characters (but line feeds) are escaped and no line starts ``::``."""
+    from promptbudget.reporters.escape import escape_control_keep_lines, guard_line_starts
+
+    sys.stderr.write(guard_line_starts(escape_control_keep_lines(traceback.format_exc())))
+
+
 def _stderr(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    """One diagnostic line: control characters from user strings (a file name, a ref, an
+    exception message) escaped, so none starts an Actions command or a terminal sequence."""
+    from promptbudget.reporters.escape import escape_control, guard_line_starts
+
+    sys.stderr.write(guard_line_starts(escape_control(message)) + "\n")
     sys.stderr.flush()

@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptbudget.bounded import load_json
+from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
     PromptBudgetError,
@@ -34,7 +36,6 @@ from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.parse import ParsedTemplate, parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
-    PromptText,
     TemplateFormat,
     detect_format,
     display_path,
@@ -107,16 +108,9 @@ class Project:
             return cached
         shown = display_path(path, self.root)
         fmt = detect_format(path)
-        if confine_to is not None and not resolved.is_relative_to(confine_to.resolve()):
-            read = PromptText(
-                "",
-                0,
-                problem="points outside the project root (a symlink?); not read",
-                is_readable=False,
-            )
-        else:
-            read = read_prompt_text(path)
-        parsed = parse_template(path, shown, fmt, read)
+        root = confine_to or confinement_root(path, self.root)
+        read = read_prompt_text(path, root=root)
+        parsed = parse_template(path, shown, fmt, read, root=root)
         parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
         return parsed
@@ -449,11 +443,11 @@ def _with_sample_file(parsed: ParsedTemplate, root: Path | None) -> ParsedTempla
 
 
 def _sample_file_data(path: Path, root: Path) -> dict[str, Any] | None:
-    candidate = path.resolve()
-    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+    read = read_prompt_text(path, root=root)
+    if not read.is_readable:
         return None
     try:
-        data = json.loads(read_prompt_text(candidate).text)
+        data = load_json(read.text)
     except ValueError:
         return None
     if isinstance(data, list) and data:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from promptbudget.bounded import InputBoundsError, check_yaml_events, load_json, load_yaml
+from promptbudget.confine import is_regular_file
 from promptbudget.templates.source import PromptText, TemplateFormat
 from promptbudget.tools import Tool, ToolError, parse_tools
 
@@ -101,7 +103,7 @@ def split_front_matter(text: str, *, required: bool) -> FrontMatter | None:
     if not required and not _looks_like_yaml(header):
         return None
     try:
-        data = yaml.safe_load("\n".join(header)) if any(s.strip() for s in header) else {}
+        data = load_yaml("\n".join(header)) if any(s.strip() for s in header) else {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 2
@@ -133,9 +135,12 @@ def _looks_like_yaml(lines: list[str]) -> bool:
 
 
 def parse_template(
-    path: Path, display: str, fmt: TemplateFormat, read: PromptText
+    path: Path, display: str, fmt: TemplateFormat, read: PromptText, *, root: Path | None = None
 ) -> ParsedTemplate:
-    """Split and interpret ``read`` according to ``fmt``. Never raises for content problems."""
+    """Split and interpret ``read`` according to ``fmt``. Never raises for content problems.
+
+    ``root``: the project root; files found next to the template (``config.json``, a
+    ``promptfooconfig.yaml``) are looked for and read only inside it."""
     base = ParsedTemplate(
         path=path,
         display_path=display,
@@ -151,9 +156,9 @@ def parse_template(
     if not read.is_readable:
         return base
     if fmt is TemplateFormat.TEXT:
-        return _parse_data_prompt(base)
+        return _parse_data_prompt(base, root)
     if fmt is TemplateFormat.SEMANTIC_KERNEL:
-        return _parse_skprompt(base)
+        return _parse_skprompt(base, root)
     if fmt is TemplateFormat.DOTPROMPT:
         return _parse_dotprompt(base)
     try:
@@ -161,7 +166,7 @@ def parse_template(
     except FrontMatterError as err:
         return _broken(base, str(err), err.line)
     if front is None:
-        return _promptfoo(base) if fmt is TemplateFormat.JINJA2 else base
+        return _promptfoo(base, root) if fmt is TemplateFormat.JINJA2 else base
     read_meta = prompty_meta if fmt is TemplateFormat.PROMPTY else jinja_meta
     try:
         meta = read_meta(front.data)
@@ -405,7 +410,7 @@ def split_dotprompt(text: str) -> DotpromptDocument | None:
     header_line = match.group("lead").count("\n") + 2
     header = match.group("header") or ""
     try:
-        data = yaml.safe_load(header) if header.strip() else {}
+        data = load_yaml(header) if header.strip() else {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = header_line + (mark.line if mark is not None else 0)
@@ -520,7 +525,7 @@ def _dotprompt_declaration_lines(
 # -- Semantic Kernel and LangChain ---------------------------------------------------------
 
 
-def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
+def _parse_skprompt(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     """``skprompt.txt``: the whole file is the template; ``config.json`` beside it says the
     model, the output limit and the inputs."""
     from promptbudget.templates.semantic_kernel import SK_CONFIG, sk_meta
@@ -528,10 +533,10 @@ def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
 
     meta = TemplateMeta(engine="semantic-kernel")
     config = base.path.parent / SK_CONFIG
-    if config.is_file() and config.resolve().parent == base.path.resolve().parent:
-        read = read_prompt_text(config)
+    if is_regular_file(config, root) and config.resolve().parent == base.path.resolve().parent:
+        read = read_prompt_text(config, root=root)
         try:
-            data = json.loads(read.text) if read.is_readable else None
+            data = load_json(read.text) if read.is_readable else None
         except json.JSONDecodeError as err:
             return replace(
                 base,
@@ -539,6 +544,8 @@ def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
                 problem=f"its {SK_CONFIG} is not valid JSON (line {err.lineno}: {err.msg})",
                 problem_line=1,
             )
+        except InputBoundsError as err:
+            return replace(base, meta=meta, problem=f"its {SK_CONFIG} {err}", problem_line=1)
         if isinstance(data, dict):
             found = sk_meta(data)
             meta = TemplateMeta(
@@ -551,14 +558,14 @@ def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
     return replace(base, meta=meta)
 
 
-def _parse_data_prompt(base: ParsedTemplate) -> ParsedTemplate:
+def _parse_data_prompt(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     """A YAML or JSON file: a Semantic Kernel prompt YAML or a serialized LangChain
     ``PromptTemplate`` when it has their keys; anything else stays plain text."""
     suffix = base.path.suffix.lower()
     if suffix == ".json" and "{{" in base.text:
         from promptbudget.templates.promptfoo import find_config
 
-        config = find_config(base.path)
+        config = find_config(base.path, root=root)
         if config is not None:  # a promptfoo prompt: Nunjucks over JSON (chat messages)
             return replace(
                 base,
@@ -568,8 +575,9 @@ def _parse_data_prompt(base: ParsedTemplate) -> ParsedTemplate:
     if suffix not in {".yaml", ".yml", ".json"} or "template" not in base.text:
         return base
     try:
+        check_yaml_events(base.text)
         node = yaml.compose(base.text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(base.text)
+        data = load_yaml(base.text)
     except yaml.YAMLError as err:
         fmt = _prompt_data_format(base.text)
         if fmt is None:
@@ -699,14 +707,14 @@ def _input_lines(names: frozenset[str], text: str) -> dict[str, int]:
     return found
 
 
-def _promptfoo(base: ParsedTemplate) -> ParsedTemplate:
+def _promptfoo(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     """A Jinja2/text file that a promptfoo config names: its prompts split on '---' lines, and
     the config's test variables as samples."""
     from promptbudget.templates.promptfoo import find_config, split_prompts
 
     if base.problem is not None:
         return base
-    config = find_config(base.path)
+    config = find_config(base.path, root=root)
     if config is None:
         return base
     meta = replace(base.meta, samples={**config.samples, **base.meta.samples})

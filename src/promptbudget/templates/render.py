@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.templates.parse import ParsedTemplate
 from promptbudget.templates.sandbox import (
     RENDER_TIMEOUT_SECONDS,
@@ -594,9 +595,11 @@ def _read_dotprompt_partial(name: str, search_dirs: tuple[Path, ...], root: Path
         if not candidate.is_relative_to(root):
             raise LookupError(f"{relative} resolves outside the project root")
         if candidate.is_file():
-            if candidate.stat().st_size > MAX_TEMPLATE_BYTES:
-                raise LookupError(f"{relative} is larger than {MAX_TEMPLATE_BYTES:,} bytes")
-            return decode_prompt_bytes(candidate.read_bytes()).text
+            try:
+                data = read_confined(candidate, root=root, limit=MAX_TEMPLATE_BYTES)
+            except ConfinementError as err:
+                raise LookupError(f"{relative} {err.reason}") from err
+            return decode_prompt_bytes(data).text
     return None
 
 

@@ -26,6 +26,7 @@ from jinja2 import BaseLoader, TemplateNotFound
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, decode_prompt_bytes
 
 MAX_ITERATIONS = 1_000_000
@@ -81,10 +82,11 @@ class ProjectLoader(BaseLoader):
             if not candidate.is_relative_to(self.root):
                 raise TemplateNotFound(f"{template} (resolves outside the project root)")
             if candidate.is_file():
-                size = candidate.stat().st_size
-                if size > MAX_TEMPLATE_BYTES:
-                    raise TemplateNotFound(f"{template} (larger than {MAX_TEMPLATE_BYTES:,} bytes)")
-                text = decode_prompt_bytes(candidate.read_bytes()).text
+                try:
+                    data = read_confined(candidate, root=self.root, limit=MAX_TEMPLATE_BYTES)
+                except ConfinementError as err:
+                    raise TemplateNotFound(f"{template} ({err.reason})") from err
+                text = decode_prompt_bytes(data).text
                 return text, str(candidate), lambda: False
         raise TemplateNotFound(template)
 
