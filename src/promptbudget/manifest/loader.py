@@ -26,6 +26,7 @@ from promptbudget.bounded import (
     check_json_depth,
     check_yaml_events,
 )
+from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined, resolve_path
 from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
 from promptbudget.manifest.model import (
@@ -34,10 +35,13 @@ from promptbudget.manifest.model import (
     CompressionSettings,
     CostLimit,
     Distribution,
+    EngineSetting,
     Escalation,
     Limits,
     Manifest,
     PathIgnore,
+    ReplayMatch,
+    ReplaySettings,
     Retry,
     Route,
     RouteRule,
@@ -58,6 +62,7 @@ from promptbudget.pricing.catalog import (
     override_model,
 )
 from promptbudget.pricing.litellm import load_price_file
+from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path, iter_prompt_files
 from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
@@ -113,15 +118,17 @@ def load_manifest(
     prices: Path | None = None,
     overrides: Sequence[str] = (),
     workflow: str | None = None,
+    text: str | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` (or ``text``, as if it were at ``path``).
 
     ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
     manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
     before validation (to ``workflow`` only, for workflow keys, when it is given).
     """
     shown = display_path(path, cwd or Path.cwd())
-    text = _read_manifest_text(path, shown)
+    if text is None:
+        text = _read_manifest_text(path, shown)
     if path.suffix.lower() == ".toml":
         from promptbudget.manifest.pyproject import load_tool_table
 
@@ -308,13 +315,25 @@ def _line_for(lines: Lines, json_path: str) -> int | None:
 
 
 def validate(data: Any, lines: Lines, shown: str) -> None:
-    """Validate against the schema; raise the single most useful error."""
+    """Validate against the schema; raise the single most useful error. A document the
+    cache knows to be valid (the same ``repr``, the same schema) is not validated again, so
+    jsonschema is not even imported."""
+    store = active_store()
+    key = None
+    if store is not None:
+        schema_text = resources.files(__package__).joinpath("schema.json").read_text("utf-8")
+        key = cache_key("valid manifest", schema_text, repr(data))
+        if store.get(key) is True:
+            return
+
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     validator = Draft202012Validator(load_schema())
     error = best_match(validator.iter_errors(data))
     if error is None:
+        if store is not None and key is not None:
+            store.put(key, True)
         return
     message, json_path = _describe(error)
     raise ManifestError(message, path=shown, line=_line_for(lines, json_path), json_path=json_path)
@@ -585,6 +604,16 @@ class _Converter:
         share: Decimal = self.unit(parse_share, value, json_path)
         return share
 
+    def engine(self, pattern: str, value: str) -> EngineSetting:
+        """``engines: {glob: engine}``: an engine detection would otherwise decide."""
+        json_path = _child_path("$.engines", pattern)
+        engine = engine_name(value)
+        if engine is None:
+            raise self.fail(
+                f"unknown engine {value!r}; valid engines: {', '.join(ENGINES)}", json_path
+            )
+        return EngineSetting(pattern, engine, self.lines.get(json_path))
+
     def shares_sum_to_one(self, shares: list[Decimal], what: str, json_path: str) -> None:
         total = sum(shares, Decimal(0))
         if total != 1:
@@ -682,7 +711,6 @@ class _Converter:
             if "output_tokens" in data
             else None
         )
-        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         turns, tool_calls = int(data.get("turns", 1)), int(data.get("tool_calls", 0))
         if turns * (1 + tool_calls) > MAX_CALLS_PER_STEP:
             raise self.fail(
@@ -691,6 +719,7 @@ class _Converter:
                 "(turns x (1 + tool_calls))",
                 f"{path}.turns",
             )
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         return Step(
             name=name,
             prompt=prompt,
@@ -766,7 +795,7 @@ class _Converter:
             key_path = f"{limits_path}.{key}"
             if key in {"max_cost_per_request", "max_cost_per_outcome"}:
                 parsed[key] = self.cost_limit(value, key_path)
-            elif key == "max_monthly_spend":
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
                 parsed[key] = self.unit(parse_usd, value, key_path)
             elif key in {"max_input_tokens", "max_output_tokens"}:
                 parsed[key] = self.unit(parse_tokens, value, key_path)
@@ -918,6 +947,45 @@ def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) 
     return ()
 
 
+def _replay_settings(
+    data: Mapping[str, Any],
+    lines: Lines,
+    converter: _Converter,
+    workflows: tuple[Workflow, ...],
+) -> ReplaySettings:
+    steps = {w.name: {s.name for s in w.steps} for w in workflows}
+    rules = []
+    for index, rule in enumerate(data.get("match") or ()):
+        path = f"$.replay.match[{index}]"
+        if rule["workflow"] not in steps:
+            known = ", ".join(sorted(steps)) or "none"
+            raise converter.fail(
+                f"replay rule names workflow {rule['workflow']!r}, which is not in workflows: "
+                f"(workflows: {known})",
+                f"{path}.workflow",
+            )
+        step = rule.get("step")
+        if step is not None and step not in steps[rule["workflow"]]:
+            known = ", ".join(sorted(steps[rule["workflow"]]))
+            raise converter.fail(
+                f"replay rule names step {step!r}, which workflow {rule['workflow']!r} does not "
+                f"have (steps: {known})",
+                f"{path}.step",
+            )
+        rules.append(
+            ReplayMatch(
+                workflow=rule["workflow"],
+                step=step,
+                model=rule.get("model"),
+                prompt=rule.get("prompt"),
+                attributes={str(k): str(v) for k, v in (rule.get("attributes") or {}).items()},
+                line=lines.get(path),
+            )
+        )
+    columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
+    return ReplaySettings(match=tuple(rules), columns=columns)
+
+
 def _to_manifest(
     data: Mapping[str, Any], lines: Lines, path: Path, shown: str, prices: Path | None
 ) -> Manifest:
@@ -958,6 +1026,7 @@ def _to_manifest(
         keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
     )
     return Manifest(
+        replay=_replay_settings(data.get("replay") or {}, lines, converter, workflows),
         path=path,
         root=root,
         display_path=display_path(path, root),
@@ -978,6 +1047,10 @@ def _to_manifest(
                 lines.get(_child_path("$.per_file_ignores", str(pattern))),
             )
             for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
+        engines=tuple(
+            converter.engine(str(pattern), str(engine))
+            for pattern, engine in (data.get("engines") or {}).items()
         ),
         templates=converter.matched(
             converter.template_limits(data.get("templates"), catalog), prompts_dir
