@@ -84,7 +84,7 @@ class Store:
         """The bytes stored as ``name`` (a file of its own), if signed with our key."""
         if self._secret is None:
             return None
-        data = _read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
+        data = read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
         if data is None:
             return None
         signature, _, body = data.partition(b"\n")
@@ -146,7 +146,7 @@ def _sign(body: bytes, secret: bytes) -> bytes:
 def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     """A shard's entries; None when it is missing, not a regular file, too large, truncated,
     corrupt or signed with another key."""
-    data = _read_regular_file(path, MAX_SHARD_BYTES)
+    data = read_regular_file(path, MAX_SHARD_BYTES)
     if data is None:
         return None
     signature, _, body = data.partition(b"\n")
@@ -159,7 +159,7 @@ def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     return entries if isinstance(entries, dict) else None
 
 
-def _read_regular_file(path: Path, limit: int) -> bytes | None:
+def read_regular_file(path: Path, limit: int) -> bytes | None:
     """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device) of at most
     ``limit`` bytes."""
     try:
@@ -240,7 +240,7 @@ def _user_cache_dir() -> Path:
 
 def _read_secret(path: Path) -> bytes | None:
     """The HMAC key in ``path``; None when there is none (yet)."""
-    data = _read_regular_file(path, 1024)
+    data = read_regular_file(path, 1024)
     return data if data is not None and len(data) >= 32 else None
 
 
