@@ -29,7 +29,7 @@ from typing import Any
 
 from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError
-from promptbudget.fileio import atomic_write
+from promptbudget.fileio import Expect, replace_file
 
 CACHE_DIR_NAME = ".promptbudget_cache"
 CACHE_DIR_ENV = "PROMPTBUDGET_CACHE_DIR"
@@ -133,10 +133,15 @@ class Store:
 def _write_signed(path: Path, body: bytes, secret: bytes) -> bool:
     """Write ``body`` after its HMAC line, atomically; False if it cannot be written."""
     try:
-        atomic_write(path, _sign(body, secret) + b"\n" + body)
+        _write(path, _sign(body, secret) + b"\n" + body)
     except (OSError, PromptBudgetError):
         return False
     return True
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The one write primitive (atomic, under the directory's lock); raises like it."""
+    replace_file(path, data, expected=Expect.ANY, shown=str(path), activity="caching")
 
 
 def _sign(body: bytes, secret: bytes) -> bytes:
@@ -250,7 +255,7 @@ def _make_secret(path: Path) -> bytes | None:
     temporary = path.with_name(f"{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(temporary, os.urandom(32))
+        _write(temporary, os.urandom(32))
         os.chmod(temporary, 0o600)
         with contextlib.suppress(FileExistsError):  # another run made it first: use theirs
             os.link(temporary, path)
@@ -267,7 +272,7 @@ def _prepare(directory: Path) -> bool:
         directory.mkdir(parents=True, exist_ok=True)
         ignore = directory / ".gitignore"
         if not ignore.exists() and not ignore.is_symlink():
-            atomic_write(ignore, b"# Created by promptbudget\n*\n")
+            _write(ignore, b"# Created by promptbudget\n*\n")
     except (OSError, PromptBudgetError):
         return False
     return True

@@ -26,7 +26,7 @@ from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import apply as apply_suppressions
-from promptbudget.templates.parse import ParsedTemplate, variants_of
+from promptbudget.templates.parse import ParsedTemplate, engine_label, variants_of
 from promptbudget.templates.render import RenderedPrompt, VariableValue
 from promptbudget.templates.source import (
     MAX_TEMPLATE_BYTES,
@@ -71,7 +71,7 @@ def count_template(
     prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
     return TemplateCount(
         path=parsed.display_path,
-        format=parsed.format.value,
+        format=engine_label(parsed),
         model=choice.name,
         tokenizer=tokenizer.name,
         encoding=tokenizer.spec.encoding,

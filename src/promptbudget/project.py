@@ -32,7 +32,7 @@ from promptbudget.options import Options
 from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
-from promptbudget.suppressions import Suppression
+from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.parse import ParsedTemplate, parse_template
 from promptbudget.templates.render import TemplateRenderer
@@ -125,10 +125,20 @@ class Project:
         fmt = detect_format(path)
         root = confine_to or confinement_root(path, self.root)
         read = read_prompt_text(path, root=root)
-        parsed = parse_template(path, shown, fmt, read, root=root)
+        parsed = parse_template(path, shown, fmt, read, root=root, engine=self.engine_for(shown))
         parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
         return parsed
+
+    def engine_for(self, shown: str) -> str | None:
+        """The engine the manifest's ``engines:`` names for a file (the first glob that
+        matches its path from the project root); None: decided by content."""
+        if self.manifest is None:
+            return None
+        for setting in self.manifest.engines:
+            if glob_matches(setting.pattern, shown):
+                return setting.engine
+        return None
 
     def included(self, path: Path) -> set[Path]:
         """Every file ``path`` includes, transitively."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from promptbudget.diffing import DiffResult
     from promptbudget.estimates import WorkflowEstimate
     from promptbudget.pricing.catalog import ModelPrice, PriceChange
+    from promptbudget.replay.result import ReplayResult
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Report:
     missing_models: tuple[str, ...] = ()
     # diff: base against head; ``findings`` are the ones new in the head
     diff: DiffResult | None = None
+    # replay: production statistics, drift and calibration
+    replay: ReplayResult | None = None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for finding in self.findings if finding.severity is severity)

@@ -99,7 +99,9 @@ def test_explicit_file_is_included_whatever_its_suffix(tmp_path: Path) -> None:
     path = tmp_path / "prompt.tsv"
     path.write_text("x")
     assert list(iter_prompt_files([path])) == [path]
-    assert detect_format(path) is TemplateFormat.TEXT
+    # a generic template: its engine is decided by its content
+    assert detect_format(path) is TemplateFormat.JINJA2
+    assert detect_format(tmp_path / "data.yaml") is TemplateFormat.TEXT
 
 
 # -- front matter and metadata ---------------------------------------------------------------
@@ -301,13 +303,23 @@ def test_syntax_error_line_counts_front_matter(tmp_path: Path) -> None:
         ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recursed"),
         ("{{ 1 / 0 }}", "ZeroDivisionError"),
         ("{% nosuchtag x %}", "nosuchtag"),
-        ("hello \ue000 world", "private-use"),
     ],
 )
 def test_hostile_templates_become_findings(tmp_path: Path, template: str, expected: str) -> None:
     rendered = render(tmp_path, "evil.j2", template)
     assert rendered.problem is not None
     assert expected in rendered.problem
+
+
+@pytest.mark.parametrize(
+    "name", ["plain.j2", "notes.md", "skprompt.txt", "a.prompt", "chat.prompty"]
+)
+def test_private_use_characters_are_ordinary_text(tmp_path: Path, name: str) -> None:
+    text = "Markers \ue000 0\ue001 and \ue0002\ue002 stay as written."
+    body = f"---\nmodel: gpt-4o\n---\n{text}\n" if name.endswith(".prompty") else text
+    rendered = render(tmp_path, name, body)
+    assert rendered.problem is None
+    assert "".join(m.text for m in rendered.messages).strip() == text
 
 
 def test_a_render_that_runs_too_long_is_stopped(tmp_path: Path) -> None:

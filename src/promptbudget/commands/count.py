@@ -16,7 +16,7 @@ from promptbudget.templates.parse import variants_of
 from promptbudget.tokenizers import guess_tokenizer
 
 # What can be said of a template on its own, without a workflow.
-COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301")
+COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301", "PB302")
 
 
 def run(options: Options) -> Report:

@@ -35,10 +35,13 @@ from promptbudget.manifest.model import (
     CompressionSettings,
     CostLimit,
     Distribution,
+    EngineSetting,
     Escalation,
     Limits,
     Manifest,
     PathIgnore,
+    ReplayMatch,
+    ReplaySettings,
     Retry,
     Route,
     RouteRule,
@@ -58,6 +61,7 @@ from promptbudget.pricing.catalog import (
     override_model,
 )
 from promptbudget.pricing.litellm import load_price_file
+from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path
 from promptbudget.tokenizers import register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
@@ -113,15 +117,17 @@ def load_manifest(
     prices: Path | None = None,
     overrides: Sequence[str] = (),
     workflow: str | None = None,
+    text: str | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` (or ``text``, as if it were at ``path``).
 
     ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
     manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
     before validation (to ``workflow`` only, for workflow keys, when it is given).
     """
     shown = display_path(path, cwd or Path.cwd())
-    text = _read_manifest_text(path, shown)
+    if text is None:
+        text = _read_manifest_text(path, shown)
     if path.suffix.lower() == ".toml":
         from promptbudget.manifest.pyproject import load_tool_table
 
@@ -597,6 +603,16 @@ class _Converter:
         share: Decimal = self.unit(parse_share, value, json_path)
         return share
 
+    def engine(self, pattern: str, value: str) -> EngineSetting:
+        """``engines: {glob: engine}``: an engine detection would otherwise decide."""
+        json_path = _child_path("$.engines", pattern)
+        engine = engine_name(value)
+        if engine is None:
+            raise self.fail(
+                f"unknown engine {value!r}; valid engines: {', '.join(ENGINES)}", json_path
+            )
+        return EngineSetting(pattern, engine, self.lines.get(json_path))
+
     def shares_sum_to_one(self, shares: list[Decimal], what: str, json_path: str) -> None:
         total = sum(shares, Decimal(0))
         if total != 1:
@@ -818,7 +834,7 @@ class _Converter:
             key_path = f"{limits_path}.{key}"
             if key in {"max_cost_per_request", "max_cost_per_outcome"}:
                 parsed[key] = self.cost_limit(value, key_path)
-            elif key == "max_monthly_spend":
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
                 parsed[key] = self.unit(parse_usd, value, key_path)
             elif key in {"max_input_tokens", "max_output_tokens"}:
                 parsed[key] = self.unit(parse_tokens, value, key_path)
@@ -861,6 +877,45 @@ def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) 
     return ()
 
 
+def _replay_settings(
+    data: Mapping[str, Any],
+    lines: Lines,
+    converter: _Converter,
+    workflows: tuple[Workflow, ...],
+) -> ReplaySettings:
+    steps = {w.name: {s.name for s in w.steps} for w in workflows}
+    rules = []
+    for index, rule in enumerate(data.get("match") or ()):
+        path = f"$.replay.match[{index}]"
+        if rule["workflow"] not in steps:
+            known = ", ".join(sorted(steps)) or "none"
+            raise converter.fail(
+                f"replay rule names workflow {rule['workflow']!r}, which is not in workflows: "
+                f"(workflows: {known})",
+                f"{path}.workflow",
+            )
+        step = rule.get("step")
+        if step is not None and step not in steps[rule["workflow"]]:
+            known = ", ".join(sorted(steps[rule["workflow"]]))
+            raise converter.fail(
+                f"replay rule names step {step!r}, which workflow {rule['workflow']!r} does not "
+                f"have (steps: {known})",
+                f"{path}.step",
+            )
+        rules.append(
+            ReplayMatch(
+                workflow=rule["workflow"],
+                step=step,
+                model=rule.get("model"),
+                prompt=rule.get("prompt"),
+                attributes={str(k): str(v) for k, v in (rule.get("attributes") or {}).items()},
+                line=lines.get(path),
+            )
+        )
+    columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
+    return ReplaySettings(match=tuple(rules), columns=columns)
+
+
 def _to_manifest(
     data: Mapping[str, Any], lines: Lines, path: Path, shown: str, prices: Path | None
 ) -> Manifest:
@@ -901,6 +956,7 @@ def _to_manifest(
         keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
     )
     return Manifest(
+        replay=_replay_settings(data.get("replay") or {}, lines, converter, workflows),
         path=path,
         root=root,
         display_path=display_path(path, root),
@@ -921,5 +977,9 @@ def _to_manifest(
                 lines.get(_child_path("$.per_file_ignores", str(pattern))),
             )
             for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
+        engines=tuple(
+            converter.engine(str(pattern), str(engine))
+            for pattern, engine in (data.get("engines") or {}).items()
         ),
     )

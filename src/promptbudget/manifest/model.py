@@ -101,6 +101,7 @@ class Limits:
     max_cost_per_request: CostLimit | None = None
     max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
+    max_daily_spend: Decimal | None = None  # per UTC day
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,34 @@ class PathIgnore:
 
 
 @dataclass(frozen=True)
+class EngineSetting:
+    """``engines``: generic prompt files matching ``pattern`` are read with ``engine``."""
+
+    pattern: str
+    engine: str  # a name of ``templates.detect.ENGINES``
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplayMatch:
+    """``replay.match``: records whose model, prompt and attributes match (globs) belong to
+    ``workflow`` (and ``step``)."""
+
+    workflow: str
+    step: str | None = None
+    model: str | None = None
+    prompt: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    match: tuple[ReplayMatch, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)  # field -> the log's column
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -248,3 +277,5 @@ class Manifest:
     prices_path: Path | None = None
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
+    engines: tuple[EngineSetting, ...] = ()
+    replay: ReplaySettings = field(default_factory=ReplaySettings)

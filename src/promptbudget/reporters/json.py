@@ -72,6 +72,12 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         payload["diff"] = diff_json(report.diff)
         payload["catalog_as_of"] = report.catalog_as_of
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    if report.command == "replay" and report.replay is not None:
+        from promptbudget.reporters.replay_format import replay_json
+
+        payload["replay"] = replay_json(report.replay)
+        payload["catalog_as_of"] = report.catalog_as_of
+        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command in {"check", "estimate"}:
         payload["workflows"] = [workflow_json(w) for w in report.workflows]
     if report.command == "estimate" and report.baseline:

@@ -205,6 +205,8 @@ def render_markdown(report: Report, settings: ReportSettings) -> str:
                 notes.append("~ estimated count")
         else:
             lines += ["No prompt templates found.", ""]
+    if report.command == "replay" and report.replay is not None:
+        lines += replay_markdown(report)
     if report.sets:
         notes.append("what-if: " + "; ".join(report.sets))
     if notes:
@@ -338,3 +340,40 @@ def render_diff_markdown(report: Report, settings: ReportSettings) -> str:
         notes.append(f"prices as of {report.catalog_as_of}")
     lines += ["<sub>" + md_text(" · ".join(notes)) + "</sub>"]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def replay_markdown(report: Report) -> list[str]:
+    from promptbudget.reporters import replay_format as shared
+
+    result = report.replay
+    assert result is not None
+    lines = [md_text(shared.header_line(result, report.catalog_as_of)), ""]
+    lines += [
+        "- " + md_text(shared.workflow_line(w, result.known_workflows)) for w in result.matched
+    ]
+    if result.matched:
+        lines.append("")
+    rows = shared.step_rows(result)
+    if rows:
+        lines += [_row(list(shared.STEP_HEADER)), _row(["---"] * len(shared.STEP_HEADER))]
+        lines += [_row([md_text(cell) for cell in row]) for row in rows]
+        lines.append("")
+    else:
+        lines += ["No usage records in the logs.", ""]
+    unmatched = shared.unmatched_lines(result)
+    if unmatched:
+        lines += ["**Unmatched records**", ""]
+        lines += ["- " + md_text(line) for line in unmatched]
+        lines.append("")
+    malformed = shared.malformed_lines(result)
+    if malformed:
+        lines += [f"**Malformed records** ({result.malformed:,}, skipped)", ""]
+        lines += ["- " + md_text(line) for line in malformed]
+        lines.append("")
+    drift = shared.drift_rows(result)
+    if drift:
+        lines += ["**Assumptions against production**", ""]
+        lines += [_row(list(shared.DRIFT_HEADER)), _row(["---"] * len(shared.DRIFT_HEADER))]
+        lines += [_row([md_text(cell) for cell in row]) for row in drift]
+        lines.append("")
+    return lines
