@@ -46,6 +46,7 @@ from promptbudget.manifest.model import (
     Route,
     RouteRule,
     Step,
+    TemplateLimit,
     TokenAmount,
     TrafficClass,
     VariableSpec,
@@ -63,7 +64,7 @@ from promptbudget.pricing.catalog import (
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path
-from promptbudget.tokenizers import register_tokenizer_file
+from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
@@ -718,6 +719,7 @@ class _Converter:
                 "(turns x (1 + tool_calls))",
                 f"{path}.turns",
             )
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         return Step(
             name=name,
             prompt=prompt,
@@ -736,6 +738,8 @@ class _Converter:
             batch_share=share("batch_share"),
             line=self.lines.get(path),
             tools=self.step_tools(data.get("tools"), path),
+            limits=limits,
+            limit_lines=limit_lines,
         )
 
     def resolved(self, base: Path, value: str, json_path: str) -> Path:
@@ -782,6 +786,91 @@ class _Converter:
         self.shares_sum_to_one([c.share for c in parsed], "traffic class", f"{path}.classes")
         return parsed
 
+    def limits(
+        self, limits_data: Mapping[str, Any], limits_path: str
+    ) -> tuple[Limits, dict[str, int]]:
+        """A workflow's or a step's ``limits:`` and the line of each."""
+        parsed: dict[str, Any] = {}
+        for key, value in limits_data.items():
+            key_path = f"{limits_path}.{key}"
+            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
+                parsed[key] = self.cost_limit(value, key_path)
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
+                parsed[key] = self.unit(parse_usd, value, key_path)
+            elif key in {"max_input_tokens", "max_output_tokens"}:
+                parsed[key] = self.unit(parse_tokens, value, key_path)
+            else:
+                parsed[key] = int(value)
+        limit_lines = {
+            key: line
+            for key in limits_data
+            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
+        }
+        return Limits(**parsed), limit_lines
+
+    def template_limits(
+        self, data: Mapping[str, Any] | None, catalog: PriceCatalog
+    ) -> tuple[TemplateLimit, ...]:
+        """``templates:``: each pattern's ``max_tokens``, for its own model or per model or
+        encoding (each key must be a model of the catalog or a bundled encoding)."""
+        found = []
+        for pattern, spec in (data or {}).items():
+            path = _child_path("$.templates", str(pattern))
+            value = spec["max_tokens"]
+            limits: dict[str | None, int] = {}
+            lines: dict[str | None, int] = {}
+            if isinstance(value, dict):
+                for key, tokens in value.items():
+                    key_path = _child_path(f"{path}.max_tokens", str(key))
+                    name = str(key)
+                    if name not in TOKENIZERS and catalog.lookup(name) is None:
+                        near = catalog.closest(name) + difflib.get_close_matches(
+                            name, list(TOKENIZERS), n=2
+                        )
+                        hint = f"; did you mean {', '.join(near)}?" if near else ""
+                        raise self.fail(
+                            f"{name!r} is neither a model in the catalog nor an encoding "
+                            f"({', '.join(TOKENIZERS)}){hint}",
+                            key_path,
+                        )
+                    limits[name] = self.unit(parse_tokens, tokens, key_path)
+                    if (line := self.lines.get(key_path)) is not None:
+                        lines[name] = line
+            else:
+                limits[None] = self.unit(parse_tokens, value, f"{path}.max_tokens")
+                if (line := self.lines.get(f"{path}.max_tokens")) is not None:
+                    lines[None] = line
+            found.append(
+                TemplateLimit(str(pattern), limits, line=self.lines.get(path), lines=lines)
+            )
+        return tuple(found)
+
+    def matched(
+        self, limits: tuple[TemplateLimit, ...], prompts_dir: Path
+    ) -> tuple[TemplateLimit, ...]:
+        """Every ``templates:`` pattern matches a file in the prompts directory (a typo
+        would otherwise limit nothing, silently)."""
+        if not limits:
+            return limits
+        from promptbudget.suppressions import glob_matches
+
+        files = (
+            sorted(p for p in prompts_dir.rglob("*") if p.is_file()) if prompts_dir.is_dir() else []
+        )
+        names = [(display_path(p, self.root), p.relative_to(prompts_dir).as_posix()) for p in files]
+        for limit in limits:
+            if any(glob_matches(limit.pattern, name) for pair in names for name in pair):
+                continue
+            near = difflib.get_close_matches(limit.pattern, [pair[0] for pair in names], n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            shown_dir = display_path(prompts_dir, self.root)
+            raise self.fail(
+                f"templates: {limit.pattern!r} matches no file in {shown_dir}/ (paths and globs "
+                f"are relative to the project root or the prompts directory){hint}",
+                _child_path("$.templates", limit.pattern),
+            )
+        return limits
+
     def cost_limit(self, value: object, json_path: str) -> CostLimit:
         if isinstance(value, dict):
             ((statistic, amount),) = value.items()
@@ -827,24 +916,7 @@ class _Converter:
                     "success_rate must be above 0% (cost per outcome divides by it)",
                     f"{path}.success_rate",
                 )
-        limits_data = data.get("limits") or {}
-        limits_path = f"{path}.limits"
-        parsed: dict[str, Any] = {}
-        for key, value in limits_data.items():
-            key_path = f"{limits_path}.{key}"
-            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
-                parsed[key] = self.cost_limit(value, key_path)
-            elif key in {"max_monthly_spend", "max_daily_spend"}:
-                parsed[key] = self.unit(parse_usd, value, key_path)
-            elif key in {"max_input_tokens", "max_output_tokens"}:
-                parsed[key] = self.unit(parse_tokens, value, key_path)
-            else:
-                parsed[key] = int(value)
-        limit_lines = {
-            key: line
-            for key in limits_data
-            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
-        }
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         optional_shares = {
             key: self.share(data[key], f"{path}.{key}")
             for key in ("semantic_cache_hit_rate", "batch_share")
@@ -853,7 +925,7 @@ class _Converter:
         return Workflow(
             name=name,
             steps=steps,
-            limits=Limits(**parsed),
+            limits=limits,
             description=data.get("description"),
             requests_per_month=per_month,
             success_rate=success,
@@ -981,5 +1053,8 @@ def _to_manifest(
         engines=tuple(
             converter.engine(str(pattern), str(engine))
             for pattern, engine in (data.get("engines") or {}).items()
+        ),
+        templates=converter.matched(
+            converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),
     )

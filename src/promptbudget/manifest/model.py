@@ -139,6 +139,8 @@ class Step:
     batch_share: Decimal | None = None
     line: int | None = None
     tools: tuple[Tool, ...] = ()  # tool definitions sent with every call
+    limits: Limits = field(default_factory=Limits)  # limits on this step alone
+    limit_lines: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,17 @@ class ReplaySettings:
 
 
 @dataclass(frozen=True)
+class TemplateLimit:
+    """``templates:``: a path or glob and its token limits. ``max_tokens`` maps a model or an
+    encoding to a limit; the key ``None`` means "counted with the template's own model"."""
+
+    pattern: str
+    max_tokens: Mapping[str | None, int]
+    line: int | None = None
+    lines: Mapping[str | None, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -279,3 +292,4 @@ class Manifest:
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
     replay: ReplaySettings = field(default_factory=ReplaySettings)
+    templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob

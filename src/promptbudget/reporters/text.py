@@ -76,7 +76,7 @@ def _summary(report: Report) -> Text:
         else:
             text.append(f" (failing on {report.fail_on.value} and above)")
     elif report.command == "check":
-        if report.workflows:
+        if report.workflows or report.limits:
             text.append(" — all budgets hold")
         elif report.scoped:
             text.append(" — no workflow uses the files named")
@@ -119,6 +119,7 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     else:
         _print_findings(console, report)
         _print_workflows(console, report.workflows)
+        _print_limits(console, report)
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
     text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
@@ -212,6 +213,15 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
                 "",
             )
     _print_table(console, table)
+    console.print()
+
+
+def _print_limits(console: Console, report: Report) -> None:
+    if not report.limits:
+        return
+    from promptbudget.reporters.headroom_text import limits_table
+
+    _print_table(console, limits_table(report.limits))
     console.print()
 
 
