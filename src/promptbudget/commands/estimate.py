@@ -12,7 +12,7 @@ from promptbudget.report import Report
 from promptbudget.rules import RuleContext, run_rules
 
 # What makes an estimate partial or approximate (estimate is not a gate).
-ESTIMATE_RULES = ("PB103", "PB110", "PB201", "PB301")
+ESTIMATE_RULES = ("PB103", "PB110", "PB111", "PB201", "PB301")
 
 
 def run(options: Options) -> Report:
@@ -30,7 +30,7 @@ def run(options: Options) -> Report:
         workflows = priced(project)
     manifest = project.manifest
     assert manifest is not None
-    context = RuleContext(workflows=workflows, manifest=manifest)
+    context = RuleContext(workflows=workflows, manifest=manifest, today=options.today)
     findings = run_rules(select_rules(*ESTIMATE_RULES), context, project.severities)
     return Report(
         command="estimate",

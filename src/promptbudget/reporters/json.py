@@ -16,10 +16,12 @@ from promptbudget.estimates import (
     call_cost,
     is_long_context,
     iter_calls,
+    time_of_day_splits,
+    unmodelled_pricing,
 )
 from promptbudget.findings import Finding, Severity
 from promptbudget.manifest.model import typical
-from promptbudget.pricing.catalog import LongContextTier, ModelPrice
+from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 
@@ -30,7 +32,7 @@ def render_json(report: Report, settings: ReportSettings) -> str:
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": report.command}
     if report.command == "models":
         payload["catalog_as_of"] = report.catalog_as_of
-        payload["models"] = [model_json(m) for m in report.models]
+        payload["models"] = [model_json(m, report.today) for m in report.models]
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command == "compress":
         payload["passes"] = list(report.passes)
@@ -306,6 +308,9 @@ def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
             for model, calls, cost in workflow.model_mix()
         ],
         "steps": [step_json(step) for step in workflow.steps],
+        "unmodelled": {
+            model: list(dimensions) for model, dimensions in unmodelled_pricing(workflow).items()
+        },
         "why": [
             {
                 "step": c.step,
@@ -315,6 +320,20 @@ def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
                 "cost_usd": usd_number(c.cost_usd),
             }
             for c in workflow.components
+        ],
+        "time_of_day": [
+            {
+                "step": split.step,
+                "model": split.model,
+                "off_peak_share": _plain(split.time_of_day.off_peak_share),
+                "even_spread": split.time_of_day.is_even_spread,
+                "cost_usd": usd_number(split.cost_usd),
+                "peak_usd": usd_number(split.peak_usd) if split.peak_usd is not None else None,
+                "off_peak_usd": (
+                    usd_number(split.off_peak_usd) if split.off_peak_usd is not None else None
+                ),
+            }
+            for split in time_of_day_splits(workflow)
         ],
     }
 
@@ -344,7 +363,19 @@ def _tier_json(tier: LongContextTier | None) -> dict[str, Any] | None:
     }
 
 
-def model_json(model: ModelPrice) -> dict[str, Any]:
+def _off_peak_json(model: ModelPrice) -> dict[str, Any] | None:
+    off = model.off_peak
+    if off is None:
+        return None
+    return {
+        "input_per_mtok": _rate(off.input_per_mtok),
+        "output_per_mtok": _rate(off.output_per_mtok),
+        "cache_read_per_mtok": _rate(off.cache_read_per_mtok),
+        "off_peak_hours_per_week": len(off.hours),
+    }
+
+
+def model_json(model: ModelPrice, report_today: str | None = None) -> dict[str, Any]:
     return {
         "name": model.name,
         "provider": model.provider,
@@ -363,6 +394,12 @@ def model_json(model: ModelPrice) -> dict[str, Any]:
         "cache_min_tokens": model.cache_min_tokens,
         "cache_increment_tokens": model.cache_increment_tokens,
         "deprecation_date": model.deprecation_date,
+        "deprecated": is_deprecated(model, report_today),
+        "successor": model.successor,
+        "off_peak": _off_peak_json(model),
+        "unmodelled": list(model.unmodelled),
+        "host": model.host,
+        "litellm_key": model.litellm_key,
         "aliases": list(model.aliases),
         "origin": model.origin,
         "source": model.source,
