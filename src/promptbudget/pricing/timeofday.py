@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "HOURS_PER_WEEK",
@@ -98,6 +97,8 @@ def parse_windows(windows: object) -> frozenset[int]:
 def _utc_hours_of_local(timezone: str) -> tuple[tuple[int, ...], ...]:
     """For each local hour of the week, the UTC hours of the week it fell on during the
     reference year (one entry per occurrence)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:
@@ -117,6 +118,8 @@ def is_time_zone(name: str) -> bool:
     """True for ``UTC`` and IANA zone names the system knows."""
     if name.upper() == "UTC":
         return True
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
