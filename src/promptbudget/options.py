@@ -47,6 +47,7 @@ class Options:
     why: bool = False  # estimate: the cost breakdown
     samples: int = 1000  # Monte Carlo samples (used only when distributions are declared)
     seed: int = 1
+    use_cache: bool = True  # --no-cache: neither read nor write .promptbudget_cache/
     sets: tuple[str, ...] = ()  # estimate: what-if overrides, PATH=VALUE
     prices: Path | None = None  # a LiteLLM-format price file laid over the catalog
     passes: tuple[str, ...] = ()  # compress: pass names (default: the safe passes)
@@ -62,3 +63,6 @@ class Options:
     today: date | None = None  # the run's date (deprecations); the CLI sets it
     query: tuple[str, ...] = ()  # models: search words
     family: str | None = None  # models: tokenizer family
+    input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
+    aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
+    calibrate: bool = False  # replay: write the observed values into budgets.yaml

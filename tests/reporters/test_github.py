@@ -185,8 +185,8 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
     assert result.exit_code == 1
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    # The example's classify step uses gpt-4.1-nano, deprecated on 2026-10-23 (PB111).
-    assert lines[0].startswith("::warning file=budgets.yaml,line=46,title=PB111 deprecated-model")
+    # The example's classify step uses gpt-4.1-nano, deprecated on 2026-10-23 (PB115).
+    assert lines[0].startswith("::warning file=budgets.yaml,line=46,title=PB115 deprecated-model")
     (pb106,) = [line for line in lines if "PB106" in line]
     assert pb106.startswith(
         "::error file=budgets.yaml,line=67,title=PB106 cost-per-request-over-budget::"

@@ -12,7 +12,7 @@ from promptbudget.report import Report
 from promptbudget.rules import RuleContext, run_rules
 
 # What makes an estimate partial or approximate (estimate is not a gate).
-ESTIMATE_RULES = ("PB103", "PB110", "PB111", "PB201", "PB301")
+ESTIMATE_RULES = ("PB103", "PB110", "PB115", "PB201", "PB301")
 
 
 def run(options: Options) -> Report:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
@@ -19,6 +20,14 @@ from typing import Any
 
 import yaml
 
+from promptbudget.bounded import (
+    InputBoundsError,
+    YamlBoundsError,
+    check_json_depth,
+    check_yaml_events,
+)
+from promptbudget.cache import active_store, cache_key
+from promptbudget.confine import ConfinementError, read_confined, resolve_path
 from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
 from promptbudget.manifest.model import (
     ALL_TRAFFIC,
@@ -26,14 +35,18 @@ from promptbudget.manifest.model import (
     CompressionSettings,
     CostLimit,
     Distribution,
+    EngineSetting,
     Escalation,
     Limits,
     Manifest,
     PathIgnore,
+    ReplayMatch,
+    ReplaySettings,
     Retry,
     Route,
     RouteRule,
     Step,
+    TemplateLimit,
     TokenAmount,
     TrafficClass,
     VariableSpec,
@@ -50,8 +63,9 @@ from promptbudget.pricing.catalog import (
 )
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.pricing.timeofday import TrafficProfile, is_time_zone
+from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path
-from promptbudget.tokenizers import register_tokenizer_file
+from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
@@ -59,6 +73,10 @@ MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
 MAX_MANIFEST_BYTES = 1_048_576
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 64
+# A step's model calls per request, turns x (1 + tool_calls): an agent loop far beyond any
+# reviewed budget, and what bounds the simulation's work (SECURITY.md).
+MAX_CALLS_PER_STEP = 1_000
+MAX_TOKENIZER_BYTES = 64 * 1024 * 1024  # Hugging Face tokenizer.json files are 1-20 MB
 
 Lines = dict[str, int]
 
@@ -85,8 +103,9 @@ def find_manifest(start: Path) -> Path | None:
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file():
             try:
-                text = pyproject.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError):
+                raw = read_confined(pyproject, root=directory, limit=MAX_MANIFEST_BYTES)
+                text = raw.decode("utf-8-sig")
+            except (ConfinementError, UnicodeDecodeError):
                 continue
             if has_tool_table(text):
                 return pyproject
@@ -100,15 +119,17 @@ def load_manifest(
     prices: Path | None = None,
     overrides: Sequence[str] = (),
     workflow: str | None = None,
+    text: str | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` (or ``text``, as if it were at ``path``).
 
     ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
     manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
     before validation (to ``workflow`` only, for workflow keys, when it is given).
     """
     shown = display_path(path, cwd or Path.cwd())
-    text = _read_manifest_text(path, shown)
+    if text is None:
+        text = _read_manifest_text(path, shown)
     if path.suffix.lower() == ".toml":
         from promptbudget.manifest.pyproject import load_tool_table
 
@@ -145,21 +166,21 @@ def _unquoted_off(data: dict[str, Any]) -> None:
 
 
 def _read_manifest_text(path: Path, shown: str) -> str:
-    if not path.exists():
-        raise ManifestError("no such file", path=shown)
     if path.is_dir():
         raise ManifestError(
             "is a directory; give the manifest file itself (e.g. budgets.yaml)", path=shown
         )
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise ManifestError(
-                f"is {size:,} bytes; a manifest is at most {MAX_MANIFEST_BYTES:,}", path=shown
-            )
-        data = path.read_bytes()
-    except OSError as err:
-        raise ManifestError(f"cannot be read: {err.strerror}", path=shown) from err
+        # The manifest's directory is the project root: a budgets.yaml that is a symlink
+        # out of it (or to a device, or a FIFO) is not read.
+        data = read_confined(
+            path, root=path.absolute().parent, limit=MAX_MANIFEST_BYTES, shown=shown
+        )
+    except ConfinementError as err:
+        reason = err.reason
+        if err.is_too_large:
+            reason = f"is larger than {MAX_MANIFEST_BYTES:,} bytes, the limit for a manifest"
+        raise ManifestError(reason, path=shown) from err
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -174,6 +195,12 @@ def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
     Duplicate keys are errors (YAML would silently keep the last one); anchors and aliases
     work, but expansion stops after ``MAX_YAML_NODES`` values.
     """
+    try:
+        check_yaml_events(text, max_depth=MAX_YAML_DEPTH, max_nodes=MAX_YAML_NODES)
+    except YamlBoundsError as err:
+        raise ManifestError(err.message, path=shown, line=err.line) from err
+    except yaml.YAMLError:
+        pass  # reported with its line by the composer below
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -239,7 +266,15 @@ def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
                 convert(item, f"{json_path}[{index}]", depth + 1)
                 for index, item in enumerate(current.value)
             ]
-        return loader.construct_object(current, deep=True)
+        value = loader.construct_object(current, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ManifestError(
+                f"has {current.value!r}, which is not a finite number; give a number",
+                path=shown,
+                line=line,
+                json_path=json_path,
+            )
+        return value
 
     try:
         return convert(node, "$", 0), lines
@@ -281,13 +316,25 @@ def _line_for(lines: Lines, json_path: str) -> int | None:
 
 
 def validate(data: Any, lines: Lines, shown: str) -> None:
-    """Validate against the schema; raise the single most useful error."""
+    """Validate against the schema; raise the single most useful error. A document the
+    cache knows to be valid (the same ``repr``, the same schema) is not validated again, so
+    jsonschema is not even imported."""
+    store = active_store()
+    key = None
+    if store is not None:
+        schema_text = resources.files(__package__).joinpath("schema.json").read_text("utf-8")
+        key = cache_key("valid manifest", schema_text, repr(data))
+        if store.get(key) is True:
+            return
+
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     validator = Draft202012Validator(load_schema())
     error = best_match(validator.iter_errors(data))
     if error is None:
+        if store is not None and key is not None:
+            store.put(key, True)
         return
     message, json_path = _describe(error)
     raise ManifestError(message, path=shown, line=_line_for(lines, json_path), json_path=json_path)
@@ -476,7 +523,7 @@ class _Converter:
         catalog = load_catalog()
         prices_path = None
         if "prices" in data:
-            prices_path = (self.root / data["prices"]).resolve()
+            prices_path = self.resolved(self.root, data["prices"], "$.prices")
             if not prices_path.is_relative_to(self.root):
                 raise self.fail("prices must be a file inside the project", "$.prices")
             if not prices_path.is_file():
@@ -510,11 +557,17 @@ class _Converter:
 
     def tokenizer_file(self, value: str, json_path: str) -> str:
         """A project's tokenizer.json, registered as a tokenizer; its name."""
-        path = (self.root / value).resolve()
+        path = self.resolved(self.root, value, json_path)
         if not path.is_relative_to(self.root):
             raise self.fail("a tokenizer file must be inside the project", json_path)
         if not path.is_file():
             raise self.fail(f"tokenizer file {value!r} not found", json_path)
+        try:
+            # Checked before the Rust library sees it: regular, inside, bounded size and depth.
+            raw = read_confined(path, root=self.root, limit=MAX_TOKENIZER_BYTES)
+            check_json_depth(raw.decode("utf-8", "replace"))
+        except (ConfinementError, InputBoundsError) as err:
+            raise self.fail(f"tokenizer file {value!r}: {err}", json_path) from err
         try:
             return register_tokenizer_file(path, display_path(path, self.root))
         except TokenizerUnavailableError as err:
@@ -522,7 +575,7 @@ class _Converter:
 
     def price_file(self, catalog: PriceCatalog, path: Path, json_path: str) -> PriceCatalog:
         try:
-            entries = load_price_file(path)
+            entries = load_price_file(path, root=self.root)
         except PricesError as err:
             raise self.fail(str(err), json_path) from err
         return overlay_prices(catalog, entries, label=display_path(path, self.root))
@@ -551,6 +604,16 @@ class _Converter:
     def share(self, value: object, json_path: str) -> Decimal:
         share: Decimal = self.unit(parse_share, value, json_path)
         return share
+
+    def engine(self, pattern: str, value: str) -> EngineSetting:
+        """``engines: {glob: engine}``: an engine detection would otherwise decide."""
+        json_path = _child_path("$.engines", pattern)
+        engine = engine_name(value)
+        if engine is None:
+            raise self.fail(
+                f"unknown engine {value!r}; valid engines: {', '.join(ENGINES)}", json_path
+            )
+        return EngineSetting(pattern, engine, self.lines.get(json_path))
 
     def shares_sum_to_one(self, shares: list[Decimal], what: str, json_path: str) -> None:
         total = sum(shares, Decimal(0))
@@ -649,6 +712,15 @@ class _Converter:
             if "output_tokens" in data
             else None
         )
+        turns, tool_calls = int(data.get("turns", 1)), int(data.get("tool_calls", 0))
+        if turns * (1 + tool_calls) > MAX_CALLS_PER_STEP:
+            raise self.fail(
+                f"turns: {turns} with tool_calls: {tool_calls} is {turns * (1 + tool_calls):,} "
+                f"model calls per request; a step makes at most {MAX_CALLS_PER_STEP:,} "
+                "(turns x (1 + tool_calls))",
+                f"{path}.turns",
+            )
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         return Step(
             name=name,
             prompt=prompt,
@@ -657,8 +729,8 @@ class _Converter:
             route=data.get("route"),
             output_tokens=output,
             max_output_tokens=max_output,
-            turns=int(data.get("turns", 1)),
-            tool_calls=int(data.get("tool_calls", 0)),
+            turns=turns,
+            tool_calls=tool_calls,
             tool_result_tokens=tokens("tool_result_tokens") or 0,
             user_turn_tokens=tokens("user_turn_tokens"),
             variables=self.variables(data.get("variables"), f"{path}.variables"),
@@ -667,11 +739,21 @@ class _Converter:
             batch_share=share("batch_share"),
             line=self.lines.get(path),
             tools=self.step_tools(data.get("tools"), path),
+            limits=limits,
+            limit_lines=limit_lines,
         )
+
+    def resolved(self, base: Path, value: str, json_path: str) -> Path:
+        """``base / value`` with symlinks resolved; a name no file system accepts (a NUL, a
+        component over 255 bytes, a symlink loop) is an error at ``json_path``."""
+        try:
+            return resolve_path(base / value)
+        except ConfinementError as err:
+            raise self.fail(f"{value[:80]!r} {err.reason}", json_path) from err
 
     def prompt_path(self, prompt: str, prompts_dir: Path, path: str) -> Path:
         candidate = prompts_dir / prompt
-        resolved = candidate.resolve()
+        resolved = self.resolved(prompts_dir, prompt, path)
         if not resolved.is_relative_to(self.root):
             raise self.fail(
                 f"prompt {prompt!r} is outside the project root; templates must live inside it",
@@ -704,6 +786,91 @@ class _Converter:
         )
         self.shares_sum_to_one([c.share for c in parsed], "traffic class", f"{path}.classes")
         return parsed
+
+    def limits(
+        self, limits_data: Mapping[str, Any], limits_path: str
+    ) -> tuple[Limits, dict[str, int]]:
+        """A workflow's or a step's ``limits:`` and the line of each."""
+        parsed: dict[str, Any] = {}
+        for key, value in limits_data.items():
+            key_path = f"{limits_path}.{key}"
+            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
+                parsed[key] = self.cost_limit(value, key_path)
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
+                parsed[key] = self.unit(parse_usd, value, key_path)
+            elif key in {"max_input_tokens", "max_output_tokens"}:
+                parsed[key] = self.unit(parse_tokens, value, key_path)
+            else:
+                parsed[key] = int(value)
+        limit_lines = {
+            key: line
+            for key in limits_data
+            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
+        }
+        return Limits(**parsed), limit_lines
+
+    def template_limits(
+        self, data: Mapping[str, Any] | None, catalog: PriceCatalog
+    ) -> tuple[TemplateLimit, ...]:
+        """``templates:``: each pattern's ``max_tokens``, for its own model or per model or
+        encoding (each key must be a model of the catalog or a bundled encoding)."""
+        found = []
+        for pattern, spec in (data or {}).items():
+            path = _child_path("$.templates", str(pattern))
+            value = spec["max_tokens"]
+            limits: dict[str | None, int] = {}
+            lines: dict[str | None, int] = {}
+            if isinstance(value, dict):
+                for key, tokens in value.items():
+                    key_path = _child_path(f"{path}.max_tokens", str(key))
+                    name = str(key)
+                    if name not in TOKENIZERS and catalog.lookup(name) is None:
+                        near = catalog.closest(name) + difflib.get_close_matches(
+                            name, list(TOKENIZERS), n=2
+                        )
+                        hint = f"; did you mean {', '.join(near)}?" if near else ""
+                        raise self.fail(
+                            f"{name!r} is neither a model in the catalog nor an encoding "
+                            f"({', '.join(TOKENIZERS)}){hint}",
+                            key_path,
+                        )
+                    limits[name] = self.unit(parse_tokens, tokens, key_path)
+                    if (line := self.lines.get(key_path)) is not None:
+                        lines[name] = line
+            else:
+                limits[None] = self.unit(parse_tokens, value, f"{path}.max_tokens")
+                if (line := self.lines.get(f"{path}.max_tokens")) is not None:
+                    lines[None] = line
+            found.append(
+                TemplateLimit(str(pattern), limits, line=self.lines.get(path), lines=lines)
+            )
+        return tuple(found)
+
+    def matched(
+        self, limits: tuple[TemplateLimit, ...], prompts_dir: Path
+    ) -> tuple[TemplateLimit, ...]:
+        """Every ``templates:`` pattern matches a file in the prompts directory (a typo
+        would otherwise limit nothing, silently)."""
+        if not limits:
+            return limits
+        from promptbudget.suppressions import glob_matches
+
+        files = (
+            sorted(p for p in prompts_dir.rglob("*") if p.is_file()) if prompts_dir.is_dir() else []
+        )
+        names = [(display_path(p, self.root), p.relative_to(prompts_dir).as_posix()) for p in files]
+        for limit in limits:
+            if any(glob_matches(limit.pattern, name) for pair in names for name in pair):
+                continue
+            near = difflib.get_close_matches(limit.pattern, [pair[0] for pair in names], n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            shown_dir = display_path(prompts_dir, self.root)
+            raise self.fail(
+                f"templates: {limit.pattern!r} matches no file in {shown_dir}/ (paths and globs "
+                f"are relative to the project root or the prompts directory){hint}",
+                _child_path("$.templates", limit.pattern),
+            )
+        return limits
 
     def cost_limit(self, value: object, json_path: str) -> CostLimit:
         if isinstance(value, dict):
@@ -773,24 +940,7 @@ class _Converter:
                     "success_rate must be above 0% (cost per outcome divides by it)",
                     f"{path}.success_rate",
                 )
-        limits_data = data.get("limits") or {}
-        limits_path = f"{path}.limits"
-        parsed: dict[str, Any] = {}
-        for key, value in limits_data.items():
-            key_path = f"{limits_path}.{key}"
-            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
-                parsed[key] = self.cost_limit(value, key_path)
-            elif key == "max_monthly_spend":
-                parsed[key] = self.unit(parse_usd, value, key_path)
-            elif key in {"max_input_tokens", "max_output_tokens"}:
-                parsed[key] = self.unit(parse_tokens, value, key_path)
-            else:
-                parsed[key] = int(value)
-        limit_lines = {
-            key: line
-            for key in limits_data
-            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
-        }
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         optional_shares = {
             key: self.share(data[key], f"{path}.{key}")
             for key in ("semantic_cache_hit_rate", "batch_share")
@@ -799,7 +949,7 @@ class _Converter:
         return Workflow(
             name=name,
             steps=steps,
-            limits=Limits(**parsed),
+            limits=limits,
             description=data.get("description"),
             requests_per_month=per_month,
             success_rate=success,
@@ -824,13 +974,52 @@ def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) 
     return ()
 
 
+def _replay_settings(
+    data: Mapping[str, Any],
+    lines: Lines,
+    converter: _Converter,
+    workflows: tuple[Workflow, ...],
+) -> ReplaySettings:
+    steps = {w.name: {s.name for s in w.steps} for w in workflows}
+    rules = []
+    for index, rule in enumerate(data.get("match") or ()):
+        path = f"$.replay.match[{index}]"
+        if rule["workflow"] not in steps:
+            known = ", ".join(sorted(steps)) or "none"
+            raise converter.fail(
+                f"replay rule names workflow {rule['workflow']!r}, which is not in workflows: "
+                f"(workflows: {known})",
+                f"{path}.workflow",
+            )
+        step = rule.get("step")
+        if step is not None and step not in steps[rule["workflow"]]:
+            known = ", ".join(sorted(steps[rule["workflow"]]))
+            raise converter.fail(
+                f"replay rule names step {step!r}, which workflow {rule['workflow']!r} does not "
+                f"have (steps: {known})",
+                f"{path}.step",
+            )
+        rules.append(
+            ReplayMatch(
+                workflow=rule["workflow"],
+                step=step,
+                model=rule.get("model"),
+                prompt=rule.get("prompt"),
+                attributes={str(k): str(v) for k, v in (rule.get("attributes") or {}).items()},
+                line=lines.get(path),
+            )
+        )
+    columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
+    return ReplaySettings(match=tuple(rules), columns=columns)
+
+
 def _to_manifest(
     data: Mapping[str, Any], lines: Lines, path: Path, shown: str, prices: Path | None
 ) -> Manifest:
     root = path.parent
     converter = _Converter(lines, shown, root)
     prompts_value = data.get("prompts", "prompts")
-    prompts_dir = (root / prompts_value).resolve()
+    prompts_dir = converter.resolved(root, prompts_value, "$.prompts")
     if not prompts_dir.is_relative_to(root):
         raise converter.fail("prompts must be a directory inside the project", "$.prompts")
     if "prompts" in data and not prompts_dir.is_dir():
@@ -864,6 +1053,7 @@ def _to_manifest(
         keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
     )
     return Manifest(
+        replay=_replay_settings(data.get("replay") or {}, lines, converter, workflows),
         path=path,
         root=root,
         display_path=display_path(path, root),
@@ -884,5 +1074,12 @@ def _to_manifest(
                 lines.get(_child_path("$.per_file_ignores", str(pattern))),
             )
             for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
+        engines=tuple(
+            converter.engine(str(pattern), str(engine))
+            for pattern, engine in (data.get("engines") or {}).items()
+        ),
+        templates=converter.matched(
+            converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),
     )

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from promptbudget.findings import Severity
-from promptbudget.rules import budget, compression, models, suppression, template, versioning
+from promptbudget.rules import (
+    budget,
+    compression,
+    limits,
+    models,
+    suppression,
+    template,
+    versioning,
+)
 from promptbudget.rules.base import Rule, RuleContext, TemplateResult, run_rules
 
 RULES: dict[str, Rule] = {
@@ -22,6 +30,7 @@ RULES: dict[str, Rule] = {
         budget.cost_per_outcome_over_budget,
         budget.context_window_exceeded,
         budget.unknown_model,
+        limits.template_over_budget,
         models.deprecated_model,
         template.unbounded_variable,
         template.undeclared_variable,
@@ -30,6 +39,7 @@ RULES: dict[str, Rule] = {
         compression.compressible,
         versioning.version_not_bumped,
         template.estimated_count,
+        template.read_as_plain_text,
     )
 }
 
