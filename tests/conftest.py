@@ -72,7 +72,7 @@ def run_cli(
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
-    # The run's date is injected, never read from the clock (PB115 deprecations).
+    # The run's date is injected, never read from the clock (PB116 deprecations).
     monkeypatch.setenv("PROMPTBUDGET_TODAY", TODAY)
 
     def run(*args: str, cwd: Path | None = None) -> Run:

@@ -163,7 +163,7 @@ def _options(
 
 def _today() -> date:
     """The run's date: ``PROMPTBUDGET_TODAY`` (YYYY-MM-DD, for reproducible runs), else the
-    clock. Only deprecation warnings (PB115) depend on it."""
+    clock. Only deprecation warnings (PB116) depend on it."""
     value = os.environ.get("PROMPTBUDGET_TODAY", "").strip()
     if not value:
         return date.today()
@@ -301,6 +301,15 @@ def check(
     no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Check a what-if instead of the manifest as written (same PATH=VALUE as "
+            "estimate --set, repeatable): exit 1 if it breaks a budget.",
+        ),
+    ] = None,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.commands import check as command
@@ -318,6 +327,7 @@ def check(
         samples=samples,
         seed=seed,
         paths=paths or (),
+        sets=set_ or (),
     )
     runs = split_projects(options)
     if len(runs) > 1:

@@ -6,6 +6,7 @@ from promptbudget.findings import Severity
 from promptbudget.rules import (
     budget,
     compression,
+    configuration,
     limits,
     models,
     suppression,
@@ -31,6 +32,10 @@ RULES: dict[str, Rule] = {
         budget.context_window_exceeded,
         budget.unknown_model,
         limits.template_over_budget,
+        configuration.tools_not_sent,
+        configuration.cache_rate_without_effect,
+        configuration.route_rule_never_matches,
+        configuration.tool_calls_without_tools,
         models.deprecated_model,
         template.unbounded_variable,
         template.undeclared_variable,

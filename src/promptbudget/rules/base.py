@@ -56,7 +56,7 @@ class RuleContext:
     locked_now: Mapping[str, LockedTemplate] = field(default_factory=dict)
     # What the suppressions did once every other rule ran (PB002).
     suppressions: Outcome | None = None
-    # The run's date (PB115 deprecation); None skips date-dependent rules.
+    # The run's date (PB116 deprecation); None skips date-dependent rules.
     today: date | None = None
 
 

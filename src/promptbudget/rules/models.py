@@ -1,4 +1,4 @@
-"""PB115: rules about the models a project names (their catalog entry, not their prompts)."""
+"""PB116: rules about the models a project names (their catalog entry, not their prompts)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _deprecation_words(model: ModelPrice) -> str:
     return f"was deprecated on {model.deprecation_date} (catalog){successor}"
 
 
-@rule("PB115", "deprecated-model", Severity.WARNING, "a model is past its deprecation date")
+@rule("PB116", "deprecated-model", Severity.WARNING, "a model is past its deprecation date")
 def deprecated_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
     """A workflow step or a template uses a model the catalog dates as deprecated on or
     before today.
