@@ -107,7 +107,9 @@ def evaluate_template(
         rendered=rendered,
         count=count_template(parsed, rendered, choice),
         model_known=choice.is_known,
-        closest_models=tuple(project.catalog.closest(model_name)) if model_name else (),
+        closest_models=(
+            tuple(project.catalog.closest(model_name)) if model_name and not choice.is_known else ()
+        ),
         manifest_variables=manifest_variables,
         in_workflow=in_workflow,
     )

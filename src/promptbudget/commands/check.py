@@ -65,6 +65,7 @@ def run(options: Options) -> Report:
         min_savings=settings.min_savings,
         lock=lock,
         locked_now=lock_entries(project, locked, estimates) if lock is not None else {},
+        today=options.today,
     )
     findings = lint(project, RULES, context, unused=True)
     templates = tuple(r.count for r in results)
