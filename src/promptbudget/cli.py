@@ -287,6 +287,15 @@ def check(
     no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Check a what-if instead of the manifest as written (same PATH=VALUE as "
+            "estimate --set, repeatable): exit 1 if it breaks a budget.",
+        ),
+    ] = None,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.commands import check as command
@@ -304,6 +313,7 @@ def check(
         samples=samples,
         seed=seed,
         paths=paths or (),
+        sets=set_ or (),
     )
     runs = split_projects(options)
     if len(runs) > 1:

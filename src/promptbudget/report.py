@@ -29,6 +29,7 @@ class Report:
     baseline: tuple[WorkflowEstimate, ...] = ()  # estimate --set: the manifest as written
     # every limit of the manifest with what was measured against it (check, estimate)
     limits: tuple[LimitCheck, ...] = ()
+    baseline_limits: tuple[LimitCheck, ...] = ()  # estimate --set: as written
     models: tuple[ModelPrice, ...] = ()
     catalog_as_of: str | None = None
     root: str | None = None  # absolute project root; finding paths are relative to it

@@ -162,9 +162,10 @@ def test_over_budget_failures_by_fail_on(render_report: Callable[..., str]) -> N
         }
 
     assert failed() == {"support-reply": {"PB101", "PB106", "PB107", "PB108"}}
-    assert failed("warning") == {"support-reply": {"PB101", "PB106", "PB107", "PB108", "PB203"}}
+    warned = {"PB101", "PB106", "PB107", "PB108", "PB113", "PB115", "PB203"}
+    assert failed("warning") == {"support-reply": warned}
     assert failed("info") == {
-        "support-reply": {"PB101", "PB106", "PB107", "PB108", "PB203"},
+        "support-reply": warned,
         "escalation-draft": {"PB301"},
     }
 
@@ -172,7 +173,7 @@ def test_over_budget_failures_by_fail_on(render_report: Callable[..., str]) -> N
 def test_lower_findings_go_to_system_out(render_report: Callable[..., str]) -> None:
     root = parse(render_report("junit", "check", OVER_BUDGET))
     support = case_named(root, "workflow", "support-reply")
-    assert rules_in(support.find("system-out")) == {"PB203"}
+    assert rules_in(support.find("system-out")) == {"PB113", "PB115", "PB203"}
     escalation = case_named(root, "workflow", "escalation-draft")
     assert escalation.find("failure") is None
     out = escalation.find("system-out")

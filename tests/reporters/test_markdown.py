@@ -161,7 +161,7 @@ def test_workflow_status_lists_the_rules_that_fired(run_cli: Callable[..., Any])
     text = run_cli("check", "--format", "markdown", "--fail-on", "warning", cwd=OVER_BUDGET).stdout
     status = {cells(row)[0]: cells(row)[-1] for row in table_rows(text)[2:]}
     assert status == {
-        "support-reply": "❌ PB101, PB106, PB107, PB108, PB203",
+        "support-reply": "❌ PB101, PB106, PB107, PB108, PB113, PB115, PB203",
         "ticket-summary": "✅",
         "escalation-draft": f"✅ {INFO} PB301",
     }

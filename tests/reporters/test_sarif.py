@@ -234,6 +234,8 @@ def test_results_point_at_their_rule_descriptor(render_report: Callable[..., str
         "PB106",
         "PB107",
         "PB108",
+        "PB113",
+        "PB115",
         "PB203",
         "PB301",
     }

@@ -21,7 +21,8 @@ from promptbudget.tokenizers import get_tokenizer
 
 
 def run(options: Options) -> Report:
-    project = Project.open(options, require_manifest=True)
+    # check --set: the what-if is what is checked (and gated on)
+    project = Project.open(options, require_manifest=True, overrides=options.sets)
     manifest = project.manifest
     assert manifest is not None
     selection = project.affected(options) if options.paths else None
@@ -76,6 +77,7 @@ def run(options: Options) -> Report:
         workflows=estimates,
         limits=limits,
         scoped=bool(options.paths),
+        sets=options.sets,
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,

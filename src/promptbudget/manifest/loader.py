@@ -63,7 +63,7 @@ from promptbudget.pricing.catalog import (
 )
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.templates.detect import ENGINES, engine_name
-from promptbudget.templates.source import display_path
+from promptbudget.templates.source import display_path, iter_prompt_files
 from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
@@ -854,9 +854,7 @@ class _Converter:
             return limits
         from promptbudget.suppressions import glob_matches
 
-        files = (
-            sorted(p for p in prompts_dir.rglob("*") if p.is_file()) if prompts_dir.is_dir() else []
-        )
+        files = list(iter_prompt_files([prompts_dir])) if prompts_dir.is_dir() else []
         names = [(display_path(p, self.root), p.relative_to(prompts_dir).as_posix()) for p in files]
         for limit in limits:
             if any(glob_matches(limit.pattern, name) for pair in names for name in pair):
@@ -1054,6 +1052,12 @@ def _to_manifest(
             converter.engine(str(pattern), str(engine))
             for pattern, engine in (data.get("engines") or {}).items()
         ),
+        tools=converter.tools,
+        tool_lines={
+            name: line
+            for name in converter.tools
+            if (line := lines.get(_child_path("$.tools", name))) is not None
+        },
         templates=converter.matched(
             converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),

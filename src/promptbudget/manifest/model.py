@@ -291,5 +291,7 @@ class Manifest:
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
+    tools: Mapping[str, Tool] = field(default_factory=dict)  # the top-level ``tools:``
+    tool_lines: Mapping[str, int] = field(default_factory=dict)
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob

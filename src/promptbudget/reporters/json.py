@@ -19,7 +19,7 @@ from promptbudget.estimates import (
     iter_calls,
 )
 from promptbudget.findings import Finding, Severity
-from promptbudget.headroom import LimitCheck, used_json
+from promptbudget.headroom import LimitCheck, used_json, what_if
 from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice
 from promptbudget.report import Report
@@ -82,9 +82,26 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command in {"check", "estimate"}:
         payload["workflows"] = [workflow_json(w, report.limits) for w in report.workflows]
+    if report.sets:
+        payload["sets"] = list(report.sets)
     if report.command == "estimate" and report.baseline:
         payload["sets"] = list(report.sets)
-        payload["baseline"] = [workflow_json(w) for w in report.baseline]
+        payload["baseline"] = [workflow_json(w, report.baseline_limits) for w in report.baseline]
+        payload["what_if_budgets"] = [
+            {
+                "workflow": pair.after.workflow,
+                "step": pair.after.step,
+                "key": pair.after.key,
+                "statistic": pair.after.statistic,
+                "baseline": _number(pair.before.measured) if pair.before else None,
+                "what_if": _number(pair.after.measured),
+                "limit": _number(pair.after.limit),
+                "unit": pair.after.unit,
+                "used_pct": used_json(pair.after),
+                "verdict": pair.verdict,
+            }
+            for pair in what_if(report.baseline_limits, report.limits)
+        ]
     if report.command != "estimate":
         payload["templates"] = [template_json(t, report.limits) for t in report.templates]
     payload["catalog_as_of"] = report.catalog_as_of

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Severity
+from promptbudget.headroom import WhatIf, what_if
 from promptbudget.pricing.catalog import LongContextTier
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
@@ -120,6 +121,8 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_findings(console, report)
         _print_workflows(console, report.workflows)
         _print_limits(console, report)
+        if report.sets:
+            console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
     text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
@@ -319,15 +322,51 @@ def _metrics(workflow: WorkflowEstimate) -> list[tuple[str, Decimal | None]]:
 def _print_estimates(console: Console, report: Report) -> None:
     _print_findings(console, report)
     baseline = {w.name: w for w in report.baseline}
+    pairs = _what_if(report)
     for workflow in report.workflows:
         _print_estimate(console, workflow, baseline.get(workflow.name))
+        mine = [pair for pair in pairs if pair.after.workflow == workflow.name]
+        if mine:
+            from promptbudget.reporters.headroom_text import what_if_table
+
+            console.print()
+            _print_table(console, what_if_table(mine))
         if report.why:
             _print_why(console, workflow)
         console.print()
     if report.sets:
         console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
+        if pairs:
+            console.print(_what_if_summary(pairs))
     if not report.workflows:
         console.print("no workflows in the manifest, so there is nothing to estimate")
+
+
+def _what_if(report: Report) -> tuple[WhatIf, ...]:
+    if not report.sets:
+        return ()
+    return what_if(report.baseline_limits, report.limits)
+
+
+def _what_if_summary(pairs: tuple[WhatIf, ...]) -> Text:
+    """``✗ the what-if breaks 3 budgets: docs-answer $/month, ...; keeps 12``."""
+    broken = [p for p in pairs if p.verdict in {"broken", "still over"}]
+    kept = [p for p in pairs if p.verdict in {"kept", "fixed"}]
+    text = Text()
+    if broken:
+        names = ", ".join(f"{p.after.subject} {p.after.label}" for p in broken)
+        text.append("✗ ", style="bold red")
+        text.append(f"the what-if breaks {len(broken)} budget{'s' if len(broken) != 1 else ''}")
+        text.append(f": {names}; ")
+        text.append(f"keeps {len(kept)}")
+    else:
+        text.append("✓ ", style="bold green")
+        text.append(f"the what-if keeps every budget ({len(kept)})")
+    fixed = sum(1 for p in pairs if p.verdict == "fixed")
+    if fixed:
+        text.append(f"; fixes {fixed}")
+    text.append(" (check --set gates on it)", style="dim")
+    return text
 
 
 def _print_estimate(
@@ -361,11 +400,15 @@ def _print_estimate(
         table.add_column("", justify="right")
         for name, amount in _metrics(workflow):
             table.add_row(name, _usd(amount))
-    table.add_row(
-        "calls per request",
-        format_count(workflow.calls_per_request),
-        *([format_count(baseline.calls_per_request), ""] if baseline is not None else []),
-    )
+    if baseline is not None:  # baseline, what-if, delta: the order of the columns
+        table.add_row(
+            "calls per request",
+            format_count(baseline.calls_per_request),
+            format_count(workflow.calls_per_request),
+            _count_delta(baseline.calls_per_request, workflow.calls_per_request),
+        )
+    else:
+        table.add_row("calls per request", format_count(workflow.calls_per_request))
     _print_table(console, table)
     mix = ", ".join(
         f"{model or '?'} {format_share_rounded(calls)} of calls / {format_share_rounded(cost)} "
@@ -383,6 +426,13 @@ def _print_estimate(
                 else "never cheaper than sending every call to the escalation model"
             )
             console.print(Text(f"step {step.name}: the cascade is {verdict}", style="dim"))
+
+
+def _count_delta(before: Decimal, after: Decimal) -> str:
+    change = after - before
+    if not change:
+        return ""
+    return ("+" if change > 0 else "-") + format_count(abs(change))
 
 
 def _usd(amount: Decimal | None) -> str:
