@@ -101,6 +101,7 @@ class Limits:
     max_cost_per_request: CostLimit | None = None
     max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
+    max_daily_spend: Decimal | None = None  # per UTC day
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,15 @@ class PathIgnore:
 
 
 @dataclass(frozen=True)
+class EngineSetting:
+    """``engines``: generic prompt files matching ``pattern`` are read with ``engine``."""
+
+    pattern: str
+    engine: str  # a name of ``templates.detect.ENGINES``
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -248,3 +258,4 @@ class Manifest:
     prices_path: Path | None = None
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
+    engines: tuple[EngineSetting, ...] = ()

@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from promptbudget.estimates import Lane, StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
-from promptbudget.manifest.model import typical
+from promptbudget.manifest.model import DAYS_PER_MONTH, typical
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
 from promptbudget.tokenizers import TOKENIZERS
 from promptbudget.units import format_tokens, format_usd, format_usd_apart
@@ -334,11 +334,13 @@ def cost_per_request_over_budget(
 def monthly_spend_over_budget(
     self: Rule, ctx: RuleContext, severity: Severity
 ) -> Iterator[Finding]:
-    """Projected monthly spend is above ``max_monthly_spend``.
+    """Projected monthly spend is above ``max_monthly_spend`` (or daily spend above
+    ``max_daily_spend``).
 
-    Why: this is the number finance sees: cost per request x requests per day x 30. It needs
-    ``traffic: {requests_per_day: N}`` on the workflow; without traffic the rule cannot run
-    and says so.
+    Why: this is the number finance sees: cost per request x requests per day x 30 (a day:
+    requests per day x cost per request). It needs ``traffic: {requests_per_day: N}`` on the
+    workflow; without traffic the rule cannot run and says so. The run-time guard
+    (``promptbudget.runtime``) enforces the same two limits on the spend actually recorded.
 
     Fails:
         traffic: {requests_per_day: 20000}
@@ -348,24 +350,28 @@ def monthly_spend_over_budget(
         limits: {max_monthly_spend: $2,000}
     """
     for workflow in ctx.workflows:
-        limit = workflow.workflow.limits.max_monthly_spend
-        if limit is None:
-            continue
-        measured = workflow.monthly_spend_usd
-        if measured is None:
-            yield self.finding(
-                severity,
-                f"workflow '{workflow.name}' has max_monthly_spend but no traffic; add "
-                "'traffic: {requests_per_day: N}' so monthly spend can be projected",
-                **_at_limit(ctx, workflow, "max_monthly_spend"),
-                workflow=workflow.name,
-                limit=limit,
-                unit="usd",
-            )
-        elif measured > limit:
-            yield _money_finding(
-                self, ctx, severity, workflow, "max_monthly_spend", "per month", measured, limit
-            )
+        limits = workflow.workflow.limits
+        monthly = workflow.monthly_spend_usd
+        for key, limit, days, what in (
+            ("max_monthly_spend", limits.max_monthly_spend, DAYS_PER_MONTH, "per month"),
+            ("max_daily_spend", limits.max_daily_spend, 1, "per day"),
+        ):
+            if limit is None:
+                continue
+            if monthly is None:
+                yield self.finding(
+                    severity,
+                    f"workflow '{workflow.name}' has {key} but no traffic; add "
+                    "'traffic: {requests_per_day: N}' so its spend can be projected",
+                    **_at_limit(ctx, workflow, key),
+                    workflow=workflow.name,
+                    limit=limit,
+                    unit="usd",
+                )
+                continue
+            measured = monthly * days / DAYS_PER_MONTH
+            if measured > limit:
+                yield _money_finding(self, ctx, severity, workflow, key, what, measured, limit)
 
 
 @rule(
