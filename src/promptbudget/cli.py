@@ -287,6 +287,15 @@ def check(
     no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Check a what-if instead of the manifest as written (same PATH=VALUE as "
+            "estimate --set, repeatable): exit 1 if it breaks a budget.",
+        ),
+    ] = None,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.commands import check as command
@@ -304,6 +313,7 @@ def check(
         samples=samples,
         seed=seed,
         paths=paths or (),
+        sets=set_ or (),
     )
     runs = split_projects(options)
     if len(runs) > 1:
@@ -322,6 +332,121 @@ def check(
             )
         codes.append(_emit(command.run(run), run))
     return max(codes)
+
+
+@app.command()
+def replay(
+    logs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Usage logs: OTel GenAI spans (OTLP JSON or JSON lines), OpenAI/Anthropic "
+            "responses (JSON lines), LiteLLM spend logs, CSV or Parquet; .gz and .zst too."
+        ),
+    ] = None,
+    input_format: Annotated[
+        str,
+        typer.Option(
+            "--input-format",
+            help="auto (by content), otel, openai, anthropic, litellm, csv or parquet.",
+        ),
+    ] = "auto",
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+    ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Write the observed values (output tokens, cache hit rates, turns, tool "
+            "calls, escalation rates, traffic, success rate) into budgets.yaml.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="With --calibrate: print the change; write nothing.")
+    ] = False,
+    emit_sql: Annotated[
+        bool,
+        typer.Option(
+            "--emit-sql",
+            help="Print the aggregation query for your warehouse (see --dialect) and exit.",
+        ),
+    ] = False,
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="--emit-sql: duckdb, spark, bigquery or snowflake.")
+    ] = "duckdb",
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="--emit-sql: also price this model (repeatable)."),
+    ] = None,
+    aggregates: Annotated[
+        Path | None,
+        typer.Option(
+            "--aggregates",
+            help="Judge the result of the --emit-sql query (CSV, JSON or Parquet) instead "
+            "of reading logs.",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    fail_on: FailOnOption = Severity.ERROR,
+    exit_zero: ExitZeroOption = False,
+    no_color: NoColorOption = False,
+    prices: PricesOption = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 1,
+) -> int:
+    """Measure production usage logs against budgets.yaml: breaches, drift, calibration.
+
+    Judges what production did with the same rules and exit codes as check, shows each
+    assumption next to what was observed and what the gap costs, and with --calibrate writes
+    the observed values back into budgets.yaml (comments kept).
+    """
+    from promptbudget.commands import replay as command
+    from promptbudget.compression import unified_diff
+    from promptbudget.replay.readers import INPUT_FORMATS
+
+    if input_format not in INPUT_FORMATS:
+        raise UsageError(
+            f"--input-format {input_format!r}: expected one of {', '.join(INPUT_FORMATS)}"
+        )
+    if diff and not calibrate:
+        raise UsageError("--diff previews --calibrate; add --calibrate")
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_zero=exit_zero,
+        no_color=no_color,
+        prices=prices,
+        workflow=workflow,
+        samples=samples,
+        seed=seed,
+        paths=logs or (),
+        models=model or (),
+    )
+    options = replace(
+        options,
+        input_format=input_format,
+        aggregates=aggregates,
+        calibrate=calibrate,
+        diff=diff,
+    )
+    if emit_sql:
+        _write(command.emit_sql(options, dialect), output)
+        return 0
+    report = command.run(options)
+    calibration = report.replay.calibration if report.replay is not None else None
+    if calibration is not None:
+        shown = os.path.relpath(calibration.path, Path.cwd())
+        for drift, reason in calibration.skipped:
+            _stderr(f"promptbudget: not calibrated: {drift.override}: {reason}")
+        if diff:
+            _write(unified_diff(shown, calibration.before, calibration.after), None)
+            return 0
+        _stderr(f"{shown}: calibrated {len(calibration.applied)} assumptions")
+    return _emit(report, options)
 
 
 @app.command()

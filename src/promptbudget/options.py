@@ -59,3 +59,6 @@ class Options:
     base_ref: str | None = None  # diff --base
     fail_on_increase: Decimal | None = None  # diff: a rise above this percent fails
     price_diff: Path | None = None  # models --diff FILE
+    input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
+    aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
+    calibrate: bool = False  # replay: write the observed values into budgets.yaml

@@ -234,6 +234,8 @@ def test_results_point_at_their_rule_descriptor(render_report: Callable[..., str
         "PB106",
         "PB107",
         "PB108",
+        "PB113",
+        "PB115",
         "PB203",
         "PB301",
     }
@@ -325,6 +327,7 @@ def test_properties_carry_measured_limit_unit_workflow_and_step() -> None:
         "measured": 0.0123456,
         "limit": 0.01,
         "unit": "usd",
+        "used_pct": 123.46,
     }
     assert "properties" not in plain
 
@@ -338,7 +341,12 @@ def test_over_budget_properties(render_report: Callable[..., str]) -> None:
         "measured": 8951,
         "limit": 8000,
         "unit": "tokens",
+        "used_pct": 111.89,  # 8,951 / 8,000
     }
+    limits = run["properties"]["limits"]
+    assert len(limits) == 19  # every limit of workflows, a step, templates; passing too
+    turns = next(c for c in limits if c["key"] == "max_turns")
+    assert (turns["measured"], turns["limit"], turns["status"]) == (2, 4, "ok")
 
 
 # -- fingerprints ----------------------------------------------------------------------------

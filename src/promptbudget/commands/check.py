@@ -10,6 +10,7 @@ from promptbudget.evaluation import (
     passage_bodies,
     project_templates,
 )
+from promptbudget.headroom import budget_checks, template_checks
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
@@ -20,7 +21,8 @@ from promptbudget.tokenizers import get_tokenizer
 
 
 def run(options: Options) -> Report:
-    project = Project.open(options, require_manifest=True)
+    # check --set: the what-if is what is checked (and gated on)
+    project = Project.open(options, require_manifest=True, overrides=options.sets)
     manifest = project.manifest
     assert manifest is not None
     selection = project.affected(options) if options.paths else None
@@ -64,12 +66,18 @@ def run(options: Options) -> Report:
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)
+    shown = {t.path for t in templates}
+    limits = budget_checks(estimates, manifest.display_path) + tuple(
+        c for c in template_checks(results, manifest) if c.template in shown
+    )
     return Report(
         command="check",
         findings=findings,
         templates=templates,
         workflows=estimates,
+        limits=limits,
         scoped=bool(options.paths),
+        sets=options.sets,
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,

@@ -40,10 +40,13 @@ from promptbudget.manifest.model import (
     Limits,
     Manifest,
     PathIgnore,
+    ReplayMatch,
+    ReplaySettings,
     Retry,
     Route,
     RouteRule,
     Step,
+    TemplateLimit,
     TokenAmount,
     TrafficClass,
     VariableSpec,
@@ -60,8 +63,8 @@ from promptbudget.pricing.catalog import (
 )
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.templates.detect import ENGINES, engine_name
-from promptbudget.templates.source import display_path
-from promptbudget.tokenizers import register_tokenizer_file
+from promptbudget.templates.source import display_path, iter_prompt_files
+from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
@@ -716,6 +719,7 @@ class _Converter:
                 "(turns x (1 + tool_calls))",
                 f"{path}.turns",
             )
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         return Step(
             name=name,
             prompt=prompt,
@@ -734,6 +738,8 @@ class _Converter:
             batch_share=share("batch_share"),
             line=self.lines.get(path),
             tools=self.step_tools(data.get("tools"), path),
+            limits=limits,
+            limit_lines=limit_lines,
         )
 
     def resolved(self, base: Path, value: str, json_path: str) -> Path:
@@ -780,6 +786,89 @@ class _Converter:
         self.shares_sum_to_one([c.share for c in parsed], "traffic class", f"{path}.classes")
         return parsed
 
+    def limits(
+        self, limits_data: Mapping[str, Any], limits_path: str
+    ) -> tuple[Limits, dict[str, int]]:
+        """A workflow's or a step's ``limits:`` and the line of each."""
+        parsed: dict[str, Any] = {}
+        for key, value in limits_data.items():
+            key_path = f"{limits_path}.{key}"
+            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
+                parsed[key] = self.cost_limit(value, key_path)
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
+                parsed[key] = self.unit(parse_usd, value, key_path)
+            elif key in {"max_input_tokens", "max_output_tokens"}:
+                parsed[key] = self.unit(parse_tokens, value, key_path)
+            else:
+                parsed[key] = int(value)
+        limit_lines = {
+            key: line
+            for key in limits_data
+            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
+        }
+        return Limits(**parsed), limit_lines
+
+    def template_limits(
+        self, data: Mapping[str, Any] | None, catalog: PriceCatalog
+    ) -> tuple[TemplateLimit, ...]:
+        """``templates:``: each pattern's ``max_tokens``, for its own model or per model or
+        encoding (each key must be a model of the catalog or a bundled encoding)."""
+        found = []
+        for pattern, spec in (data or {}).items():
+            path = _child_path("$.templates", str(pattern))
+            value = spec["max_tokens"]
+            limits: dict[str | None, int] = {}
+            lines: dict[str | None, int] = {}
+            if isinstance(value, dict):
+                for key, tokens in value.items():
+                    key_path = _child_path(f"{path}.max_tokens", str(key))
+                    name = str(key)
+                    if name not in TOKENIZERS and catalog.lookup(name) is None:
+                        near = catalog.closest(name) + difflib.get_close_matches(
+                            name, list(TOKENIZERS), n=2
+                        )
+                        hint = f"; did you mean {', '.join(near)}?" if near else ""
+                        raise self.fail(
+                            f"{name!r} is neither a model in the catalog nor an encoding "
+                            f"({', '.join(TOKENIZERS)}){hint}",
+                            key_path,
+                        )
+                    limits[name] = self.unit(parse_tokens, tokens, key_path)
+                    if (line := self.lines.get(key_path)) is not None:
+                        lines[name] = line
+            else:
+                limits[None] = self.unit(parse_tokens, value, f"{path}.max_tokens")
+                if (line := self.lines.get(f"{path}.max_tokens")) is not None:
+                    lines[None] = line
+            found.append(
+                TemplateLimit(str(pattern), limits, line=self.lines.get(path), lines=lines)
+            )
+        return tuple(found)
+
+    def matched(
+        self, limits: tuple[TemplateLimit, ...], prompts_dir: Path
+    ) -> tuple[TemplateLimit, ...]:
+        """Every ``templates:`` pattern matches a file in the prompts directory (a typo
+        would otherwise limit nothing, silently)."""
+        if not limits:
+            return limits
+        from promptbudget.suppressions import glob_matches
+
+        files = list(iter_prompt_files([prompts_dir])) if prompts_dir.is_dir() else []
+        names = [(display_path(p, self.root), p.relative_to(prompts_dir).as_posix()) for p in files]
+        for limit in limits:
+            if any(glob_matches(limit.pattern, name) for pair in names for name in pair):
+                continue
+            near = difflib.get_close_matches(limit.pattern, [pair[0] for pair in names], n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            shown_dir = display_path(prompts_dir, self.root)
+            raise self.fail(
+                f"templates: {limit.pattern!r} matches no file in {shown_dir}/ (paths and globs "
+                f"are relative to the project root or the prompts directory){hint}",
+                _child_path("$.templates", limit.pattern),
+            )
+        return limits
+
     def cost_limit(self, value: object, json_path: str) -> CostLimit:
         if isinstance(value, dict):
             ((statistic, amount),) = value.items()
@@ -825,24 +914,7 @@ class _Converter:
                     "success_rate must be above 0% (cost per outcome divides by it)",
                     f"{path}.success_rate",
                 )
-        limits_data = data.get("limits") or {}
-        limits_path = f"{path}.limits"
-        parsed: dict[str, Any] = {}
-        for key, value in limits_data.items():
-            key_path = f"{limits_path}.{key}"
-            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
-                parsed[key] = self.cost_limit(value, key_path)
-            elif key in {"max_monthly_spend", "max_daily_spend"}:
-                parsed[key] = self.unit(parse_usd, value, key_path)
-            elif key in {"max_input_tokens", "max_output_tokens"}:
-                parsed[key] = self.unit(parse_tokens, value, key_path)
-            else:
-                parsed[key] = int(value)
-        limit_lines = {
-            key: line
-            for key in limits_data
-            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
-        }
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         optional_shares = {
             key: self.share(data[key], f"{path}.{key}")
             for key in ("semantic_cache_hit_rate", "batch_share")
@@ -851,7 +923,7 @@ class _Converter:
         return Workflow(
             name=name,
             steps=steps,
-            limits=Limits(**parsed),
+            limits=limits,
             description=data.get("description"),
             requests_per_month=per_month,
             success_rate=success,
@@ -873,6 +945,45 @@ def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) 
         if cycle:
             return cycle
     return ()
+
+
+def _replay_settings(
+    data: Mapping[str, Any],
+    lines: Lines,
+    converter: _Converter,
+    workflows: tuple[Workflow, ...],
+) -> ReplaySettings:
+    steps = {w.name: {s.name for s in w.steps} for w in workflows}
+    rules = []
+    for index, rule in enumerate(data.get("match") or ()):
+        path = f"$.replay.match[{index}]"
+        if rule["workflow"] not in steps:
+            known = ", ".join(sorted(steps)) or "none"
+            raise converter.fail(
+                f"replay rule names workflow {rule['workflow']!r}, which is not in workflows: "
+                f"(workflows: {known})",
+                f"{path}.workflow",
+            )
+        step = rule.get("step")
+        if step is not None and step not in steps[rule["workflow"]]:
+            known = ", ".join(sorted(steps[rule["workflow"]]))
+            raise converter.fail(
+                f"replay rule names step {step!r}, which workflow {rule['workflow']!r} does not "
+                f"have (steps: {known})",
+                f"{path}.step",
+            )
+        rules.append(
+            ReplayMatch(
+                workflow=rule["workflow"],
+                step=step,
+                model=rule.get("model"),
+                prompt=rule.get("prompt"),
+                attributes={str(k): str(v) for k, v in (rule.get("attributes") or {}).items()},
+                line=lines.get(path),
+            )
+        )
+    columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
+    return ReplaySettings(match=tuple(rules), columns=columns)
 
 
 def _to_manifest(
@@ -915,6 +1026,7 @@ def _to_manifest(
         keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
     )
     return Manifest(
+        replay=_replay_settings(data.get("replay") or {}, lines, converter, workflows),
         path=path,
         root=root,
         display_path=display_path(path, root),
@@ -939,5 +1051,14 @@ def _to_manifest(
         engines=tuple(
             converter.engine(str(pattern), str(engine))
             for pattern, engine in (data.get("engines") or {}).items()
+        ),
+        tools=converter.tools,
+        tool_lines={
+            name: line
+            for name in converter.tools
+            if (line := lines.get(_child_path("$.tools", name))) is not None
+        },
+        templates=converter.matched(
+            converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),
     )

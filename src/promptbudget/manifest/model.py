@@ -139,6 +139,8 @@ class Step:
     batch_share: Decimal | None = None
     line: int | None = None
     tools: tuple[Tool, ...] = ()  # tool definitions sent with every call
+    limits: Limits = field(default_factory=Limits)  # limits on this step alone
+    limit_lines: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,36 @@ class EngineSetting:
 
 
 @dataclass(frozen=True)
+class ReplayMatch:
+    """``replay.match``: records whose model, prompt and attributes match (globs) belong to
+    ``workflow`` (and ``step``)."""
+
+    workflow: str
+    step: str | None = None
+    model: str | None = None
+    prompt: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    match: tuple[ReplayMatch, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)  # field -> the log's column
+
+
+@dataclass(frozen=True)
+class TemplateLimit:
+    """``templates:``: a path or glob and its token limits. ``max_tokens`` maps a model or an
+    encoding to a limit; the key ``None`` means "counted with the template's own model"."""
+
+    pattern: str
+    max_tokens: Mapping[str | None, int]
+    line: int | None = None
+    lines: Mapping[str | None, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -259,3 +291,7 @@ class Manifest:
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
+    tools: Mapping[str, Tool] = field(default_factory=dict)  # the top-level ``tools:``
+    tool_lines: Mapping[str, int] = field(default_factory=dict)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
+    templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob

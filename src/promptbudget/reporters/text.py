@@ -11,6 +11,7 @@ from rich.text import Text
 
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Severity
+from promptbudget.headroom import WhatIf, what_if
 from promptbudget.pricing.catalog import LongContextTier
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
@@ -76,7 +77,7 @@ def _summary(report: Report) -> Text:
         else:
             text.append(f" (failing on {report.fail_on.value} and above)")
     elif report.command == "check":
-        if report.workflows:
+        if report.workflows or report.limits:
             text.append(" — all budgets hold")
         elif report.scoped:
             text.append(" — no workflow uses the files named")
@@ -106,6 +107,10 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_estimates(console, report)
     elif report.command == "diff":
         _print_diff(console, report)
+    elif report.command == "replay":
+        _print_replay(console, report)
+        _print_findings(console, report)
+        console.print(_summary(report))
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
@@ -115,6 +120,9 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     else:
         _print_findings(console, report)
         _print_workflows(console, report.workflows)
+        _print_limits(console, report)
+        if report.sets:
+            console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
     text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
@@ -208,6 +216,15 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
                 "",
             )
     _print_table(console, table)
+    console.print()
+
+
+def _print_limits(console: Console, report: Report) -> None:
+    if not report.limits:
+        return
+    from promptbudget.reporters.headroom_text import limits_table
+
+    _print_table(console, limits_table(report.limits))
     console.print()
 
 
@@ -305,15 +322,51 @@ def _metrics(workflow: WorkflowEstimate) -> list[tuple[str, Decimal | None]]:
 def _print_estimates(console: Console, report: Report) -> None:
     _print_findings(console, report)
     baseline = {w.name: w for w in report.baseline}
+    pairs = _what_if(report)
     for workflow in report.workflows:
         _print_estimate(console, workflow, baseline.get(workflow.name))
+        mine = [pair for pair in pairs if pair.after.workflow == workflow.name]
+        if mine:
+            from promptbudget.reporters.headroom_text import what_if_table
+
+            console.print()
+            _print_table(console, what_if_table(mine))
         if report.why:
             _print_why(console, workflow)
         console.print()
     if report.sets:
         console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
+        if pairs:
+            console.print(_what_if_summary(pairs))
     if not report.workflows:
         console.print("no workflows in the manifest, so there is nothing to estimate")
+
+
+def _what_if(report: Report) -> tuple[WhatIf, ...]:
+    if not report.sets:
+        return ()
+    return what_if(report.baseline_limits, report.limits)
+
+
+def _what_if_summary(pairs: tuple[WhatIf, ...]) -> Text:
+    """``✗ the what-if breaks 3 budgets: docs-answer $/month, ...; keeps 12``."""
+    broken = [p for p in pairs if p.verdict in {"broken", "still over"}]
+    kept = [p for p in pairs if p.verdict in {"kept", "fixed"}]
+    text = Text()
+    if broken:
+        names = ", ".join(f"{p.after.subject} {p.after.label}" for p in broken)
+        text.append("✗ ", style="bold red")
+        text.append(f"the what-if breaks {len(broken)} budget{'s' if len(broken) != 1 else ''}")
+        text.append(f": {names}; ")
+        text.append(f"keeps {len(kept)}")
+    else:
+        text.append("✓ ", style="bold green")
+        text.append(f"the what-if keeps every budget ({len(kept)})")
+    fixed = sum(1 for p in pairs if p.verdict == "fixed")
+    if fixed:
+        text.append(f"; fixes {fixed}")
+    text.append(" (check --set gates on it)", style="dim")
+    return text
 
 
 def _print_estimate(
@@ -347,11 +400,15 @@ def _print_estimate(
         table.add_column("", justify="right")
         for name, amount in _metrics(workflow):
             table.add_row(name, _usd(amount))
-    table.add_row(
-        "calls per request",
-        format_count(workflow.calls_per_request),
-        *([format_count(baseline.calls_per_request), ""] if baseline is not None else []),
-    )
+    if baseline is not None:  # baseline, what-if, delta: the order of the columns
+        table.add_row(
+            "calls per request",
+            format_count(baseline.calls_per_request),
+            format_count(workflow.calls_per_request),
+            _count_delta(baseline.calls_per_request, workflow.calls_per_request),
+        )
+    else:
+        table.add_row("calls per request", format_count(workflow.calls_per_request))
     _print_table(console, table)
     mix = ", ".join(
         f"{model or '?'} {format_share_rounded(calls)} of calls / {format_share_rounded(cost)} "
@@ -369,6 +426,13 @@ def _print_estimate(
                 else "never cheaper than sending every call to the escalation model"
             )
             console.print(Text(f"step {step.name}: the cascade is {verdict}", style="dim"))
+
+
+def _count_delta(before: Decimal, after: Decimal) -> str:
+    change = after - before
+    if not change:
+        return ""
+    return ("+" if change > 0 else "-") + format_count(abs(change))
 
 
 def _usd(amount: Decimal | None) -> str:
@@ -594,3 +658,50 @@ def _print_diff(console: Console, report: Report) -> None:
         moved = delta_text(total, "usd") if total.status != "unchanged" else "unchanged"
         console.print(f"monthly spend {span_text(total, 'usd')}, {moved}")
     console.print(_summary(report))
+
+
+def _print_replay(console: Console, report: Report) -> None:
+    from promptbudget.reporters import replay_format as shared
+
+    result = report.replay
+    assert result is not None
+    console.print(shared.header_line(result, report.catalog_as_of), soft_wrap=True)
+    console.print()
+    for stats in result.matched:
+        console.print(Text(shared.workflow_line(stats, result.known_workflows)), soft_wrap=True)
+    rows = shared.step_rows(result)
+    if rows:
+        console.print()
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name in shared.STEP_HEADER:
+            table.add_column(
+                name, justify="left" if name in {"workflow", "step", "models"} else "right"
+            )
+        for row in rows:
+            table.add_row(*row)
+        _print_table(console, table)
+    else:
+        console.print("No usage records in the logs.")
+    unmatched = shared.unmatched_lines(result)
+    if unmatched:
+        console.print()
+        console.print(Text("Unmatched records", style="bold"))
+        for line in unmatched:
+            console.print("  " + line, soft_wrap=True, markup=False)
+    malformed = shared.malformed_lines(result)
+    if malformed:
+        console.print()
+        console.print(Text(f"Malformed records ({result.malformed:,}, skipped)", style="bold"))
+        for line in malformed:
+            console.print("  " + line, soft_wrap=True, markup=False)
+    drift = shared.drift_rows(result)
+    if drift:
+        console.print()
+        console.print(Text("Assumptions against production", style="bold"))
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name in shared.DRIFT_HEADER:
+            table.add_column(name, justify="right" if name == "cost of the gap" else "left")
+        for row in drift:
+            table.add_row(*row)
+        _print_table(console, table)
+    console.print()

@@ -10,6 +10,7 @@ from promptbudget.estimates import Lane, StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
 from promptbudget.manifest.model import DAYS_PER_MONTH, typical
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
+from promptbudget.rules.limits import step_limit_findings
 from promptbudget.tokenizers import TOKENIZERS
 from promptbudget.units import format_tokens, format_usd, format_usd_apart
 
@@ -89,6 +90,7 @@ def input_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Itera
                 limit=limit,
                 unit="tokens",
             )
+    yield from step_limit_findings(self, ctx, severity, "max_input_tokens")
 
 
 @rule(
@@ -134,6 +136,7 @@ def output_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
                 limit=limit,
                 unit="tokens",
             )
+    yield from step_limit_findings(self, ctx, severity, "max_output_tokens")
 
 
 @rule("PB103", "output-unbounded", Severity.WARNING, "a call has no output-token limit at all")
@@ -218,6 +221,7 @@ def turns_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Itera
                 limit=limit,
                 unit="turns",
             )
+    yield from step_limit_findings(self, ctx, severity, "max_turns")
 
 
 @rule("PB105", "tool-calls-over-budget", Severity.ERROR, "tool calls exceed max_tool_calls")
@@ -250,6 +254,7 @@ def tool_calls_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> 
             limit=limit,
             unit="tool_calls",
         )
+    yield from step_limit_findings(self, ctx, severity, "max_tool_calls")
 
 
 def _per(unit: str, statistic: str) -> str:
@@ -323,6 +328,7 @@ def cost_per_request_over_budget(
                 measured,
                 limit.amount,
             )
+    yield from step_limit_findings(self, ctx, severity, "max_cost_per_request")
 
 
 @rule(
