@@ -341,9 +341,13 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         ranks = parse_rank_file(data)
         if store is not None:
             store.put_blob(blob_name, pack_ranks(ranks))
-    return tiktoken.Encoding(
-        spec.name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=spec.special_tokens
-    )
+    with rust_call(f"the {spec.name} encoding cannot be built; reinstall promptbudget-cli"):
+        return tiktoken.Encoding(
+            spec.name,
+            pat_str=spec.pat_str,
+            mergeable_ranks=ranks,
+            special_tokens=spec.special_tokens,
+        )
 
 
 def pack_ranks(ranks: dict[bytes, int]) -> bytes:
