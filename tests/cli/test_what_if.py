@@ -27,9 +27,7 @@ def test_estimate_set_names_every_budget_it_breaks(run_cli: RunCli) -> None:
     for budget in ("support-reply $/request p95", "support-reply $/outcome", "$/month"):
         assert budget in last
     assert "keeps 4" in last
-    rows = {
-        line.split("  ")[0]: line.split()[-1] for line in result.stdout.splitlines() if line
-    }
+    rows = {line.split("  ")[0]: line.split()[-1] for line in result.stdout.splitlines() if line}
     assert rows["$/month"] == "broken"
     assert rows["turns"] == "kept"
 
