@@ -38,6 +38,7 @@ RUNNABLE = {
     "check",
     "estimate-why",
     "estimate-what-if",
+    "check-what-if",
     "models",
     "compress",
     "rules",

@@ -38,10 +38,14 @@ class Options:
     paths: tuple[Path, ...] = ()
     models: tuple[str, ...] = ()
     fail_on: Severity = Severity.ERROR
+    fail_on_given: bool = False  # --fail-on on the command line (else the manifest's fail_on)
+    select: tuple[str, ...] = ()  # --select: only these rules (codes, prefixes, slugs)
+    ignore: tuple[str, ...] = ()  # --ignore: never these
     exit_zero: bool = False
     output_format: OutputFormat = OutputFormat.AUTO
     output: Path | None = None
     color: bool = True
+    verbosity: int = 0  # -1: --quiet (errors only), 1: --verbose (every finding apart)
     provider: str | None = None
     workflow: str | None = None  # estimate: only this workflow
     why: bool = False  # estimate: the cost breakdown

@@ -17,6 +17,7 @@ from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RULES, RuleContext
+from promptbudget.selection import fail_on, filter_findings
 from promptbudget.tokenizers import get_tokenizer
 
 
@@ -44,7 +45,9 @@ def run(options: Options) -> Report:
     # numbers do not depend on the others), and those whose templates share a pasted
     # passage with them (PB204 says what every copy costs).
     only = selection.priced_workflows(project, passages) if selection is not None else None
-    estimates = estimate_workflows(project, samples=options.samples, seed=options.seed, only=only)
+    estimates = estimate_workflows(
+        project, samples=options.samples, seed=options.seed, only=only, workflow=options.workflow
+    )
     lock = project.lock
     locked = [r for r in results if selection is None or r.parsed.display_path in selection.paths]
     step_lines = {
@@ -67,7 +70,7 @@ def run(options: Options) -> Report:
         locked_now=lock_entries(project, locked, estimates) if lock is not None else {},
         today=options.today,
     )
-    findings = lint(project, RULES, context, unused=True)
+    findings = filter_findings(lint(project, RULES, context, unused=True), options, manifest)
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)
@@ -83,7 +86,7 @@ def run(options: Options) -> Report:
         limits=limits,
         scoped=bool(options.paths),
         sets=options.sets,
-        fail_on=options.fail_on,
+        fail_on=fail_on(options, project.manifest),
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
         root=str(project.root),

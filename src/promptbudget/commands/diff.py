@@ -13,6 +13,7 @@ from promptbudget.git import GitError, base_checkout, display_ref, git_toplevel,
 from promptbudget.manifest.loader import find_manifest
 from promptbudget.options import Options
 from promptbudget.report import Report
+from promptbudget.selection import fail_on_increase
 
 
 def run(options: Options) -> Report:
@@ -20,6 +21,10 @@ def run(options: Options) -> Report:
     if base_ref is None:
         raise UsageError("diff needs --base REF: the git ref to compare with")
     threshold = options.fail_on_increase
+    if threshold is None:  # the manifest's fail_on_increase, unless --fail-on-increase
+        from promptbudget.project import Project
+
+        threshold = fail_on_increase(options, Project.open(options, require_manifest=True).manifest)
     cwd = options.cwd.resolve()
     top = git_toplevel(cwd)
     commit = resolve_ref(top, base_ref)
@@ -63,7 +68,7 @@ def run(options: Options) -> Report:
         findings=result.new_findings,
         templates=head.templates,
         workflows=head.workflows,
-        fail_on=options.fail_on,
+        fail_on=head.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=head.catalog_as_of,
         root=head.root,

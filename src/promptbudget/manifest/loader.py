@@ -959,6 +959,18 @@ class _Converter:
         )
 
 
+def _percent(value: object) -> Decimal:
+    """``10%`` -> Decimal(10) (a percentage, as ``--fail-on-increase`` takes it)."""
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError as err:
+        raise ValueError(f"{value!r} is not a percentage such as 10%") from err
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{value!r} is not a percentage such as 10%")
+    return number
+
+
 def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) -> tuple[str, ...]:
     if name in stack:
         return (*stack[stack.index(name) :], name)
@@ -1083,6 +1095,14 @@ def _to_manifest(
             for name in converter.tools
             if (line := lines.get(_child_path("$.tools", name))) is not None
         },
+        select=tuple(str(x) for x in data["select"]) if "select" in data else None,
+        ignore=tuple(str(x) for x in data.get("ignore") or ()),
+        fail_on=data.get("fail_on"),
+        fail_on_increase=(
+            converter.unit(_percent, data["fail_on_increase"], "$.fail_on_increase")
+            if "fail_on_increase" in data
+            else None
+        ),
         templates=converter.matched(
             converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),

@@ -297,3 +297,7 @@ class Manifest:
     tool_lines: Mapping[str, int] = field(default_factory=dict)
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob
+    select: tuple[str, ...] | None = None  # only these rules report (codes, prefixes, slugs)
+    ignore: tuple[str, ...] = ()  # these rules never report
+    fail_on: str | None = None  # info | warning | error; the command line wins
+    fail_on_increase: Decimal | None = None  # diff: a percentage; the command line wins

@@ -93,10 +93,41 @@ def _summary(report: Report) -> Text:
     return text
 
 
-def _print_findings(console: Console, report: Report) -> None:
-    for finding in report.findings:
-        console.print(finding_line(finding), soft_wrap=True)
-    if report.findings:
+def shown_findings(
+    findings: tuple[Finding, ...], verbosity: int, fail_on: Severity = Severity.ERROR
+) -> list[tuple[Finding, int]]:
+    """The findings to print, each with how many more it stands for. ``--quiet``: only what
+    fails the run (errors, or what reaches ``--fail-on``). By default an info finding is
+    printed once per cause (rule and message: PB301 says the same for every template of a
+    model) and stands for the others; ``--verbose``: all."""
+    if verbosity < 0:
+        return [(f, 0) for f in findings if f.severity >= min(fail_on, Severity.ERROR)]
+    if verbosity > 0:
+        return [(f, 0) for f in findings]
+    first: dict[tuple[str, str], int] = {}
+    shown: list[tuple[Finding, int]] = []
+    for finding in findings:
+        if finding.severity is not Severity.INFO:
+            shown.append((finding, 0))
+            continue
+        key = (finding.rule, finding.message)
+        if key in first:
+            index = first[key]
+            shown[index] = (shown[index][0], shown[index][1] + 1)
+            continue
+        first[key] = len(shown)
+        shown.append((finding, 0))
+    return shown
+
+
+def _print_findings(console: Console, report: Report, verbosity: int = 0) -> None:
+    shown = shown_findings(report.findings, verbosity, report.fail_on)
+    for finding, more in shown:
+        line = finding_line(finding)
+        if more:
+            line.append(f" (and {more} more like it; -v lists each)", style="dim")
+        console.print(line, soft_wrap=True)
+    if shown:
         console.print()
 
 
@@ -116,14 +147,17 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_replay(console, report)
         _print_findings(console, report)
         console.print(_summary(report))
+    elif settings.verbosity < 0 and report.command in {"count", "check"}:
+        _print_findings(console, report, settings.verbosity)
+        console.print(_summary(report))
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
             console.print()
-        _print_findings(console, report)
+        _print_findings(console, report, settings.verbosity)
         console.print(_summary(report))
     else:
-        _print_findings(console, report)
+        _print_findings(console, report, settings.verbosity)
         _print_workflows(console, report.workflows)
         _print_limits(console, report)
         if report.sets:
