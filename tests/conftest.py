@@ -29,6 +29,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_outside_the_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs cache into one directory per test process (not into examples/ or the test
+    projects, whose files some tests compare before and after), and keep the cache's HMAC
+    key out of the user's home. tests/cli/test_cache.py tests the cache in the project."""
+    names = ("XDG_CACHE_HOME", "PROMPTBUDGET_CACHE_DIR")
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ["PROMPTBUDGET_CACHE_DIR"] = str(tmp_path_factory.mktemp("promptbudget-cache"))
+    yield
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @dataclass(frozen=True)
 class Run:
     exit_code: int
@@ -41,9 +58,13 @@ class Run:
 
 @pytest.fixture
 def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., Run]:
-    """Run ``promptbudget ARGS`` in-process from ``cwd``; stdout and stderr captured apart."""
+    """Run ``promptbudget ARGS`` in-process from ``cwd``; stdout and stderr captured apart.
+    Without ``cwd`` it runs from an empty directory, outside the repository (whose own
+    budgets.yaml would otherwise be found)."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
@@ -52,8 +73,7 @@ def run_cli(
     def run(*args: str, cwd: Path | None = None) -> Run:
         capsys.readouterr()
         previous = Path.cwd()
-        if cwd is not None:
-            os.chdir(cwd)
+        os.chdir(cwd if cwd is not None else tmp_path_factory.mktemp("cwd"))
         try:
             code = main(list(args))
         finally:
@@ -113,3 +133,7 @@ def readme_snippet(name: str) -> str:
     if name not in snippets:
         raise KeyError(f"README.md has no block marked <!-- snippet: {name} -->")
     return snippets[name]
+
+
+# Hostile-input tests: the CLI in a child process under a timeout and a memory limit.
+from security.bounded_run import run_bounded  # noqa: E402,F401

@@ -180,10 +180,13 @@ GIT_ENV = {
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
-    """A fresh repository holding a copy of examples/, committed."""
+    """A fresh repository holding a copy of the root project and examples/, committed."""
     root = tmp_path / "repo"
     root.mkdir()
     shutil.copytree(EXAMPLES, root / "examples")
+    shutil.copytree(REPO / "prompts", root / "prompts")
+    for name in ("budgets.yaml", "promptbudget.lock"):
+        shutil.copy2(REPO / name, root / name)
     if shutil.which("git"):
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "examples"]):
             subprocess.run(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +22,7 @@ from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError, UsageError
 from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
+from promptbudget.progress import set_sink
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 
@@ -82,6 +84,14 @@ SamplesOption = Annotated[
 SeedOption = Annotated[
     int, typer.Option("--seed", help="Monte Carlo seed: the same seed gives the same numbers.")
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Neither read nor write .promptbudget_cache/ (the content-hash cache; "
+        "PROMPTBUDGET_CACHE_DIR moves it).",
+    ),
+]
 PricesOption = Annotated[
     Path | None,
     typer.Option(
@@ -125,6 +135,7 @@ def _options(
     sets: Sequence[str] = (),
     samples: int = 1000,
     seed: int = 1,
+    no_cache: bool = False,
 ) -> Options:
     color = not no_color and output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(
@@ -144,6 +155,7 @@ def _options(
         sets=tuple(sets),
         samples=samples,
         seed=seed,
+        use_cache=not no_cache,
     )
 
 
@@ -234,11 +246,13 @@ def count(
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
 ) -> int:
     """Tokens per template (and per message), per model."""
     from promptbudget.commands import count as command
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -268,6 +282,7 @@ def check(
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
 ) -> int:
@@ -276,6 +291,7 @@ def check(
     from promptbudget.project import split_projects
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -443,6 +459,7 @@ def estimate(
     config: ConfigOption = None,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
 ) -> int:
@@ -450,6 +467,7 @@ def estimate(
     from promptbudget.commands import estimate as command
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -630,7 +648,7 @@ def compress(
             "-p",
             help="Run this pass (repeatable). Default: the safe passes json, markdown, "
             "duplicates, whitespace. Lossy passes run only when named: examples, filler, "
-            "indentation, stopwords.",
+            "indentation, stopwords, paragraphs.",
         ),
     ] = None,
     keep_examples: Annotated[
@@ -648,13 +666,21 @@ def compress(
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    no_cache: NoCacheOption = False,
 ) -> int:
     """Find the waste in templates, show it, and remove it: tokens and dollars saved."""
     from promptbudget.commands import compress as command
 
     if diff and write:
         raise UsageError("use --diff to look or --write to change, not both")
-    options = _options(config=config, fmt=fmt, output=output, no_color=no_color, paths=paths or ())
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        no_color=no_color,
+        paths=paths or (),
+        no_cache=no_cache,
+    )
     options = replace(
         options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
     )
@@ -789,7 +815,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for the console script and for tests: returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+        try:
+            if _shows_progress():
+                set_sink(TerminalProgress())
+            result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+        finally:
+            set_sink(None)
+            _close_cache()
     except PromptBudgetError as err:
         _stderr(f"promptbudget: error: {err}")
         return 2
@@ -803,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:
         if not _is_usage_error(err):
-            traceback.print_exc()
+            _stderr_traceback()
             _stderr(
                 "promptbudget: internal error (this is a bug; please report it with the "
                 "traceback above and the command you ran)"
@@ -812,6 +844,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr(f"promptbudget: error: {_usage_message(err)}")
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _shows_progress() -> bool:
+    """Progress goes to stderr on a terminal only: never when piped, in CI or on a dumb
+    terminal, so logs and stdout stay clean."""
+    return sys.stderr.isatty() and not os.environ.get("CI") and os.environ.get("TERM", "") != "dumb"
+
+
+class TerminalProgress:
+    """A Rich progress line on stderr, shown only once a loop has run for ``delay_s``
+    (short runs show nothing) and removed when it ends."""
+
+    def __init__(
+        self,
+        *,
+        delay_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        console: Any = None,
+    ) -> None:
+        self.delay_s = delay_s
+        self._clock = clock
+        self._console = console
+        self._bar: Any = None
+        self._task: Any = None
+        self._label = ""
+        self._total = self._done = 0
+        self._began = 0.0
+
+    def start(self, label: str, total: int) -> None:
+        self._label, self._total, self._done = label, total, 0
+        self._began = self._clock()
+
+    def advance(self) -> None:
+        self._done += 1
+        if self._bar is None:
+            if self._clock() - self._began < self.delay_s:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            console = self._console or Console(stderr=True)
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=self._total)
+        self._bar.update(self._task, completed=self._done)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _close_cache() -> None:
+    """Write what this run added to the cache, and say why a cache was not used."""
+    if "promptbudget.cache" not in sys.modules:
+        return  # nothing opened one
+    from promptbudget.cache import flush_caches, take_warnings
+
+    flush_caches()
+    for warning in take_warnings():
+        _stderr(f"promptbudget: warning: {warning}")
 
 
 def _usage_message(err: Exception) -> str:
@@ -830,6 +929,18 @@ def _is_usage_error(err: Exception) -> bool:
     return module.startswith(("typer", "click")) and callable(getattr(err, "show", None))
 
 
+def _stderr_traceback() -> None:
+    """The current exception's traceback; its lines are ours, its message may hold user
+    strings, so control characters (but line feeds) are escaped and no line starts ``::``."""
+    from promptbudget.reporters.escape import escape_control_keep_lines, guard_line_starts
+
+    sys.stderr.write(guard_line_starts(escape_control_keep_lines(traceback.format_exc())))
+
+
 def _stderr(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    """One diagnostic line: control characters from user strings (a file name, a ref, an
+    exception message) escaped, so none starts an Actions command or a terminal sequence."""
+    from promptbudget.reporters.escape import escape_control, guard_line_starts
+
+    sys.stderr.write(guard_line_starts(escape_control(message)) + "\n")
     sys.stderr.flush()

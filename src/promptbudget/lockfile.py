@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptbudget.bounded import MAX_JSON_BYTES, InputBoundsError, load_json
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import PromptBudgetError
 
 LOCK_NAME = "promptbudget.lock"
@@ -103,18 +105,23 @@ def declared_version(text: str, body_line: int, parsed: object) -> str | None:
 def read_lock(path: Path, shown: str) -> Lock:
     """The lock at ``path``; a broken lock is an error naming the file and line."""
     try:
-        raw = path.read_text(encoding="utf-8-sig")
+        raw = read_confined(path, root=path.absolute().parent, limit=MAX_JSON_BYTES).decode(
+            "utf-8-sig"
+        )
     except UnicodeDecodeError as err:
         raise LockError(f"{shown}: not UTF-8 text; regenerate it with 'promptbudget lock'") from err
-    except OSError as err:
-        raise LockError(f"{shown}: cannot read it: {err.strerror}") from err
+    except ConfinementError as err:
+        raise LockError(f"{shown}: {err.reason}; regenerate it with 'promptbudget lock'") from err
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except json.JSONDecodeError as err:
         raise LockError(
             f"{shown}:{err.lineno}: not valid JSON ({err.msg}); regenerate it with "
             "'promptbudget lock'"
         ) from err
+    except InputBoundsError as err:
+        where = f"{shown}:{err.line}" if err.line else shown
+        raise LockError(f"{where}: {err.message}; regenerate it with 'promptbudget lock'") from err
     return Lock(_templates(data, shown), path)
 
 

@@ -46,6 +46,7 @@ class Options:
     why: bool = False  # estimate: the cost breakdown
     samples: int = 1000  # Monte Carlo samples (used only when distributions are declared)
     seed: int = 1
+    use_cache: bool = True  # --no-cache: neither read nor write .promptbudget_cache/
     sets: tuple[str, ...] = ()  # estimate: what-if overrides, PATH=VALUE
     prices: Path | None = None  # a LiteLLM-format price file laid over the catalog
     passes: tuple[str, ...] = ()  # compress: pass names (default: the safe passes)

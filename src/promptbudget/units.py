@@ -23,6 +23,12 @@ PERCENT_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$"
 _NUMBER_WITH_SCALE = re.compile(r"^([0-9][0-9,_]*(?:\.[0-9]+)?)\s*([kKmM]?)$")
 
 
+# Bounds on what a manifest may say (SECURITY.md): far above anything real, low enough that
+# no arithmetic on them overflows or takes long.
+MAX_TOKENS = 1_000_000_000
+MAX_USD = 1_000_000_000_000
+
+
 def _scaled(text: str) -> Decimal | None:
     match = _NUMBER_WITH_SCALE.match(text.strip())
     if match is None:
@@ -51,6 +57,8 @@ def parse_tokens(value: object) -> int:
         raise ValueError(f"{value!r} is negative; a token count is 0 or more")
     if amount != amount.to_integral_value():
         raise ValueError(f"{value!r} is not a whole number of tokens")
+    if amount > MAX_TOKENS:
+        raise ValueError(f"{value!r} is more than {MAX_TOKENS:,} tokens, the most a count can be")
     return int(amount)
 
 
@@ -73,6 +81,8 @@ def parse_usd(value: object) -> Decimal:
         raise ValueError(f"{value!r} is not an amount; write dollars such as $0.01 or $4,000")
     if amount < 0:
         raise ValueError(f"{value!r} is negative; an amount is $0 or more")
+    if amount > MAX_USD:
+        raise ValueError(f"{value!r} is more than ${MAX_USD:,}, the most an amount can be")
     return amount
 
 

@@ -142,7 +142,7 @@ def project(make_project: Callable[..., Path]) -> Path:
 
 def test_default_passes_are_the_safe_ones(project: Path, run_cli: Callable[..., Run]) -> None:
     assert set(SAFE_PASSES) == {"json", "markdown", "duplicates", "whitespace"}
-    assert set(LOSSY_PASSES) == {"examples", "filler", "indentation", "stopwords"}
+    assert set(LOSSY_PASSES) == {"examples", "filler", "indentation", "stopwords", "paragraphs"}
     result = run_cli("compress", "--format", "json", cwd=project)
     assert result.exit_code == 0, result.stderr
     report = result.json()

@@ -152,7 +152,7 @@ BAD_MANIFESTS = [
         "turns-zero",
         GOOD.replace("output_tokens: 50", "output_tokens: 50\n        turns: 0"),
         12,
-        "a whole number of turns, 1 or more",
+        "a whole number of turns, 1 to 100",
     ),
     (
         "both-traffic-kinds",

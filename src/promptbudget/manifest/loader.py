@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
@@ -19,6 +20,14 @@ from typing import Any
 
 import yaml
 
+from promptbudget.bounded import (
+    InputBoundsError,
+    YamlBoundsError,
+    check_json_depth,
+    check_yaml_events,
+)
+from promptbudget.cache import active_store, cache_key
+from promptbudget.confine import ConfinementError, read_confined, resolve_path
 from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
 from promptbudget.manifest.model import (
     ALL_TRAFFIC,
@@ -26,6 +35,7 @@ from promptbudget.manifest.model import (
     CompressionSettings,
     CostLimit,
     Distribution,
+    EngineSetting,
     Escalation,
     Limits,
     Manifest,
@@ -51,6 +61,7 @@ from promptbudget.pricing.catalog import (
     override_model,
 )
 from promptbudget.pricing.litellm import load_price_file
+from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path
 from promptbudget.tokenizers import register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
@@ -60,6 +71,10 @@ MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
 MAX_MANIFEST_BYTES = 1_048_576
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 64
+# A step's model calls per request, turns x (1 + tool_calls): an agent loop far beyond any
+# reviewed budget, and what bounds the simulation's work (SECURITY.md).
+MAX_CALLS_PER_STEP = 1_000
+MAX_TOKENIZER_BYTES = 64 * 1024 * 1024  # Hugging Face tokenizer.json files are 1-20 MB
 
 Lines = dict[str, int]
 
@@ -86,8 +101,9 @@ def find_manifest(start: Path) -> Path | None:
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file():
             try:
-                text = pyproject.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError):
+                raw = read_confined(pyproject, root=directory, limit=MAX_MANIFEST_BYTES)
+                text = raw.decode("utf-8-sig")
+            except (ConfinementError, UnicodeDecodeError):
                 continue
             if has_tool_table(text):
                 return pyproject
@@ -146,21 +162,21 @@ def _unquoted_off(data: dict[str, Any]) -> None:
 
 
 def _read_manifest_text(path: Path, shown: str) -> str:
-    if not path.exists():
-        raise ManifestError("no such file", path=shown)
     if path.is_dir():
         raise ManifestError(
             "is a directory; give the manifest file itself (e.g. budgets.yaml)", path=shown
         )
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise ManifestError(
-                f"is {size:,} bytes; a manifest is at most {MAX_MANIFEST_BYTES:,}", path=shown
-            )
-        data = path.read_bytes()
-    except OSError as err:
-        raise ManifestError(f"cannot be read: {err.strerror}", path=shown) from err
+        # The manifest's directory is the project root: a budgets.yaml that is a symlink
+        # out of it (or to a device, or a FIFO) is not read.
+        data = read_confined(
+            path, root=path.absolute().parent, limit=MAX_MANIFEST_BYTES, shown=shown
+        )
+    except ConfinementError as err:
+        reason = err.reason
+        if err.is_too_large:
+            reason = f"is larger than {MAX_MANIFEST_BYTES:,} bytes, the limit for a manifest"
+        raise ManifestError(reason, path=shown) from err
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -175,6 +191,12 @@ def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
     Duplicate keys are errors (YAML would silently keep the last one); anchors and aliases
     work, but expansion stops after ``MAX_YAML_NODES`` values.
     """
+    try:
+        check_yaml_events(text, max_depth=MAX_YAML_DEPTH, max_nodes=MAX_YAML_NODES)
+    except YamlBoundsError as err:
+        raise ManifestError(err.message, path=shown, line=err.line) from err
+    except yaml.YAMLError:
+        pass  # reported with its line by the composer below
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -240,7 +262,15 @@ def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
                 convert(item, f"{json_path}[{index}]", depth + 1)
                 for index, item in enumerate(current.value)
             ]
-        return loader.construct_object(current, deep=True)
+        value = loader.construct_object(current, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ManifestError(
+                f"has {current.value!r}, which is not a finite number; give a number",
+                path=shown,
+                line=line,
+                json_path=json_path,
+            )
+        return value
 
     try:
         return convert(node, "$", 0), lines
@@ -282,13 +312,25 @@ def _line_for(lines: Lines, json_path: str) -> int | None:
 
 
 def validate(data: Any, lines: Lines, shown: str) -> None:
-    """Validate against the schema; raise the single most useful error."""
+    """Validate against the schema; raise the single most useful error. A document the
+    cache knows to be valid (the same ``repr``, the same schema) is not validated again, so
+    jsonschema is not even imported."""
+    store = active_store()
+    key = None
+    if store is not None:
+        schema_text = resources.files(__package__).joinpath("schema.json").read_text("utf-8")
+        key = cache_key("valid manifest", schema_text, repr(data))
+        if store.get(key) is True:
+            return
+
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     validator = Draft202012Validator(load_schema())
     error = best_match(validator.iter_errors(data))
     if error is None:
+        if store is not None and key is not None:
+            store.put(key, True)
         return
     message, json_path = _describe(error)
     raise ManifestError(message, path=shown, line=_line_for(lines, json_path), json_path=json_path)
@@ -477,7 +519,7 @@ class _Converter:
         catalog = load_catalog()
         prices_path = None
         if "prices" in data:
-            prices_path = (self.root / data["prices"]).resolve()
+            prices_path = self.resolved(self.root, data["prices"], "$.prices")
             if not prices_path.is_relative_to(self.root):
                 raise self.fail("prices must be a file inside the project", "$.prices")
             if not prices_path.is_file():
@@ -511,11 +553,17 @@ class _Converter:
 
     def tokenizer_file(self, value: str, json_path: str) -> str:
         """A project's tokenizer.json, registered as a tokenizer; its name."""
-        path = (self.root / value).resolve()
+        path = self.resolved(self.root, value, json_path)
         if not path.is_relative_to(self.root):
             raise self.fail("a tokenizer file must be inside the project", json_path)
         if not path.is_file():
             raise self.fail(f"tokenizer file {value!r} not found", json_path)
+        try:
+            # Checked before the Rust library sees it: regular, inside, bounded size and depth.
+            raw = read_confined(path, root=self.root, limit=MAX_TOKENIZER_BYTES)
+            check_json_depth(raw.decode("utf-8", "replace"))
+        except (ConfinementError, InputBoundsError) as err:
+            raise self.fail(f"tokenizer file {value!r}: {err}", json_path) from err
         try:
             return register_tokenizer_file(path, display_path(path, self.root))
         except TokenizerUnavailableError as err:
@@ -523,7 +571,7 @@ class _Converter:
 
     def price_file(self, catalog: PriceCatalog, path: Path, json_path: str) -> PriceCatalog:
         try:
-            entries = load_price_file(path)
+            entries = load_price_file(path, root=self.root)
         except PricesError as err:
             raise self.fail(str(err), json_path) from err
         return overlay_prices(catalog, entries, label=display_path(path, self.root))
@@ -552,6 +600,16 @@ class _Converter:
     def share(self, value: object, json_path: str) -> Decimal:
         share: Decimal = self.unit(parse_share, value, json_path)
         return share
+
+    def engine(self, pattern: str, value: str) -> EngineSetting:
+        """``engines: {glob: engine}``: an engine detection would otherwise decide."""
+        json_path = _child_path("$.engines", pattern)
+        engine = engine_name(value)
+        if engine is None:
+            raise self.fail(
+                f"unknown engine {value!r}; valid engines: {', '.join(ENGINES)}", json_path
+            )
+        return EngineSetting(pattern, engine, self.lines.get(json_path))
 
     def shares_sum_to_one(self, shares: list[Decimal], what: str, json_path: str) -> None:
         total = sum(shares, Decimal(0))
@@ -650,6 +708,14 @@ class _Converter:
             if "output_tokens" in data
             else None
         )
+        turns, tool_calls = int(data.get("turns", 1)), int(data.get("tool_calls", 0))
+        if turns * (1 + tool_calls) > MAX_CALLS_PER_STEP:
+            raise self.fail(
+                f"turns: {turns} with tool_calls: {tool_calls} is {turns * (1 + tool_calls):,} "
+                f"model calls per request; a step makes at most {MAX_CALLS_PER_STEP:,} "
+                "(turns x (1 + tool_calls))",
+                f"{path}.turns",
+            )
         return Step(
             name=name,
             prompt=prompt,
@@ -658,8 +724,8 @@ class _Converter:
             route=data.get("route"),
             output_tokens=output,
             max_output_tokens=max_output,
-            turns=int(data.get("turns", 1)),
-            tool_calls=int(data.get("tool_calls", 0)),
+            turns=turns,
+            tool_calls=tool_calls,
             tool_result_tokens=tokens("tool_result_tokens") or 0,
             user_turn_tokens=tokens("user_turn_tokens"),
             variables=self.variables(data.get("variables"), f"{path}.variables"),
@@ -670,9 +736,17 @@ class _Converter:
             tools=self.step_tools(data.get("tools"), path),
         )
 
+    def resolved(self, base: Path, value: str, json_path: str) -> Path:
+        """``base / value`` with symlinks resolved; a name no file system accepts (a NUL, a
+        component over 255 bytes, a symlink loop) is an error at ``json_path``."""
+        try:
+            return resolve_path(base / value)
+        except ConfinementError as err:
+            raise self.fail(f"{value[:80]!r} {err.reason}", json_path) from err
+
     def prompt_path(self, prompt: str, prompts_dir: Path, path: str) -> Path:
         candidate = prompts_dir / prompt
-        resolved = candidate.resolve()
+        resolved = self.resolved(prompts_dir, prompt, path)
         if not resolved.is_relative_to(self.root):
             raise self.fail(
                 f"prompt {prompt!r} is outside the project root; templates must live inside it",
@@ -846,7 +920,7 @@ def _to_manifest(
     root = path.parent
     converter = _Converter(lines, shown, root)
     prompts_value = data.get("prompts", "prompts")
-    prompts_dir = (root / prompts_value).resolve()
+    prompts_dir = converter.resolved(root, prompts_value, "$.prompts")
     if not prompts_dir.is_relative_to(root):
         raise converter.fail("prompts must be a directory inside the project", "$.prompts")
     if "prompts" in data and not prompts_dir.is_dir():
@@ -901,5 +975,9 @@ def _to_manifest(
                 lines.get(_child_path("$.per_file_ignores", str(pattern))),
             )
             for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
+        engines=tuple(
+            converter.engine(str(pattern), str(engine))
+            for pattern, engine in (data.get("engines") or {}).items()
         ),
     )

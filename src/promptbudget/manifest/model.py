@@ -233,6 +233,15 @@ class PathIgnore:
 
 
 @dataclass(frozen=True)
+class EngineSetting:
+    """``engines``: generic prompt files matching ``pattern`` are read with ``engine``."""
+
+    pattern: str
+    engine: str  # a name of ``templates.detect.ENGINES``
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class ReplayMatch:
     """``replay.match``: records whose model, prompt and attributes match (globs) belong to
     ``workflow`` (and ``step``)."""
@@ -267,4 +276,5 @@ class Manifest:
     prices_path: Path | None = None
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
+    engines: tuple[EngineSetting, ...] = ()
     replay: ReplaySettings = field(default_factory=ReplaySettings)

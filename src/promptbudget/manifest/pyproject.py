@@ -13,6 +13,7 @@ import re
 import sys
 from typing import Any
 
+from promptbudget.bounded import InputBoundsError, load_toml
 from promptbudget.errors import ManifestError
 
 if sys.version_info >= (3, 11):
@@ -35,9 +36,9 @@ def has_tool_table(text: str) -> bool:
     if "promptbudget" not in text:
         return False
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return True  # broken: let loading it say where
+        data = load_toml(text)
+    except ValueError:  # TOMLDecodeError or a bound: let loading it say where
+        return True
     tool = data.get("tool")
     return isinstance(tool, dict) and "promptbudget" in tool
 
@@ -45,7 +46,9 @@ def has_tool_table(text: str) -> bool:
 def load_tool_table(text: str, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
     """The ``[tool.promptbudget]`` table and a map of JSON path -> line."""
     try:
-        data = tomllib.loads(text)
+        data = load_toml(text)
+    except InputBoundsError as err:
+        raise ManifestError(err.message, path=shown, line=err.line) from err
     except tomllib.TOMLDecodeError as err:
         found = re.search(r"at line (\d+)", str(err))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err))

@@ -13,13 +13,14 @@ omitted, never written as ``None``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from promptbudget.bounded import MAX_JSON_BYTES, InputBoundsError, load_json
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import PricesError
 
 __all__ = [
@@ -200,18 +201,25 @@ def litellm_entry_to_catalog(
     return out
 
 
-def load_price_file(path: Path) -> dict[str, dict[str, Any]]:
+def load_price_file(path: Path, *, root: Path | None = None) -> dict[str, dict[str, Any]]:
     """Chat models of a LiteLLM-format price file, as catalog mappings keyed by model name.
 
     Entries without per-token input and output prices (images, audio, embeddings...) are
     skipped. Raises ``PricesError`` naming the file (and the entry) when it cannot be used.
+    ``root``: the file must resolve inside it (a price file the manifest names); ``None``
+    for a file named on the command line. Either way only a regular file is read.
     """
+    if not path.exists() and not path.is_symlink():
+        raise PricesError(f"{path}: no such price file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PricesError(f"{path}: no such price file") from None
-    except (OSError, UnicodeDecodeError) as err:
+        raw = read_confined(path, root=root, limit=MAX_JSON_BYTES)
+        data = load_json(raw.decode("utf-8"))
+    except ConfinementError as err:
+        raise PricesError(str(err)) from err
+    except UnicodeDecodeError as err:
         raise PricesError(f"{path}: cannot be read ({err})") from err
+    except InputBoundsError as err:
+        raise PricesError(f"{path}: {err}") from err
     except ValueError as err:
         raise PricesError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict):
@@ -220,7 +228,8 @@ def load_price_file(path: Path) -> dict[str, dict[str, Any]]:
     for name, entry in data.items():
         if name == "sample_spec" or not isinstance(entry, dict):
             continue
-        if entry.get("mode", "chat") not in {"chat", "completion", "responses"}:
+        mode = entry.get("mode", "chat")
+        if not isinstance(mode, str) or mode not in {"chat", "completion", "responses"}:
             continue
         if entry.get("input_cost_per_token") is None or entry.get("output_cost_per_token") is None:
             continue

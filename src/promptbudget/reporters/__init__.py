@@ -3,6 +3,7 @@ never pays for Rich."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from promptbudget.findings import assert_never
@@ -19,7 +20,7 @@ def get_reporter(fmt: OutputFormat) -> Reporter:
         case OutputFormat.TEXT:
             from promptbudget.reporters.text import render_text
 
-            return render_text
+            return _escaped(render_text)
         case OutputFormat.JSON:
             from promptbudget.reporters.json import render_json
 
@@ -35,15 +36,28 @@ def get_reporter(fmt: OutputFormat) -> Reporter:
         case OutputFormat.JUNIT:
             from promptbudget.reporters.junit import render_junit
 
-            return render_junit
+            return _escaped(render_junit)
         case OutputFormat.MARKDOWN:
             from promptbudget.reporters.markdown import render_markdown
 
-            return render_markdown
+            return _escaped(render_markdown)
         case OutputFormat.AUTO:
             raise ValueError("resolve OutputFormat.AUTO before choosing a reporter")
         case _:
             assert_never(fmt)
+
+
+def _escaped(render: Reporter) -> Reporter:
+    """``render`` over the report with control characters in every string escaped (the
+    line-oriented formats; see ``reporters/escape.py``)."""
+
+    @functools.wraps(render)
+    def escaped(report: Report, settings: ReportSettings) -> str:
+        from promptbudget.reporters.escape import escape_report, guard_line_starts
+
+        return guard_line_starts(render(escape_report(report), settings))
+
+    return escaped
 
 
 __all__ = ["ReportSettings", "Reporter", "get_reporter"]

@@ -28,6 +28,7 @@ def _console(settings: ReportSettings) -> tuple[Console, io.StringIO]:
         force_terminal=settings.color,
         no_color=not settings.color,
         highlight=False,
+        markup=False,  # user strings are text: '[/x]' and 'prompts/[i]tal.j2' print as written
         emoji=False,
         legacy_windows=False,
     )

@@ -29,6 +29,7 @@ RULES: dict[str, Rule] = {
         compression.compressible,
         versioning.version_not_bumped,
         template.estimated_count,
+        template.read_as_plain_text,
     )
 }
 

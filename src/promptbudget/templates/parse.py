@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from promptbudget.bounded import InputBoundsError, check_yaml_events, load_json, load_yaml
+from promptbudget.confine import is_regular_file
 from promptbudget.templates.source import PromptText, TemplateFormat
 from promptbudget.tools import Tool, ToolError, parse_tools
 
@@ -33,7 +35,9 @@ class TemplateMeta:
     samples: Mapping[str, Any] = field(default_factory=dict)
     # Input names the template declares (front matter ``inputs``/``sample``); None: no list.
     declared_inputs: frozenset[str] | None = None
-    engine: str = "jinja2"  # "jinja2", "mustache", "handlebars" or "none"
+    # "jinja2", "mustache", "handlebars", "semantic-kernel", "format", "go-template", "text"
+    # (a generic file's detected engine), "fstring" (LangChain), "liquid" or "none" (data)
+    engine: str = "jinja2"
     # Prompty ``sample: file.json`` or ``${file:...}``, ``inputs: ${file:...}``: JSON files
     # of sample values, relative to the template (loaded by the pipeline, inside the project)
     sample_files: tuple[str, ...] = ()
@@ -64,6 +68,9 @@ class ParsedTemplate:
     # The file line of each body line, where they do not follow one another (a template in
     # a folded or quoted YAML scalar); empty: line ``body_line + n``.
     line_map: tuple[int, ...] = ()
+    # PB302: a generic file that looks like a template no engine accepts (counted as text)
+    engine_note: str | None = None
+    engine_line: int = 1
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ def split_front_matter(text: str, *, required: bool) -> FrontMatter | None:
     if not required and not _looks_like_yaml(header):
         return None
     try:
-        data = yaml.safe_load("\n".join(header)) if any(s.strip() for s in header) else {}
+        data = load_yaml("\n".join(header)) if any(s.strip() for s in header) else {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 2
@@ -133,9 +140,62 @@ def _looks_like_yaml(lines: list[str]) -> bool:
 
 
 def parse_template(
-    path: Path, display: str, fmt: TemplateFormat, read: PromptText
+    path: Path,
+    display: str,
+    fmt: TemplateFormat,
+    read: PromptText,
+    *,
+    root: Path | None = None,
+    engine: str | None = None,
 ) -> ParsedTemplate:
-    """Split and interpret ``read`` according to ``fmt``. Never raises for content problems."""
+    """Split and interpret ``read`` according to ``fmt``; a generic file's engine is
+    ``engine`` (a per-glob setting) or found by content. Never raises for content problems.
+
+    ``root``: the project root; files found next to the template (``config.json``, a
+    ``promptfooconfig.yaml``) are looked for and read only inside it."""
+    parsed = _parse_template(path, display, fmt, read, root=root)
+    if fmt is not TemplateFormat.JINJA2 or not parsed.is_readable or parsed.problem:
+        return parsed
+    if engine is None and parsed.meta.engine == "nunjucks":  # promptfoo renders Nunjucks
+        return replace(parsed, meta=replace(parsed.meta, engine="jinja2"))
+    if engine is None and is_jinja_file(path):
+        return parsed
+    return with_engine(parsed, engine)
+
+
+_JINJA_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})
+
+
+def is_jinja_file(path: Path) -> bool:
+    """A file whose suffix says Jinja2; other generic files are read by content."""
+    return path.suffix.lower() in _JINJA_SUFFIXES
+
+
+def with_engine(parsed: ParsedTemplate, engine: str | None) -> ParsedTemplate:
+    """``parsed`` read with ``engine`` (None: the engine its content shows)."""
+    from promptbudget.templates.detect import detect_engine
+
+    if engine is None:
+        found = detect_engine(parsed.body, parsed.body_line)
+        engine = found.engine
+        if found.problem is not None:
+            parsed = replace(parsed, problem=found.problem[0], problem_line=found.problem[1])
+        elif found.note is not None:
+            parsed = replace(parsed, engine_note=found.note, engine_line=parsed.body_line)
+    fmt = TemplateFormat.SEMANTIC_KERNEL if engine == "semantic-kernel" else parsed.format
+    return replace(parsed, format=fmt, meta=replace(parsed.meta, engine=engine))
+
+
+def engine_label(parsed: ParsedTemplate) -> str:
+    """What ``format`` says in the output: a generic file's engine, else the file format."""
+    if parsed.format is TemplateFormat.JINJA2:
+        return "text" if parsed.meta.engine == "none" else str(parsed.meta.engine)
+    return str(parsed.format.value)
+
+
+def _parse_template(
+    path: Path, display: str, fmt: TemplateFormat, read: PromptText, *, root: Path | None
+) -> ParsedTemplate:
     base = ParsedTemplate(
         path=path,
         display_path=display,
@@ -151,9 +211,9 @@ def parse_template(
     if not read.is_readable:
         return base
     if fmt is TemplateFormat.TEXT:
-        return _parse_data_prompt(base)
+        return _parse_data_prompt(base, root)
     if fmt is TemplateFormat.SEMANTIC_KERNEL:
-        return _parse_skprompt(base)
+        return _parse_skprompt(base, root)
     if fmt is TemplateFormat.DOTPROMPT:
         return _parse_dotprompt(base)
     try:
@@ -161,7 +221,7 @@ def parse_template(
     except FrontMatterError as err:
         return _broken(base, str(err), err.line)
     if front is None:
-        return _promptfoo(base) if fmt is TemplateFormat.JINJA2 else base
+        return _promptfoo(base, root) if fmt is TemplateFormat.JINJA2 else base
     read_meta = prompty_meta if fmt is TemplateFormat.PROMPTY else jinja_meta
     try:
         meta = read_meta(front.data)
@@ -405,7 +465,7 @@ def split_dotprompt(text: str) -> DotpromptDocument | None:
     header_line = match.group("lead").count("\n") + 2
     header = match.group("header") or ""
     try:
-        data = yaml.safe_load(header) if header.strip() else {}
+        data = load_yaml(header) if header.strip() else {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = header_line + (mark.line if mark is not None else 0)
@@ -520,7 +580,7 @@ def _dotprompt_declaration_lines(
 # -- Semantic Kernel and LangChain ---------------------------------------------------------
 
 
-def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
+def _parse_skprompt(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     """``skprompt.txt``: the whole file is the template; ``config.json`` beside it says the
     model, the output limit and the inputs."""
     from promptbudget.templates.semantic_kernel import SK_CONFIG, sk_meta
@@ -528,10 +588,10 @@ def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
 
     meta = TemplateMeta(engine="semantic-kernel")
     config = base.path.parent / SK_CONFIG
-    if config.is_file() and config.resolve().parent == base.path.resolve().parent:
-        read = read_prompt_text(config)
+    if is_regular_file(config, root) and config.resolve().parent == base.path.resolve().parent:
+        read = read_prompt_text(config, root=root)
         try:
-            data = json.loads(read.text) if read.is_readable else None
+            data = load_json(read.text) if read.is_readable else None
         except json.JSONDecodeError as err:
             return replace(
                 base,
@@ -539,6 +599,8 @@ def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
                 problem=f"its {SK_CONFIG} is not valid JSON (line {err.lineno}: {err.msg})",
                 problem_line=1,
             )
+        except InputBoundsError as err:
+            return replace(base, meta=meta, problem=f"its {SK_CONFIG} {err}", problem_line=1)
         if isinstance(data, dict):
             found = sk_meta(data)
             meta = TemplateMeta(
@@ -551,14 +613,14 @@ def _parse_skprompt(base: ParsedTemplate) -> ParsedTemplate:
     return replace(base, meta=meta)
 
 
-def _parse_data_prompt(base: ParsedTemplate) -> ParsedTemplate:
+def _parse_data_prompt(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     """A YAML or JSON file: a Semantic Kernel prompt YAML or a serialized LangChain
     ``PromptTemplate`` when it has their keys; anything else stays plain text."""
     suffix = base.path.suffix.lower()
     if suffix == ".json" and "{{" in base.text:
         from promptbudget.templates.promptfoo import find_config
 
-        config = find_config(base.path)
+        config = find_config(base.path, root=root)
         if config is not None:  # a promptfoo prompt: Nunjucks over JSON (chat messages)
             return replace(
                 base,
@@ -568,8 +630,9 @@ def _parse_data_prompt(base: ParsedTemplate) -> ParsedTemplate:
     if suffix not in {".yaml", ".yml", ".json"} or "template" not in base.text:
         return base
     try:
+        check_yaml_events(base.text)
         node = yaml.compose(base.text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(base.text)
+        data = load_yaml(base.text)
     except yaml.YAMLError as err:
         fmt = _prompt_data_format(base.text)
         if fmt is None:
@@ -699,17 +762,18 @@ def _input_lines(names: frozenset[str], text: str) -> dict[str, int]:
     return found
 
 
-def _promptfoo(base: ParsedTemplate) -> ParsedTemplate:
+def _promptfoo(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     """A Jinja2/text file that a promptfoo config names: its prompts split on '---' lines, and
     the config's test variables as samples."""
     from promptbudget.templates.promptfoo import find_config, split_prompts
 
     if base.problem is not None:
         return base
-    config = find_config(base.path)
+    config = find_config(base.path, root=root)
     if config is None:
         return base
-    meta = replace(base.meta, samples={**config.samples, **base.meta.samples})
+    # promptfoo renders its prompt files with Nunjucks, whatever their suffix
+    meta = replace(base.meta, samples={**config.samples, **base.meta.samples}, engine="nunjucks")
     if not config.is_prompt_file(base.path):  # a message's content: read as it is
         return replace(base, meta=meta)
     prompts = split_prompts(base.body, base.body_line)

@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from promptbudget.bounded import load_yaml
+from promptbudget.confine import ConfinementError, is_regular_file, read_confined
+
 CONFIG_NAMES = ("promptfooconfig.yaml", "promptfooconfig.yml", "promptfooconfig.json")
 MAX_CONFIG_BYTES = 1024 * 1024
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
@@ -50,18 +53,25 @@ class PromptfooConfig:
 _CACHE: dict[tuple[Path, int, int], PromptfooConfig | None] = {}
 
 
-def find_config(prompt: Path, levels: int = 3) -> PromptfooConfig | None:
+def find_config(
+    prompt: Path, levels: int = 3, *, root: Path | None = None
+) -> PromptfooConfig | None:
     """The promptfoo config that refers to ``prompt``: in its directory or up to ``levels``
-    parents."""
+    parents, never above ``root`` (the project root), and only a regular file inside it (a
+    symlink out of the project is not read). ``None``: a file the user named outside any
+    project."""
     directory = prompt.resolve().parent
+    limit = root.resolve() if root is not None else None
+    if limit is not None and not directory.is_relative_to(limit):
+        return None
     for _ in range(levels + 1):
         for name in CONFIG_NAMES:
             candidate = directory / name
-            if candidate.is_file():
+            if is_regular_file(candidate, limit or directory):
                 config = _load(candidate)
                 if config is not None and config.refers_to(prompt):
                     return config
-        if directory.parent == directory:
+        if directory == limit or directory.parent == directory:
             break
         directory = directory.parent
     return None
@@ -78,8 +88,9 @@ def _load(path: Path) -> PromptfooConfig | None:
     config = None
     if stat.st_size <= MAX_CONFIG_BYTES:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            raw = read_confined(path, root=path.parent, limit=MAX_CONFIG_BYTES)
+            data = load_yaml(raw.decode("utf-8-sig"))
+        except (ConfinementError, UnicodeDecodeError, yaml.YAMLError):
             data = None
         if isinstance(data, dict):
             prompts, contents = _file_references(data.get("prompts"))

@@ -21,13 +21,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_VARIABLE = re.compile(r"\$([A-Za-z0-9_]+)\Z")
+# ``$name``; Microsoft Teams AI's engine (which reads SK syntax in its skprompt.txt) also
+# takes a state scope: ``$conversation.lists``, ``$temp.input``
+_VARIABLE = re.compile(r"\$([A-Za-z0-9_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\Z")
 _FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z_][A-Za-z0-9_]*)?\Z")
 _NAMED_ARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)\Z", re.DOTALL)
 _MESSAGE = re.compile(
-    r"<message\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"'][^>]*>(?P<content>.*?)</message>",
+    r"<message(?P<before>\s[^>]*?)?\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"']"
+    r"(?P<after>[^>]*)>(?P<content>.*?)</message>",
     re.DOTALL,
 )
+_NAME_ATTRIBUTE = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 SK_CONFIG = "config.json"
 SK_PROMPT = "skprompt.txt"
@@ -154,7 +158,9 @@ def _block(content: str, line: int) -> Piece:
         match = _VARIABLE.match(first)
         if match is None:
             raise SkTemplateError(
-                f"'{first}' is not a valid variable name (letters, digits and _ after $)", line
+                f"'{first}' is not a valid variable name (letters, digits and _ after $, "
+                "or scope.name)",
+                line,
             )
         if len(words) > 1:
             raise SkTemplateError(
@@ -216,10 +222,19 @@ def value_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def split_messages(text: str) -> list[tuple[str, str]] | None:
-    """``<message role="x">...</message>`` tags as (role, content); None when there are none
-    (the whole prompt is then one user message)."""
-    found = [(m.group("role").lower(), m.group("content")) for m in _MESSAGE.finditer(text)]
+def split_messages(text: str) -> list[tuple[str, str, str | None]] | None:
+    """``<message role="x">...</message>`` tags as (role, content, name); None when there
+    are none (the whole prompt is then one user message)."""
+    found = []
+    for match in _MESSAGE.finditer(text):
+        name = _NAME_ATTRIBUTE.search((match.group("before") or "") + match.group("after"))
+        found.append(
+            (
+                match.group("role").lower(),
+                match.group("content"),
+                (name.group(1) or name.group(2) or None) if name else None,
+            )
+        )
     return found or None
 
 

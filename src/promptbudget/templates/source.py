@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import TemplateNotFoundError
 
 # A prompt template is a few kilobytes; long context comes in through variables. Anything
@@ -38,6 +39,8 @@ _FORMAT_BY_SUFFIX = {
     ".prompt": TemplateFormat.DOTPROMPT,
 }
 
+_DATA_SUFFIXES = frozenset({".json", ".yaml", ".yml"})
+
 # Files picked up when a directory is walked: template formats, plus the data formats prompts
 # are kept in (chat-message JSON, prompt YAML), which are counted as plain text.
 DISCOVERED_SUFFIXES = frozenset(_FORMAT_BY_SUFFIX) | {".json", ".yaml", ".yml"}
@@ -51,11 +54,15 @@ _SKIPPED_DIRS = frozenset(
 
 
 def detect_format(path: Path) -> TemplateFormat:
-    """The template format of ``path``, by its name and suffix; anything else is plain text
-    (YAML and JSON files may turn out to be Semantic Kernel or LangChain prompts once read)."""
+    """The template format of ``path``, by its name and suffix. YAML and JSON files are data
+    (they may turn out to be Semantic Kernel or LangChain prompts once read); any other file
+    is a generic template (``JINJA2``), whose engine its content decides."""
     if path.name.lower() == "skprompt.txt":
         return TemplateFormat.SEMANTIC_KERNEL
-    return _FORMAT_BY_SUFFIX.get(path.suffix.lower(), TemplateFormat.TEXT)
+    suffix = path.suffix.lower()
+    if suffix in _DATA_SUFFIXES:
+        return TemplateFormat.TEXT
+    return _FORMAT_BY_SUFFIX.get(suffix, TemplateFormat.JINJA2)
 
 
 @dataclass(frozen=True)
@@ -70,28 +77,31 @@ class PromptText:
     is_readable: bool = True  # False: nothing was counted (too large, unreadable)
 
 
-def read_prompt_text(path: Path) -> PromptText:
-    """Read ``path`` as DESIGN §3 says. Never raises for content problems."""
+def read_prompt_text(path: Path, *, root: Path | None = None) -> PromptText:
+    """Read ``path`` as DESIGN §3 says. Never raises for content problems.
+
+    Only a regular file is read (a FIFO or a device is a problem, at once), at most
+    ``MAX_TEMPLATE_BYTES`` of it; with ``root``, only when its real path is inside it."""
     try:
-        size = path.stat().st_size
-    except OSError as err:
-        return PromptText("", 0, problem=f"cannot be read: {err.strerror}", is_readable=False)
-    if size > MAX_TEMPLATE_BYTES:
-        return PromptText(
-            "",
-            size,
-            problem=(
+        data = read_confined(path, root=root, limit=MAX_TEMPLATE_BYTES)
+    except ConfinementError as err:
+        problem = err.reason
+        if err.is_too_large:
+            size = _size_of(path)
+            problem = (
                 f"is {size / 1_048_576:.1f} MB, above the {MAX_TEMPLATE_BYTES // 1_048_576} MB "
                 "limit for a prompt template; not counted (pass long context as a variable "
                 "with a cap)"
-            ),
-            is_readable=False,
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        return PromptText("", size, problem=f"cannot be read: {err.strerror}", is_readable=False)
+            )
+        return PromptText("", _size_of(path), problem=problem, is_readable=False)
     return decode_prompt_bytes(data)
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def decode_prompt_bytes(data: bytes) -> PromptText:
