@@ -38,6 +38,7 @@ RUNNABLE = {
     "check",
     "estimate-why",
     "estimate-what-if",
+    "check-what-if",
     "models",
     "compress",
     "rules",
@@ -331,3 +332,29 @@ def test_tokenizer_json_snippet_counts_exactly(tmp_path: Path, run_cli: Callable
     assert template["exact"] is True
     expected = len(tokenizer.encode("Acme sells anvils.\n", add_special_tokens=False).ids)
     assert template["text_tokens"] == expected
+
+
+def test_deepseek_tokenizer_snippet_keeps_the_catalog_prices(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    tokenizers = pytest.importorskip("tokenizers", reason="the tokenizers extra is not installed")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    (tmp_path / "tokenizers").mkdir()
+    tokenizer = tokenizers.Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.train_from_iterator(["Acme sells anvils."] * 20, trainer=trainers.BpeTrainer())
+    tokenizer.save(str(tmp_path / "tokenizers/deepseek.json"))  # a stand-in, trained here
+    (tmp_path / "budgets.yaml").write_text(
+        "version: 1\n" + readme_snippet("tokenizer-json-deepseek"), encoding="utf-8"
+    )
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/a.txt").write_text("Acme sells anvils.\n", encoding="utf-8")
+    listed = run_cli("models", "deepseek-flash", "--json", cwd=tmp_path).json()["models"]
+    (flash,) = [m for m in listed if m["name"] == "deepseek-flash"]
+    assert flash["tokenizer"] == "file:tokenizers/deepseek.json"
+    assert (flash["input_per_mtok"], flash["output_per_mtok"]) == (0.3, 1.2)
+    (template,) = run_cli(
+        "count", "--model", "deepseek-flash", "--format", "json", cwd=tmp_path
+    ).json()["templates"]
+    assert template["exact"] is True

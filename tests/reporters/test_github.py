@@ -185,8 +185,8 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
     assert result.exit_code == 1
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    # sorted by file and line: the step's no-op settings (line 50) come first
-    assert lines[0].startswith("::warning file=budgets.yaml,line=50,title=PB113 ")
+    # sorted by file and line: the deprecated classify model (line 46, PB116) comes first
+    assert lines[0].startswith("::warning file=budgets.yaml,line=46,title=PB116 deprecated-model")
     pb106 = next(line for line in lines if "PB106" in line)
     assert pb106.startswith(
         "::error file=budgets.yaml,line=67,title=PB106 cost-per-request-over-budget::"
@@ -194,7 +194,7 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
     )
     assert pb106.endswith("per request at the p95, over max_cost_per_request $0.015 (193%25 over)")
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines[:-1])
-    assert lines[-1] == "promptbudget check: 4 error(s), 3 warning(s), 1 info"
+    assert lines[-1] == "promptbudget check: 4 error(s), 4 warning(s), 1 info"
 
 
 def test_cli_rebases_annotations_onto_github_workspace(
@@ -224,8 +224,8 @@ def test_auto_format_is_github_inside_github_actions(
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     result = run_cli("check", *args, cwd=EXAMPLES / "over-budget")
     assert result.exit_code == 1
-    assert result.stdout.startswith("::warning file=budgets.yaml,line=50,")
-    assert result.stdout.endswith("promptbudget check: 4 error(s), 3 warning(s), 1 info\n")
+    assert result.stdout.startswith("::warning file=budgets.yaml,line=46,")
+    assert result.stdout.endswith("promptbudget check: 4 error(s), 4 warning(s), 1 info\n")
 
 
 @pytest.mark.parametrize("value", [None, "false", ""])
