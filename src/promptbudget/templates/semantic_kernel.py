@@ -21,13 +21,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from promptbudget.scanning import NextFinder
+
 _VARIABLE = re.compile(r"\$([A-Za-z0-9_]+)\Z")
 _FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z_][A-Za-z0-9_]*)?\Z")
 _NAMED_ARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)\Z", re.DOTALL)
-_MESSAGE = re.compile(
-    r"<message\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"'][^>]*>(?P<content>.*?)</message>",
-    re.DOTALL,
-)
+# The opening tag up to its role; the rest of the tag and the content are found with
+# linear scans (a lazy ``.*?`` to ``</message>`` is quadratic on unclosed tags).
+_MESSAGE_OPEN = re.compile(r"<message\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"']")
 
 SK_CONFIG = "config.json"
 SK_PROMPT = "skprompt.txt"
@@ -219,7 +220,19 @@ def value_text(value: object) -> str:
 def split_messages(text: str) -> list[tuple[str, str]] | None:
     """``<message role="x">...</message>`` tags as (role, content); None when there are none
     (the whole prompt is then one user message)."""
-    found = [(m.group("role").lower(), m.group("content")) for m in _MESSAGE.finditer(text)]
+    found: list[tuple[str, str]] = []
+    tag_ends = NextFinder(text, ">")
+    closers = NextFinder(text, "</message>")
+    position = 0
+    while (opening := _MESSAGE_OPEN.search(text, position)) is not None:
+        tag_end = tag_ends.find(opening.end())
+        if tag_end == -1:
+            break
+        end = closers.find(tag_end + 1)
+        if end == -1:
+            break
+        found.append((opening.group("role").lower(), text[tag_end + 1 : end]))
+        position = end + len("</message>")
     return found or None
 
 
