@@ -18,6 +18,7 @@ import yaml
 
 from promptbudget.bounded import InputBoundsError, check_yaml_events, load_json, load_yaml
 from promptbudget.confine import is_regular_file
+from promptbudget.templates.depth import nesting_problem
 from promptbudget.templates.source import PromptText, TemplateFormat
 from promptbudget.tools import Tool, ToolError, parse_tools
 
@@ -140,7 +141,27 @@ def parse_template(
     """Split and interpret ``read`` according to ``fmt``. Never raises for content problems.
 
     ``root``: the project root; files found next to the template (``config.json``, a
-    ``promptfooconfig.yaml``) are looked for and read only inside it."""
+    ``promptfooconfig.yaml``) are looked for and read only inside it. A template nested
+    beyond ``depth.py``'s limits is PB001 and is never handed to a recursive parser."""
+    parsed = _parse_template(path, display, fmt, read, root)
+    if parsed.problem is not None or not parsed.is_readable:
+        return parsed
+    engine = parsed.meta.engine
+    if parsed.format is TemplateFormat.DOTPROMPT or engine in {"handlebars", "mustache"}:
+        found = nesting_problem(parsed.body, "handlebars")
+    elif engine in {"jinja2", "liquid"}:
+        found = nesting_problem(parsed.body, "jinja2")
+    else:
+        return parsed
+    if found is None:
+        return parsed
+    problem, line = found
+    return _broken(parsed, f"template {problem}", parsed.body_line + line - 1)
+
+
+def _parse_template(
+    path: Path, display: str, fmt: TemplateFormat, read: PromptText, root: Path | None
+) -> ParsedTemplate:
     base = ParsedTemplate(
         path=path,
         display_path=display,
