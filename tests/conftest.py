@@ -29,6 +29,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_outside_the_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs cache into one directory per test process (not into examples/ or the test
+    projects, whose files some tests compare before and after), and keep the cache's HMAC
+    key out of the user's home. tests/cli/test_cache.py tests the cache in the project."""
+    names = ("XDG_CACHE_HOME", "PROMPTBUDGET_CACHE_DIR")
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ["PROMPTBUDGET_CACHE_DIR"] = str(tmp_path_factory.mktemp("promptbudget-cache"))
+    yield
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @dataclass(frozen=True)
 class Run:
     exit_code: int

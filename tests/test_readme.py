@@ -44,6 +44,8 @@ RUNNABLE = {
     "diff",
     "lock",
     "baseline",
+    "replay",
+    "replay-calibrate",
 }
 
 

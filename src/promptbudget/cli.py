@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +22,7 @@ from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError, UsageError
 from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
+from promptbudget.progress import set_sink
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 
@@ -82,6 +84,14 @@ SamplesOption = Annotated[
 SeedOption = Annotated[
     int, typer.Option("--seed", help="Monte Carlo seed: the same seed gives the same numbers.")
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Neither read nor write .promptbudget_cache/ (the content-hash cache; "
+        "PROMPTBUDGET_CACHE_DIR moves it).",
+    ),
+]
 PricesOption = Annotated[
     Path | None,
     typer.Option(
@@ -125,6 +135,7 @@ def _options(
     sets: Sequence[str] = (),
     samples: int = 1000,
     seed: int = 1,
+    no_cache: bool = False,
 ) -> Options:
     color = not no_color and output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(
@@ -144,6 +155,7 @@ def _options(
         sets=tuple(sets),
         samples=samples,
         seed=seed,
+        use_cache=not no_cache,
     )
 
 
@@ -210,10 +222,12 @@ def _write(text: str, output: Path | None) -> None:
         return
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file path")
+    from promptbudget.fileio import FileWriteError, write_output
+
     try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"cannot write --output {output}: {err.strerror}") from err
+        write_output(output, text.encode("utf-8"), shown=str(output))
+    except FileWriteError as err:
+        raise UsageError(f"cannot write --output {err}") from err
 
 
 def _reject_format(
@@ -241,11 +255,13 @@ def count(
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
 ) -> int:
     """Tokens per template (and per message), per model."""
     from promptbudget.commands import count as command
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -275,6 +291,7 @@ def check(
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
 ) -> int:
@@ -283,6 +300,7 @@ def check(
     from promptbudget.project import split_projects
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -314,6 +332,121 @@ def check(
 
 
 @app.command()
+def replay(
+    logs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Usage logs: OTel GenAI spans (OTLP JSON or JSON lines), OpenAI/Anthropic "
+            "responses (JSON lines), LiteLLM spend logs, CSV or Parquet; .gz and .zst too."
+        ),
+    ] = None,
+    input_format: Annotated[
+        str,
+        typer.Option(
+            "--input-format",
+            help="auto (by content), otel, openai, anthropic, litellm, csv or parquet.",
+        ),
+    ] = "auto",
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+    ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Write the observed values (output tokens, cache hit rates, turns, tool "
+            "calls, escalation rates, traffic, success rate) into budgets.yaml.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="With --calibrate: print the change; write nothing.")
+    ] = False,
+    emit_sql: Annotated[
+        bool,
+        typer.Option(
+            "--emit-sql",
+            help="Print the aggregation query for your warehouse (see --dialect) and exit.",
+        ),
+    ] = False,
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="--emit-sql: duckdb, spark, bigquery or snowflake.")
+    ] = "duckdb",
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="--emit-sql: also price this model (repeatable)."),
+    ] = None,
+    aggregates: Annotated[
+        Path | None,
+        typer.Option(
+            "--aggregates",
+            help="Judge the result of the --emit-sql query (CSV, JSON or Parquet) instead "
+            "of reading logs.",
+        ),
+    ] = None,
+    fmt: FormatOption = OutputFormat.AUTO,
+    output: OutputOption = None,
+    config: ConfigOption = None,
+    fail_on: FailOnOption = Severity.ERROR,
+    exit_zero: ExitZeroOption = False,
+    no_color: NoColorOption = False,
+    prices: PricesOption = None,
+    samples: SamplesOption = 1000,
+    seed: SeedOption = 1,
+) -> int:
+    """Measure production usage logs against budgets.yaml: breaches, drift, calibration.
+
+    Judges what production did with the same rules and exit codes as check, shows each
+    assumption next to what was observed and what the gap costs, and with --calibrate writes
+    the observed values back into budgets.yaml (comments kept).
+    """
+    from promptbudget.commands import replay as command
+    from promptbudget.compression import unified_diff
+    from promptbudget.replay.readers import INPUT_FORMATS
+
+    if input_format not in INPUT_FORMATS:
+        raise UsageError(
+            f"--input-format {input_format!r}: expected one of {', '.join(INPUT_FORMATS)}"
+        )
+    if diff and not calibrate:
+        raise UsageError("--diff previews --calibrate; add --calibrate")
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_zero=exit_zero,
+        no_color=no_color,
+        prices=prices,
+        workflow=workflow,
+        samples=samples,
+        seed=seed,
+        paths=logs or (),
+        models=model or (),
+    )
+    options = replace(
+        options,
+        input_format=input_format,
+        aggregates=aggregates,
+        calibrate=calibrate,
+        diff=diff,
+    )
+    if emit_sql:
+        _write(command.emit_sql(options, dialect), output)
+        return 0
+    report = command.run(options)
+    calibration = report.replay.calibration if report.replay is not None else None
+    if calibration is not None:
+        shown = os.path.relpath(calibration.path, Path.cwd())
+        for drift, reason in calibration.skipped:
+            _stderr(f"promptbudget: not calibrated: {drift.override}: {reason}")
+        if diff:
+            _write(unified_diff(shown, calibration.before, calibration.after), None)
+            return 0
+        _stderr(f"{shown}: calibrated {len(calibration.applied)} assumptions")
+    return _emit(report, options)
+
+
+@app.command()
 def estimate(
     workflow: Annotated[
         str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
@@ -335,6 +468,7 @@ def estimate(
     config: ConfigOption = None,
     no_color: NoColorOption = False,
     prices: PricesOption = None,
+    no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
 ) -> int:
@@ -342,6 +476,7 @@ def estimate(
     from promptbudget.commands import estimate as command
 
     options = _options(
+        no_cache=no_cache,
         config=config,
         fmt=fmt,
         output=output,
@@ -522,7 +657,7 @@ def compress(
             "-p",
             help="Run this pass (repeatable). Default: the safe passes json, markdown, "
             "duplicates, whitespace. Lossy passes run only when named: examples, filler, "
-            "indentation, stopwords.",
+            "indentation, stopwords, paragraphs.",
         ),
     ] = None,
     keep_examples: Annotated[
@@ -536,19 +671,40 @@ def compress(
         bool,
         typer.Option("--write", help="Rewrite the files that change (atomically)."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="With --write: also rewrite read-only files (they stay read-only)."
+        ),
+    ] = False,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    no_cache: NoCacheOption = False,
 ) -> int:
     """Find the waste in templates, show it, and remove it: tokens and dollars saved."""
     from promptbudget.commands import compress as command
 
     if diff and write:
         raise UsageError("use --diff to look or --write to change, not both")
-    options = _options(config=config, fmt=fmt, output=output, no_color=no_color, paths=paths or ())
+    if force and not write:
+        raise UsageError("--force only applies to --write")
+    options = _options(
+        config=config,
+        fmt=fmt,
+        output=output,
+        no_color=no_color,
+        paths=paths or (),
+        no_cache=no_cache,
+    )
     options = replace(
-        options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
+        options,
+        passes=tuple(pass_ or ()),
+        keep_examples=keep_examples,
+        diff=diff,
+        write=write,
+        force=force,
     )
     _reject_format(
         fmt,
@@ -681,7 +837,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for the console script and for tests: returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+        try:
+            if _shows_progress():
+                set_sink(TerminalProgress())
+            result = app(args=args, prog_name="promptbudget", standalone_mode=False)
+        finally:
+            set_sink(None)
+            _close_cache()
     except PromptBudgetError as err:
         _stderr(f"promptbudget: error: {err}")
         return 2
@@ -704,6 +866,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr(f"promptbudget: error: {_usage_message(err)}")
         return 2
     return result if isinstance(result, int) else 0
+
+
+def _shows_progress() -> bool:
+    """Progress goes to stderr on a terminal only: never when piped, in CI or on a dumb
+    terminal, so logs and stdout stay clean."""
+    return sys.stderr.isatty() and not os.environ.get("CI") and os.environ.get("TERM", "") != "dumb"
+
+
+class TerminalProgress:
+    """A Rich progress line on stderr, shown only once a loop has run for ``delay_s``
+    (short runs show nothing) and removed when it ends."""
+
+    def __init__(
+        self,
+        *,
+        delay_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        console: Any = None,
+    ) -> None:
+        self.delay_s = delay_s
+        self._clock = clock
+        self._console = console
+        self._bar: Any = None
+        self._task: Any = None
+        self._label = ""
+        self._total = self._done = 0
+        self._began = 0.0
+
+    def start(self, label: str, total: int) -> None:
+        self._label, self._total, self._done = label, total, 0
+        self._began = self._clock()
+
+    def advance(self) -> None:
+        self._done += 1
+        if self._bar is None:
+            if self._clock() - self._began < self.delay_s:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            console = self._console or Console(stderr=True)
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=self._total)
+        self._bar.update(self._task, completed=self._done)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _close_cache() -> None:
+    """Write what this run added to the cache, and say why a cache was not used."""
+    if "promptbudget.cache" not in sys.modules:
+        return  # nothing opened one
+    from promptbudget.cache import flush_caches, take_warnings
+
+    flush_caches()
+    for warning in take_warnings():
+        _stderr(f"promptbudget: warning: {warning}")
 
 
 def _usage_message(err: Exception) -> str:

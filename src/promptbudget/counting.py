@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptbudget.templates.render import RenderedPrompt, Slot
+from promptbudget.templates.render import Message, RenderedPrompt, Slot
 from promptbudget.tokenizers import Tokenizer
 from promptbudget.tools import Tool, count_tools
 
@@ -99,7 +99,7 @@ def count_prompt(
                 tokens += added
                 cap_tokens[part.variable] = cap_tokens.get(part.variable, 0) + added
                 cap_uses[part.variable] = cap_uses.get(part.variable, 0) + int(charged)
-        framing = spec.tokens_per_message + tokenizer.count(message.role)
+        framing = _framing(message, tokenizer)
         message_counts.append(MessageCount(message.role, tokens, framing))
 
     variables = []
@@ -135,6 +135,16 @@ def count_prompt(
         is_raw=rendered.is_raw,
         tool_tokens=count_tools(tools, tokenizer),
     )
+
+
+def _framing(message: Message, tokenizer: Tokenizer) -> int:
+    """What a message costs besides its content: OpenAI's ``num_tokens_from_messages``
+    rules (per message, its role, and for a ``name`` 1 more plus the name's tokens)."""
+    spec = tokenizer.spec
+    framing = spec.tokens_per_message + tokenizer.count(message.role)
+    if message.name:
+        framing += spec.tokens_per_name + tokenizer.count(message.name)
+    return framing
 
 
 def _is_charged(slot: Slot, parts_charged: set[str]) -> bool:
@@ -176,7 +186,7 @@ def structure_prompt(
     uses: dict[str, int] = {}
     parts_charged: set[str] = set()
     for message in structural.messages:
-        framing = spec.tokens_per_message + tokenizer.count(message.role)
+        framing = _framing(message, tokenizer)
         static += framing
         if open_prefix:
             prefix += framing

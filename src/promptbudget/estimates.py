@@ -17,12 +17,10 @@ component), so a breakdown adds up to it exactly.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cached_property
-from statistics import NormalDist
 
 from promptbudget.counting import PromptCount, PromptStructure
 from promptbudget.manifest.model import (
@@ -34,6 +32,17 @@ from promptbudget.manifest.model import (
     Workflow,
     typical,
     worst,
+)
+from promptbudget.montecarlo import (
+    CALLS,
+    HISTORY,
+    OUTPUT,
+    STATIC,
+    TOOL_RESULTS,
+    VARIABLES,
+    LaneTerms,
+    SampledVariable,
+    sample_costs,
 )
 from promptbudget.pricing.catalog import MILLION, ModelPrice
 from promptbudget.routing import RoutedModel
@@ -472,107 +481,38 @@ def has_distributions(lanes: list[Lane]) -> bool:
     )
 
 
-@dataclass
-class _Draws:
-    """Standard-normal scores, one per (class, variable) and per (class, step, call)."""
-
-    rng: random.Random
-    normal: NormalDist = field(default_factory=NormalDist)
-    cache: dict[tuple[str, ...], float] = field(default_factory=dict)
-
-    def z(self, *key: str) -> float:
-        if key not in self.cache:
-            # inv_cdf is pure Python: the same seed gives the same draws on every machine.
-            u = min(max(self.rng.random(), 1e-12), 1 - 1e-12)
-            self.cache[key] = self.normal.inv_cdf(u)
-        return self.cache[key]
+def _typical_sample(lane: Lane) -> tuple[dict[str, int], list[int]]:
+    """Variable sizes and replies at their typical values (fixed, or the median)."""
+    sizes = {v.name: typical(v.size) for v in lane.sized}
+    reply = lane.output.clip(typical(lane.output.tokens))
+    return sizes, [reply] * lane.calls_per_request
 
 
-def _sample_lane(lane: Lane, draws: _Draws | None) -> tuple[dict[str, int], list[int]]:
-    if draws is None:
-        sizes = {v.name: typical(v.size) for v in lane.sized}
-        reply = lane.output.clip(typical(lane.output.tokens))
-        return sizes, [reply] * lane.calls_per_request
-    cls = lane.traffic_class.name
-    sizes = {}
-    for variable in lane.sized:
-        amount = variable.size
-        if isinstance(amount, Distribution):
-            drawn = max(0, amount.at(draws.z(cls, "var", variable.name)))
-            sizes[variable.name] = min(drawn, variable.cap) if variable.cap is not None else drawn
-        else:
-            sizes[variable.name] = amount
-    outputs = []
-    for index in range(lane.calls_per_request):
-        amount = lane.output.tokens
-        drawn = (
-            amount.at(draws.z(cls, "out", lane.step.name, str(index)))
-            if isinstance(amount, Distribution)
-            else amount
-        )
-        outputs.append(lane.output.clip(max(0, drawn)))
-    return sizes, outputs
-
-
-class _Tally:
-    """Token sums per (lane, tier) over all samples, and each sample's total cost.
-
-    Costs are linear in tokens once a call's rates are fixed (its long-context tier, batch
-    share and cache terms), so samples only add integers; the sums are priced once, in
-    ``Decimal``, at the end. Sample totals (for percentiles) use float rates.
-    """
-
-    # Positions in a tally row; variables follow, in the lane's order.
-    CALLS, STATIC, HISTORY, TOOL_RESULTS, OUTPUT, VARIABLES = range(6)
-
-    def __init__(self) -> None:
-        self.rows: dict[tuple[int, bool], list[int]] = {}
-        self.totals: list[float] = []
-
-    def add(
-        self, index: int, lane: Lane, sizes: Mapping[str, int], outputs: list[int], keep: float
-    ) -> float:
-        """Count one sample of ``lane``; return its cost (float, weight and keep applied).
-
-        The same conversation as ``Lane.calls``, unrolled: this is the Monte Carlo's inner
-        loop, so it adds integers and nothing else.
-        """
-        if lane.price is None or lane.prompt is None:
-            return 0.0
-        bound_vars, static, _ = lane._skeleton
-        uses = lane.uses
-        values = [sizes[name] * uses[name] if name in uses else t for name, t in bound_vars]
-        dynamic = static + sum(values)
-        cached = lane.cached_tokens
-        tier = lane.price.long_context
-        threshold = tier.threshold_tokens if tier is not None else None
-        step = lane.step
-        history = results = position = 0
-        cost = 0.0
-        for turn in range(step.turns):
-            if turn:
-                history += lane.user_message_tokens
-            for call in range(step.tool_calls + 1):
-                output = outputs[position]
-                position += 1
-                input_tokens = dynamic + history + results
-                long = threshold is not None and input_tokens > threshold
-                row = self.rows.get((index, long))
-                if row is None:
-                    row = self.rows[(index, long)] = [0] * (self.VARIABLES + len(values))
-                row[self.CALLS] += 1
-                row[self.STATIC] += static - cached
-                row[self.HISTORY] += history
-                row[self.TOOL_RESULTS] += results
-                row[self.OUTPUT] += output
-                for slot, value in enumerate(values, self.VARIABLES):
-                    row[slot] += value
-                in_rate, cached_rate, out_rate = lane.float_rates(long)
-                cost += (input_tokens - cached) * in_rate + cached * cached_rate + output * out_rate
-                history += output + lane.reply_framing
-                if call < step.tool_calls:
-                    results += lane.tool_result_message_tokens
-        return cost * lane.float_weight * keep / 1_000_000
+def lane_terms(lane: Lane) -> LaneTerms:
+    """The plain numbers the Monte Carlo run needs from ``lane``."""
+    is_priced = lane.price is not None and lane.prompt is not None
+    tier = lane.price.long_context if lane.price is not None else None
+    bound_vars, static, _ = lane._skeleton
+    return LaneTerms(
+        traffic_class=lane.traffic_class.name,
+        step=lane.step.name,
+        is_priced=is_priced,
+        sized=tuple(SampledVariable(v.name, v.uses, v.size, v.cap) for v in lane.sized),
+        bound_vars=bound_vars,
+        static=static,
+        cached=lane.cached_tokens if is_priced else 0,
+        threshold=tier.threshold_tokens if tier is not None else None,
+        base_rates=lane.float_rates(False) if is_priced else (0.0, 0.0, 0.0),
+        long_rates=lane.float_rates(True) if is_priced else (0.0, 0.0, 0.0),
+        weight=lane.float_weight,
+        turns=lane.step.turns,
+        tool_calls=lane.step.tool_calls,
+        user_message_tokens=lane.user_message_tokens,
+        reply_framing=lane.reply_framing,
+        tool_result_message_tokens=lane.tool_result_message_tokens,
+        output=lane.output.tokens,
+        output_cap=lane.output.cap,
+    )
 
 
 def _float_rates(rates: EffectiveRates) -> tuple[float, float, float]:
@@ -593,25 +533,14 @@ def estimate_workflow(
     """Price every lane of ``workflow``; Monte Carlo only over declared distributions."""
     lanes = [(step, lane) for step, _, step_lanes in steps for lane in step_lanes]
     runs = samples if has_distributions([lane for _, lane in lanes]) else 1
-    rng = random.Random(seed)
     keep = 1 - workflow.semantic_cache_hit_rate
-    tally = _Tally()
-    for _ in range(runs):
-        draws = _Draws(rng) if runs > 1 else None
-        total = 0.0
-        for index, (_, lane) in enumerate(lanes):
-            sizes, outputs = _sample_lane(lane, draws)
-            total += tally.add(index, lane, sizes, outputs, float(keep))
-        tally.totals.append(total)
-    components = _price_tally(tally, lanes, runs, keep)
+    sampled = sample_costs([lane_terms(lane) for _, lane in lanes], runs, seed, float(keep))
+    components = _price_tally(sampled.rows, lanes, runs, keep)
     mean = sum((c.cost_usd for c in components), ZERO)
     if runs == 1:
         stats = CostStats(mean, mean, mean)
     else:
-        ordered = sorted(tally.totals)
-        stats = CostStats(
-            mean, _decimal(_percentile(ordered, 50)), _decimal(_percentile(ordered, 95))
-        )
+        stats = CostStats(mean, _decimal(sampled.p50), _decimal(sampled.p95))
     step_estimates = tuple(
         StepEstimate(
             workflow=workflow.name,
@@ -638,7 +567,10 @@ def _decimal(value: float) -> Decimal:
 
 
 def _price_tally(
-    tally: _Tally, lanes: list[tuple[Step, Lane]], runs: int, keep: Decimal
+    rows: dict[tuple[int, bool], list[int]],
+    lanes: list[tuple[Step, Lane]],
+    runs: int,
+    keep: Decimal,
 ) -> tuple[Component, ...]:
     """Mean cost and tokens per request of every (step, model, component)."""
     costs: dict[tuple[str, str, str], Decimal] = {}
@@ -650,12 +582,12 @@ def _price_tally(
         costs[key] = costs.get(key, ZERO) + count * rate * scale / MILLION
         tokens[key] = tokens.get(key, ZERO) + count * scale
 
-    for (index, long), row in sorted(tally.rows.items()):
+    for (index, long), row in sorted(rows.items()):
         step, lane = lanes[index]
         rates = lane.rates_for_tier(long)
-        cached = lane.cached_tokens * row[_Tally.CALLS]
-        static_cost = row[_Tally.STATIC] * rates.input_per_mtok + cached * rates.cached_per_mtok
-        static_tokens = row[_Tally.STATIC] + cached
+        cached = lane.cached_tokens * row[CALLS]
+        static_cost = row[STATIC] * rates.input_per_mtok + cached * rates.cached_per_mtok
+        static_tokens = row[STATIC] + cached
         # Tool definitions are part of the static prefix: their share of it, shown apart.
         _, static, _ = lane._skeleton
         tool_tokens = lane.prompt.tool_tokens if lane.prompt is not None else 0
@@ -668,21 +600,15 @@ def _price_tally(
             costs[key] = costs.get(key, ZERO) + static_cost * share * scale / MILLION
             tokens[key] = tokens.get(key, ZERO) + static_tokens * share * scale
         names = [name for name, _ in lane.variable_tokens]
-        for position, name in enumerate(names, _Tally.VARIABLES):
+        for position, name in enumerate(names, VARIABLES):
             add(step, lane, f"var:{name}", row[position], rates.input_per_mtok)
-        add(step, lane, "history", row[_Tally.HISTORY], rates.input_per_mtok)
-        add(step, lane, "tool_results", row[_Tally.TOOL_RESULTS], rates.input_per_mtok)
-        add(step, lane, "output", row[_Tally.OUTPUT], rates.output_per_mtok)
+        add(step, lane, "history", row[HISTORY], rates.input_per_mtok)
+        add(step, lane, "tool_results", row[TOOL_RESULTS], rates.input_per_mtok)
+        add(step, lane, "output", row[OUTPUT], rates.output_per_mtok)
     return tuple(
         Component(step, model, name, cost, tokens[(step, model, name)])
         for (step, model, name), cost in costs.items()
     )
-
-
-def _percentile(ordered: list[float], percent: int) -> float:
-    """Nearest-rank percentile of sorted values."""
-    rank = max(1, -(-len(ordered) * percent // 100))
-    return ordered[rank - 1]
 
 
 def _break_even(lanes: list[Lane]) -> Decimal | None:
@@ -710,7 +636,7 @@ def _unit_cost(lanes: list[Lane]) -> Decimal:
     cost = ZERO
     weight = ZERO
     for lane in lanes:
-        sizes, outputs = _sample_lane(lane, None)
+        sizes, outputs = _typical_sample(lane)
         cost += sum(lane.components(sizes, outputs).values(), ZERO)
         weight += lane.weight
     return cost / weight if weight else ZERO

@@ -19,12 +19,18 @@ from promptbudget.findings import Finding
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
 from promptbudget.pricing.resolve import ModelChoice, resolve_model
+from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import apply as apply_suppressions
-from promptbudget.templates.parse import ParsedTemplate, variants_of
+from promptbudget.templates.parse import ParsedTemplate, engine_label, variants_of
 from promptbudget.templates.render import RenderedPrompt, VariableValue
-from promptbudget.templates.source import TemplateFormat, detect_format, iter_prompt_files
+from promptbudget.templates.source import (
+    TemplateFormat,
+    detect_format,
+    display_path,
+    iter_prompt_files,
+)
 from promptbudget.tokenizers import get_tokenizer
 
 
@@ -61,7 +67,7 @@ def count_template(
     prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
     return TemplateCount(
         path=parsed.display_path,
-        format=parsed.format.value,
+        format=engine_label(parsed),
         model=choice.name,
         tokenizer=tokenizer.name,
         encoding=tokenizer.spec.encoding,
@@ -103,26 +109,45 @@ def evaluate_template(
     )
 
 
-def project_templates(project: Project) -> list[TemplateResult]:
-    """Every template of the project (the prompts directory and every step's prompt), each
-    evaluated for its own model."""
+def _step_inputs(project: Project) -> dict[Path, set[str]]:
+    """Every step's template, with the variables the steps give it."""
     manifest = project.manifest
     assert manifest is not None
     used: dict[Path, set[str]] = {}
     for workflow in manifest.workflows:
         for step in workflow.steps:
             used.setdefault(step.prompt_path, set()).update(step.variables)
+    return used
 
-    template_paths: list[Path] = []
+
+def template_paths(project: Project) -> list[Path]:
+    """The project's templates: the prompts directory, then every step's prompt outside it
+    (the manifest itself is not one)."""
+    manifest = project.manifest
+    assert manifest is not None
+    found: list[Path] = []
     if manifest.prompts_dir.is_dir():
-        template_paths.extend(iter_prompt_files([manifest.prompts_dir]))
-    walked = {path.resolve() for path in template_paths}
-    template_paths.extend(path for path in used if path not in walked)
+        found.extend(iter_prompt_files([manifest.prompts_dir]))
+    walked = {path.resolve() for path in found}
+    found.extend(path for path in _step_inputs(project) if path not in walked)
+    return [path for path in found if path.resolve() != manifest.path]
+
+
+def project_templates(
+    project: Project, *, only: frozenset[str] | None = None
+) -> list[TemplateResult]:
+    """Every template of the project (the prompts directory and every step's prompt), each
+    evaluated for its own model; with ``only``, just the templates with those display
+    paths (``check PATH...``: the rest is neither rendered nor counted)."""
+    manifest = project.manifest
+    assert manifest is not None
+    used = _step_inputs(project)
     results: list[TemplateResult] = []
     manifest_names = frozenset(manifest.variables)
-    for path in template_paths:
-        if path.resolve() == manifest.path:
-            continue
+    paths = template_paths(project)
+    if only is not None:
+        paths = [path for path in paths if display_path(path, project.root) in only]
+    for path in track(paths, "rendering and counting templates"):
         parsed = project.load(path, confine_to=project.root)
         results.extend(
             evaluate_template(
@@ -137,6 +162,32 @@ def project_templates(project: Project) -> list[TemplateResult]:
     return results
 
 
+def passage_body(parsed: ParsedTemplate) -> tuple[str, str] | None:
+    """(head, body) of a template the compression passes work on: readable prompt text,
+    compressed (and reported) once per file; None for the others."""
+    if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
+        return None
+    if detect_format(parsed.path) is TemplateFormat.TEXT:
+        return None  # a template inside YAML or JSON: compress never rewrites those
+    if parsed.variant is not None and not parsed.variant.startswith("1 of "):
+        return None  # a multi-prompt file is compressed (and reported) once
+    return split_head(parsed.text, parsed.format)
+
+
+def passage_bodies(project: Project) -> dict[str, tuple[str, int]]:
+    """Every template's body and the line it starts on (PB204 compares them all), read and
+    parsed but not rendered."""
+    bodies: dict[str, tuple[str, int]] = {}
+    for path in track(template_paths(project), "reading templates"):
+        parsed = project.load(path, confine_to=project.root)
+        for part in variants_of(parsed):
+            split = passage_body(part)
+            if split is not None:
+                head, body = split
+                bodies[part.display_path] = (body, head.count("\n") + 1)
+    return bodies
+
+
 def compress_templates(
     results: list[TemplateResult], settings: CompressionSettings
 ) -> tuple[dict[str, CompressionResult], dict[str, tuple[str, int]]]:
@@ -145,15 +196,12 @@ def compress_templates(
     compressions: dict[str, CompressionResult] = {}
     bodies: dict[str, tuple[str, int]] = {}
     options = PassOptions(keep_examples=settings.keep_examples)
-    for result in results:
+    for result in track(results, "compressing templates"):
         parsed = result.parsed
-        if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
+        split = passage_body(parsed)
+        if split is None:
             continue
-        if detect_format(parsed.path) is TemplateFormat.TEXT:
-            continue  # a template inside YAML or JSON: compress never rewrites those
-        if parsed.variant is not None and not parsed.variant.startswith("1 of "):
-            continue  # a multi-prompt file is compressed (and reported) once
-        head, body = split_head(parsed.text, parsed.format)
+        head, body = split
         bodies[parsed.display_path] = (body, head.count("\n") + 1)
         tokenizer = get_tokenizer(result.count.tokenizer)
         compressed = compress_text(body, SAFE_PASSES, tokenizer, options)

@@ -22,6 +22,7 @@ from promptbudget.estimates import (
 from promptbudget.evaluation import variable_values
 from promptbudget.manifest.model import Step, TrafficClass, VariableSpec, Workflow
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, resolve_model
+from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.routing import RoutedModel, expand_route
 from promptbudget.simulation import CacheTerms
@@ -57,7 +58,7 @@ def estimate_workflows(
             samples=samples,
             seed=seed,
         )
-        for each in workflows
+        for each in track(workflows, "simulating workflows")
     )
 
 

@@ -46,6 +46,7 @@ class Options:
     why: bool = False  # estimate: the cost breakdown
     samples: int = 1000  # Monte Carlo samples (used only when distributions are declared)
     seed: int = 1
+    use_cache: bool = True  # --no-cache: neither read nor write .promptbudget_cache/
     sets: tuple[str, ...] = ()  # estimate: what-if overrides, PATH=VALUE
     prices: Path | None = None  # a LiteLLM-format price file laid over the catalog
     passes: tuple[str, ...] = ()  # compress: pass names (default: the safe passes)
@@ -58,3 +59,6 @@ class Options:
     base_ref: str | None = None  # diff --base
     fail_on_increase: Decimal | None = None  # diff: a rise above this percent fails
     price_diff: Path | None = None  # models --diff FILE
+    input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
+    aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
+    calibrate: bool = False  # replay: write the observed values into budgets.yaml

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
+from promptbudget.cache import open_cache
 from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
@@ -31,7 +32,7 @@ from promptbudget.options import Options
 from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
-from promptbudget.suppressions import Suppression
+from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.parse import ParsedTemplate, parse_template
 from promptbudget.templates.render import TemplateRenderer
@@ -65,6 +66,20 @@ class Project:
     @classmethod
     def open(
         cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...] = ()
+    ) -> Project:
+        # The cache is open before the manifest is read: a manifest validated before is not
+        # validated again.
+        manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
+        where = manifest_path.parent if manifest_path is not None else options.cwd
+        opened = open_cache(where.resolve(), enabled=options.use_cache)
+        project = cls._open(options, require_manifest=require_manifest, overrides=overrides)
+        if opened is None or project.root != where.resolve():
+            open_cache(project.root, enabled=options.use_cache)
+        return project
+
+    @classmethod
+    def _open(
+        cls, options: Options, *, require_manifest: bool, overrides: tuple[str, ...]
     ) -> Project:
         manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
         if options.config is not None and not options.config.exists():
@@ -110,10 +125,20 @@ class Project:
         fmt = detect_format(path)
         root = confine_to or confinement_root(path, self.root)
         read = read_prompt_text(path, root=root)
-        parsed = parse_template(path, shown, fmt, read, root=root)
+        parsed = parse_template(path, shown, fmt, read, root=root, engine=self.engine_for(shown))
         parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
         return parsed
+
+    def engine_for(self, shown: str) -> str | None:
+        """The engine the manifest's ``engines:`` names for a file (the first glob that
+        matches its path from the project root); None: decided by content."""
+        if self.manifest is None:
+            return None
+        for setting in self.manifest.engines:
+            if glob_matches(setting.pattern, shown):
+                return setting.engine
+        return None
 
     def included(self, path: Path) -> set[Path]:
         """Every file ``path`` includes, transitively."""

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from promptbudget.counting import TemplateCount
     from promptbudget.diffing import DiffResult
     from promptbudget.estimates import WorkflowEstimate
+    from promptbudget.headroom import LimitCheck
     from promptbudget.pricing.catalog import ModelPrice, PriceChange
+    from promptbudget.replay.result import ReplayResult
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Report:
     templates: tuple[TemplateCount, ...] = ()
     workflows: tuple[WorkflowEstimate, ...] = ()
     baseline: tuple[WorkflowEstimate, ...] = ()  # estimate --set: the manifest as written
+    # every limit of the manifest with what was measured against it (check, estimate)
+    limits: tuple[LimitCheck, ...] = ()
     models: tuple[ModelPrice, ...] = ()
     catalog_as_of: str | None = None
     root: str | None = None  # absolute project root; finding paths are relative to it
@@ -43,6 +47,8 @@ class Report:
     missing_models: tuple[str, ...] = ()
     # diff: base against head; ``findings`` are the ones new in the head
     diff: DiffResult | None = None
+    # replay: production statistics, drift and calibration
+    replay: ReplayResult | None = None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for finding in self.findings if finding.severity is severity)

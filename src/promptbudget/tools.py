@@ -7,7 +7,12 @@ No provider publishes how tool schemas are tokenized, so these are documented ap
   has properties ``prop_init`` (3) and per property ``prop_key`` (3) plus the tokens of
   ``name:type:description``; per enum ``enum_init`` (-3) and per item ``enum_item`` (3) plus its
   tokens; ``func_end`` (12) once. Checked by OpenAI against the API at 101 tokens (4o) and 105
-  (3.5/4); nested objects and ``required`` are not modelled.
+  (3.5/4). The formula ignores nested properties, array items, optional-vs-required below the
+  top level, nested descriptions, ``anyOf``/``oneOf`` and defaults; what those add is taken
+  from the tools written as OpenAI's models read them (``tool_text``: the harmony format's
+  TypeScript-like namespace): the tokens of that text minus the tokens of the same tools cut
+  down to what the formula models. A flat schema adds nothing, so the cookbook's example
+  stays exact; on nested schemas the band is measured in ``tests/unit/test_tool_text.py``.
 - Anthropic: the tool definitions as the JSON Claude receives, counted with the Claude
   estimate, plus the tool-use system prompt Anthropic adds (346 tokens for ``tool_choice``
   auto on current models; 159 to 530 across Claude 3 models).
@@ -125,6 +130,21 @@ def count_tools(tools: Sequence[Tool], tokenizer: Tokenizer) -> int:
 
 
 def _openai_tool_tokens(tools: Sequence[Tool], tokenizer: Tokenizer) -> int:
+    return _cookbook_formula(tools, tokenizer) + _beyond_formula(tools, tokenizer)
+
+
+def _beyond_formula(tools: Sequence[Tool], tokenizer: Tokenizer) -> int:
+    """Tokens of what the cookbook formula does not model (nested schemas, defaults...)."""
+    from promptbudget.tool_text import flat_parameters, tools_text
+
+    full = [(t.name, t.description, t.parameters) for t in tools]
+    flat = [(t.name, t.description, flat_parameters(t.parameters)) for t in tools]
+    if full == flat:
+        return 0
+    return tokenizer.count(tools_text(full)) - tokenizer.count(tools_text(flat))
+
+
+def _cookbook_formula(tools: Sequence[Tool], tokenizer: Tokenizer) -> int:
     func_init, prop_init, prop_key, enum_init, enum_item, func_end = _openai_constants(
         tokenizer.spec.encoding
     )

@@ -184,3 +184,10 @@ def test_wheel_and_sdist_build_offline_and_carry_the_package_data(
     zipfile.ZipFile(wheel).extractall(target)  # a wheel is installed by unpacking it
     checked = _run_installed(target, origin, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_user_install_commands_pin_the_release_tag() -> None:
+    lines = [line for line in readme_snippet("install-user").splitlines() if line.strip()]
+    url = f"git+https://github.com/promptbudget/promptbudget@{release.tag_name(__version__)}"
+    assert shlex.split(lines[0]) == ["pipx", "install", url]
+    assert shlex.split(lines[1], comments=False)[1:] == ["or:", "uv", "tool", "install", url]

@@ -181,7 +181,17 @@ def test_lower_findings_go_to_system_out(render_report: Callable[..., str]) -> N
         "prompts/support/escalate.prompty:1: PB301 estimated-count [info] token counts for"
     )
     passing = case_named(root, "workflow", "ticket-summary")
-    assert list(passing) == []
+    assert [child.tag for child in passing] == ["properties"]
+
+
+def test_every_limit_is_a_property_of_its_test_case(render_report: Callable[..., str]) -> None:
+    root = parse(render_report("junit", "check", OVER_BUDGET))
+    support = case_named(root, "workflow", "support-reply")
+    values = {p.get("name"): p.get("value") for p in support.iter("property")}
+    # examples/over-budget: PB101 measures 8,951 input tokens against max_input_tokens 8,000.
+    assert values["limit:max_input_tokens"] == "8,951 of 8,000 tokens (112%, over)"
+    assert values["limit:max_turns"] == "2 of 4 turns (50%, ok)"
+    assert len(values) == 7
 
 
 def test_count_findings_belong_to_their_template(render_report: Callable[..., str]) -> None:

@@ -325,6 +325,7 @@ def test_properties_carry_measured_limit_unit_workflow_and_step() -> None:
         "measured": 0.0123456,
         "limit": 0.01,
         "unit": "usd",
+        "used_pct": 123.46,
     }
     assert "properties" not in plain
 
@@ -338,7 +339,12 @@ def test_over_budget_properties(render_report: Callable[..., str]) -> None:
         "measured": 8951,
         "limit": 8000,
         "unit": "tokens",
+        "used_pct": 111.89,  # 8,951 / 8,000
     }
+    limits = run["properties"]["limits"]
+    assert len(limits) == 19  # every limit of workflows, a step, templates; passing too
+    turns = next(c for c in limits if c["key"] == "max_turns")
+    assert (turns["measured"], turns["limit"], turns["status"]) == (2, 4, "ok")
 
 
 # -- fingerprints ----------------------------------------------------------------------------

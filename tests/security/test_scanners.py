@@ -76,14 +76,25 @@ def test_handlebars_comments_match_the_regex(text: str) -> None:
     assert found == []
 
 
-@given(st.text(alphabet='<>/message rol="uA\n', max_size=80))
+@given(st.text(alphabet='<>/message rol="uAn=\n', max_size=80))
 @settings(max_examples=300, deadline=None)
 def test_sk_messages_match_the_regex(text: str) -> None:
     pattern = re.compile(
-        r"<message\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"'][^>]*>(?P<content>.*?)</message>",
+        r"<message(?P<before>\s[^>]*?)?\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"']"
+        r"(?P<after>[^>]*)>(?P<content>.*?)</message>",
         re.DOTALL,
     )
-    expected = [(m.group("role").lower(), m.group("content")) for m in pattern.finditer(text)]
+    name_attribute = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+    expected = []
+    for m in pattern.finditer(text):
+        name = name_attribute.search((m.group("before") or "") + m.group("after"))
+        expected.append(
+            (
+                m.group("role").lower(),
+                m.group("content"),
+                (name.group(1) or name.group(2) or None) if name else None,
+            )
+        )
     assert split_messages(text) == (expected or None)
 
 

@@ -63,10 +63,30 @@ def test_json_with_template_syntax_or_invalid_json_is_kept() -> None:
     assert run(invalid, "json") == invalid
 
 
-def test_duplicates() -> None:
+def test_duplicates_drop_exact_adjacent_repeats_only() -> None:
     paragraph = "Always answer in English and keep the answer under one hundred words."
-    text = f"Rules:\n- cite sources\n- cite sources\n\n{paragraph}\n\nOther.\n\n{paragraph}\n"
-    assert run(text, "duplicates") == f"Rules:\n- cite sources\n\n{paragraph}\n\nOther.\n"
+    line = "Cite every source you use."
+    text = f"Rules:\n{line}\n{line}\n\n{paragraph}\n\n{paragraph}\n\nOther.\n\n{paragraph}\n"
+    assert (
+        run(text, "duplicates")
+        == f"Rules:\n{line}\n\n{paragraph}\n\nOther.\n\n{paragraph}\n"  # a later copy stays
+    )
+    assert run(text, "paragraphs") == f"Rules:\n{line}\n{line}\n\n{paragraph}\n\nOther.\n"
+
+
+def test_the_adjacent_repeat_check_can_fail() -> None:
+    def words(text: str) -> list[str]:
+        return re.findall(r"\w+", text)
+
+    assert _kept_but_adjacent_repeats(words("a b c\na b c\nd"), words("a b c\nd"))
+    assert not _kept_but_adjacent_repeats(words("a b c\nx\na b c"), words("a b c\nx"))
+    assert not _kept_but_adjacent_repeats(words("keep the number 7"), words("keep the number"))
+
+
+def test_duplicates_keep_list_items_of_an_output_format() -> None:
+    # A reading plan whose format shows three entries per phase: the model is told "three".
+    text = "Phase 1:\n- Next entry\n- Next entry\n- Next entry\n| a | b |\n| a | b |\n"
+    assert run(text, *SAFE_PASSES) == text
 
 
 def test_duplicates_keep_short_labels_and_template_lines() -> None:
@@ -244,6 +264,62 @@ def test_generated_text_keeps_the_invariants(text: str, names: tuple[str, ...]) 
     once = compress_text(text, names, O200K).text
     check_invariants(text, once, names)
     assert compress_text(once, names, O200K).text == once
+
+
+def _kept_but_adjacent_repeats(original: list[str], result: list[str]) -> bool:
+    """``result`` is ``original`` with zero or more runs removed, each an exact copy of the
+    words right before it (dynamic programming over both word lists)."""
+    reachable = {(0, 0)}
+    frontier = [(0, 0)]
+    while frontier:
+        i, j = frontier.pop()
+        if i == len(original):
+            if j == len(result):
+                return True
+            continue
+        steps = []
+        if j < len(result) and original[i] == result[j]:
+            steps.append((i + 1, j + 1))
+        steps.extend(
+            (i + k, j) for k in range(1, i + 1) if original[i : i + k] == original[i - k : i]
+        )
+        for step in steps:
+            if step not in reachable:
+                reachable.add(step)
+                frontier.append(step)
+    return False
+
+
+SAFE_LINES = st.sampled_from(
+    [
+        "Answer the question using only the context below.",
+        "Answer the question using only the context below.",
+        "Keep **this** short and cite the source.",
+        "- Next entry",
+        "| col | col |",
+        "## Example ##",
+        "----",
+        "",
+        "",
+        "Output: 42",
+        "Worked example: 3 apples plus 4 apples make 7 apples in total.",
+        '```json\n{ "answer": "...", "score": 1 }\n```',
+        "   trailing spaces   ",
+        "system:",
+        "user:",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(SAFE_LINES, max_size=40), name=st.sampled_from(SAFE_PASSES))
+def test_a_safe_pass_keeps_every_word_but_exact_adjacent_repeats(
+    lines: list[str], name: str
+) -> None:
+    text = "\n".join(lines) + "\n"
+    once = compress_text(text, (name,), O200K).text
+    original, result = re.findall(r"\w+", text), re.findall(r"\w+", once)
+    assert _kept_but_adjacent_repeats(original, result), (name, text, once)
 
 
 def test_front_matter_is_split_off() -> None:

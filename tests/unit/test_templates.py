@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from promptbudget.counting import count_prompt
 from promptbudget.templates import source as source_module
 from promptbudget.templates.parse import ParsedTemplate, parse_template, split_front_matter
 from promptbudget.templates.render import Slot, TemplateRenderer, VariableValue
+from promptbudget.templates.sandbox import Watchdog
 from promptbudget.templates.source import (
     TemplateFormat,
     decode_prompt_bytes,
@@ -97,7 +99,9 @@ def test_explicit_file_is_included_whatever_its_suffix(tmp_path: Path) -> None:
     path = tmp_path / "prompt.tsv"
     path.write_text("x")
     assert list(iter_prompt_files([path])) == [path]
-    assert detect_format(path) is TemplateFormat.TEXT
+    # a generic template: its engine is decided by its content
+    assert detect_format(path) is TemplateFormat.JINJA2
+    assert detect_format(tmp_path / "data.yaml") is TemplateFormat.TEXT
 
 
 # -- front matter and metadata ---------------------------------------------------------------
@@ -299,7 +303,6 @@ def test_syntax_error_line_counts_front_matter(tmp_path: Path) -> None:
         ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recursed"),
         ("{{ 1 / 0 }}", "ZeroDivisionError"),
         ("{% nosuchtag x %}", "nosuchtag"),
-        ("hello \ue000 world", "private-use"),
     ],
 )
 def test_hostile_templates_become_findings(tmp_path: Path, template: str, expected: str) -> None:
@@ -308,9 +311,41 @@ def test_hostile_templates_become_findings(tmp_path: Path, template: str, expect
     assert expected in rendered.problem
 
 
+@pytest.mark.parametrize(
+    "name", ["plain.j2", "notes.md", "skprompt.txt", "a.prompt", "chat.prompty"]
+)
+def test_private_use_characters_are_ordinary_text(tmp_path: Path, name: str) -> None:
+    text = "Markers \ue000 0\ue001 and \ue0002\ue002 stay as written."
+    body = f"---\nmodel: gpt-4o\n---\n{text}\n" if name.endswith(".prompty") else text
+    rendered = render(tmp_path, name, body)
+    assert rendered.problem is None
+    assert "".join(m.text for m in rendered.messages).strip() == text
+
+
 def test_a_render_that_runs_too_long_is_stopped(tmp_path: Path) -> None:
     template = '{% set s = "x" * 100000 %}{% for i in s %}{% for j in s %}{% endfor %}{% endfor %}'
     rendered = render(tmp_path, "slow.j2", template, timeout=0.3)
+    assert rendered.problem is not None and "longer than 0.3 s" in rendered.problem
+
+
+def test_every_render_shares_one_watchdog_thread(tmp_path: Path) -> None:
+    """A thread per render cost 0.3 ms each; the watchdog is one thread for the process."""
+    renderer = TemplateRenderer(tmp_path)
+    for index in range(40):
+        parsed = parse(tmp_path, f"t{index}.j2", f"Hello {index} {{{{ 1 + 1 }}}}")
+        assert renderer.render(parsed, {}).problem is None
+    watchdogs = [t for t in threading.enumerate() if t.name == "promptbudget-watchdog"]
+    assert len(watchdogs) == 1
+
+
+def test_a_short_deadline_after_a_long_one_still_fires(tmp_path: Path) -> None:
+    """The monitor sleeps until the earliest deadline it knows; a sooner one wakes it (if it
+    did not, this render would run for the outer hour)."""
+    with Watchdog(3600.0):
+        template = (
+            '{% set s = "x" * 100000 %}{% for i in s %}{% for j in s %}{% endfor %}{% endfor %}'
+        )
+        rendered = render(tmp_path, "slow.j2", template, timeout=0.3)
     assert rendered.problem is not None and "longer than 0.3 s" in rendered.problem
 
 

@@ -252,3 +252,21 @@ def test_without_the_extra_the_message_says_what_to_install(
     run = run_cli("check", cwd=root)
     assert run.exit_code == 2
     assert "pip install 'promptbudget-cli[tokenizers]'" in run.stderr
+
+
+def test_the_packed_rank_table_is_the_parsed_rank_file() -> None:
+    """The cache keeps o200k's ranks pre-parsed; unpacking gives exactly tiktoken's table."""
+    from promptbudget.tokenizers import (
+        ENCODINGS,
+        _read_rank_file,
+        pack_ranks,
+        parse_rank_file,
+        unpack_ranks,
+    )
+
+    ranks = parse_rank_file(_read_rank_file(ENCODINGS["o200k_base"]))
+    packed = pack_ranks(ranks)
+    assert unpack_ranks(packed) == ranks
+    assert unpack_ranks(packed[:-1]) is None  # truncated
+    assert unpack_ranks(b"") is None
+    assert pack_ranks({b"a": 0, b"b": 5}) == b""  # not numbered 0..n-1: not packed

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from promptbudget.compression.passages import find_passages
-from promptbudget.evaluation import compress_templates, lint, lock_entries, project_templates
+from promptbudget.evaluation import (
+    compress_templates,
+    lint,
+    lock_entries,
+    passage_bodies,
+    project_templates,
+)
+from promptbudget.headroom import budget_checks, template_checks
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
@@ -17,13 +24,17 @@ def run(options: Options) -> Report:
     project = Project.open(options, require_manifest=True)
     manifest = project.manifest
     assert manifest is not None
-    results = project_templates(project)
+    selection = project.affected(options) if options.paths else None
+    # check PATH...: only the templates named are rendered, counted and compressed; PB204
+    # still compares the text of every template (read, not rendered).
+    results = project_templates(project, only=selection.paths if selection else None)
     settings = manifest.compression
     compressions, bodies = compress_templates(results, settings)
+    if selection is not None:
+        bodies = passage_bodies(project)
     passages = tuple(
         find_passages(bodies, get_tokenizer(DEFAULT_TOKENIZER), settings.duplicate_min_tokens)
     )
-    selection = project.affected(options) if options.paths else None
     # check PATH...: only the workflows the files touch are simulated (each workflow's
     # numbers do not depend on the others), and those whose templates share a pasted
     # passage with them (PB204 says what every copy costs).
@@ -54,11 +65,16 @@ def run(options: Options) -> Report:
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)
+    shown = {t.path for t in templates}
+    limits = budget_checks(estimates, manifest.display_path) + tuple(
+        c for c in template_checks(results, manifest) if c.template in shown
+    )
     return Report(
         command="check",
         findings=findings,
         templates=templates,
         workflows=estimates,
+        limits=limits,
         scoped=bool(options.paths),
         fail_on=options.fail_on,
         exit_zero=options.exit_zero,

@@ -8,6 +8,7 @@ from promptbudget.errors import PromptBudgetError
 from promptbudget.evaluation import evaluate_template, lint, select_rules
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import resolve_model
+from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RuleContext, TemplateResult
@@ -15,7 +16,7 @@ from promptbudget.templates.parse import variants_of
 from promptbudget.tokenizers import guess_tokenizer
 
 # What can be said of a template on its own, without a workflow.
-COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301")
+COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301", "PB302")
 
 
 def run(options: Options) -> Report:
@@ -31,7 +32,8 @@ def run(options: Options) -> Report:
                 "models: in budgets.yaml"
             )
     results: list[TemplateResult] = []
-    for argument, path in project.template_arguments(options):
+    arguments = list(project.template_arguments(options))
+    for argument, path in track(arguments, "counting templates"):
         include_root = project.include_root(argument, path)
         # Files found by walking a directory stay inside it; a file named explicitly is
         # read wherever it points.

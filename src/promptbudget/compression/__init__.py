@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from promptbudget.compression.duplicates import remove_duplicates
+from promptbudget.compression.duplicates import remove_duplicates, remove_repeated_paragraphs
 from promptbudget.compression.examples import trim_examples
 from promptbudget.compression.filler import remove_filler
 from promptbudget.compression.indentation import flatten_indentation
@@ -89,8 +89,15 @@ PASSES: dict[str, Pass] = {
         Pass(
             "duplicates",
             True,
-            "drop a line repeated right after itself and a paragraph repeated in the same message",
+            "drop a prose line or a paragraph repeated right after itself (list items, table "
+            "rows and short lines stay)",
             lambda text, p, _o: remove_duplicates(text, p),
+        ),
+        Pass(
+            "paragraphs",
+            False,
+            "drop a paragraph (8+ words) repeated anywhere later in the same message",
+            lambda text, p, _o: remove_repeated_paragraphs(text, p),
         ),
         Pass(
             "whitespace",

@@ -1,5 +1,13 @@
-"""``duplicates`` (safe): a line repeated right after itself, and a paragraph repeated
-anywhere later in the same message, are removed.
+"""Repeated text.
+
+``duplicates`` (safe) removes only what the model would read twice in a row with nothing in
+between: a prose line repeated right after itself, and a paragraph repeated right after
+itself. List items and table rows are kept even then (an output-format template shows
+``- Next entry`` three times on purpose), and so are short lines (under four words: ``...``,
+``Output:``).
+
+``paragraphs`` (lossy) removes a paragraph repeated anywhere later in the same message: a
+worked example shown twice may be shown twice on purpose, so only when asked.
 
 Lines and paragraphs holding template syntax, code or a role marker are never removed (the
 template's variables and blocks stay exactly as they are); short paragraphs (under eight
@@ -14,6 +22,7 @@ from promptbudget.compression.protect import PLACEHOLDER, Protected
 
 _STICKY = {"template", "fence", "raw", "role"}
 _SPACES = re.compile(r"\s+")
+_LIST_OR_TABLE = re.compile(r"^\s*(?:[-*+\u2022]\s|\d+[.)]\s|\|)")
 
 
 def _normal(text: str) -> str:
@@ -34,20 +43,31 @@ def _is_role_line(line: str, protected: Protected) -> bool:
 
 
 def remove_duplicates(text: str, protected: Protected) -> str:
-    lines = text.split("\n")
+    """The safe pass: exact adjacent repeats only."""
     kept: list[str] = []
-    for line in lines:
+    for line in text.split("\n"):
         if (
             kept
             and _normal(line)
             and _normal(line) == _normal(kept[-1])
+            and len(_normal(line).split()) >= 4
+            and not _LIST_OR_TABLE.match(line)
             and not _is_sticky(line, protected)
         ):
             continue
         kept.append(line)
+    return _drop_paragraphs(kept, protected, adjacent_only=True)
 
+
+def remove_repeated_paragraphs(text: str, protected: Protected) -> str:
+    """The lossy pass: a paragraph repeated anywhere later in the same message."""
+    return _drop_paragraphs(text.split("\n"), protected, adjacent_only=False)
+
+
+def _drop_paragraphs(lines: list[str], protected: Protected, *, adjacent_only: bool) -> str:
     out: list[str] = []
     seen: set[str] = set()
+    previous: list[str | None] = [None]  # the last paragraph kept, normalised
     paragraph: list[str] = []
 
     def flush() -> None:
@@ -55,18 +75,21 @@ def remove_duplicates(text: str, protected: Protected) -> str:
             return
         block = _normal("\n".join(paragraph))
         removable = len(block.split()) >= 8 and not _is_sticky(block, protected)
-        if removable and block in seen:
-            if out and not out[-1].strip():
-                out.pop()  # the blank line before the removed paragraph
+        repeated = block == previous[0] if adjacent_only else block in seen
+        if removable and repeated:
+            while out and not out[-1].strip():
+                out.pop()  # the blank lines before the removed paragraph
         else:
             seen.add(block)
             out.extend(paragraph)
+        previous[0] = block
         paragraph.clear()
 
-    for line in kept:
+    for line in lines:
         if _is_role_line(line, protected):
             flush()
             seen.clear()  # a new message
+            previous[0] = None
             out.append(line)
         elif not line.strip():
             flush()

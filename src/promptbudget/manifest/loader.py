@@ -26,6 +26,7 @@ from promptbudget.bounded import (
     check_json_depth,
     check_yaml_events,
 )
+from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined, resolve_path
 from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
 from promptbudget.manifest.model import (
@@ -34,14 +35,18 @@ from promptbudget.manifest.model import (
     CompressionSettings,
     CostLimit,
     Distribution,
+    EngineSetting,
     Escalation,
     Limits,
     Manifest,
     PathIgnore,
+    ReplayMatch,
+    ReplaySettings,
     Retry,
     Route,
     RouteRule,
     Step,
+    TemplateLimit,
     TokenAmount,
     TrafficClass,
     VariableSpec,
@@ -57,8 +62,9 @@ from promptbudget.pricing.catalog import (
     override_model,
 )
 from promptbudget.pricing.litellm import load_price_file
+from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path
-from promptbudget.tokenizers import register_tokenizer_file
+from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
@@ -112,15 +118,17 @@ def load_manifest(
     prices: Path | None = None,
     overrides: Sequence[str] = (),
     workflow: str | None = None,
+    text: str | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` (or ``text``, as if it were at ``path``).
 
     ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
     manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
     before validation (to ``workflow`` only, for workflow keys, when it is given).
     """
     shown = display_path(path, cwd or Path.cwd())
-    text = _read_manifest_text(path, shown)
+    if text is None:
+        text = _read_manifest_text(path, shown)
     if path.suffix.lower() == ".toml":
         from promptbudget.manifest.pyproject import load_tool_table
 
@@ -307,13 +315,25 @@ def _line_for(lines: Lines, json_path: str) -> int | None:
 
 
 def validate(data: Any, lines: Lines, shown: str) -> None:
-    """Validate against the schema; raise the single most useful error."""
+    """Validate against the schema; raise the single most useful error. A document the
+    cache knows to be valid (the same ``repr``, the same schema) is not validated again, so
+    jsonschema is not even imported."""
+    store = active_store()
+    key = None
+    if store is not None:
+        schema_text = resources.files(__package__).joinpath("schema.json").read_text("utf-8")
+        key = cache_key("valid manifest", schema_text, repr(data))
+        if store.get(key) is True:
+            return
+
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     validator = Draft202012Validator(load_schema())
     error = best_match(validator.iter_errors(data))
     if error is None:
+        if store is not None and key is not None:
+            store.put(key, True)
         return
     message, json_path = _describe(error)
     raise ManifestError(message, path=shown, line=_line_for(lines, json_path), json_path=json_path)
@@ -584,6 +604,16 @@ class _Converter:
         share: Decimal = self.unit(parse_share, value, json_path)
         return share
 
+    def engine(self, pattern: str, value: str) -> EngineSetting:
+        """``engines: {glob: engine}``: an engine detection would otherwise decide."""
+        json_path = _child_path("$.engines", pattern)
+        engine = engine_name(value)
+        if engine is None:
+            raise self.fail(
+                f"unknown engine {value!r}; valid engines: {', '.join(ENGINES)}", json_path
+            )
+        return EngineSetting(pattern, engine, self.lines.get(json_path))
+
     def shares_sum_to_one(self, shares: list[Decimal], what: str, json_path: str) -> None:
         total = sum(shares, Decimal(0))
         if total != 1:
@@ -689,6 +719,7 @@ class _Converter:
                 "(turns x (1 + tool_calls))",
                 f"{path}.turns",
             )
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         return Step(
             name=name,
             prompt=prompt,
@@ -707,6 +738,8 @@ class _Converter:
             batch_share=share("batch_share"),
             line=self.lines.get(path),
             tools=self.step_tools(data.get("tools"), path),
+            limits=limits,
+            limit_lines=limit_lines,
         )
 
     def resolved(self, base: Path, value: str, json_path: str) -> Path:
@@ -753,6 +786,91 @@ class _Converter:
         self.shares_sum_to_one([c.share for c in parsed], "traffic class", f"{path}.classes")
         return parsed
 
+    def limits(
+        self, limits_data: Mapping[str, Any], limits_path: str
+    ) -> tuple[Limits, dict[str, int]]:
+        """A workflow's or a step's ``limits:`` and the line of each."""
+        parsed: dict[str, Any] = {}
+        for key, value in limits_data.items():
+            key_path = f"{limits_path}.{key}"
+            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
+                parsed[key] = self.cost_limit(value, key_path)
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
+                parsed[key] = self.unit(parse_usd, value, key_path)
+            elif key in {"max_input_tokens", "max_output_tokens"}:
+                parsed[key] = self.unit(parse_tokens, value, key_path)
+            else:
+                parsed[key] = int(value)
+        limit_lines = {
+            key: line
+            for key in limits_data
+            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
+        }
+        return Limits(**parsed), limit_lines
+
+    def template_limits(
+        self, data: Mapping[str, Any] | None, catalog: PriceCatalog
+    ) -> tuple[TemplateLimit, ...]:
+        """``templates:``: each pattern's ``max_tokens``, for its own model or per model or
+        encoding (each key must be a model of the catalog or a bundled encoding)."""
+        found = []
+        for pattern, spec in (data or {}).items():
+            path = _child_path("$.templates", str(pattern))
+            value = spec["max_tokens"]
+            limits: dict[str | None, int] = {}
+            lines: dict[str | None, int] = {}
+            if isinstance(value, dict):
+                for key, tokens in value.items():
+                    key_path = _child_path(f"{path}.max_tokens", str(key))
+                    name = str(key)
+                    if name not in TOKENIZERS and catalog.lookup(name) is None:
+                        near = catalog.closest(name) + difflib.get_close_matches(
+                            name, list(TOKENIZERS), n=2
+                        )
+                        hint = f"; did you mean {', '.join(near)}?" if near else ""
+                        raise self.fail(
+                            f"{name!r} is neither a model in the catalog nor an encoding "
+                            f"({', '.join(TOKENIZERS)}){hint}",
+                            key_path,
+                        )
+                    limits[name] = self.unit(parse_tokens, tokens, key_path)
+                    if (line := self.lines.get(key_path)) is not None:
+                        lines[name] = line
+            else:
+                limits[None] = self.unit(parse_tokens, value, f"{path}.max_tokens")
+                if (line := self.lines.get(f"{path}.max_tokens")) is not None:
+                    lines[None] = line
+            found.append(
+                TemplateLimit(str(pattern), limits, line=self.lines.get(path), lines=lines)
+            )
+        return tuple(found)
+
+    def matched(
+        self, limits: tuple[TemplateLimit, ...], prompts_dir: Path
+    ) -> tuple[TemplateLimit, ...]:
+        """Every ``templates:`` pattern matches a file in the prompts directory (a typo
+        would otherwise limit nothing, silently)."""
+        if not limits:
+            return limits
+        from promptbudget.suppressions import glob_matches
+
+        files = (
+            sorted(p for p in prompts_dir.rglob("*") if p.is_file()) if prompts_dir.is_dir() else []
+        )
+        names = [(display_path(p, self.root), p.relative_to(prompts_dir).as_posix()) for p in files]
+        for limit in limits:
+            if any(glob_matches(limit.pattern, name) for pair in names for name in pair):
+                continue
+            near = difflib.get_close_matches(limit.pattern, [pair[0] for pair in names], n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            shown_dir = display_path(prompts_dir, self.root)
+            raise self.fail(
+                f"templates: {limit.pattern!r} matches no file in {shown_dir}/ (paths and globs "
+                f"are relative to the project root or the prompts directory){hint}",
+                _child_path("$.templates", limit.pattern),
+            )
+        return limits
+
     def cost_limit(self, value: object, json_path: str) -> CostLimit:
         if isinstance(value, dict):
             ((statistic, amount),) = value.items()
@@ -798,24 +916,7 @@ class _Converter:
                     "success_rate must be above 0% (cost per outcome divides by it)",
                     f"{path}.success_rate",
                 )
-        limits_data = data.get("limits") or {}
-        limits_path = f"{path}.limits"
-        parsed: dict[str, Any] = {}
-        for key, value in limits_data.items():
-            key_path = f"{limits_path}.{key}"
-            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
-                parsed[key] = self.cost_limit(value, key_path)
-            elif key == "max_monthly_spend":
-                parsed[key] = self.unit(parse_usd, value, key_path)
-            elif key in {"max_input_tokens", "max_output_tokens"}:
-                parsed[key] = self.unit(parse_tokens, value, key_path)
-            else:
-                parsed[key] = int(value)
-        limit_lines = {
-            key: line
-            for key in limits_data
-            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
-        }
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         optional_shares = {
             key: self.share(data[key], f"{path}.{key}")
             for key in ("semantic_cache_hit_rate", "batch_share")
@@ -824,7 +925,7 @@ class _Converter:
         return Workflow(
             name=name,
             steps=steps,
-            limits=Limits(**parsed),
+            limits=limits,
             description=data.get("description"),
             requests_per_month=per_month,
             success_rate=success,
@@ -846,6 +947,45 @@ def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) 
         if cycle:
             return cycle
     return ()
+
+
+def _replay_settings(
+    data: Mapping[str, Any],
+    lines: Lines,
+    converter: _Converter,
+    workflows: tuple[Workflow, ...],
+) -> ReplaySettings:
+    steps = {w.name: {s.name for s in w.steps} for w in workflows}
+    rules = []
+    for index, rule in enumerate(data.get("match") or ()):
+        path = f"$.replay.match[{index}]"
+        if rule["workflow"] not in steps:
+            known = ", ".join(sorted(steps)) or "none"
+            raise converter.fail(
+                f"replay rule names workflow {rule['workflow']!r}, which is not in workflows: "
+                f"(workflows: {known})",
+                f"{path}.workflow",
+            )
+        step = rule.get("step")
+        if step is not None and step not in steps[rule["workflow"]]:
+            known = ", ".join(sorted(steps[rule["workflow"]]))
+            raise converter.fail(
+                f"replay rule names step {step!r}, which workflow {rule['workflow']!r} does not "
+                f"have (steps: {known})",
+                f"{path}.step",
+            )
+        rules.append(
+            ReplayMatch(
+                workflow=rule["workflow"],
+                step=step,
+                model=rule.get("model"),
+                prompt=rule.get("prompt"),
+                attributes={str(k): str(v) for k, v in (rule.get("attributes") or {}).items()},
+                line=lines.get(path),
+            )
+        )
+    columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
+    return ReplaySettings(match=tuple(rules), columns=columns)
 
 
 def _to_manifest(
@@ -888,6 +1028,7 @@ def _to_manifest(
         keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
     )
     return Manifest(
+        replay=_replay_settings(data.get("replay") or {}, lines, converter, workflows),
         path=path,
         root=root,
         display_path=display_path(path, root),
@@ -908,5 +1049,12 @@ def _to_manifest(
                 lines.get(_child_path("$.per_file_ignores", str(pattern))),
             )
             for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
+        engines=tuple(
+            converter.engine(str(pattern), str(engine))
+            for pattern, engine in (data.get("engines") or {}).items()
+        ),
+        templates=converter.matched(
+            converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from promptbudget.estimates import (
     iter_calls,
 )
 from promptbudget.findings import Finding, Severity
+from promptbudget.headroom import LimitCheck, used_json
 from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice
 from promptbudget.report import Report
@@ -72,13 +74,19 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         payload["diff"] = diff_json(report.diff)
         payload["catalog_as_of"] = report.catalog_as_of
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    if report.command == "replay" and report.replay is not None:
+        from promptbudget.reporters.replay_format import replay_json
+
+        payload["replay"] = replay_json(report.replay)
+        payload["catalog_as_of"] = report.catalog_as_of
+        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command in {"check", "estimate"}:
-        payload["workflows"] = [workflow_json(w) for w in report.workflows]
+        payload["workflows"] = [workflow_json(w, report.limits) for w in report.workflows]
     if report.command == "estimate" and report.baseline:
         payload["sets"] = list(report.sets)
         payload["baseline"] = [workflow_json(w) for w in report.baseline]
     if report.command != "estimate":
-        payload["templates"] = [template_json(t) for t in report.templates]
+        payload["templates"] = [template_json(t, report.limits) for t in report.templates]
     payload["catalog_as_of"] = report.catalog_as_of
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
@@ -195,7 +203,24 @@ def finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
-def template_json(count: TemplateCount) -> dict[str, Any]:
+def limit_json(check: LimitCheck) -> dict[str, Any]:
+    """One limit: what it is on, what was measured, the share used and the status."""
+    return {
+        "key": check.key,
+        "statistic": check.statistic,
+        "counted_with": check.counted_with,
+        "measured": _number(check.measured),
+        "limit": _number(check.limit),
+        "unit": check.unit,
+        "used_pct": used_json(check),
+        "status": check.status,
+        "exact": check.exact,
+        "path": check.path,
+        "line": check.line,
+    }
+
+
+def template_json(count: TemplateCount, limits: Sequence[LimitCheck] = ()) -> dict[str, Any]:
     prompt = count.prompt
     return {
         "path": count.path,
@@ -222,6 +247,11 @@ def template_json(count: TemplateCount) -> dict[str, Any]:
                 "max_tokens": v.max_tokens,
             }
             for v in (prompt.variables if prompt else ())
+        ],
+        "limits": [
+            limit_json(c)
+            for c in limits
+            if c.level == "template" and c.template == count.path and c.variant == count.variant
         ],
     }
 
@@ -260,7 +290,7 @@ def lane_json(lane: Lane) -> dict[str, Any]:
     }
 
 
-def step_json(step: StepEstimate) -> dict[str, Any]:
+def step_json(step: StepEstimate, limits: Sequence[LimitCheck] = ()) -> dict[str, Any]:
     primary = step.primary
     return {
         "name": step.name,
@@ -280,10 +310,15 @@ def step_json(step: StepEstimate) -> dict[str, Any]:
         "cost_per_request_usd": usd_number(step.cost_usd),
         "break_even_escalation_rate": _plain(step.break_even_escalation),
         "lanes": [lane_json(lane) for lane in step.lanes],
+        "limits": [
+            limit_json(c)
+            for c in limits
+            if c.level == "step" and c.workflow == step.workflow and c.step == step.name
+        ],
     }
 
 
-def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
+def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ()) -> dict[str, Any]:
     outcome = workflow.outcome
     return {
         "name": workflow.name,
@@ -305,7 +340,10 @@ def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
             {"model": model or None, "call_share": _plain(calls), "cost_share": _plain(cost)}
             for model, calls, cost in workflow.model_mix()
         ],
-        "steps": [step_json(step) for step in workflow.steps],
+        "limits": [
+            limit_json(c) for c in limits if c.level == "workflow" and c.workflow == workflow.name
+        ],
+        "steps": [step_json(step, limits) for step in workflow.steps],
         "why": [
             {
                 "step": c.step,

@@ -128,6 +128,45 @@ def workflows_table(report: Report, workflows: tuple[WorkflowEstimate, ...]) -> 
     return lines
 
 
+def limits_table(report: Report, settings: ReportSettings) -> list[str]:
+    """Every limit with what was measured, the limit and the share used; over budget first
+    in its cell (❌), passing entries too."""
+    from promptbudget.headroom import format_limit, format_measured, format_used
+
+    lines = [
+        _row(["budget", "limit on", "measured", "limit", "used", ""]),
+        "|:--|:--|--:|--:|--:|:--|",
+    ]
+    previous = None
+    for check in report.limits:
+        subject = check.subject
+        if subject == previous:
+            shown = ""
+        elif check.level == "template":
+            shown = md_code(workspace_path(subject, settings), in_table=True)
+        else:
+            shown = md_text(subject)
+        previous = subject
+        status = {"over": "❌ over", "ok": "✅", "unmeasured": "⚪ not measured"}[check.status]
+        lines.append(
+            _row(
+                [
+                    shown,
+                    md_text(check.label),
+                    (
+                        f"**{md_text(format_measured(check))}**"
+                        if check.status == "over"
+                        else md_text(format_measured(check))
+                    ),
+                    md_text(format_limit(check)),
+                    md_text(format_used(check)),
+                    status,
+                ]
+            )
+        )
+    return lines
+
+
 def templates_table(report: Report, settings: ReportSettings) -> list[str]:
     lines = [_row(["template", "model", "tokens", "request"]), "|:--|:--|--:|--:|"]
     for count in report.templates:
@@ -194,10 +233,12 @@ def render_markdown(report: Report, settings: ReportSettings) -> str:
             notes.append(f"prices as of {report.catalog_as_of}")
         if not all(w.is_complete for w in report.workflows):
             notes.append("≥ at least: a model is not priced")
-    elif report.command == "check":
+    elif report.command == "check" and not report.limits:
         lines += ["No workflows in the manifest, so no budgets were checked.", ""]
     elif report.command == "estimate":
         lines += ["No workflows in the manifest, so there is nothing to estimate.", ""]
+    if report.limits:
+        lines += [*limits_table(report, settings), ""]
     if report.command == "count":
         if report.templates:
             lines += [*templates_table(report, settings), ""]
@@ -205,6 +246,8 @@ def render_markdown(report: Report, settings: ReportSettings) -> str:
                 notes.append("~ estimated count")
         else:
             lines += ["No prompt templates found.", ""]
+    if report.command == "replay" and report.replay is not None:
+        lines += replay_markdown(report)
     if report.sets:
         notes.append("what-if: " + "; ".join(report.sets))
     if notes:
@@ -338,3 +381,40 @@ def render_diff_markdown(report: Report, settings: ReportSettings) -> str:
         notes.append(f"prices as of {report.catalog_as_of}")
     lines += ["<sub>" + md_text(" · ".join(notes)) + "</sub>"]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def replay_markdown(report: Report) -> list[str]:
+    from promptbudget.reporters import replay_format as shared
+
+    result = report.replay
+    assert result is not None
+    lines = [md_text(shared.header_line(result, report.catalog_as_of)), ""]
+    lines += [
+        "- " + md_text(shared.workflow_line(w, result.known_workflows)) for w in result.matched
+    ]
+    if result.matched:
+        lines.append("")
+    rows = shared.step_rows(result)
+    if rows:
+        lines += [_row(list(shared.STEP_HEADER)), _row(["---"] * len(shared.STEP_HEADER))]
+        lines += [_row([md_text(cell) for cell in row]) for row in rows]
+        lines.append("")
+    else:
+        lines += ["No usage records in the logs.", ""]
+    unmatched = shared.unmatched_lines(result)
+    if unmatched:
+        lines += ["**Unmatched records**", ""]
+        lines += ["- " + md_text(line) for line in unmatched]
+        lines.append("")
+    malformed = shared.malformed_lines(result)
+    if malformed:
+        lines += [f"**Malformed records** ({result.malformed:,}, skipped)", ""]
+        lines += ["- " + md_text(line) for line in malformed]
+        lines.append("")
+    drift = shared.drift_rows(result)
+    if drift:
+        lines += ["**Assumptions against production**", ""]
+        lines += [_row(list(shared.DRIFT_HEADER)), _row(["---"] * len(shared.DRIFT_HEADER))]
+        lines += [_row([md_text(cell) for cell in row]) for row in drift]
+        lines.append("")
+    return lines

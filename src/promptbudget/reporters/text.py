@@ -76,7 +76,7 @@ def _summary(report: Report) -> Text:
         else:
             text.append(f" (failing on {report.fail_on.value} and above)")
     elif report.command == "check":
-        if report.workflows:
+        if report.workflows or report.limits:
             text.append(" — all budgets hold")
         elif report.scoped:
             text.append(" — no workflow uses the files named")
@@ -106,6 +106,10 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_estimates(console, report)
     elif report.command == "diff":
         _print_diff(console, report)
+    elif report.command == "replay":
+        _print_replay(console, report)
+        _print_findings(console, report)
+        console.print(_summary(report))
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
@@ -115,6 +119,7 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     else:
         _print_findings(console, report)
         _print_workflows(console, report.workflows)
+        _print_limits(console, report)
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
     text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
@@ -208,6 +213,15 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
                 "",
             )
     _print_table(console, table)
+    console.print()
+
+
+def _print_limits(console: Console, report: Report) -> None:
+    if not report.limits:
+        return
+    from promptbudget.reporters.headroom_text import limits_table
+
+    _print_table(console, limits_table(report.limits))
     console.print()
 
 
@@ -594,3 +608,50 @@ def _print_diff(console: Console, report: Report) -> None:
         moved = delta_text(total, "usd") if total.status != "unchanged" else "unchanged"
         console.print(f"monthly spend {span_text(total, 'usd')}, {moved}")
     console.print(_summary(report))
+
+
+def _print_replay(console: Console, report: Report) -> None:
+    from promptbudget.reporters import replay_format as shared
+
+    result = report.replay
+    assert result is not None
+    console.print(shared.header_line(result, report.catalog_as_of), soft_wrap=True)
+    console.print()
+    for stats in result.matched:
+        console.print(Text(shared.workflow_line(stats, result.known_workflows)), soft_wrap=True)
+    rows = shared.step_rows(result)
+    if rows:
+        console.print()
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name in shared.STEP_HEADER:
+            table.add_column(
+                name, justify="left" if name in {"workflow", "step", "models"} else "right"
+            )
+        for row in rows:
+            table.add_row(*row)
+        _print_table(console, table)
+    else:
+        console.print("No usage records in the logs.")
+    unmatched = shared.unmatched_lines(result)
+    if unmatched:
+        console.print()
+        console.print(Text("Unmatched records", style="bold"))
+        for line in unmatched:
+            console.print("  " + line, soft_wrap=True, markup=False)
+    malformed = shared.malformed_lines(result)
+    if malformed:
+        console.print()
+        console.print(Text(f"Malformed records ({result.malformed:,}, skipped)", style="bold"))
+        for line in malformed:
+            console.print("  " + line, soft_wrap=True, markup=False)
+    drift = shared.drift_rows(result)
+    if drift:
+        console.print()
+        console.print(Text("Assumptions against production", style="bold"))
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name in shared.DRIFT_HEADER:
+            table.add_column(name, justify="right" if name == "cost of the gap" else "left")
+        for row in drift:
+            table.add_row(*row)
+        _print_table(console, table)
+    console.print()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from promptbudget.findings import Severity
-from promptbudget.rules import budget, compression, suppression, template, versioning
+from promptbudget.rules import budget, compression, limits, suppression, template, versioning
 from promptbudget.rules.base import Rule, RuleContext, TemplateResult, run_rules
 
 RULES: dict[str, Rule] = {
@@ -22,6 +22,7 @@ RULES: dict[str, Rule] = {
         budget.cost_per_outcome_over_budget,
         budget.context_window_exceeded,
         budget.unknown_model,
+        limits.template_over_budget,
         template.unbounded_variable,
         template.undeclared_variable,
         template.cache_unfriendly_prefix,
@@ -29,6 +30,7 @@ RULES: dict[str, Rule] = {
         compression.compressible,
         versioning.version_not_bumped,
         template.estimated_count,
+        template.read_as_plain_text,
     )
 }
 

@@ -352,3 +352,36 @@ def cache_unfriendly_prefix(self: Rule, ctx: RuleContext, severity: Severity) ->
                 measured=gain,
                 unit="tokens",
             )
+
+
+@rule(
+    "PB302",
+    "read-as-plain-text",
+    Severity.INFO,
+    "a file looks like a template, but no engine accepts it: counted as plain text",
+)
+def read_as_plain_text(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
+    """A ``.txt``/``.md`` file with braces that no template engine reads is plain text.
+
+    Why: promptbudget decides a generic file's engine by its content (see "How promptbudget
+    reads a file" in the README). Braces that no engine accepts (a JSON example, a ``{{``
+    that is just text) mean the file is most likely sent as it is; it is counted that way,
+    and you are told, in case the application does use an engine: name it with
+    ``engines:`` in budgets.yaml and its errors become PB001.
+
+    Fails (info):
+        Fill {{ answer: ... }} for {the question}.   <- Jinja2 and str.format reject it
+
+    Passes:
+        Return {"answer": "..."} exactly.         <- no template syntax: plain text
+        Answer {question} using {context}.       <- str.format
+    """
+    reported: set[str] = set()
+    for result in ctx.templates:
+        parsed = result.parsed
+        if parsed.engine_note is None or parsed.display_path in reported:
+            continue
+        reported.add(parsed.display_path)
+        yield self.finding(
+            severity, parsed.engine_note, path=parsed.display_path, line=parsed.engine_line
+        )

@@ -48,12 +48,13 @@ def _scan(body: str, syntaxes: tuple[tuple[str, str], ...], step: _Step) -> tupl
     while (found := openers.search(body, position)) is not None:
         opener = found.group()
         end = closers[opener].find(found.end())
-        if end == -1:
-            return None  # unclosed: the parser reports it, without recursing
-        content = body[found.end() : end]
+        # unclosed: the parser reads to the end of the text, recursing as it nests
+        content = body[found.end() : end if end != -1 else len(body)]
         depth, problem = step(opener, content, depth)
         if problem is not None:
             return problem, index.line_of(found.start())
+        if end == -1:
+            return None
         position = end + 2
     return None
 

@@ -36,7 +36,9 @@ class TemplateMeta:
     samples: Mapping[str, Any] = field(default_factory=dict)
     # Input names the template declares (front matter ``inputs``/``sample``); None: no list.
     declared_inputs: frozenset[str] | None = None
-    engine: str = "jinja2"  # "jinja2", "mustache", "handlebars" or "none"
+    # "jinja2", "mustache", "handlebars", "semantic-kernel", "format", "go-template", "text"
+    # (a generic file's detected engine), "fstring" (LangChain), "liquid" or "none" (data)
+    engine: str = "jinja2"
     # Prompty ``sample: file.json`` or ``${file:...}``, ``inputs: ${file:...}``: JSON files
     # of sample values, relative to the template (loaded by the pipeline, inside the project)
     sample_files: tuple[str, ...] = ()
@@ -67,6 +69,9 @@ class ParsedTemplate:
     # The file line of each body line, where they do not follow one another (a template in
     # a folded or quoted YAML scalar); empty: line ``body_line + n``.
     line_map: tuple[int, ...] = ()
+    # PB302: a generic file that looks like a template no engine accepts (counted as text)
+    engine_note: str | None = None
+    engine_line: int = 1
 
 
 @dataclass(frozen=True)
@@ -135,21 +140,38 @@ def _looks_like_yaml(lines: list[str]) -> bool:
     return first is not None and _YAML_KEY_LINE.match(first) is not None
 
 
+# Template engines parse and compile a template in time that grows with its tags, a few
+# seconds for tens of thousands: beyond this many ``{{``/``{%`` a template is PB001, counted
+# as plain text. Real prompt templates hold tens to hundreds.
+MAX_TEMPLATE_TAGS = 5_000
+
+
 def parse_template(
-    path: Path, display: str, fmt: TemplateFormat, read: PromptText, *, root: Path | None = None
+    path: Path,
+    display: str,
+    fmt: TemplateFormat,
+    read: PromptText,
+    *,
+    root: Path | None = None,
+    engine: str | None = None,
 ) -> ParsedTemplate:
-    """Split and interpret ``read`` according to ``fmt``. Never raises for content problems.
+    """Split and interpret ``read`` according to ``fmt``; a generic file's engine is
+    ``engine`` (a per-glob setting) or found by content. Never raises for content problems.
 
     ``root``: the project root; files found next to the template (``config.json``, a
     ``promptfooconfig.yaml``) are looked for and read only inside it. A template nested
     beyond ``depth.py``'s limits is PB001 and is never handed to a recursive parser."""
-    parsed = _parse_template(path, display, fmt, read, root)
+    return _bound_nesting(_parse_with_engine(path, display, fmt, read, root, engine))
+
+
+def _bound_nesting(parsed: ParsedTemplate) -> ParsedTemplate:
+    """PB001 for a template nested past ``depth.py``'s limits (with the line)."""
     if parsed.problem is not None or not parsed.is_readable:
         return parsed
     engine = parsed.meta.engine
     if parsed.format is TemplateFormat.DOTPROMPT or engine in {"handlebars", "mustache"}:
         found = nesting_problem(parsed.body, "handlebars")
-    elif engine in {"jinja2", "liquid"}:
+    elif engine in {"jinja2", "liquid", "nunjucks"}:
         found = nesting_problem(parsed.body, "jinja2")
     else:
         return parsed
@@ -159,8 +181,71 @@ def parse_template(
     return _broken(parsed, f"template {problem}", parsed.body_line + line - 1)
 
 
+def _parse_with_engine(
+    path: Path,
+    display: str,
+    fmt: TemplateFormat,
+    read: PromptText,
+    root: Path | None,
+    engine: str | None,
+) -> ParsedTemplate:
+    parsed = _bound_tags(_parse_template(path, display, fmt, read, root=root))
+    if fmt is not TemplateFormat.JINJA2 or not parsed.is_readable or parsed.problem:
+        return parsed
+    if engine is None and parsed.meta.engine == "nunjucks":  # promptfoo renders Nunjucks
+        return replace(parsed, meta=replace(parsed.meta, engine="jinja2"))
+    if engine is None and is_jinja_file(path):
+        return parsed
+    return with_engine(parsed, engine)
+
+
+def _bound_tags(parsed: ParsedTemplate) -> ParsedTemplate:
+    """A template with more than ``MAX_TEMPLATE_TAGS`` tags is PB001, counted as plain text."""
+    if parsed.meta.engine == "none" or parsed.problem is not None:
+        return parsed
+    tags = parsed.body.count("{{") + parsed.body.count("{%")
+    if tags <= MAX_TEMPLATE_TAGS:
+        return parsed
+    return _broken(
+        parsed,
+        f"has {tags:,} template tags; promptbudget renders templates of at most "
+        f"{MAX_TEMPLATE_TAGS:,} (split it into partials)",
+        parsed.body_line,
+    )
+
+
+_JINJA_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})
+
+
+def is_jinja_file(path: Path) -> bool:
+    """A file whose suffix says Jinja2; other generic files are read by content."""
+    return path.suffix.lower() in _JINJA_SUFFIXES
+
+
+def with_engine(parsed: ParsedTemplate, engine: str | None) -> ParsedTemplate:
+    """``parsed`` read with ``engine`` (None: the engine its content shows)."""
+    from promptbudget.templates.detect import detect_engine
+
+    if engine is None:
+        found = detect_engine(parsed.body, parsed.body_line)
+        engine = found.engine
+        if found.problem is not None:
+            parsed = replace(parsed, problem=found.problem[0], problem_line=found.problem[1])
+        elif found.note is not None:
+            parsed = replace(parsed, engine_note=found.note, engine_line=parsed.body_line)
+    fmt = TemplateFormat.SEMANTIC_KERNEL if engine == "semantic-kernel" else parsed.format
+    return replace(parsed, format=fmt, meta=replace(parsed.meta, engine=engine))
+
+
+def engine_label(parsed: ParsedTemplate) -> str:
+    """What ``format`` says in the output: a generic file's engine, else the file format."""
+    if parsed.format is TemplateFormat.JINJA2:
+        return "text" if parsed.meta.engine == "none" else str(parsed.meta.engine)
+    return str(parsed.format.value)
+
+
 def _parse_template(
-    path: Path, display: str, fmt: TemplateFormat, read: PromptText, root: Path | None
+    path: Path, display: str, fmt: TemplateFormat, read: PromptText, *, root: Path | None
 ) -> ParsedTemplate:
     base = ParsedTemplate(
         path=path,
@@ -738,7 +823,8 @@ def _promptfoo(base: ParsedTemplate, root: Path | None) -> ParsedTemplate:
     config = find_config(base.path, root=root)
     if config is None:
         return base
-    meta = replace(base.meta, samples={**config.samples, **base.meta.samples})
+    # promptfoo renders its prompt files with Nunjucks, whatever their suffix
+    meta = replace(base.meta, samples={**config.samples, **base.meta.samples}, engine="nunjucks")
     if not config.is_prompt_file(base.path):  # a message's content: read as it is
         return replace(base, meta=meta)
     prompts = split_prompts(base.body, base.body_line)

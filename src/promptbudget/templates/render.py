@@ -9,6 +9,7 @@ variable with neither renders as nothing and is reported as unbounded. Role mark
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -36,16 +37,25 @@ if TYPE_CHECKING:
     from promptbudget.tools import Tool
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, TemplateFormat, decode_prompt_bytes
 
-# Private-use characters mark slots in rendered text: \uE000 <index> \uE001 is a whole value,
-# \uE000 <index> \uE002 is a part of a structured value (an item, a field).
-_SLOT_OPEN = "\ue000"
+# A capped value renders as a *slot marker*: U+E000, a tag random to this process (digits, so
+# filters like ``upper`` keep it), the slot's index, then U+E001 (the whole value) or U+E002
+# (a part of a structured value: an item, a field). A prompt cannot contain the tag, so its
+# own private-use characters are ordinary text, counted as written.
+_SLOT_TAG = "\ue000" + str(10**15 + secrets.randbelow(9 * 10**15)) + ":"
 _SLOT_WHOLE = "\ue001"
 _SLOT_PART = "\ue002"
-_SLOT_PATTERN = re.compile("\ue000(\\d+)([\ue001\ue002])")
-_ANY_SLOT_CHAR = re.compile("[\ue000\ue001\ue002]")
+_SLOT_PATTERN = re.compile(re.escape(_SLOT_TAG) + "(\\d+)([\ue001\ue002])")
+
+
+def slot_marker(index: int, *, whole: bool = True) -> str:
+    """The text a capped value renders as, in every engine."""
+    return f"{_SLOT_TAG}{index}{_SLOT_WHOLE if whole else _SLOT_PART}"
+
 
 ROLES = ("system", "user", "assistant", "developer", "function", "tool", "tools")
-_ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])?\s*:\s*$")
+# No two adjacent \s* may compete for the same spaces: a long run of blanks (a line of
+# variables that render empty) would make the match quadratic.
+_ROLE_LINE = re.compile(r"(?i)^\s*(?:#\s*)?(" + "|".join(ROLES) + r")\s*(?:(\[[^\]]*\])\s*)?:\s*$")
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,9 @@ Part = str | Slot
 class Message:
     role: str
     parts: tuple[Part, ...]
+    # The participant's name (Prompty ``user[name="bob"]:``, ``"name"`` in a JSON chat, SK's
+    # ``<message role="user" name="bob">``): OpenAI counts it (1 + its tokens)
+    name: str | None = None
 
     @property
     def text(self) -> str:
@@ -160,6 +173,21 @@ class _Unbounded(ChainableUndefined):
         self._guard()
         return self
 
+    # A missing value compared or combined (``memory.count() > 1``, ``n + 1``) is not an
+    # error the application would see (it passes real values): false, and still missing.
+    def _false(self, other: object) -> bool:
+        self._guard()
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
+
+    def _same(self, other: object) -> Any:
+        self._guard()
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same
+
 
 class _SlotPart:
     """A part of a capped structured value (a list item, a field of it)."""
@@ -170,7 +198,7 @@ class _SlotPart:
         self._index = index
 
     def __str__(self) -> str:
-        return f"{_SLOT_OPEN}{self._index}{_SLOT_PART}"
+        return slot_marker(self._index, whole=False)
 
     __html__ = __str__
 
@@ -198,7 +226,7 @@ class _SlotValue(str):
     _index: int
 
     def __new__(cls, index: int) -> _SlotValue:
-        value = super().__new__(cls, f"{_SLOT_OPEN}{index}{_SLOT_WHOLE}")
+        value = super().__new__(cls, slot_marker(index))
         value._index = index
         return value
 
@@ -308,6 +336,14 @@ class TemplateRenderer:
                 messages=(Message("user", (parsed.text,)),) if parsed.text else (),
                 variables=(),
             )
+        if parsed.meta.engine == "text":  # a generic file with no template syntax
+            split = _is_chat_template(parsed)
+            return RenderedPrompt(
+                messages=_messages_of(parsed, parsed.body, [], split_roles=split),
+                variables=(),
+            )
+        if parsed.meta.engine in ("format", "go-template"):
+            return self._render_engine(parsed, values, as_slots)
         if parsed.format is TemplateFormat.DOTPROMPT or parsed.meta.engine in _HANDLEBARS_ENGINES:
             return self._render_handlebars(parsed, values, include_root, as_slots)
         if parsed.meta.engine in ("semantic-kernel", "fstring"):
@@ -324,8 +360,6 @@ class TemplateRenderer:
                 f"{parsed.meta.engine} templates are not rendered yet; counted as raw text",
                 parsed.body_line,
             )
-        if _ANY_SLOT_CHAR.search(parsed.body):
-            return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
 
         root = include_root or self.root
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
@@ -392,6 +426,46 @@ class TemplateRenderer:
             variable_lines=_first_uses(ast, set(used), parsed.body_line),
         )
 
+    # -- Python str.format and Go text/template ------------------------------------------------
+
+    def _render_engine(
+        self, parsed: ParsedTemplate, values: Mapping[str, VariableValue], as_slots: bool
+    ) -> RenderedPrompt:
+        from promptbudget.templates.render_engines import EngineError, render_format, render_go
+
+        render = render_format if parsed.meta.engine == "format" else render_go
+        watchdog = Watchdog(self.timeout_seconds)
+        try:
+            with watchdog:
+                out = render(
+                    parsed.body, parsed.body_line, values, as_slots=as_slots, marker=slot_marker
+                )
+        except RenderTimeoutError:
+            return _raw(
+                parsed,
+                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
+                parsed.body_line,
+            )
+        except EngineError as err:
+            return _raw(parsed, err.message, err.line)
+        slots = [
+            values.get(name) or VariableValue(name, "structure", max_tokens=0)
+            for name in out.slot_names
+        ]
+        if as_slots:
+            slots = [VariableValue(name, "structure", max_tokens=0) for name in out.slot_names]
+        messages = _messages_of(parsed, out.text, slots, split_roles=_is_chat_template(parsed))
+        used = tuple(sorted(out.lines))
+        return RenderedPrompt(
+            messages=messages,
+            variables=used,
+            values={name: values[name] for name in used if name in values},
+            unbounded=tuple(name for name in used if name not in values),
+            variable_lines=out.lines,
+            functions=out.functions,
+            warnings=tuple(out.warnings),
+        )
+
     # -- Dotprompt (Handlebars), and Prompty's Mustache/Handlebars templates ------------------
 
     def _render_handlebars(
@@ -419,8 +493,6 @@ class TemplateRenderer:
         is_semantic_kernel = parsed.format is TemplateFormat.SEMANTIC_KERNEL
         dialect = Dialect.MUSTACHE if parsed.meta.engine == "mustache" else Dialect.HANDLEBARS
         engine = "Mustache" if dialect is Dialect.MUSTACHE else "Handlebars"
-        if _ANY_SLOT_CHAR.search(parsed.body):
-            return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
         partials = self._dotprompt_partials(parsed, include_root) if is_dotprompt else None
         watchdog = Watchdog(self.timeout_seconds)
         try:
@@ -469,7 +541,8 @@ class TemplateRenderer:
             )
         else:  # Prompty: role lines split the text, as for its Jinja2 templates
             output = "".join(chunk for chunk in chunks if isinstance(chunk, str))
-            messages = _messages_of(parsed, output, slots, split_roles=True)
+            split = parsed.format is not TemplateFormat.JINJA2 or _is_chat_template(parsed)
+            messages = _messages_of(parsed, output, slots, split_roles=split)
         all_lines = {**reads.functions, **lines}
         for name, line in reads.functions.items():
             all_lines[name] = min(line, all_lines[name])
@@ -650,7 +723,9 @@ def _messages_of(
 
         tagged = split_messages(output)
         if tagged is not None:
-            return tuple(Message(role, _parts(content, slots)) for role, content in tagged)
+            return tuple(
+                Message(role, _parts(content, slots), name) for role, content, name in tagged
+            )
         return (Message("user", _parts(output, slots)),) if output else ()
     if parsed.path.suffix.lower() == ".json":
         chat = _chat_json(output, slots)
@@ -679,7 +754,14 @@ def _chat_json(output: str, slots: list[VariableValue]) -> tuple[Message, ...] |
             and isinstance(item.get("content"), str)
         ):
             return None
-        messages.append(Message(item["role"], _parts(item["content"], slots)))
+        name = item.get("name")
+        messages.append(
+            Message(
+                item["role"],
+                _parts(item["content"], slots),
+                name if isinstance(name, str) and name else None,
+            )
+        )
     return tuple(messages)
 
 
@@ -729,8 +811,6 @@ def _render_simple(
         value_text,
     )
 
-    if _ANY_SLOT_CHAR.search(parsed.body):
-        return _raw(parsed, "contains private-use characters U+E000..U+E002", parsed.body_line)
     pieces: list[Any]
     try:
         if parsed.meta.engine == "fstring":
@@ -874,29 +954,44 @@ def _to_messages(
 ) -> tuple[Message, ...]:
     if not split_roles:
         return (Message("user", _parts(output, slots)),) if output else ()
-    chunks: list[tuple[str, list[str]]] = []
+    chunks: list[tuple[str, str | None, list[str]]] = []
     role: str | None = None
+    name: str | None = None
     lines: list[str] = []
     for line in output.split("\n"):
         match = _ROLE_LINE.match(line)
         if match:
-            chunks.append((role or "", lines))
+            chunks.append((role or "", name, lines))
             role = match.group(1).lower()
+            name = _marker_name(match.group(2))
             lines = []
         else:
             lines.append(line)
-    chunks.append((role or "", lines))
-    if all(not r for r, _ in chunks):  # no role markers at all: one message, text untouched
+    chunks.append((role or "", name, lines))
+    if all(not r for r, _, _ in chunks):  # no role markers at all: one message, text untouched
         return (Message("user", _parts(output, slots)),) if output else ()
     messages = []
-    for chunk_role, chunk_lines in chunks:
+    for chunk_role, chunk_name, chunk_lines in chunks:
         content = "\n".join(chunk_lines).strip()
         if not chunk_role:
             if not content:
                 continue
             chunk_role = "system"  # text before the first marker (Prompty's rule)
-        messages.append(Message(chunk_role, _parts(content, slots)))
+        messages.append(Message(chunk_role, _parts(content, slots), chunk_name))
     return tuple(messages)
+
+
+_MARKER_NAME = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)'|([^,\]\s"']+))""")
+
+
+def _marker_name(arguments: str | None) -> str | None:
+    """``name`` in a role marker's arguments (Prompty: ``user[name="bob", x=1]:``)."""
+    if not arguments:
+        return None
+    match = _MARKER_NAME.search(arguments)
+    if match is None:
+        return None
+    return next(group for group in match.groups() if group is not None) or None
 
 
 def _parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:
@@ -904,7 +999,7 @@ def _parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:
     position = 0
     for match in _SLOT_PATTERN.finditer(text):
         if match.start() > position:
-            parts.append(_ANY_SLOT_CHAR.sub("", text[position : match.start()]))
+            parts.append(text[position : match.start()])
         index = int(match.group(1))
         kind: Literal["whole", "part"] = "whole" if match.group(2) == _SLOT_WHOLE else "part"
         if index < len(slots):
@@ -912,5 +1007,5 @@ def _parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:
             parts.append(Slot(value.name, value.max_tokens or 0, whole=kind == "whole"))
         position = match.end()
     if position < len(text):
-        parts.append(_ANY_SLOT_CHAR.sub("", text[position:]))
+        parts.append(text[position:])
     return tuple(parts)

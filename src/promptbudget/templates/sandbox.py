@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -224,40 +226,75 @@ class Watchdog:
 
     Uses CPython's ``PyThreadState_SetAsyncExc``, so it works in any thread and on every
     platform; pure-Python loops (all a Jinja2 template compiles to) are interrupted promptly.
+    Every watchdog shares one monitor thread (started once per process): entering and leaving
+    a block only registers and removes a deadline, so thousands of renders cost no threads.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
-        self._inside = False
         self._thread_id = 0
         self.fired = False
 
-    def _interrupt(self) -> None:
-        with self._lock:
-            if not self._inside:
-                return
-            self.fired = True
-            _set_async_exc(self._thread_id, RenderTimeoutError)
-
     def __enter__(self) -> Watchdog:
         self._thread_id = threading.get_ident()
-        self._inside = True
         self.fired = False
-        self._timer = threading.Timer(self.seconds, self._interrupt)
-        self._timer.daemon = True
-        self._timer.start()
+        _MONITOR.watch(self, time.monotonic() + self.seconds)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._inside = False
+        with _MONITOR.lock:
+            _MONITOR.unwatch(self)
             if self.fired:
                 # The exception may still be pending if the block ended just as it fired.
                 _set_async_exc(self._thread_id, None)
-        if self._timer is not None:
-            self._timer.cancel()
+
+    def interrupt(self) -> None:
+        """Called by the monitor, holding its lock, once the deadline has passed."""
+        self.fired = True
+        _set_async_exc(self._thread_id, RenderTimeoutError)
+
+
+class _Monitor:
+    """The one thread that fires overdue watchdogs: it sleeps until the earliest deadline it
+    knows of and is woken only when a sooner one arrives."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._wake = threading.Condition(self.lock)
+        self._deadlines: dict[Watchdog, float] = {}
+        self._sleeping_until = math.inf
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: Watchdog, deadline: float) -> None:
+        with self.lock:
+            self._deadlines[watchdog] = deadline
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._thread = threading.Thread(
+                    target=self._run, name="promptbudget-watchdog", daemon=True
+                )
+                self._sleeping_until = math.inf
+                self._thread.start()
+            elif deadline < self._sleeping_until:
+                self._wake.notify()
+
+    def unwatch(self, watchdog: Watchdog) -> None:
+        """Forget ``watchdog`` (the caller holds ``lock``)."""
+        self._deadlines.pop(watchdog, None)
+
+    def _run(self) -> None:
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                for watchdog, deadline in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[watchdog]
+                        watchdog.interrupt()
+                self._sleeping_until = min(self._deadlines.values(), default=math.inf)
+                timeout = None if self._sleeping_until == math.inf else self._sleeping_until - now
+                self._wake.wait(timeout)
+
+
+_MONITOR = _Monitor()
 
 
 def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:

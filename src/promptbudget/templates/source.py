@@ -39,6 +39,8 @@ _FORMAT_BY_SUFFIX = {
     ".prompt": TemplateFormat.DOTPROMPT,
 }
 
+_DATA_SUFFIXES = frozenset({".json", ".yaml", ".yml"})
+
 # Files picked up when a directory is walked: template formats, plus the data formats prompts
 # are kept in (chat-message JSON, prompt YAML), which are counted as plain text.
 DISCOVERED_SUFFIXES = frozenset(_FORMAT_BY_SUFFIX) | {".json", ".yaml", ".yml"}
@@ -52,11 +54,15 @@ _SKIPPED_DIRS = frozenset(
 
 
 def detect_format(path: Path) -> TemplateFormat:
-    """The template format of ``path``, by its name and suffix; anything else is plain text
-    (YAML and JSON files may turn out to be Semantic Kernel or LangChain prompts once read)."""
+    """The template format of ``path``, by its name and suffix. YAML and JSON files are data
+    (they may turn out to be Semantic Kernel or LangChain prompts once read); any other file
+    is a generic template (``JINJA2``), whose engine its content decides."""
     if path.name.lower() == "skprompt.txt":
         return TemplateFormat.SEMANTIC_KERNEL
-    return _FORMAT_BY_SUFFIX.get(path.suffix.lower(), TemplateFormat.TEXT)
+    suffix = path.suffix.lower()
+    if suffix in _DATA_SUFFIXES:
+        return TemplateFormat.TEXT
+    return _FORMAT_BY_SUFFIX.get(suffix, TemplateFormat.JINJA2)
 
 
 @dataclass(frozen=True)

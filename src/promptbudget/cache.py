@@ -1,0 +1,278 @@
+"""The content-hash cache, ``.promptbudget_cache/`` (like ruff's ``.ruff_cache``).
+
+Only pure functions of their inputs are kept, each under a key that hashes every input:
+
+* a token count: the exact text, and the encoding (its rank file's sha256, or the bytes of a
+  project's tokenizer.json), so a template, partial, sample or manifest value that changes
+  the rendered text misses, and an unchanged text hits wherever it comes from;
+* a Monte Carlo run: every number it reads (token counts, rates from the price data, shares,
+  distributions), the samples and the seed.
+
+Every key also holds the promptbudget version. Entries live in 256 shard files, loaded when
+first needed and rewritten (merged with what is on disk, written atomically) when a run
+ends, so concurrent runs never corrupt a shard: at worst one run's new entries are lost.
+Each shard carries an HMAC with a key kept outside the project (the user's cache directory),
+so a cache committed to a pull request, or a truncated or corrupt shard, is ignored and
+rebuilt. A ``.promptbudget_cache`` that is a symlink, or not a directory, is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from promptbudget import __version__
+from promptbudget.errors import PromptBudgetError
+from promptbudget.fileio import Expect, replace_file
+
+CACHE_DIR_NAME = ".promptbudget_cache"
+CACHE_DIR_ENV = "PROMPTBUDGET_CACHE_DIR"
+FORMAT = 1
+MAX_SHARD_BYTES = 64 * 1024 * 1024
+# A shard holding more entries than this keeps only those the current run used.
+MAX_SHARD_ENTRIES = 50_000
+
+_SALT = f"promptbudget {__version__} cache format {FORMAT}"
+
+
+def cache_key(*parts: str) -> str:
+    """A key for ``parts`` (and this promptbudget version): 32 hex digits."""
+    digest = hashlib.blake2b(_SALT.encode(), digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class Store:
+    """The entries of one cache directory: ``key -> JSON value``, sharded by key prefix."""
+
+    def __init__(self, directory: Path, key_file: Path) -> None:
+        self.directory = directory
+        self._key_file = key_file
+        self._secret = _read_secret(key_file)  # None: nothing on disk can be trusted yet
+        self._shards: dict[str, dict[str, Any]] = {}
+        self._new: dict[str, dict[str, Any]] = {}
+        self._used: dict[str, set[str]] = {}
+        self._blobs: dict[str, bytes] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Any:
+        """The value stored under ``key``, or None."""
+        shard = self._shard(key[:2])
+        value = shard.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+            self._used.setdefault(key[:2], set()).add(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self._shard(key[:2])[key] = value
+        self._new.setdefault(key[:2], {})[key] = value
+
+    def get_blob(self, name: str) -> bytes | None:
+        """The bytes stored as ``name`` (a file of its own), if signed with our key."""
+        if self._secret is None:
+            return None
+        data = _read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
+        if data is None:
+            return None
+        signature, _, body = data.partition(b"\n")
+        return body if hmac.compare_digest(signature, _sign(body, self._secret)) else None
+
+    def put_blob(self, name: str, data: bytes) -> None:
+        """Keep ``data`` as ``name``; written when the run ends."""
+        self._blobs[name] = data
+
+    def flush(self) -> None:
+        """Write the shards this run added to, merged with what is on disk now (another run
+        may have written since). A cache that cannot be written is left as it is. The
+        directory (and the key) are made only when there is something to keep."""
+        if not self._new and not self._blobs:
+            return
+        secret = self._secret or _make_secret(self._key_file)
+        if secret is None or not _prepare(self.directory):
+            return
+        self._secret = secret
+        for name, blob in self._blobs.items():
+            if not _write_signed(self.directory / f"{name}.blob", blob, secret):
+                return
+        self._blobs.clear()
+        for name, new in self._new.items():
+            merged = _read_shard(self._path(name), secret) or {}
+            if len(merged) + len(new) > MAX_SHARD_ENTRIES:
+                used = self._used.get(name, set())
+                merged = {key: value for key, value in merged.items() if key in used}
+            merged.update(new)
+            body = json.dumps(merged, separators=(",", ":")).encode()
+            if not _write_signed(self._path(name), body, secret):
+                return
+        self._new.clear()
+
+    def _shard(self, name: str) -> dict[str, Any]:
+        shard = self._shards.get(name)
+        if shard is None:
+            found = _read_shard(self._path(name), self._secret) if self._secret else None
+            shard = self._shards[name] = found or {}
+        return shard
+
+    def _path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+
+def _write_signed(path: Path, body: bytes, secret: bytes) -> bool:
+    """Write ``body`` after its HMAC line, atomically; False if it cannot be written."""
+    try:
+        _write(path, _sign(body, secret) + b"\n" + body)
+    except (OSError, PromptBudgetError):
+        return False
+    return True
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The one write primitive (atomic, under the directory's lock); raises like it."""
+    replace_file(path, data, expected=Expect.ANY, shown=str(path), activity="caching")
+
+
+def _sign(body: bytes, secret: bytes) -> bytes:
+    return hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+
+
+def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
+    """A shard's entries; None when it is missing, not a regular file, too large, truncated,
+    corrupt or signed with another key."""
+    data = _read_regular_file(path, MAX_SHARD_BYTES)
+    if data is None:
+        return None
+    signature, _, body = data.partition(b"\n")
+    if not hmac.compare_digest(signature, _sign(body, secret)):
+        return None
+    try:
+        entries = json.loads(body)
+    except ValueError:
+        return None
+    return entries if isinstance(entries, dict) else None
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device) of at most
+    ``limit`` bytes."""
+    try:
+        found = path.lstat()
+        if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+            return None
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        descriptor = os.open(path, flags)
+        with os.fdopen(descriptor, "rb") as handle:
+            return handle.read(limit + 1)
+    except OSError:
+        return None
+
+
+# -- the cache of the current run ----------------------------------------------------------
+
+_ACTIVE: Store | None = None
+_OPEN: dict[Path, Store] = {}
+_WARNINGS: list[str] = []
+
+
+def active_store() -> Store | None:
+    """The cache of the project being run, or None (``--no-cache``, or none usable)."""
+    return _ACTIVE
+
+
+def open_cache(root: Path, *, enabled: bool) -> Store | None:
+    """Make the cache of the project at ``root`` the active one (``PROMPTBUDGET_CACHE_DIR``
+    overrides its place). Problems are warnings (``take_warnings``), never errors."""
+    global _ACTIVE
+    _ACTIVE = None
+    if not enabled:
+        return None
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        directory = Path(override).expanduser().resolve()
+        key_file = directory / ".key"  # a directory the user chose is trusted with its key
+    else:
+        directory = root / CACHE_DIR_NAME
+        if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+            _warn(
+                f"{CACHE_DIR_NAME} in {root} is a symlink or not a directory; the cache is "
+                "not used (remove it, or set PROMPTBUDGET_CACHE_DIR)"
+            )
+            return None
+        key_file = _user_cache_dir() / "cache-key"
+    store = _OPEN.get(directory)
+    if store is None:
+        store = _OPEN[directory] = Store(directory, key_file)
+    _ACTIVE = store
+    return store
+
+
+def flush_caches() -> None:
+    """Write every cache this process opened, then forget them (the next run reads the files
+    again)."""
+    global _ACTIVE
+    for store in _OPEN.values():
+        store.flush()
+    _OPEN.clear()
+    _ACTIVE = None
+
+
+def take_warnings() -> list[str]:
+    found = list(dict.fromkeys(_WARNINGS))
+    _WARNINGS.clear()
+    return found
+
+
+def _warn(message: str) -> None:
+    _WARNINGS.append(message)
+
+
+def _user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "promptbudget"
+
+
+def _read_secret(path: Path) -> bytes | None:
+    """The HMAC key in ``path``; None when there is none (yet)."""
+    data = _read_regular_file(path, 1024)
+    return data if data is not None and len(data) >= 32 else None
+
+
+def _make_secret(path: Path) -> bytes | None:
+    """A new HMAC key in ``path`` (the first run to make one wins: it is linked into place,
+    never replaced); None when it cannot be made."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(temporary, os.urandom(32))
+        os.chmod(temporary, 0o600)
+        with contextlib.suppress(FileExistsError):  # another run made it first: use theirs
+            os.link(temporary, path)
+    except (OSError, PromptBudgetError):
+        return None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _prepare(directory: Path) -> bool:
+    """Create the cache directory with a ``.gitignore`` that keeps it out of git."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        ignore = directory / ".gitignore"
+        if not ignore.exists() and not ignore.is_symlink():
+            _write(ignore, b"# Created by promptbudget\n*\n")
+    except (OSError, PromptBudgetError):
+        return False
+    return True

@@ -1,0 +1,31 @@
+"""What one replay found, for the reporters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from promptbudget.replay.calibration import Calibration
+from promptbudget.replay.drift import Drift
+from promptbudget.replay.readers import Malformed
+from promptbudget.replay.stats import WorkflowStats
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    observed: tuple[WorkflowStats, ...]  # workflows of budgets.yaml first, then the rest
+    known_workflows: tuple[str, ...]  # the workflows budgets.yaml declares
+    files: tuple[str, ...] = ()
+    records: int = 0
+    malformed: int = 0
+    malformed_examples: tuple[Malformed, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    calibration: Calibration | None = None
+    aggregates: str | None = None  # --aggregates FILE: the result judged came from there
+
+    @property
+    def matched(self) -> tuple[WorkflowStats, ...]:
+        return tuple(w for w in self.observed if w.name in self.known_workflows)
+
+    @property
+    def unmatched(self) -> tuple[WorkflowStats, ...]:
+        return tuple(w for w in self.observed if w.name not in self.known_workflows)

@@ -1,0 +1,248 @@
+"""The content-hash cache (.promptbudget_cache/): a cached run gives exactly what a
+``--no-cache`` run gives, whatever changed; a broken, foreign or hostile cache is ignored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Run
+from promptbudget.cache import CACHE_DIR_NAME
+from promptbudget.tokenizers import get_tokenizer, load_encoding
+
+RunCli = Callable[..., Run]
+
+FILES = {
+    "budgets.yaml": """\
+        version: 1
+        defaults: {model: gpt-4.1-mini}
+        variables:
+          question: {max_tokens: 200}
+        workflows:
+          support:
+            traffic: {requests_per_day: 1000}
+            steps:
+              - name: answer
+                prompt: answer.j2
+                output_tokens: {p50: 200, p95: 800}
+          other:
+            traffic: {requests_per_day: 500}
+            steps:
+              - {name: other, prompt: other.j2, output_tokens: 100}
+    """,
+    "prompts/answer.j2": """\
+        ---
+        sample: {customer: Ada Lovelace}
+        ---
+        {% include "partials/tone.j2" %}
+        Answer the question of {{ customer }}: {{ question }}
+    """,
+    "prompts/partials/tone.j2": "Be kind, concise and exact.\n",
+    "prompts/other.j2": "Summarise {{ question }} in one line.\n",
+}
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("PROMPTBUDGET_CACHE_DIR")  # the cache in the project, as users have it
+    return make_project(FILES)
+
+
+def check(run_cli: RunCli, root: Path, *extra: str) -> dict[str, Any]:
+    run = run_cli("check", "--format", "json", *extra, cwd=root)
+    assert run.exit_code in (0, 1), run.stderr
+    data: dict[str, Any] = run.json()
+    return data
+
+
+def entries(root: Path) -> dict[str, Any]:
+    """Every entry in the cache's shard files (each: an HMAC line, then JSON)."""
+    found: dict[str, Any] = {}
+    for shard in (root / CACHE_DIR_NAME).glob("*.json"):
+        found.update(json.loads(shard.read_bytes().partition(b"\n")[2]))
+    return found
+
+
+def assert_same_as_uncached(run_cli: RunCli, root: Path, *extra: str) -> dict[str, Any]:
+    cached = check(run_cli, root, *extra)
+    assert cached == check(run_cli, root, "--no-cache", *extra)
+    return cached
+
+
+def test_a_second_run_is_answered_from_the_cache(run_cli: RunCli, project: Path) -> None:
+    first = check(run_cli, project)
+    stored = entries(project)
+    assert stored, "the first run fills the cache"
+    assert (project / CACHE_DIR_NAME / ".gitignore").read_text(encoding="utf-8").endswith("*\n")
+    assert check(run_cli, project) == first
+    assert entries(project) == stored  # nothing new: every count and simulation was a hit
+
+
+def test_a_fully_cached_run_builds_no_encoding(run_cli: RunCli, project: Path) -> None:
+    check(run_cli, project)
+    get_tokenizer.cache_clear()  # a new process: no tokenizer, no encoding built yet
+    load_encoding.cache_clear()
+    check(run_cli, project)
+    assert load_encoding.cache_info().currsize == 0
+    check(run_cli, project, "--no-cache")
+    assert load_encoding.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("prompts/answer.j2", "Answer the question", "Answer, in French, the question"),
+        ("prompts/partials/tone.j2", "kind", "kind, warm"),
+        ("prompts/answer.j2", "Ada Lovelace", "Grace Brewster Murray Hopper"),
+        ("budgets.yaml", "{max_tokens: 200}", "{max_tokens: 2000}"),
+        ("budgets.yaml", "{p50: 200, p95: 800}", "{p50: 200, p95: 3000}"),
+        ("budgets.yaml", "defaults: {model: gpt-4.1-mini}", "defaults: {model: gpt-4}"),
+    ],
+    ids=["template", "partial", "sample", "variable-cap", "distribution", "tokenizer"],
+)
+def test_a_change_gives_the_numbers_an_uncached_run_gives(
+    run_cli: RunCli, project: Path, path: str, old: str, new: str
+) -> None:
+    before = check(run_cli, project)
+    stored = entries(project)
+    target = project / path
+    target.write_text(target.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    after = assert_same_as_uncached(run_cli, project)
+    assert after != before
+    added = entries(project).keys() - stored.keys()
+    if path == "budgets.yaml" and "model" in old:
+        # Another encoding for every template: every count is new, none is reused wrongly.
+        assert len(added) >= len(stored) - 1  # "" is never counted; one role name may match
+    else:
+        # Only what changed is new: other.j2's counts (and, unless the change reaches it,
+        # the "other" workflow's simulation) were hits.
+        assert 0 < len(added) < len(stored)
+
+
+def test_the_price_file_invalidates_the_simulation(run_cli: RunCli, project: Path) -> None:
+    prices = project / "prices.json"
+    entry = {"litellm_provider": "openai", "mode": "chat", "max_output_tokens": 32768}
+    rates = {"input_cost_per_token": 4e-07, "output_cost_per_token": 1.6e-06}
+    prices.write_text(json.dumps({"gpt-4.1-mini": {**entry, **rates}}), encoding="utf-8")
+    before = check(run_cli, project, "--prices", "prices.json")
+    stored = entries(project)
+    rates["output_cost_per_token"] = 9e-06
+    prices.write_text(json.dumps({"gpt-4.1-mini": {**entry, **rates}}), encoding="utf-8")
+    after = assert_same_as_uncached(run_cli, project, "--prices", "prices.json")
+    assert after["workflows"] != before["workflows"]
+    added = entries(project).keys() - stored.keys()
+    assert len(added) == 2  # the two workflows' simulations; no text was counted again
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "forged", "directory", "empty"])
+def test_a_broken_or_foreign_cache_file_is_ignored(
+    run_cli: RunCli, project: Path, damage: str
+) -> None:
+    expected = check(run_cli, project, "--no-cache")
+    check(run_cli, project)
+    for shard in (project / CACHE_DIR_NAME).glob("*.json"):
+        data = shard.read_bytes()
+        if damage == "truncated":
+            shard.write_bytes(data[: len(data) // 2])
+        elif damage == "garbage":
+            shard.write_bytes(b"\x00\xff not a shard")
+        elif damage == "empty":
+            shard.write_bytes(b"")
+        elif damage == "directory":
+            shard.unlink()
+            shard.mkdir()
+        else:  # entries rewritten to 1 token each, signed with another key
+            body = json.dumps(
+                {
+                    key: 1 if isinstance(value, int) else value
+                    for key, value in json.loads(data.partition(b"\n")[2]).items()
+                }
+            ).encode()
+            shard.write_bytes(b"0" * 64 + b"\n" + body)
+    run = run_cli("check", "--format", "json", cwd=project)
+    assert run.json() == expected
+    assert run.stderr == ""
+
+
+def test_a_symlinked_cache_outside_the_project_is_not_used(
+    run_cli: RunCli, project: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (project / CACHE_DIR_NAME).symlink_to(outside, target_is_directory=True)
+    expected = check(run_cli, project, "--no-cache")
+    run = run_cli("check", "--format", "json", cwd=project)
+    assert run.json() == expected
+    assert list(outside.iterdir()) == []
+    assert run.stderr.count("\n") == 1 and "warning" in run.stderr and "symlink" in run.stderr
+
+
+def test_the_cache_dir_can_be_moved(
+    run_cli: RunCli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved = tmp_path / "ci-cache"
+    monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(moved))
+    check(run_cli, project)
+    assert not (project / CACHE_DIR_NAME).exists()
+    assert list(moved.glob("*.json"))
+
+
+def test_two_concurrent_checks_both_succeed_and_leave_a_valid_cache(project: Path) -> None:
+    command = [sys.executable, "-m", "promptbudget", "check", "--format", "json"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    runs = [
+        subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate()[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs[0] == outputs[1]
+    stored = entries(project)
+    again = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert again.stdout == outputs[0]
+    assert entries(project) == stored
+
+
+def test_a_manifest_validated_before_is_not_validated_again(project: Path) -> None:
+    """The second run does not even import jsonschema; a manifest made invalid since is
+    still refused."""
+    script = (
+        "import sys; from promptbudget.cli import main; code = main(['check', '--format', "
+        "'json']); print(code, 'jsonschema' in sys.modules, file=sys.stderr)"
+    )
+    command = [sys.executable, "-c", script]
+    first = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert first.stderr.split()[-2:] == ["0", "True"]
+    second = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert second.stderr.split()[-2:] == ["0", "False"]
+    manifest = project / "budgets.yaml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace("version: 1", "version: 1\nbogus: 2"),
+        encoding="utf-8",
+    )
+    third = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert "unknown key 'bogus'" in third.stderr
+    assert third.stderr.split()[-2:] == ["2", "True"]
+
+
+def test_the_encoding_is_built_from_the_cached_rank_table(run_cli: RunCli, project: Path) -> None:
+    get_tokenizer.cache_clear()  # as in a new process: nothing loaded yet
+    load_encoding.cache_clear()
+    check(run_cli, project)
+    assert list((project / CACHE_DIR_NAME).glob("ranks-o200k_base-*.blob"))
+    get_tokenizer.cache_clear()  # a new process: the encoding is built again...
+    load_encoding.cache_clear()
+    target = project / "prompts/other.j2"
+    target.write_text("Summarise {{ question }} in two lines, politely.\n", encoding="utf-8")
+    cached = check(run_cli, project)  # ...from the cached table, for the new text
+    assert load_encoding.cache_info().currsize == 1
+    get_tokenizer.cache_clear()
+    load_encoding.cache_clear()
+    assert cached == check(run_cli, project, "--no-cache")
