@@ -277,6 +277,13 @@ def _emit(report: Report, options: Options) -> int:
         verbosity=options.verbosity,
     )
     text = get_reporter(fmt)(report, settings)
+    if options.output is not None:
+        from promptbudget.confine import output_problem
+
+        root = Path(report.root) if report.root else options.cwd
+        problem = output_problem(options.output, cwd=options.cwd, root=root)
+        if problem is not None:
+            raise UsageError(f"--output {options.output}: {problem}")
     _write(text, options.output)
     _step_summary(report, settings, fmt, options.output)
     return report.exit_code
@@ -295,11 +302,11 @@ def _step_summary(
     target = Path(summary)
     if fmt is OutputFormat.MARKDOWN and output is not None and _same_file(output, target):
         return  # the report itself went there
-    from promptbudget.reporters.markdown import render_markdown
+    from promptbudget.reporters import get_reporter
 
     try:
         with target.open("a", encoding="utf-8") as handle:
-            handle.write(render_markdown(report, settings) + "\n")
+            handle.write(get_reporter(OutputFormat.MARKDOWN)(report, settings) + "\n")
     except OSError as err:
         _stderr(
             f"promptbudget: warning: cannot append to GITHUB_STEP_SUMMARY {summary}: "

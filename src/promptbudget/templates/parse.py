@@ -18,6 +18,7 @@ import yaml
 
 from promptbudget.bounded import InputBoundsError, check_yaml_events, load_json, load_yaml
 from promptbudget.confine import is_regular_file
+from promptbudget.templates.depth import nesting_problem
 from promptbudget.templates.source import PromptText, TemplateFormat
 from promptbudget.tools import Tool, ToolError, parse_tools
 
@@ -161,7 +162,36 @@ def parse_template(
     ``engine`` (a per-glob setting) or found by content. Never raises for content problems.
 
     ``root``: the project root; files found next to the template (``config.json``, a
-    ``promptfooconfig.yaml``) are looked for and read only inside it."""
+    ``promptfooconfig.yaml``) are looked for and read only inside it. A template nested
+    beyond ``depth.py``'s limits is PB001 and is never handed to a recursive parser."""
+    return _bound_nesting(_parse_with_engine(path, display, fmt, read, root, engine))
+
+
+def _bound_nesting(parsed: ParsedTemplate) -> ParsedTemplate:
+    """PB001 for a template nested past ``depth.py``'s limits (with the line)."""
+    if parsed.problem is not None or not parsed.is_readable:
+        return parsed
+    engine = parsed.meta.engine
+    if parsed.format is TemplateFormat.DOTPROMPT or engine in {"handlebars", "mustache"}:
+        found = nesting_problem(parsed.body, "handlebars")
+    elif engine in {"jinja2", "liquid", "nunjucks"}:
+        found = nesting_problem(parsed.body, "jinja2")
+    else:
+        return parsed
+    if found is None:
+        return parsed
+    problem, line = found
+    return _broken(parsed, f"template {problem}", parsed.body_line + line - 1)
+
+
+def _parse_with_engine(
+    path: Path,
+    display: str,
+    fmt: TemplateFormat,
+    read: PromptText,
+    root: Path | None,
+    engine: str | None,
+) -> ParsedTemplate:
     parsed = _bound_tags(_parse_template(path, display, fmt, read, root=root))
     if fmt is not TemplateFormat.JINJA2 or not parsed.is_readable or parsed.problem:
         return parsed

@@ -23,6 +23,7 @@ from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.templates.parse import ParsedTemplate
 from promptbudget.templates.sandbox import (
+    MAX_RENDERED_CHARS,
     RENDER_TIMEOUT_SECONDS,
     BoundedEnvironment,
     ProjectLoader,
@@ -304,7 +305,7 @@ class TemplateRenderer:
         env = self.environment(self.root, search_dirs)
         try:
             names = [name for name in meta.find_referenced_templates(env.parse(body)) if name]
-        except TemplateSyntaxError:
+        except (TemplateSyntaxError, RecursionError):
             names = []
         if store is not None:
             store.put(key, names)
@@ -387,6 +388,8 @@ class TemplateRenderer:
             return _raw(parsed, f"Jinja2 syntax error: {err.message}", line)
         except TemplateError as err:  # e.g. an unknown filter, found while compiling
             return _raw(parsed, f"Jinja2 error: {err.message or err}", parsed.body_line)
+        except (RecursionError, SyntaxError) as err:  # nesting past depth.py's estimate
+            return _raw(parsed, f"template nests too deeply to compile ({err})", parsed.body_line)
 
         slots: list[VariableValue] = []
         context: dict[str, Any] = {}
@@ -845,24 +848,38 @@ def _render_simple(
                 lines.setdefault(name, piece.line)
     slots: list[VariableValue] = []
     indexes: dict[str, int] = {}
+    texts: dict[str, str] = {}
     out: list[str] = []
+    size = 0  # the same output cap as a Jinja2 render, checked before each piece is added
     for piece in pieces:
         if isinstance(piece, str):
-            out.append(piece)
-            continue
-        name = piece.name
-        value = values.get(name)
-        if as_slots:
-            value = VariableValue(name, "structure", max_tokens=0)
-        if value is None:
-            continue
-        if value.is_cap:
-            if name not in indexes:
-                indexes[name] = len(slots)
-                slots.append(value)
-            out.append(str(_SlotValue(indexes[name])))
+            text = piece
         else:
-            out.append(value_text(value.sample))
+            name = piece.name
+            value = values.get(name)
+            if as_slots:
+                value = VariableValue(name, "structure", max_tokens=0)
+            if value is None:
+                continue
+            if value.is_cap:
+                if name not in indexes:
+                    indexes[name] = len(slots)
+                    slots.append(value)
+                text = str(_SlotValue(indexes[name]))
+            else:
+                if name not in texts:
+                    texts[name] = value_text(value.sample)
+                text = texts[name]
+        size += len(text)
+        if size > MAX_RENDERED_CHARS:
+            line = piece.line if not isinstance(piece, str) else parsed.body_line
+            return _raw(
+                parsed,
+                f"unsafe template: rendered output is larger than {MAX_RENDERED_CHARS:,} "
+                "characters",
+                line,
+            )
+        out.append(text)
     output = "".join(out)
     used = tuple(sorted(lines))
     split_roles = parsed.format is TemplateFormat.SEMANTIC_KERNEL
