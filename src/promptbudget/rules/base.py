@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from promptbudget.manifest.model import Manifest
     from promptbudget.suppressions import Outcome
     from promptbudget.templates.parse import ParsedTemplate
-    from promptbudget.templates.render import RenderedPrompt
+    from promptbudget.templates.rendered import RenderedPrompt
 
 
 @dataclass(frozen=True)
