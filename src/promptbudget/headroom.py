@@ -323,6 +323,36 @@ def template_checks(
     return tuple(checks)
 
 
+Verdict = Literal["kept", "broken", "fixed", "still over", "unmeasured"]
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """One budget before and after a what-if (``--set``)."""
+
+    before: LimitCheck | None  # None: the limit exists only in the what-if
+    after: LimitCheck
+
+    @property
+    def verdict(self) -> Verdict:
+        was_over = self.before is not None and self.before.status == "over"
+        if self.after.status == "unmeasured":
+            return "unmeasured"
+        if self.after.status == "over":
+            return "still over" if was_over else "broken"
+        return "fixed" if was_over else "kept"
+
+
+def _identity(check: LimitCheck) -> tuple[str | None, ...]:
+    return (check.level, check.key, check.workflow, check.step, check.template, check.counted_with)
+
+
+def what_if(before: Iterable[LimitCheck], after: Iterable[LimitCheck]) -> tuple[WhatIf, ...]:
+    """Each budget of the what-if next to the same budget as written."""
+    written = {_identity(check): check for check in before}
+    return tuple(WhatIf(written.get(_identity(check)), check) for check in after)
+
+
 def _format(value: Number, unit: str, *, exact: bool = False, other: Number | None = None) -> str:
     if unit == "tokens":
         return format_tokens(int(value))

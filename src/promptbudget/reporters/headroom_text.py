@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from rich.table import Table
 from rich.text import Text
 
-from promptbudget.headroom import LimitCheck, bar, format_limit, format_measured, format_used
+from promptbudget.headroom import (
+    LimitCheck,
+    WhatIf,
+    bar,
+    format_limit,
+    format_measured,
+    format_used,
+)
 
 OVER = "bold red"
 
@@ -36,5 +43,38 @@ def limits_table(checks: Sequence[LimitCheck]) -> Table:
             format_limit(check),
             Text(format_used(check), style=style),
             Text(bar(check), style=OVER if over else "green"),
+        )
+    return table
+
+
+_VERDICT_STYLE = {
+    "kept": "green",
+    "broken": OVER,
+    "fixed": "green",
+    "still over": OVER,
+    "unmeasured": "dim",
+}
+
+
+def what_if_table(pairs: Sequence[WhatIf]) -> Table:
+    """A workflow's budgets as written and under the what-if: which it breaks or keeps."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("budget", overflow="fold")
+    table.add_column("baseline", justify="right", no_wrap=True)
+    table.add_column("what-if", justify="right", no_wrap=True)
+    table.add_column("limit", justify="right", no_wrap=True)
+    table.add_column("used", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for pair in pairs:
+        after = pair.after
+        label = after.label if after.level == "workflow" else f"{after.step}: {after.label}"
+        style = _VERDICT_STYLE[pair.verdict]
+        table.add_row(
+            label,
+            format_measured(pair.before) if pair.before is not None else "-",
+            Text(format_measured(after), style=OVER if after.status == "over" else ""),
+            format_limit(after),
+            format_used(after),
+            Text(pair.verdict, style=style),
         )
     return table

@@ -44,6 +44,9 @@ class TemplateMeta:
     sample_files: tuple[str, ...] = ()
     declared_lines: Mapping[str, int] = field(default_factory=dict)  # input -> file line
     tools: tuple[Tool, ...] = ()  # tool definitions in the front matter (sent with each call)
+    # Tools named but defined elsewhere (Dotprompt's ``tools: [lookup_account]``): the
+    # application sends them, a step's ``tools:`` says what they cost (PB111 when it does not)
+    tool_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,7 @@ def jinja_meta(data: Mapping[str, Any]) -> TemplateMeta:
         declared_inputs=frozenset(declared) if ("inputs" in data or "sample" in data) else None,
         engine="jinja2",
         tools=_front_matter_tools(data.get("tools")),
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
@@ -407,6 +411,7 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
         engine=_prompty_engine(data.get("template")),
         sample_files=tuple(sample_files),
         tools=_front_matter_tools(data.get("tools")),
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
@@ -436,6 +441,13 @@ def _front_matter_tools(value: object) -> tuple[Tool, ...]:
         return parse_tools(value, "front matter tools")
     except ToolError as err:
         raise MetaError(str(err)) from err
+
+
+def _tool_names(value: object) -> tuple[str, ...]:
+    """A front matter ``tools:`` list of bare names (tools defined in code)."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
 
 
 def _is_placeholder(model: str) -> bool:
@@ -588,6 +600,7 @@ def dotprompt_meta(data: Mapping[str, Any]) -> TemplateMeta:
         samples=samples,
         declared_inputs=declared,
         engine="handlebars",
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
