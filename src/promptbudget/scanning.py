@@ -10,6 +10,7 @@ search runs at all. Line numbers come from one index of line starts, not a count
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterator
 
 
@@ -30,6 +31,26 @@ class NextFinder:
         self._from = start
         self._found = self.text.find(self.needle, start)
         return self._found
+
+
+class RegexFinder:
+    """``pattern.search(text, start)`` for non-decreasing starts, in linear total time."""
+
+    def __init__(self, text: str, pattern: re.Pattern[str]) -> None:
+        self.text = text
+        self.pattern = pattern
+        self._from = -1
+        self._match: re.Match[str] | None = None
+        self._searched = False
+
+    def search(self, start: int) -> re.Match[str] | None:
+        cached = self._searched and start >= self._from
+        if cached and (self._match is None or self._match.start() >= start):
+            return self._match
+        self._searched = True
+        self._from = start
+        self._match = self.pattern.search(self.text, start)
+        return self._match
 
 
 def iter_delimited(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from promptbudget.findings import Finding
-from promptbudget.scanning import LineIndex, NextFinder, iter_delimited
+from promptbudget.scanning import LineIndex, NextFinder, RegexFinder, iter_delimited
 
 Scope = Literal["file", "line", "next-line", "path"]
 
@@ -34,7 +34,8 @@ _DIRECTIVE = re.compile(
 _JINJA_COMMENT = ("{#", "#}")
 _HTML_COMMENT = ("<!--", "-->")
 _HANDLEBARS_COMMENT = ("{{!", "}}")  # {{!-- ... --}} first, as Handlebars reads it
-_GO_COMMENT = ("/*", "*/")  # inside {{ }} or {{- -}}: the action's delimiters stay outside
+# Go text/template comments: ``{{/* ... */}}`` with optional trim markers.
+_GO_COMMENT = (re.compile(r"\{\{-?\s*/\*"), re.compile(r"\*/\s*-?\}\}"))
 _LINE_COMMENT = re.compile(r"(?:^|\s)#(?P<text>.*)$")
 
 
@@ -63,20 +64,41 @@ class Suppression:
                 return finding.path == self.path and finding.line == self.target_line
 
 
-def _comments(text: str, syntaxes: Iterable[tuple[str, str]]) -> Iterator[tuple[str, int, int]]:
+_Syntax = tuple[str, str] | tuple[re.Pattern[str], re.Pattern[str]]
+
+
+def _comments(text: str, syntaxes: Iterable[_Syntax]) -> Iterator[tuple[str, int, int]]:
     """(comment text, first line, last line) of every comment of the given syntaxes."""
     index = LineIndex(text)
     for opener, closer in syntaxes:
-        spans = (
-            _handlebars_comments(text)
-            if (opener, closer) == _HANDLEBARS_COMMENT
-            else (
+        spans: Iterable[tuple[int, int, int, int]]
+        if isinstance(opener, re.Pattern) and isinstance(closer, re.Pattern):
+            spans = _regex_comments(text, opener, closer)
+        elif (opener, closer) == _HANDLEBARS_COMMENT:
+            spans = _handlebars_comments(text)
+        else:
+            assert isinstance(opener, str) and isinstance(closer, str)
+            spans = (
                 (start, body, end, end + len(closer))
                 for start, body, end in iter_delimited(text, opener, closer)
             )
-        )
         for start, body, end, after in spans:
             yield text[body:end], index.line_of(start), index.line_of(after - 1)
+
+
+def _regex_comments(
+    text: str, opener: re.Pattern[str], closer: re.Pattern[str]
+) -> Iterator[tuple[int, int, int, int]]:
+    """``opener (.*?) closer`` spans with patterns as delimiters, the closer search cached so
+    unclosed openers cost one scan, not one each."""
+    closers = RegexFinder(text, closer)
+    position = 0
+    while (found := opener.search(text, position)) is not None:
+        close = closers.search(found.end())
+        if close is None:
+            return
+        yield found.start(), found.end(), close.start(), close.end()
+        position = close.end()
 
 
 def _handlebars_comments(text: str) -> Iterator[tuple[int, int, int, int]]:
@@ -127,7 +149,7 @@ def scan(
     if engine == "yaml":
         found.extend(_line_comments(text, None))
     else:
-        syntaxes = [_HTML_COMMENT]
+        syntaxes: list[_Syntax] = [_HTML_COMMENT]
         if engine == "jinja2":
             syntaxes.append(_JINJA_COMMENT)
         elif engine in {"handlebars", "mustache"}:

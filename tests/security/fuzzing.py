@@ -4,8 +4,9 @@ A case is a project: a ``budgets.yaml`` (a valid manifest mutated with payloads,
 YAML) and one template of each format (a valid template mutated the same way). A case is
 run in-process with ``cli.main`` (``check``, then ``count``) under an alarm; the outcome is
 ``ok`` (exit 0, 1 or 2 with no traceback), ``crash`` (a traceback or an exit code outside
-0-2) or ``hang`` (longer than the alarm). Used by the short profile in the suite
-(``test_fuzz.py``) and by the long campaign (``benchmarks/fuzz_campaign.py``).
+0-2) or ``hang`` (more CPU time than the alarm, or five times that in wall-clock time).
+Used by the short profile in the suite (``test_fuzz.py``) and by the long campaign
+(``benchmarks/fuzz_campaign.py``).
 """
 
 from __future__ import annotations
@@ -276,16 +277,24 @@ class _Alarm(BaseException):
 
 @contextlib.contextmanager
 def _alarm(seconds: int) -> Iterator[None]:
+    """Raise ``_Alarm`` after ``seconds`` of CPU time of this process (``ITIMER_PROF``), so a
+    loaded machine does not turn a slow case into a hang; a second, wall-clock alarm at five
+    times that catches a case blocked without using CPU (a FIFO)."""
+
     def fire(signum: int, frame: Any) -> None:
         raise _Alarm
 
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(seconds)
+    previous_prof = signal.signal(signal.SIGPROF, fire)
+    previous_alarm = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.alarm(seconds * 5)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGPROF, previous_prof)
+        signal.signal(signal.SIGALRM, previous_alarm)
 
 
 def write_case(case: Case, root: Path) -> None:
@@ -311,7 +320,7 @@ def run_case(case: Case, root: Path, *, seconds: int = 10) -> Outcome:
         with _alarm(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(case.command))
     except _Alarm:
-        return Outcome("hang", None, f"over {seconds} s")
+        return Outcome("hang", None, f"over {seconds} s of CPU (or {seconds * 5} s of wall clock)")
     except SystemExit as exit_:  # never expected: main returns its code
         return Outcome("crash", None, f"SystemExit {exit_.code}")
     except BaseException as error:  # a Rust panic, MemoryError...: all are findings here

@@ -155,3 +155,20 @@ def test_deep_templates_are_pb001_and_the_rest_is_checked(
     found = _pb001_for(run, f"prompts/{name}")
     assert found, run.stdout[-2000:]
     assert all(isinstance(f["line"], int) for f in found)
+
+
+def test_str_format_render_is_capped(run_bounded: RunBounded, make_project: MakeProject) -> None:
+    manifest = (
+        MANIFEST
+        + 'engines:\n  "prompts/py/*.txt": format\n'
+        + "variables:\n  q:\n    sample: "
+        + "y" * 1_000_000
+        + "\n"
+    )
+    root = make_project(
+        {"budgets.yaml": manifest, "prompts/ok.j2": HEALTHY, "prompts/py/big.txt": "{q}" * 3000},
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root, timeout=60)
+    run.assert_clean(0, 1, 2)
+    assert "larger than 8,000,000" in run.stdout + run.stderr, (run.stdout[-2000:], run.stderr)
