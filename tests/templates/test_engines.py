@@ -339,3 +339,27 @@ def test_go_template_comments_carry_suppressions(
     )
     findings = run_cli("count", "prompts/plan.md", "--format", "json", cwd=root).json()["findings"]
     assert [(f["rule"], f["line"]) for f in findings] == [("PB201", 3)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{#" * 200_000,  # a lazy comment pattern would be quadratic here
+        "{a}\n" * 100_000,  # more braces than a template read by content may have
+        "{{if .A}}" * 2_000 + "{{end}}" * 2_000,
+        "{{ " + "(" * 3_000 + ".A" + ")" * 3_000 + " }}",
+        "{% if " + "(" * 3_000 + "a" + ")" * 3_000 + " %}{% endif %}",
+    ],
+)
+def test_hostile_generic_files_are_read_quickly_and_never_crash(text: str) -> None:
+    found = detect_engine(text)  # no exception, no hang (a slow pattern would time out CI)
+    assert found.engine in ("text", "go-template", "jinja2", "format")
+
+
+def test_hostile_go_templates_render_as_findings(tmp_path: Path) -> None:
+    deep = "{{ " + "(" * 400 + ".A" + ")" * 400 + " }}"
+    rendered = render(tmp_path, "deep.md", deep, engine="go-template")
+    assert rendered.problem is None or "Go template error" in rendered.problem
+    loop = '{{define "a"}}{{template "a"}}{{end}}{{template "a"}}'
+    rendered = render(tmp_path, "loop.md", loop, engine="go-template")
+    assert rendered.problem is not None and "depth" in rendered.problem

@@ -42,12 +42,16 @@ _ALIASES = {
     "text/template": "go-template",
 }
 
+# A template read by content has at most this many ``{`` (real prompts hold tens to hundreds;
+# four per tag of ``parse.MAX_TEMPLATE_TAGS``)
+MAX_BRACES = 20_000
+
 _SK = re.compile(r"\{\{\s*\$[A-Za-z_]|\{\{\s*[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*\s+[\$\"']")
 _GO = re.compile(
     r"\{\{-?\s*(?:\.[A-Za-z_]|\.\s*-?\}\}|(?:range|with|if|template|block|define)\s+[.$\"(]"
     r"|end\s*-?\}\}|/\*|\$[A-Za-z_]\w*\s*:=)"
 )
-_JINJA = re.compile(r"\{%-?\s*[A-Za-z_]|\{#[\s\S]*?#\}")
+_JINJA_TAG = re.compile(r"\{%-?\s*[A-Za-z_]")
 _HANDLEBARS = re.compile(r"\{\{~?\s*[#/^>!]|\{\{\{")
 _EXPRESSION = re.compile(r"\{\{-?\s*([^{}]*?)\s*-?\}\}")
 _NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
@@ -73,12 +77,20 @@ def detect_engine(body: str, first_line: int = 1) -> Detection:
     """The engine of ``body`` (see the module docstring for the order)."""
     if "{" not in body:
         return Detection("text")
+    braces = body.count("{")
+    if braces > MAX_BRACES:  # parsers take seconds on this many fields: not a prompt template
+        return Detection(
+            "text",
+            note=f"has {braces:,} braces, more than the {MAX_BRACES:,} a template read by "
+            "content may have; counted as plain text (name its engine with engines: in "
+            "budgets.yaml if it is a template)",
+        )
     strong: list[str] = []
     if _SK.search(body):
         strong.append("semantic-kernel")
     if _GO.search(body):
         strong.append("go-template")
-    if _JINJA.search(body):
+    if _JINJA_TAG.search(body) or _has_jinja_comment(body):
         strong.append("jinja2")
     if _HANDLEBARS.search(body):
         strong.extend(("mustache", "handlebars"))
@@ -94,7 +106,7 @@ def detect_engine(body: str, first_line: int = 1) -> Detection:
         weak.append("format")
     errors: dict[str, tuple[str, int]] = {}
     for engine in dict.fromkeys(strong):
-        error = ACCEPTS[engine](body, first_line)
+        error = _check(engine, body, first_line)
         if error is None:
             return Detection(engine)
         errors.setdefault(engine, error)
@@ -102,7 +114,7 @@ def detect_engine(body: str, first_line: int = 1) -> Detection:
         message, line = errors[strong[0]]  # its syntax names one engine, which rejects it
         return Detection(strong[0], problem=(message, line))
     for engine in dict.fromkeys(weak):
-        error = ACCEPTS[engine](body, first_line)
+        error = _check(engine, body, first_line)
         if error is None:
             return Detection(engine)
         errors.setdefault(engine, error)
@@ -116,6 +128,20 @@ def detect_engine(body: str, first_line: int = 1) -> Detection:
         note=f"looks like a template, but no engine accepts it, so it is counted as plain "
         f"text ({tried}); name its engine with engines: in budgets.yaml if it has one",
     )
+
+
+def _check(engine: str, body: str, first_line: int) -> tuple[str, int] | None:
+    """What ``engine``'s parser says about ``body`` (None: it accepts it)."""
+    try:
+        return ACCEPTS[engine](body, first_line)
+    except RecursionError:  # a parser recursing on nesting no real prompt has
+        return f"{_label(engine)}: nested too deeply to parse", first_line
+
+
+def _has_jinja_comment(body: str) -> bool:
+    """``{# ... #}`` (found in linear time: a lazy regex would be quadratic on ``{#{#{#``)."""
+    start = body.find("{#")
+    return start >= 0 and body.find("#}", start + 2) >= 0
 
 
 def _family(engine: str) -> str:

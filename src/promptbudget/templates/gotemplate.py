@@ -139,32 +139,44 @@ def parse_go(body: str, first_line: int = 1) -> GoTemplate:
     """Parse ``body``. Raises ``GoTemplateError`` where Go's parser would."""
     items: list[tuple[str, str, int]] = []  # (kind, text or action, line)
     position = 0
+    line = first_line  # the line ``position`` is on (counted as it moves: linear time)
+
+    def advance(to: int) -> None:
+        nonlocal position, line
+        line += body.count("\n", position, to)
+        position = to
+
     while True:
         match = _ACTION_OPEN.search(body, position)
         text = body[position : match.start() if match else len(body)]
-        line = first_line + body.count("\n", 0, position)
+        text_line = line
         if match is None:
             if text:
-                items.append(("text", text, line))
+                items.append(("text", text, text_line))
             break
         if match.group(1) is not None:
             text = text.rstrip(" \t\r\n")
         if text:
-            items.append(("text", text, line))
-        action_line = first_line + body.count("\n", 0, match.start())
+            items.append(("text", text, text_line))
+        advance(match.start())
+        action_line = line
         end = _action_end(body, match.end(), action_line)
         content = body[match.end() : end]
         trim_right = content.endswith((" -", "\t-", "\n-", "\r-"))
         if trim_right:
             content = content[:-2]
-        position = end + 2
+        after = end + 2
         if trim_right:
-            while position < len(body) and body[position] in " \t\r\n":
-                position += 1
+            while after < len(body) and body[after] in " \t\r\n":
+                after += 1
+        advance(after)
         items.append(("action", content, action_line))
     defines: dict[str, tuple[Node, ...]] = {}
     parser = _Parser(items, defines)
-    nodes = parser.parse_list(top=True)
+    try:
+        nodes = parser.parse_list(top=True)
+    except RecursionError as err:  # parentheses nested thousands deep
+        raise GoTemplateError("nested too deeply to parse", first_line) from err
     return GoTemplate(tuple(nodes), defines)
 
 
@@ -209,6 +221,7 @@ class _Parser:
         self.index = 0
         self.defines = defines
         self.variables: list[set[str]] = [{"$"}]
+        self.depth = 0
 
     def parse_list(self, *, top: bool = False, ends: tuple[str, ...] = ()) -> list[Node]:
         """Nodes up to an ``{{end}}``/``{{else}}`` (left unconsumed) or the end of input."""
@@ -269,6 +282,15 @@ class _Parser:
     def _control(self, keyword: str, rest: str, line: int) -> Node:
         if not rest.strip():
             raise GoTemplateError(f"missing value for {keyword}", line)
+        self.depth += 1
+        try:
+            return self._control_body(keyword, rest, line)
+        finally:
+            self.depth -= 1
+
+    def _control_body(self, keyword: str, rest: str, line: int) -> Node:
+        if self.depth > MAX_DEPTH:
+            raise GoTemplateError(f"blocks nested deeper than {MAX_DEPTH}", line)
         self.variables.append(set())
         pipeline = self._pipeline(rest, line, allow_declare=True, is_range=keyword == "range")
         node = Node(keyword, line, pipeline=pipeline)
@@ -291,6 +313,8 @@ class _Parser:
         return node
 
     def _body(self, ends: tuple[str, ...], line: int) -> list[Node]:
+        if len(self.variables) > 3 * MAX_DEPTH:
+            raise GoTemplateError(f"blocks nested deeper than {MAX_DEPTH}", line)
         self.variables.append(set())
         try:
             return self.parse_list(ends=ends)
