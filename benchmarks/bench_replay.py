@@ -5,7 +5,8 @@
 
 Writes (once, then reuses) JSON lines of OTLP-shaped GenAI spans from the generator the tests
 use (tests/replay/replay_logs.py): the support workflow of tests/replay/replay_project.py,
-4 model calls and 2 tool spans per request, ~600 bytes a span. Then runs a fresh
+5 model calls and 2 tool spans per request, ~850 bytes a span. Sizes above 1M repeat the 1M
+file with new trace ids (generating is slower than replaying). Then runs a fresh
 `python -m promptbudget replay FILE --format json` per size and reports wall time, CPU time,
 peak RSS (the child's ru_maxrss, DuckDB included) and spans per second.
 """
@@ -57,6 +58,20 @@ def project(directory: Path) -> Path:
 
 def log_file(directory: Path, spans: int) -> Path:
     path = directory / f"spans-{spans}.jsonl"
+    million = directory / "spans-1000000.jsonl"
+    if not path.exists() and spans > 1_000_000 and spans % 1_000_000 == 0:
+        # generating is slower than replaying: repeat the 1M file with new trace ids
+        log_file(directory, 1_000_000)
+        started = time.perf_counter()
+        partial = path.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as out:
+            for copy in range(spans // 1_000_000):
+                with million.open(encoding="utf-8") as source:
+                    prefix = f'"traceId":"{copy:02x}'
+                    out.writelines(line.replace('"traceId":"', prefix, 1) for line in source)
+        partial.rename(path)
+        print(f"  wrote {path.name}: {path.stat().st_size / 1e6:,.0f} MB in "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)  # fmt: skip
     if not path.exists():
         started = time.perf_counter()
         partial = path.with_suffix(".partial")

@@ -38,8 +38,8 @@ workflows:
     limits:
       max_input_tokens: 8k
       max_output_tokens: 600
-      max_turns: 1000000
-      max_tool_calls: 1000000
+      max_turns: 10000
+      max_tool_calls: 10000
       max_cost_per_request: $1000
       max_monthly_spend: $1,000,000
       max_daily_spend: $100,000

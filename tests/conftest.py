@@ -20,6 +20,9 @@ EXAMPLES = REPO / "examples"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
+TODAY = "2026-12-05"  # the date every CLI run in the tests sees
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
@@ -71,6 +74,8 @@ def run_cli(
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("COLUMNS", raising=False)  # a test that wants a width sets it
     monkeypatch.delenv("FORCE_COLOR", raising=False)
+    # The run's date is injected, never read from the clock (PB116 deprecations).
+    monkeypatch.setenv("PROMPTBUDGET_TODAY", TODAY)
 
     def run(*args: str, cwd: Path | None = None) -> Run:
         capsys.readouterr()

@@ -8,7 +8,7 @@ Only pure functions of their inputs are kept, each under a key that hashes every
 * a Monte Carlo run: every number it reads (token counts, rates from the price data, shares,
   distributions), the samples and the seed.
 
-Every key also holds the promptbudget version. Entries live in 256 shard files, loaded when
+Every key also holds the promptbudget version. Entries live in 16 shard files, loaded when
 first needed and rewritten (merged with what is on disk, written atomically) when a run
 ends, so concurrent runs never corrupt a shard: at worst one run's new entries are lost.
 Each shard carries an HMAC with a key kept outside the project (the user's cache directory),
@@ -67,24 +67,24 @@ class Store:
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``, or None."""
-        shard = self._shard(key[:2])
+        shard = self._shard(key[:1])
         value = shard.get(key)
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
-            self._used.setdefault(key[:2], set()).add(key)
+            self._used.setdefault(key[:1], set()).add(key)
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self._shard(key[:2])[key] = value
-        self._new.setdefault(key[:2], {})[key] = value
+        self._shard(key[:1])[key] = value
+        self._new.setdefault(key[:1], {})[key] = value
 
     def get_blob(self, name: str) -> bytes | None:
         """The bytes stored as ``name`` (a file of its own), if signed with our key."""
         if self._secret is None:
             return None
-        data = _read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
+        data = read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
         if data is None:
             return None
         signature, _, body = data.partition(b"\n")
@@ -151,7 +151,7 @@ def _sign(body: bytes, secret: bytes) -> bytes:
 def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     """A shard's entries; None when it is missing, not a regular file, too large, truncated,
     corrupt or signed with another key."""
-    data = _read_regular_file(path, MAX_SHARD_BYTES)
+    data = read_regular_file(path, MAX_SHARD_BYTES)
     if data is None:
         return None
     signature, _, body = data.partition(b"\n")
@@ -164,7 +164,7 @@ def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     return entries if isinstance(entries, dict) else None
 
 
-def _read_regular_file(path: Path, limit: int) -> bytes | None:
+def read_regular_file(path: Path, limit: int) -> bytes | None:
     """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device) of at most
     ``limit`` bytes."""
     try:
@@ -245,7 +245,7 @@ def _user_cache_dir() -> Path:
 
 def _read_secret(path: Path) -> bytes | None:
     """The HMAC key in ``path``; None when there is none (yet)."""
-    data = _read_regular_file(path, 1024)
+    data = read_regular_file(path, 1024)
     return data if data is not None and len(data) >= 32 else None
 
 

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -223,8 +224,21 @@ def _options(
         sets=tuple(sets),
         samples=samples,
         seed=seed,
+        today=_today(),
         use_cache=not no_cache,
     )
+
+
+def _today() -> date:
+    """The run's date: ``PROMPTBUDGET_TODAY`` (YYYY-MM-DD, for reproducible runs), else the
+    clock. Only deprecation warnings (PB116) depend on it."""
+    value = os.environ.get("PROMPTBUDGET_TODAY", "").strip()
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"PROMPTBUDGET_TODAY={value!r} is not a date; use YYYY-MM-DD") from None
 
 
 def _rule_names(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -269,6 +283,13 @@ def _emit(report: Report, options: Options) -> int:
         verbosity=options.verbosity,
     )
     text = get_reporter(fmt)(report, settings)
+    if options.output is not None:
+        from promptbudget.confine import output_problem
+
+        root = Path(report.root) if report.root else options.cwd
+        problem = output_problem(options.output, cwd=options.cwd, root=root)
+        if problem is not None:
+            raise UsageError(f"--output {options.output}: {problem}")
     _write(text, options.output)
     _step_summary(report, settings, fmt, options.output)
     return report.exit_code
@@ -287,11 +308,11 @@ def _step_summary(
     target = Path(summary)
     if fmt is OutputFormat.MARKDOWN and output is not None and _same_file(output, target):
         return  # the report itself went there
-    from promptbudget.reporters.markdown import render_markdown
+    from promptbudget.reporters import get_reporter
 
     try:
         with target.open("a", encoding="utf-8") as handle:
-            handle.write(render_markdown(report, settings) + "\n")
+            handle.write(get_reporter(OutputFormat.MARKDOWN)(report, settings) + "\n")
     except OSError as err:
         _stderr(
             f"promptbudget: warning: cannot append to GITHUB_STEP_SUMMARY {summary}: "
@@ -896,8 +917,17 @@ def compress(
 
 @app.command()
 def models(
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(help="Search words: every word must be part of a name or alias."),
+    ] = None,
     provider: Annotated[
-        str | None, typer.Option("--provider", help="Only this provider (e.g. openai).")
+        str | None,
+        typer.Option("--provider", help="Only this vendor (openai) or host (bedrock, azure)."),
+    ] = None,
+    family: Annotated[
+        str | None,
+        typer.Option("--family", help="Only this tokenizer family (o200k_base, claude, ...)."),
     ] = None,
     diff: Annotated[
         Path | None,
@@ -906,6 +936,7 @@ def models(
             help="Compare the bundled catalog with a LiteLLM-format price file: what changed.",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
@@ -915,9 +946,12 @@ def models(
     verbose: VerboseOption = False,
     prices: PricesOption = None,
 ) -> int:
-    """The price catalog (USD per million tokens), with the manifest's models: merged in."""
+    """The price catalog (USD per million tokens), with the manifest's models: merged in;
+    search it by name, filter by provider or tokenizer family. Deprecated models are marked."""
     from promptbudget.commands import models as command
 
+    if as_json:
+        fmt = OutputFormat.JSON
     if fmt is OutputFormat.GITHUB:
         raise UsageError("models has no findings to annotate; use --format text or json")
     _reject_format(
@@ -936,7 +970,7 @@ def models(
     )
     if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
         options = replace(options, output_format=OutputFormat.TEXT)
-    report = command.run(replace(options, price_diff=diff))
+    report = command.run(replace(options, price_diff=diff, query=tuple(query or ()), family=family))
     _emit(report, options)
     return 0
 

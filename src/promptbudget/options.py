@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -63,6 +64,9 @@ class Options:
     base_ref: str | None = None  # diff --base
     fail_on_increase: Decimal | None = None  # diff: a rise above this percent fails
     price_diff: Path | None = None  # models --diff FILE
+    today: date | None = None  # the run's date (deprecations); the CLI sets it
+    query: tuple[str, ...] = ()  # models: search words
+    family: str | None = None  # models: tokenizer family
     input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
     aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
     calibrate: bool = False  # replay: write the observed values into budgets.yaml

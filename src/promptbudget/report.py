@@ -45,6 +45,7 @@ class Report:
     # models --diff
     price_file: str | None = None
     price_changes: tuple[PriceChange, ...] = ()
+    today: str | None = None  # models: the run's date, to mark deprecated models
     missing_models: tuple[str, ...] = ()
     # diff: base against head; ``findings`` are the ones new in the head
     diff: DiffResult | None = None

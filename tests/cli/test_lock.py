@@ -107,7 +107,9 @@ def test_lock_needs_a_manifest(run_cli: RunCli, tmp_path: Path) -> None:
     assert "no budgets.yaml" in run.stderr
 
 
-@pytest.mark.parametrize("content", ["{broken", "[]", '{"lock_version": 99, "templates": {}}'])
+@pytest.mark.parametrize(
+    "content", ["{broken", "[]", '{"lock_version": 99, "templates": {}}', "[" * 100_000]
+)
 def test_lock_rewrites_a_broken_lock_that_check_sends_it_to(
     run_cli: RunCli, project: Path, content: str
 ) -> None:

@@ -34,7 +34,9 @@ CASES = {
     "over-budget-check": Case(("check",), "over-budget", 1),
     "examples-count": Case(("count",), "examples", 0),
     "empty-check": Case(("check",), "empty", 0),
-    "models": Case(("models",), "examples", 0, formats=("text", "json")),
+    "models": Case(
+        ("models", "gpt-4.1", "--provider", "openai"), "examples", 0, formats=("text", "json")
+    ),
     # limits on a workflow, its steps and its templates, some holding and some broken
     # tables fit the terminal: steps stacked under workflows, columns dropped, never a
     # number broken (finding lines are not tables)

@@ -6,17 +6,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import TODAY
 from promptbudget.commands.check import run as run_check
 from promptbudget.findings import Finding, Severity
 from promptbudget.options import Options
 from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings
 from promptbudget.reporters.markdown import md_code, md_text, render_markdown
+
+RUN_DATE = date.fromisoformat(TODAY)  # the date the CLI sees in the tests
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -81,7 +85,7 @@ def test_pipe_in_a_message_is_escaped() -> None:
 
 
 def test_pipe_in_a_workflow_name_cannot_split_its_table_row() -> None:
-    over = run_check(Options(cwd=OVER_BUDGET))
+    over = run_check(Options(cwd=OVER_BUDGET, today=RUN_DATE))
     workflow = over.workflows[0]
     renamed = replace(workflow, workflow=replace(workflow.workflow, name="a|b"))
     report = Report(
@@ -161,7 +165,7 @@ def test_workflow_status_lists_the_rules_that_fired(run_cli: Callable[..., Any])
     text = run_cli("check", "--format", "markdown", "--fail-on", "warning", cwd=OVER_BUDGET).stdout
     status = {cells(row)[0]: cells(row)[-1] for row in table_rows(text)[2:]}
     assert status == {
-        "support-reply": "❌ PB101, PB106, PB107, PB108, PB203",
+        "support-reply": "❌ PB101, PB106, PB107, PB108, PB113, PB115, PB116, PB203",
         "ticket-summary": "✅",
         "escalation-draft": f"✅ {INFO} PB301",
     }

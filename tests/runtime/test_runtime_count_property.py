@@ -38,7 +38,8 @@ TEXT = st.text(
 ).filter(lambda text: text == text.strip() and not _MARKER.search(text))
 MESSAGES = st.lists(
     st.fixed_dictionaries(
-        {"role": st.sampled_from(["system", "user", "assistant", "developer"]), "content": TEXT}
+        {"role": st.sampled_from(["system", "user", "assistant", "developer"]), "content": TEXT},
+        optional={"name": st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,15}", fullmatch=True)},
     ),
     min_size=1,
     max_size=6,
@@ -46,7 +47,11 @@ MESSAGES = st.lists(
 
 
 def chat_template(messages: list[dict[str, str]]) -> str:
-    return "".join(f"{m['role']}:\n{m['content']}\n\n" for m in messages)
+    """Role markers, ``user[name="bob"]:`` for a named message (Prompty's syntax)."""
+    return "".join(
+        f"{m['role']}" + (f'[name="{m["name"]}"]' if "name" in m else "") + f":\n{m['content']}\n\n"
+        for m in messages
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +127,29 @@ def test_preflight_counts_tools_as_count_does(
         check = req.preflight(model=model, messages=messages, tools=TOOLS)
     assert check.input_tokens == counted["request_tokens"]
     assert not check.is_exact  # tool definitions are an approximation, as count says
+
+
+@pytest.mark.parametrize("model", ["gpt-4.1", "claude-sonnet-4-6", "gpt-5.4"])
+def test_a_recorded_call_costs_what_estimate_says_the_same_call_costs(
+    tmp_path: Path, run_cli: Callable[..., Run], model: str
+) -> None:
+    (tmp_path / "prompts").mkdir()
+    messages = [
+        {"role": "system", "content": "You answer billing questions in two sentences."},
+        {"role": "user", "content": "Why was I charged twice for invoice 1042 this month?"},
+    ]
+    (tmp_path / "prompts" / "reply.j2").write_text(chat_template(messages), encoding="utf-8")
+    (tmp_path / "budgets.yaml").write_text(
+        f"version: 1\nworkflows:\n  chat:\n    steps:\n"
+        f"      - {{name: reply, prompt: reply.j2, model: {model}, output_tokens: 250}}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("estimate", "--format", "json", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    estimated = result.json()["workflows"][0]["cost_per_request_usd"]
+    with Budgets.load(tmp_path / "budgets.yaml").request("chat") as req:
+        check = req.before_call(messages=messages)
+        usage = {"prompt_tokens": check.input_tokens, "completion_tokens": 250}
+        record = req.after_call(usage=usage)
+    assert record.cost_usd is not None
+    assert float(record.cost_usd) == pytest.approx(float(estimated), rel=1e-9)

@@ -518,3 +518,76 @@ def test_a_message_without_a_role_is_a_clear_type_error(budgets: Callable[..., B
         pytest.raises(TypeError, match="needs a role"),
     ):
         req.preflight(messages=[{"content": "hi"}])
+
+
+# -- limits on a step alone (steps[i].limits) ------------------------------------------------
+
+STEP_LIMITS = """\
+version: 1
+defaults: {model: gpt-4.1-mini}
+workflows:
+  support-reply:
+    steps:
+      - name: classify
+        prompt: classify.j2
+      - name: answer
+        prompt: answer.j2
+        limits:
+          max_input_tokens: 50
+          max_output_tokens: 100
+          max_turns: 1
+          max_tool_calls: 1
+          max_cost_per_request: $0.0005
+    limits:
+      max_input_tokens: 1k
+      max_turns: 10
+      max_tool_calls: 10
+      max_cost_per_request: $1
+"""
+
+
+@pytest.fixture
+def step_limited(tmp_path: Path) -> Budgets:
+    write_manifest(tmp_path, "max_turns: 1")  # the prompts
+    (tmp_path / "budgets.yaml").write_text(STEP_LIMITS, encoding="utf-8")
+    return Budgets.load(tmp_path / "budgets.yaml")
+
+
+def test_a_step_limit_is_tighter_than_the_workflow_limit_on_that_step_only(
+    step_limited: Budgets,
+) -> None:
+    text = "word " * 100  # 108 input tokens: over the step's 50, under the workflow's 1k
+    with step_limited.request("support-reply") as req:
+        assert req.preflight(step="classify", messages=user(text)).ok
+        check = req.preflight(step="answer", messages=user(text), max_output_tokens=101)
+    codes = {v.code: v for v in check.violations}
+    assert (codes["PB101"].limit, codes["PB101"].tokens_to_cut) == (50, 108 - 50)
+    assert "max_input_tokens of step 'answer'" in codes["PB101"].message
+    assert codes["PB102"].limit == 100
+
+
+def test_step_turns_tool_calls_and_cost_count_that_steps_calls(step_limited: Budgets) -> None:
+    tools_asked = {"choices": [{"message": {"tool_calls": [{"id": "a"}, {"id": "b"}]}}]}
+    with step_limited.request("support-reply") as req:
+        # classify's calls do not count towards answer's limits
+        for _ in range(3):
+            req.before_call(step="classify", messages=user("hi"))
+            req.after_call(
+                response={**tools_asked, "usage": {"prompt_tokens": 1000, "completion_tokens": 0}}
+            )
+        assert req.preflight(step="answer", messages=user("hi")).ok
+        req.before_call(step="answer", messages=user("hi"))
+        # answer: 1,000 in = $0.0004 and two tool calls asked for
+        req.after_call(
+            response={**tools_asked, "usage": {"prompt_tokens": 1000, "completion_tokens": 0}}
+        )
+        after = req.preflight(
+            step="answer", messages=[*user("hi"), {"role": "user", "content": "more"}]
+        )
+    codes = {v.code: v for v in after.violations}
+    assert (codes["PB104"].measured, codes["PB104"].limit) == (2, 1)
+    assert (codes["PB105"].measured, codes["PB105"].limit) == (2, 1)
+    assert codes["PB106"].limit == Decimal("0.0005")
+    assert codes["PB106"].measured > Decimal("0.0004")
+    assert req.totals_of("answer").tool_calls == 2
+    assert req.totals.tool_calls == 8  # 6 from classify: under the workflow's 10

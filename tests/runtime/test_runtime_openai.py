@@ -77,6 +77,7 @@ RESPONSE = {
         "output_tokens_details": {"reasoning_tokens": 0},
     },
 }
+PENDING = {**RESPONSE, "status": "in_progress", "output": [], "usage": None}
 # 1,000 in + 500 out on gpt-4.1-mini ($0.40 / $1.60 per million): $0.0004 + $0.0008.
 COST = Decimal("0.0012")
 
@@ -91,6 +92,24 @@ class FakeOpenAI:
         body = json.loads(request.content)
         self.bodies.append(body)
         if request.url.path.endswith("/responses"):
+            if body.get("stream"):
+                events = [
+                    {"type": "response.created", "sequence_number": 0, "response": PENDING},
+                    {
+                        "type": "response.output_text.delta",
+                        "sequence_number": 1,
+                        "item_id": "msg_1",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": "Ships today.",
+                        "logprobs": [],
+                    },
+                    {"type": "response.completed", "sequence_number": 2, "response": RESPONSE},
+                ]
+                text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+                return httpx.Response(
+                    200, content=text.encode(), headers={"content-type": "text/event-stream"}
+                )
             return httpx.Response(200, json=RESPONSE)
         if body.get("stream"):
             chunk = {
@@ -198,6 +217,17 @@ def test_a_streamed_chat_completion_asks_for_usage_and_records_it(
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "Ships"
     assert server.bodies[0]["stream_options"] == {"include_usage": True}
+    assert (req.totals.calls, req.totals.cost_usd) == (1, COST)
+
+
+def test_a_streamed_response_is_recorded_from_its_completed_event(
+    budgets: Budgets, server: FakeOpenAI
+) -> None:
+    client = guard_openai(server.client(), budgets)
+    with budgets.request("support-reply", step="answer") as req:
+        stream = client.responses.create(model="gpt-4.1-mini", input="Where?", stream=True)
+        kinds = [event.type for event in stream]
+    assert kinds == ["response.created", "response.output_text.delta", "response.completed"]
     assert (req.totals.calls, req.totals.cost_usd) == (1, COST)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from promptbudget.compression.passages import find_passages
+from promptbudget.compression.passages import find_passages, find_passages_touching
 from promptbudget.evaluation import (
     compress_templates,
     lint,
     lock_entries,
-    passage_bodies,
+    passage_fingerprints,
     project_templates,
 )
 from promptbudget.headroom import budget_checks, template_checks
@@ -32,11 +32,15 @@ def run(options: Options) -> Report:
     results = project_templates(project, only=selection.paths if selection else None)
     settings = manifest.compression
     compressions, bodies = compress_templates(results, settings)
-    if selection is not None:
-        bodies = passage_bodies(project)
-    passages = tuple(
-        find_passages(bodies, get_tokenizer(DEFAULT_TOKENIZER), settings.duplicate_min_tokens)
-    )
+    tokenizer = get_tokenizer(DEFAULT_TOKENIZER)
+    if selection is None:
+        passages = tuple(find_passages(bodies, tokenizer, settings.duplicate_min_tokens))
+    else:  # the passages in the named templates, found in every template's fingerprints
+        passages = tuple(
+            find_passages_touching(
+                bodies, passage_fingerprints(project), tokenizer, settings.duplicate_min_tokens
+            )
+        )
     # check PATH...: only the workflows the files touch are simulated (each workflow's
     # numbers do not depend on the others), and those whose templates share a pasted
     # passage with them (PB204 says what every copy costs).
@@ -64,6 +68,7 @@ def run(options: Options) -> Report:
         min_savings=settings.min_savings,
         lock=lock,
         locked_now=lock_entries(project, locked, estimates) if lock is not None else {},
+        today=options.today,
     )
     findings = filter_findings(lint(project, RULES, context, unused=True), options, manifest)
     templates = tuple(r.count for r in results)

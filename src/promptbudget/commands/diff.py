@@ -9,7 +9,7 @@ from pathlib import Path
 from promptbudget.commands import check
 from promptbudget.diffing import compare
 from promptbudget.errors import PromptBudgetError, UsageError
-from promptbudget.git import GitError, base_checkout, git_toplevel, resolve_ref
+from promptbudget.git import GitError, base_checkout, display_ref, git_toplevel, resolve_ref
 from promptbudget.manifest.loader import find_manifest
 from promptbudget.options import Options
 from promptbudget.report import Report
@@ -51,7 +51,10 @@ def run(options: Options) -> Report:
                 base, base_problem = Report(command="check"), str(err)
         else:
             shown = manifest.relative_to(top).as_posix()
-            base, base_problem = Report(command="check"), f"{shown} does not exist at {base_ref}"
+            base, base_problem = (
+                Report(command="check"),
+                f"{shown} does not exist at {display_ref(base_ref)}",
+            )
     result = compare(
         base,
         head,

@@ -13,7 +13,7 @@ from promptbudget.report import Report
 from promptbudget.rules import RuleContext, run_rules
 
 # What makes an estimate partial or approximate (estimate is not a gate).
-ESTIMATE_RULES = ("PB103", "PB110", "PB201", "PB301")
+ESTIMATE_RULES = ("PB103", "PB110", "PB112", "PB113", "PB114", "PB115", "PB116", "PB201", "PB301")
 
 
 def run(options: Options) -> Report:
@@ -31,7 +31,7 @@ def run(options: Options) -> Report:
         workflows = priced(project)
     manifest = project.manifest
     assert manifest is not None
-    context = RuleContext(workflows=workflows, manifest=manifest)
+    context = RuleContext(workflows=workflows, manifest=manifest, today=options.today)
     findings = run_rules(select_rules(*ESTIMATE_RULES), context, project.severities)
     return Report(
         command="estimate",

@@ -62,6 +62,7 @@ from promptbudget.pricing.catalog import (
     override_model,
 )
 from promptbudget.pricing.litellm import load_price_file
+from promptbudget.pricing.timeofday import TrafficProfile, is_time_zone
 from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path, iter_prompt_files
 from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
@@ -875,6 +876,29 @@ class _Converter:
             return CostLimit(self.unit(parse_usd, amount, f"{json_path}.{statistic}"), statistic)
         return CostLimit(self.unit(parse_usd, value, json_path))
 
+    def traffic_profile(self, data: Mapping[str, Any], path: str) -> TrafficProfile | None:
+        """``traffic: {timezone, hourly}``: when requests are sent (time-of-day prices)."""
+        if "hourly" not in data:
+            if "timezone" in data:
+                raise self.fail("timezone needs hourly: a list of 24 or 168 weights", path)
+            return None
+        hourly = tuple(Decimal(str(value)) for value in data["hourly"])
+        if len(hourly) not in (24, 168):
+            raise self.fail(
+                f"hourly has {len(hourly)} weights; give 24 (one per hour of the day) or 168 "
+                "(Monday 00:00 to Sunday 23:00)",
+                f"{path}.hourly",
+            )
+        if not any(hourly):
+            raise self.fail("hourly needs at least one hour with traffic", f"{path}.hourly")
+        timezone = str(data.get("timezone", "UTC"))
+        if not is_time_zone(timezone):
+            raise self.fail(
+                f"unknown time zone {timezone!r}; use an IANA name such as UTC or Europe/Berlin",
+                f"{path}.timezone",
+            )
+        return TrafficProfile(timezone=timezone, hourly=hourly)
+
     def workflow(
         self, name: str, data: Mapping[str, Any], prompts_dir: Path, routes: Mapping[str, Route]
     ) -> Workflow:
@@ -928,6 +952,7 @@ class _Converter:
             requests_per_month=per_month,
             success_rate=success,
             classes=self.traffic_classes(traffic, f"{path}.traffic"),
+            traffic_profile=self.traffic_profile(traffic, f"{path}.traffic"),
             line=self.lines.get(path),
             limit_lines=limit_lines,
             **optional_shares,
@@ -1064,6 +1089,12 @@ def _to_manifest(
             converter.engine(str(pattern), str(engine))
             for pattern, engine in (data.get("engines") or {}).items()
         ),
+        tools=converter.tools,
+        tool_lines={
+            name: line
+            for name in converter.tools
+            if (line := lines.get(_child_path("$.tools", name))) is not None
+        },
         select=tuple(str(x) for x in data["select"]) if "select" in data else None,
         ignore=tuple(str(x) for x in data.get("ignore") or ()),
         fail_on=data.get("fail_on"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from promptbudget.pricing.catalog import PriceCatalog
+from promptbudget.pricing.timeofday import TrafficProfile
 from promptbudget.tools import Tool
 
 DAYS_PER_MONTH = 30
@@ -168,6 +169,7 @@ class Workflow:
     semantic_cache_hit_rate: Decimal = Decimal(0)
     batch_share: Decimal = Decimal(0)
     classes: tuple[TrafficClass, ...] = (ALL_TRAFFIC,)
+    traffic_profile: TrafficProfile | None = None  # when requests are sent (time-of-day prices)
     line: int | None = None
     limit_lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -291,6 +293,8 @@ class Manifest:
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
+    tools: Mapping[str, Tool] = field(default_factory=dict)  # the top-level ``tools:``
+    tool_lines: Mapping[str, int] = field(default_factory=dict)
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob
     select: tuple[str, ...] | None = None  # only these rules report (codes, prefixes, slugs)

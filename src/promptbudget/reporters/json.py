@@ -17,11 +17,13 @@ from promptbudget.estimates import (
     call_cost,
     is_long_context,
     iter_calls,
+    time_of_day_splits,
+    unmodelled_pricing,
 )
 from promptbudget.findings import Finding, Severity
 from promptbudget.headroom import LimitCheck, used_json, what_if
 from promptbudget.manifest.model import typical
-from promptbudget.pricing.catalog import LongContextTier, ModelPrice
+from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 
@@ -32,7 +34,7 @@ def render_json(report: Report, settings: ReportSettings) -> str:
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": report.command}
     if report.command == "models":
         payload["catalog_as_of"] = report.catalog_as_of
-        payload["models"] = [model_json(m) for m in report.models]
+        payload["models"] = [model_json(m, report.today) for m in report.models]
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command == "compress":
         payload["passes"] = list(report.passes)
@@ -361,6 +363,9 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
             limit_json(c) for c in limits if c.level == "workflow" and c.workflow == workflow.name
         ],
         "steps": [step_json(step, limits) for step in workflow.steps],
+        "unmodelled": {
+            model: list(dimensions) for model, dimensions in unmodelled_pricing(workflow).items()
+        },
         "why": [
             {
                 "step": c.step,
@@ -370,6 +375,20 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
                 "cost_usd": usd_number(c.cost_usd),
             }
             for c in workflow.components
+        ],
+        "time_of_day": [
+            {
+                "step": split.step,
+                "model": split.model,
+                "off_peak_share": _plain(split.time_of_day.off_peak_share),
+                "even_spread": split.time_of_day.is_even_spread,
+                "cost_usd": usd_number(split.cost_usd),
+                "peak_usd": usd_number(split.peak_usd) if split.peak_usd is not None else None,
+                "off_peak_usd": (
+                    usd_number(split.off_peak_usd) if split.off_peak_usd is not None else None
+                ),
+            }
+            for split in time_of_day_splits(workflow)
         ],
     }
 
@@ -399,7 +418,19 @@ def _tier_json(tier: LongContextTier | None) -> dict[str, Any] | None:
     }
 
 
-def model_json(model: ModelPrice) -> dict[str, Any]:
+def _off_peak_json(model: ModelPrice) -> dict[str, Any] | None:
+    off = model.off_peak
+    if off is None:
+        return None
+    return {
+        "input_per_mtok": _rate(off.input_per_mtok),
+        "output_per_mtok": _rate(off.output_per_mtok),
+        "cache_read_per_mtok": _rate(off.cache_read_per_mtok),
+        "off_peak_hours_per_week": len(off.hours),
+    }
+
+
+def model_json(model: ModelPrice, report_today: str | None = None) -> dict[str, Any]:
     return {
         "name": model.name,
         "provider": model.provider,
@@ -418,6 +449,12 @@ def model_json(model: ModelPrice) -> dict[str, Any]:
         "cache_min_tokens": model.cache_min_tokens,
         "cache_increment_tokens": model.cache_increment_tokens,
         "deprecation_date": model.deprecation_date,
+        "deprecated": is_deprecated(model, report_today),
+        "successor": model.successor,
+        "off_peak": _off_peak_json(model),
+        "unmodelled": list(model.unmodelled),
+        "host": model.host,
+        "litellm_key": model.litellm_key,
         "aliases": list(model.aliases),
         "origin": model.origin,
         "source": model.source,

@@ -9,10 +9,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from promptbudget.estimates import WorkflowEstimate
+from promptbudget.estimates import (
+    TimeOfDaySplit,
+    WorkflowEstimate,
+    time_of_day_splits,
+    unmodelled_pricing,
+)
 from promptbudget.findings import Finding, Severity
 from promptbudget.headroom import WhatIf, what_if
-from promptbudget.pricing.catalog import LongContextTier
+from promptbudget.pricing.catalog import LongContextTier, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.units import format_share, format_tokens, format_usd
@@ -242,10 +247,15 @@ def _print_models(console: Console, report: Report) -> None:
         ("tokenizer", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    deprecated = 0
     for model in report.models:
         tier = model.long_context
+        past = is_deprecated(model, report.today)
+        deprecated += past
         table.add_row(
-            model.name + (" *" if model.origin == "manifest" else ""),
+            model.name
+            + (" *" if model.origin == "manifest" else "")
+            + (f" (deprecated {model.deprecation_date})" if past else ""),
             model.provider,
             _rate(model.input_per_mtok),
             _rate(model.output_per_mtok),
@@ -267,7 +277,8 @@ def _print_models(console: Console, report: Report) -> None:
                 "; * = from budgets.yaml"
                 if any(m.origin == "manifest" for m in report.models)
                 else ""
-            ),
+            )
+            + (f"; {deprecated} past their deprecation date" if deprecated else ""),
             style="dim",
         )
     )
@@ -404,6 +415,8 @@ def _print_estimate(
         for model, calls, cost in workflow.model_mix()
     )
     console.print(Text(f"model mix: {mix}", style="dim"))
+    for model, dimensions in unmodelled_pricing(workflow).items():
+        console.print(Text(f"not modelled for {model}: {', '.join(dimensions)}", style="dim"))
     for step in workflow.steps:
         if step.break_even_escalation is not None:
             rate = step.break_even_escalation
@@ -440,6 +453,25 @@ def format_share_rounded(share: Decimal) -> str:
     return f"{share * 100:.1f}%".replace(".0%", "%")
 
 
+def time_of_day_line(split: TimeOfDaySplit) -> str:
+    """``--why``: how a time-of-day price was blended for one step's model."""
+    tod = split.time_of_day
+    spread = "traffic spread evenly over the week" if tod.is_even_spread else "traffic profile"
+    money = (
+        f": peak {format_usd(split.peak_usd)} + off-peak {format_usd(split.off_peak_usd)} = "
+        f"{format_usd(split.cost_usd)} per request"
+        if split.peak_usd is not None and split.off_peak_usd is not None
+        else ""
+    )
+    share = format_share(tod.off_peak_share.quantize(Decimal("0.001")))
+    return (
+        f"{split.step} on {split.model}: {share} of requests off-peak ({spread}; input "
+        f"{tod.off_peak.input_per_mtok}/{tod.peak.input_per_mtok}, "
+        f"output {tod.off_peak.output_per_mtok}/{tod.peak.output_per_mtok} $/M off-peak/peak)"
+        f"{money}"
+    )
+
+
 def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
     from rich.tree import Tree
 
@@ -466,6 +498,8 @@ def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
                     f"{format_usd(part.cost_usd)}  {_share(part.cost_usd, total)}"
                 )
     console.print(root)
+    for split in time_of_day_splits(workflow):
+        console.print(Text(time_of_day_line(split)))
     console.print(
         Text(
             "tokens and dollars are per request, averaged over traffic classes, routing, "
@@ -496,7 +530,13 @@ def _print_models_diff(console: Console, report: Report) -> None:
         )
     )
     if missing:
-        console.print(Text(f"not in the file: {', '.join(missing)}", style="dim"))
+        shown = ", ".join(missing[:20])
+        more = (
+            f" and {len(missing) - 20:,} more (--format json lists all)"
+            if len(missing) > 20
+            else ""
+        )
+        console.print(Text(f"not in the file: {shown}{more}", style="dim"))
 
 
 def _diff_value(value: object) -> str:

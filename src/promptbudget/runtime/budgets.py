@@ -179,10 +179,30 @@ class Budgets:
             logger.warning("%s %s: %s", violation.code, violation.slug, violation.message)
 
 
+def _added(
+    totals: RequestTotals, tokens: CallTokens, tool_calls: int, cost: Decimal | None
+) -> RequestTotals:
+    """``totals`` with one more recorded call."""
+    return replace(
+        totals,
+        calls=totals.calls + 1,
+        tool_calls=totals.tool_calls + tool_calls,
+        input_tokens=totals.input_tokens + tokens.input_tokens,
+        output_tokens=totals.output_tokens + tokens.output_tokens,
+        cache_read_tokens=totals.cache_read_tokens + tokens.cache_read_tokens,
+        cache_write_tokens=(
+            totals.cache_write_tokens + tokens.cache_write_tokens + tokens.cache_write_1h_tokens
+        ),
+        cost_usd=totals.cost_usd + (cost or 0),
+        unpriced_calls=totals.unpriced_calls + (cost is None),
+    )
+
+
 @dataclass
 class _State:
     totals: RequestTotals = field(default_factory=RequestTotals)
     turns: dict[str | None, int] = field(default_factory=dict)
+    steps: dict[str | None, RequestTotals] = field(default_factory=dict)  # totals per step
     last_model: str | None = None
     last_step: str | None = None
 
@@ -238,6 +258,10 @@ class Request:
 
     def turns_of(self, step: str | None) -> int:
         return self._state.turns.get(step, 0)
+
+    def totals_of(self, step: str | None) -> RequestTotals:
+        """The running totals of one step's calls in this request."""
+        return self._state.steps.get(step, RequestTotals())
 
     def _step(self, name: str | None) -> Step | None:
         if name is None:
@@ -312,8 +336,10 @@ class Request:
             observer(self, result, outcome)
         self.budgets.report(result.violations, can_raise=enforce)
         if pending.is_new_turn:
-            self._state.turns[pending.step_name] = self.turns_of(pending.step_name) + 1
-            self._state.totals = replace(self._state.totals, turns=self._state.totals.turns + 1)
+            state, name = self._state, pending.step_name
+            state.turns[name] = self.turns_of(name) + 1
+            state.totals = replace(state.totals, turns=state.totals.turns + 1)
+            state.steps[name] = replace(self.totals_of(name), turns=self.turns_of(name))
         self._state.last_model = pending.model.name
         self._state.last_step = pending.step_name
         return result
@@ -343,20 +369,9 @@ class Request:
         step_name = self._state.last_step
         resolved = self.budgets.resolve_model(name)
         cost = price_call(resolved.price, tokens).total_usd if resolved.price else None
-        totals = self._state.totals
-        self._state.totals = replace(
-            totals,
-            calls=totals.calls + 1,
-            tool_calls=totals.tool_calls + tool_calls,
-            input_tokens=totals.input_tokens + tokens.input_tokens,
-            output_tokens=totals.output_tokens + tokens.output_tokens,
-            cache_read_tokens=totals.cache_read_tokens + tokens.cache_read_tokens,
-            cache_write_tokens=(
-                totals.cache_write_tokens + tokens.cache_write_tokens + tokens.cache_write_1h_tokens
-            ),
-            cost_usd=totals.cost_usd + (cost or 0),
-            unpriced_calls=totals.unpriced_calls + (cost is None),
-        )
+        state = self._state
+        state.totals = _added(state.totals, tokens, tool_calls, cost)
+        state.steps[step_name] = _added(self.totals_of(step_name), tokens, tool_calls, cost)
         if cost is not None:
             self._record_spend(cost)
         violations = tuple(self._after_violations(tokens, step_name))
@@ -449,6 +464,7 @@ class Request:
             is_new_turn=not read or not read[-1].is_tool_result,
             step_turns=self.turns_of(step_name),
             totals=self._state.totals,
+            step_totals=self.totals_of(step_name),
             read_spend=partial(self.budgets.spend, self.workflow.name),
             on_store_error=self.budgets.on_store_error,
         )

@@ -19,7 +19,7 @@ from promptbudget.runtime.spend import SpendStoreError
 from promptbudget.simulation import select_rates
 
 if TYPE_CHECKING:
-    from promptbudget.manifest.model import Step, Workflow
+    from promptbudget.manifest.model import Limits, Step, Workflow
     from promptbudget.pricing.catalog import ModelPrice
     from promptbudget.tokenizers import Tokenizer
 
@@ -54,6 +54,7 @@ class PendingCall:
     is_new_turn: bool
     step_turns: int  # turns this step of the request has started before this call
     totals: RequestTotals  # the request's calls recorded so far
+    step_totals: RequestTotals  # the same, for this step's calls only
     # This UTC month's and day's recorded spend of the workflow, in USD (may raise
     # SpendStoreError), and what to do then.
     read_spend: Callable[[], tuple[Decimal, Decimal]]
@@ -73,13 +74,32 @@ class PendingCall:
 Check = Callable[[PendingCall], Iterator[Violation]]
 
 
+def _levels(call: PendingCall) -> list[tuple[str, Limits]]:
+    """The limits that apply to the call: the workflow's, then its step's (issue 14's
+    ``steps[i].limits``: on that step alone)."""
+    levels = [("", call.workflow.limits)]
+    if call.step is not None:
+        levels.append((f" of step '{call.step.name}'", call.step.limits))
+    return levels
+
+
+def _tightest(call: PendingCall, key: str) -> tuple[int, str] | None:
+    """The smallest of a token or count limit over the levels, and where it is set."""
+    found = [(getattr(limits, key), where) for where, limits in _levels(call)]
+    given = [(value, where) for value, where in found if value is not None]
+    return min(given, key=lambda item: item[0]) if given else None
+
+
 def check_input_tokens(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_input_tokens
-    if limit is not None and call.input_tokens > limit:
+    tightest = _tightest(call, "max_input_tokens")
+    if tightest is None:
+        return
+    limit, where = tightest
+    if call.input_tokens > limit:
         yield call.violation(
             "PB101",
             "input-over-budget",
-            f"the call sends {call.input_tokens:,} input tokens, over max_input_tokens "
+            f"the call sends {call.input_tokens:,} input tokens, over max_input_tokens{where} "
             f"{limit:,} by {call.input_tokens - limit:,}",
             measured=call.input_tokens,
             limit=limit,
@@ -89,8 +109,11 @@ def check_input_tokens(call: PendingCall) -> Iterator[Violation]:
 
 
 def output_limit(workflow: Workflow, step: Step | None) -> int | None:
-    """The tighter of the step's ``max_output_tokens`` and the workflow's limit."""
-    limits = [workflow.limits.max_output_tokens, step.max_output_tokens if step else None]
+    """The tightest output limit of a call of ``step``: the workflow's ``max_output_tokens``,
+    the step's ``limits.max_output_tokens`` and the step's ``max_output_tokens`` cap."""
+    limits = [workflow.limits.max_output_tokens]
+    if step is not None:
+        limits += [step.limits.max_output_tokens, step.max_output_tokens]
     given = [limit for limit in limits if limit is not None]
     return min(given) if given else None
 
@@ -110,16 +133,17 @@ def check_output_tokens(call: PendingCall) -> Iterator[Violation]:
 
 
 def check_turns(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_turns
-    if limit is None or not call.is_new_turn:
+    tightest = _tightest(call, "max_turns")
+    if tightest is None or not call.is_new_turn:
         return
+    limit, where = tightest
     turns = call.step_turns + 1
     if turns > limit:
-        where = f"step '{call.step_name}'" if call.step_name else "the request"
+        of = f"step '{call.step_name}'" if call.step_name else "the request"
         yield call.violation(
             "PB104",
             "turns-over-budget",
-            f"this call starts turn {turns} of {where}, over max_turns {limit}",
+            f"this call starts turn {turns} of {of}, over max_turns{where} {limit}",
             measured=turns,
             limit=limit,
             unit="turns",
@@ -127,17 +151,19 @@ def check_turns(call: PendingCall) -> Iterator[Violation]:
 
 
 def check_tool_calls(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_tool_calls
-    made = call.totals.tool_calls
-    if limit is not None and made > limit:
-        yield call.violation(
-            "PB105",
-            "tool-calls-over-budget",
-            f"the request has made {made} tool calls, over max_tool_calls {limit}",
-            measured=made,
-            limit=limit,
-            unit="tool_calls",
-        )
+    for where, limits in _levels(call):
+        limit = limits.max_tool_calls
+        made = call.step_totals.tool_calls if where else call.totals.tool_calls
+        if limit is not None and made > limit:
+            who = f"step '{call.step_name}'" if where else "the request"
+            yield call.violation(
+                "PB105",
+                "tool-calls-over-budget",
+                f"{who} has made {made} tool calls, over max_tool_calls{where} {limit}",
+                measured=made,
+                limit=limit,
+                unit="tool_calls",
+            )
 
 
 def _cut_for_cost(call: PendingCall, excess: Decimal) -> int | None:
@@ -165,25 +191,29 @@ def _unpriced(call: PendingCall, key: str) -> Violation:
 
 
 def check_request_cost(call: PendingCall) -> Iterator[Violation]:
-    limit = call.workflow.limits.max_cost_per_request
-    if limit is None:
-        return
-    if call.projected_cost_usd is None:
-        yield _unpriced(call, "max_cost_per_request")
-        return
-    spent = call.totals.cost_usd
-    measured = spent + call.projected_cost_usd
-    if measured > limit.amount:
-        yield call.violation(
-            "PB106",
-            "cost-per-request-over-budget",
-            f"the request would cost ${measured} (${spent} spent, this call up to "
-            f"${call.projected_cost_usd}), over max_cost_per_request ${limit.amount}",
-            measured=measured,
-            limit=limit.amount,
-            unit="usd",
-            tokens_to_cut=_cut_for_cost(call, measured - limit.amount),
-        )
+    """The request's cost so far (or its step's, for a step's limit) plus this call's."""
+    for where, limits in _levels(call):
+        limit = limits.max_cost_per_request
+        if limit is None:
+            continue
+        if call.projected_cost_usd is None:
+            yield _unpriced(call, f"max_cost_per_request{where}")
+            return
+        spent = call.step_totals.cost_usd if where else call.totals.cost_usd
+        measured = spent + call.projected_cost_usd
+        if measured > limit.amount:
+            who = f"step '{call.step_name}'" if where else "the request"
+            yield call.violation(
+                "PB106",
+                "cost-per-request-over-budget",
+                f"{who} would cost ${measured} (${spent} spent, this call up to "
+                f"${call.projected_cost_usd}), over max_cost_per_request{where} "
+                f"${limit.amount}",
+                measured=measured,
+                limit=limit.amount,
+                unit="usd",
+                tokens_to_cut=_cut_for_cost(call, measured - limit.amount),
+            )
 
 
 def check_spend(call: PendingCall) -> Iterator[Violation]:

@@ -16,7 +16,8 @@ Three request shapes are read, as dicts or as the SDKs' objects:
 - Anthropic messages: ``system`` apart; content blocks ``text``, ``tool_use`` and
   ``tool_result``.
 
-A message's ``name`` costs what OpenAI's cookbook says (1 + the tokens of the name). Tool calls
+A message's ``name`` is counted by ``count_prompt`` as OpenAI's cookbook says (1 + the tokens of
+the name), as for a template's named messages. Tool calls
 and tool results inside messages are counted as the text of their name and arguments, an
 approximation (the provider's own serialisation is not published), so the count is then
 marked inexact.
@@ -56,12 +57,11 @@ class RequestCount:
     """What one outgoing call sends, in tokens."""
 
     prompt: PromptCount
-    name_tokens: int  # tokens of the messages' ``name`` fields (1 + tokens(name) each)
     is_exact: bool
 
     @property
     def input_tokens(self) -> int:
-        return self.prompt.request_tokens + self.name_tokens
+        return self.prompt.request_tokens
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:
@@ -194,22 +194,10 @@ def count_request(
     from promptbudget.counting import count_prompt
     from promptbudget.templates.render import Message, RenderedPrompt
 
-    # Names are counted by count_prompt once Message carries them (issue 12); until then,
-    # here, by the same rule (OpenAI's cookbook: 1 + the tokens of the name).
-    names_shared = "name" in getattr(Message, "__dataclass_fields__", {})
     rendered = RenderedPrompt(
-        messages=tuple(
-            Message(
-                m.role, (m.text,) if m.text else (), **({"name": m.name} if names_shared else {})
-            )
-            for m in messages
-        ),
+        messages=tuple(Message(m.role, (m.text,) if m.text else (), m.name) for m in messages),
         variables=(),
     )
-    prompt = count_prompt(rendered, tokenizer, tools)
-    spec = tokenizer.spec
-    names = 0
-    if not names_shared:
-        names = sum(spec.tokens_per_name + tokenizer.count(m.name) for m in messages if m.name)
+    prompt = count_prompt(rendered, tokenizer, tools)  # names included (1 + their tokens)
     exact = prompt.exact and all(m.is_exact for m in messages)
-    return RequestCount(prompt=prompt, name_tokens=names, is_exact=exact)
+    return RequestCount(prompt=prompt, is_exact=exact)

@@ -18,6 +18,7 @@ import yaml
 
 from promptbudget.bounded import InputBoundsError, check_yaml_events, load_json, load_yaml
 from promptbudget.confine import is_regular_file
+from promptbudget.templates.depth import nesting_problem
 from promptbudget.templates.source import PromptText, TemplateFormat
 from promptbudget.tools import Tool, ToolError, parse_tools
 
@@ -43,6 +44,9 @@ class TemplateMeta:
     sample_files: tuple[str, ...] = ()
     declared_lines: Mapping[str, int] = field(default_factory=dict)  # input -> file line
     tools: tuple[Tool, ...] = ()  # tool definitions in the front matter (sent with each call)
+    # Tools named but defined elsewhere (Dotprompt's ``tools: [lookup_account]``): the
+    # application sends them, a step's ``tools:`` says what they cost (PB111 when it does not)
+    tool_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,36 @@ def parse_template(
     ``engine`` (a per-glob setting) or found by content. Never raises for content problems.
 
     ``root``: the project root; files found next to the template (``config.json``, a
-    ``promptfooconfig.yaml``) are looked for and read only inside it."""
+    ``promptfooconfig.yaml``) are looked for and read only inside it. A template nested
+    beyond ``depth.py``'s limits is PB001 and is never handed to a recursive parser."""
+    return _bound_nesting(_parse_with_engine(path, display, fmt, read, root, engine))
+
+
+def _bound_nesting(parsed: ParsedTemplate) -> ParsedTemplate:
+    """PB001 for a template nested past ``depth.py``'s limits (with the line)."""
+    if parsed.problem is not None or not parsed.is_readable:
+        return parsed
+    engine = parsed.meta.engine
+    if parsed.format is TemplateFormat.DOTPROMPT or engine in {"handlebars", "mustache"}:
+        found = nesting_problem(parsed.body, "handlebars")
+    elif engine in {"jinja2", "liquid", "nunjucks"}:
+        found = nesting_problem(parsed.body, "jinja2")
+    else:
+        return parsed
+    if found is None:
+        return parsed
+    problem, line = found
+    return _broken(parsed, f"template {problem}", parsed.body_line + line - 1)
+
+
+def _parse_with_engine(
+    path: Path,
+    display: str,
+    fmt: TemplateFormat,
+    read: PromptText,
+    root: Path | None,
+    engine: str | None,
+) -> ParsedTemplate:
     parsed = _bound_tags(_parse_template(path, display, fmt, read, root=root))
     if fmt is not TemplateFormat.JINJA2 or not parsed.is_readable or parsed.problem:
         return parsed
@@ -314,6 +347,7 @@ def jinja_meta(data: Mapping[str, Any]) -> TemplateMeta:
         declared_inputs=frozenset(declared) if ("inputs" in data or "sample" in data) else None,
         engine="jinja2",
         tools=_front_matter_tools(data.get("tools")),
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
@@ -377,6 +411,7 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
         engine=_prompty_engine(data.get("template")),
         sample_files=tuple(sample_files),
         tools=_front_matter_tools(data.get("tools")),
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
@@ -406,6 +441,13 @@ def _front_matter_tools(value: object) -> tuple[Tool, ...]:
         return parse_tools(value, "front matter tools")
     except ToolError as err:
         raise MetaError(str(err)) from err
+
+
+def _tool_names(value: object) -> tuple[str, ...]:
+    """A front matter ``tools:`` list of bare names (tools defined in code)."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
 
 
 def _is_placeholder(model: str) -> bool:
@@ -558,6 +600,7 @@ def dotprompt_meta(data: Mapping[str, Any]) -> TemplateMeta:
         samples=samples,
         declared_inputs=declared,
         engine="handlebars",
+        tool_names=_tool_names(data.get("tools")),
     )
 
 

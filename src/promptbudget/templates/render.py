@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
+from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.templates.parse import ParsedTemplate
 from promptbudget.templates.sandbox import (
+    MAX_RENDERED_CHARS,
     RENDER_TIMEOUT_SECONDS,
     BoundedEnvironment,
     ProjectLoader,
@@ -280,13 +282,7 @@ class TemplateRenderer:
         if parsed.problem is not None or parsed.meta.engine != "jinja2" or not parsed.is_readable:
             return ()
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
-        env = self.environment(self.root, search_dirs)
-        try:
-            names = [
-                name for name in meta.find_referenced_templates(env.parse(parsed.body)) if name
-            ]
-        except TemplateSyntaxError:
-            return ()
+        names = self._referenced_names(parsed.body, search_dirs)
         found = []
         for name in names:
             for directory in search_dirs:
@@ -295,6 +291,25 @@ class TemplateRenderer:
                     found.append(candidate)
                     break
         return tuple(found)
+
+    def _referenced_names(self, body: str, search_dirs: tuple[Path, ...]) -> list[str]:
+        """The literal names a Jinja2 body includes, imports or extends (none if it does not
+        parse); kept in the cache under the body, so an unchanged file is not parsed again to
+        answer "what does this path affect". Resolving them stays with the caller."""
+        store = active_store()
+        key = cache_key("jinja2 includes", body)
+        if store is not None:
+            cached = store.get(key)
+            if isinstance(cached, list) and all(isinstance(name, str) for name in cached):
+                return cached
+        env = self.environment(self.root, search_dirs)
+        try:
+            names = [name for name in meta.find_referenced_templates(env.parse(body)) if name]
+        except (TemplateSyntaxError, RecursionError):
+            names = []
+        if store is not None:
+            store.put(key, names)
+        return names
 
     def render(
         self,
@@ -373,6 +388,8 @@ class TemplateRenderer:
             return _raw(parsed, f"Jinja2 syntax error: {err.message}", line)
         except TemplateError as err:  # e.g. an unknown filter, found while compiling
             return _raw(parsed, f"Jinja2 error: {err.message or err}", parsed.body_line)
+        except (RecursionError, SyntaxError) as err:  # nesting past depth.py's estimate
+            return _raw(parsed, f"template nests too deeply to compile ({err})", parsed.body_line)
 
         slots: list[VariableValue] = []
         context: dict[str, Any] = {}
@@ -831,24 +848,38 @@ def _render_simple(
                 lines.setdefault(name, piece.line)
     slots: list[VariableValue] = []
     indexes: dict[str, int] = {}
+    texts: dict[str, str] = {}
     out: list[str] = []
+    size = 0  # the same output cap as a Jinja2 render, checked before each piece is added
     for piece in pieces:
         if isinstance(piece, str):
-            out.append(piece)
-            continue
-        name = piece.name
-        value = values.get(name)
-        if as_slots:
-            value = VariableValue(name, "structure", max_tokens=0)
-        if value is None:
-            continue
-        if value.is_cap:
-            if name not in indexes:
-                indexes[name] = len(slots)
-                slots.append(value)
-            out.append(str(_SlotValue(indexes[name])))
+            text = piece
         else:
-            out.append(value_text(value.sample))
+            name = piece.name
+            value = values.get(name)
+            if as_slots:
+                value = VariableValue(name, "structure", max_tokens=0)
+            if value is None:
+                continue
+            if value.is_cap:
+                if name not in indexes:
+                    indexes[name] = len(slots)
+                    slots.append(value)
+                text = str(_SlotValue(indexes[name]))
+            else:
+                if name not in texts:
+                    texts[name] = value_text(value.sample)
+                text = texts[name]
+        size += len(text)
+        if size > MAX_RENDERED_CHARS:
+            line = piece.line if not isinstance(piece, str) else parsed.body_line
+            return _raw(
+                parsed,
+                f"unsafe template: rendered output is larger than {MAX_RENDERED_CHARS:,} "
+                "characters",
+                line,
+            )
+        out.append(text)
     output = "".join(out)
     used = tuple(sorted(lines))
     split_roles = parsed.format is TemplateFormat.SEMANTIC_KERNEL

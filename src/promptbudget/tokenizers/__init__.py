@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, cached_property
 from importlib import resources
@@ -165,6 +165,9 @@ class Tokenizer:
     """
 
     spec: TokenizerSpec
+    # Built the first time a text is not found in the cache (``loaded_encoding``); given
+    # here only by tests.
+    encoding: Any = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -174,11 +177,15 @@ class Tokenizer:
     def exact(self) -> bool:
         return self.spec.exact
 
-    @cached_property
-    def encoding(self) -> Any:
-        if self.spec.file is not None:
-            return _load_tokenizer_file(self.spec.file)
-        return load_encoding(self.spec.encoding)
+    def loaded_encoding(self) -> Any:
+        """The tiktoken ``Encoding`` or ``tokenizers.Tokenizer``, built on first use."""
+        if self.encoding is None:
+            if self.spec.file is not None:
+                built = _load_tokenizer_file(self.spec.file)
+            else:
+                built = load_encoding(self.spec.encoding)
+            object.__setattr__(self, "encoding", built)  # a cache of a frozen value
+        return self.encoding
 
     @cached_property
     def identity(self) -> str:
@@ -222,10 +229,10 @@ class Tokenizer:
         ``TokenizerUnavailableError``, not a ``BaseException`` that escapes every handler."""
         if self.spec.file is not None:
             with rust_call(f"the {self.spec.encoding} tokenizer failed while counting"):
-                ids: list[int] = self.encoding.encode(text, add_special_tokens=False).ids
+                ids: list[int] = self.loaded_encoding().encode(text, add_special_tokens=False).ids
             return ids
         try:  # the bundled, verified rank files: no need to withhold stderr on every call
-            result: list[int] = self.encoding.encode_ordinary(text)
+            result: list[int] = self.loaded_encoding().encode_ordinary(text)
         except BaseException as err:
             if is_rust_panic(err):
                 raise TokenizerUnavailableError(
@@ -334,9 +341,13 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         ranks = parse_rank_file(data)
         if store is not None:
             store.put_blob(blob_name, pack_ranks(ranks))
-    return tiktoken.Encoding(
-        spec.name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=spec.special_tokens
-    )
+    with rust_call(f"the {spec.name} encoding cannot be built; reinstall promptbudget-cli"):
+        return tiktoken.Encoding(
+            spec.name,
+            pat_str=spec.pat_str,
+            mergeable_ranks=ranks,
+            special_tokens=spec.special_tokens,
+        )
 
 
 def pack_ranks(ranks: dict[bytes, int]) -> bytes:
