@@ -248,6 +248,12 @@ def _rule_names(values: Sequence[str] | None) -> tuple[str, ...]:
     )
 
 
+def _columns() -> int | None:
+    """``COLUMNS`` when set to a width (a terminal's, or a test's), else None."""
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and 20 <= int(value) <= 1000 else None
+
+
 def use_color(mode: ColorMode, output: Path | None, environ: dict[str, str]) -> bool:
     """``--color always|never`` (and ``--no-color``) decide; ``auto`` is off when ``NO_COLOR``
     is set (no-color.org), on when ``FORCE_COLOR`` is set to anything but ``0`` or ``false``
@@ -268,7 +274,7 @@ def _emit(report: Report, options: Options) -> int:
     from promptbudget.reporters import get_reporter
 
     fmt = options.output_format.resolve()
-    width = shutil.get_terminal_size((100, 24)).columns if options.color else 160
+    width = _columns() or (shutil.get_terminal_size((100, 24)).columns if options.color else 160)
     settings = ReportSettings(
         color=options.color,
         width=max(width, 60),
