@@ -83,6 +83,9 @@ def run(options: Options) -> Report:
         drift=tuple(found_drift),
         calibration=calibration,
         aggregates=str(options.aggregates) if options.aggregates is not None else None,
+        manifest=str(manifest.path.relative_to(options.cwd.resolve()))
+        if manifest.path.is_relative_to(options.cwd.resolve())
+        else str(manifest.path),
     )
     return Report(
         command="replay",

@@ -21,6 +21,7 @@ class ReplayResult:
     drift: tuple[Drift, ...] = ()
     calibration: Calibration | None = None
     aggregates: str | None = None  # --aggregates FILE: the result judged came from there
+    manifest: str = "budgets.yaml"  # the manifest judged against, as shown
 
     @property
     def matched(self) -> tuple[WorkflowStats, ...]:

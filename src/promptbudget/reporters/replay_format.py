@@ -145,6 +145,17 @@ def header_line(result: ReplayResult, catalog_as_of: str | None) -> str:
     return text
 
 
+def hint_line(result: ReplayResult) -> str | None:
+    """Records, but none of a workflow of this manifest: probably the wrong budgets.yaml."""
+    if result.observed and not result.matched:
+        return (
+            f"No record belongs to a workflow of {result.manifest}: tag your calls "
+            "(promptbudget.workflow), add replay.match rules, or pass --config for the "
+            "budgets.yaml these logs belong to."
+        )
+    return None
+
+
 def malformed_lines(result: ReplayResult) -> list[str]:
     lines = [f"{m.source}: {m.reason}" for m in result.malformed_examples]
     hidden = result.malformed - len(result.malformed_examples)
@@ -254,6 +265,7 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
         }
 
     return {
+        "manifest": result.manifest,
         "files": list(result.files),
         "aggregates": result.aggregates,
         "records": result.records,
