@@ -142,6 +142,8 @@ def header_line(result: ReplayResult, catalog_as_of: str | None) -> str:
         text += f", {window(min(firsts), max(lasts))}"
     if catalog_as_of:
         text += f"; prices as of {catalog_as_of}"
+    if result.approximate:
+        text += "; quantiles approximate (t-digest), the logs being this large"
     return text
 
 
@@ -266,6 +268,7 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
 
     return {
         "manifest": result.manifest,
+        "approximate_quantiles": result.approximate,
         "files": list(result.files),
         "aggregates": result.aggregates,
         "records": result.records,
