@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
-"""Build ``src/promptbudget/pricing/catalog.json`` from LiteLLM's price file.
+"""Build ``src/promptbudget/pricing/catalog.jsonl`` from LiteLLM's price file.
 
 Usage::
 
     python scripts/build_catalog.py PATH_TO_LITELLM_JSON \
-        [--out src/promptbudget/pricing/catalog.json] [--as-of 2026-11-23]
+        [--out src/promptbudget/pricing/catalog.jsonl] [--as-of 2026-12-05]
 
 ``PATH_TO_LITELLM_JSON`` is ``litellm/model_prices_and_context_window_backup.json`` from the
-LiteLLM wheel (1.109.1 for the bundled catalog)::
+LiteLLM wheel (1.110.2 for the bundled catalog)::
 
-    pip download --no-deps litellm==1.109.1 -d /tmp/dl
-    unzip -o -q /tmp/dl/litellm-*.whl 'litellm/model_prices_and_context_window_backup.json' \
-        -d /tmp/dl/ll
+    pip download --no-deps litellm==1.110.2 -d /tmp/ll
+    unzip -o -q /tmp/ll/litellm-*.whl 'litellm/model_prices_and_context_window_backup.json' \
+        -d /tmp/ll/x
 
-The curated part lives here: which models ship, which LiteLLM key each comes from, its
-tokenizer and aliases, and every correction to LiteLLM's data, each with the source key of
-``domain-facts.md`` ([S19], [S22], ...) that justifies it. The conversion of one entry is
+The catalog holds every text-generation entry of the file (modes chat, completion and
+responses, with per-token input and output prices). The curated part lives here: the
+canonical models (which LiteLLM key each comes from, its tokenizer, aliases and provider
+rules, each with the source key of ``domain-facts.md`` ([S19], [S22], ...) that justifies
+it); corrections to LiteLLM's values live in ``src/promptbudget/pricing/corrections.json``,
+each dated and with its source. Every other entry keeps its LiteLLM key as its name (renamed
+with its provider's route prefix when a canonical model already has that name, e.g. Vertex
+AI's bare ``gemini-2.5-pro`` becomes ``vertex_ai/gemini-2.5-pro``) and gets a
+provider-prefixed alias (``bedrock/anthropic.claude-...``). The conversion of one entry is
 ``promptbudget.pricing.litellm.litellm_entry_to_catalog``, shared with the product.
+
+The output is one JSON line per model after a header line, so a lookup parses only its own
+line; the build prints a diff report against the catalog it replaces.
 
 The output is deterministic: the same input file and ``--as-of`` give the same bytes. A model
 missing from LiteLLM, or a correction whose premise no longer holds (LiteLLM changed the value
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,16 +49,23 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 from promptbudget.pricing.catalog import model_from_mapping  # noqa: E402
-from promptbudget.pricing.litellm import litellm_entry_to_catalog, per_mtok  # noqa: E402
+from promptbudget.pricing.litellm import (  # noqa: E402
+    guess_family,
+    litellm_entry_to_catalog,
+    per_mtok,
+)
 from promptbudget.tokenizers import TOKENIZERS  # noqa: E402
 
-LITELLM_VERSION = "1.109.1"
-DEFAULT_AS_OF = "2026-11-23"
-DEFAULT_OUT = ROOT / "src" / "promptbudget" / "pricing" / "catalog.json"
+LITELLM_VERSION = "1.110.2"
+DEFAULT_AS_OF = "2026-12-05"
+DEFAULT_OUT = ROOT / "src" / "promptbudget" / "pricing" / "catalog.jsonl"
+CORRECTIONS_FILE = ROOT / "src" / "promptbudget" / "pricing" / "corrections.json"
+TEXT_MODES = frozenset({"chat", "completion", "responses"})
 
 # Key order of a model in catalog.json (the order fields are listed in the brief/dataclass).
 FIELD_ORDER = (
     "provider",
+    "host",
     "tokenizer",
     "billing",
     "input_per_mtok",
@@ -65,9 +82,13 @@ FIELD_ORDER = (
     "cache_min_tokens",
     "cache_increment_tokens",
     "deprecation_date",
+    "successor",
+    "off_peak",
+    "unmodelled",
     "source",
     "notes",
     "aliases",
+    "litellm_key",
 )
 
 # Vendor pricing pages (domain-facts.md source table), used when LiteLLM has no ``source``.
@@ -190,8 +211,8 @@ MODELS: tuple[ModelSpec, ...] = (
         "anthropic",
         CLAUDE_47,
         notes=(
-            "Cache read corrected to $0.20/MTok (batch $0.10) per Anthropic's pricing page and "
-            "the Sonnet 5.5 model page; LiteLLM 1.109.1 lists $0.10 (batch $0.05) [S22][S23]."
+            "Cache reads $0.10/MTok (batch $0.05) since Anthropic's cut of 2026-10-07 (0.05x "
+            "input; $0.20 before) [S22]."
         ),
     ),
     ModelSpec("claude-haiku-5-5", "claude-haiku-5-5", "anthropic", CLAUDE_47),
@@ -256,7 +277,7 @@ MODELS: tuple[ModelSpec, ...] = (
         aliases=("gemini/gemini-2.5-pro",),
         notes=(
             "Cache minimum corrected to 4096 tokens per the Gemini API caching docs; LiteLLM "
-            "1.109.1 says 2048 (the Vertex AI figure) [S25][S47]."
+            "(1.109.1 to 1.110.2) says 2048, the Vertex AI figure [S25][S47]."
         ),
     ),
     ModelSpec(
@@ -282,7 +303,10 @@ MODELS: tuple[ModelSpec, ...] = (
         "deepseek",
         APPROX,
         aliases=("deepseek/deepseek-flash",),
-        notes="Off-peak (UTC) rates are half the listed price; not modelled here [S39].",
+        notes=(
+            "Off-peak rates are half the listed (peak) price; peak is Mon-Fri 01-04 and "
+            "06-10 UTC. Costs blend the two by the workflow's traffic profile [S39]."
+        ),
     ),
     ModelSpec(
         "deepseek-v4-pro",
@@ -290,7 +314,10 @@ MODELS: tuple[ModelSpec, ...] = (
         "deepseek",
         APPROX,
         aliases=("deepseek/deepseek-v4-pro",),
-        notes="Off-peak (UTC) rates are half the listed price; not modelled here [S39].",
+        notes=(
+            "Off-peak rates are half the listed (peak) price; peak is Mon-Fri 01-04 and "
+            "06-10 UTC. Costs blend the two by the workflow's traffic profile [S39]."
+        ),
     ),
     # --- Mistral: first-party La Plateforme keys ``mistral/...`` ---------------------------
     ModelSpec(
@@ -371,44 +398,25 @@ class Correction:
     value: str | int
     litellm_value: str | int | None
     reason: str
+    source: str
+    checked: str  # date the correction was last checked against ``source``
 
 
-CORRECTIONS: tuple[Correction, ...] = (
-    # [S22][S23] Anthropic pricing page and Sonnet 5.5 model page: cache hits are $0.20/MTok
-    # (0.1x of $2 input); LiteLLM 1.109.1 stores $0.10.
-    Correction(
-        "claude-sonnet-5-5",
-        "cache_read_per_mtok",
-        "0.2",
-        "0.1",
-        "Anthropic pricing page lists $0.20 cache reads [S22][S23]",
-    ),
-    # [S29] Anthropic batch is 50% off everything, cache reads included: 50% of $0.20.
-    Correction(
-        "claude-sonnet-5-5",
-        "batch_cache_read_per_mtok",
-        "0.1",
-        "0.05",
-        "batch is 50% of the corrected $0.20 cache read [S29][S22]",
-    ),
-    # [S25] Gemini API caching docs: minimum 4096 tokens for 2.5 Pro (LiteLLM: 2048, which is
-    # the Vertex AI figure [S47]).
-    Correction(
-        "gemini-2.5-pro",
-        "cache_min_tokens",
-        4096,
-        2048,
-        "Gemini API caching docs give 4096 for 2.5 Pro [S25]",
-    ),
-    # [S25] Gemini API caching docs: minimum 1024 tokens for 2.5 Flash (absent in LiteLLM).
-    Correction(
-        "gemini-2.5-flash",
-        "cache_min_tokens",
-        1024,
-        None,
-        "Gemini API caching docs give 1024 for 2.5 Flash [S25]",
-    ),
-)
+def load_corrections(path: Path = CORRECTIONS_FILE) -> tuple[Correction, ...]:
+    """The dated, sourced corrections of ``corrections.json``."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return tuple(
+        Correction(
+            model=item["model"],
+            field=item["field"],
+            value=item["value"],
+            litellm_value=item["litellm_value"],
+            reason=item["reason"],
+            source=item["source"],
+            checked=item["checked"],
+        )
+        for item in data["corrections"]
+    )
 
 
 class BuildError(Exception):
@@ -520,7 +528,7 @@ def build_model(spec: ModelSpec, data: Mapping[str, Any]) -> dict[str, Any]:
     elif spec.provider == "anthropic":
         _apply_anthropic_rules(spec, entry)
 
-    for fix in CORRECTIONS:
+    for fix in load_corrections():
         if fix.model != spec.name:
             continue
         current = _get(entry, fix.field)
@@ -551,6 +559,42 @@ def build_model(spec: ModelSpec, data: Mapping[str, Any]) -> dict[str, Any]:
     return entry
 
 
+# LiteLLM ``litellm_provider`` -> the route prefix users write (``bedrock/...``).
+_ROUTES = {
+    "text-completion-openai": "openai",
+    "bedrock_converse": "bedrock",
+    "cohere_chat": "cohere",
+}
+
+
+def route_of(entry: Mapping[str, Any]) -> str:
+    host = str(entry.get("litellm_provider") or "unknown")
+    if host.startswith("vertex_ai"):
+        return "vertex_ai"
+    return _ROUTES.get(host, host)
+
+
+def is_text_model(name: str, entry: object) -> bool:
+    """A chat, completion or responses entry with per-token input and output prices."""
+    return (
+        name != "sample_spec"
+        and isinstance(entry, Mapping)
+        and entry.get("mode", "chat") in TEXT_MODES
+        and entry.get("input_cost_per_token") is not None
+        and entry.get("output_cost_per_token") is not None
+    )
+
+
+def build_other(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalog entry for a LiteLLM key outside the curated list: LiteLLM's values as they
+    are, the tokenizer family guessed from the key."""
+    entry = litellm_entry_to_catalog(raw, name=key)
+    entry["tokenizer"] = guess_family(key)
+    entry["litellm_key"] = key
+    entry["host"] = route_of(raw)
+    return entry
+
+
 def build_catalog(
     data: Mapping[str, Any], *, as_of: str, litellm_version: str = LITELLM_VERSION
 ) -> dict[str, Any]:
@@ -558,37 +602,169 @@ def build_catalog(
     names = [spec.name for spec in MODELS]
     if len(set(names)) != len(names):
         raise BuildError("duplicate model names in MODELS")
-    unknown_fixes = {fix.model for fix in CORRECTIONS} - set(names)
+    unknown_fixes = {fix.model for fix in load_corrections()} - set(names)
     if unknown_fixes:
         raise BuildError(f"corrections for models not in MODELS: {sorted(unknown_fixes)}")
 
-    built = {spec.name: build_model(spec, data) for spec in MODELS}
+    built: dict[str, dict[str, Any]] = {}
+    taken: dict[str, str] = {}  # lowercased name or alias -> model
+    other_keys: dict[str, str] = {}  # LiteLLM keys served by a model built from another key
+    for spec in MODELS:
+        entry = build_model(spec, data)
+        entry["litellm_key"] = spec.litellm_key
+        entry["host"] = route_of(data[spec.litellm_key])
+        built[spec.name] = entry
+        for claimed in (spec.name, spec.litellm_key, *spec.aliases):
+            taken[claimed.lower()] = spec.name
+        for alias in spec.aliases:
+            if alias != spec.litellm_key and is_text_model(alias, data.get(alias)):
+                other_keys[alias] = spec.name  # an alias that is a LiteLLM key of its own
+    specs = {spec.name: spec for spec in MODELS}
+
+    for key in sorted(data):
+        raw = data[key]
+        if not is_text_model(key, raw):
+            continue
+        owner = taken.get(key.lower())
+        if owner is not None and owner not in specs:
+            raise BuildError(f"{key!r} and {owner!r} differ only in case")
+        if owner is not None and key in {specs[owner].litellm_key, *specs[owner].aliases}:
+            continue  # a curated model's own key or alias (checked to be priced alike)
+        if owner is not None and key.lower() != owner.lower():
+            raise BuildError(f"{key!r} collides with an alias or key of {owner}")
+        if '"' in key or "\\" in key:
+            raise BuildError(f"model name {key!r} has a quote or backslash")
+        entry = build_other(key, raw)
+        name = key
+        if owner is not None:
+            # The key is a canonical model's name but that model comes from another entry.
+            source = data[specs[owner].litellm_key]
+            same_host = route_of(raw) == route_of(source)
+            if same_host and litellm_entry_to_catalog(raw, name=key) == litellm_entry_to_catalog(
+                source, name=specs[owner].litellm_key
+            ):
+                other_keys[key] = owner
+                continue  # the same product under two keys (deepseek-flash)
+            name = f"{route_of(raw)}/{key}"
+            if is_text_model(name, data.get(name)):
+                # LiteLLM also has the prefixed key (same host): that entry is this model.
+                other_keys[key] = name
+                continue
+            if name.lower() in taken:
+                raise BuildError(f"{key!r} is taken by {owner} and {name!r} is taken too")
+        built[name] = entry
+        taken[name.lower()] = name
+
+    # Provider-prefixed aliases, where the name has no prefix and the alias is free.
+    for name, entry in built.items():
+        key = entry["litellm_key"]
+        if "/" in name:
+            continue
+        alias = f"{route_of(data[key])}/{name}"
+        if alias.lower() in taken:
+            continue
+        entry["aliases"] = [*entry.get("aliases", []), alias]
+        taken[alias.lower()] = name
+
+    # Successors name catalog models (LiteLLM writes its own keys: ``gemini/gemini-3.8-flash``).
+    by_key = {entry["litellm_key"]: name for name, entry in built.items()}
+    for entry in built.values():
+        successor = entry.get("successor")
+        if successor is not None:
+            entry["successor"] = by_key.get(successor) or taken.get(successor.lower(), successor)
+
     ordered = sorted(built.items(), key=lambda item: (item[1]["provider"], item[0]))
     models = {name: _order(entry) for name, entry in ordered}
-
-    seen: dict[str, str] = {}
     for name, entry in models.items():
-        for alias in entry.get("aliases", ()):
-            key = alias.lower()
-            if key in models or seen.setdefault(key, name) != name:
-                raise BuildError(f"alias {alias!r} of {name} collides")
         model_from_mapping(name, entry, origin="catalog")  # must load unchanged
 
+    aliases = {
+        alias.lower(): name for name, entry in models.items() for alias in entry.get("aliases", ())
+    }
+    keys = {entry["litellm_key"]: name for name, entry in models.items()}
+    keys = {key: name for key, name in keys.items() if key != name} | other_keys
     source = (
         f"LiteLLM {litellm_version} model_prices_and_context_window_backup.json (PyPI wheel "
-        f"litellm=={litellm_version}), converted by scripts/build_catalog.py, with curated "
-        "corrections from vendor pages: Anthropic pricing "
+        f"litellm=={litellm_version}, MIT), every text-generation entry, converted by "
+        "scripts/build_catalog.py, with curated corrections (pricing/corrections.json) from "
+        "vendor pages: Anthropic pricing "
         "(https://platform.claude.com/docs/en/about-claude/pricing), Gemini API caching "
         "(https://ai.google.dev/gemini-api/docs/caching) and pricing "
         "(https://ai.google.dev/gemini-api/docs/pricing), OpenAI prompt caching "
         "(https://developers.openai.com/api/docs/guides/prompt-caching)"
     )
-    return {"as_of": as_of, "source": source, "models": models}
+    return {
+        "format": 2,
+        "as_of": as_of,
+        "source": source,
+        "litellm_version": litellm_version,
+        "aliases": dict(sorted(aliases.items())),
+        "litellm_keys": dict(sorted(keys.items())),
+        "models": models,
+    }
 
 
 def render(catalog: Mapping[str, Any]) -> str:
-    """``catalog`` as reviewable JSON: 2-space indent, fixed key order, trailing newline."""
-    return json.dumps(catalog, indent=2, ensure_ascii=False) + "\n"
+    """``catalog`` as JSON lines: the header, then one model per line (``name`` first)."""
+    header = {key: value for key, value in catalog.items() if key != "models"}
+    lines = [json.dumps(header, ensure_ascii=False)]
+    for name, entry in catalog["models"].items():
+        lines.append(json.dumps({"name": name, **entry}, ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def diff_report(old_text: str | None, new_text: str, *, shown: int = 15) -> list[str]:
+    """What the new catalog adds, removes and changes compared with the old one."""
+    if old_text is None or not old_text.startswith("{"):
+        return ["no previous catalog.jsonl to compare with"]
+
+    def by_name(text: str) -> dict[str, str]:
+        return {json.loads(line)["name"]: line for line in text.splitlines()[1:]}
+
+    old, new = by_name(old_text), by_name(new_text)
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(name for name in set(old) & set(new) if old[name] != new[name])
+    counts = f"{len(added)} added, {len(removed)} removed, {len(changed)} changed"
+    out = [f"{len(new)} models ({counts})"]
+    for label, names in (("added", added), ("removed", removed), ("changed", changed)):
+        if names:
+            more = f" and {len(names) - shown} more" if len(names) > shown else ""
+            out.append(f"  {label}: {', '.join(names[:shown])}{more}")
+    return out
+
+
+_FIXTURE_FIELDS = frozenset(
+    {
+        "litellm_provider",
+        "mode",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "deprecation_date",
+        "successor_model",
+        "off_peak_pricing",
+        "prompt_cache_min_tokens",
+    }
+)
+_FIXTURE_TIER = re.compile(
+    r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost"
+    r"|cache_creation_input_token_cost)_above_\d+k_tokens$"
+)
+
+
+def trim_for_tests(data: Mapping[str, Any]) -> str:
+    """The fields of every text-generation entry that a one-call price depends on, one entry
+    per line: the pinned copy ``tests/data/litellm`` prices every model against."""
+    lines = []
+    for key in sorted(data):
+        raw = data[key]
+        if not is_text_model(key, raw):
+            continue
+        kept = {f: v for f, v in raw.items() if f in _FIXTURE_FIELDS or _FIXTURE_TIER.match(f)}
+        lines.append(f"{json.dumps(key)}: {json.dumps(kept, sort_keys=True)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def load_litellm(path: Path) -> dict[str, Any]:
@@ -607,6 +783,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--litellm-version", default=LITELLM_VERSION, help="LiteLLM version of the input file"
     )
+    parser.add_argument(
+        "--test-fixture",
+        type=Path,
+        help="also write the trimmed copy the tests price every model against",
+    )
     args = parser.parse_args(argv)
     try:
         catalog = build_catalog(
@@ -617,7 +798,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BuildError, OSError, ValueError) as err:
         print(f"build_catalog: error: {err}", file=sys.stderr)
         return 1
-    args.out.write_text(render(catalog), encoding="utf-8", newline="\n")
+    text = render(catalog)
+    old = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
+    for line in diff_report(old, text):
+        print(line, file=sys.stderr)
+    args.out.write_text(text, encoding="utf-8", newline="\n")
+    if args.test_fixture is not None:
+        fixture = trim_for_tests(load_litellm(args.litellm_json))
+        args.test_fixture.write_text(fixture, encoding="utf-8", newline="\n")
     print(f"wrote {len(catalog['models'])} models to {args.out}", file=sys.stderr)
     return 0
 

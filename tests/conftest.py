@@ -20,6 +20,9 @@ EXAMPLES = REPO / "examples"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
+TODAY = "2026-12-05"  # the date every CLI run in the tests sees
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
@@ -69,6 +72,8 @@ def run_cli(
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    # The run's date is injected, never read from the clock (PB116 deprecations).
+    monkeypatch.setenv("PROMPTBUDGET_TODAY", TODAY)
 
     def run(*args: str, cwd: Path | None = None) -> Run:
         capsys.readouterr()

@@ -17,7 +17,6 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from pathlib import Path
 
 import yaml
 
@@ -326,9 +325,8 @@ def _workflow_edits(
     return edits
 
 
-def read_manifest_text(path: Path) -> tuple[str, bool, bool]:
-    """(text with LF line ends, had a BOM, used CRLF)."""
-    raw = path.read_bytes()
+def decode_manifest(raw: bytes) -> tuple[str, bool, bool]:
+    """(text with LF line ends, had a BOM, used CRLF) of a manifest's bytes."""
     bom = raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8-sig")
     crlf = "\r\n" in text
@@ -358,12 +356,12 @@ __all__ = [
     "BaselineError",
     "LimitChange",
     "Skipped",
+    "decode_manifest",
     "describe",
     "edit_manifest",
     "encode_manifest",
     "format_limit",
     "parse_headroom",
     "plan_limits",
-    "read_manifest_text",
     "round_up",
 ]

@@ -8,7 +8,7 @@ Only pure functions of their inputs are kept, each under a key that hashes every
 * a Monte Carlo run: every number it reads (token counts, rates from the price data, shares,
   distributions), the samples and the seed.
 
-Every key also holds the promptbudget version. Entries live in 256 shard files, loaded when
+Every key also holds the promptbudget version. Entries live in 16 shard files, loaded when
 first needed and rewritten (merged with what is on disk, written atomically) when a run
 ends, so concurrent runs never corrupt a shard: at worst one run's new entries are lost.
 Each shard carries an HMAC with a key kept outside the project (the user's cache directory),
@@ -29,7 +29,7 @@ from typing import Any
 
 from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError
-from promptbudget.fileio import atomic_write
+from promptbudget.fileio import Expect, replace_file
 
 CACHE_DIR_NAME = ".promptbudget_cache"
 CACHE_DIR_ENV = "PROMPTBUDGET_CACHE_DIR"
@@ -67,24 +67,24 @@ class Store:
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``, or None."""
-        shard = self._shard(key[:2])
+        shard = self._shard(key[:1])
         value = shard.get(key)
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
-            self._used.setdefault(key[:2], set()).add(key)
+            self._used.setdefault(key[:1], set()).add(key)
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self._shard(key[:2])[key] = value
-        self._new.setdefault(key[:2], {})[key] = value
+        self._shard(key[:1])[key] = value
+        self._new.setdefault(key[:1], {})[key] = value
 
     def get_blob(self, name: str) -> bytes | None:
         """The bytes stored as ``name`` (a file of its own), if signed with our key."""
         if self._secret is None:
             return None
-        data = _read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
+        data = read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
         if data is None:
             return None
         signature, _, body = data.partition(b"\n")
@@ -133,10 +133,15 @@ class Store:
 def _write_signed(path: Path, body: bytes, secret: bytes) -> bool:
     """Write ``body`` after its HMAC line, atomically; False if it cannot be written."""
     try:
-        atomic_write(path, _sign(body, secret) + b"\n" + body)
+        _write(path, _sign(body, secret) + b"\n" + body)
     except (OSError, PromptBudgetError):
         return False
     return True
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The one write primitive (atomic, under the directory's lock); raises like it."""
+    replace_file(path, data, expected=Expect.ANY, shown=str(path), activity="caching")
 
 
 def _sign(body: bytes, secret: bytes) -> bytes:
@@ -146,7 +151,7 @@ def _sign(body: bytes, secret: bytes) -> bytes:
 def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     """A shard's entries; None when it is missing, not a regular file, too large, truncated,
     corrupt or signed with another key."""
-    data = _read_regular_file(path, MAX_SHARD_BYTES)
+    data = read_regular_file(path, MAX_SHARD_BYTES)
     if data is None:
         return None
     signature, _, body = data.partition(b"\n")
@@ -159,7 +164,7 @@ def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     return entries if isinstance(entries, dict) else None
 
 
-def _read_regular_file(path: Path, limit: int) -> bytes | None:
+def read_regular_file(path: Path, limit: int) -> bytes | None:
     """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device) of at most
     ``limit`` bytes."""
     try:
@@ -240,7 +245,7 @@ def _user_cache_dir() -> Path:
 
 def _read_secret(path: Path) -> bytes | None:
     """The HMAC key in ``path``; None when there is none (yet)."""
-    data = _read_regular_file(path, 1024)
+    data = read_regular_file(path, 1024)
     return data if data is not None and len(data) >= 32 else None
 
 
@@ -250,7 +255,7 @@ def _make_secret(path: Path) -> bytes | None:
     temporary = path.with_name(f"{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(temporary, os.urandom(32))
+        _write(temporary, os.urandom(32))
         os.chmod(temporary, 0o600)
         with contextlib.suppress(FileExistsError):  # another run made it first: use theirs
             os.link(temporary, path)
@@ -267,7 +272,7 @@ def _prepare(directory: Path) -> bool:
         directory.mkdir(parents=True, exist_ok=True)
         ignore = directory / ".gitignore"
         if not ignore.exists() and not ignore.is_symlink():
-            atomic_write(ignore, b"# Created by promptbudget\n*\n")
+            _write(ignore, b"# Created by promptbudget\n*\n")
     except (OSError, PromptBudgetError):
         return False
     return True

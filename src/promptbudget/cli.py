@@ -6,6 +6,7 @@ run (bad arguments, invalid manifest, internal error). stdout carries only the r
 
 from __future__ import annotations
 
+import enum
 import os
 import shutil
 import sys
@@ -13,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,8 +32,7 @@ app = typer.Typer(
     name="promptbudget",
     help="size-limit for LLM prompts: count tokens offline, estimate what workflows cost, "
     "and fail CI when a change breaks a budget in budgets.yaml.",
-    add_completion=False,
-    no_args_is_help=True,
+    add_completion=True,  # --install-completion / --show-completion SHELL
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -50,20 +51,44 @@ FormatOption = Annotated[
 ]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout."
+    ),
 ]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="Manifest to use (default: budgets.yaml here or in a parent)."
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="Manifest to use (default: budgets.yaml here or in a parent).",
     ),
 ]
 FailOnOption = Annotated[
-    Severity,
+    Severity | None,
     typer.Option(
         "--fail-on",
         case_sensitive=False,
-        help="Exit 1 when a finding is at or above this severity: info, warning or error.",
+        help="Exit 1 when a finding is at or above this severity: info, warning or error "
+        "(default: fail_on in the manifest, else error).",
+    ),
+]
+SelectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select",
+        metavar="RULE",
+        help="Only these rules report: a code (PB101), a prefix (PB1) or a slug; repeat or "
+        "separate with commas. Replaces select in the manifest.",
+    ),
+]
+IgnoreOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        metavar="RULE",
+        help="These rules never report (code, prefix or slug; repeat or use commas). Adds to "
+        "ignore in the manifest.",
     ),
 ]
 ExitZeroOption = Annotated[
@@ -72,17 +97,50 @@ ExitZeroOption = Annotated[
 NoColorOption = Annotated[
     bool, typer.Option("--no-color", help="No colours (also: NO_COLOR in the environment).")
 ]
+
+
+class ColorMode(str, enum.Enum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+ColorOption = Annotated[
+    ColorMode,
+    typer.Option(
+        "--color",
+        case_sensitive=False,
+        help="auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces it), always "
+        "or never.",
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print only the findings that fail the run, and the summary line."
+    ),
+]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Every finding on its own line (info findings are grouped)."
+    ),
+]
 SamplesOption = Annotated[
     int,
     typer.Option(
         "--samples",
+        metavar="N",
         min=1,
         max=1_000_000,
         help="Monte Carlo samples for declared {p50, p95} distributions.",
     ),
 ]
 SeedOption = Annotated[
-    int, typer.Option("--seed", help="Monte Carlo seed: the same seed gives the same numbers.")
+    int,
+    typer.Option(
+        "--seed", metavar="N", help="Monte Carlo seed: the same seed gives the same numbers."
+    ),
 ]
 NoCacheOption = Annotated[
     bool,
@@ -96,6 +154,7 @@ PricesOption = Annotated[
     Path | None,
     typer.Option(
         "--prices",
+        metavar="FILE",
         help="A LiteLLM-format model_prices_and_context_window.json laid over the bundled "
         "catalog (refreshed prices, offline).",
     ),
@@ -112,7 +171,7 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """Token, turn, tool-call and spend budgets for LLM prompts."""
@@ -123,9 +182,14 @@ def _options(
     config: Path | None,
     fmt: OutputFormat,
     output: Path | None,
-    fail_on: Severity = Severity.ERROR,
+    fail_on: Severity | None = None,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
     exit_zero: bool = False,
     no_color: bool = False,
+    color: ColorMode = ColorMode.AUTO,
+    quiet: bool = False,
+    verbose: bool = False,
     paths: Sequence[Path] = (),
     models: Sequence[str] = (),
     provider: str | None = None,
@@ -137,17 +201,22 @@ def _options(
     seed: int = 1,
     no_cache: bool = False,
 ) -> Options:
-    color = not no_color and output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose cannot be used together")
     return Options(
         cwd=Path.cwd(),
         config=config,
         paths=tuple(paths),
         models=tuple(models),
-        fail_on=fail_on,
+        fail_on=fail_on or Severity.ERROR,
+        fail_on_given=fail_on is not None,
+        select=_rule_names(select),
+        ignore=_rule_names(ignore),
         exit_zero=exit_zero,
         output_format=fmt,
         output=output,
-        color=color,
+        color=use_color(ColorMode.NEVER if no_color else color, output, dict(os.environ)),
+        verbosity=-1 if quiet else (1 if verbose else 0),
         provider=provider,
         prices=prices,
         workflow=workflow,
@@ -155,8 +224,44 @@ def _options(
         sets=tuple(sets),
         samples=samples,
         seed=seed,
+        today=_today(),
         use_cache=not no_cache,
     )
+
+
+def _today() -> date:
+    """The run's date: ``PROMPTBUDGET_TODAY`` (YYYY-MM-DD, for reproducible runs), else the
+    clock. Only deprecation warnings (PB116) depend on it."""
+    value = os.environ.get("PROMPTBUDGET_TODAY", "").strip()
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"PROMPTBUDGET_TODAY={value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _rule_names(values: Sequence[str] | None) -> tuple[str, ...]:
+    """``--select PB1,PB203 --select compressible`` -> (PB1, PB203, compressible)."""
+    return tuple(
+        part.strip() for value in values or () for part in value.split(",") if part.strip()
+    )
+
+
+def use_color(mode: ColorMode, output: Path | None, environ: dict[str, str]) -> bool:
+    """``--color always|never`` (and ``--no-color``) decide; ``auto`` is off when ``NO_COLOR``
+    is set (no-color.org), on when ``FORCE_COLOR`` is set to anything but ``0`` or ``false``
+    (force-color.org), else on for a terminal when the report goes to stdout."""
+    if mode is ColorMode.ALWAYS:
+        return True
+    if mode is ColorMode.NEVER:
+        return False
+    if environ.get("NO_COLOR"):
+        return False
+    force = environ.get("FORCE_COLOR")
+    if force is not None and force.lower() not in {"0", "false"}:
+        return True
+    return output is None and sys.stdout.isatty()
 
 
 def _emit(report: Report, options: Options) -> int:
@@ -169,6 +274,7 @@ def _emit(report: Report, options: Options) -> int:
         width=max(width, 60),
         workspace=os.environ.get("GITHUB_WORKSPACE") or str(options.cwd),
         root=report.root or str(options.cwd),
+        verbosity=options.verbosity,
     )
     text = get_reporter(fmt)(report, settings)
     _write(text, options.output)
@@ -215,10 +321,12 @@ def _write(text: str, output: Path | None) -> None:
         return
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file path")
+    from promptbudget.fileio import FileWriteError, write_output
+
     try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"cannot write --output {output}: {err.strerror}") from err
+        write_output(output, text.encode("utf-8"), shown=str(output))
+    except FileWriteError as err:
+        raise UsageError(f"cannot write --output {err}") from err
 
 
 def _reject_format(
@@ -233,18 +341,28 @@ def _reject_format(
 def count(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Template files or directories (default: the manifest's prompts/)."),
+        typer.Argument(
+            metavar="PATH",
+            help="Template files or directories (default: the manifest's prompts/).",
+        ),
     ] = None,
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="Count for this model (repeat for several)."),
+        typer.Option(
+            "--model", "-m", metavar="MODEL", help="Count for this model (repeat for several)."
+        ),
     ] = None,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
-    fail_on: FailOnOption = Severity.ERROR,
+    fail_on: FailOnOption = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     prices: PricesOption = None,
     no_cache: NoCacheOption = False,
 ) -> int:
@@ -257,8 +375,13 @@ def count(
         fmt=fmt,
         output=output,
         fail_on=fail_on,
+        select=select,
+        ignore=ignore,
         exit_zero=exit_zero,
         no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
         paths=paths or (),
         models=model or (),
         prices=prices,
@@ -271,20 +394,39 @@ def check(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
+            metavar="PATH",
             help="Report only on these files (and the workflows that use them), as pre-commit "
-            "passes them; the manifest itself means everything. Default: the whole project."
+            "passes them; the manifest itself means everything. Default: the whole project.",
         ),
     ] = None,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
-    fail_on: FailOnOption = Severity.ERROR,
+    fail_on: FailOnOption = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     prices: PricesOption = None,
     no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Check a what-if instead of the manifest as written (same PATH=VALUE as "
+            "estimate --set, repeatable): exit 1 if it breaks a budget.",
+        ),
+    ] = None,
+    workflow: Annotated[
+        str | None,
+        typer.Option("--workflow", "-w", metavar="WORKFLOW", help="Only this workflow's budgets."),
+    ] = None,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.commands import check as command
@@ -296,12 +438,19 @@ def check(
         fmt=fmt,
         output=output,
         fail_on=fail_on,
+        select=select,
+        ignore=ignore,
         exit_zero=exit_zero,
         no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
         prices=prices,
         samples=samples,
         seed=seed,
         paths=paths or (),
+        sets=set_ or (),
+        workflow=workflow,
     )
     runs = split_projects(options)
     if len(runs) > 1:
@@ -339,7 +488,7 @@ def replay(
         ),
     ] = "auto",
     workflow: Annotated[
-        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+        str | None, typer.Option("--workflow", "-w", metavar="WORKFLOW", help="Only this workflow.")
     ] = None,
     calibrate: Annotated[
         bool,
@@ -364,7 +513,9 @@ def replay(
     ] = "duckdb",
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="--emit-sql: also price this model (repeatable)."),
+        typer.Option(
+            "--model", "-m", metavar="MODEL", help="--emit-sql: also price this model (repeatable)."
+        ),
     ] = None,
     aggregates: Annotated[
         Path | None,
@@ -377,9 +528,14 @@ def replay(
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
-    fail_on: FailOnOption = Severity.ERROR,
+    fail_on: FailOnOption = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     prices: PricesOption = None,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
@@ -405,8 +561,13 @@ def replay(
         fmt=fmt,
         output=output,
         fail_on=fail_on,
+        select=select,
+        ignore=ignore,
         exit_zero=exit_zero,
         no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
         prices=prices,
         workflow=workflow,
         samples=samples,
@@ -440,7 +601,7 @@ def replay(
 @app.command()
 def estimate(
     workflow: Annotated[
-        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+        str | None, typer.Option("--workflow", "-w", metavar="WORKFLOW", help="Only this workflow.")
     ] = None,
     why: Annotated[
         bool,
@@ -458,6 +619,9 @@ def estimate(
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     prices: PricesOption = None,
     no_cache: NoCacheOption = False,
     samples: SamplesOption = 1000,
@@ -472,6 +636,9 @@ def estimate(
         fmt=fmt,
         output=output,
         no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
         prices=prices,
         workflow=workflow,
         why=why,
@@ -493,6 +660,7 @@ def diff(
         str,
         typer.Option(
             "--base",
+            metavar="REF",
             help="The git ref to compare with (a branch, tag or commit, e.g. origin/main or "
             "HEAD~1). The working tree is the head; the checkout is never touched.",
         ),
@@ -508,9 +676,14 @@ def diff(
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
-    fail_on: FailOnOption = Severity.ERROR,
+    fail_on: FailOnOption = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
     exit_zero: ExitZeroOption = False,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     prices: PricesOption = None,
     samples: SamplesOption = 1000,
     seed: SeedOption = 1,
@@ -530,8 +703,13 @@ def diff(
         fmt=fmt,
         output=output,
         fail_on=fail_on,
+        select=select,
+        ignore=ignore,
         exit_zero=exit_zero,
         no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
         prices=prices,
         samples=samples,
         seed=seed,
@@ -587,7 +765,7 @@ def baseline(
         ),
     ] = "25%",
     workflow: Annotated[
-        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+        str | None, typer.Option("--workflow", "-w", metavar="WORKFLOW", help="Only this workflow.")
     ] = None,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print the change to budgets.yaml; write nothing.")
@@ -639,7 +817,10 @@ def baseline(
 def compress(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Template files or directories (default: the manifest's prompts/)."),
+        typer.Argument(
+            metavar="PATH",
+            help="Template files or directories (default: the manifest's prompts/).",
+        ),
     ] = None,
     pass_: Annotated[
         list[str] | None,
@@ -662,10 +843,19 @@ def compress(
         bool,
         typer.Option("--write", help="Rewrite the files that change (atomically)."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="With --write: also rewrite read-only files (they stay read-only)."
+        ),
+    ] = False,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     no_cache: NoCacheOption = False,
 ) -> int:
     """Find the waste in templates, show it, and remove it: tokens and dollars saved."""
@@ -673,16 +863,26 @@ def compress(
 
     if diff and write:
         raise UsageError("use --diff to look or --write to change, not both")
+    if force and not write:
+        raise UsageError("--force only applies to --write")
     options = _options(
         config=config,
         fmt=fmt,
         output=output,
         no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
         paths=paths or (),
         no_cache=no_cache,
     )
     options = replace(
-        options, passes=tuple(pass_ or ()), keep_examples=keep_examples, diff=diff, write=write
+        options,
+        passes=tuple(pass_ or ()),
+        keep_examples=keep_examples,
+        diff=diff,
+        write=write,
+        force=force,
     )
     _reject_format(
         fmt,
@@ -704,8 +904,17 @@ def compress(
 
 @app.command()
 def models(
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(help="Search words: every word must be part of a name or alias."),
+    ] = None,
     provider: Annotated[
-        str | None, typer.Option("--provider", help="Only this provider (e.g. openai).")
+        str | None,
+        typer.Option("--provider", help="Only this vendor (openai) or host (bedrock, azure)."),
+    ] = None,
+    family: Annotated[
+        str | None,
+        typer.Option("--family", help="Only this tokenizer family (o200k_base, claude, ...)."),
     ] = None,
     diff: Annotated[
         Path | None,
@@ -714,26 +923,41 @@ def models(
             help="Compare the bundled catalog with a LiteLLM-format price file: what changed.",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     fmt: FormatOption = OutputFormat.AUTO,
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
+    color: ColorOption = ColorMode.AUTO,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
     prices: PricesOption = None,
 ) -> int:
-    """The price catalog (USD per million tokens), with the manifest's models: merged in."""
+    """The price catalog (USD per million tokens), with the manifest's models: merged in;
+    search it by name, filter by provider or tokenizer family. Deprecated models are marked."""
     from promptbudget.commands import models as command
 
+    if as_json:
+        fmt = OutputFormat.JSON
     if fmt is OutputFormat.GITHUB:
         raise UsageError("models has no findings to annotate; use --format text or json")
     _reject_format(
         fmt, "models", "text or json", OutputFormat.SARIF, OutputFormat.JUNIT, OutputFormat.MARKDOWN
     )
     options = _options(
-        config=config, fmt=fmt, output=output, no_color=no_color, provider=provider, prices=prices
+        config=config,
+        fmt=fmt,
+        output=output,
+        no_color=no_color,
+        color=color,
+        quiet=quiet,
+        verbose=verbose,
+        provider=provider,
+        prices=prices,
     )
     if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
         options = replace(options, output_format=OutputFormat.TEXT)
-    report = command.run(replace(options, price_diff=diff))
+    report = command.run(replace(options, price_diff=diff, query=tuple(query or ()), family=family))
     _emit(report, options)
     return 0
 
@@ -814,6 +1038,9 @@ def init(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for the console script and for tests: returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args:  # as ruff does: the help on stdout, exit 2 (nothing was asked)
+        app(args=["--help"], prog_name="promptbudget", standalone_mode=False)
+        return 2
     try:
         try:
             if _shows_progress():

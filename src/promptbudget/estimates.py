@@ -44,7 +44,7 @@ from promptbudget.montecarlo import (
     SampledVariable,
     sample_costs,
 )
-from promptbudget.pricing.catalog import MILLION, ModelPrice
+from promptbudget.pricing.catalog import MILLION, ModelPrice, TimeOfDay
 from promptbudget.routing import RoutedModel
 from promptbudget.simulation import (
     ZERO,
@@ -127,6 +127,7 @@ class Lane:
     cache: CacheTerms | None
     batch_share: Decimal
     template_path: str
+    time_of_day: TimeOfDay | None = None  # off-peak blend behind ``price`` (DeepSeek)
 
     @property
     def model(self) -> str:
@@ -690,3 +691,65 @@ def template_token_rates(
                     names = (*names, workflow.name)
                 rates[lane.template_path] = (total + rate, names)
     return rates
+
+
+@dataclass(frozen=True)
+class TimeOfDaySplit:
+    """One step's model with time-of-day prices: the share of traffic off-peak and what the
+    step's cost on that model (per request) comes to in peak and off-peak hours."""
+
+    step: str
+    model: str
+    time_of_day: TimeOfDay
+    cost_usd: Decimal  # blended, per request
+    peak_usd: Decimal | None  # the part billed at peak rates (None: rates not proportional)
+    off_peak_usd: Decimal | None
+
+
+def _uniform_off_peak_ratio(split: TimeOfDay) -> Decimal | None:
+    """The off-peak/peak ratio when every rate scales alike (DeepSeek: exactly 1/2)."""
+    pairs = [
+        (split.peak.input_per_mtok, split.off_peak.input_per_mtok),
+        (split.peak.output_per_mtok, split.off_peak.output_per_mtok),
+        (split.peak.cache_read_per_mtok, split.off_peak.cache_read_per_mtok),
+    ]
+    ratios = {low / peak for peak, low in pairs if peak and low is not None}
+    return ratios.pop() if len(ratios) == 1 else None
+
+
+def time_of_day_splits(workflow: WorkflowEstimate) -> list[TimeOfDaySplit]:
+    """Peak and off-peak dollars of every step-model with time-of-day prices."""
+    out = []
+    for step in workflow.steps:
+        for model in dict.fromkeys(lane.model for lane in step.lanes):
+            lanes = [lane for lane in step.lanes if lane.model == model and lane.time_of_day]
+            if not lanes or lanes[0].time_of_day is None:
+                continue
+            split = lanes[0].time_of_day
+            cost = sum(
+                (
+                    c.cost_usd
+                    for c in workflow.components
+                    if c.step == step.name and c.model == model
+                ),
+                ZERO,
+            )
+            ratio = _uniform_off_peak_ratio(split)
+            peak_usd = off_usd = None
+            if ratio is not None:
+                share = split.off_peak_share
+                at_peak = cost / (1 - share + share * ratio)
+                peak_usd = at_peak * (1 - share)
+                off_usd = cost - peak_usd
+            out.append(TimeOfDaySplit(step.name, model, split, cost, peak_usd, off_usd))
+    return out
+
+
+def unmodelled_pricing(workflow: WorkflowEstimate) -> dict[str, tuple[str, ...]]:
+    """Models of the workflow whose pricing has dimensions the cost model leaves out."""
+    out: dict[str, tuple[str, ...]] = {}
+    for step in workflow.steps:
+        for lane in step.lanes:
+            if lane.price is not None and lane.price.unmodelled:
+                out.setdefault(lane.price.name, lane.price.unmodelled)
+    return out

@@ -7,11 +7,14 @@ reaches back to a command.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from promptbudget.cache import active_store, cache_key, read_regular_file
 from promptbudget.compression import SAFE_PASSES, CompressionResult, PassOptions, compress_text
+from promptbudget.compression.passages import Fingerprint, fingerprints
 from promptbudget.compression.rewrite import split_head
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
@@ -26,6 +29,7 @@ from promptbudget.suppressions import apply as apply_suppressions
 from promptbudget.templates.parse import ParsedTemplate, engine_label, variants_of
 from promptbudget.templates.render import RenderedPrompt, VariableValue
 from promptbudget.templates.source import (
+    MAX_TEMPLATE_BYTES,
     TemplateFormat,
     detect_format,
     display_path,
@@ -103,7 +107,9 @@ def evaluate_template(
         rendered=rendered,
         count=count_template(parsed, rendered, choice),
         model_known=choice.is_known,
-        closest_models=tuple(project.catalog.closest(model_name)) if model_name else (),
+        closest_models=(
+            tuple(project.catalog.closest(model_name)) if model_name and not choice.is_known else ()
+        ),
         manifest_variables=manifest_variables,
         in_workflow=in_workflow,
     )
@@ -174,18 +180,57 @@ def passage_body(parsed: ParsedTemplate) -> tuple[str, str] | None:
     return split_head(parsed.text, parsed.format)
 
 
-def passage_bodies(project: Project) -> dict[str, tuple[str, int]]:
-    """Every template's body and the line it starts on (PB204 compares them all), read and
-    parsed but not rendered."""
-    bodies: dict[str, tuple[str, int]] = {}
+def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
+    """The paragraphs of every template's body as fingerprints (PB204 compares them all),
+    read and parsed but not rendered; a file whose bytes the cache has seen is not parsed."""
+    store = active_store()
+    root = project.root.resolve()
+    found: dict[str, list[Fingerprint]] = {}
     for path in track(template_paths(project), "reading templates"):
+        key = None
+        if store is not None and path.resolve().is_relative_to(root):
+            data = read_regular_file(path, MAX_TEMPLATE_BYTES)
+            if data is not None:
+                shown = display_path(path, project.root)
+                digest = hashlib.sha256(data).hexdigest()
+                key = cache_key("fingerprints", str(path.resolve()), shown, digest)
+                cached = _decode_fingerprints(store.get(key))
+                if cached is not None:
+                    found.update(cached)
+                    continue
         parsed = project.load(path, confine_to=project.root)
+        parts: dict[str, list[Fingerprint]] = {}
         for part in variants_of(parsed):
             split = passage_body(part)
             if split is not None:
                 head, body = split
-                bodies[part.display_path] = (body, head.count("\n") + 1)
-    return bodies
+                parts[part.display_path] = fingerprints(body, head.count("\n") + 1)
+        found.update(parts)
+        if store is not None and key is not None:
+            store.put(key, {name: [list(f) for f in prints] for name, prints in parts.items()})
+    return found
+
+
+def _decode_fingerprints(value: object) -> dict[str, list[Fingerprint]] | None:
+    if not isinstance(value, dict):
+        return None
+    decoded: dict[str, list[Fingerprint]] = {}
+    for name, prints in value.items():
+        if not isinstance(prints, list):
+            return None
+        rows: list[Fingerprint] = []
+        for row in prints:
+            if not (
+                isinstance(row, list)
+                and len(row) == 3
+                and isinstance(row[0], str)
+                and isinstance(row[1], int)
+                and isinstance(row[2], bool)
+            ):
+                return None
+            rows.append((row[0], row[1], row[2]))
+        decoded[name] = rows
+    return decoded
 
 
 def compress_templates(

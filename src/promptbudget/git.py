@@ -8,6 +8,7 @@ touched.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -52,6 +53,12 @@ def git_toplevel(cwd: Path) -> Path:
     return Path(out.decode("utf-8").strip()).resolve()
 
 
+def display_ref(ref: str) -> str:
+    """A ref as messages show it: as typed, or, if it holds a newline or another character
+    that is not printable (``HEAD^{/text}`` can), escaped and quoted (``'a\\nb'``)."""
+    return ref if ref.isprintable() else repr(ref)
+
+
 def resolve_ref(top: Path, ref: str) -> str:
     if ref.startswith("-"):
         raise UsageError(f"--base {ref!r} is not a git ref")
@@ -60,10 +67,15 @@ def resolve_ref(top: Path, ref: str) -> str:
             ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], top
         )
     except GitError as err:
-        raise GitError(
-            f"unknown git ref {ref!r}: not a branch, tag or commit here (in a shallow CI "
-            f"checkout, fetch it first: git fetch --depth=1 origin {ref})"
-        ) from err
+        # A branch or tag name has no control characters (git check-ref-format), so there
+        # is nothing to fetch for a ref that holds one.
+        hint = (
+            f" (in a shallow CI checkout, fetch it first: git fetch --depth=1 origin "
+            f"{shlex.quote(ref)})"
+            if ref.isprintable()
+            else ""
+        )
+        raise GitError(f"unknown git ref {ref!r}: not a branch, tag or commit here{hint}") from err
     return out.decode("ascii").strip()
 
 

@@ -21,6 +21,7 @@ from promptbudget.estimates import (
 )
 from promptbudget.evaluation import variable_values
 from promptbudget.manifest.model import Step, TrafficClass, VariableSpec, Workflow
+from promptbudget.pricing.catalog import blend_time_of_day
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
@@ -138,11 +139,17 @@ def _lane(
         user_tokens = step.user_turn_tokens + framing + tokenizer.count("user")
     else:
         user_tokens = prompt.last_user_tokens if prompt else 0
+    price, time_of_day = (
+        blend_time_of_day(choice.price, workflow.traffic_profile)
+        if choice.price is not None
+        else (None, None)
+    )
     return Lane(
         traffic_class=traffic_class,
         step=step,
         routed=routed,
-        price=choice.price,
+        price=price,
+        time_of_day=time_of_day,
         tokenizer=tokenizer,
         prompt=prompt,
         structure=structure,

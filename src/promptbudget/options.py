@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,10 +38,14 @@ class Options:
     paths: tuple[Path, ...] = ()
     models: tuple[str, ...] = ()
     fail_on: Severity = Severity.ERROR
+    fail_on_given: bool = False  # --fail-on on the command line (else the manifest's fail_on)
+    select: tuple[str, ...] = ()  # --select: only these rules (codes, prefixes, slugs)
+    ignore: tuple[str, ...] = ()  # --ignore: never these
     exit_zero: bool = False
     output_format: OutputFormat = OutputFormat.AUTO
     output: Path | None = None
     color: bool = True
+    verbosity: int = 0  # -1: --quiet (errors only), 1: --verbose (every finding apart)
     provider: str | None = None
     workflow: str | None = None  # estimate: only this workflow
     why: bool = False  # estimate: the cost breakdown
@@ -59,6 +64,9 @@ class Options:
     base_ref: str | None = None  # diff --base
     fail_on_increase: Decimal | None = None  # diff: a rise above this percent fails
     price_diff: Path | None = None  # models --diff FILE
+    today: date | None = None  # the run's date (deprecations); the CLI sets it
+    query: tuple[str, ...] = ()  # models: search words
+    family: str | None = None  # models: tokenizer family
     input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
     aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
     calibrate: bool = False  # replay: write the observed values into budgets.yaml

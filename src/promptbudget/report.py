@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from promptbudget.counting import TemplateCount
     from promptbudget.diffing import DiffResult
     from promptbudget.estimates import WorkflowEstimate
+    from promptbudget.headroom import LimitCheck
     from promptbudget.pricing.catalog import ModelPrice, PriceChange
     from promptbudget.replay.result import ReplayResult
 
@@ -26,6 +27,9 @@ class Report:
     templates: tuple[TemplateCount, ...] = ()
     workflows: tuple[WorkflowEstimate, ...] = ()
     baseline: tuple[WorkflowEstimate, ...] = ()  # estimate --set: the manifest as written
+    # every limit of the manifest with what was measured against it (check, estimate)
+    limits: tuple[LimitCheck, ...] = ()
+    baseline_limits: tuple[LimitCheck, ...] = ()  # estimate --set: as written
     models: tuple[ModelPrice, ...] = ()
     catalog_as_of: str | None = None
     root: str | None = None  # absolute project root; finding paths are relative to it
@@ -41,6 +45,7 @@ class Report:
     # models --diff
     price_file: str | None = None
     price_changes: tuple[PriceChange, ...] = ()
+    today: str | None = None  # models: the run's date, to mark deprecated models
     missing_models: tuple[str, ...] = ()
     # diff: base against head; ``findings`` are the ones new in the head
     diff: DiffResult | None = None

@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from promptbudget.errors import UsageError
+from promptbudget.fileio import Expect, replace_file
 
 SCAFFOLD_FILES = ("budgets.yaml", "prompts/summarize.j2")
 
@@ -23,6 +24,12 @@ def write_scaffold(directory: Path, *, force: bool = False) -> list[Path]:
     written = []
     for name, target in zip(SCAFFOLD_FILES, targets, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(package.joinpath(name).read_bytes())
+        replace_file(
+            target,
+            package.joinpath(name).read_bytes(),
+            expected=Expect.ANY if force else None,  # a file made meanwhile is kept
+            shown=str(target),
+            activity="init ran",
+        )
         written.append(target)
     return written

@@ -10,7 +10,9 @@ cached or not, like OpenAI's ``prompt_tokens``):
   tokens, which is exactly the ``input - cache_read - cache_write`` term.
 * Above the model's long-context threshold, the *whole request* (every term) is priced at the
   tier's rates.
-* Batch calls use the batch rates; cache rates get the same discount as input.
+* Batch calls use the batch rates. Cache reads get the model's own batch cache-read discount
+  (in the long-context tier too), else the input discount; cache writes get the input
+  discount.
 
 A step sends its prompt ``turns`` times; in each turn the model is called ``1 + tool_calls``
 times. Every call's reply, every tool result and every later user message are appended to the
@@ -115,8 +117,13 @@ def select_rates(price: ModelPrice, input_tokens: int, *, batch: bool = False) -
     if batch:
         in_factor = _ratio(price.batch_input_per_mtok, price.input_per_mtok)
         out_factor = _ratio(price.batch_output_per_mtok, price.output_per_mtok)
-        if price.batch_cache_read_per_mtok is not None and not is_long:
-            read_rate = price.batch_cache_read_per_mtok
+        batch_read = price.batch_cache_read_per_mtok
+        if batch_read is not None and not is_long:
+            read_rate = batch_read
+        elif batch_read is not None and price.cache_read_per_mtok:
+            # The short-context batch discount on cache reads applies to the tier too: Gemini
+            # gives none (batch cache read = cache read), Anthropic 50%.
+            read_rate = read_rate * batch_read / price.cache_read_per_mtok
         else:
             read_rate *= in_factor
         in_rate *= in_factor

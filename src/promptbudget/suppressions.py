@@ -31,6 +31,7 @@ _DIRECTIVE = re.compile(
 _JINJA_COMMENT = re.compile(r"\{#(.*?)#\}", re.DOTALL)
 _HANDLEBARS_COMMENT = re.compile(r"\{\{!--(.*?)--\}\}|\{\{!(.*?)\}\}", re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
+_GO_COMMENT = re.compile(r"\{\{-?\s*/\*(.*?)\*/\s*-?\}\}", re.DOTALL)
 _LINE_COMMENT = re.compile(r"(?:^|\s)#(?P<text>.*)$")
 
 
@@ -105,6 +106,8 @@ def scan(
             syntaxes.append(_JINJA_COMMENT)
         elif engine in {"handlebars", "mustache"}:
             syntaxes.append(_HANDLEBARS_COMMENT)
+        elif engine == "go-template":
+            syntaxes.append(_GO_COMMENT)
         found.extend(_comments(text, syntaxes))
         if yaml_lines:
             found.extend(_line_comments(text, yaml_lines))

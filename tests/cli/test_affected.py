@@ -90,3 +90,23 @@ def test_a_full_check_renders_every_template(
 ) -> None:
     run_cli("check", "--format", "json", cwd=big_project)
     assert len(set(rendered)) == TEMPLATES + 3  # every file, the partial included
+
+
+def test_the_other_templates_fingerprints_follow_their_edits(
+    run_cli: RunCli, big_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PB204 reads the other templates' paragraphs from the cache; an edit to one of them is
+    seen (its bytes changed), exactly as without the cache."""
+    monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+
+    def pb204(*extra: str) -> list[str]:
+        run = run_cli("check", "prompts/answer.j2", "--format", "json", *extra, cwd=big_project)
+        return [f["message"] for f in run.json()["findings"] if f["rule"] == "PB204"]
+
+    assert pb204() == pb204() == pb204("--no-cache") != []
+    pasted = big_project / "prompts/bulk/t0123.j2"
+    pasted.write_text(f"{POLICY}\n\nAnswer {{{{ question }}}}.\n", encoding="utf-8")
+    assert "t0123.j2" in pb204()[0]
+    assert pb204() == pb204("--no-cache")
+    pasted.write_text("Nothing pasted here.\n", encoding="utf-8")
+    assert "t0123.j2" not in pb204()[0]

@@ -258,3 +258,16 @@ def test_only_one_workflow(run_cli: RunCli, over_budget: Path) -> None:
     run = run_cli("baseline", "--workflow", "ticket-summary", cwd=over_budget)
     assert run.exit_code == 0
     assert run.stdout.splitlines() == ["ticket-summary: max_turns absent -> 2 (added; measured 1)"]
+
+
+def test_the_edit_is_verified_in_memory_not_through_a_fixed_scratch_file(
+    run_cli: RunCli, over_budget: Path
+) -> None:
+    """Two baselines at once once read each other's probe file (``.budgets.yaml.baseline``);
+    a directory squatting on that name shows none is used any more."""
+    (over_budget / ".budgets.yaml.baseline").mkdir()
+    before = {p.name for p in over_budget.iterdir()}
+    run = run_cli("baseline", cwd=over_budget)
+    assert run.exit_code == 0, run.stderr
+    assert "max_input_tokens 8k -> 12k" in run.stdout
+    assert {p.name for p in over_budget.iterdir()} == before

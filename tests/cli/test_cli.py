@@ -163,11 +163,55 @@ def test_models_lists_the_catalog(run_cli: Callable[..., Run]) -> None:
     payload = result.json()
     names = {m["name"] for m in payload["models"]}
     assert {"gpt-4o", "claude-sonnet-4-6", "gemini-2.5-pro"} <= names
-    assert payload["catalog_as_of"] == "2026-11-23"
+    assert payload["catalog_as_of"] == "2026-12-05"
+    assert len(names) >= 300
     openai = run_cli("models", "--provider", "openai", "--format", "json").json()["models"]
     assert openai and all(m["provider"] == "openai" for m in openai)
     text = run_cli("models")
-    assert "gpt-4o" in text.stdout and "as of 2026-11-23" in text.stdout
+    assert "gpt-4o" in text.stdout and "as of 2026-12-05" in text.stdout
+
+
+def test_models_search_and_filters(run_cli: Callable[..., Run]) -> None:
+    found = run_cli("models", "claude", "opus", "4-5", "--json").json()["models"]
+    names = {m["name"] for m in found}
+    assert "claude-opus-4-5" in names
+    assert all("claude" in n.lower() and "opus" in n.lower() and "4-5" in n for n in names)
+    # A host: every Bedrock entry, whoever made the model.
+    bedrock = run_cli("models", "--provider", "bedrock", "--json").json()["models"]
+    assert bedrock and all(m["host"] == "bedrock" for m in bedrock)
+    assert {m["provider"] for m in bedrock} >= {"anthropic", "meta"}
+    family = run_cli("models", "--family", "claude-4.7", "--format", "json").json()["models"]
+    assert family and all(m["tokenizer"] == "claude-4.7" for m in family)
+    assert run_cli("models", "no-such-model-anywhere", "--json").json()["models"] == []
+
+
+def test_models_mark_deprecated_models(run_cli: Callable[..., Run]) -> None:
+    """The tests run on 2026-12-05 (conftest.TODAY); deepseek-chat was retired 2026-07-24."""
+    (chat,) = [
+        m
+        for m in run_cli("models", "deepseek-chat", "--json").json()["models"]
+        if m["name"] == "deepseek-chat"
+    ]
+    assert (chat["deprecation_date"], chat["deprecated"]) == ("2026-07-24", True)
+    text = run_cli("models", "deepseek-chat").stdout
+    assert "deepseek-chat (deprecated 2026-07-24)" in text
+    flash = run_cli("models", "deepseek-flash", "--json").json()["models"]
+    assert not any(m["deprecated"] for m in flash if m["name"] == "deepseek-flash")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--provider", "nosuch"), "unknown provider 'nosuch'"),
+        (("--family", "nosuch"), "unknown tokenizer family 'nosuch'"),
+    ],
+)
+def test_models_bad_filters_are_usage_errors(
+    run_cli: Callable[..., Run], args: tuple[str, ...], message: str
+) -> None:
+    result = run_cli("models", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
 
 
 def test_models_include_manifest_additions(

@@ -410,15 +410,13 @@ def test_write_refuses_a_read_only_file(
 ) -> None:
     root = make_project({"budgets.yaml": MINIMAL_BUDGETS, "prompts/a.j2": IDLE})
     target = root / "prompts/a.j2"
-    target.chmod(0o444)
-    if os.access(target, os.W_OK):
-        pytest.skip("this user can write a 0o444 file (root): nothing is read-only")
+    target.chmod(0o444)  # refused whatever the user's privileges (root included)
     before = snapshot(root)
     result = run_cli("compress", "--write", "--format", "json", cwd=root)
     assert result.exit_code == 2
     line = one_error_line(result)
     assert "a.j2" in line
-    assert line.endswith("is read-only; not written")
+    assert line.endswith("is read-only; not written (--force writes it anyway)")
     entry = by_path(result.json())["prompts/a.j2"]
     assert (entry["changed"], entry["written"]) == (True, False)
     assert entry["error"] and "read-only" in entry["error"]
@@ -435,7 +433,7 @@ def test_write_refuses_a_file_changed_since_it_was_read(
     info = path.stat()
     path.write_text(edited, encoding="utf-8")
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # same mtime: the content tells
-    with pytest.raises(rewrite.WriteError, match="changed since it was read"):
+    with pytest.raises(rewrite.WriteError, match="changed while compressing; not written"):
         rewrite.write_atomically(template, IDLE_SAFE, root=root)
     assert path.read_text(encoding="utf-8") == edited
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.j2"]
@@ -542,7 +540,7 @@ def test_a_crash_mid_write_leaves_the_original_and_no_temporary_file(
         calls.append((str(source), str(destination)))
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(rewrite.os, "replace", crash)
+    monkeypatch.setattr(fileio.os, "replace", crash)
     result = run_cli("compress", "--write", "--format", "json", cwd=root)
     monkeypatch.undo()
 
@@ -565,10 +563,10 @@ def test_a_directory_where_no_temporary_file_can_be_made(
 ) -> None:
     root = make_project({"budgets.yaml": MINIMAL_BUDGETS, "prompts/a.j2": "Hello   world.\n"})
 
-    def denied(*args: object, **kwargs: object) -> tuple[int, str]:
+    def denied(path: str, flags: int) -> int:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(root / "prompts"))
 
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(fileio, "_create", denied)
     result = run_cli("compress", "--write", "--format", "json", cwd=root)
     monkeypatch.undo()
     assert result.exit_code == 2
@@ -625,7 +623,7 @@ def test_an_interrupt_mid_write_leaves_no_temporary_file(
     def interrupted(source: str, destination: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rewrite.os, "replace", interrupted)
+    monkeypatch.setattr(fileio.os, "replace", interrupted)
     result = run_cli("compress", "--write", cwd=root)
     monkeypatch.undo()
     assert result.exit_code == 130
@@ -642,7 +640,7 @@ def test_a_write_error_never_says_none(
     def fail(source: str, destination: str) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(rewrite.os, "replace", fail)
+    monkeypatch.setattr(fileio.os, "replace", fail)
     with pytest.raises(rewrite.WriteError) as info:
         rewrite.write_atomically(template, "Hello world.\n", root=root)
     monkeypatch.undo()
@@ -661,11 +659,13 @@ def test_a_read_only_file_is_refused_even_for_root(
             return False
         return real_access(path, mode, **kwargs)
 
-    monkeypatch.setattr(rewrite.os, "access", no_write)
+    monkeypatch.setattr(fileio.os, "access", no_write)
     result = run_cli("compress", "--write", cwd=root)
     monkeypatch.undo()
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("promptbudget: error: prompts/a.j2: is read-only; not written")
+    assert result.stderr.strip() == (
+        "promptbudget: error: prompts/a.j2: is read-only; not written (--force writes it anyway)"
+    )
     assert (root / "prompts/a.j2").read_text() == "Hello   world.\n"
 
 

@@ -326,3 +326,33 @@ def test_no_change_reads_as_such(run_cli: RunCli, repo: Path) -> None:
     assert run.exit_code == 0
     assert "## ✅ promptbudget: no change in tokens or cost vs `HEAD`" in run.stdout
     assert "All 3 workflows unchanged." in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        (
+            "evil\nref\x1b[31m",
+            "promptbudget: error: unknown git ref 'evil\\nref\\x1b[31m': not a branch, tag or "
+            "commit here\n",
+        ),
+        (
+            "main; touch pwned",
+            "promptbudget: error: unknown git ref 'main; touch pwned': not a branch, tag or "
+            "commit here (in a shallow CI checkout, fetch it first: git fetch --depth=1 origin "
+            "'main; touch pwned')\n",
+        ),
+        (
+            "release/2.0",
+            "promptbudget: error: unknown git ref 'release/2.0': not a branch, tag or commit "
+            "here (in a shallow CI checkout, fetch it first: git fetch --depth=1 origin "
+            "release/2.0)\n",
+        ),
+    ],
+)
+def test_an_unknown_ref_is_shown_escaped_and_quoted_for_the_shell(
+    run_cli: RunCli, repo: Path, ref: str, expected: str
+) -> None:
+    run = run_cli("diff", "--base", ref, cwd=repo)
+    assert run.exit_code == 2
+    assert run.stderr == expected

@@ -105,3 +105,23 @@ def test_lock_needs_a_manifest(run_cli: RunCli, tmp_path: Path) -> None:
     run = run_cli("lock", cwd=tmp_path)
     assert run.exit_code == 2
     assert "no budgets.yaml" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "content", ["{broken", "[]", '{"lock_version": 99, "templates": {}}', "[" * 100_000]
+)
+def test_lock_rewrites_a_broken_lock_that_check_sends_it_to(
+    run_cli: RunCli, project: Path, content: str
+) -> None:
+    """No dead end: check says to run lock, and lock then repairs the file."""
+    (project / "promptbudget.lock").write_text(content, encoding="utf-8")
+    check = run_cli("check", cwd=project)
+    assert check.exit_code == 2
+    assert "regenerate it with 'promptbudget lock'" in check.stderr
+    assert run_cli("lock", "--check", cwd=project).exit_code == 1
+    written = run_cli("lock", cwd=project)
+    assert written.exit_code == 0, written.stderr
+    assert "replaced a lock that cannot be read" in written.stderr
+    assert json.loads((project / "promptbudget.lock").read_text())["lock_version"] == 1
+    assert run_cli("lock", "--check", cwd=project).exit_code == 0
+    assert run_cli("check", cwd=project).exit_code == 0

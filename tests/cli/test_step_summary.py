@@ -28,7 +28,7 @@ def test_check_appends_markdown_to_the_summary(run_cli: RunCli, actions: Path) -
     text = actions.read_text(encoding="utf-8")
     assert text.startswith("# earlier step\n<!-- promptbudget -->\n## ❌ promptbudget check")
     assert "PB101" in text
-    assert run.stdout.startswith("::error file=examples/over-budget/")  # auto: annotations
+    assert run.stdout.startswith("::warning file=examples/over-budget/")  # auto: annotations
 
 
 def test_not_outside_actions(

@@ -172,7 +172,8 @@ def test_wheel_and_sdist_build_offline_and_carry_the_package_data(
     sdist = next(p for p in built if p.name.endswith(".tar.gz"))
     data = (
         "promptbudget/tokenizers/data/o200k_base.tiktoken",
-        "promptbudget/pricing/catalog.json",
+        "promptbudget/pricing/catalog.jsonl",
+        "promptbudget/pricing/corrections.json",
         "promptbudget/manifest/schema.json",
     )
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -185,15 +185,16 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
     assert result.exit_code == 1
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(
+    # sorted by file and line: the deprecated classify model (line 46, PB116) comes first
+    assert lines[0].startswith("::warning file=budgets.yaml,line=46,title=PB116 deprecated-model")
+    pb106 = next(line for line in lines if "PB106" in line)
+    assert pb106.startswith(
         "::error file=budgets.yaml,line=67,title=PB106 cost-per-request-over-budget::"
         "workflow 'support-reply' costs $"
     )
-    assert lines[0].endswith(
-        "per request at the p95, over max_cost_per_request $0.015 (193%25 over)"
-    )
+    assert pb106.endswith("per request at the p95, over max_cost_per_request $0.015 (193%25 over)")
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines[:-1])
-    assert lines[-1] == "promptbudget check: 4 error(s), 1 warning(s), 1 info"
+    assert lines[-1] == "promptbudget check: 4 error(s), 4 warning(s), 1 info"
 
 
 def test_cli_rebases_annotations_onto_github_workspace(
@@ -223,8 +224,8 @@ def test_auto_format_is_github_inside_github_actions(
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     result = run_cli("check", *args, cwd=EXAMPLES / "over-budget")
     assert result.exit_code == 1
-    assert result.stdout.startswith("::error file=budgets.yaml,line=67,")
-    assert result.stdout.endswith("promptbudget check: 4 error(s), 1 warning(s), 1 info\n")
+    assert result.stdout.startswith("::warning file=budgets.yaml,line=46,")
+    assert result.stdout.endswith("promptbudget check: 4 error(s), 4 warning(s), 1 info\n")
 
 
 @pytest.mark.parametrize("value", [None, "false", ""])

@@ -17,12 +17,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+PROJECTS = Path(__file__).resolve().parent / "projects"
 
 
 @dataclass(frozen=True)
 class Case:
     args: tuple[str, ...]
-    project: str  # "examples", "over-budget" or "empty"
+    project: str  # "examples", "over-budget", "empty" or a directory under projects/
     exit_code: int
     formats: tuple[str, ...] = ("text", "json", "github", "markdown")
 
@@ -32,7 +33,13 @@ CASES = {
     "over-budget-check": Case(("check",), "over-budget", 1),
     "examples-count": Case(("count",), "examples", 0),
     "empty-check": Case(("check",), "empty", 0),
-    "models": Case(("models",), "examples", 0, formats=("text", "json")),
+    "models": Case(
+        ("models", "gpt-4.1", "--provider", "openai"), "examples", 0, formats=("text", "json")
+    ),
+    # limits on a workflow, its steps and its templates, some holding and some broken
+    "three-levels-check": Case(
+        ("check",), "three-levels", 1, formats=("text", "json", "markdown", "junit")
+    ),
 }
 PARAMS = [
     pytest.param(name, fmt, id=f"{name}.{fmt}")
@@ -74,6 +81,8 @@ def empty_project(make_project: Callable[..., Path]) -> Path:
 def project_dir(project: str, empty_project: Path) -> Path:
     if project == "empty":
         return empty_project
+    if (PROJECTS / project).is_dir():
+        return PROJECTS / project
     return EXAMPLES if project == "examples" else EXAMPLES / project
 
 

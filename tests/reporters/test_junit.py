@@ -7,11 +7,13 @@ import functools
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import TODAY
 from promptbudget.commands.check import run as run_check
 from promptbudget.commands.count import run as run_count
 from promptbudget.findings import Finding, Severity
@@ -19,6 +21,8 @@ from promptbudget.options import Options, OutputFormat
 from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings, get_reporter
 from promptbudget.reporters.junit import render_junit
+
+RUN_DATE = date.fromisoformat(TODAY)  # the date the CLI sees in the tests
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -28,7 +32,7 @@ RANK = {"info": 0, "warning": 1, "error": 2}
 
 @functools.cache
 def _pipeline_report(command: str, cwd: Path, fail_on: str) -> Report:
-    options = Options(cwd=cwd, fail_on=Severity(fail_on), color=False)
+    options = Options(cwd=cwd, fail_on=Severity(fail_on), color=False, today=RUN_DATE)
     return {"check": run_check, "count": run_count}[command](options)
 
 
@@ -162,9 +166,10 @@ def test_over_budget_failures_by_fail_on(render_report: Callable[..., str]) -> N
         }
 
     assert failed() == {"support-reply": {"PB101", "PB106", "PB107", "PB108"}}
-    assert failed("warning") == {"support-reply": {"PB101", "PB106", "PB107", "PB108", "PB203"}}
+    warned = {"PB101", "PB106", "PB107", "PB108", "PB113", "PB115", "PB116", "PB203"}
+    assert failed("warning") == {"support-reply": warned}
     assert failed("info") == {
-        "support-reply": {"PB101", "PB106", "PB107", "PB108", "PB203"},
+        "support-reply": warned,
         "escalation-draft": {"PB301"},
     }
 
@@ -172,7 +177,7 @@ def test_over_budget_failures_by_fail_on(render_report: Callable[..., str]) -> N
 def test_lower_findings_go_to_system_out(render_report: Callable[..., str]) -> None:
     root = parse(render_report("junit", "check", OVER_BUDGET))
     support = case_named(root, "workflow", "support-reply")
-    assert rules_in(support.find("system-out")) == {"PB203"}
+    assert rules_in(support.find("system-out")) == {"PB113", "PB115", "PB116", "PB203"}
     escalation = case_named(root, "workflow", "escalation-draft")
     assert escalation.find("failure") is None
     out = escalation.find("system-out")
@@ -181,7 +186,17 @@ def test_lower_findings_go_to_system_out(render_report: Callable[..., str]) -> N
         "prompts/support/escalate.prompty:1: PB301 estimated-count [info] token counts for"
     )
     passing = case_named(root, "workflow", "ticket-summary")
-    assert list(passing) == []
+    assert [child.tag for child in passing] == ["properties"]
+
+
+def test_every_limit_is_a_property_of_its_test_case(render_report: Callable[..., str]) -> None:
+    root = parse(render_report("junit", "check", OVER_BUDGET))
+    support = case_named(root, "workflow", "support-reply")
+    values = {p.get("name"): p.get("value") for p in support.iter("property")}
+    # examples/over-budget: PB101 measures 8,951 input tokens against max_input_tokens 8,000.
+    assert values["limit:max_input_tokens"] == "8,951 of 8,000 tokens (112%, over)"
+    assert values["limit:max_turns"] == "2 of 4 turns (50%, ok)"
+    assert len(values) == 7
 
 
 def test_count_findings_belong_to_their_template(render_report: Callable[..., str]) -> None:

@@ -6,17 +6,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import TODAY
 from promptbudget.commands.check import run as run_check
 from promptbudget.findings import Finding, Severity
 from promptbudget.options import Options
 from promptbudget.report import Report
 from promptbudget.reporters import ReportSettings
 from promptbudget.reporters.markdown import md_code, md_text, render_markdown
+
+RUN_DATE = date.fromisoformat(TODAY)  # the date the CLI sees in the tests
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -42,7 +46,28 @@ def markdown(*findings: Finding, **report: Any) -> str:
 
 
 def table_rows(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("|")]
+    """The rows of the first table."""
+    rows: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            rows.append(line)
+        elif rows:
+            break
+    return rows
+
+
+def tables(text: str) -> list[list[str]]:
+    """Every table's rows, in order."""
+    found: list[list[str]] = []
+    previous = False
+    for line in text.splitlines():
+        is_row = line.startswith("|")
+        if is_row and not previous:
+            found.append([])
+        if is_row:
+            found[-1].append(line)
+        previous = is_row
+    return found
 
 
 def cells(row: str) -> list[str]:
@@ -60,7 +85,7 @@ def test_pipe_in_a_message_is_escaped() -> None:
 
 
 def test_pipe_in_a_workflow_name_cannot_split_its_table_row() -> None:
-    over = run_check(Options(cwd=OVER_BUDGET))
+    over = run_check(Options(cwd=OVER_BUDGET, today=RUN_DATE))
     workflow = over.workflows[0]
     renamed = replace(workflow, workflow=replace(workflow.workflow, name="a|b"))
     report = Report(
@@ -140,7 +165,7 @@ def test_workflow_status_lists_the_rules_that_fired(run_cli: Callable[..., Any])
     text = run_cli("check", "--format", "markdown", "--fail-on", "warning", cwd=OVER_BUDGET).stdout
     status = {cells(row)[0]: cells(row)[-1] for row in table_rows(text)[2:]}
     assert status == {
-        "support-reply": "❌ PB101, PB106, PB107, PB108, PB203",
+        "support-reply": "❌ PB101, PB106, PB107, PB108, PB113, PB115, PB116, PB203",
         "ticket-summary": "✅",
         "escalation-draft": f"✅ {INFO} PB301",
     }
@@ -191,8 +216,9 @@ def test_cli_markdown(
     assert result.stdout.startswith(
         f"{marker}## {'❌' if exit_code else '✅'} promptbudget {args[0]}: "
     )
-    for row in table_rows(result.stdout):
-        assert len(cells(row)) == len(cells(table_rows(result.stdout)[0]))
+    for table in tables(result.stdout):
+        for row in table:
+            assert len(cells(row)) == len(cells(table[0]))
 
 
 def test_estimate_markdown_has_the_workflow_table(run_cli: Callable[..., Any]) -> None:
@@ -200,6 +226,20 @@ def test_estimate_markdown_has_the_workflow_table(run_cli: Callable[..., Any]) -
     check = run_cli("check", "--format", "markdown", cwd=EXAMPLES).stdout
     assert table_rows(text) == table_rows(check)
     assert len(table_rows(text)) == 2 + 3
+
+
+def test_limits_table_shows_every_limit_passing_and_failing(run_cli: Callable[..., Any]) -> None:
+    # examples/over-budget/budgets.yaml: support-reply has 7 limits (4 over), ticket-summary 4,
+    # escalation-draft 4 and its step 1, three templates 1 each; 8,951 input tokens against
+    # 8,000 (PB101's own figures) is 112%.
+    text = run_cli("check", "--format", "markdown", cwd=OVER_BUDGET).stdout
+    _, limits = tables(text)
+    assert cells(limits[0]) == ["budget", "limit on", "measured", "limit", "used", ""]
+    rows = [cells(row) for row in limits[2:]]
+    assert len(rows) == 7 + 4 + 4 + 1 + 3
+    assert rows[0] == ["support-reply", "input tokens", "**8,951**", "8,000", "112%", "❌ over"]
+    assert sum(1 for row in rows if row[-1] == "❌ over") == 4
+    assert ["", "turns", "2", "4", "50%", "✅"] in rows
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from conftest import TODAY
 from promptbudget.commands.check import run as run_check
 from promptbudget.commands.count import run as run_count
 from promptbudget.commands.models import run as run_models
@@ -21,6 +23,8 @@ from promptbudget.reporters.junit import render_junit
 from promptbudget.reporters.markdown import render_markdown
 from promptbudget.reporters.sarif import render_sarif
 from promptbudget.reporters.text import render_text
+
+RUN_DATE = date.fromisoformat(TODAY)  # the date the CLI sees in the tests
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -153,6 +157,6 @@ def test_every_format_is_accepted_by_the_cli_enum(fmt: OutputFormat) -> None:
 @pytest.mark.parametrize("width", [80, 100, 120])
 @pytest.mark.parametrize("command", ["check", "count", "models"])
 def test_text_never_truncates_numbers_or_names(command: str, width: int) -> None:
-    options = Options(cwd=EXAMPLES / "over-budget", color=False)
+    options = Options(cwd=EXAMPLES / "over-budget", color=False, today=RUN_DATE)
     report = {"check": run_check, "count": run_count, "models": run_models}[command](options)
     assert "…" not in render_text(report, ReportSettings(width=width))

@@ -9,6 +9,7 @@ import json
 import re
 import socket
 from collections.abc import Callable, Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from jsonschema import Draft7Validator
 from referencing import Registry
 
+from conftest import TODAY
 from promptbudget import __version__
 from promptbudget.commands.check import run as run_check
 from promptbudget.commands.count import run as run_count
@@ -27,6 +29,8 @@ from promptbudget.reporters import ReportSettings, get_reporter
 from promptbudget.reporters.sarif import doc_markdown, render_sarif
 from promptbudget.rules import RULES
 
+RUN_DATE = date.fromisoformat(TODAY)  # the date the CLI sees in the tests
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0.json"
@@ -36,7 +40,7 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 
 @functools.cache
 def _pipeline_report(command: str, cwd: Path, fail_on: str) -> Report:
-    options = Options(cwd=cwd, fail_on=Severity(fail_on), color=False)
+    options = Options(cwd=cwd, fail_on=Severity(fail_on), color=False, today=RUN_DATE)
     return {"check": run_check, "count": run_count}[command](options)
 
 
@@ -234,6 +238,9 @@ def test_results_point_at_their_rule_descriptor(render_report: Callable[..., str
         "PB106",
         "PB107",
         "PB108",
+        "PB113",
+        "PB115",
+        "PB116",
         "PB203",
         "PB301",
     }
@@ -325,6 +332,7 @@ def test_properties_carry_measured_limit_unit_workflow_and_step() -> None:
         "measured": 0.0123456,
         "limit": 0.01,
         "unit": "usd",
+        "used_pct": 123.46,
     }
     assert "properties" not in plain
 
@@ -338,7 +346,12 @@ def test_over_budget_properties(render_report: Callable[..., str]) -> None:
         "measured": 8951,
         "limit": 8000,
         "unit": "tokens",
+        "used_pct": 111.89,  # 8,951 / 8,000
     }
+    limits = run["properties"]["limits"]
+    assert len(limits) == 19  # every limit of workflows, a step, templates; passing too
+    turns = next(c for c in limits if c["key"] == "max_turns")
+    assert (turns["measured"], turns["limit"], turns["status"]) == (2, 4, "ok")
 
 
 # -- fingerprints ----------------------------------------------------------------------------

@@ -322,3 +322,19 @@ def test_the_readme_engines_snippet_works(
         "prompts/legacy/x/summarize.txt": "semantic-kernel",
         "prompts/py/answer.txt": "format",
     }
+
+
+def test_go_template_comments_carry_suppressions(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    root = make_project(
+        {
+            "prompts/plan.md": (
+                "{{/* promptbudget: disable-next-line=PB201 */}}\n"
+                "Today is {{.CurrentDate}}.\n"
+                "Owner: {{.Owner}}\n"
+            ),
+        }
+    )
+    findings = run_cli("count", "prompts/plan.md", "--format", "json", cwd=root).json()["findings"]
+    assert [(f["rule"], f["line"]) for f in findings] == [("PB201", 3)]

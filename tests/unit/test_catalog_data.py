@@ -1,7 +1,9 @@
-"""The bundled price catalog (``pricing/catalog.json``) and the LiteLLM conversion behind it.
+"""The bundled price catalog (``pricing/catalog.jsonl``) and the LiteLLM conversion behind it.
 
-No network. The regeneration test runs only where the LiteLLM 1.109.1 price file has been
-extracted (``/tmp/dl/ll/...``, see ``scripts/build_catalog.py``); CI skips it.
+No network. The regeneration test runs only where the LiteLLM 1.110.2 price file has been
+extracted (``/tmp/ll/x/...``, see ``scripts/build_catalog.py``); CI skips it. The test that
+prices every model against LiteLLM's own formula runs everywhere, from a pinned trimmed copy
+of the file (``tests/unit/test_catalog_prices.py``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from promptbudget.tokenizers import TOKENIZERS
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build_catalog.py"
-CATALOG_JSON = ROOT / "src" / "promptbudget" / "pricing" / "catalog.json"
+CATALOG_JSONL = ROOT / "src" / "promptbudget" / "pricing" / "catalog.jsonl"
 LITELLM_JSON = Path(
     os.environ.get(
         "PROMPTBUDGET_LITELLM_JSON",
-        "/tmp/dl/ll/litellm/model_prices_and_context_window_backup.json",
+        "/tmp/ll/x/litellm/model_prices_and_context_window_backup.json",
     )
 )
 
@@ -43,19 +45,16 @@ def catalog() -> PriceCatalog:
 
 
 def test_catalog_is_dated_and_sourced(catalog: PriceCatalog) -> None:
-    assert catalog.as_of == "2026-11-23"
-    assert "litellm 1.109.1" in catalog.source.lower()
+    assert catalog.as_of == "2026-12-05"
+    assert "litellm 1.110.2" in catalog.source.lower()
     assert "model_prices_and_context_window_backup.json" in catalog.source
 
 
 def test_catalog_covers_the_providers(catalog: PriceCatalog) -> None:
-    assert len(catalog.models) >= 30
+    assert len(catalog.models) >= 300
     providers = {model.provider for model in catalog.models.values()}
     assert {"openai", "anthropic", "google", "mistral", "deepseek", "meta"} <= providers
-    llamas = [m for m in catalog.models.values() if "llama" in m.name]
-    assert llamas, "no Llama model"
-    # Llama prices differ by host, so the host is part of the name.
-    assert all("/" in m.name for m in llamas)
+    # Llama prices differ by host, so the host is part of the curated names.
     assert "bedrock/llama-3.3-70b-instruct" in catalog.models
     assert "bedrock/llama-4-maverick" in catalog.models
 
@@ -105,14 +104,60 @@ REQUIRED_MODELS = [
     "mistral-small-latest",
 ]
 
+# Names users write that the 41-model catalog did not know (issue 15).
+NEW_MODELS = [
+    "gpt-5.1",
+    "gpt-5.2",
+    "gpt-5.1-codex",
+    "gpt-5-pro",
+    "o1",
+    "o1-pro",
+    "o3-mini",
+    "o3-pro",
+    "claude-opus-4-5",
+    "claude-opus-4-7",
+    "claude-opus-5",
+    "claude-sonnet-5",
+    "gemini-2.5-flash-lite",
+    "gemini-3-flash-preview",
+    "deepseek-chat",
+    "deepseek-reasoner",
+    "mistral/codestral-latest",
+    "mistral/devstral-medium-latest",
+    "mistral/magistral-medium-latest",
+    "azure_ai/grok-4",
+    "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "vertex_ai/claude-opus-4-5",
+    "azure/gpt-4o",
+    "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "fireworks_ai/accounts/fireworks/models/deepseek-v3",
+]
+
+
+@pytest.mark.parametrize("name", NEW_MODELS)
+def test_names_users_write_are_priced(catalog: PriceCatalog, name: str) -> None:
+    model = catalog.lookup(name)
+    assert model is not None, name
+    assert model.input_per_mtok > 0 and model.output_per_mtok > 0
+
 
 @pytest.mark.parametrize("name", REQUIRED_MODELS)
 def test_required_model_is_present(catalog: PriceCatalog, name: str) -> None:
     assert name in catalog.models
 
 
-def test_every_model_is_complete(catalog: PriceCatalog) -> None:
+def test_every_model_loads_with_a_known_tokenizer(catalog: PriceCatalog) -> None:
     for name, model in catalog.models.items():
+        assert model.input_per_mtok >= 0, name
+        assert model.output_per_mtok >= 0, name
+        assert model.tokenizer in TOKENIZERS, name
+        assert model.litellm_key, name
+        assert model.billing == ("anthropic" if "claude" in name.lower() else "openai"), name
+
+
+def test_every_curated_model_is_complete(catalog: PriceCatalog) -> None:
+    for name in REQUIRED_MODELS:
+        model = catalog.models[name]
         assert model.input_per_mtok > 0, name
         assert model.output_per_mtok > 0, name
         assert model.tokenizer in TOKENIZERS, name
@@ -143,13 +188,19 @@ def test_tokenizers_follow_the_model_family(catalog: PriceCatalog) -> None:
         assert catalog.models[name].tokenizer == tokenizer, name
 
 
-def test_catalog_json_is_sorted_and_stringly_priced() -> None:
-    text = CATALOG_JSON.read_text(encoding="utf-8")
+def test_catalog_jsonl_is_sorted_and_stringly_priced() -> None:
+    text = CATALOG_JSONL.read_text(encoding="utf-8")
     assert text.endswith("}\n")
-    data = json.loads(text)
-    keys = list(data["models"])
-    assert keys == sorted(keys, key=lambda name: (data["models"][name]["provider"], name))
-    for name, entry in data["models"].items():
+    header, *lines = text.splitlines()
+    assert json.loads(header)["format"] == 2
+    models = {}
+    for line in lines:
+        entry = json.loads(line)
+        assert line.startswith('{"name": ')
+        models[entry.pop("name")] = entry
+    keys = list(models)
+    assert keys == sorted(keys, key=lambda name: (models[name]["provider"], name))
+    for name, entry in models.items():
         assert None not in entry.values(), name
         for field, value in entry.items():
             if field.endswith("_per_mtok"):
@@ -171,8 +222,9 @@ SPOT_CHECKS: list[tuple[str, str, str]] = [
     ("claude-fable-5-1", "cache_read_per_mtok", "0.25"),
     ("claude-fable-5-1", "cache_write_1h_per_mtok", "20"),
     ("claude-opus-5-5", "cache_read_per_mtok", "0.2"),
-    ("claude-sonnet-5-5", "cache_read_per_mtok", "0.20"),  # curated correction
-    ("claude-sonnet-5-5", "batch_cache_read_per_mtok", "0.10"),  # follows the correction
+    # Anthropic cut Sonnet 5.5 cache reads to 0.05x on 2026-10-07 (LiteLLM has it right).
+    ("claude-sonnet-5-5", "cache_read_per_mtok", "0.10"),
+    ("claude-sonnet-5-5", "batch_cache_read_per_mtok", "0.05"),
     ("claude-sonnet-4-6", "cache_write_per_mtok", "3.75"),
     ("claude-sonnet-4-6", "cache_write_1h_per_mtok", "6"),
     ("claude-opus-4-8", "input_per_mtok", "5"),
@@ -198,7 +250,7 @@ def test_spot_check_limits_and_dates(catalog: PriceCatalog) -> None:
     models = catalog.models
     assert models["gemini-2.5-pro"].cache_min_tokens == 4096  # curated correction [S25]
     assert models["gemini-2.5-pro"].notes and "4096" in models["gemini-2.5-pro"].notes
-    assert models["claude-sonnet-5-5"].notes and "0.20" in models["claude-sonnet-5-5"].notes
+    assert models["claude-sonnet-5-5"].notes and "2026-10-07" in models["claude-sonnet-5-5"].notes
     assert models["gemini-3.8-flash"].notes and "2027-01-01" in models["gemini-3.8-flash"].notes
     assert models["gpt-5-mini"].deprecation_date == "2026-12-11"
     assert models["gpt-4o"].cache_min_tokens == 1024
@@ -282,8 +334,15 @@ def test_aliases_resolve(catalog: PriceCatalog) -> None:
         found = catalog.lookup(alias)
         assert found is not None, alias
         assert found.name == name, alias
-    # gpt-4o-2024-05-13 is priced differently, so it must not resolve to gpt-4o.
-    assert catalog.lookup("gpt-4o-2024-05-13") is None
+    # gpt-4o-2024-05-13 is priced differently, so it is its own model, not gpt-4o.
+    dated = catalog.lookup("gpt-4o-2024-05-13")
+    assert dated is not None and dated.name == "gpt-4o-2024-05-13"
+    assert dated.input_per_mtok == D("5")
+    # A Vertex AI entry never takes over the Gemini API model of the same bare name.
+    vertex = catalog.lookup("vertex_ai/gemini-2.5-pro")
+    assert vertex is not None and vertex.name == "vertex_ai/gemini-2.5-pro"
+    assert vertex.litellm_key == "gemini-2.5-pro" and vertex.host == "vertex_ai"
+    assert catalog.lookup("gemini-2.5-pro").litellm_key == "gemini/gemini-2.5-pro"  # type: ignore[union-attr]
     assert catalog.lookup("gpt-35") is None
 
 
@@ -491,22 +550,70 @@ def _load_build_script() -> ModuleType:
 @pytest.mark.skipif(
     not LITELLM_JSON.is_file(),
     reason=(
-        f"LiteLLM price file not found at {LITELLM_JSON} (extract it from the litellm==1.109.1 "
+        f"LiteLLM price file not found at {LITELLM_JSON} (extract it from the litellm==1.110.2 "
         "wheel, see scripts/build_catalog.py, or set PROMPTBUDGET_LITELLM_JSON)"
     ),
 )
 def test_build_script_reproduces_the_bundled_catalog() -> None:
     build = _load_build_script()
     data: dict[str, Any] = build.load_litellm(LITELLM_JSON)
-    bundled = CATALOG_JSON.read_text(encoding="utf-8")
-    as_of = json.loads(bundled)["as_of"]
+    bundled = CATALOG_JSONL.read_text(encoding="utf-8")
+    as_of = json.loads(bundled.partition("\n")[0])["as_of"]
     first = build.render(build.build_catalog(data, as_of=as_of))
     second = build.render(build.build_catalog(data, as_of=as_of))
     assert first == second
-    assert first == bundled, "catalog.json is stale: re-run scripts/build_catalog.py"
+    assert first == bundled, "catalog.jsonl is stale: re-run scripts/build_catalog.py"
 
 
 def test_build_script_fails_loudly_on_a_missing_model() -> None:
     build = _load_build_script()
     with pytest.raises(build.BuildError, match="LiteLLM has no entry"):
         build.build_catalog({}, as_of="2026-11-23")
+
+
+# --- price files: entries match the model built from the same LiteLLM key ----------------
+
+VERTEX_GEMINI = {
+    "litellm_provider": "vertex_ai-language-models",
+    "mode": "chat",
+    "input_cost_per_token": 1.25e-06,
+    "output_cost_per_token": 1e-05,
+    "input_cost_per_token_above_200k_tokens": 2.5e-06,
+    "output_cost_per_token_above_200k_tokens": 1.5e-05,
+    "cache_read_input_token_cost_above_200k_tokens": 2.5e-07,
+    "cache_creation_input_token_cost_above_200k_tokens": 2.5e-07,
+    "prompt_cache_min_tokens": 2048,
+    "max_input_tokens": 1048576,
+    "max_output_tokens": 65535,
+}
+
+
+def test_a_vertex_bare_key_never_overwrites_the_gemini_api_model(catalog: PriceCatalog) -> None:
+    from promptbudget.pricing.catalog import overlay_prices
+
+    entries = {"gemini-2.5-pro": litellm_entry_to_catalog(VERTEX_GEMINI, name="gemini-2.5-pro")}
+    merged = overlay_prices(catalog, entries, label="prices.json")
+    api = merged.models["gemini-2.5-pro"]
+    assert api.cache_min_tokens == 4096  # the curated Gemini API figure stays
+    assert api.origin == "catalog"
+    vertex = merged.models["vertex_ai/gemini-2.5-pro"]
+    assert (vertex.origin, vertex.cache_min_tokens, vertex.max_output_tokens) == (
+        "prices",
+        2048,
+        65535,
+    )
+
+
+def test_models_diff_matches_by_key_and_shows_tier_fields(catalog: PriceCatalog) -> None:
+    from promptbudget.pricing.catalog import diff_prices
+
+    changed = dict(VERTEX_GEMINI, output_cost_per_token_above_200k_tokens=1.8e-05)
+    entries = {"gemini-2.5-pro": litellm_entry_to_catalog(changed, name="gemini-2.5-pro")}
+    changes, missing = diff_prices(catalog, entries)
+    assert "gemini-2.5-pro" in missing  # the Gemini API model is not in this file
+    assert [(c.model, c.field, c.bundled, c.other) for c in changes] == [
+        ("vertex_ai/gemini-2.5-pro", "long_context.output_per_mtok", D("15"), D("18"))
+    ]
+    # Identical values are no change.
+    same = {"gemini-2.5-pro": litellm_entry_to_catalog(VERTEX_GEMINI, name="gemini-2.5-pro")}
+    assert diff_prices(catalog, same)[0] == []

@@ -333,3 +333,32 @@ def test_front_matter_is_split_off() -> None:
 
 def test_corpus_fixture_exists() -> None:
     assert Path(CORPUS).is_dir()
+
+
+def test_passages_from_fingerprints_are_the_passages_touching_the_selection() -> None:
+    """check PATH compares the named bodies with the other templates' fingerprints: the same
+    passages as comparing every body, less those the named files do not hold."""
+    from promptbudget.compression.passages import (
+        find_passages,
+        find_passages_touching,
+        fingerprints,
+    )
+    from promptbudget.tokenizers import get_tokenizer
+
+    policy = " ".join(["Refunds are issued within thirty days of purchase."] * 6)
+    other = " ".join(["Escalate legal threats to a human agent at once."] * 6)
+    bodies = {
+        "a.j2": (f"Intro.\n\n{policy}\n\n{{{{ question }}}}\n", 1),
+        "b.j2": (f"{other}\n\n{policy}\n", 3),
+        "c.j2": (f"{other}\n", 1),
+        "d.j2": (f"{{{{ x }}}} {policy}\n", 1),  # holds template syntax: never a passage
+    }
+    tokenizer = get_tokenizer("o200k_base")
+    everything = find_passages(bodies, tokenizer, 20)
+    assert {p.text[:20] for p in everything} == {policy[:20], other[:20]}
+    prints = {path: fingerprints(body, line) for path, (body, line) in bodies.items()}
+    for selected in (["a.j2"], ["c.j2"], ["a.j2", "b.j2"], ["d.j2"]):
+        touching = find_passages_touching(
+            {path: bodies[path] for path in selected}, prints, tokenizer, 20
+        )
+        assert touching == [p for p in everything if set(p.paths) & set(selected)]

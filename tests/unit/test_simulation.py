@@ -191,3 +191,18 @@ def test_cost_per_outcome_and_monthly_spend() -> None:
     assert monthly_spend(D("0.01"), D(20_000) * 30) == D("6000")
     with pytest.raises(ValueError):
         cost_per_outcome(D("1"), D("0"))
+
+
+def test_batch_long_context_cache_read_keeps_the_models_batch_cache_discount() -> None:
+    """Gemini 2.5 Pro: batch cache reads cost the same as interactive ones ($0.125 short,
+    $0.25 above 200k; LiteLLM 1.110.2 ``cache_read_input_token_cost_above_200k_tokens_batches``
+    = 2.5e-07), so a batched 250k-token call with 200k cached pays 200,000 x $0.25/MTok for
+    its cache reads, not half of that."""
+    from promptbudget.pricing.catalog import load_catalog
+
+    pro = load_catalog().models["gemini-2.5-pro"]
+    call = price_call(pro, CallTokens(250_000, 1_000, cache_read_tokens=200_000), batch=True)
+    assert call.rates.is_long_context
+    assert call.cache_read_usd == D("0.05")  # 200,000 x $0.25 / 1M
+    assert call.input_usd == D("0.0625")  # 50,000 x $1.25 (batch of $2.50) / 1M
+    assert call.output_usd == D("0.0075")  # 1,000 x $7.50 (batch of $15) / 1M

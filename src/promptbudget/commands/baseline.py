@@ -10,13 +10,13 @@ from pathlib import Path
 from promptbudget.baseline import (
     LimitChange,
     Skipped,
+    decode_manifest,
     edit_manifest,
     encode_manifest,
     plan_limits,
-    read_manifest_text,
 )
 from promptbudget.errors import PromptBudgetError, UsageError
-from promptbudget.fileio import atomic_write
+from promptbudget.fileio import reason, remove_stale_temporaries, replace_file
 from promptbudget.lanes import estimate_workflows
 from promptbudget.manifest.loader import load_manifest
 from promptbudget.manifest.model import CostLimit
@@ -47,18 +47,25 @@ def run(options: Options) -> BaselineResult:
         project, samples=options.samples, seed=options.seed, workflow=options.workflow
     )
     planned = plan_limits(estimates, options.headroom)
-    text, bom, crlf = read_manifest_text(manifest.path)
+    if not options.diff:
+        remove_stale_temporaries(manifest.path.parent)  # what killed runs left behind
+    try:
+        raw = manifest.path.read_bytes()
+    except OSError as err:
+        raise PromptBudgetError(f"{manifest.display_path}: cannot be read ({reason(err)})") from err
+    text, bom, crlf = decode_manifest(raw)
     edited, skipped = edit_manifest(text, planned)
     skipped_names = {s.workflow for s in skipped}
     changes = tuple(c for c in planned if c.workflow not in skipped_names)
     _check_edit(manifest.path, edited, changes, options)
     if not options.diff and edited != text:
-        try:
-            atomic_write(manifest.path, encode_manifest(edited, bom=bom, crlf=crlf))
-        except OSError as err:
-            raise PromptBudgetError(
-                f"cannot write {manifest.display_path}: {err.strerror or err}"
-            ) from err
+        replace_file(
+            manifest.path,
+            encode_manifest(edited, bom=bom, crlf=crlf),
+            expected=raw,
+            shown=manifest.display_path,
+            activity="baseline ran",
+        )
     return BaselineResult(manifest.path, changes, tuple(skipped), text, edited)
 
 
@@ -66,13 +73,8 @@ def _check_edit(
     path: Path, edited: str, changes: tuple[LimitChange, ...], options: Options
 ) -> None:
     """The edited manifest must load and hold exactly the planned limits (else it is a bug,
-    and budgets.yaml is left as it was)."""
-    probe = path.with_name(f".{path.name}.baseline")
-    try:
-        probe.write_text(edited, encoding="utf-8")
-        loaded = load_manifest(probe, cwd=options.cwd)
-    finally:
-        probe.unlink(missing_ok=True)
+    and budgets.yaml is left as it was). Loaded from memory: no scratch file."""
+    loaded = load_manifest(path, cwd=options.cwd, text=edited)
     workflows = {w.name: w for w in loaded.workflows}
     for change in changes:
         value = getattr(workflows[change.workflow].limits, change.key)

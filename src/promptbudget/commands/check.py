@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from promptbudget.compression.passages import find_passages
+from promptbudget.compression.passages import find_passages, find_passages_touching
 from promptbudget.evaluation import (
     compress_templates,
     lint,
     lock_entries,
-    passage_bodies,
+    passage_fingerprints,
     project_templates,
 )
+from promptbudget.headroom import budget_checks, template_checks
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RULES, RuleContext
+from promptbudget.selection import fail_on, filter_findings
 from promptbudget.tokenizers import get_tokenizer
 
 
 def run(options: Options) -> Report:
-    project = Project.open(options, require_manifest=True)
+    # check --set: the what-if is what is checked (and gated on)
+    project = Project.open(options, require_manifest=True, overrides=options.sets)
     manifest = project.manifest
     assert manifest is not None
     selection = project.affected(options) if options.paths else None
@@ -29,16 +32,22 @@ def run(options: Options) -> Report:
     results = project_templates(project, only=selection.paths if selection else None)
     settings = manifest.compression
     compressions, bodies = compress_templates(results, settings)
-    if selection is not None:
-        bodies = passage_bodies(project)
-    passages = tuple(
-        find_passages(bodies, get_tokenizer(DEFAULT_TOKENIZER), settings.duplicate_min_tokens)
-    )
+    tokenizer = get_tokenizer(DEFAULT_TOKENIZER)
+    if selection is None:
+        passages = tuple(find_passages(bodies, tokenizer, settings.duplicate_min_tokens))
+    else:  # the passages in the named templates, found in every template's fingerprints
+        passages = tuple(
+            find_passages_touching(
+                bodies, passage_fingerprints(project), tokenizer, settings.duplicate_min_tokens
+            )
+        )
     # check PATH...: only the workflows the files touch are simulated (each workflow's
     # numbers do not depend on the others), and those whose templates share a pasted
     # passage with them (PB204 says what every copy costs).
     only = selection.priced_workflows(project, passages) if selection is not None else None
-    estimates = estimate_workflows(project, samples=options.samples, seed=options.seed, only=only)
+    estimates = estimate_workflows(
+        project, samples=options.samples, seed=options.seed, only=only, workflow=options.workflow
+    )
     lock = project.lock
     locked = [r for r in results if selection is None or r.parsed.display_path in selection.paths]
     step_lines = {
@@ -59,18 +68,25 @@ def run(options: Options) -> Report:
         min_savings=settings.min_savings,
         lock=lock,
         locked_now=lock_entries(project, locked, estimates) if lock is not None else {},
+        today=options.today,
     )
-    findings = lint(project, RULES, context, unused=True)
+    findings = filter_findings(lint(project, RULES, context, unused=True), options, manifest)
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)
+    shown = {t.path for t in templates}
+    limits = budget_checks(estimates, manifest.display_path) + tuple(
+        c for c in template_checks(results, manifest) if c.template in shown
+    )
     return Report(
         command="check",
         findings=findings,
         templates=templates,
         workflows=estimates,
+        limits=limits,
         scoped=bool(options.paths),
-        fail_on=options.fail_on,
+        sets=options.sets,
+        fail_on=fail_on(options, project.manifest),
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
         root=str(project.root),

@@ -3,6 +3,8 @@ changes, with ``--write`` the files rewritten."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jinja2 import TemplateSyntaxError
 
 from promptbudget.compression import PASSES, SAFE_PASSES, FileCompression, PassOptions, unified_diff
@@ -13,6 +15,7 @@ from promptbudget.compression.rewrite import (
     write_atomically,
 )
 from promptbudget.errors import UsageError
+from promptbudget.fileio import remove_stale_temporaries
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.manifest.model import CompressionSettings
 from promptbudget.options import Options
@@ -41,11 +44,15 @@ def run(options: Options) -> Report:
         else {}
     )
     files: list[FileCompression] = []
+    swept: set[Path] = set()
     for argument, path in project.template_arguments(options):
         fmt = detect_format(path)
         shown = display_path(path, project.root)
         if fmt is TemplateFormat.TEXT:
             continue
+        if options.write and path.parent not in swept:  # what killed runs left behind
+            swept.add(path.parent)
+            remove_stale_temporaries(path.parent)
         parsed = project.load(path, confine_to=project.include_root(argument, path))
         choice = resolve_model(parsed.meta.model or project.default_model, project.catalog)
         tokenizer = get_tokenizer(choice.tokenizer)
@@ -72,7 +79,7 @@ def run(options: Options) -> Report:
         failure: str | None = None
         if options.write and result.changed:
             try:
-                write_atomically(template, result.text, root=project.root)
+                write_atomically(template, result.text, root=project.root, force=options.force)
                 written = True
             except WriteError as err:
                 failure = str(err)

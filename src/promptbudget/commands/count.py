@@ -12,6 +12,7 @@ from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RuleContext, TemplateResult
+from promptbudget.selection import fail_on, filter_findings
 from promptbudget.templates.parse import variants_of
 from promptbudget.tokenizers import guess_tokenizer
 
@@ -55,9 +56,13 @@ def run(options: Options) -> Report:
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
     return Report(
         command="count",
-        findings=lint(project, select_rules(*COUNT_RULES), context, unused=False),
+        findings=filter_findings(
+            lint(project, select_rules(*COUNT_RULES), context, unused=False),
+            options,
+            project.manifest,
+        ),
         templates=tuple(r.count for r in results),
-        fail_on=options.fail_on,
+        fail_on=fail_on(options, project.manifest),
         exit_zero=options.exit_zero,
         catalog_as_of=project.catalog.as_of,
         root=str(project.root),

@@ -9,10 +9,11 @@ from pathlib import Path
 from promptbudget.commands import check
 from promptbudget.diffing import compare
 from promptbudget.errors import PromptBudgetError, UsageError
-from promptbudget.git import GitError, base_checkout, git_toplevel, resolve_ref
+from promptbudget.git import GitError, base_checkout, display_ref, git_toplevel, resolve_ref
 from promptbudget.manifest.loader import find_manifest
 from promptbudget.options import Options
 from promptbudget.report import Report
+from promptbudget.selection import fail_on_increase
 
 
 def run(options: Options) -> Report:
@@ -20,6 +21,10 @@ def run(options: Options) -> Report:
     if base_ref is None:
         raise UsageError("diff needs --base REF: the git ref to compare with")
     threshold = options.fail_on_increase
+    if threshold is None:  # the manifest's fail_on_increase, unless --fail-on-increase
+        from promptbudget.project import Project
+
+        threshold = fail_on_increase(options, Project.open(options, require_manifest=True).manifest)
     cwd = options.cwd.resolve()
     top = git_toplevel(cwd)
     commit = resolve_ref(top, base_ref)
@@ -46,7 +51,10 @@ def run(options: Options) -> Report:
                 base, base_problem = Report(command="check"), str(err)
         else:
             shown = manifest.relative_to(top).as_posix()
-            base, base_problem = Report(command="check"), f"{shown} does not exist at {base_ref}"
+            base, base_problem = (
+                Report(command="check"),
+                f"{shown} does not exist at {display_ref(base_ref)}",
+            )
     result = compare(
         base,
         head,
@@ -60,7 +68,7 @@ def run(options: Options) -> Report:
         findings=result.new_findings,
         templates=head.templates,
         workflows=head.workflows,
-        fail_on=options.fail_on,
+        fail_on=head.fail_on,
         exit_zero=options.exit_zero,
         catalog_as_of=head.catalog_as_of,
         root=head.root,

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptbudget import __version__
-from promptbudget.errors import PromptBudgetError
 from promptbudget.evaluation import lock_entries, project_templates
-from promptbudget.fileio import atomic_write
+from promptbudget.fileio import remove_stale_temporaries, replace_file
 from promptbudget.lanes import estimate_workflows
-from promptbudget.lockfile import LOCK_NAME, Lock
+from promptbudget.lockfile import LOCK_NAME, Lock, LockError
 from promptbudget.options import Options
 from promptbudget.project import Project
+from promptbudget.templates.source import display_path
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,35 @@ def run(options: Options) -> LockResult:
     estimates = estimate_workflows(project, samples=options.samples, seed=options.seed)
     fresh = Lock(lock_entries(project, results, estimates))
     path = project.root / LOCK_NAME
-    current = project.lock
-    changes = lock_changes(current, fresh)
+    if not options.check_only:
+        remove_stale_temporaries(project.root)  # what killed runs left behind
+    read = _read_bytes(path)
+    try:
+        current = project.lock
+    except LockError as err:  # a broken lock is what this command repairs
+        current = None
+        changes = [f"replaced a lock that cannot be read ({_why(err, path)})"]
+    else:
+        changes = lock_changes(current, fresh)
     if not options.check_only and (current is None or not current.same_as(fresh)):
         data = fresh.to_json(generated_by=f"promptbudget {__version__}").encode("utf-8")
-        try:
-            atomic_write(path, data)
-        except OSError as err:
-            raise PromptBudgetError(f"cannot write {LOCK_NAME}: {err.strerror or err}") from err
+        shown = display_path(path, Path.cwd())
+        replace_file(path, data, expected=read, shown=shown, activity="locking")
     return LockResult(path, tuple(changes))
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    """The lock's bytes as read now, for the compare-and-swap (None: there is none)."""
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return None  # unreadable: the write then refuses it as changed
+
+
+def _why(err: LockError, path: Path) -> str:
+    """The reason in a LockError, without its file name and its advice to run lock."""
+    message = str(err).removesuffix("; regenerate it with 'promptbudget lock'")
+    return message.split(": ", 1)[1] if ": " in message else message
 
 
 def lock_changes(current: Lock | None, fresh: Lock) -> list[str]:

@@ -14,7 +14,9 @@ import re
 _RULE = re.compile(
     r"^[ \t]*(?:(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|={4,}|-{4,}|~{4,})[ \t]*\n?", re.MULTILINE
 )
-_CLOSING_HASHES = re.compile(r"^([ \t]*#{1,6}[ \t]+[^\n#]*?)[ \t]+#+[ \t]*$", re.MULTILINE)
+# Words and the blanks between them alternate, so no two parts compete for the same blanks
+# (``[^\n#]*?[ \t]+`` did, quadratic in a long run of them).
+_CLOSING_HASHES = re.compile(r"^([ \t]*#{1,6}(?:[ \t]+[^\n# \t]+)+)[ \t]+#+[ \t]*$", re.MULTILINE)
 _WHOLE_LINE_EMPHASIS = re.compile(
     r"^([ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+|\d+[.)][ \t]+)?)"  # heading or list marker
     r"(\*\*|__)(?=\S)([^*_\n]+?)(?<=\S)\2"  # the emphasised text

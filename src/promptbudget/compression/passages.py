@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,57 @@ def find_passages(
     }
     passages = []
     for text, places in shared.items():
+        tokens = tokenizer.count(text)
+        if tokens >= min_tokens:
+            passages.append(Passage(text, tokens, tuple(sorted(places))))
+    return sorted(passages, key=lambda p: (-p.tokens, p.locations))
+
+
+Fingerprint = tuple[str, int, bool]  # (digest of the paragraph, line, holds template syntax)
+
+
+def fingerprints(body: str, first_line: int) -> list[Fingerprint]:
+    """Each paragraph of ``body`` as a digest, its line and whether it holds template syntax:
+    what PB204 needs of a template that is not checked itself (``check PATH``)."""
+    return [
+        (paragraph_digest(text), line, bool(_TEMPLATE.search(text)))
+        for text, line in _paragraphs(body, first_line)
+    ]
+
+
+def paragraph_digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def find_passages_touching(
+    selected: Mapping[str, tuple[str, int]],
+    others: Mapping[str, list[Fingerprint]],
+    tokenizer: Tokenizer,
+    min_tokens: int,
+) -> list[Passage]:
+    """``find_passages`` over ``selected`` bodies and the fingerprints of every other
+    template, keeping only the passages in at least one selected template (the only ones
+    ``check PATH`` reports, and prices)."""
+    texts: dict[str, str] = {}
+    occurrences: dict[str, list[tuple[str, int]]] = {}
+    for path, (body, first_line) in selected.items():
+        for text, line in _paragraphs(body, first_line):
+            if _TEMPLATE.search(text):
+                continue
+            digest = paragraph_digest(text)
+            texts[digest] = text
+            occurrences.setdefault(digest, []).append((path, line))
+    for path, found in others.items():
+        if path in selected:
+            continue
+        for digest, line, has_template in found:
+            if digest in texts and not has_template:
+                occurrences[digest].append((path, line))
+    passages = []
+    for digest, places in occurrences.items():
+        if len({path for path, _ in places}) < 2:
+            continue
+        text = texts[digest]
         tokens = tokenizer.count(text)
         if tokens >= min_tokens:
             passages.append(Passage(text, tokens, tuple(sorted(places))))

@@ -16,7 +16,7 @@ CLOSE = "\ue101"
 PLACEHOLDER = re.compile(f"{OPEN}(\\d+){CLOSE}")
 
 ROLE_LINE = (
-    r"^[ \t]*#?[ \t]*(?i:system|user|assistant|developer|function|tool|tools)"
+    r"^[ \t]*(?:#[ \t]*)?(?i:system|user|assistant|developer|function|tool|tools)"
     r"(?:\[[^\]\n]*\])?[ \t]*:[ \t]*$"
 )
 

@@ -4,14 +4,13 @@ it back atomically only if it changed and nothing else changed it meanwhile."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from promptbudget.compression import CompressionResult, PassOptions, compress_text
 from promptbudget.errors import PromptBudgetError
-from promptbudget.fileio import atomic_write
+from promptbudget.fileio import FileWriteError, replace_file
 from promptbudget.templates.source import TemplateFormat
 from promptbudget.tokenizers import Tokenizer
 
@@ -38,6 +37,7 @@ class TemplateFile:
     crlf: bool
     mixed_line_ends: bool
     digest: str  # sha256 of the bytes read
+    data: bytes  # the bytes read
 
 
 def split_head(text: str, fmt: TemplateFormat) -> tuple[str, str]:
@@ -81,6 +81,7 @@ def read_template_file(path: Path, fmt: TemplateFormat, shown: str | None = None
         crlf=crlf,
         mixed_line_ends=0 < crlf_count < lf_count,
         digest=hashlib.sha256(data).hexdigest(),
+        data=data,
     )
 
 
@@ -106,13 +107,15 @@ def encode_like(template: TemplateFile, text: str) -> bytes:
     return b"\xef\xbb\xbf" + data if template.has_bom else data
 
 
-def write_atomically(template: TemplateFile, text: str, *, root: Path) -> Path:
-    """Replace the file with ``text``: a temporary file in the same directory, flushed to
-    disk, then renamed over the original, so a crash leaves the original intact.
+def write_atomically(template: TemplateFile, text: str, *, root: Path, force: bool = False) -> Path:
+    """Replace the file with ``text`` through ``fileio.replace_file``: only if it still holds
+    the bytes that were read, keeping its owner, group, mode and extended attributes, so a
+    kill, a crash or a concurrent edit leaves the original intact.
 
-    Refuses a read-only file, a file changed since it was read, a file with mixed line ends
-    (rewriting would change lines no pass touched), and a symlink that leads outside
-    ``root``; a symlink inside the project is followed and its target rewritten.
+    Refuses a read-only file (unless ``force``), a hard-linked file, a file changed since it
+    was read, a file with mixed line ends (rewriting would change lines no pass touched), and
+    a symlink that leads outside ``root``; a symlink inside the project is followed and its
+    target rewritten.
     """
     name = template.shown
     target = template.path.resolve()
@@ -122,19 +125,18 @@ def write_atomically(template: TemplateFile, text: str, *, root: Path) -> Path:
         raise WriteError(
             f"{name}: has both CRLF and LF line ends; not written (make them consistent first)"
         )
-    if not os.access(target, os.W_OK):
-        raise WriteError(f"{name}: is read-only; not written")
     try:
-        current = target.read_bytes()
-    except OSError as err:
-        raise WriteError(f"{name}: cannot be read again ({_reason(err)}); not written") from err
-    if hashlib.sha256(current).hexdigest() != template.digest:
-        raise WriteError(f"{name}: changed since it was read; not written (run compress again)")
-    data = encode_like(template, text)
-    try:
-        atomic_write(target, data)
-    except OSError as err:
-        raise WriteError(f"{name}: could not be written ({_reason(err)}); unchanged") from err
+        replace_file(
+            target,
+            encode_like(template, text),
+            expected=template.data,
+            shown=name,
+            activity="compressing",
+            allow_read_only=force,
+            read_only_hint=" (--force writes it anyway)",
+        )
+    except FileWriteError as err:
+        raise WriteError(str(err)) from err
     return target
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
-_TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
+# Tried only where a run of blanks starts (the lookbehind), so that a long run not at a line's
+# end is scanned once, not once per blank (which was quadratic).
+_TRAILING = re.compile(r"(?<![ \t])[ \t]+$", re.MULTILINE)
 _INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 

@@ -46,6 +46,7 @@ from promptbudget.manifest.model import (
     Route,
     RouteRule,
     Step,
+    TemplateLimit,
     TokenAmount,
     TrafficClass,
     VariableSpec,
@@ -61,9 +62,10 @@ from promptbudget.pricing.catalog import (
     override_model,
 )
 from promptbudget.pricing.litellm import load_price_file
+from promptbudget.pricing.timeofday import TrafficProfile, is_time_zone
 from promptbudget.templates.detect import ENGINES, engine_name
-from promptbudget.templates.source import display_path
-from promptbudget.tokenizers import register_tokenizer_file
+from promptbudget.templates.source import display_path, iter_prompt_files
+from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
@@ -117,15 +119,17 @@ def load_manifest(
     prices: Path | None = None,
     overrides: Sequence[str] = (),
     workflow: str | None = None,
+    text: str | None = None,
 ) -> Manifest:
-    """Read and validate the manifest at ``path``.
+    """Read and validate the manifest at ``path`` (or ``text``, as if it were at ``path``).
 
     ``prices`` is a LiteLLM-format price file laid over the bundled catalog (and over the
     manifest's own ``prices:``); ``overrides`` are what-if ``PATH=VALUE`` settings applied
     before validation (to ``workflow`` only, for workflow keys, when it is given).
     """
     shown = display_path(path, cwd or Path.cwd())
-    text = _read_manifest_text(path, shown)
+    if text is None:
+        text = _read_manifest_text(path, shown)
     if path.suffix.lower() == ".toml":
         from promptbudget.manifest.pyproject import load_tool_table
 
@@ -716,6 +720,7 @@ class _Converter:
                 "(turns x (1 + tool_calls))",
                 f"{path}.turns",
             )
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         return Step(
             name=name,
             prompt=prompt,
@@ -734,6 +739,8 @@ class _Converter:
             batch_share=share("batch_share"),
             line=self.lines.get(path),
             tools=self.step_tools(data.get("tools"), path),
+            limits=limits,
+            limit_lines=limit_lines,
         )
 
     def resolved(self, base: Path, value: str, json_path: str) -> Path:
@@ -780,11 +787,117 @@ class _Converter:
         self.shares_sum_to_one([c.share for c in parsed], "traffic class", f"{path}.classes")
         return parsed
 
+    def limits(
+        self, limits_data: Mapping[str, Any], limits_path: str
+    ) -> tuple[Limits, dict[str, int]]:
+        """A workflow's or a step's ``limits:`` and the line of each."""
+        parsed: dict[str, Any] = {}
+        for key, value in limits_data.items():
+            key_path = f"{limits_path}.{key}"
+            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
+                parsed[key] = self.cost_limit(value, key_path)
+            elif key in {"max_monthly_spend", "max_daily_spend"}:
+                parsed[key] = self.unit(parse_usd, value, key_path)
+            elif key in {"max_input_tokens", "max_output_tokens"}:
+                parsed[key] = self.unit(parse_tokens, value, key_path)
+            else:
+                parsed[key] = int(value)
+        limit_lines = {
+            key: line
+            for key in limits_data
+            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
+        }
+        return Limits(**parsed), limit_lines
+
+    def template_limits(
+        self, data: Mapping[str, Any] | None, catalog: PriceCatalog
+    ) -> tuple[TemplateLimit, ...]:
+        """``templates:``: each pattern's ``max_tokens``, for its own model or per model or
+        encoding (each key must be a model of the catalog or a bundled encoding)."""
+        found = []
+        for pattern, spec in (data or {}).items():
+            path = _child_path("$.templates", str(pattern))
+            value = spec["max_tokens"]
+            limits: dict[str | None, int] = {}
+            lines: dict[str | None, int] = {}
+            if isinstance(value, dict):
+                for key, tokens in value.items():
+                    key_path = _child_path(f"{path}.max_tokens", str(key))
+                    name = str(key)
+                    if name not in TOKENIZERS and catalog.lookup(name) is None:
+                        near = catalog.closest(name) + difflib.get_close_matches(
+                            name, list(TOKENIZERS), n=2
+                        )
+                        hint = f"; did you mean {', '.join(near)}?" if near else ""
+                        raise self.fail(
+                            f"{name!r} is neither a model in the catalog nor an encoding "
+                            f"({', '.join(TOKENIZERS)}){hint}",
+                            key_path,
+                        )
+                    limits[name] = self.unit(parse_tokens, tokens, key_path)
+                    if (line := self.lines.get(key_path)) is not None:
+                        lines[name] = line
+            else:
+                limits[None] = self.unit(parse_tokens, value, f"{path}.max_tokens")
+                if (line := self.lines.get(f"{path}.max_tokens")) is not None:
+                    lines[None] = line
+            found.append(
+                TemplateLimit(str(pattern), limits, line=self.lines.get(path), lines=lines)
+            )
+        return tuple(found)
+
+    def matched(
+        self, limits: tuple[TemplateLimit, ...], prompts_dir: Path
+    ) -> tuple[TemplateLimit, ...]:
+        """Every ``templates:`` pattern matches a file in the prompts directory (a typo
+        would otherwise limit nothing, silently)."""
+        if not limits:
+            return limits
+        from promptbudget.suppressions import glob_matches
+
+        files = list(iter_prompt_files([prompts_dir])) if prompts_dir.is_dir() else []
+        names = [(display_path(p, self.root), p.relative_to(prompts_dir).as_posix()) for p in files]
+        for limit in limits:
+            if any(glob_matches(limit.pattern, name) for pair in names for name in pair):
+                continue
+            near = difflib.get_close_matches(limit.pattern, [pair[0] for pair in names], n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            shown_dir = display_path(prompts_dir, self.root)
+            raise self.fail(
+                f"templates: {limit.pattern!r} matches no file in {shown_dir}/ (paths and globs "
+                f"are relative to the project root or the prompts directory){hint}",
+                _child_path("$.templates", limit.pattern),
+            )
+        return limits
+
     def cost_limit(self, value: object, json_path: str) -> CostLimit:
         if isinstance(value, dict):
             ((statistic, amount),) = value.items()
             return CostLimit(self.unit(parse_usd, amount, f"{json_path}.{statistic}"), statistic)
         return CostLimit(self.unit(parse_usd, value, json_path))
+
+    def traffic_profile(self, data: Mapping[str, Any], path: str) -> TrafficProfile | None:
+        """``traffic: {timezone, hourly}``: when requests are sent (time-of-day prices)."""
+        if "hourly" not in data:
+            if "timezone" in data:
+                raise self.fail("timezone needs hourly: a list of 24 or 168 weights", path)
+            return None
+        hourly = tuple(Decimal(str(value)) for value in data["hourly"])
+        if len(hourly) not in (24, 168):
+            raise self.fail(
+                f"hourly has {len(hourly)} weights; give 24 (one per hour of the day) or 168 "
+                "(Monday 00:00 to Sunday 23:00)",
+                f"{path}.hourly",
+            )
+        if not any(hourly):
+            raise self.fail("hourly needs at least one hour with traffic", f"{path}.hourly")
+        timezone = str(data.get("timezone", "UTC"))
+        if not is_time_zone(timezone):
+            raise self.fail(
+                f"unknown time zone {timezone!r}; use an IANA name such as UTC or Europe/Berlin",
+                f"{path}.timezone",
+            )
+        return TrafficProfile(timezone=timezone, hourly=hourly)
 
     def workflow(
         self, name: str, data: Mapping[str, Any], prompts_dir: Path, routes: Mapping[str, Route]
@@ -825,24 +938,7 @@ class _Converter:
                     "success_rate must be above 0% (cost per outcome divides by it)",
                     f"{path}.success_rate",
                 )
-        limits_data = data.get("limits") or {}
-        limits_path = f"{path}.limits"
-        parsed: dict[str, Any] = {}
-        for key, value in limits_data.items():
-            key_path = f"{limits_path}.{key}"
-            if key in {"max_cost_per_request", "max_cost_per_outcome"}:
-                parsed[key] = self.cost_limit(value, key_path)
-            elif key == "max_monthly_spend":
-                parsed[key] = self.unit(parse_usd, value, key_path)
-            elif key in {"max_input_tokens", "max_output_tokens"}:
-                parsed[key] = self.unit(parse_tokens, value, key_path)
-            else:
-                parsed[key] = int(value)
-        limit_lines = {
-            key: line
-            for key in limits_data
-            if (line := self.lines.get(f"{limits_path}.{key}")) is not None
-        }
+        limits, limit_lines = self.limits(data.get("limits") or {}, f"{path}.limits")
         optional_shares = {
             key: self.share(data[key], f"{path}.{key}")
             for key in ("semantic_cache_hit_rate", "batch_share")
@@ -851,15 +947,28 @@ class _Converter:
         return Workflow(
             name=name,
             steps=steps,
-            limits=Limits(**parsed),
+            limits=limits,
             description=data.get("description"),
             requests_per_month=per_month,
             success_rate=success,
             classes=self.traffic_classes(traffic, f"{path}.traffic"),
+            traffic_profile=self.traffic_profile(traffic, f"{path}.traffic"),
             line=self.lines.get(path),
             limit_lines=limit_lines,
             **optional_shares,
         )
+
+
+def _percent(value: object) -> Decimal:
+    """``10%`` -> Decimal(10) (a percentage, as ``--fail-on-increase`` takes it)."""
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError as err:
+        raise ValueError(f"{value!r} is not a percentage such as 10%") from err
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{value!r} is not a percentage such as 10%")
+    return number
 
 
 def _find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) -> tuple[str, ...]:
@@ -979,5 +1088,22 @@ def _to_manifest(
         engines=tuple(
             converter.engine(str(pattern), str(engine))
             for pattern, engine in (data.get("engines") or {}).items()
+        ),
+        tools=converter.tools,
+        tool_lines={
+            name: line
+            for name in converter.tools
+            if (line := lines.get(_child_path("$.tools", name))) is not None
+        },
+        select=tuple(str(x) for x in data["select"]) if "select" in data else None,
+        ignore=tuple(str(x) for x in data.get("ignore") or ()),
+        fail_on=data.get("fail_on"),
+        fail_on_increase=(
+            converter.unit(_percent, data["fail_on_increase"], "$.fail_on_increase")
+            if "fail_on_increase" in data
+            else None
+        ),
+        templates=converter.matched(
+            converter.template_limits(data.get("templates"), catalog), prompts_dir
         ),
     )

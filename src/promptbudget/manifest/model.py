@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from promptbudget.pricing.catalog import PriceCatalog
+from promptbudget.pricing.timeofday import TrafficProfile
 from promptbudget.tools import Tool
 
 DAYS_PER_MONTH = 30
@@ -101,6 +102,7 @@ class Limits:
     max_cost_per_request: CostLimit | None = None
     max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
+    max_daily_spend: Decimal | None = None  # per UTC day
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class Step:
     batch_share: Decimal | None = None
     line: int | None = None
     tools: tuple[Tool, ...] = ()  # tool definitions sent with every call
+    limits: Limits = field(default_factory=Limits)  # limits on this step alone
+    limit_lines: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ class Workflow:
     semantic_cache_hit_rate: Decimal = Decimal(0)
     batch_share: Decimal = Decimal(0)
     classes: tuple[TrafficClass, ...] = (ALL_TRAFFIC,)
+    traffic_profile: TrafficProfile | None = None  # when requests are sent (time-of-day prices)
     line: int | None = None
     limit_lines: Mapping[str, int] = field(default_factory=dict)
 
@@ -261,6 +266,17 @@ class ReplaySettings:
 
 
 @dataclass(frozen=True)
+class TemplateLimit:
+    """``templates:``: a path or glob and its token limits. ``max_tokens`` maps a model or an
+    encoding to a limit; the key ``None`` means "counted with the template's own model"."""
+
+    pattern: str
+    max_tokens: Mapping[str | None, int]
+    line: int | None = None
+    lines: Mapping[str | None, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     root: Path
@@ -277,4 +293,11 @@ class Manifest:
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     per_file_ignores: tuple[PathIgnore, ...] = ()
     engines: tuple[EngineSetting, ...] = ()
+    tools: Mapping[str, Tool] = field(default_factory=dict)  # the top-level ``tools:``
+    tool_lines: Mapping[str, int] = field(default_factory=dict)
     replay: ReplaySettings = field(default_factory=ReplaySettings)
+    templates: tuple[TemplateLimit, ...] = ()  # token limits per template path or glob
+    select: tuple[str, ...] | None = None  # only these rules report (codes, prefixes, slugs)
+    ignore: tuple[str, ...] = ()  # these rules never report
+    fail_on: str | None = None  # info | warning | error; the command line wins
+    fail_on_increase: Decimal | None = None  # diff: a percentage; the command line wins

@@ -24,6 +24,7 @@ from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import PricesError
 
 __all__ = [
+    "guess_family",
     "infer_provider",
     "is_claude",
     "litellm_entry_to_catalog",
@@ -140,6 +141,24 @@ def infer_provider(entry: Mapping[str, Any], name: str | None = None) -> str:
     return "unknown"
 
 
+def guess_family(name: str) -> str:
+    """The tokenizer family for a LiteLLM key: OpenAI encodings by prefix, Claude and Gemini
+    estimate families anywhere in the key (``bedrock/anthropic.claude-...``), else
+    ``approximate``."""
+    from promptbudget.tokenizers import guess_tokenizer
+
+    lowered = name.lower()
+    bare = lowered.rsplit("/", 1)[-1]
+    claude = lowered.find("claude")
+    if claude >= 0:
+        return guess_tokenizer(lowered[claude:].split(":")[0]) or "claude"
+    if "gemini" in bare:
+        return "gemini"
+    if bare.startswith("ft:"):  # a fine-tune counts as its base model: ft:gpt-4.1-...:org::id
+        bare = bare[3:].split(":")[0]
+    return guess_tokenizer(bare) or "approximate"
+
+
 def _long_context(entry: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any] | None:
     """The lowest ``_above_<N>k_tokens`` tier, or ``None`` when the entry has none.
 
@@ -194,11 +213,66 @@ def litellm_entry_to_catalog(
         raw = entry.get(source_key)
         if raw is not None:
             out[target] = _token_count(raw, source_key)
-    for key in ("deprecation_date", "source"):
+    for key, target in (
+        ("deprecation_date", "deprecation_date"),
+        ("successor_model", "successor"),
+        ("source", "source"),
+    ):
         raw = entry.get(key)
         if isinstance(raw, str) and raw.strip():
-            out[key] = raw.strip()
+            out[target] = raw.strip()
+    off_peak = _off_peak(entry.get("off_peak_pricing"))
+    if off_peak is not None:
+        out["off_peak"] = off_peak
+    unmodelled = unmodelled_dimensions(entry, name)
+    if unmodelled:
+        out["unmodelled"] = unmodelled
     return out
+
+
+def _off_peak(raw: object) -> dict[str, Any] | None:
+    """LiteLLM's ``off_peak_pricing`` (DeepSeek) as catalog rates plus its UTC windows."""
+    if not isinstance(raw, Mapping):
+        return None
+    out: dict[str, Any] = {}
+    for source_key, target in _RATE_FIELDS[:3]:
+        value = raw.get(source_key)
+        if value is not None:
+            out[target] = per_mtok(value)
+    windows = raw.get("windows")
+    if "input_per_mtok" not in out or "output_per_mtok" not in out or not windows:
+        return None
+    from promptbudget.pricing.timeofday import parse_windows
+
+    parse_windows(windows)  # raises ValueError when the windows cannot be read
+    out["windows"] = windows
+    return out
+
+
+# LiteLLM fields for pricing dimensions promptbudget does not model -> what to call them.
+_UNMODELLED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("cache_creation_input_token_cost_above_12hr", "12-hour cache writes"),
+    ("tiered_pricing", "tiered pricing by prompt length"),
+    ("input_cost_per_request", "a per-request fee"),
+)
+
+
+def unmodelled_dimensions(entry: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Pricing dimensions of a LiteLLM entry that the cost model leaves out, in words."""
+    found = [label for key, label in _UNMODELLED_FIELDS if entry.get(key) is not None]
+    thresholds = {
+        match.group(1)
+        for key, value in entry.items()
+        if value is not None and (match := _TIER_KEY.match(key))
+    }
+    if len(thresholds) > 1:
+        found.append("long-context tiers above the first")
+    host = str(entry.get("litellm_provider", ""))
+    is_gemini = "gemini" in (name or "").lower() and (host == "gemini" or host.startswith("vertex"))
+    if is_gemini and entry.get("cache_read_input_token_cost") is not None:
+        # Gemini explicit caching bills storage per token-hour; LiteLLM has no field for it.
+        found.append("cache storage per hour")
+    return found
 
 
 def load_price_file(path: Path, *, root: Path | None = None) -> dict[str, dict[str, Any]]:

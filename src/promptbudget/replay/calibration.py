@@ -20,11 +20,11 @@ from promptbudget.baseline import (
     _last_line,
     _line_start,
     _shared,
+    decode_manifest,
     encode_manifest,
-    read_manifest_text,
 )
 from promptbudget.errors import PromptBudgetError
-from promptbudget.fileio import atomic_write
+from promptbudget.fileio import reason, replace_file
 from promptbudget.manifest.loader import load_manifest
 from promptbudget.replay.drift import Drift
 
@@ -122,23 +122,28 @@ def calibrate_text(
 
 
 def calibrate(path: Path, drifts: list[Drift], *, write: bool, cwd: Path) -> Calibration:
-    """Plan (and with ``write``, make) the edit; the edited file must load as a manifest."""
-    text, bom, crlf = read_manifest_text(path)
-    edited, applied, skipped = calibrate_text(text, drifts)
-    probe = path.with_name(f".{path.name}.calibrate")
+    """Plan (and with ``write``, make) the edit; the edited file must load as a manifest
+    (checked in memory: no scratch file), and is written only if budgets.yaml still holds
+    what was read (the one write primitive)."""
     try:
-        probe.write_text(edited, encoding="utf-8")
-        load_manifest(probe, cwd=cwd)
+        raw = path.read_bytes()
+    except OSError as err:
+        raise PromptBudgetError(f"{path.name}: cannot be read ({reason(err)})") from err
+    text, bom, crlf = decode_manifest(raw)
+    edited, applied, skipped = calibrate_text(text, drifts)
+    try:
+        load_manifest(path, cwd=cwd, text=edited)
     except PromptBudgetError as err:
         raise PromptBudgetError(
             f"replay --calibrate could not edit {path.name} safely ({err}); it was not changed. "
             "This is a bug: please report it with your budgets.yaml"
         ) from err
-    finally:
-        probe.unlink(missing_ok=True)
     if write and edited != text:
-        try:
-            atomic_write(path, encode_manifest(edited, bom=bom, crlf=crlf))
-        except OSError as err:
-            raise PromptBudgetError(f"cannot write {path.name}: {err.strerror or err}") from err
+        replace_file(
+            path,
+            encode_manifest(edited, bom=bom, crlf=crlf),
+            expected=raw,
+            shown=path.name,
+            activity="replay --calibrate ran",
+        )
     return Calibration(path, text, edited, tuple(applied), tuple(skipped))

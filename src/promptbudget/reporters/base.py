@@ -13,6 +13,7 @@ class ReportSettings:
     # Annotation paths are relative to this directory (GitHub: the workspace); None: as is.
     workspace: str | None = None
     root: str | None = None  # absolute project root, to re-base paths for annotations
+    verbosity: int = 0  # text: -1 errors only, 0 info findings grouped by cause, 1 all
 
 
 def usd_number(amount: Decimal | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +17,13 @@ from promptbudget.estimates import (
     call_cost,
     is_long_context,
     iter_calls,
+    time_of_day_splits,
+    unmodelled_pricing,
 )
 from promptbudget.findings import Finding, Severity
+from promptbudget.headroom import LimitCheck, used_json, what_if
 from promptbudget.manifest.model import typical
-from promptbudget.pricing.catalog import LongContextTier, ModelPrice
+from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 
@@ -30,7 +34,7 @@ def render_json(report: Report, settings: ReportSettings) -> str:
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": report.command}
     if report.command == "models":
         payload["catalog_as_of"] = report.catalog_as_of
-        payload["models"] = [model_json(m) for m in report.models]
+        payload["models"] = [model_json(m, report.today) for m in report.models]
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command == "compress":
         payload["passes"] = list(report.passes)
@@ -79,12 +83,29 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         payload["catalog_as_of"] = report.catalog_as_of
         return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if report.command in {"check", "estimate"}:
-        payload["workflows"] = [workflow_json(w) for w in report.workflows]
+        payload["workflows"] = [workflow_json(w, report.limits) for w in report.workflows]
+    if report.sets:
+        payload["sets"] = list(report.sets)
     if report.command == "estimate" and report.baseline:
         payload["sets"] = list(report.sets)
-        payload["baseline"] = [workflow_json(w) for w in report.baseline]
+        payload["baseline"] = [workflow_json(w, report.baseline_limits) for w in report.baseline]
+        payload["what_if_budgets"] = [
+            {
+                "workflow": pair.after.workflow,
+                "step": pair.after.step,
+                "key": pair.after.key,
+                "statistic": pair.after.statistic,
+                "baseline": _number(pair.before.measured) if pair.before else None,
+                "what_if": _number(pair.after.measured),
+                "limit": _number(pair.after.limit),
+                "unit": pair.after.unit,
+                "used_pct": used_json(pair.after),
+                "verdict": pair.verdict,
+            }
+            for pair in what_if(report.baseline_limits, report.limits)
+        ]
     if report.command != "estimate":
-        payload["templates"] = [template_json(t) for t in report.templates]
+        payload["templates"] = [template_json(t, report.limits) for t in report.templates]
     payload["catalog_as_of"] = report.catalog_as_of
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
@@ -201,7 +222,24 @@ def finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
-def template_json(count: TemplateCount) -> dict[str, Any]:
+def limit_json(check: LimitCheck) -> dict[str, Any]:
+    """One limit: what it is on, what was measured, the share used and the status."""
+    return {
+        "key": check.key,
+        "statistic": check.statistic,
+        "counted_with": check.counted_with,
+        "measured": _number(check.measured),
+        "limit": _number(check.limit),
+        "unit": check.unit,
+        "used_pct": used_json(check),
+        "status": check.status,
+        "exact": check.exact,
+        "path": check.path,
+        "line": check.line,
+    }
+
+
+def template_json(count: TemplateCount, limits: Sequence[LimitCheck] = ()) -> dict[str, Any]:
     prompt = count.prompt
     return {
         "path": count.path,
@@ -228,6 +266,11 @@ def template_json(count: TemplateCount) -> dict[str, Any]:
                 "max_tokens": v.max_tokens,
             }
             for v in (prompt.variables if prompt else ())
+        ],
+        "limits": [
+            limit_json(c)
+            for c in limits
+            if c.level == "template" and c.template == count.path and c.variant == count.variant
         ],
     }
 
@@ -266,7 +309,7 @@ def lane_json(lane: Lane) -> dict[str, Any]:
     }
 
 
-def step_json(step: StepEstimate) -> dict[str, Any]:
+def step_json(step: StepEstimate, limits: Sequence[LimitCheck] = ()) -> dict[str, Any]:
     primary = step.primary
     return {
         "name": step.name,
@@ -286,10 +329,15 @@ def step_json(step: StepEstimate) -> dict[str, Any]:
         "cost_per_request_usd": usd_number(step.cost_usd),
         "break_even_escalation_rate": _plain(step.break_even_escalation),
         "lanes": [lane_json(lane) for lane in step.lanes],
+        "limits": [
+            limit_json(c)
+            for c in limits
+            if c.level == "step" and c.workflow == step.workflow and c.step == step.name
+        ],
     }
 
 
-def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
+def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ()) -> dict[str, Any]:
     outcome = workflow.outcome
     return {
         "name": workflow.name,
@@ -311,7 +359,13 @@ def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
             {"model": model or None, "call_share": _plain(calls), "cost_share": _plain(cost)}
             for model, calls, cost in workflow.model_mix()
         ],
-        "steps": [step_json(step) for step in workflow.steps],
+        "limits": [
+            limit_json(c) for c in limits if c.level == "workflow" and c.workflow == workflow.name
+        ],
+        "steps": [step_json(step, limits) for step in workflow.steps],
+        "unmodelled": {
+            model: list(dimensions) for model, dimensions in unmodelled_pricing(workflow).items()
+        },
         "why": [
             {
                 "step": c.step,
@@ -321,6 +375,20 @@ def workflow_json(workflow: WorkflowEstimate) -> dict[str, Any]:
                 "cost_usd": usd_number(c.cost_usd),
             }
             for c in workflow.components
+        ],
+        "time_of_day": [
+            {
+                "step": split.step,
+                "model": split.model,
+                "off_peak_share": _plain(split.time_of_day.off_peak_share),
+                "even_spread": split.time_of_day.is_even_spread,
+                "cost_usd": usd_number(split.cost_usd),
+                "peak_usd": usd_number(split.peak_usd) if split.peak_usd is not None else None,
+                "off_peak_usd": (
+                    usd_number(split.off_peak_usd) if split.off_peak_usd is not None else None
+                ),
+            }
+            for split in time_of_day_splits(workflow)
         ],
     }
 
@@ -350,7 +418,19 @@ def _tier_json(tier: LongContextTier | None) -> dict[str, Any] | None:
     }
 
 
-def model_json(model: ModelPrice) -> dict[str, Any]:
+def _off_peak_json(model: ModelPrice) -> dict[str, Any] | None:
+    off = model.off_peak
+    if off is None:
+        return None
+    return {
+        "input_per_mtok": _rate(off.input_per_mtok),
+        "output_per_mtok": _rate(off.output_per_mtok),
+        "cache_read_per_mtok": _rate(off.cache_read_per_mtok),
+        "off_peak_hours_per_week": len(off.hours),
+    }
+
+
+def model_json(model: ModelPrice, report_today: str | None = None) -> dict[str, Any]:
     return {
         "name": model.name,
         "provider": model.provider,
@@ -369,6 +449,12 @@ def model_json(model: ModelPrice) -> dict[str, Any]:
         "cache_min_tokens": model.cache_min_tokens,
         "cache_increment_tokens": model.cache_increment_tokens,
         "deprecation_date": model.deprecation_date,
+        "deprecated": is_deprecated(model, report_today),
+        "successor": model.successor,
+        "off_peak": _off_peak_json(model),
+        "unmodelled": list(model.unmodelled),
+        "host": model.host,
+        "litellm_key": model.litellm_key,
         "aliases": list(model.aliases),
         "origin": model.origin,
         "source": model.source,

@@ -60,6 +60,36 @@ def junit_cases(report: Report) -> list[_Case]:
     return [*workflows.values(), *templates.values(), *loose]
 
 
+def _limit_properties(element: ET.Element, case: _Case, report: Report) -> None:
+    """``<property name="limit:answer:max_input_tokens" value="8,951 of 8,000 tokens (112%,
+    over)"/>``: every limit of a workflow (its steps' too) or a template, passing or not."""
+    from promptbudget.headroom import format_limit, format_measured, format_used
+
+    if case.classname == "workflow":
+        checks = [c for c in report.limits if c.level != "template" and c.workflow == case.name]
+    elif case.classname == "template":
+        checks = [c for c in report.limits if c.level == "template" and c.template == case.name]
+    else:
+        return
+    if not checks:
+        return
+    properties = ET.SubElement(element, "properties")
+    for check in checks:
+        name = ":".join(
+            part
+            for part in ("limit", check.step, check.variant, check.counted_with, check.key)
+            if part
+        )
+        if check.statistic:
+            name += f":{check.statistic}"
+        unit = "" if check.unit == "usd" else f" {check.unit}"
+        value = (
+            f"{format_measured(check)} of {format_limit(check)}{unit} "
+            f"({format_used(check)}, {check.status})"
+        )
+        ET.SubElement(properties, "property", name=_xml_text(name), value=_xml_text(value))
+
+
 def _failure_message(failing: list[Finding], report: Report) -> str:
     if len(failing) == 1:
         (only,) = failing
@@ -78,6 +108,7 @@ def render_junit(report: Report, settings: ReportSettings) -> str:
             suite, "testcase", classname=_xml_text(case.classname), name=_xml_text(case.name)
         )
         element.set("time", "0")
+        _limit_properties(element, case, report)
         failing = [f for f in case.findings if f.severity >= report.fail_on]
         passing = [f for f in case.findings if f.severity < report.fail_on]
         # file/line: where a CI annotation for this case goes (the first failing finding;

@@ -128,6 +128,45 @@ def workflows_table(report: Report, workflows: tuple[WorkflowEstimate, ...]) -> 
     return lines
 
 
+def limits_table(report: Report, settings: ReportSettings) -> list[str]:
+    """Every limit with what was measured, the limit and the share used; over budget first
+    in its cell (❌), passing entries too."""
+    from promptbudget.headroom import format_limit, format_measured, format_used
+
+    lines = [
+        _row(["budget", "limit on", "measured", "limit", "used", ""]),
+        "|:--|:--|--:|--:|--:|:--|",
+    ]
+    previous = None
+    for check in report.limits:
+        subject = check.subject
+        if subject == previous:
+            shown = ""
+        elif check.level == "template":
+            shown = md_code(workspace_path(subject, settings), in_table=True)
+        else:
+            shown = md_text(subject)
+        previous = subject
+        status = {"over": "❌ over", "ok": "✅", "unmeasured": "⚪ not measured"}[check.status]
+        lines.append(
+            _row(
+                [
+                    shown,
+                    md_text(check.label),
+                    (
+                        f"**{md_text(format_measured(check))}**"
+                        if check.status == "over"
+                        else md_text(format_measured(check))
+                    ),
+                    md_text(format_limit(check)),
+                    md_text(format_used(check)),
+                    status,
+                ]
+            )
+        )
+    return lines
+
+
 def templates_table(report: Report, settings: ReportSettings) -> list[str]:
     lines = [_row(["template", "model", "tokens", "request"]), "|:--|:--|--:|--:|"]
     for count in report.templates:
@@ -194,10 +233,12 @@ def render_markdown(report: Report, settings: ReportSettings) -> str:
             notes.append(f"prices as of {report.catalog_as_of}")
         if not all(w.is_complete for w in report.workflows):
             notes.append("≥ at least: a model is not priced")
-    elif report.command == "check":
+    elif report.command == "check" and not report.limits:
         lines += ["No workflows in the manifest, so no budgets were checked.", ""]
     elif report.command == "estimate":
         lines += ["No workflows in the manifest, so there is nothing to estimate.", ""]
+    if report.limits:
+        lines += [*limits_table(report, settings), ""]
     if report.command == "count":
         if report.templates:
             lines += [*templates_table(report, settings), ""]

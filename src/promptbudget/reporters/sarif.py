@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from promptbudget import __version__
 from promptbudget.findings import Finding, Severity, assert_never
+from promptbudget.headroom import LimitCheck, used_json
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 from promptbudget.reporters.locations import workspace_path
@@ -193,9 +194,31 @@ def _result(
         properties["limit"] = _number(finding.limit)
     if finding.unit is not None:
         properties["unit"] = finding.unit
+    if finding.measured is not None and finding.limit:
+        properties["used_pct"] = float(
+            round(Decimal(finding.measured) / Decimal(finding.limit) * 100, 2)
+        )
     if properties:
         result["properties"] = properties
     return result
+
+
+def _limit_property(check: LimitCheck) -> dict[str, Any]:
+    """A limit of the run, passing or not (SARIF results are only the failing ones)."""
+    return {
+        "level": check.level,
+        "workflow": check.workflow,
+        "step": check.step,
+        "template": check.template,
+        "key": check.key,
+        "statistic": check.statistic,
+        "counted_with": check.counted_with,
+        "measured": None if check.measured is None else _number(check.measured),
+        "limit": _number(check.limit),
+        "unit": check.unit,
+        "used_pct": used_json(check),
+        "status": check.status,
+    }
 
 
 def render_sarif(report: Report, settings: ReportSettings) -> str:
@@ -223,6 +246,7 @@ def render_sarif(report: Report, settings: ReportSettings) -> str:
                 },
                 "invocations": [{"executionSuccessful": True}],
                 "results": results,
+                "properties": {"limits": [_limit_property(c) for c in report.limits]},
             }
         ],
     }

@@ -9,9 +9,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from promptbudget.estimates import WorkflowEstimate
+from promptbudget.estimates import (
+    TimeOfDaySplit,
+    WorkflowEstimate,
+    time_of_day_splits,
+    unmodelled_pricing,
+)
 from promptbudget.findings import Finding, Severity
-from promptbudget.pricing.catalog import LongContextTier
+from promptbudget.headroom import WhatIf, what_if
+from promptbudget.pricing.catalog import LongContextTier, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.units import format_share, format_tokens, format_usd
@@ -76,7 +82,7 @@ def _summary(report: Report) -> Text:
         else:
             text.append(f" (failing on {report.fail_on.value} and above)")
     elif report.command == "check":
-        if report.workflows:
+        if report.workflows or report.limits:
             text.append(" — all budgets hold")
         elif report.scoped:
             text.append(" — no workflow uses the files named")
@@ -87,10 +93,41 @@ def _summary(report: Report) -> Text:
     return text
 
 
-def _print_findings(console: Console, report: Report) -> None:
-    for finding in report.findings:
-        console.print(finding_line(finding), soft_wrap=True)
-    if report.findings:
+def shown_findings(
+    findings: tuple[Finding, ...], verbosity: int, fail_on: Severity = Severity.ERROR
+) -> list[tuple[Finding, int]]:
+    """The findings to print, each with how many more it stands for. ``--quiet``: only what
+    fails the run (errors, or what reaches ``--fail-on``). By default an info finding is
+    printed once per cause (rule and message: PB301 says the same for every template of a
+    model) and stands for the others; ``--verbose``: all."""
+    if verbosity < 0:
+        return [(f, 0) for f in findings if f.severity >= min(fail_on, Severity.ERROR)]
+    if verbosity > 0:
+        return [(f, 0) for f in findings]
+    first: dict[tuple[str, str], int] = {}
+    shown: list[tuple[Finding, int]] = []
+    for finding in findings:
+        if finding.severity is not Severity.INFO:
+            shown.append((finding, 0))
+            continue
+        key = (finding.rule, finding.message)
+        if key in first:
+            index = first[key]
+            shown[index] = (shown[index][0], shown[index][1] + 1)
+            continue
+        first[key] = len(shown)
+        shown.append((finding, 0))
+    return shown
+
+
+def _print_findings(console: Console, report: Report, verbosity: int = 0) -> None:
+    shown = shown_findings(report.findings, verbosity, report.fail_on)
+    for finding, more in shown:
+        line = finding_line(finding)
+        if more:
+            line.append(f" (and {more} more like it; -v lists each)", style="dim")
+        console.print(line, soft_wrap=True)
+    if shown:
         console.print()
 
 
@@ -110,15 +147,21 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         _print_replay(console, report)
         _print_findings(console, report)
         console.print(_summary(report))
+    elif settings.verbosity < 0 and report.command in {"count", "check"}:
+        _print_findings(console, report, settings.verbosity)
+        console.print(_summary(report))
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
             console.print()
-        _print_findings(console, report)
+        _print_findings(console, report, settings.verbosity)
         console.print(_summary(report))
     else:
-        _print_findings(console, report)
+        _print_findings(console, report, settings.verbosity)
         _print_workflows(console, report.workflows)
+        _print_limits(console, report)
+        if report.sets:
+            console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
         console.print(_summary(report))
     # Rich pads table cells; trailing spaces would end up in pasted PR comments.
     text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
@@ -215,6 +258,15 @@ def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) 
     console.print()
 
 
+def _print_limits(console: Console, report: Report) -> None:
+    if not report.limits:
+        return
+    from promptbudget.reporters.headroom_text import limits_table
+
+    _print_table(console, limits_table(report.limits))
+    console.print()
+
+
 def format_count(value: Decimal) -> str:
     """Calls per request: ``4``, or ``4.32`` when routing and retries make it fractional."""
     if value == value.to_integral_value():
@@ -241,10 +293,15 @@ def _print_models(console: Console, report: Report) -> None:
         ("tokenizer", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    deprecated = 0
     for model in report.models:
         tier = model.long_context
+        past = is_deprecated(model, report.today)
+        deprecated += past
         table.add_row(
-            model.name + (" *" if model.origin == "manifest" else ""),
+            model.name
+            + (" *" if model.origin == "manifest" else "")
+            + (f" (deprecated {model.deprecation_date})" if past else ""),
             model.provider,
             _rate(model.input_per_mtok),
             _rate(model.output_per_mtok),
@@ -266,7 +323,8 @@ def _print_models(console: Console, report: Report) -> None:
                 "; * = from budgets.yaml"
                 if any(m.origin == "manifest" for m in report.models)
                 else ""
-            ),
+            )
+            + (f"; {deprecated} past their deprecation date" if deprecated else ""),
             style="dim",
         )
     )
@@ -309,15 +367,51 @@ def _metrics(workflow: WorkflowEstimate) -> list[tuple[str, Decimal | None]]:
 def _print_estimates(console: Console, report: Report) -> None:
     _print_findings(console, report)
     baseline = {w.name: w for w in report.baseline}
+    pairs = _what_if(report)
     for workflow in report.workflows:
         _print_estimate(console, workflow, baseline.get(workflow.name))
+        mine = [pair for pair in pairs if pair.after.workflow == workflow.name]
+        if mine:
+            from promptbudget.reporters.headroom_text import what_if_table
+
+            console.print()
+            _print_table(console, what_if_table(mine))
         if report.why:
             _print_why(console, workflow)
         console.print()
     if report.sets:
         console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
+        if pairs:
+            console.print(_what_if_summary(pairs))
     if not report.workflows:
         console.print("no workflows in the manifest, so there is nothing to estimate")
+
+
+def _what_if(report: Report) -> tuple[WhatIf, ...]:
+    if not report.sets:
+        return ()
+    return what_if(report.baseline_limits, report.limits)
+
+
+def _what_if_summary(pairs: tuple[WhatIf, ...]) -> Text:
+    """``✗ the what-if breaks 3 budgets: docs-answer $/month, ...; keeps 12``."""
+    broken = [p for p in pairs if p.verdict in {"broken", "still over"}]
+    kept = [p for p in pairs if p.verdict in {"kept", "fixed"}]
+    text = Text()
+    if broken:
+        names = ", ".join(f"{p.after.subject} {p.after.label}" for p in broken)
+        text.append("✗ ", style="bold red")
+        text.append(f"the what-if breaks {len(broken)} budget{'s' if len(broken) != 1 else ''}")
+        text.append(f": {names}; ")
+        text.append(f"keeps {len(kept)}")
+    else:
+        text.append("✓ ", style="bold green")
+        text.append(f"the what-if keeps every budget ({len(kept)})")
+    fixed = sum(1 for p in pairs if p.verdict == "fixed")
+    if fixed:
+        text.append(f"; fixes {fixed}")
+    text.append(" (check --set gates on it)", style="dim")
+    return text
 
 
 def _print_estimate(
@@ -351,11 +445,15 @@ def _print_estimate(
         table.add_column("", justify="right")
         for name, amount in _metrics(workflow):
             table.add_row(name, _usd(amount))
-    table.add_row(
-        "calls per request",
-        format_count(workflow.calls_per_request),
-        *([format_count(baseline.calls_per_request), ""] if baseline is not None else []),
-    )
+    if baseline is not None:  # baseline, what-if, delta: the order of the columns
+        table.add_row(
+            "calls per request",
+            format_count(baseline.calls_per_request),
+            format_count(workflow.calls_per_request),
+            _count_delta(baseline.calls_per_request, workflow.calls_per_request),
+        )
+    else:
+        table.add_row("calls per request", format_count(workflow.calls_per_request))
     _print_table(console, table)
     mix = ", ".join(
         f"{model or '?'} {format_share_rounded(calls)} of calls / {format_share_rounded(cost)} "
@@ -363,6 +461,8 @@ def _print_estimate(
         for model, calls, cost in workflow.model_mix()
     )
     console.print(Text(f"model mix: {mix}", style="dim"))
+    for model, dimensions in unmodelled_pricing(workflow).items():
+        console.print(Text(f"not modelled for {model}: {', '.join(dimensions)}", style="dim"))
     for step in workflow.steps:
         if step.break_even_escalation is not None:
             rate = step.break_even_escalation
@@ -373,6 +473,13 @@ def _print_estimate(
                 else "never cheaper than sending every call to the escalation model"
             )
             console.print(Text(f"step {step.name}: the cascade is {verdict}", style="dim"))
+
+
+def _count_delta(before: Decimal, after: Decimal) -> str:
+    change = after - before
+    if not change:
+        return ""
+    return ("+" if change > 0 else "-") + format_count(abs(change))
 
 
 def _usd(amount: Decimal | None) -> str:
@@ -390,6 +497,25 @@ def _delta(before: Decimal | None, after: Decimal | None) -> str:
 
 def format_share_rounded(share: Decimal) -> str:
     return f"{share * 100:.1f}%".replace(".0%", "%")
+
+
+def time_of_day_line(split: TimeOfDaySplit) -> str:
+    """``--why``: how a time-of-day price was blended for one step's model."""
+    tod = split.time_of_day
+    spread = "traffic spread evenly over the week" if tod.is_even_spread else "traffic profile"
+    money = (
+        f": peak {format_usd(split.peak_usd)} + off-peak {format_usd(split.off_peak_usd)} = "
+        f"{format_usd(split.cost_usd)} per request"
+        if split.peak_usd is not None and split.off_peak_usd is not None
+        else ""
+    )
+    share = format_share(tod.off_peak_share.quantize(Decimal("0.001")))
+    return (
+        f"{split.step} on {split.model}: {share} of requests off-peak ({spread}; input "
+        f"{tod.off_peak.input_per_mtok}/{tod.peak.input_per_mtok}, "
+        f"output {tod.off_peak.output_per_mtok}/{tod.peak.output_per_mtok} $/M off-peak/peak)"
+        f"{money}"
+    )
 
 
 def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
@@ -418,6 +544,8 @@ def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
                     f"{format_usd(part.cost_usd)}  {_share(part.cost_usd, total)}"
                 )
     console.print(root)
+    for split in time_of_day_splits(workflow):
+        console.print(Text(time_of_day_line(split)))
     console.print(
         Text(
             "tokens and dollars are per request, averaged over traffic classes, routing, "
@@ -448,7 +576,13 @@ def _print_models_diff(console: Console, report: Report) -> None:
         )
     )
     if missing:
-        console.print(Text(f"not in the file: {', '.join(missing)}", style="dim"))
+        shown = ", ".join(missing[:20])
+        more = (
+            f" and {len(missing) - 20:,} more (--format json lists all)"
+            if len(missing) > 20
+            else ""
+        )
+        console.print(Text(f"not in the file: {shown}{more}", style="dim"))
 
 
 def _diff_value(value: object) -> str:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from promptbudget.findings import Severity
-from promptbudget.rules import budget, compression, suppression, template, versioning
+from promptbudget.rules import (
+    budget,
+    compression,
+    configuration,
+    limits,
+    models,
+    suppression,
+    template,
+    versioning,
+)
 from promptbudget.rules.base import Rule, RuleContext, TemplateResult, run_rules
 
 RULES: dict[str, Rule] = {
@@ -22,6 +31,12 @@ RULES: dict[str, Rule] = {
         budget.cost_per_outcome_over_budget,
         budget.context_window_exceeded,
         budget.unknown_model,
+        limits.template_over_budget,
+        configuration.tools_not_sent,
+        configuration.cache_rate_without_effect,
+        configuration.route_rule_never_matches,
+        configuration.tool_calls_without_tools,
+        models.deprecated_model,
         template.unbounded_variable,
         template.undeclared_variable,
         template.cache_unfriendly_prefix,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,8 @@ class RuleContext:
     locked_now: Mapping[str, LockedTemplate] = field(default_factory=dict)
     # What the suppressions did once every other rule ran (PB002).
     suppressions: Outcome | None = None
+    # The run's date (PB116 deprecation); None skips date-dependent rules.
+    today: date | None = None
 
 
 Check = Callable[["Rule", RuleContext, Severity], Iterator[Finding]]

@@ -8,8 +8,9 @@ from typing import TypedDict
 
 from promptbudget.estimates import Lane, StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
-from promptbudget.manifest.model import typical
+from promptbudget.manifest.model import DAYS_PER_MONTH, typical
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
+from promptbudget.rules.limits import step_limit_findings
 from promptbudget.tokenizers import TOKENIZERS
 from promptbudget.units import format_tokens, format_usd, format_usd_apart
 
@@ -89,6 +90,7 @@ def input_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Itera
                 limit=limit,
                 unit="tokens",
             )
+    yield from step_limit_findings(self, ctx, severity, "max_input_tokens")
 
 
 @rule(
@@ -134,6 +136,7 @@ def output_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Iter
                 limit=limit,
                 unit="tokens",
             )
+    yield from step_limit_findings(self, ctx, severity, "max_output_tokens")
 
 
 @rule("PB103", "output-unbounded", Severity.WARNING, "a call has no output-token limit at all")
@@ -218,6 +221,7 @@ def turns_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Itera
                 limit=limit,
                 unit="turns",
             )
+    yield from step_limit_findings(self, ctx, severity, "max_turns")
 
 
 @rule("PB105", "tool-calls-over-budget", Severity.ERROR, "tool calls exceed max_tool_calls")
@@ -250,6 +254,7 @@ def tool_calls_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> 
             limit=limit,
             unit="tool_calls",
         )
+    yield from step_limit_findings(self, ctx, severity, "max_tool_calls")
 
 
 def _per(unit: str, statistic: str) -> str:
@@ -323,6 +328,7 @@ def cost_per_request_over_budget(
                 measured,
                 limit.amount,
             )
+    yield from step_limit_findings(self, ctx, severity, "max_cost_per_request")
 
 
 @rule(
@@ -334,11 +340,13 @@ def cost_per_request_over_budget(
 def monthly_spend_over_budget(
     self: Rule, ctx: RuleContext, severity: Severity
 ) -> Iterator[Finding]:
-    """Projected monthly spend is above ``max_monthly_spend``.
+    """Projected monthly spend is above ``max_monthly_spend`` (or daily spend above
+    ``max_daily_spend``).
 
-    Why: this is the number finance sees: cost per request x requests per day x 30. It needs
-    ``traffic: {requests_per_day: N}`` on the workflow; without traffic the rule cannot run
-    and says so.
+    Why: this is the number finance sees: cost per request x requests per day x 30 (a day:
+    requests per day x cost per request). It needs ``traffic: {requests_per_day: N}`` on the
+    workflow; without traffic the rule cannot run and says so. The run-time guard
+    (``promptbudget.runtime``) enforces the same two limits on the spend actually recorded.
 
     Fails:
         traffic: {requests_per_day: 20000}
@@ -348,24 +356,28 @@ def monthly_spend_over_budget(
         limits: {max_monthly_spend: $2,000}
     """
     for workflow in ctx.workflows:
-        limit = workflow.workflow.limits.max_monthly_spend
-        if limit is None:
-            continue
-        measured = workflow.monthly_spend_usd
-        if measured is None:
-            yield self.finding(
-                severity,
-                f"workflow '{workflow.name}' has max_monthly_spend but no traffic; add "
-                "'traffic: {requests_per_day: N}' so monthly spend can be projected",
-                **_at_limit(ctx, workflow, "max_monthly_spend"),
-                workflow=workflow.name,
-                limit=limit,
-                unit="usd",
-            )
-        elif measured > limit:
-            yield _money_finding(
-                self, ctx, severity, workflow, "max_monthly_spend", "per month", measured, limit
-            )
+        limits = workflow.workflow.limits
+        monthly = workflow.monthly_spend_usd
+        for key, limit, days, what in (
+            ("max_monthly_spend", limits.max_monthly_spend, DAYS_PER_MONTH, "per month"),
+            ("max_daily_spend", limits.max_daily_spend, 1, "per day"),
+        ):
+            if limit is None:
+                continue
+            if monthly is None:
+                yield self.finding(
+                    severity,
+                    f"workflow '{workflow.name}' has {key} but no traffic; add "
+                    "'traffic: {requests_per_day: N}' so its spend can be projected",
+                    **_at_limit(ctx, workflow, key),
+                    workflow=workflow.name,
+                    limit=limit,
+                    unit="usd",
+                )
+                continue
+            measured = monthly * days / DAYS_PER_MONTH
+            if measured > limit:
+                yield _money_finding(self, ctx, severity, workflow, key, what, measured, limit)
 
 
 @rule(

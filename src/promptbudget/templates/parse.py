@@ -43,6 +43,9 @@ class TemplateMeta:
     sample_files: tuple[str, ...] = ()
     declared_lines: Mapping[str, int] = field(default_factory=dict)  # input -> file line
     tools: tuple[Tool, ...] = ()  # tool definitions in the front matter (sent with each call)
+    # Tools named but defined elsewhere (Dotprompt's ``tools: [lookup_account]``): the
+    # application sends them, a step's ``tools:`` says what they cost (PB111 when it does not)
+    tool_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,12 @@ def _looks_like_yaml(lines: list[str]) -> bool:
     return first is not None and _YAML_KEY_LINE.match(first) is not None
 
 
+# Template engines parse and compile a template in time that grows with its tags, a few
+# seconds for tens of thousands: beyond this many ``{{``/``{%`` a template is PB001, counted
+# as plain text. Real prompt templates hold tens to hundreds.
+MAX_TEMPLATE_TAGS = 5_000
+
+
 def parse_template(
     path: Path,
     display: str,
@@ -153,7 +162,7 @@ def parse_template(
 
     ``root``: the project root; files found next to the template (``config.json``, a
     ``promptfooconfig.yaml``) are looked for and read only inside it."""
-    parsed = _parse_template(path, display, fmt, read, root=root)
+    parsed = _bound_tags(_parse_template(path, display, fmt, read, root=root))
     if fmt is not TemplateFormat.JINJA2 or not parsed.is_readable or parsed.problem:
         return parsed
     if engine is None and parsed.meta.engine == "nunjucks":  # promptfoo renders Nunjucks
@@ -161,6 +170,21 @@ def parse_template(
     if engine is None and is_jinja_file(path):
         return parsed
     return with_engine(parsed, engine)
+
+
+def _bound_tags(parsed: ParsedTemplate) -> ParsedTemplate:
+    """A template with more than ``MAX_TEMPLATE_TAGS`` tags is PB001, counted as plain text."""
+    if parsed.meta.engine == "none" or parsed.problem is not None:
+        return parsed
+    tags = parsed.body.count("{{") + parsed.body.count("{%")
+    if tags <= MAX_TEMPLATE_TAGS:
+        return parsed
+    return _broken(
+        parsed,
+        f"has {tags:,} template tags; promptbudget renders templates of at most "
+        f"{MAX_TEMPLATE_TAGS:,} (split it into partials)",
+        parsed.body_line,
+    )
 
 
 _JINJA_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})
@@ -293,6 +317,7 @@ def jinja_meta(data: Mapping[str, Any]) -> TemplateMeta:
         declared_inputs=frozenset(declared) if ("inputs" in data or "sample" in data) else None,
         engine="jinja2",
         tools=_front_matter_tools(data.get("tools")),
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
@@ -356,6 +381,7 @@ def prompty_meta(data: Mapping[str, Any]) -> TemplateMeta:
         engine=_prompty_engine(data.get("template")),
         sample_files=tuple(sample_files),
         tools=_front_matter_tools(data.get("tools")),
+        tool_names=_tool_names(data.get("tools")),
     )
 
 
@@ -385,6 +411,13 @@ def _front_matter_tools(value: object) -> tuple[Tool, ...]:
         return parse_tools(value, "front matter tools")
     except ToolError as err:
         raise MetaError(str(err)) from err
+
+
+def _tool_names(value: object) -> tuple[str, ...]:
+    """A front matter ``tools:`` list of bare names (tools defined in code)."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
 
 
 def _is_placeholder(model: str) -> bool:
@@ -537,6 +570,7 @@ def dotprompt_meta(data: Mapping[str, Any]) -> TemplateMeta:
         samples=samples,
         declared_inputs=declared,
         engine="handlebars",
+        tool_names=_tool_names(data.get("tools")),
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
+from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.templates.parse import ParsedTemplate
 from promptbudget.templates.sandbox import (
@@ -52,7 +53,9 @@ def slot_marker(index: int, *, whole: bool = True) -> str:
 
 
 ROLES = ("system", "user", "assistant", "developer", "function", "tool", "tools")
-_ROLE_LINE = re.compile(r"(?i)^\s*#?\s*(" + "|".join(ROLES) + r")\s*(\[[^\]]*\])?\s*:\s*$")
+# No two adjacent \s* may compete for the same spaces: a long run of blanks (a line of
+# variables that render empty) would make the match quadratic.
+_ROLE_LINE = re.compile(r"(?i)^\s*(?:#\s*)?(" + "|".join(ROLES) + r")\s*(?:(\[[^\]]*\])\s*)?:\s*$")
 
 
 @dataclass(frozen=True)
@@ -278,13 +281,7 @@ class TemplateRenderer:
         if parsed.problem is not None or parsed.meta.engine != "jinja2" or not parsed.is_readable:
             return ()
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
-        env = self.environment(self.root, search_dirs)
-        try:
-            names = [
-                name for name in meta.find_referenced_templates(env.parse(parsed.body)) if name
-            ]
-        except TemplateSyntaxError:
-            return ()
+        names = self._referenced_names(parsed.body, search_dirs)
         found = []
         for name in names:
             for directory in search_dirs:
@@ -293,6 +290,25 @@ class TemplateRenderer:
                     found.append(candidate)
                     break
         return tuple(found)
+
+    def _referenced_names(self, body: str, search_dirs: tuple[Path, ...]) -> list[str]:
+        """The literal names a Jinja2 body includes, imports or extends (none if it does not
+        parse); kept in the cache under the body, so an unchanged file is not parsed again to
+        answer "what does this path affect". Resolving them stays with the caller."""
+        store = active_store()
+        key = cache_key("jinja2 includes", body)
+        if store is not None:
+            cached = store.get(key)
+            if isinstance(cached, list) and all(isinstance(name, str) for name in cached):
+                return cached
+        env = self.environment(self.root, search_dirs)
+        try:
+            names = [name for name in meta.find_referenced_templates(env.parse(body)) if name]
+        except TemplateSyntaxError:
+            names = []
+        if store is not None:
+            store.put(key, names)
+        return names
 
     def render(
         self,

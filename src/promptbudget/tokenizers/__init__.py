@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import array
 import binascii
+import contextlib
 import hashlib
+import os
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, cached_property
 from importlib import resources
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.cache import active_store, cache_key
-from promptbudget.errors import TokenizerUnavailableError
+from promptbudget.errors import PromptBudgetError, TokenizerUnavailableError
 
 if TYPE_CHECKING:
     import tiktoken
@@ -162,6 +165,9 @@ class Tokenizer:
     """
 
     spec: TokenizerSpec
+    # Built the first time a text is not found in the cache (``loaded_encoding``); given
+    # here only by tests.
+    encoding: Any = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -171,11 +177,15 @@ class Tokenizer:
     def exact(self) -> bool:
         return self.spec.exact
 
-    @cached_property
-    def encoding(self) -> Any:
-        if self.spec.file is not None:
-            return _load_tokenizer_file(self.spec.file)
-        return load_encoding(self.spec.encoding)
+    def loaded_encoding(self) -> Any:
+        """The tiktoken ``Encoding`` or ``tokenizers.Tokenizer``, built on first use."""
+        if self.encoding is None:
+            if self.spec.file is not None:
+                built = _load_tokenizer_file(self.spec.file)
+            else:
+                built = load_encoding(self.spec.encoding)
+            object.__setattr__(self, "encoding", built)  # a cache of a frozen value
+        return self.encoding
 
     @cached_property
     def identity(self) -> str:
@@ -213,12 +223,66 @@ class Tokenizer:
         return counted
 
     def encode(self, text: str) -> list[int]:
-        """Token ids in the base encoding (for exact tokenizers these are the real ids)."""
+        """Token ids in the base encoding (for exact tokenizers these are the real ids).
+
+        A panic in the Rust library (a malformed tokenizer.json can cause one) is a
+        ``TokenizerUnavailableError``, not a ``BaseException`` that escapes every handler."""
         if self.spec.file is not None:
-            ids: list[int] = self.encoding.encode(text, add_special_tokens=False).ids
+            with rust_call(f"the {self.spec.encoding} tokenizer failed while counting"):
+                ids: list[int] = self.loaded_encoding().encode(text, add_special_tokens=False).ids
             return ids
-        result: list[int] = self.encoding.encode_ordinary(text)
+        try:  # the bundled, verified rank files: no need to withhold stderr on every call
+            result: list[int] = self.loaded_encoding().encode_ordinary(text)
+        except BaseException as err:
+            if is_rust_panic(err):
+                raise TokenizerUnavailableError(
+                    f"the {self.spec.encoding} tokenizer failed while counting (a panic in "
+                    f"tiktoken: {_first_line(err)})"
+                ) from err
+            raise
         return result
+
+
+def is_rust_panic(err: BaseException) -> bool:
+    """pyo3 turns a Rust panic into ``PanicException``, which derives from ``BaseException``
+    (so that ``except Exception`` does not swallow it) and cannot be imported by name."""
+    return type(err).__name__ == "PanicException"
+
+
+@contextlib.contextmanager
+def rust_call(what: str) -> Iterator[None]:
+    """Around a call into tiktoken or tokenizers: an error the library raises, or a panic,
+    becomes a one-line ``TokenizerUnavailableError`` ("WHAT (MESSAGE)"), and what Rust's panic
+    hook writes to file descriptor 2 is withheld, so the error stays one line."""
+    with _stderr_withheld():
+        try:
+            yield
+        except BaseException as err:
+            if not (is_rust_panic(err) or isinstance(err, Exception)):
+                raise  # KeyboardInterrupt, SystemExit
+            if isinstance(err, PromptBudgetError):
+                raise
+            kind = "a panic in the library: " if is_rust_panic(err) else ""
+            raise TokenizerUnavailableError(f"{what} ({kind}{_first_line(err)})") from err
+
+
+@contextlib.contextmanager
+def _stderr_withheld() -> Iterator[None]:
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to protect
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _read_rank_file(spec: EncodingSpec) -> bytes:
@@ -277,9 +341,13 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         ranks = parse_rank_file(data)
         if store is not None:
             store.put_blob(blob_name, pack_ranks(ranks))
-    return tiktoken.Encoding(
-        spec.name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=spec.special_tokens
-    )
+    with rust_call(f"the {spec.name} encoding cannot be built; reinstall promptbudget-cli"):
+        return tiktoken.Encoding(
+            spec.name,
+            pat_str=spec.pat_str,
+            mergeable_ranks=ranks,
+            special_tokens=spec.special_tokens,
+        )
 
 
 def pack_ranks(ranks: dict[bytes, int]) -> bytes:
@@ -338,14 +406,23 @@ def _tokenizers_module() -> Any:
     return tokenizers
 
 
+# Counted once when a tokenizer.json is loaded: text that reaches the normalizer, the
+# pre-tokenizer, the model and the added tokens, so that a file that panics while counting
+# is reported with the manifest line naming it rather than in the middle of a run.
+_PROBE = "You answer 12 questions.\n\t Ünïcode ▁ 日本語 <s> ##x [UNK] 😀"
+
+
 def _load_tokenizer_file(path: Path) -> Any:
     tokenizers = _tokenizers_module()
-    try:
-        return tokenizers.Tokenizer.from_file(str(path))
-    except Exception as err:  # the library raises its own exception types
-        raise TokenizerUnavailableError(
-            f"{path.name} is not a Hugging Face tokenizer.json ({err})"
-        ) from err
+    with rust_call(f"{path.name} is not a Hugging Face tokenizer.json"):
+        loaded = tokenizers.Tokenizer.from_file(str(path))
+    with rust_call(f"{path.name} is not a usable Hugging Face tokenizer.json: it fails on text"):
+        loaded.encode(_PROBE, add_special_tokens=False)
+    return loaded
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def register_tokenizer_file(path: Path, shown: str) -> str:
