@@ -694,6 +694,9 @@ def _print_replay(console: Console, report: Report) -> None:
     result = report.replay
     assert result is not None
     console.print(shared.header_line(result, report.catalog_as_of), soft_wrap=True)
+    hint = shared.hint_line(result)
+    if hint:
+        console.print(Text(hint, style="bold"), soft_wrap=True)
     console.print()
     for stats in result.matched:
         console.print(Text(shared.workflow_line(stats, result.known_workflows)), soft_wrap=True)
