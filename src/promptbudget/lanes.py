@@ -21,7 +21,7 @@ from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.routing import RoutedModel, expand_route
 from promptbudget.simulation import CacheTerms
-from promptbudget.templates.parse import ParsedTemplate
+from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.rendered import RenderedPrompt
 from promptbudget.tokenizers import get_tokenizer
 

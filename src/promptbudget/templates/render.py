@@ -18,7 +18,7 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
 from promptbudget.cache import active_store, cache_key
-from promptbudget.templates.parse import ParsedTemplate
+from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.sandbox import (
     RENDER_TIMEOUT_SECONDS,
     BoundedEnvironment,

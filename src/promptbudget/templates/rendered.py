@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from promptbudget.templates.parse import ParsedTemplate
+from promptbudget.templates.meta import ParsedTemplate
 
 if TYPE_CHECKING:
     pass

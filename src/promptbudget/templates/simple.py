@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.confine import ConfinementError, read_confined
-from promptbudget.templates.parse import ParsedTemplate
+from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.sandbox import (
     MAX_RENDERED_CHARS,
 )
