@@ -72,6 +72,8 @@ def run_cli(
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("COLUMNS", raising=False)  # a test that wants a width sets it
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     # The run's date is injected, never read from the clock (PB116 deprecations).
     monkeypatch.setenv("PROMPTBUDGET_TODAY", TODAY)
 

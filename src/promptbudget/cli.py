@@ -248,6 +248,12 @@ def _rule_names(values: Sequence[str] | None) -> tuple[str, ...]:
     )
 
 
+def _columns() -> int | None:
+    """``COLUMNS`` when set to a width (a terminal's, or a test's), else None."""
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and 20 <= int(value) <= 1000 else None
+
+
 def use_color(mode: ColorMode, output: Path | None, environ: dict[str, str]) -> bool:
     """``--color always|never`` (and ``--no-color``) decide; ``auto`` is off when ``NO_COLOR``
     is set (no-color.org), on when ``FORCE_COLOR`` is set to anything but ``0`` or ``false``
@@ -268,7 +274,7 @@ def _emit(report: Report, options: Options) -> int:
     from promptbudget.reporters import get_reporter
 
     fmt = options.output_format.resolve()
-    width = shutil.get_terminal_size((100, 24)).columns if options.color else 160
+    width = _columns() or (shutil.get_terminal_size((100, 24)).columns if options.color else 160)
     settings = ReportSettings(
         color=options.color,
         width=max(width, 60),
@@ -277,6 +283,13 @@ def _emit(report: Report, options: Options) -> int:
         verbosity=options.verbosity,
     )
     text = get_reporter(fmt)(report, settings)
+    if options.output is not None:
+        from promptbudget.confine import output_problem
+
+        root = Path(report.root) if report.root else options.cwd
+        problem = output_problem(options.output, cwd=options.cwd, root=root)
+        if problem is not None:
+            raise UsageError(f"--output {options.output}: {problem}")
     _write(text, options.output)
     _step_summary(report, settings, fmt, options.output)
     return report.exit_code
@@ -295,11 +308,11 @@ def _step_summary(
     target = Path(summary)
     if fmt is OutputFormat.MARKDOWN and output is not None and _same_file(output, target):
         return  # the report itself went there
-    from promptbudget.reporters.markdown import render_markdown
+    from promptbudget.reporters import get_reporter
 
     try:
         with target.open("a", encoding="utf-8") as handle:
-            handle.write(render_markdown(report, settings) + "\n")
+            handle.write(get_reporter(OutputFormat.MARKDOWN)(report, settings) + "\n")
     except OSError as err:
         _stderr(
             f"promptbudget: warning: cannot append to GITHUB_STEP_SUMMARY {summary}: "

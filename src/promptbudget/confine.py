@@ -191,3 +191,51 @@ def confinement_root(path: Path, project_root: Path) -> Path | None:
         return project_root if located.is_relative_to(project_root.resolve()) else None
     except (OSError, RuntimeError, ValueError):
         return project_root
+
+
+# Files a run reads by name or by suffix: a report written over one would corrupt the project
+# (a file named ``--output=prompts/x.j2`` once turned a pre-commit hook into that).
+_READ_NAMES = frozenset(
+    {
+        "budgets.yaml",
+        "budgets.yml",
+        "promptbudget.lock",
+        "pyproject.toml",
+        "skprompt.txt",
+        "config.json",
+        "promptfooconfig.yaml",
+        "promptfooconfig.yml",
+        "promptfooconfig.json",
+        "tokenizer.json",
+    }
+)
+_READ_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2", ".prompty", ".prompt"})
+
+
+def output_problem(output: Path, *, cwd: Path, root: Path) -> str | None:
+    """Why ``--output`` may not be written, or None. Refused: a relative path that leaves the
+    project (``../x``), a path in the project that resolves outside it (a symlink), a file the
+    run reads (a template, the manifest, the lock), anything but a regular file. An absolute
+    path outside the project (``$RUNNER_TEMP/report.md`` in CI) is the user's choice."""
+    try:
+        real_root = root.resolve()
+        located = output if output.is_absolute() else cwd / output
+        lexical = Path(os.path.normpath(located.absolute()))
+        resolved = located.resolve()
+        inside_by_name = lexical.is_relative_to(real_root) or lexical.is_relative_to(root)
+        if not output.is_absolute() and not inside_by_name:
+            return "is outside the project; give a path inside it, or an absolute path"
+        if inside_by_name and not resolved.is_relative_to(real_root):
+            return "points outside the project (a symlink?); not written"
+        if resolved.exists() and not stat.S_ISREG(resolved.stat().st_mode):
+            if resolved.is_dir():
+                return "is a directory; give a file path"
+            return "is not a regular file (a FIFO or a device?); not written"
+    except (OSError, RuntimeError, ValueError) as err:
+        return _os_reason(err)
+    name = resolved.name.lower()
+    if resolved.is_relative_to(real_root) and (
+        name in _READ_NAMES or resolved.suffix.lower() in _READ_SUFFIXES
+    ):
+        return "is a file promptbudget reads (a template, the manifest or the lock); not written"
+    return None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptbudget.templates.render import Message, RenderedPrompt, Slot
+from promptbudget.templates.rendered import Message, RenderedPrompt, Slot
 from promptbudget.tokenizers import Tokenizer
 from promptbudget.tools import Tool, count_tools
 

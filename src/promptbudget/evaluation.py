@@ -26,8 +26,9 @@ from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import apply as apply_suppressions
-from promptbudget.templates.parse import ParsedTemplate, engine_label, variants_of
-from promptbudget.templates.render import RenderedPrompt, VariableValue
+from promptbudget.templates.meta import ParsedTemplate
+from promptbudget.templates.parse import engine_label, variants_of
+from promptbudget.templates.rendered import RenderedPrompt, VariableValue
 from promptbudget.templates.source import (
     MAX_TEMPLATE_BYTES,
     TemplateFormat,

@@ -11,15 +11,9 @@ from decimal import Decimal
 
 from promptbudget.counting import count_prompt, structure_prompt
 from promptbudget.errors import UsageError
-from promptbudget.estimates import (
-    Lane,
-    SizedVariable,
-    WorkflowEstimate,
-    estimate_workflow,
-    output_bound,
-    template_token_rates,
-)
+from promptbudget.estimates import WorkflowEstimate, estimate_workflow, template_token_rates
 from promptbudget.evaluation import variable_values
+from promptbudget.lane import Lane, SizedVariable, output_bound
 from promptbudget.manifest.model import Step, TrafficClass, VariableSpec, Workflow
 from promptbudget.pricing.catalog import blend_time_of_day
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, resolve_model
@@ -27,8 +21,8 @@ from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.routing import RoutedModel, expand_route
 from promptbudget.simulation import CacheTerms
-from promptbudget.templates.parse import ParsedTemplate
-from promptbudget.templates.render import RenderedPrompt
+from promptbudget.templates.meta import ParsedTemplate
+from promptbudget.templates.rendered import RenderedPrompt
 from promptbudget.tokenizers import get_tokenizer
 
 

@@ -34,7 +34,8 @@ from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
 from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
-from promptbudget.templates.parse import ParsedTemplate, parse_template
+from promptbudget.templates.meta import ParsedTemplate
+from promptbudget.templates.parse import parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
     TemplateFormat,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from promptbudget.findings import Finding
+from promptbudget.scanning import LineIndex, NextFinder, RegexFinder, iter_delimited
 
 Scope = Literal["file", "line", "next-line", "path"]
 
@@ -28,10 +29,13 @@ _DIRECTIVE = re.compile(
     r"promptbudget:\s*(?P<kind>disable-next-line|disable-line|disable)\b\s*(?:=\s*"
     r"(?P<codes>[A-Za-z0-9_-]+(?:\s*,\s*[A-Za-z0-9_-]+)*))?"
 )
-_JINJA_COMMENT = re.compile(r"\{#(.*?)#\}", re.DOTALL)
-_HANDLEBARS_COMMENT = re.compile(r"\{\{!--(.*?)--\}\}|\{\{!(.*?)\}\}", re.DOTALL)
-_HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
-_GO_COMMENT = re.compile(r"\{\{-?\s*/\*(.*?)\*/\s*-?\}\}", re.DOTALL)
+# Comment syntaxes, scanned in linear time (``scanning.py``; a lazy regex is quadratic on a
+# file of unclosed openers).
+_JINJA_COMMENT = ("{#", "#}")
+_HTML_COMMENT = ("<!--", "-->")
+_HANDLEBARS_COMMENT = ("{{!", "}}")  # {{!-- ... --}} first, as Handlebars reads it
+# Go text/template comments: ``{{/* ... */}}`` with optional trim markers.
+_GO_COMMENT = (re.compile(r"\{\{-?\s*/\*"), re.compile(r"\*/\s*-?\}\}"))
 _LINE_COMMENT = re.compile(r"(?:^|\s)#(?P<text>.*)$")
 
 
@@ -60,16 +64,60 @@ class Suppression:
                 return finding.path == self.path and finding.line == self.target_line
 
 
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+_Syntax = tuple[str, str] | tuple[re.Pattern[str], re.Pattern[str]]
 
 
-def _comments(text: str, syntaxes: Iterable[re.Pattern[str]]) -> Iterator[tuple[str, int, int]]:
+def _comments(text: str, syntaxes: Iterable[_Syntax]) -> Iterator[tuple[str, int, int]]:
     """(comment text, first line, last line) of every comment of the given syntaxes."""
-    for syntax in syntaxes:
-        for match in syntax.finditer(text):
-            body = next((g for g in match.groups() if g is not None), "")
-            yield body, _line_of(text, match.start()), _line_of(text, match.end() - 1)
+    index = LineIndex(text)
+    for opener, closer in syntaxes:
+        spans: Iterable[tuple[int, int, int, int]]
+        if isinstance(opener, re.Pattern) and isinstance(closer, re.Pattern):
+            spans = _regex_comments(text, opener, closer)
+        elif (opener, closer) == _HANDLEBARS_COMMENT:
+            spans = _handlebars_comments(text)
+        else:
+            assert isinstance(opener, str) and isinstance(closer, str)
+            spans = (
+                (start, body, end, end + len(closer))
+                for start, body, end in iter_delimited(text, opener, closer)
+            )
+        for start, body, end, after in spans:
+            yield text[body:end], index.line_of(start), index.line_of(after - 1)
+
+
+def _regex_comments(
+    text: str, opener: re.Pattern[str], closer: re.Pattern[str]
+) -> Iterator[tuple[int, int, int, int]]:
+    """``opener (.*?) closer`` spans with patterns as delimiters, the closer search cached so
+    unclosed openers cost one scan, not one each."""
+    closers = RegexFinder(text, closer)
+    position = 0
+    while (found := opener.search(text, position)) is not None:
+        close = closers.search(found.end())
+        if close is None:
+            return
+        yield found.start(), found.end(), close.start(), close.end()
+        position = close.end()
+
+
+def _handlebars_comments(text: str) -> Iterator[tuple[int, int, int, int]]:
+    """``{{!-- ... --}}`` (may hold ``}}``), else ``{{! ... }}``: (start, body, end, after)."""
+    long_close = NextFinder(text, "--}}")
+    short_close = NextFinder(text, "}}")
+    position = 0
+    while (found := text.find("{{!", position)) != -1:
+        if text.startswith("{{!--", found):
+            end = long_close.find(found + 5)
+            if end != -1:
+                yield found, found + 5, end, end + 4
+                position = end + 4
+                continue
+        end = short_close.find(found + 3)
+        if end == -1:
+            return
+        yield found, found + 3, end, end + 2
+        position = end + 2
 
 
 def _line_comments(text: str, last_line: int | None) -> Iterator[tuple[str, int, int]]:
@@ -101,7 +149,7 @@ def scan(
     if engine == "yaml":
         found.extend(_line_comments(text, None))
     else:
-        syntaxes = [_HTML_COMMENT]
+        syntaxes: list[_Syntax] = [_HTML_COMMENT]
         if engine == "jinja2":
             syntaxes.append(_JINJA_COMMENT)
         elif engine in {"handlebars", "mustache"}:

@@ -35,6 +35,7 @@ from promptbudget import __version__
 
 ACTION_FILE = REPO / "action.yml"
 MARKER = "<!-- promptbudget:diff -->"
+BOT = "github-actions[bot]"  # the author of comments made with the default GITHUB_TOKEN
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 REPOSITORY = "octo/prompts"
 TOKEN = "ghs_not_a_real_token"
@@ -363,11 +364,17 @@ def make_pull_request(tmp_path: Path, change: Change, *, shallow: bool) -> PullR
 
 
 def install_fake_gh(
-    tmp_path: Path, pages: list[list[dict[str, Any]]], *, fail: bool = False
+    tmp_path: Path,
+    pages: list[list[dict[str, Any]]],
+    *,
+    fail: bool = False,
+    login: str | None = None,
 ) -> Path:
     """``gh`` that logs its arguments (and the body file's text) to ``gh.log`` and answers:
     the comment listing as ``gh api --paginate`` prints it (one JSON array per page), and
-    the created or updated comment. ``fail``: a 403 on writes, as a fork's token gets."""
+    the created or updated comment. ``fail``: a 403 on writes, as a fork's token gets.
+    ``gh api user`` (not logged) answers ``login``, or a 403 as the default GITHUB_TOKEN
+    gets when ``login`` is None."""
     log = tmp_path / "gh.log"
     listing = tmp_path / "gh-listing.json"
     listing.write_text("\n".join(json.dumps(page) for page in pages) + "\n", encoding="utf-8")
@@ -377,6 +384,12 @@ def install_fake_gh(
         + f"""
 import json, os, sys
 args = sys.argv[1:]
+if args[:2] == ["api", "user"]:
+    if {login!r} is None:
+        sys.stderr.write("gh: Resource not accessible by integration (HTTP 403)\\n")
+        sys.exit(1)
+    print({login!r})
+    sys.exit(0)
 record = {{"args": args, "token": os.environ.get("GH_TOKEN")}}
 for arg in args:
     if arg.startswith("body=@"):
@@ -651,7 +664,11 @@ def test_existing_comment_is_updated_and_a_rise_fails_the_job(tmp_path: Path) ->
     pr = make_pull_request(tmp_path, within_budget, shallow=False)
     pages: list[list[dict[str, Any]]] = [
         [{"id": 11, "body": f"Why does the bot say {MARKER}?"}, {"id": 12, "body": None}],
-        [{"id": 4242, "body": f"{MARKER}\n## old numbers"}, {"id": 4243, "body": MARKER}],
+        [
+            {"id": 4241, "body": f"{MARKER}\nfake", "user": {"login": "mallory"}},
+            {"id": 4242, "body": f"{MARKER}\n## old numbers", "user": {"login": BOT}},
+            {"id": 4243, "body": MARKER, "user": {"login": BOT}},
+        ],
     ]
     gh_log = install_fake_gh(tmp_path, pages)
     log, preset = install_fake_promptbudget(tmp_path)
@@ -681,6 +698,39 @@ def test_existing_comment_is_updated_and_a_rise_fails_the_job(tmp_path: Path) ->
     assert job.outputs["exit-code"] == "0"  # every budget holds ...
     assert job.outputs["diff-exit-code"] == "1"  # ... but something rose more than 10%
     assert job.returncode == 1, job.log
+
+
+@runs_scripts
+@pytest.mark.parametrize(("login", "ours"), [(None, BOT), ("ci-user", "ci-user")])
+def test_a_marker_posted_by_someone_else_is_not_hijacked(
+    tmp_path: Path, login: str | None, ours: str
+) -> None:
+    """Anyone can post a comment starting with the marker; only the token's own comment is
+    updated (github-actions[bot] for GITHUB_TOKEN, the token's user for a personal token)."""
+    pr = make_pull_request(tmp_path, within_budget, shallow=False)
+    pages: list[list[dict[str, Any]]] = [
+        [
+            {"id": 7, "body": f"{MARKER}\nplanted", "user": {"login": "mallory"}},
+            {"id": 8, "body": f"{MARKER}\nplanted", "user": {"login": f"{ours}-not"}},
+        ]
+    ]
+    gh_log = install_fake_gh(tmp_path, pages, login=login)
+    _, preset = install_fake_promptbudget(tmp_path)
+    job = Runner(
+        tmp_path, pr.workspace, {"comment": "true"}, base_sha=pr.base_sha, preset=preset
+    ).run()
+    calls = gh_calls(gh_log)
+    assert [call["args"][1:4] for call in calls[1:]] == [
+        ["--method", "POST", f"repos/{REPOSITORY}/issues/{PR_NUMBER}/comments"]
+    ], job.log
+    pages[0].append({"id": 9, "body": f"{MARKER}\nours", "user": {"login": ours}})
+    gh_log.unlink()
+    gh_log = install_fake_gh(tmp_path, pages, login=login)
+    Runner(tmp_path, pr.workspace, {"comment": "true"}, base_sha=pr.base_sha, preset=preset).run()
+    calls = gh_calls(gh_log)
+    assert [call["args"][1:4] for call in calls[1:]] == [
+        ["--method", "PATCH", f"repos/{REPOSITORY}/issues/comments/9"]
+    ]
 
 
 @runs_scripts

@@ -80,7 +80,8 @@ def test_hooks_file_is_valid_for_pre_commit() -> None:
 
 def test_hook_checks_changed_files_in_one_process() -> None:
     (hook,) = published_hooks()
-    assert hook["entry"] == "promptbudget check"
+    # `--` ends the options: file names pre-commit appends are never parsed as options
+    assert hook["entry"] == "promptbudget check --"
     # language: python pip-installs this repository: the entry is its console script
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]

@@ -350,3 +350,13 @@ def test_hostile_values_are_malformed_records_or_cleaned_never_a_crash(
     assert "hostile.jsonl:4" in reasons
     assert replayed["records"] == 2  # b and d (c is a span with nothing to read)
     assert replayed["workflows"][0]["calls"] == 2
+
+
+def test_logs_of_another_project_say_which_manifest_was_used(
+    project: Path, run_cli: Callable[..., object]
+) -> None:
+    other = WorkflowTruth("billing", (StepTruth("x", "gpt-4.1-nano", 100, 100, 1, 1),), requests=2)
+    write("otel", list(generate([other])), project / "other.jsonl")
+    result = run_cli("replay", "other.jsonl", "--samples", "50", cwd=project)
+    assert "No record belongs to a workflow of budgets.yaml" in result.stdout  # type: ignore[attr-defined]
+    assert "--config" in result.stdout  # type: ignore[attr-defined]

@@ -146,3 +146,38 @@ def test_anthropic_usage_is_priced_with_cache_writes(
     assert step["input_tokens"]["max"] == 8000  # 1,000 + 2,000 written + 5,000 read
     expected = (1000 * 3.00 + 2000 * 3.75 + 5000 * 0.30 + 300 * 15.00) / 1e6
     assert step["cost_per_call_usd"]["mean"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_very_large_logs_use_approximate_quantiles_and_say_so(
+    project: Path, run_cli: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptbudget.commands import replay
+
+    truth = WorkflowTruth(
+        "support", (StepTruth("classify", "gpt-4.1-nano", 3000, 4900, 400, 650),), requests=3000
+    )
+    log = write("otel", list(generate([truth], seed=2)), project / "spans.jsonl")
+    exact = _replay(run_cli, project, log)["workflows"][0]["steps"][0]  # type: ignore[index]
+    monkeypatch.setattr(replay, "EXACT_QUANTILES_UP_TO", 100)
+    result = run_cli("replay", str(log), "--samples", "50", cwd=project)
+    assert "quantiles approximate (t-digest)" in result.stdout  # type: ignore[attr-defined]
+    approximate = _replay(run_cli, project, log)["workflows"][0]["steps"][0]  # type: ignore[index]
+    for key in ("input_tokens", "output_tokens"):
+        assert approximate[key]["p95"] == pytest.approx(exact[key]["p95"], rel=0.02)
+        assert approximate[key]["max"] == exact[key]["max"]
+
+
+def test_running_out_of_memory_is_one_line_and_exit_2(
+    project: Path, run_cli: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptbudget.replay import engine
+
+    truth = WorkflowTruth(
+        "support", (StepTruth("classify", "gpt-4.1-nano", 3000, 4900, 400, 650),), requests=20000
+    )
+    log = write("csv", list(generate([truth], seed=2)), project / "calls.csv")
+    monkeypatch.setattr(engine, "MEMORY_LIMIT", "1MB")
+    result = run_cli("replay", str(log), cwd=project)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "PROMPTBUDGET_REPLAY_MEMORY" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ class Case:
     project: str  # "examples", "over-budget", "empty" or a directory under projects/
     exit_code: int
     formats: tuple[str, ...] = ("text", "json", "github", "markdown")
+    columns: int | None = None  # the terminal width (COLUMNS) the text is laid out for
 
 
 CASES = {
@@ -37,6 +38,11 @@ CASES = {
         ("models", "gpt-4.1", "--provider", "openai"), "examples", 0, formats=("text", "json")
     ),
     # limits on a workflow, its steps and its templates, some holding and some broken
+    # tables fit the terminal: steps stacked under workflows, columns dropped, never a
+    # number broken (finding lines are not tables)
+    "over-budget-check-80": Case(("check",), "over-budget", 1, formats=("text",), columns=80),
+    "over-budget-check-120": Case(("check",), "over-budget", 1, formats=("text",), columns=120),
+    "three-levels-check-80": Case(("check",), "three-levels", 1, formats=("text",), columns=80),
     "three-levels-check": Case(
         ("check",), "three-levels", 1, formats=("text", "json", "markdown", "junit")
     ),
@@ -93,10 +99,17 @@ def test_output_matches_golden_file(
     run_cli: Callable[..., Any],
     empty_project: Path,
     request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     case = CASES[name]
     cwd = project_dir(case.project, empty_project)
+    if case.columns is not None:
+        monkeypatch.setenv("COLUMNS", str(case.columns))
     result = run_cli(*case.args, "--format", fmt, cwd=cwd)
+    if case.columns is not None:
+        for line in result.stdout.splitlines():
+            if ": PB" not in line:  # every line of a table fits
+                assert len(line) <= case.columns, line
 
     assert result.exit_code == case.exit_code, result.stderr
     assert result.stderr == ""

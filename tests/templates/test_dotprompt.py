@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from conftest import CORPUS, Run
-from promptbudget.templates.parse import ParsedTemplate, parse_template, split_dotprompt
-from promptbudget.templates.render import RenderedPrompt, Slot, TemplateRenderer, VariableValue
+from promptbudget.templates.formats import split_dotprompt
+from promptbudget.templates.meta import ParsedTemplate
+from promptbudget.templates.parse import parse_template
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.rendered import RenderedPrompt, Slot, VariableValue
 from promptbudget.templates.source import TemplateFormat, detect_format, read_prompt_text
 from test_corpus import DOTPROMPT_PB001, DOTPROMPT_PB003
 

@@ -13,7 +13,8 @@ from promptbudget.counting import count_prompt
 from promptbudget.templates.detect import detect_engine, engine_name
 from promptbudget.templates.parse import parse_template
 from promptbudget.templates.pyformat import MAX_FORMAT_WIDTH
-from promptbudget.templates.render import RenderedPrompt, TemplateRenderer, VariableValue
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.rendered import RenderedPrompt, VariableValue
 from promptbudget.templates.source import detect_format, read_prompt_text
 from promptbudget.tokenizers import get_tokenizer
 

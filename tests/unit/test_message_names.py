@@ -18,7 +18,8 @@ import pytest
 
 from promptbudget.counting import count_prompt
 from promptbudget.templates.parse import parse_template
-from promptbudget.templates.render import RenderedPrompt, TemplateRenderer
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.rendered import RenderedPrompt
 from promptbudget.templates.source import detect_format, read_prompt_text
 from promptbudget.tokenizers import get_tokenizer
 

@@ -10,8 +10,10 @@ import pytest
 
 from promptbudget.counting import count_prompt
 from promptbudget.templates import source as source_module
-from promptbudget.templates.parse import ParsedTemplate, parse_template, split_front_matter
-from promptbudget.templates.render import Slot, TemplateRenderer, VariableValue
+from promptbudget.templates.meta import ParsedTemplate
+from promptbudget.templates.parse import parse_template, split_front_matter
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.rendered import Slot, VariableValue
 from promptbudget.templates.sandbox import Watchdog
 from promptbudget.templates.source import (
     TemplateFormat,

@@ -298,7 +298,7 @@ def test_bad_tools_in_the_manifest_are_one_line_exit_2(
 
 def test_tools_are_in_the_cacheable_prefix() -> None:
     from promptbudget.counting import structure_prompt
-    from promptbudget.templates.render import Message, RenderedPrompt, Slot
+    from promptbudget.templates.rendered import Message, RenderedPrompt, Slot
 
     rendered = RenderedPrompt(
         messages=(Message("user", ("Context: ", Slot("context", 0, whole=True))),),

@@ -22,7 +22,7 @@ from promptbudget.options import Options
 from promptbudget.pricing.resolve import resolve_model
 from promptbudget.project import Project
 from promptbudget.report import Report
-from promptbudget.templates.parse import ParsedTemplate
+from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.source import TemplateFormat, detect_format, display_path
 from promptbudget.tokenizers import get_tokenizer
 

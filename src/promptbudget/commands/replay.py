@@ -12,7 +12,12 @@ from promptbudget.options import Options
 from promptbudget.project import Project
 from promptbudget.replay import drift as drifts
 from promptbudget.replay.calibration import calibrate
-from promptbudget.replay.engine import aggregate, read_aggregates, scan_logs
+from promptbudget.replay.engine import (
+    EXACT_QUANTILES_UP_TO,
+    aggregate,
+    read_aggregates,
+    scan_logs,
+)
 from promptbudget.replay.judgement import judge
 from promptbudget.replay.query import DIALECTS, build_query, parameters, transpile
 from promptbudget.replay.readers import ScanTally
@@ -52,6 +57,7 @@ def run(options: Options) -> Report:
     manifest = project.manifest
     assert manifest is not None
     tally = ScanTally()
+    approximate = False
     if options.aggregates is not None:
         if options.paths:
             raise UsageError("give either log files or --aggregates FILE, not both")
@@ -63,7 +69,8 @@ def run(options: Options) -> Report:
         with tempfile.TemporaryDirectory(prefix="promptbudget-replay-") as workdir:
             calls = Path(workdir) / "calls.csv"
             scan = scan_logs(manifest, logs, tally, calls, input_format=options.input_format)
-            rows = aggregate(manifest, scan, workdir)
+            approximate = tally.records > EXACT_QUANTILES_UP_TO
+            rows = aggregate(manifest, scan, workdir, approximate=approximate)
     observed = collect(rows)
     if options.workflow is not None:
         observed = tuple(w for w in observed if w.name == options.workflow)
@@ -83,6 +90,10 @@ def run(options: Options) -> Report:
         drift=tuple(found_drift),
         calibration=calibration,
         aggregates=str(options.aggregates) if options.aggregates is not None else None,
+        approximate=approximate,
+        manifest=str(manifest.path.relative_to(options.cwd.resolve()))
+        if manifest.path.is_relative_to(options.cwd.resolve())
+        else str(manifest.path),
     )
     return Report(
         command="replay",

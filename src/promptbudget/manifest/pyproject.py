@@ -95,7 +95,7 @@ def _split_dots(dotted: str) -> list[str]:
     return pieces
 
 
-def _json_path(parts: list[str | int]) -> str:
+def format_json_path(parts: list[str | int]) -> str:
     path = "$"
     for part in parts:
         if isinstance(part, int):
@@ -130,7 +130,7 @@ def _lines(text: str) -> dict[str, int]:
                 relative.append(arrays[array])
             table = relative
             for depth in range(len(relative) + 1):
-                lines.setdefault(_json_path(relative[:depth]), number)
+                lines.setdefault(format_json_path(relative[:depth]), number)
             continue
         if table is None:
             continue
@@ -140,7 +140,7 @@ def _lines(text: str) -> dict[str, int]:
             if parts is not None:
                 full = [*table, *parts]
                 for depth in range(len(table) + 1, len(full) + 1):
-                    lines.setdefault(_json_path(full[:depth]), number)
+                    lines.setdefault(format_json_path(full[:depth]), number)
             value = line[key.end() :]
             if value.count('"""') == 1 or value.count("'''") == 1:
                 in_multiline = True

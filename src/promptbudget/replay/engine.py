@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptbudget.errors import UsageError
+from promptbudget.errors import PromptBudgetError, UsageError
 from promptbudget.manifest.model import Manifest
 from promptbudget.replay.mapping import Mapper
 from promptbudget.replay.query import TABLE, build_query, parameters, resolve_model
@@ -64,6 +64,9 @@ class _Canonical:
 
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # a plain JSON-lines file this large is split
+# Exact quantiles hold every value in memory; above this many records DuckDB's approximate
+# (t-digest) quantiles keep memory bounded
+EXACT_QUANTILES_UP_TO = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,11 @@ def _write(
     writer.writerow(["" if v is None else v for v in record.row(workflow, step)])
 
 
-def aggregate(manifest: Manifest, scan: Scan, workdir: str) -> list[dict[str, object]]:
+def aggregate(
+    manifest: Manifest, scan: Scan, workdir: str, *, approximate: bool = False
+) -> list[dict[str, object]]:
     """Run the aggregation over the scanned records."""
+    duckdb = _duckdb()
     connection = _connect(workdir)
     columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS) + "}"
     files = (
@@ -177,7 +183,14 @@ def aggregate(manifest: Manifest, scan: Scan, workdir: str) -> list[dict[str, ob
         f"{files}, header = false, columns = {columns}, "
         "delim = ',', quote = '\"', escape = '\"', nullstr = '', auto_detect = false)"
     )
-    return _rows(connection.execute(build_query(parameters(manifest, scan.models))))
+    query = build_query(parameters(manifest, scan.models), approximate=approximate)
+    try:
+        return _rows(connection.execute(query))
+    except duckdb.OutOfMemoryException as err:
+        raise PromptBudgetError(
+            f"DuckDB ran out of its {MEMORY_LIMIT} memory limit aggregating the logs; set "
+            "PROMPTBUDGET_REPLAY_MEMORY=2GB (or more) and run again"
+        ) from err
 
 
 def _rows(cursor: Any) -> list[dict[str, object]]:

@@ -21,6 +21,8 @@ class ReplayResult:
     drift: tuple[Drift, ...] = ()
     calibration: Calibration | None = None
     aggregates: str | None = None  # --aggregates FILE: the result judged came from there
+    manifest: str = "budgets.yaml"  # the manifest judged against, as shown
+    approximate: bool = False  # quantiles are DuckDB's approximate ones (very large logs)
 
     @property
     def matched(self) -> tuple[WorkflowStats, ...]:

@@ -10,40 +10,49 @@ from rich.text import Text
 from promptbudget.headroom import (
     LimitCheck,
     WhatIf,
-    bar,
     format_limit,
     format_measured,
     format_used,
 )
+from promptbudget.headroom import bar as bar_text
 
 OVER = "bold red"
 
 
-def limits_table(checks: Sequence[LimitCheck]) -> Table:
+def limits_table(checks: Sequence[LimitCheck], *, stacked: bool = False, bar: bool = True) -> Table:
     """One row per limit, grouped by what it is on (workflow, step, template); the subject is
-    named on the first row of its group. An over-budget measurement is red, and its bar full."""
+    named on the first row of its group, or, stacked (a narrow terminal), on a line of its
+    own above its limits. An over-budget measurement is red, and its bar full."""
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("budget", overflow="fold")
-    table.add_column("limit on", overflow="fold")
+    if not stacked:
+        table.add_column("budget", overflow="fold")
+    table.add_column("limit on" if not stacked else "budget / limit on", overflow="fold")
     table.add_column("measured", justify="right", no_wrap=True)
     table.add_column("limit", justify="right", no_wrap=True)
     table.add_column("used", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True)
+    if bar:
+        table.add_column("", no_wrap=True)
     previous = None
     for check in checks:
         subject = check.subject
-        shown = "" if subject == previous else subject
-        previous = subject
         over = check.status == "over"
         style = OVER if over else ""
-        table.add_row(
-            Text(shown, style="bold" if check.level == "workflow" else ""),
-            check.label,
+        head_style = "bold" if check.level == "workflow" else ""
+        cells: list[str | Text] = [
             Text(format_measured(check), style=style),
             format_limit(check),
             Text(format_used(check), style=style),
-            Text(bar(check), style=OVER if over else "green"),
-        )
+        ]
+        if bar:
+            cells.append(Text(bar_text(check), style=OVER if over else "green"))
+        if stacked:
+            if subject != previous:
+                table.add_row(Text(subject, style=head_style))
+            table.add_row("  " + check.label, *cells)
+        else:
+            shown = "" if subject == previous else subject
+            table.add_row(Text(shown, style=head_style), check.label, *cells)
+        previous = subject
     return table
 
 

@@ -11,17 +11,14 @@ from promptbudget.compression import FileCompression
 from promptbudget.counting import TemplateCount
 from promptbudget.diffing import Change, DiffResult
 from promptbudget.estimates import (
-    Lane,
     StepEstimate,
     WorkflowEstimate,
-    call_cost,
-    is_long_context,
-    iter_calls,
     time_of_day_splits,
     unmodelled_pricing,
 )
 from promptbudget.findings import Finding, Severity
 from promptbudget.headroom import LimitCheck, used_json, what_if
+from promptbudget.lane import Lane, call_cost, is_long_context, iter_calls
 from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report

@@ -389,6 +389,9 @@ def replay_markdown(report: Report) -> list[str]:
     result = report.replay
     assert result is not None
     lines = [md_text(shared.header_line(result, report.catalog_as_of)), ""]
+    hint = shared.hint_line(result)
+    if hint:
+        lines += [f"**{md_text(hint)}**", ""]
     lines += [
         "- " + md_text(shared.workflow_line(w, result.known_workflows)) for w in result.matched
     ]

@@ -142,7 +142,20 @@ def header_line(result: ReplayResult, catalog_as_of: str | None) -> str:
         text += f", {window(min(firsts), max(lasts))}"
     if catalog_as_of:
         text += f"; prices as of {catalog_as_of}"
+    if result.approximate:
+        text += "; quantiles approximate (t-digest), the logs being this large"
     return text
+
+
+def hint_line(result: ReplayResult) -> str | None:
+    """Records, but none of a workflow of this manifest: probably the wrong budgets.yaml."""
+    if result.observed and not result.matched:
+        return (
+            f"No record belongs to a workflow of {result.manifest}: tag your calls "
+            "(promptbudget.workflow), add replay.match rules, or pass --config for the "
+            "budgets.yaml these logs belong to."
+        )
+    return None
 
 
 def malformed_lines(result: ReplayResult) -> list[str]:
@@ -254,6 +267,8 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
         }
 
     return {
+        "manifest": result.manifest,
+        "approximate_quantiles": result.approximate,
         "files": list(result.files),
         "aggregates": result.aggregates,
         "records": result.records,

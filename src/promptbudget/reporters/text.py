@@ -158,8 +158,13 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         console.print(_summary(report))
     else:
         _print_findings(console, report, settings.verbosity)
-        _print_workflows(console, report.workflows)
-        _print_limits(console, report)
+        from promptbudget.reporters.check_text import print_limits, print_workflows
+
+        def show(table: Table) -> None:
+            _print_table(console, table)
+
+        print_workflows(console, report.workflows, show)
+        print_limits(console, report.limits, show)
         if report.sets:
             console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
         console.print(_summary(report))
@@ -214,57 +219,6 @@ def _print_counts(console: Console, report: Report) -> None:
                 style="dim",
             )
         )
-
-
-def _print_workflows(console: Console, workflows: tuple[WorkflowEstimate, ...]) -> None:
-    if not workflows:
-        return
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("workflow")
-    table.add_column("step")
-    table.add_column("model")
-    table.add_column("calls", justify="right")
-    table.add_column("max input", justify="right")
-    table.add_column("$/request", justify="right")
-    table.add_column("$/outcome", justify="right")
-    table.add_column("$/month", justify="right")
-    for workflow in workflows:
-        monthly = workflow.monthly_spend_usd
-        partial = "" if workflow.is_complete else "≥"
-        table.add_row(
-            Text(workflow.name, style="bold"),
-            "",
-            "",
-            format_count(workflow.calls_per_request),
-            "",
-            partial + format_usd(workflow.cost_per_request_usd),
-            partial + format_usd(workflow.cost_per_outcome_usd),
-            partial + format_usd(monthly) if monthly is not None else "-",
-        )
-        for step in workflow.steps:
-            approx = "" if step.exact else "~"
-            calls = sum((lane.weight * lane.calls_per_request for lane in step.lanes), Decimal(0))
-            table.add_row(
-                "",
-                step.name,
-                step.model or "?",
-                format_count(calls),
-                f"{approx}{format_tokens(step.max_input_tokens)}",
-                format_usd(step.cost_usd) if step.is_priced else "unpriced",
-                "",
-                "",
-            )
-    _print_table(console, table)
-    console.print()
-
-
-def _print_limits(console: Console, report: Report) -> None:
-    if not report.limits:
-        return
-    from promptbudget.reporters.headroom_text import limits_table
-
-    _print_table(console, limits_table(report.limits))
-    console.print()
 
 
 def format_count(value: Decimal) -> str:
@@ -740,6 +694,9 @@ def _print_replay(console: Console, report: Report) -> None:
     result = report.replay
     assert result is not None
     console.print(shared.header_line(result, report.catalog_as_of), soft_wrap=True)
+    hint = shared.hint_line(result)
+    if hint:
+        console.print(Text(hint, style="bold"), soft_wrap=True)
     console.print()
     for stats in result.matched:
         console.print(Text(shared.workflow_line(stats, result.known_workflows)), soft_wrap=True)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from promptbudget.lockfile import Lock, LockedTemplate
     from promptbudget.manifest.model import Manifest
     from promptbudget.suppressions import Outcome
-    from promptbudget.templates.parse import ParsedTemplate
-    from promptbudget.templates.render import RenderedPrompt
+    from promptbudget.templates.meta import ParsedTemplate
+    from promptbudget.templates.rendered import RenderedPrompt
 
 
 @dataclass(frozen=True)

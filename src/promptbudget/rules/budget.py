@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TypedDict
 
-from promptbudget.estimates import Lane, StepEstimate, WorkflowEstimate
+from promptbudget.estimates import StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
+from promptbudget.lane import Lane
 from promptbudget.manifest.model import DAYS_PER_MONTH, typical
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
 from promptbudget.rules.limits import step_limit_findings

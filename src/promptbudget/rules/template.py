@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 
-from promptbudget.estimates import Lane
 from promptbudget.findings import Finding, Severity
+from promptbudget.lane import Lane
 from promptbudget.rules.base import Rule, RuleContext, rule
 from promptbudget.simulation import cached_prefix_tokens, select_rates
 from promptbudget.tokenizers import TOKENIZERS

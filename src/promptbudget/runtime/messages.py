@@ -192,7 +192,7 @@ def count_request(
     """Count ``messages`` exactly as ``promptbudget count`` counts the same chat template."""
     # Imported here: the template engine is only needed once a call is counted.
     from promptbudget.counting import count_prompt
-    from promptbudget.templates.render import Message, RenderedPrompt
+    from promptbudget.templates.rendered import Message, RenderedPrompt
 
     rendered = RenderedPrompt(
         messages=tuple(Message(m.role, (m.text,) if m.text else (), m.name) for m in messages),

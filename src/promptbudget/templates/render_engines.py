@@ -30,6 +30,7 @@ from promptbudget.templates.pyformat import (
     parse_format,
     spec_fields,
 )
+from promptbudget.templates.sandbox import MAX_RENDERED_CHARS
 
 
 class Value(Protocol):
@@ -98,13 +99,23 @@ def render_format(
     slots = _Slots(marker)
     warnings: list[tuple[str, int]] = []
     out: list[str] = []
+    size = [0]  # the output cap every engine has, checked before each piece is added
+
+    def emit(text: str, line: int) -> None:
+        size[0] += len(text)
+        if size[0] > MAX_RENDERED_CHARS:
+            raise EngineError(
+                f"rendered output is larger than {MAX_RENDERED_CHARS:,} characters", line
+            )
+        out.append(text)
+
     for piece in pieces:
         if isinstance(piece, str):
-            out.append(piece)
+            emit(piece, first_line)
             continue
         value = values.get(piece.root)
         if as_slots or (value is not None and value.is_cap):
-            out.append(slots.of(piece.root, whole=not piece.lookups))
+            emit(slots.of(piece.root, whole=not piece.lookups), piece.line)
             continue
         if value is None:
             continue
@@ -119,7 +130,7 @@ def render_format(
         def warn(message: str, line: int = piece.line) -> None:
             warnings.append((message, line))
 
-        out.append(format_value(found, piece, spec, warn))
+        emit(format_value(found, piece, spec, warn), piece.line)
     return EngineOutput("".join(out), slots.names, lines, warnings=warnings)
 
 

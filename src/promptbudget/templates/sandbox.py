@@ -4,6 +4,8 @@ Jinja2's ``ImmutableSandboxedEnvironment`` stops attribute escapes and mutation.
 
 * every loop-producing ``range()`` draws from one iteration budget per render;
 * ``*``, ``**`` and ``%`` refuse results that would be absurdly large;
+* ``+``, ``~``, ``replace``, ``join``, ``indent``, ``wordwrap`` and the padding ``str`` methods
+  are metered before they run (``meter.py``): one C-level call cannot allocate gigabytes;
 * filters and calls refuse integer arguments above ``MAX_INT_ARGUMENT`` (``center(10**9)``);
 * output is streamed and cut at ``MAX_RENDERED_CHARS``;
 * a watchdog interrupts a render that runs longer than ``RENDER_TIMEOUT_SECONDS``;
@@ -24,11 +26,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, TemplateNotFound
+from jinja2 import BaseLoader, TemplateNotFound, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from promptbudget.confine import ConfinementError, read_confined
+from promptbudget.templates.meter import check_concat, check_str_method, metered_filter
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, decode_prompt_bytes
 
 MAX_ITERATIONS = 1_000_000
@@ -126,15 +130,34 @@ def _check_format_string(text: str, pattern: re.Pattern[str]) -> None:
             )
 
 
+class MeteredCodeGenerator(CodeGenerator):
+    """Compiles ``~`` to a call the environment meters (``concat_bounded``) instead of
+    Jinja2's unchecked ``str_join``. Autoescaping is off in promptbudget, so the markup
+    variant is never needed."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.autoescape or frame.eval_ctx.volatile:
+            super().visit_Concat(node, frame)
+            return
+        self.write("environment.concat_bounded((")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox promptbudget renders every template in."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = MeteredCodeGenerator
 
     def __init__(self, budget: RenderBudget, **options: Any) -> None:
         super().__init__(**options)
         self.budget = budget
-        self.filters = {name: _guard_callable(f) for name, f in self.filters.items()}
+        self.filters = {
+            name: _guard_callable(metered_filter(name, f)) for name, f in self.filters.items()
+        }
         self.filters["format"] = _guard_format_filter(self.filters["format"])
         self.globals.pop("lipsum", None)
         self.globals["range"] = self._range
@@ -158,7 +181,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                     raise SecurityError("a repeated string or list would be too large")
         elif operator == "%" and isinstance(left, str):
             _check_format_string(left, _PERCENT_WIDTH)
+        elif operator == "+" and isinstance(left, str | list | tuple):
+            check_concat((left, right))
         return super().call_binop(context, operator, left, right)
+
+    def concat_bounded(self, parts: tuple[Any, ...]) -> str:
+        """``a ~ b ~ ...``: the joined size is checked before joining."""
+        texts = [str(part) for part in parts]
+        check_concat(texts)
+        return "".join(texts)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """Jinja2 >= 3.1.5 sandboxes ``str.format`` when the method is looked up."""
@@ -170,6 +201,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         for value in (*args, *kwargs.values()):
             _check_int(value)
+        args = check_str_method(__obj, args, kwargs)
         if isinstance(getattr(__obj, "__self__", None), str) and args:
             name = getattr(__obj, "__name__", "")
             if name in {"format", "format_map"}:

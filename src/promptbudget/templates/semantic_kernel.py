@@ -21,16 +21,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from promptbudget.scanning import NextFinder
+
 # ``$name``; Microsoft Teams AI's engine (which reads SK syntax in its skprompt.txt) also
 # takes a state scope: ``$conversation.lists``, ``$temp.input``
 _VARIABLE = re.compile(r"\$([A-Za-z0-9_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\Z")
 _FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z_][A-Za-z0-9_]*)?\Z")
 _NAMED_ARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)\Z", re.DOTALL)
-_MESSAGE = re.compile(
+# One opening tag, matched only within its own bounds (up to its first '>'); the content up
+# to ``</message>`` is found with a linear scan (a lazy ``.*?`` is quadratic on unclosed tags).
+_MESSAGE_TAG = re.compile(
     r"<message(?P<before>\s[^>]*?)?\s+role\s*=\s*[\"'](?P<role>[A-Za-z_]+)[\"']"
-    r"(?P<after>[^>]*)>(?P<content>.*?)</message>",
-    re.DOTALL,
+    r"(?P<after>[^>]*)>"
 )
+_MAX_TAG_CHARS = 2_000
 _NAME_ATTRIBUTE = re.compile(r"""\bname\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 SK_CONFIG = "config.json"
@@ -224,17 +228,33 @@ def value_text(value: object) -> str:
 
 def split_messages(text: str) -> list[tuple[str, str, str | None]] | None:
     """``<message role="x">...</message>`` tags as (role, content, name); None when there
-    are none (the whole prompt is then one user message)."""
-    found = []
-    for match in _MESSAGE.finditer(text):
+    are none (the whole prompt is then one user message). Linear in the text."""
+    found: list[tuple[str, str, str | None]] = []
+    tag_ends = NextFinder(text, ">")
+    closers = NextFinder(text, "</message>")
+    position = 0
+    while (start := text.find("<message", position)) != -1:
+        tag_end = tag_ends.find(start)
+        if tag_end == -1:
+            break
+        match = None
+        if tag_end - start <= _MAX_TAG_CHARS:
+            match = _MESSAGE_TAG.fullmatch(text, start, tag_end + 1)
+        if match is None:
+            position = start + 1
+            continue
+        end = closers.find(tag_end + 1)
+        if end == -1:
+            break
         name = _NAME_ATTRIBUTE.search((match.group("before") or "") + match.group("after"))
         found.append(
             (
                 match.group("role").lower(),
-                match.group("content"),
+                text[tag_end + 1 : end],
                 (name.group(1) or name.group(2) or None) if name else None,
             )
         )
+        position = end + len("</message>")
     return found or None
 
 

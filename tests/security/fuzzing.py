@@ -1,0 +1,333 @@
+"""Hypothesis strategies for hostile projects, and one fuzz case runner.
+
+A case is a project: a ``budgets.yaml`` (a valid manifest mutated with payloads, or random
+YAML) and one template of each format (a valid template mutated the same way). A case is
+run in-process with ``cli.main`` (``check``, then ``count``) under an alarm; the outcome is
+``ok`` (exit 0, 1 or 2 with no traceback), ``crash`` (a traceback or an exit code outside
+0-2) or ``hang`` (more CPU time than the alarm, or five times that in wall-clock time).
+Used by the short profile in the suite (``test_fuzz.py``) and by the long campaign
+(``benchmarks/fuzz_campaign.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+MANIFEST = """\
+version: 1
+prompts: prompts/
+defaults:
+  model: gpt-4.1-mini
+variables:
+  question: {max_tokens: 300}
+workflows:
+  reply:
+    traffic: {requests_per_day: 1000}
+    success_rate: 90%
+    steps:
+      - name: answer
+        prompt: a.j2
+        turns: 2
+        tool_calls: 1
+        tool_result_tokens: 200
+        output_tokens: {p50: 100, p95: 300}
+        retry: {failure_rate: 2%, max_attempts: 3}
+    limits:
+      max_input_tokens: 8000
+      max_cost_per_request: $0.05
+"""
+
+TEMPLATES = {
+    "a.j2": (
+        "{# promptbudget: disable-next-line=PB201 #}\n"
+        "Hello {{ name | default('x') }}!\n{% for i in items %}- {{ i }}\n{% endfor %}\n"
+        "{% if question %}Q: {{ question }}{% endif %}\n"
+    ),
+    "b.prompty": (
+        "---\nname: b\nmodel:\n  api: chat\n  configuration:\n    name: gpt-4.1-mini\n"
+        "inputs:\n  question:\n    type: string\nsample:\n  question: hi\n---\n"
+        "system:\nYou help.\n\nuser:\n{{ question }}\n"
+    ),
+    "c.prompt": (
+        "---\nmodel: gpt-4.1-mini\ninput:\n  schema:\n    q: string\n---\n"
+        '{{role "system"}}Be brief.{{role "user"}}{{q}} {{#if q}}yes{{/if}}\n'
+    ),
+    "Sk/skprompt.txt": "".join(
+        [
+            '<message role="system">Be kind.</message>\n',
+            '<message role="user">{{$input}}</message>\n',
+        ]
+    ),
+    "Sk/config.json": '{"execution_settings": {"default": {"max_tokens": 100}}, '
+    '"input_variables": [{"name": "input", "default": "hi"}]}',
+    "lc.yaml": "_type: prompt\ninput_variables: [q]\ntemplate: 'Answer {q} now'\n",
+    "sk.yaml": "name: s\ntemplate: 'Hi {{$name}}'\ntemplate_format: semantic-kernel\n",
+    "d.txt": "plain text <!-- promptbudget: disable=PB205 --> with {{ var }}\n",
+}
+
+PAYLOADS = [
+    "\x00",
+    "\x07",
+    "\x1b[2J",
+    "\n::warning::x\n",
+    "\r",
+    "\u2028",
+    "\ud800",
+    "\\ud800",
+    "\\0",
+    "[",
+    "]",
+    "{",
+    "}",
+    "[" * 200,
+    "{" * 200,
+    "&a",
+    "*a",
+    "&a [*a, *a]",
+    "!!python/object:os.system",
+    "!!binary",
+    "? ",
+    ": ",
+    "- ",
+    "---",
+    "...",
+    "#",
+    "'",
+    '"',
+    "|",
+    ">",
+    "1" * 120,
+    "1" * 5000,
+    "-1",
+    "0",
+    "1e308",
+    "1.0e+308",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "1e-400",
+    "10000000",
+    "99999999999999999999",
+    "0x10",
+    "0o7",
+    "1_000",
+    "~",
+    "null",
+    "true",
+    "off",
+    "$1e308",
+    "1.5M",
+    "100%",
+    "-5%",
+    "1000%",
+    "[/x]",
+    "[i]",
+    "[bold red]",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{#",
+    "#}",
+    "{% if %}",
+    "{% for x in y %}",
+    "{% endfor %}",
+    "{{ x|replace('a', 'b'*100000) }}",
+    "{{ 'x'*10000000 }}",
+    "{{ range(10**9)|list }}",
+    "{{ x.__class__ }}",
+    "{{ ''.__class__.__mro__ }}",
+    "{% include '../../etc/passwd' %}",
+    "{% include '/etc/passwd' %}",
+    "{% extends 'a.j2' %}",
+    "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    "{{!",
+    "{{!--",
+    "{{> p}}",
+    "{{#each x}}",
+    "{{/each}}",
+    "{{[a\nb]}}",
+    "{{json this}}",
+    '<message role="user">',
+    "</message>",
+    "<!--",
+    "-->",
+    "{x}",
+    "{{$x}}",
+    "{{x.y}}",
+    "(" * 300,
+    ")" * 300,
+    "|upper" * 300,
+    "{% if a %}" * 300,
+    "../" * 20,
+    "/dev/zero",
+    "~/.ssh/id_rsa",
+    "é" * 50,
+    "\U0001f600" * 20,
+    "\t" * 100,
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    manifest: str
+    templates: dict[str, str]
+    command: tuple[str, ...]
+
+
+def _mutate(base: str) -> st.SearchStrategy[str]:
+    """``base`` with a few edits: a payload inserted or substituted, a span deleted or
+    duplicated."""
+
+    @st.composite
+    def mutated(draw: st.DrawFn) -> str:
+        text = base
+        for _ in range(draw(st.integers(0, 4))):
+            if not text:
+                text = draw(st.sampled_from(PAYLOADS))
+                continue
+            where = draw(st.integers(0, len(text)))
+            kind = draw(st.sampled_from(["insert", "replace", "delete", "duplicate", "text"]))
+            if kind == "insert":
+                text = text[:where] + draw(st.sampled_from(PAYLOADS)) + text[where:]
+            elif kind == "replace":
+                end = min(len(text), where + draw(st.integers(1, 12)))
+                text = text[:where] + draw(st.sampled_from(PAYLOADS)) + text[end:]
+            elif kind == "delete":
+                end = min(len(text), where + draw(st.integers(1, 40)))
+                text = text[:where] + text[end:]
+            elif kind == "duplicate":
+                end = min(len(text), where + draw(st.integers(1, 60)))
+                text = text[:end] + text[where:end] * draw(st.integers(1, 50)) + text[end:]
+            else:
+                text = text[:where] + draw(st.text(max_size=20)) + text[where:]
+        return text
+
+    return mutated()
+
+
+def _random_yaml() -> st.SearchStrategy[str]:
+    import yaml
+
+    scalars = st.one_of(
+        st.integers(), st.floats(allow_nan=True), st.text(max_size=30), st.booleans(), st.none()
+    )
+    data = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+    return data.map(lambda value: yaml.safe_dump({"version": 1, "workflows": value}))
+
+
+def cases() -> st.SearchStrategy[Case]:
+    """A hostile project: the manifest or one template mutated (sometimes several)."""
+
+    @st.composite
+    def case(draw: st.DrawFn) -> Case:
+        target = draw(st.sampled_from(["manifest", "random-manifest", *TEMPLATES, "all"]))
+        manifest = MANIFEST
+        templates = dict(TEMPLATES)
+        if target == "manifest":
+            manifest = draw(_mutate(MANIFEST))
+        elif target == "random-manifest":
+            manifest = draw(_random_yaml())
+        elif target == "all":
+            manifest = draw(_mutate(MANIFEST))
+            templates = {name: draw(_mutate(text)) for name, text in TEMPLATES.items()}
+        else:
+            templates[target] = draw(_mutate(TEMPLATES[target]))
+        command = draw(
+            st.sampled_from(
+                [
+                    ("check", "--format", "json"),
+                    ("check", "--format", "text"),
+                    ("count", "prompts", "--format", "junit"),
+                    ("estimate", "--format", "markdown"),
+                ]
+            )
+        )
+        return Case(manifest, templates, command)
+
+    return case()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # ok, crash, hang
+    exit_code: int | None
+    detail: str = ""
+
+
+class _Alarm(BaseException):
+    """Raised by the alarm: a BaseException, so no ``except Exception`` swallows it."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: int) -> Iterator[None]:
+    """Raise ``_Alarm`` after ``seconds`` of CPU time of this process (``ITIMER_PROF``), so a
+    loaded machine does not turn a slow case into a hang; a second, wall-clock alarm at five
+    times that catches a case blocked without using CPU (a FIFO)."""
+
+    def fire(signum: int, frame: Any) -> None:
+        raise _Alarm
+
+    previous_prof = signal.signal(signal.SIGPROF, fire)
+    previous_alarm = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.alarm(seconds * 5)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.alarm(0)
+        signal.signal(signal.SIGPROF, previous_prof)
+        signal.signal(signal.SIGALRM, previous_alarm)
+
+
+def write_case(case: Case, root: Path) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "prompts").mkdir(parents=True)
+    (root / "budgets.yaml").write_bytes(case.manifest.encode("utf-8", "surrogatepass"))
+    for name, text in case.templates.items():
+        path = root / "prompts" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+def run_case(case: Case, root: Path, *, seconds: int = 10) -> Outcome:
+    """Write ``case`` under ``root`` and run it in-process."""
+    from promptbudget.cli import main
+
+    write_case(case, root)
+    out, err = io.StringIO(), io.StringIO()
+    previous = Path.cwd()
+    os.chdir(root)
+    try:
+        with _alarm(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(case.command))
+    except _Alarm:
+        return Outcome("hang", None, f"over {seconds} s of CPU (or {seconds * 5} s of wall clock)")
+    except SystemExit as exit_:  # never expected: main returns its code
+        return Outcome("crash", None, f"SystemExit {exit_.code}")
+    except BaseException as error:  # a Rust panic, MemoryError...: all are findings here
+        return Outcome("crash", None, f"{type(error).__name__}: {error}"[:500])
+    finally:
+        os.chdir(previous)
+    stderr = err.getvalue()
+    if code not in (0, 1, 2) or "Traceback" in stderr or "internal error" in stderr:
+        return Outcome("crash", code, stderr[-1500:])
+    return Outcome("ok", code)

@@ -1,0 +1,174 @@
+"""Renders a pull request controls: amplification in the Jinja2 sandbox, uncapped Semantic
+Kernel and LangChain renders, templates nested past every parser's recursion (issue 11
+items 7, 8, 12). Each project runs in a child process under a timeout and a memory limit;
+the rest of the project must still be checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from security.bounded_run import RunBounded
+
+MakeProject = Callable[..., Path]
+
+MANIFEST = "version: 1\nprompts: prompts/\ndefaults:\n  model: gpt-4.1-mini\n"
+HEALTHY = "Healthy {{ other }}\n"
+
+AMPLIFIERS = [
+    '{{ ("x"*100000)|replace("x", "y"*100000) }}',
+    '{{ ("x"*100000).replace("x", "y"*100000) }}',
+    '{{ ("y"*100000)|join("x"*100000) }}',
+    '{{ ("x"*100000).join("y"*100000) }}',
+    '{{ ("a\\n"*100000)|indent("x"*100000) }}',
+    '{{ ("a\\n"*100000)|indent(100000) }}',
+    "{% set ns = namespace(x='x'*1000) %}{% for i in range(40) %}"
+    "{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x }}",
+    "{% set ns = namespace(x='x'*1000) %}{% for i in range(40) %}"
+    "{% set ns.x = ns.x + ns.x %}{% endfor %}{{ ns.x }}",
+    "{% set ns = namespace(x=['x']*1000) %}{% for i in range(40) %}"
+    "{% set ns.x = ns.x + ns.x %}{% endfor %}{{ ns.x|length }}",
+    '{{ ("x"*3000000)|list|join("y"*1000) }}',
+    '{{ ("\\t"*80000).expandtabs(100000) }}',
+    '{{ ("ab "*100000)|wordwrap(2, wrapstring="z"*10000) }}',
+]
+
+
+def _pb001_for(run: object, path: str) -> list[dict[str, object]]:
+    data = json.loads(run.stdout)  # type: ignore[attr-defined]
+    return [f for f in data["findings"] if f["rule"] == "PB001" and f["path"] == path]
+
+
+def _checked_the_rest(run: object) -> None:
+    data = json.loads(run.stdout)  # type: ignore[attr-defined]
+    assert any(f["path"] == "prompts/ok.j2" for f in data["findings"]), "the rest was not checked"
+
+
+@pytest.mark.parametrize("template", AMPLIFIERS)
+def test_jinja2_amplification_is_refused_before_it_allocates(
+    template: str, run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {"budgets.yaml": MANIFEST, "prompts/ok.j2": HEALTHY, "prompts/amp.j2": template},
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root, timeout=30)
+    run.assert_clean(0, 1)
+    found = _pb001_for(run, "prompts/amp.j2")
+    assert found, run.stdout[-2000:]
+    _checked_the_rest(run)
+
+
+def test_ordinary_filters_still_render(run_bounded: RunBounded, make_project: MakeProject) -> None:
+    template = (
+        "{{ 'a,b'|replace(',', ';') }} {{ ['x', 'y']|join(', ') }} {{ 'hi'|indent(2) }}"
+        " {{ 'a' ~ 'b' }} {{ [1] + [2] }} {{ 'x'.center(5) }} {{ 'long words here'|wordwrap(5) }}"
+        " {{ [{'n': 'p'}, {'n': 'q'}]|join('/', attribute='n') }}\n"
+    )
+    root = make_project(
+        {"budgets.yaml": MANIFEST, "prompts/ok.j2": HEALTHY, "prompts/fine.j2": template},
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root)
+    run.assert_clean(0, 1)
+    assert _pb001_for(run, "prompts/fine.j2") == []
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param(
+            {
+                "prompts/Big/skprompt.txt": "{{$input}}" * 3000,
+                "prompts/Big/config.json": json.dumps(
+                    {"input_variables": [{"name": "input", "default": "x" * 1_000_000}]}
+                ),
+            },
+            id="semantic-kernel-1MB-default-x3000",
+        ),
+        pytest.param(
+            {
+                "prompts/lc.json": json.dumps(
+                    {
+                        "_type": "prompt",
+                        "input_variables": ["q"],
+                        "partial_variables": {"q": "y" * 1_000_000},
+                        "template": "{q}" * 3000,
+                    }
+                )
+            },
+            id="langchain-fstring-x3000",
+        ),
+    ],
+)
+def test_sk_and_langchain_renders_are_capped(
+    files: dict[str, str], run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    root = make_project({"budgets.yaml": MANIFEST, "prompts/ok.j2": HEALTHY, **files})
+    run = run_bounded("check", "--format", "json", cwd=root, timeout=60)
+    run.assert_clean(0, 1)
+    _checked_the_rest(run)
+    data = json.loads(run.stdout)
+    big = next(iter(files))
+    assert any(
+        f["rule"] == "PB001" and f["path"] == big and "larger than" in f["message"]
+        for f in data["findings"]
+    ), run.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("ifs.j2", "{% if a %}" * 3000 + "x" + "{% endif %}" * 3000),
+        ("fors.j2", "{% for a in b %}" * 3000 + "x" + "{% endfor %}" * 3000),
+        ("ifs-120.j2", "{% if a %}" * 120 + "x" + "{% endif %}" * 120),
+        ("filters.j2", "{{ a" + "|upper" * 20000 + " }}"),
+        ("filters-250.j2", "{{ a" + "|upper" * 250 + " }}"),
+        ("parens.j2", "{{ " + "(" * 3000 + "a" + ")" * 3000 + " }}"),
+        ("lists.j2", "{{ " + "[" * 3000 + "]" * 3000 + " }}"),
+        ("plus.j2", "{{ a" + " + 1" * 20000 + " }}"),
+        ("dots.j2", "{{ a" + ".b" * 20000 + " }}"),
+        (
+            "blocks.prompt",
+            "---\nmodel: gpt-4.1-mini\n---\n" + "{{#if a}}" * 3000 + "{{/if}}" * 3000,
+        ),
+        (
+            "subexpr.prompt",
+            "---\nmodel: gpt-4.1-mini\n---\n{{x " + "(y " * 3000 + ")" * 3000 + "}}",
+        ),
+        ("deep.prompty", "---\nname: d\n---\nuser:\n" + "{% if a %}" * 3000 + "{% endif %}" * 3000),
+    ],
+)
+def test_deep_templates_are_pb001_and_the_rest_is_checked(
+    name: str, body: str, run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {"budgets.yaml": MANIFEST, "prompts/ok.j2": HEALTHY, f"prompts/{name}": body},
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root)
+    run.assert_clean(0, 1)
+    _checked_the_rest(run)
+    found = _pb001_for(run, f"prompts/{name}")
+    assert found, run.stdout[-2000:]
+    assert all(isinstance(f["line"], int) for f in found)
+
+
+def test_str_format_render_is_capped(run_bounded: RunBounded, make_project: MakeProject) -> None:
+    manifest = (
+        MANIFEST
+        + 'engines:\n  "prompts/py/*.txt": format\n'
+        + "variables:\n  q:\n    sample: "
+        + "y" * 1_000_000
+        + "\n"
+    )
+    root = make_project(
+        {"budgets.yaml": manifest, "prompts/ok.j2": HEALTHY, "prompts/py/big.txt": "{q}" * 3000},
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root, timeout=60)
+    run.assert_clean(0, 1, 2)
+    assert "larger than 8,000,000" in run.stdout + run.stderr, (run.stdout[-2000:], run.stderr)
