@@ -10,7 +10,8 @@ import pytest
 
 from conftest import EXAMPLES, Run
 from promptbudget import __version__
-from promptbudget.cli import ColorMode, use_color
+from promptbudget.cli import ColorMode
+from promptbudget.cli.output import use_color
 
 RunCli = Callable[..., Run]
 OVER_BUDGET = EXAMPLES / "over-budget"

@@ -9,8 +9,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from promptbudget import cli
-from promptbudget.cli import TerminalProgress
+from promptbudget.cli.output import TerminalProgress, shows_progress
 from promptbudget.progress import set_sink, track
 
 
@@ -81,4 +80,4 @@ def test_progress_is_shown_on_a_terminal_outside_ci_only(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: is_tty)
-    assert cli._shows_progress() is expected
+    assert shows_progress() is expected

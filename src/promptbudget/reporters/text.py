@@ -9,18 +9,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from promptbudget.estimates import (
-    TimeOfDaySplit,
-    WorkflowEstimate,
-    time_of_day_splits,
-    unmodelled_pricing,
-)
 from promptbudget.findings import Finding, Severity
-from promptbudget.headroom import WhatIf, what_if
 from promptbudget.pricing.catalog import LongContextTier, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
-from promptbudget.units import format_share, format_tokens, format_usd
+from promptbudget.reporters.tables import print_table
+from promptbudget.reporters.text_estimate import print_estimates
+from promptbudget.units import format_tokens, format_usd
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -140,7 +135,8 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     elif report.command == "compress":
         _print_compressions(console, report)
     elif report.command == "estimate":
-        _print_estimates(console, report)
+        _print_findings(console, report)
+        print_estimates(console, report)
     elif report.command == "diff":
         _print_diff(console, report)
     elif report.command == "replay":
@@ -161,7 +157,7 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         from promptbudget.reporters.check_text import print_limits, print_workflows
 
         def show(table: Table) -> None:
-            _print_table(console, table)
+            print_table(console, table)
 
         print_workflows(console, report.workflows, show)
         print_limits(console, report.limits, show)
@@ -174,18 +170,6 @@ def render_text(report: Report, settings: ReportSettings) -> str:
         diffs = "".join(item.diff + "\n" for item in report.compressions if item.diff)
         return diffs + text
     return text
-
-
-def _print_table(console: Console, table: Table) -> None:
-    """Print at the table's natural width if the console is narrower: a wrapped line is
-    better than a truncated number."""
-    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-    width = console.width
-    console.width = max(width, natural)
-    try:
-        console.print(table)
-    finally:
-        console.width = width
 
 
 def _print_counts(console: Console, report: Report) -> None:
@@ -210,7 +194,7 @@ def _print_counts(console: Console, report: Report) -> None:
             f"{approx}{format_tokens(count.prompt.request_tokens)}",
             messages,
         )
-    _print_table(console, table)
+    print_table(console, table)
     if any(not c.exact for c in report.templates):
         console.print(
             Text(
@@ -219,13 +203,6 @@ def _print_counts(console: Console, report: Report) -> None:
                 style="dim",
             )
         )
-
-
-def format_count(value: Decimal) -> str:
-    """Calls per request: ``4``, or ``4.32`` when routing and retries make it fractional."""
-    if value == value.to_integral_value():
-        return f"{int(value):,}"
-    return f"{value.quantize(Decimal('0.01')).normalize():f}"
 
 
 def _rate(value: object) -> str:
@@ -268,7 +245,7 @@ def _print_models(console: Console, report: Report) -> None:
             else "-",
             model.tokenizer,
         )
-    _print_table(console, table)
+    print_table(console, table)
     console.print(
         Text(
             f"{len(report.models)} models, prices in USD per million tokens as of "
@@ -286,229 +263,6 @@ def _print_models(console: Console, report: Report) -> None:
 
 # -- estimate ------------------------------------------------------------------------------
 
-COMPONENT_LABELS = {
-    "static": "static text",
-    "tools": "tool definitions",
-    "history": "history (earlier turns)",
-    "tool_results": "tool results",
-    "output": "output",
-}
-
-
-def component_label(name: str) -> str:
-    if name.startswith("var:"):
-        return f"{{{{ {name[4:]} }}}}"
-    return COMPONENT_LABELS.get(name, name)
-
-
-def _share(part: Decimal, total: Decimal) -> str:
-    return f"{part / total * 100:.1f}%" if total else "-"
-
-
-def _metrics(workflow: WorkflowEstimate) -> list[tuple[str, Decimal | None]]:
-    calls = workflow.calls_per_request
-    outcome = workflow.outcome
-    return [
-        ("cost per call", workflow.cost.mean / calls if calls else None),
-        ("cost per request (mean)", workflow.cost.mean),
-        ("cost per request (p50)", workflow.cost.p50),
-        ("cost per request (p95)", workflow.cost.p95),
-        ("cost per successful outcome", outcome.mean),
-        ("spend per month", workflow.monthly_spend_usd),
-    ]
-
-
-def _print_estimates(console: Console, report: Report) -> None:
-    _print_findings(console, report)
-    baseline = {w.name: w for w in report.baseline}
-    pairs = _what_if(report)
-    for workflow in report.workflows:
-        _print_estimate(console, workflow, baseline.get(workflow.name))
-        mine = [pair for pair in pairs if pair.after.workflow == workflow.name]
-        if mine:
-            from promptbudget.reporters.headroom_text import what_if_table
-
-            console.print()
-            _print_table(console, what_if_table(mine))
-        if report.why:
-            _print_why(console, workflow)
-        console.print()
-    if report.sets:
-        console.print(Text("what-if: " + "; ".join(report.sets), style="dim"))
-        if pairs:
-            console.print(_what_if_summary(pairs))
-    if not report.workflows:
-        console.print("no workflows in the manifest, so there is nothing to estimate")
-
-
-def _what_if(report: Report) -> tuple[WhatIf, ...]:
-    if not report.sets:
-        return ()
-    return what_if(report.baseline_limits, report.limits)
-
-
-def _what_if_summary(pairs: tuple[WhatIf, ...]) -> Text:
-    """``✗ the what-if breaks 3 budgets: docs-answer $/month, ...; keeps 12``."""
-    broken = [p for p in pairs if p.verdict in {"broken", "still over"}]
-    kept = [p for p in pairs if p.verdict in {"kept", "fixed"}]
-    text = Text()
-    if broken:
-        names = ", ".join(f"{p.after.subject} {p.after.label}" for p in broken)
-        text.append("✗ ", style="bold red")
-        text.append(f"the what-if breaks {len(broken)} budget{'s' if len(broken) != 1 else ''}")
-        text.append(f": {names}; ")
-        text.append(f"keeps {len(kept)}")
-    else:
-        text.append("✓ ", style="bold green")
-        text.append(f"the what-if keeps every budget ({len(kept)})")
-    fixed = sum(1 for p in pairs if p.verdict == "fixed")
-    if fixed:
-        text.append(f"; fixes {fixed}")
-    text.append(" (check --set gates on it)", style="dim")
-    return text
-
-
-def _print_estimate(
-    console: Console, workflow: WorkflowEstimate, baseline: WorkflowEstimate | None
-) -> None:
-    title = Text(workflow.name, style="bold")
-    details = []
-    per_day = workflow.workflow.requests_per_day
-    if per_day is not None:
-        details.append(f"{format_count(per_day)} requests/day")
-    if workflow.workflow.success_rate != 1:
-        details.append(f"{format_share(workflow.workflow.success_rate)} success")
-    if workflow.workflow.semantic_cache_hit_rate:
-        details.append(f"{format_share(workflow.workflow.semantic_cache_hit_rate)} semantic cache")
-    if workflow.samples > 1:
-        details.append(f"Monte Carlo: {workflow.samples:,} samples, seed {workflow.seed}")
-    if not workflow.is_complete:
-        details.append("at least: a model is not priced, see PB110")
-    if details:
-        title.append("  (" + ", ".join(details) + ")", style="dim")
-    console.print(title)
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("")
-    if baseline is not None:
-        table.add_column("baseline", justify="right")
-        table.add_column("what-if", justify="right")
-        table.add_column("delta", justify="right")
-        for (name, after), (_, before) in zip(_metrics(workflow), _metrics(baseline), strict=True):
-            table.add_row(name, _usd(before), _usd(after), _delta(before, after))
-    else:
-        table.add_column("", justify="right")
-        for name, amount in _metrics(workflow):
-            table.add_row(name, _usd(amount))
-    if baseline is not None:  # baseline, what-if, delta: the order of the columns
-        table.add_row(
-            "calls per request",
-            format_count(baseline.calls_per_request),
-            format_count(workflow.calls_per_request),
-            _count_delta(baseline.calls_per_request, workflow.calls_per_request),
-        )
-    else:
-        table.add_row("calls per request", format_count(workflow.calls_per_request))
-    _print_table(console, table)
-    mix = ", ".join(
-        f"{model or '?'} {format_share_rounded(calls)} of calls / {format_share_rounded(cost)} "
-        "of cost"
-        for model, calls, cost in workflow.model_mix()
-    )
-    console.print(Text(f"model mix: {mix}", style="dim"))
-    for model, dimensions in unmodelled_pricing(workflow).items():
-        console.print(Text(f"not modelled for {model}: {', '.join(dimensions)}", style="dim"))
-    for step in workflow.steps:
-        if step.break_even_escalation is not None:
-            rate = step.break_even_escalation
-            verdict = (
-                f"cheaper than sending every call to the escalation model while escalations "
-                f"stay below {format_share_rounded(rate)}"
-                if rate > 0
-                else "never cheaper than sending every call to the escalation model"
-            )
-            console.print(Text(f"step {step.name}: the cascade is {verdict}", style="dim"))
-
-
-def _count_delta(before: Decimal, after: Decimal) -> str:
-    change = after - before
-    if not change:
-        return ""
-    return ("+" if change > 0 else "-") + format_count(abs(change))
-
-
-def _usd(amount: Decimal | None) -> str:
-    return "-" if amount is None else format_usd(amount)
-
-
-def _delta(before: Decimal | None, after: Decimal | None) -> str:
-    if before is None or after is None:
-        return "-"
-    change = after - before
-    sign = "+" if change > 0 else ("-" if change < 0 else "")
-    percent = f" ({sign}{abs(change) / before * 100:.1f}%)" if before else ""
-    return f"{sign}{format_usd(abs(change))}{percent}"
-
-
-def format_share_rounded(share: Decimal) -> str:
-    return f"{share * 100:.1f}%".replace(".0%", "%")
-
-
-def time_of_day_line(split: TimeOfDaySplit) -> str:
-    """``--why``: how a time-of-day price was blended for one step's model."""
-    tod = split.time_of_day
-    spread = "traffic spread evenly over the week" if tod.is_even_spread else "traffic profile"
-    money = (
-        f": peak {format_usd(split.peak_usd)} + off-peak {format_usd(split.off_peak_usd)} = "
-        f"{format_usd(split.cost_usd)} per request"
-        if split.peak_usd is not None and split.off_peak_usd is not None
-        else ""
-    )
-    share = format_share(tod.off_peak_share.quantize(Decimal("0.001")))
-    return (
-        f"{split.step} on {split.model}: {share} of requests off-peak ({spread}; input "
-        f"{tod.off_peak.input_per_mtok}/{tod.peak.input_per_mtok}, "
-        f"output {tod.off_peak.output_per_mtok}/{tod.peak.output_per_mtok} $/M off-peak/peak)"
-        f"{money}"
-    )
-
-
-def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
-    from rich.tree import Tree
-
-    total = workflow.cost.mean
-    root = Tree(Text.assemble((workflow.name, "bold"), f"  {format_usd(total)}  100%"))
-    for step in workflow.steps:
-        step_components = [c for c in workflow.components if c.step == step.name]
-        step_cost = sum((c.cost_usd for c in step_components), Decimal(0))
-        branch = root.add(
-            Text.assemble(
-                (step.name, "bold"), f"  {format_usd(step_cost)}  {_share(step_cost, total)}"
-            )
-        )
-        for model in dict.fromkeys(c.model for c in step_components):
-            parts = [c for c in step_components if c.model == model]
-            model_cost = sum((c.cost_usd for c in parts), Decimal(0))
-            leaf = branch.add(
-                f"{model or '?'}  {format_usd(model_cost)}  {_share(model_cost, total)}"
-            )
-            shown = [c for c in parts if c.cost_usd or c.tokens]
-            for part in sorted(shown, key=lambda c: c.cost_usd, reverse=True):
-                leaf.add(
-                    f"{component_label(part.name)}: {format_tokens(round(part.tokens))} tokens  "
-                    f"{format_usd(part.cost_usd)}  {_share(part.cost_usd, total)}"
-                )
-    console.print(root)
-    for split in time_of_day_splits(workflow):
-        console.print(Text(time_of_day_line(split)))
-    console.print(
-        Text(
-            "tokens and dollars are per request, averaged over traffic classes, routing, "
-            "escalations, retries and the Monte Carlo samples; dollars include prompt "
-            "caching, batch and the semantic cache",
-            style="dim",
-        )
-    )
-
 
 def _print_models_diff(console: Console, report: Report) -> None:
     changes = report.price_changes
@@ -521,7 +275,7 @@ def _print_models_diff(console: Console, report: Report) -> None:
             change.model, change.field, _diff_value(change.bundled), _diff_value(change.other)
         )
     if changes:
-        _print_table(console, table)
+        print_table(console, table)
     console.print(
         Text(
             f"{len(changes)} changed value(s) against the bundled catalog of "
@@ -592,7 +346,7 @@ def _print_compressions(console: Console, report: Report) -> None:
             status,
         )
     if report.compressions:
-        _print_table(console, table)
+        print_table(console, table)
     saved = before - after
     total = f"{saved / before * 100:.1f}%" if before else "0%"
     passes = ", ".join(f"{name} {format_tokens(count)}" for name, count in saved_by_pass.items())
@@ -645,7 +399,7 @@ def _print_diff(console: Console, report: Report) -> None:
                 span_text(workflow.tokens_per_request, "tokens"),
                 delta_text(workflow.tokens_per_request, "tokens"),
             )
-        _print_table(console, table)
+        print_table(console, table)
         console.print()
     changed = diff.changed_templates
     if changed:
@@ -661,7 +415,7 @@ def _print_diff(console: Console, report: Report) -> None:
                 span_text(template.tokens, "tokens"),
                 delta_text(template.tokens, "tokens"),
             )
-        _print_table(console, table)
+        print_table(console, table)
     unchanged = len(diff.templates) - len(changed)
     if unchanged:
         console.print(
@@ -710,7 +464,7 @@ def _print_replay(console: Console, report: Report) -> None:
             )
         for row in rows:
             table.add_row(*row)
-        _print_table(console, table)
+        print_table(console, table)
     else:
         console.print("No usage records in the logs.")
     unmatched = shared.unmatched_lines(result)
@@ -734,5 +488,5 @@ def _print_replay(console: Console, report: Report) -> None:
             table.add_column(name, justify="right" if name == "cost of the gap" else "left")
         for row in drift:
             table.add_row(*row)
-        _print_table(console, table)
+        print_table(console, table)
     console.print()
