@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from promptbudget.templates.pyformat import unmatched_brace_line
+
 _ENGINES = {"f-string": "fstring", "jinja2": "jinja2", "mustache": "mustache"}
 
 
@@ -57,7 +59,7 @@ def parse_fstring(body: str, first_line: int = 1) -> list[str | Field]:
         parsed = list(string.Formatter().parse(body))
     except ValueError as err:
         raise FStringError(
-            f"f-string template error: {err}", _error_line(body, first_line)
+            f"f-string template error: {err}", unmatched_brace_line(body, first_line)
         ) from err
     for literal, name, spec, conversion in parsed:
         if literal:
@@ -79,23 +81,3 @@ def parse_fstring(body: str, first_line: int = 1) -> list[str | Field]:
             pieces.append(Field(name, line_here))
         line = line_here
     return pieces
-
-
-def _error_line(body: str, first_line: int) -> int:
-    """The line of the first unmatched single brace (str.format does not say)."""
-    index = 0
-    while index < len(body):
-        char = body[index]
-        if char in "{}":
-            if body.startswith(char * 2, index):
-                index += 2
-                continue
-            if char == "}":
-                return first_line + body.count("\n", 0, index)
-            close = body.find("}", index)
-            if close < 0:
-                return first_line + body.count("\n", 0, index)
-            index = close + 1
-            continue
-        index += 1
-    return first_line

@@ -54,7 +54,7 @@ def parse_format(body: str, first_line: int = 1) -> list[str | FormatField]:
         parsed = list(string.Formatter().parse(body))
     except ValueError as err:
         raise FormatTemplateError(
-            f"str.format error: {err}", _unmatched_brace_line(body, first_line)
+            f"str.format error: {err}", unmatched_brace_line(body, first_line)
         ) from err
     pieces: list[str | FormatField] = []
     line = first_line
@@ -194,7 +194,7 @@ def format_value(value: Any, field: FormatField, spec: str, warn: Callable[[str]
         return str(value)
 
 
-def _unmatched_brace_line(body: str, first_line: int) -> int:
+def unmatched_brace_line(body: str, first_line: int) -> int:
     """The line of the first single brace that str.format cannot match."""
     index = 0
     while index < len(body):
