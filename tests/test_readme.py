@@ -232,7 +232,7 @@ def test_console_and_sh_snippets_run(name: str, sandbox: Path, run_cli: Callable
 def test_runner_catches_a_wrong_number(sandbox: Path, run_cli: Callable[..., Run]) -> None:
     shell = Shell(sandbox, run_cli)
     output, _ = shell.run("cd examples && promptbudget check")
-    _assert_output("check", ["✓ 0 errors, 1 warning, 1 info — all budgets hold"], output)
+    _assert_output("check", ["✓ 0 errors, ... — all budgets hold"], output)
     with pytest.raises(AssertionError):
         _assert_output("check", ["support-reply ... $9,999.99"], output)
     with pytest.raises(AssertionError):
