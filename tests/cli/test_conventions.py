@@ -44,7 +44,7 @@ def test_quiet_prints_only_what_fails(run_cli: RunCli) -> None:
     result = run_cli("check", "-q", cwd=OVER_BUDGET)
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    # examples/over-budget: 4 errors (PB101, PB106, PB107, PB108), a warning and an info
+    # examples/over-budget: 4 errors (PB101, PB106, PB107, PB108), warnings and an info
     assert [line for line in lines if "[error]" in line] == lines[:4]
     assert "[warning]" not in result.stdout and "[info]" not in result.stdout
     assert not any(line.startswith(("workflow ", "budget ")) for line in lines)  # no tables
