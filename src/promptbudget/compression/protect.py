@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from promptbudget.scanning import RegexFinder
+
 OPEN = "\ue100"
 CLOSE = "\ue101"
 PLACEHOLDER = re.compile(f"{OPEN}(\\d+){CLOSE}")
@@ -49,36 +51,15 @@ _CANDIDATE = re.compile(
 )
 
 
-class _Closer:
-    """The first match of ``pattern`` at or after a position, for non-decreasing positions,
-    in linear total time."""
-
-    def __init__(self, text: str, pattern: re.Pattern[str]) -> None:
-        self.text = text
-        self.pattern = pattern
-        self._from = -1
-        self._match: re.Match[str] | None = None
-        self._searched = False
-
-    def search(self, start: int) -> re.Match[str] | None:
-        cached = self._searched and start >= self._from
-        if cached and (self._match is None or self._match.start() >= start):
-            return self._match
-        self._searched = True
-        self._from = start
-        self._match = self.pattern.search(self.text, start)
-        return self._match
-
-
 class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.raw = _Closer(text, _RAW_CLOSE)
+        self.raw = RegexFinder(text, _RAW_CLOSE)
         self.templates = {
-            opener: _Closer(text, re.compile(re.escape(closer)))
+            opener: RegexFinder(text, re.compile(re.escape(closer)))
             for opener, closer in _TEMPLATE_CLOSERS.items()
         }
-        self.fences: dict[str, _Closer] = {}
+        self.fences: dict[str, RegexFinder] = {}
 
     def span_at(self, start: int) -> tuple[str, int] | None:
         """The kind and end of the protected span starting at ``start``, if one does."""
@@ -92,7 +73,7 @@ class _Scanner:
             closer = self.fences.get(ticks)
             if closer is None:
                 pattern = re.compile(rf"^[ \t]*{re.escape(ticks)}[ \t]*$", re.MULTILINE)
-                closer = self.fences[ticks] = _Closer(text, pattern)
+                closer = self.fences[ticks] = RegexFinder(text, pattern)
             if (close := closer.search(fence.end())) is not None:
                 return "fence", close.end()
         for opener, closer_search in self.templates.items():
