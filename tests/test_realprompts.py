@@ -4,7 +4,7 @@
 engine the application loads each with and where its code says so, and whether that engine
 accepts the file, checked with the engine itself). The files are not in this repository: set
 ``PROMPTBUDGET_REALPROMPTS`` to a folder holding them as ``<owner>__<repo>/<path>`` (or keep
-them at ``/work/shared/realprompts``); without them these tests skip.
+them in ``shared/realprompts`` beside the checkout); without them these tests skip.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import TemplateFormat, detect_format, read_prompt_text
 
 SOURCES = Path(__file__).resolve().parent / "realprompts" / "SOURCES.tsv"
-FOLDER = Path(os.environ.get("PROMPTBUDGET_REALPROMPTS", "/work/shared/realprompts"))
+# The files are kept outside the repository, in the shared/ folder next to the checkout.
+_CANDIDATES = [
+    Path(os.environ["PROMPTBUDGET_REALPROMPTS"])
+    if "PROMPTBUDGET_REALPROMPTS" in os.environ
+    else None,
+    Path(__file__).resolve().parents[2] / "shared" / "realprompts",
+    Path("/work/shared/realprompts"),
+]
+FOLDER = next((p for p in _CANDIDATES if p is not None and p.is_dir()), Path("shared/realprompts"))
 
 
 def _rows() -> list[dict[str, str]]:
