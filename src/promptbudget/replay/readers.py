@@ -165,16 +165,7 @@ def read_json_line_range(
                 break
             position += len(raw)
             number += 1
-            tally.lines += 1
-            if not raw.strip():
-                continue
-            source = f"{shown}:{number}"
-            try:
-                obj = json.loads(raw)
-            except (ValueError, RecursionError) as err:
-                tally.bad(source, f"not valid JSON ({_short(err)})")
-                continue
-            yield from _records_of(obj, source, tally, input_format)
+            yield from _line_records(raw, f"{shown}:{number}", tally, input_format)
 
 
 def _first_line_is_json(head: bytes) -> bool:
@@ -194,6 +185,19 @@ def _is_csv(head: bytes) -> bool:
         return False
     header = text.split(b"\n", 1)[0]
     return b"," in header or b"\t" in header
+
+
+def _line_records(raw: bytes, source: str, tally: ScanTally, input_format: str) -> Iterator[Record]:
+    """The records of one JSON line (a blank line holds none; a bad one is counted)."""
+    tally.lines += 1
+    if not raw.strip():
+        return
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        tally.bad(source, f"not valid JSON ({_short(err)})")
+        return
+    yield from _records_of(obj, source, tally, input_format)
 
 
 def _records_of(obj: Any, source: str, tally: ScanTally, input_format: str) -> Iterator[Record]:
@@ -217,16 +221,7 @@ def _json_lines(
     try:
         for raw in stream:
             number += 1
-            tally.lines += 1
-            if not raw.strip():
-                continue
-            source = f"{shown}:{number}"
-            try:
-                obj = json.loads(raw)
-            except (ValueError, RecursionError) as err:
-                tally.bad(source, f"not valid JSON ({_short(err)})")
-                continue
-            yield from _records_of(obj, source, tally, input_format)
+            yield from _line_records(raw, f"{shown}:{number}", tally, input_format)
     except (OSError, EOFError) as err:  # a truncated gzip or zstd stream
         tally.bad(f"{shown}:{number + 1}", f"the file ends early or is corrupt ({_short(err)})")
 

@@ -32,10 +32,11 @@ from promptbudget.templates.sandbox import (
 if TYPE_CHECKING:
     pass
 from promptbudget.templates.rendered import (
+    MISSING,
     Message,
     RenderedPrompt,
-    SlotValue,
     VariableValue,
+    bind_value,
     messages_of,
     raw_prompt,
     remap_lines,
@@ -268,16 +269,9 @@ class TemplateRenderer:
         slots: list[VariableValue] = []
         context: dict[str, Any] = {}
         for name in used:
-            value = values.get(name)
-            if as_slots:
-                value = VariableValue(name, "structure", max_tokens=0)
-            if value is None:
-                continue
-            if value.is_cap:
-                context[name] = SlotValue(len(slots))
-                slots.append(value)
-            else:
-                context[name] = value.sample
+            bound = bind_value(name, values, slots, as_slots=as_slots)
+            if bound is not MISSING:
+                context[name] = bound
 
         self.budget.reset()
         watchdog = Watchdog(self.timeout_seconds)

@@ -308,3 +308,20 @@ def split_parts(text: str, slots: list[VariableValue]) -> tuple[Part, ...]:
     if position < len(text):
         parts.append(text[position:])
     return tuple(parts)
+
+
+MISSING = object()  # ``bind_value``: the variable has no value at all
+
+
+def bind_value(
+    name: str, values: Mapping[str, VariableValue], slots: list[VariableValue], *, as_slots: bool
+) -> object:
+    """What ``name`` renders as: its sample, or (a capped value, or any value with
+    ``as_slots``) a slot marker whose value is appended to ``slots``; ``MISSING`` if none."""
+    value = VariableValue(name, "structure", max_tokens=0) if as_slots else values.get(name)
+    if value is None:
+        return MISSING
+    if value.is_cap:
+        slots.append(value)
+        return SlotValue(len(slots) - 1)
+    return value.sample

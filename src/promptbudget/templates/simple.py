@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from promptbudget.templates.handlebars import VariableReads
     from promptbudget.tools import Tool
 from promptbudget.templates.rendered import (
+    MISSING,
     RenderedPrompt,
     SlotValue,
     VariableValue,
+    bind_value,
     messages_of,
     raw_prompt,
 )
@@ -55,16 +57,9 @@ def handlebars_context(
     first = {**functions, **lines}
     rendered: dict[str, Any] = {}
     for name in sorted(first, key=lambda n: (declared_at.get(n, 1 << 30), first[n], n)):
-        value = values.get(name)
-        if as_slots:
-            value = VariableValue(name, "structure", max_tokens=0)
-        if value is None:
-            continue
-        if value.is_cap:
-            rendered[name] = SlotValue(len(slots))
-            slots.append(value)
-        else:
-            rendered[name] = value.sample
+        bound = bind_value(name, values, slots, as_slots=as_slots)
+        if bound is not MISSING:
+            rendered[name] = bound
     context = {name: value for name, value in rendered.items() if name in lines}
     outputs = {name: value for name, value in rendered.items() if name in functions}
     return context, outputs
