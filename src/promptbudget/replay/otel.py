@@ -28,6 +28,9 @@ CACHE_WRITE = (
 )
 REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.output_tokens.reasoning")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
+# time to the first chunk of a streamed response, in seconds: the span attribute of semconv
+# v1.41 (semantic-conventions PR #3607), then the name some instrumentations emit (Sentry)
+TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk", "gen_ai.response.time_to_first_token")
 MODEL_CALLS = frozenset(
     {"chat", "text_completion", "generate_content", "responses", "completion", "create_response"}
 )
@@ -144,6 +147,7 @@ def span_record(span: Mapping[str, Any], source: str) -> Record | None:
         record.cache_read_tokens = values.tokens(_first(attrs, CACHE_READ), CACHE_READ[0])
         record.cache_write_tokens = values.tokens(_first(attrs, CACHE_WRITE), CACHE_WRITE[0])
         record.reasoning_tokens = values.tokens(_first(attrs, REASONING), REASONING[0])
+        record.ttft_ms = values.seconds_ms(_first(attrs, TTFT_SECONDS), TTFT_SECONDS[0])
         cached = record.cache_read_tokens + record.cache_write_tokens
         if cached > record.input_tokens:
             # an instrumentation that reports input the Anthropic way (cache excluded)

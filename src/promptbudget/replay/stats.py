@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from promptbudget.replay.query import COUNTS, METRICS, STATS
+from promptbudget.replay.query import COUNTS, METRICS, OPTIONAL_METRICS, STATS
 
 UNMATCHED = ""  # the workflow key of records that no workflow claims
 
@@ -46,6 +46,9 @@ class ModelShare:
     unpriced: int
     input_tokens: Metric
     output_tokens: Metric
+    latency_ms: Metric = field(default_factory=Metric)  # per call, span start to end
+    ttft_ms: Metric = field(default_factory=Metric)  # calls whose log carries it
+    output_tps: Metric = field(default_factory=Metric)  # output tokens / (latency - ttft)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class StepStats:
     cost_per_request: Metric = field(default_factory=Metric)  # this step's share
     turns: Metric = field(default_factory=Metric)
     tool_calls: Metric = field(default_factory=Metric)
+    latency_per_call: Metric = field(default_factory=Metric)  # ms, one model call
+    latency: Metric = field(default_factory=Metric)  # ms, the step's calls in one request
+    ttft_ms: Metric = field(default_factory=Metric)
     models: tuple[ModelShare, ...] = ()
 
     @property
@@ -92,6 +98,7 @@ class WorkflowStats:
     cost_per_request: Metric = field(default_factory=Metric)
     turns: Metric = field(default_factory=Metric)
     tool_calls: Metric = field(default_factory=Metric)
+    latency: Metric = field(default_factory=Metric)  # ms, one request end to end
     steps: tuple[StepStats, ...] = ()
 
     @property
@@ -166,7 +173,13 @@ def _metric(row: Mapping[str, object], name: str) -> Metric:
 
 
 def required_columns() -> tuple[str, ...]:
-    return ("level", "workflow", "step", *COUNTS, *(f"{m}_{s}" for m in METRICS for s in STATS[:5]))
+    return (
+        "level",
+        "workflow",
+        "step",
+        *COUNTS,
+        *(f"{m}_{s}" for m in METRICS if m not in OPTIONAL_METRICS for s in STATS[:5]),
+    )
 
 
 def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
@@ -192,6 +205,8 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 cache_write_tokens=_metric(row, "cache_write_tokens"),
                 reasoning_tokens=_metric(row, "reasoning_tokens"),
                 cost_per_call=_metric(row, "cost_usd"),
+                latency_per_call=_metric(row, "latency_ms"),
+                ttft_ms=_metric(row, "ttft_ms"),
             )
         elif level == "step_requests":
             steps.setdefault(key, {}).update(
@@ -200,6 +215,7 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 turns=_metric(row, "turns"),
                 tool_calls=_metric(row, "tool_calls"),
                 cost_per_request=_metric(row, "cost_usd"),
+                latency=_metric(row, "latency_ms"),
             )
         elif level == "model":
             cost = _metric(row, "cost_usd")
@@ -212,6 +228,9 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                     unpriced=_int(row.get("unpriced")),
                     input_tokens=_metric(row, "input_tokens"),
                     output_tokens=_metric(row, "output_tokens"),
+                    latency_ms=_metric(row, "latency_ms"),
+                    ttft_ms=_metric(row, "ttft_ms"),
+                    output_tps=_metric(row, "output_tps"),
                 )
             )
         elif level == "workflow":
@@ -232,6 +251,7 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 cost_per_request=_metric(row, "cost_usd"),
                 turns=_metric(row, "turns"),
                 tool_calls=_metric(row, "tool_calls"),
+                latency=_metric(row, "latency_ms"),
                 steps=tuple(
                     StepStats(
                         workflow=name,

@@ -21,6 +21,7 @@ STEP_HEADER = (
     "cache hits",
     "turns p50/p95",
     "tools p50/p95",
+    "latency p50/p95/max",
     "$/call",
     "models",
 )
@@ -43,6 +44,22 @@ def _two(metric: Metric, *, tokens: bool = True) -> str:
     if tokens:
         return f"{_tokens(metric.p50)} / {_tokens(metric.p95)}"
     return f"{metric.p50:g} / {metric.p95:g}"
+
+
+def format_ms(value: float) -> str:
+    """``850 ms``, ``1.24 s``, ``12.3 s``, ``95 s``."""
+    if value < 1000:
+        return f"{value:.0f} ms"
+    seconds = value / 1000
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds:,.0f} s"
+
+
+def latency_three(metric: Metric) -> str:
+    if not metric.n:
+        return "-"
+    return f"{format_ms(metric.p50)} / {format_ms(metric.p95)} / {format_ms(metric.max)}"
 
 
 def _usd(value: float) -> str:
@@ -83,6 +100,7 @@ def step_rows(result: ReplayResult) -> list[tuple[str, ...]]:
                 _percent(step.cache_hit_rate) if step.calls else "-",
                 _two(step.turns, tokens=False),
                 _two(step.tool_calls, tokens=False),
+                latency_three(step.latency),
                 _usd(step.cost_per_call.mean) if step.cost_per_call.n else "unpriced",
                 models_text(step),
             )
@@ -107,6 +125,12 @@ def workflow_line(stats: WorkflowStats, known: tuple[str, ...]) -> str:
                 f"{_percent(stats.success_rate)} success ({stats.outcomes:,} recorded)"
             )
         parts.append(f"run-rate {_usd(stats.monthly_run_rate_usd)} a month")
+    latency = stats.latency
+    if latency.n:
+        parts.append(
+            f"latency p50 {format_ms(latency.p50)}, p95 {format_ms(latency.p95)}, "
+            f"max {format_ms(latency.max)}"
+        )
     if stats.unpriced:
         parts.append(f"{stats.unpriced:,} calls unpriced (unknown model): totals are at least")
     return "; ".join(parts)
@@ -231,6 +255,9 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             "turns": _metric_json(step.turns),
             "tool_calls": _metric_json(step.tool_calls),
             "cost_per_call_usd": _metric_json(step.cost_per_call),
+            "latency_ms": _metric_json(step.latency),
+            "latency_per_call_ms": _metric_json(step.latency_per_call),
+            "ttft_ms": _metric_json(step.ttft_ms),
             "models": [
                 {
                     "model": m.model,
@@ -238,6 +265,9 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
                     "share": m.calls / step.calls if step.calls else None,
                     "cost_usd": m.cost_usd,
                     "unpriced_calls": m.unpriced,
+                    "latency_ms": _metric_json(m.latency_ms),
+                    "ttft_ms": _metric_json(m.ttft_ms),
+                    "output_tokens_per_second": _metric_json(m.output_tps),
                 }
                 for m in step.models
             ],
@@ -262,6 +292,7 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             "monthly_run_rate_usd": stats.monthly_run_rate_usd,
             "turns": _metric_json(stats.turns),
             "tool_calls": _metric_json(stats.tool_calls),
+            "latency_ms": _metric_json(stats.latency),
             "unpriced_calls": stats.unpriced,
             "steps": [step_json(s) for s in stats.steps],
         }
