@@ -185,3 +185,15 @@ def format_share(share: Decimal) -> str:
     percent = (share * 100).normalize()
     text = f"{percent:f}"
     return f"{text}%"
+
+
+def parse_percent_value(value: object) -> Decimal:
+    """``10%`` -> Decimal(10) (a percentage, as ``--fail-on-increase`` takes it)."""
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError as err:
+        raise ValueError(f"{value!r} is not a percentage such as 10%") from err
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{value!r} is not a percentage such as 10%")
+    return number

@@ -69,6 +69,11 @@ class ModelPrice:
     deprecation_date: str | None = None
     successor: str | None = None  # the model the provider names as its replacement
     off_peak: OffPeakPricing | None = None  # time-of-day rates (DeepSeek)
+    ttft_ms: float | None = None  # time to first token, median (milliseconds)
+    ttft_p95_ms: float | None = None  # its 95th percentile, when a source gives one
+    output_tokens_per_second: float | None = None  # after the first token
+    speed_source: str | None = None  # where the speed figures come from
+    speed_date: str | None = None  # when they were taken
     unmodelled: tuple[str, ...] = ()  # pricing dimensions the cost model leaves out
     source: str | None = None
     notes: str | None = None
@@ -100,6 +105,7 @@ _DECIMAL_FIELDS = {
     "batch_output_per_mtok",
     "batch_cache_read_per_mtok",
 }
+_FLOAT_FIELDS = {"ttft_ms", "ttft_p95_ms", "output_tokens_per_second"}
 _INT_FIELDS = {
     "context_window",
     "max_output_tokens",
@@ -127,6 +133,8 @@ def model_from_mapping(name: str, data: Mapping[str, Any], *, origin: str) -> Mo
             values[key] = _decimal(raw)
         elif key in _INT_FIELDS:
             values[key] = int(raw)
+        elif key in _FLOAT_FIELDS:
+            values[key] = float(raw)
         elif key == "long_context":
             values[key] = LongContextTier(
                 threshold_tokens=int(raw["threshold_tokens"]),
