@@ -21,7 +21,15 @@ from typing import Any
 import pytest
 from replay_project import project_fixture  # noqa: F401  (the "project" fixture)
 
+from conftest import readme_snippet
+
 pytest.importorskip("duckdb", reason="replay needs duckdb (pip install -e '.[dev]')")
+
+from promptbudget.rules import RULES
+
+needs_latency_rules = pytest.mark.skipif(
+    "PB117" not in RULES, reason="PB117/PB118 come with the latency simulation (issue 19 part A)"
+)
 
 Z95 = 1.6448536269514722
 BASE_NS = 1_764_547_200 * 10**9  # 2025-12-01T00:00:00Z
@@ -220,3 +228,124 @@ def test_litellm_completion_start_time_is_the_time_to_first_token(
     assert step["latency_per_call_ms"]["p50"] == pytest.approx(2000)
     assert step["ttft_ms"]["n"] == 1
     assert step["ttft_ms"]["max"] == pytest.approx(350)
+
+
+LIMITED = """\
+version: 1
+defaults: {model: gpt-4.1-mini}
+models:
+  gpt-4.1-mini: {ttft_ms: 400, output_tokens_per_second: 80}
+workflows:
+  support:
+    steps:
+      - name: classify
+        prompt: classify.j2
+        model: gpt-4.1-nano
+        output_tokens: 3
+      - name: answer
+        prompt: answer.j2
+        output_tokens: 200
+        limits:
+          max_latency_ms: {p50: 500}
+    limits:
+      max_latency_ms: {p50: 1000, p95: 2000}
+"""
+
+
+def _limited(make_project: Callable[..., Path]) -> Path:
+    return make_project(
+        {
+            "budgets.yaml": LIMITED,
+            "prompts/classify.j2": "Classify: {{ m }}\n",
+            "prompts/answer.j2": "Answer: {{ m }}\n",
+        }
+    ).resolve()
+
+
+def _requests(durations_ms: list[int], ttft_s: float | None = None) -> str:
+    """One root span per request plus classify (first 200 ms) and answer (the rest)."""
+    lines = []
+    for index, total in enumerate(durations_ms):
+        trace = f"{index + 1:032x}"
+        start = BASE_NS + index * 60 * 10**9
+        end = start + total * 10**6
+        lines.append(span(trace, start, end, [_attr("promptbudget.workflow", "support")]))
+        middle = start + 200 * 10**6
+        lines.append(chat(trace, start, middle, "classify", "gpt-4.1-nano", 3, None))
+        output = round(60 * (total - 200 - (ttft_s or 0) * 1000) / 1000)
+        lines.append(chat(trace, middle, end, "answer", "gpt-4.1-mini", max(output, 1), ttft_s))
+    return "\n".join(lines) + "\n"
+
+
+@needs_latency_rules
+def test_latency_over_max_latency_ms_is_pb117_with_when_how_often_and_examples(
+    make_project: Callable[..., Path], run_cli: Callable[..., Any]
+) -> None:
+    """40 requests: 36 of 900 ms and 4 of 3,000 ms. The p50 is 900 ms (under 1,000); the
+    p95 interpolates between ranks 37 and 38 of 40 (0-based 37.05: both 3,000 ms): 3,000 ms,
+    over 2,000 on 4 of 40 requests (10.0%). The answer step (700 and 2,800 ms) is over its
+    own p50 limit of 500 ms."""
+    root = _limited(make_project)
+    log = root / "spans.jsonl"
+    log.write_text(_requests([900] * 36 + [3000] * 4, ttft_s=0.4))
+    result = run_cli("replay", str(log), "--format", "json", cwd=root)
+    assert result.exit_code == 1, result.stderr
+    findings = [f for f in result.json()["findings"] if f["rule"] == "PB117"]
+    by_step = {f["step"]: f for f in findings}
+    assert set(by_step) == {None, "answer"}
+    workflow = by_step[None]
+    assert (workflow["measured"], workflow["limit"], workflow["unit"]) == (3000, 2000, "ms")
+    assert "at the p95" in workflow["message"]
+    assert "on 10.0% of requests (4 of 40), 2025-12-01" in workflow["message"]
+    assert f"{37:032x}" in workflow["message"]  # an example request id
+    assert workflow["line"] == 18
+    answer = by_step["answer"]
+    assert (answer["measured"], answer["limit"]) == (700, 500)
+    assert answer["line"] == 16
+    text = run_cli("replay", str(log), cwd=root).stdout
+    assert "PB117 latency-over-budget" in text
+    assert "workflow 'support' took 3.00 s per request at the p95" in text
+
+
+@needs_latency_rules
+def test_a_limit_without_any_measured_latency_is_pb118(
+    make_project: Callable[..., Path], run_cli: Callable[..., Any]
+) -> None:
+    root = _limited(make_project)
+    line = (
+        '{"trace_id": "t1", "metadata": {"promptbudget.workflow": "support", '
+        '"promptbudget.step": "answer"}, "response": {"id": "chatcmpl-1", "object": '
+        '"chat.completion", "created": 1764547200, "model": "gpt-4.1-mini", "choices": [], '
+        '"usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}}\n'
+    )
+    (root / "openai.jsonl").write_text(line)
+    result = run_cli("replay", "openai.jsonl", "--format", "json", cwd=root)
+    codes = [f["rule"] for f in result.json()["findings"]]
+    assert "PB117" not in codes
+    assert codes.count("PB118") == 2  # the workflow's limit and the answer step's
+
+
+def test_model_speeds_are_compared_with_the_declared_ones(
+    make_project: Callable[..., Path], run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpt-4.1-mini is declared at 400 ms to first token and 80 tokens/s; its calls here take
+    600 ms to the first chunk and then 60 tokens/s (output tokens = 60 x the time after it,
+    rounded): +50% and -25%, both drift on 40 calls."""
+    root = _limited(make_project)
+    log = root / "spans.jsonl"
+    log.write_text(_requests([2200] * 40, ttft_s=0.6))
+    replayed = _replay(run_cli, root, log)
+    speeds = {s["key"]: s for s in replayed["speeds"]}
+    assert speeds["ttft_ms"]["declared"] == 400
+    assert speeds["ttft_ms"]["observed_p50"] == pytest.approx(600)
+    assert speeds["ttft_ms"]["gap"] == pytest.approx(0.5)
+    assert speeds["ttft_ms"]["is_material"]
+    tps = speeds["output_tokens_per_second"]
+    assert tps["declared"] == 80
+    assert tps["observed_p50"] == pytest.approx(60)
+    assert tps["gap"] == pytest.approx(-0.25)
+    monkeypatch.setenv("COLUMNS", "200")
+    text = run_cli("replay", str(log), cwd=root).stdout
+    shown = [" ".join(line.split()) for line in text.splitlines()]
+    for line in readme_snippet("replay-speeds").strip().splitlines():  # the README's example
+        assert " ".join(line.split()) in shown

@@ -19,6 +19,7 @@ from promptbudget.replay.engine import (
     scan_logs,
 )
 from promptbudget.replay.judgement import judge
+from promptbudget.replay.latency import compare_speeds, judge_latency
 from promptbudget.replay.query import DIALECTS, build_query, parameters, transpile
 from promptbudget.replay.readers import ScanTally
 from promptbudget.replay.result import ReplayResult
@@ -74,7 +75,12 @@ def run(options: Options) -> Report:
     observed = collect(rows)
     if options.workflow is not None:
         observed = tuple(w for w in observed if w.name == options.workflow)
-    findings = sort_findings(judge(manifest, observed, project.severities))
+    findings = sort_findings(
+        [
+            *judge(manifest, observed, project.severities),
+            *judge_latency(manifest, observed, project.severities),
+        ]
+    )
     found_drift = drifts.with_impact(drifts.compare(manifest, observed), options)
     calibration = None
     if options.calibrate:
@@ -88,6 +94,7 @@ def run(options: Options) -> Report:
         malformed=tally.malformed,
         malformed_examples=tuple(tally.examples),
         drift=tuple(found_drift),
+        speeds=tuple(compare_speeds(manifest, observed)),
         calibration=calibration,
         aggregates=str(options.aggregates) if options.aggregates is not None else None,
         approximate=approximate,

@@ -153,7 +153,10 @@ def rate_rows(price: ModelPrice, name: str) -> list[tuple[object, ...]]:
 def latency_limit(limits: Limits | None) -> float | None:
     """The latency a request (or a step's share of it) is counted over: the p95 of
     ``max_latency_ms``, or its p50 when only that is given."""
-    return None
+    limit = limits.max_latency_ms if limits is not None else None
+    if limit is None:
+        return None
+    return limit.p95 if limit.p95 is not None else limit.p50
 
 
 def parameters(manifest: Manifest, models: Iterable[str]) -> Parameters:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from promptbudget.replay.calibration import Calibration
 from promptbudget.replay.drift import Drift
+from promptbudget.replay.latency import SpeedDrift
 from promptbudget.replay.readers import Malformed
 from promptbudget.replay.stats import WorkflowStats
 
@@ -19,6 +20,7 @@ class ReplayResult:
     malformed: int = 0
     malformed_examples: tuple[Malformed, ...] = ()
     drift: tuple[Drift, ...] = ()
+    speeds: tuple[SpeedDrift, ...] = ()  # model speeds declared against observed
     calibration: Calibration | None = None
     aggregates: str | None = None  # --aggregates FILE: the result judged came from there
     manifest: str = "budgets.yaml"  # the manifest judged against, as shown

@@ -420,4 +420,10 @@ def replay_markdown(report: Report) -> list[str]:
         lines += [_row(list(shared.DRIFT_HEADER)), _row(["---"] * len(shared.DRIFT_HEADER))]
         lines += [_row([md_text(cell) for cell in row]) for row in drift]
         lines.append("")
+    speeds = shared.speed_rows(result)
+    if speeds:
+        lines += ["**Model speeds against production**", ""]
+        lines += [_row(list(shared.SPEED_HEADER)), _row(["---"] * len(shared.SPEED_HEADER))]
+        lines += [_row([md_text(cell) for cell in row]) for row in speeds]
+        lines.append("")
     return lines

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from promptbudget.replay.judgement import duration, window
+from promptbudget.replay.latency import SpeedDrift, format_ms
 from promptbudget.replay.result import ReplayResult
 from promptbudget.replay.stats import UNMATCHED, Metric, StepStats, WorkflowStats, usd
 from promptbudget.units import format_tokens, format_usd
@@ -25,6 +26,7 @@ STEP_HEADER = (
     "$/call",
     "models",
 )
+SPEED_HEADER = ("model", "step", "speed", "declared", "observed p50", "gap", "calls")
 DRIFT_HEADER = ("assumption", "budgets.yaml", "observed", "basis", "cost of the gap")
 
 
@@ -44,16 +46,6 @@ def _two(metric: Metric, *, tokens: bool = True) -> str:
     if tokens:
         return f"{_tokens(metric.p50)} / {_tokens(metric.p95)}"
     return f"{metric.p50:g} / {metric.p95:g}"
-
-
-def format_ms(value: float) -> str:
-    """``850 ms``, ``1.24 s``, ``12.3 s``, ``95 s``."""
-    if value < 1000:
-        return f"{value:.0f} ms"
-    seconds = value / 1000
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds:,.0f} s"
 
 
 def latency_three(metric: Metric) -> str:
@@ -218,6 +210,41 @@ def drift_rows(result: ReplayResult) -> list[tuple[str, ...]]:
     return rows
 
 
+def _speed(drift: SpeedDrift, value: float | None) -> str:
+    if value is None:
+        return "not declared"
+    if drift.key == "ttft_ms":
+        return format_ms(value)
+    return f"{value:,.1f} tokens/s"
+
+
+def speed_rows(result: ReplayResult) -> list[tuple[str, ...]]:
+    """``gpt-4.1-mini  support.answer  time to first token  400 ms  612 ms  +53% (drift)``"""
+    rows: list[tuple[str, ...]] = []
+    for drift in result.speeds:
+        gap = drift.gap
+        shown = f"{gap * 100:+.0f}%" if gap is not None else "-"
+        if drift.too_few:
+            shown += " (too few)"
+        elif drift.is_material:
+            shown += " (drift)"
+        elif gap is not None:
+            shown += " (holds)"
+        rows.append(
+            (
+                drift.model,
+                f"{drift.workflow}.{drift.step}" if drift.step else drift.workflow,
+                "time to first token" if drift.key == "ttft_ms" else "output tokens/s",
+                _speed(drift, drift.declared)
+                + (f" ({drift.source})" if drift.source and drift.declared is not None else ""),
+                _speed(drift, drift.observed),
+                shown,
+                f"{drift.calls:,}",
+            )
+        )
+    return rows
+
+
 # -- JSON --------------------------------------------------------------------------------------
 
 
@@ -329,5 +356,21 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
                 ),
             }
             for d in result.drift
+        ],
+        "speeds": [
+            {
+                "workflow": d.workflow,
+                "step": d.step or None,
+                "model": d.model,
+                "key": d.key,
+                "declared": d.declared,
+                "observed_p50": d.observed,
+                "gap": d.gap,
+                "calls": d.calls,
+                "is_material": d.is_material,
+                "too_few": d.too_few,
+                "source": d.source,
+            }
+            for d in result.speeds
         ],
     }
