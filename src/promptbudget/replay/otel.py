@@ -136,7 +136,15 @@ def span_record(span: Mapping[str, Any], source: str) -> Record | None:
         is_batch=values.outcome(attrs.get(BATCH)) if BATCH in attrs else None,
         attributes=attrs,  # read (as text) by the match rules only
     )
+    status = values.mapping(span.get("status")).get("code")
+    if kind != "context":
+        # OTLP JSON writes the status code as 2 or "STATUS_CODE_ERROR"; GenAI spans of a failed
+        # call carry error.type (semantic conventions: required when the operation failed)
+        failed = status in (2, "2", "STATUS_CODE_ERROR", "ERROR") or "error.type" in attrs
+        record.failed = 1 if failed else 0
     if kind == "model":
+        if not has_usage and record.failed:
+            return record  # a failed attempt: no usage, no cost; counted as a call that failed
         if not has_usage:
             raise MalformedRecordError(
                 f"the {operation or 'model'} span has no gen_ai.usage.input_tokens or "

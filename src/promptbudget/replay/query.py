@@ -53,7 +53,9 @@ COUNTS = (
     "successes",
     "first_ns",
     "last_ns",
+    "failed",
 )
+OPTIONAL_COUNTS = frozenset({"failed"})
 KEYS = ("level", "workflow", "step", "model")
 OUTPUT_COLUMNS = (
     *KEYS,
@@ -221,6 +223,15 @@ def _metric_columns(metric: str, expr: str, over: str | None, quantile: str) -> 
     ]
 
 
+def _billed(column: str) -> str:
+    """``column`` of a call, absent for a failed attempt that reported no usage (it counts as
+    a call and a failure, not as a zero-token call in the token distributions)."""
+    return (
+        f"CASE WHEN failed = 1 AND input_tokens = 0 AND output_tokens = 0 THEN NULL "
+        f"ELSE {column} END"
+    )
+
+
 def _none(metric: str) -> list[str]:
     return [
         f"CAST(NULL AS {'VARCHAR' if s.startswith('ex') else 'DOUBLE'}) AS {metric}_{s}"
@@ -248,15 +259,44 @@ def _select(
     return "SELECT\n  " + ",\n  ".join(parts) + f"\nFROM {source}{group_by}"
 
 
-def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = False) -> str:
+def _window_filter(table: str, window: tuple[int | None, int | None]) -> str:
+    """The records of the requests whose first record starts in ``[since, until)``."""
+    since, until = window
+    conditions = ["MIN(start_ns) IS NOT NULL"]
+    if since is not None:
+        conditions.append(f"MIN(start_ns) >= {int(since)}")
+    if until is not None:
+        conditions.append(f"MIN(start_ns) < {int(until)}")
+    return f"""pb_window AS (
+  SELECT c.*
+  FROM {table} AS c
+  JOIN (
+    SELECT request_id FROM {table} GROUP BY request_id
+    HAVING {" AND ".join(conditions)}
+  ) AS w ON w.request_id = c.request_id
+)"""
+
+
+def build_query(
+    params: Parameters,
+    *,
+    table: str = TABLE,
+    approximate: bool = False,
+    window: tuple[int | None, int | None] | None = None,
+) -> str:
     """The aggregation in DuckDB's dialect; ``approximate`` quantiles for engines whose exact
-    percentile is a window function only (BigQuery)."""
+    percentile is a window function only (BigQuery); ``window``: only the requests that start
+    in ``[since_ns, until_ns)`` (``replay --since/--until``)."""
     quantile = "APPROX_QUANTILE" if approximate else "QUANTILE_CONT"
+    source = table
+    if window is not None:
+        source = "pb_window"
 
     def _stats(metric: str, expr: str, over: str | None) -> list[str]:
         return _metric_columns(metric, expr, over, quantile)
 
     ctes = [
+        *([_window_filter(table, window)] if window is not None else []),
         _values("pb_rates", RATE_COLUMNS, params.rates),
         _values("pb_steps", STEP_COLUMNS, params.steps),
         _values("pb_limits", LIMIT_COLUMNS, params.limits),
@@ -271,7 +311,7 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       )
     ) AS st
-  FROM {table} AS c
+  FROM {source} AS c
 )""",
         """pb_priced AS (
   SELECT
@@ -313,7 +353,7 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
   SELECT
     wkey, skey, request_id,
     MIN(start_ns) AS start_ns,
-    SUM(CASE WHEN kind = 'model' THEN 1 ELSE 0 END) AS model_calls,
+    SUM(CASE WHEN kind = 'model' AND COALESCE(failed, 0) = 0 THEN 1 ELSE 0 END) AS model_calls,
     SUM(CASE WHEN kind = 'model' THEN is_escalation ELSE 0 END) AS escalation_calls,
     SUM(CASE WHEN kind = 'tool' THEN 1 ELSE 0 END) + SUM(tool_calls) AS tool_calls,
     SUM(CASE WHEN kind = 'model' THEN cost_usd ELSE 0 END) AS cost_usd,
@@ -390,18 +430,19 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
             "unpriced": "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)",
             "first_ns": "MIN(start_ns)",
             "last_ns": "MAX(start_ns)",
+            "failed": "SUM(CASE WHEN failed = 1 THEN 1 ELSE 0 END)",
         },
         {
             "input_tokens": _stats(
-                "input_tokens", "input_tokens", "input_tokens > max_input_tokens"
+                "input_tokens", _billed("input_tokens"), "input_tokens > max_input_tokens"
             ),
             "output_tokens": _stats(
-                "output_tokens", "output_tokens", "output_tokens > max_output_tokens"
+                "output_tokens", _billed("output_tokens"), "output_tokens > max_output_tokens"
             ),
-            "cache_read_tokens": _stats("cache_read_tokens", "cache_read_tokens", None),
-            "cache_write_tokens": _stats("cache_write_tokens", "cache_write_tokens", None),
-            "reasoning_tokens": _stats("reasoning_tokens", "reasoning_tokens", None),
-            "cost_usd": _stats("cost_usd", "cost_usd", None),
+            "cache_read_tokens": _stats("cache_read_tokens", _billed("cache_read_tokens"), None),
+            "cache_write_tokens": _stats("cache_write_tokens", _billed("cache_write_tokens"), None),
+            "reasoning_tokens": _stats("reasoning_tokens", _billed("reasoning_tokens"), None),
+            "cost_usd": _stats("cost_usd", _billed("cost_usd"), None),
             "latency_ms": _stats("latency_ms", "latency_ms", None),
             "ttft_ms": _stats("ttft_ms", "ttft_ms", None),
             "output_tps": _stats("output_tps", "output_tps", None),
@@ -435,9 +476,9 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
             "unpriced": "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)",
         },
         {
-            "cost_usd": _stats("cost_usd", "cost_usd", None),
-            "input_tokens": _stats("input_tokens", "input_tokens", None),
-            "output_tokens": _stats("output_tokens", "output_tokens", None),
+            "cost_usd": _stats("cost_usd", _billed("cost_usd"), None),
+            "input_tokens": _stats("input_tokens", _billed("input_tokens"), None),
+            "output_tokens": _stats("output_tokens", _billed("output_tokens"), None),
             "latency_ms": _stats("latency_ms", "latency_ms", None),
             "ttft_ms": _stats("ttft_ms", "ttft_ms", None),
             "output_tps": _stats("output_tps", "output_tps", None),

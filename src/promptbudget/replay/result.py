@@ -9,6 +9,7 @@ from promptbudget.replay.drift import Drift
 from promptbudget.replay.latency import SpeedDrift
 from promptbudget.replay.readers import Malformed
 from promptbudget.replay.stats import WorkflowStats
+from promptbudget.replay.windows import Comparison, Window
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class ReplayResult:
     malformed_examples: tuple[Malformed, ...] = ()
     drift: tuple[Drift, ...] = ()
     speeds: tuple[SpeedDrift, ...] = ()  # model speeds declared against observed
+    comparison: Comparison | None = None  # --compare-to: the baseline window against this one
+    window: Window | None = None  # --since/--until: the requests replayed
     calibration: Calibration | None = None
     aggregates: str | None = None  # --aggregates FILE: the result judged came from there
     manifest: str = "budgets.yaml"  # the manifest judged against, as shown

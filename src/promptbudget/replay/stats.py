@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from promptbudget.replay.query import COUNTS, METRICS, OPTIONAL_METRICS, STATS
+from promptbudget.replay.query import COUNTS, METRICS, OPTIONAL_COUNTS, OPTIONAL_METRICS, STATS
 
 UNMATCHED = ""  # the workflow key of records that no workflow claims
 
@@ -59,6 +59,7 @@ class StepStats:
     requests: int = 0
     cache_hits: int = 0
     escalated_calls: int = 0
+    failed_calls: int = 0  # calls that ended in an error (retried, or the request failed)
     unpriced: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
@@ -79,6 +80,11 @@ class StepStats:
     @property
     def cache_hit_rate(self) -> float:
         return self.cache_hits / self.calls if self.calls else 0.0
+
+    @property
+    def retry_rate(self) -> float:
+        """Calls that ended in an error (and so were retried, or failed the request) per call."""
+        return self.failed_calls / self.calls if self.calls else 0.0
 
     @property
     def escalation_rate(self) -> float:
@@ -177,7 +183,7 @@ def required_columns() -> tuple[str, ...]:
         "level",
         "workflow",
         "step",
-        *COUNTS,
+        *(c for c in COUNTS if c not in OPTIONAL_COUNTS),
         *(f"{m}_{s}" for m in METRICS if m not in OPTIONAL_METRICS for s in STATS[:5]),
     )
 
@@ -197,6 +203,7 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 calls=_int(row.get("calls")),
                 cache_hits=_int(row.get("cache_hits")),
                 unpriced=_int(row.get("unpriced")),
+                failed_calls=_int(row.get("failed")),
                 first_ns=_ns(row.get("first_ns")),
                 last_ns=_ns(row.get("last_ns")),
                 input_tokens=_metric(row, "input_tokens"),

@@ -26,6 +26,7 @@ STEP_HEADER = (
     "$/call",
     "models",
 )
+CHANGE_HEADER = ("step", "measure", "before", "after", "change", "calls", "cost", "latency")
 SPEED_HEADER = ("model", "step", "speed", "declared", "observed p50", "gap", "calls")
 DRIFT_HEADER = ("assumption", "budgets.yaml", "observed", "basis", "cost of the gap")
 
@@ -156,6 +157,8 @@ def header_line(result: ReplayResult, catalog_as_of: str | None) -> str:
     lasts = [w.last_ns for w in result.observed if w.last_ns is not None]
     if firsts and lasts:
         text += f", {window(min(firsts), max(lasts))}"
+    if result.window is not None:
+        text += f"; requests starting {result.window.label}"
     if catalog_as_of:
         text += f"; prices as of {catalog_as_of}"
     if result.approximate:
@@ -245,6 +248,43 @@ def speed_rows(result: ReplayResult) -> list[tuple[str, ...]]:
     return rows
 
 
+def comparison_line(result: ReplayResult) -> str | None:
+    comparison = result.comparison
+    if comparison is None:
+        return None
+    flagged = sum(1 for c in comparison.changes if c.is_flagged)
+    return (
+        f"Changes between {comparison.before.label} and {comparison.after.label}: "
+        f"{flagged} flagged (PB119)"
+    )
+
+
+def change_rows(result: ReplayResult) -> list[tuple[str, ...]]:
+    """Every measure that changed, flagged or not; unchanged ones are left out."""
+    from promptbudget.replay.windows import MEASURES
+
+    rows: list[tuple[str, ...]] = []
+    if result.comparison is None:
+        return rows
+    for change in result.comparison.changes:
+        if change.before == change.after:
+            continue
+        mark = " (flagged)" if change.is_flagged else " (too few)" if change.too_few else ""
+        rows.append(
+            (
+                f"{change.workflow}.{change.step}",
+                MEASURES[change.measure],
+                change.shown(change.before),
+                change.shown(change.after),
+                change.change + mark,
+                f"{change.calls_before:,} / {change.calls_after:,}",
+                change.cost_impact,
+                change.latency_impact,
+            )
+        )
+    return rows
+
+
 # -- JSON --------------------------------------------------------------------------------------
 
 
@@ -264,6 +304,39 @@ def _metric_json(metric: Metric) -> dict[str, Any]:
             examples=list(metric.examples),
         )
     return found
+
+
+def _comparison_json(result: ReplayResult) -> dict[str, Any] | None:
+    comparison = result.comparison
+    if comparison is None:
+        return None
+    return {
+        "before": comparison.before.label,
+        "after": comparison.after.label,
+        "changes": [
+            {
+                "workflow": c.workflow,
+                "step": c.step,
+                "measure": c.measure,
+                "before": c.before,
+                "after": c.after,
+                "calls_before": c.calls_before,
+                "calls_after": c.calls_after,
+                "is_flagged": c.is_flagged,
+                "too_few": c.too_few,
+                "cost_per_request_before_usd": c.cost_before,
+                "cost_per_request_after_usd": c.cost_after,
+                "monthly_cost_change_usd": (
+                    float(c.monthly_cost_change_usd)
+                    if c.monthly_cost_change_usd is not None
+                    else None
+                ),
+                "latency_p95_before_ms": c.latency_p95_before,
+                "latency_p95_after_ms": c.latency_p95_after,
+            }
+            for c in comparison.changes
+        ],
+    }
 
 
 def replay_json(result: ReplayResult) -> dict[str, Any]:
@@ -357,6 +430,8 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             }
             for d in result.drift
         ],
+        "window": result.window.label if result.window is not None else None,
+        "comparison": _comparison_json(result),
         "speeds": [
             {
                 "workflow": d.workflow,
