@@ -349,3 +349,25 @@ def test_model_speeds_are_compared_with_the_declared_ones(
     shown = [" ".join(line.split()) for line in text.splitlines()]
     for line in readme_snippet("replay-speeds").strip().splitlines():  # the README's example
         assert " ".join(line.split()) in shown
+
+
+def test_csv_rows_carry_time_to_first_token_and_failed_calls(
+    project: Path, run_cli: Callable[..., Any]
+) -> None:
+    """``ttft_ms`` in milliseconds; ``failed`` rows need no tokens and are neither a turn nor
+    a zero-token call in the token distributions."""
+    log = project / "calls.csv"
+    log.write_text(
+        "trace_id,start_time,end_time,kind,model,workflow,step,input_tokens,output_tokens,"
+        "ttft_ms,failed\n"
+        "t1,2025-12-01T10:00:00Z,2025-12-01T10:00:01Z,model,gpt-4.1-mini,support,answer,,,,"
+        "true\n"
+        "t1,2025-12-01T10:00:02Z,2025-12-01T10:00:04Z,model,gpt-4.1-mini,support,answer,900,"
+        "100,250,false\n"
+    )
+    step = _replay(run_cli, project, log)["workflows"][0]["steps"][0]
+    assert (step["calls"], step["failed_calls"], step["retry_rate"]) == (2, 1, 0.5)
+    assert step["input_tokens"]["n"] == 1 and step["input_tokens"]["p50"] == 900
+    assert step["turns"]["max"] == 1
+    assert step["ttft_ms"]["max"] == 250
+    assert step["latency_ms"]["max"] == pytest.approx(4000)  # the failed attempt included

@@ -155,7 +155,7 @@ def span_record(span: Mapping[str, Any], source: str) -> Record | None:
         record.cache_read_tokens = values.tokens(_first(attrs, CACHE_READ), CACHE_READ[0])
         record.cache_write_tokens = values.tokens(_first(attrs, CACHE_WRITE), CACHE_WRITE[0])
         record.reasoning_tokens = values.tokens(_first(attrs, REASONING), REASONING[0])
-        record.ttft_ms = values.seconds_ms(_first(attrs, TTFT_SECONDS), TTFT_SECONDS[0])
+        record.ttft_ms = values.duration_ms(_first(attrs, TTFT_SECONDS), TTFT_SECONDS[0])
         cached = record.cache_read_tokens + record.cache_write_tokens
         if cached > record.input_tokens:
             # an instrumentation that reports input the Anthropic way (cache excluded)

@@ -243,7 +243,13 @@ def csv_record(row: Mapping[str, Any], source: str, columns: Mapping[str, str]) 
         "tool_calls",
     ):
         setattr(record, field, values.tokens(get(field), columns.get(field, field)))
-    if kind == "model" and get("input_tokens") in (None, "") and get("output_tokens") in (None, ""):
+    if get("failed") not in (None, ""):
+        record.failed = values.outcome(get("failed"))
+    if get("ttft_ms") not in (None, ""):
+        name = columns.get("ttft_ms", "ttft_ms")
+        record.ttft_ms = values.duration_ms(get("ttft_ms"), name, unit="ms")
+    no_usage = get("input_tokens") in (None, "") and get("output_tokens") in (None, "")
+    if kind == "model" and no_usage and not record.failed:
         raise MalformedRecordError("the row has neither input_tokens nor output_tokens")
     if record.cache_read_tokens + record.cache_write_tokens > record.input_tokens:
         raise MalformedRecordError("cached tokens exceed the input tokens they are part of")

@@ -352,6 +352,8 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             "reasoning_tokens": _metric_json(step.reasoning_tokens),
             "cache_hit_rate": step.cache_hit_rate,
             "escalation_rate": step.escalation_rate,
+            "failed_calls": step.failed_calls,
+            "retry_rate": step.retry_rate,
             "turns": _metric_json(step.turns),
             "tool_calls": _metric_json(step.tool_calls),
             "cost_per_call_usd": _metric_json(step.cost_per_call),
