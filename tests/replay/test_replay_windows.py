@@ -162,3 +162,32 @@ def test_the_readme_command_flags_the_planted_change(
     assert result.exit_code == 0, result.stderr
     assert "PB119 sudden-change" in result.stdout
     assert "retry rate 1.4% → 13.5%" in result.stdout
+
+
+def test_thresholds_come_from_replay_changes_in_budgets_yaml(
+    project: Path, run_cli: Callable[..., Any]
+) -> None:
+    """With ``rate_change: 20%`` the planted 2% -> 15% retry rate (about +12 points) is no
+    longer a change; ``min_calls`` below 2 is refused. The README's example loads."""
+    from promptbudget.manifest.loader import compose_yaml, validate
+
+    example = readme_snippet("replay-changes")
+    validate(*compose_yaml("version: 1\n" + example, "budgets.yaml"), "budgets.yaml")
+    budgets = project / "budgets.yaml"
+    budgets.write_text(
+        budgets.read_text() + "replay:\n  changes: {rate_change: 20%, min_calls: 2}\n"
+    )
+    rng = random.Random(5)
+    lines = generate(rng, 0, 3, 1500, 0.02) + generate(rng, 3, 3, 1500, 0.15)
+    (project / "spans.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_cli(
+        "replay", "spans.jsonl", "--since", "2025-12-04", "--compare-to", "..2025-12-03",
+        "--format", "json", cwd=project,
+    )  # fmt: skip
+    report = result.json()
+    assert not [f for f in report["findings"] if f["rule"] == "PB119"]
+    retry = {c["measure"]: c for c in report["replay"]["comparison"]["changes"]}["retry_rate"]
+    assert not retry["too_few"] and not retry["is_flagged"]
+    budgets.write_text(budgets.read_text().replace("min_calls: 2", "min_calls: 1"))
+    bad = run_cli("replay", "spans.jsonl", cwd=project)
+    assert bad.exit_code == 2 and "min_calls" in bad.stderr

@@ -11,12 +11,14 @@ baseline, ``--compare-to``) and the later one (``--since``/``--until``):
 * fallback rate: calls on a model the step does not name (its ``model``, its route's targets
   and escalation) per call: a provider fallback or a misrouted call.
 
-A change is flagged (PB119 ``sudden-change``) when both windows have at least
-:data:`MIN_CALLS` calls of the step and the measure moved by more than its threshold:
-:data:`MEAN_CHANGE` (relative) for the means; for the rates at least :data:`RATE_POINTS`
-and a two-proportion z-score of at least :data:`RATE_Z` (so that noise on small counts is not
-a change). Each comes with what moved with it: the step's cost per request and its p95
-latency in both windows, and the cost difference a month at the later window's traffic.
+A change is flagged (PB119 ``sudden-change``) when both windows have at least ``min_calls``
+calls of the step (default 30) and the measure moved by more than its threshold:
+``mean_change`` (relative, default 25%) for the means; for the rates at least
+``rate_change`` (default 5 points) and a two-proportion z-score of at least :data:`RATE_Z`
+(so that noise on small counts is not a change). The thresholds are budgets.yaml's
+``replay.changes`` (``manifest.model.ChangeThresholds``). Each comes with what moved with
+it: the step's cost per request and its p95 latency in both windows, and the cost difference
+a month at the later window's traffic.
 """
 
 from __future__ import annotations
@@ -29,16 +31,13 @@ from decimal import Decimal
 
 from promptbudget.errors import UsageError
 from promptbudget.findings import Finding, Severity
-from promptbudget.manifest.model import Manifest, Step
+from promptbudget.manifest.model import ChangeThresholds, Manifest, Step
 from promptbudget.replay.latency import format_ms
 from promptbudget.replay.stats import StepStats, WorkflowStats, usd
 from promptbudget.rules import RULES
 from promptbudget.units import format_usd
 
-MIN_CALLS = 30  # per step and window: fewer is shown as too few, never flagged
-MEAN_CHANGE = 0.25  # a mean (output or input tokens per call) moving by more than 25%
-RATE_POINTS = 0.05  # a rate moving by at least 5 percentage points...
-RATE_Z = 3.0  # ...with a two-proportion z-score of at least 3
+RATE_Z = 3.0  # a rate's move must also have a two-proportion z-score of at least 3
 
 MEASURES = {
     "output_tokens": "output tokens per call",
@@ -133,10 +132,11 @@ class Change:
     latency_p95_before: float | None  # the step's p95 time per request (ms)
     latency_p95_after: float | None
     monthly_cost_change_usd: Decimal | None  # at the later window's traffic
+    min_calls: int = ChangeThresholds.min_calls
 
     @property
     def too_few(self) -> bool:
-        return min(self.calls_before, self.calls_after) < MIN_CALLS
+        return min(self.calls_before, self.calls_after) < self.min_calls
 
     @property
     def is_rate(self) -> bool:
@@ -217,14 +217,16 @@ def _value(stats: StepStats, measure: str, named: set[str]) -> float:
     return _fallback_rate(stats, named)
 
 
-def _is_flagged(measure: str, before: float, after: float, n1: int, n2: int) -> bool:
-    if min(n1, n2) < MIN_CALLS:
+def _is_flagged(
+    measure: str, before: float, after: float, n1: int, n2: int, limits: ChangeThresholds
+) -> bool:
+    if min(n1, n2) < limits.min_calls:
         return False
     if not measure.endswith("_rate"):
         if before == 0:
             return after > 0
-        return abs(after - before) / before > MEAN_CHANGE
-    if abs(after - before) < RATE_POINTS:
+        return abs(after - before) / before > float(limits.mean_change)
+    if abs(after - before) < float(limits.rate_change):
         return False
     pooled = (before * n1 + after * n2) / (n1 + n2)
     spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
@@ -238,6 +240,7 @@ def compare_windows(
     windows: tuple[Window, Window],
 ) -> Comparison:
     """Every measure of every step of budgets.yaml seen in both windows."""
+    limits = manifest.replay.changes
     earlier = {(w.name, s.step): s for w in before for s in w.steps}
     changes: list[Change] = []
     for workflow in manifest.workflows:
@@ -266,7 +269,9 @@ def compare_windows(
                         after=new,
                         calls_before=earlier_step.calls,
                         calls_after=later.calls,
-                        is_flagged=_is_flagged(measure, old, new, earlier_step.calls, later.calls),
+                        is_flagged=_is_flagged(
+                            measure, old, new, earlier_step.calls, later.calls, limits
+                        ),
                         cost_before=earlier_step.cost_per_request.mean,
                         cost_after=later.cost_per_request.mean,
                         latency_p95_before=(
@@ -274,6 +279,7 @@ def compare_windows(
                         ),
                         latency_p95_after=later.latency.p95 if later.latency.n else None,
                         monthly_cost_change_usd=monthly,
+                        min_calls=limits.min_calls,
                     )
                 )
     return Comparison(windows[0], windows[1], tuple(changes))
@@ -308,7 +314,6 @@ def judge_changes(
             line=step.line or workflow.line,
             workflow=change.workflow,
             step=change.step,
-            unit="calls",
         )
 
 

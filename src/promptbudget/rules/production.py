@@ -25,8 +25,9 @@ def sudden_change(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[
     that returns twice the context, a provider incident that makes calls fail and retry, a
     fallback that quietly sends traffic to a dearer model. Comparing this week with the last
     shows it the day it happens, with what it costs and how much slower it made the step.
-    Thresholds: both windows have at least 30 calls of the step; means move by more than 25%;
-    rates by at least 5 points with a two-proportion z-score of at least 3.
+    Thresholds (defaults; budgets.yaml ``replay.changes``): both windows have at least 30
+    calls of the step; means move by more than 25%; rates by at least 5 points, with a
+    two-proportion z-score of at least 3.
 
     Fails:
         # calls of 'answer' averaging 200 output tokens last week, 420 this week
