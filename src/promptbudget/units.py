@@ -180,6 +180,19 @@ def format_usd(amount: Decimal, *, exact: bool = False, significant: int = 3) ->
     return f"{sign}${rounded:,.{max(places, 2)}f}"
 
 
+def format_ms(value: float, *, exact: bool = False, other: float | None = None) -> str:
+    """``4,700 ms``; ``exact``: as written (``1,500.5 ms``); with ``other`` (a limit), enough
+    decimals to tell the two apart."""
+    places = 0
+    for places in range(4):
+        if exact:
+            if round(value, places) == value:
+                break
+        elif other is None or value == other or round(value, places) != round(other, places):
+            break
+    return f"{value:,.{places}f} ms"
+
+
 def format_share(share: Decimal) -> str:
     """``Decimal("0.35")`` -> ``"35%"``."""
     percent = (share * 100).normalize()

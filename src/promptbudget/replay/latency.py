@@ -18,19 +18,10 @@ from promptbudget.replay.judgement import window
 from promptbudget.replay.query import resolve_model
 from promptbudget.replay.stats import Metric, WorkflowStats
 from promptbudget.rules import RULES
+from promptbudget.units import format_ms
 
 MATERIAL = 0.10  # a relative gap in a model's speed above this is drift
 MIN_OBSERVED = 30  # fewer calls than this: shown, never called drift
-
-
-def format_ms(value: float) -> str:
-    """``850 ms``, ``1.24 s``, ``12.3 s``, ``95 s``."""
-    if value < 1000:
-        return f"{value:.0f} ms"
-    seconds = value / 1000
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds:,.0f} s"
 
 
 def _share(part: int, whole: int) -> str:
@@ -49,9 +40,7 @@ def _finding(
     measured: float | None = None,
     limit: float | None = None,
 ) -> Finding | None:
-    rule = RULES.get(code)
-    if rule is None:  # PB117/PB118 land with the latency simulation (issue 19, part A)
-        return None
+    rule = RULES[code]
     severity = severities.get(code, rule.default_severity)
     if severity is None:
         return None
@@ -101,7 +90,8 @@ def _judge_one(
         if observed <= value:
             continue
         text = (
-            f"{label} took {format_ms(observed)} per request at the {statistic} in production, "
+            f"{label} took {format_ms(observed, other=value)} per request at the {statistic} "
+            "in production, "
             f"over max_latency_ms {statistic} {format_ms(value)} (max {format_ms(metric.max)}; "
             f"over {format_ms(counted or value)} on {_share(metric.over, metric.n)} of requests "
             f"({metric.over:,} of {metric.n:,}), "
@@ -186,13 +176,9 @@ def compare_speeds(manifest: Manifest, observed: tuple[WorkflowStats, ...]) -> l
                 if not share.ttft_ms.n:
                     continue
                 price = resolve_model(manifest.catalog, share.model) if share.model else None
-                source = None
-                if price is not None:
-                    source = price.speed_source or (
-                        "budgets.yaml models:" if price.ttft_ms else None
-                    )
-                    if price.speed_date and source:
-                        source += f", {price.speed_date}"
+                source = price.speed_source if price is not None else None
+                if source and price is not None and price.speed_date:
+                    source += f", {price.speed_date}"
                 for key, metric, declared in (
                     ("ttft_ms", share.ttft_ms, price.ttft_ms if price else None),
                     (

@@ -32,10 +32,9 @@ from decimal import Decimal
 from promptbudget.errors import UsageError
 from promptbudget.findings import Finding, Severity
 from promptbudget.manifest.model import ChangeThresholds, Manifest, Step
-from promptbudget.replay.latency import format_ms
 from promptbudget.replay.stats import StepStats, WorkflowStats, usd
 from promptbudget.rules import RULES
-from promptbudget.units import format_usd
+from promptbudget.units import format_ms, format_usd
 
 RATE_Z = 3.0  # a rate's move must also have a two-proportion z-score of at least 3
 

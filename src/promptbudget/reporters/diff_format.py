@@ -6,9 +6,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from promptbudget.diffing import Breach, Change
-from promptbudget.units import format_usd
+from promptbudget.units import format_ms, format_usd
 
-Kind = Literal["usd", "tokens"]
+Kind = Literal["usd", "tokens", "ms"]
 
 
 def value_text(value: Decimal | None, kind: Kind) -> str:
@@ -16,6 +16,8 @@ def value_text(value: Decimal | None, kind: Kind) -> str:
         return "-"
     if kind == "usd":
         return format_usd(value)
+    if kind == "ms":
+        return format_ms(float(value))
     return f"{value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
 
 

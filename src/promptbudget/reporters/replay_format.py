@@ -6,10 +6,10 @@ from decimal import Decimal
 from typing import Any
 
 from promptbudget.replay.judgement import duration, window
-from promptbudget.replay.latency import SpeedDrift, format_ms
+from promptbudget.replay.latency import SpeedDrift
 from promptbudget.replay.result import ReplayResult
 from promptbudget.replay.stats import UNMATCHED, Metric, StepStats, WorkflowStats, usd
-from promptbudget.units import format_tokens, format_usd
+from promptbudget.units import format_ms, format_tokens, format_usd
 
 STEP_HEADER = (
     "workflow",
