@@ -235,12 +235,8 @@ class Converter:
                 }
             else:
                 out[key] = value
-        if ("ttft_ms" in entry or "output_tokens_per_second" in entry) and (
-            "speed_source" not in entry
-        ):
-            # a speed declared here is the user's, not the catalog's source for its model
-            out.setdefault("speed_source", "budgets.yaml models:")
-            out.setdefault("speed_date", None)
+        if {"ttft_ms", "output_tokens_per_second"} & set(entry) and "speed_source" not in entry:
+            out.update(speed_source="budgets.yaml models:", speed_date=None)  # the user's figure
         return out
 
     def share(self, value: object, json_path: str) -> Decimal:
