@@ -146,3 +146,14 @@ def test_latency_is_the_same_under_both_cost_engines(
     vectorised = _estimate(run_cli, root, "--no-cache")
     assert python["latency"] == vectorised["latency"]
     assert python["cost_per_request_p95_usd"] == vectorised["cost_per_request_p95_usd"]
+
+
+def test_latency_headroom_in_junit_and_sarif(run_cli: Callable[..., Run]) -> None:
+    from conftest import EXAMPLES
+
+    junit = run_cli("check", "--format", "junit", cwd=EXAMPLES).stdout
+    rows = [line for line in junit.splitlines() if "limit:max_latency_ms:" in line]
+    assert len(rows) == 2  # p50 and p95 of support-reply
+    assert all(" ms of " in row and "ms ms" not in row for row in rows), rows
+    sarif = json.loads(run_cli("check", "--format", "sarif", cwd=EXAMPLES).stdout)
+    assert "max_latency_ms" in json.dumps(sarif)
