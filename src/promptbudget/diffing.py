@@ -142,6 +142,7 @@ class DiffResult:
     threshold: Decimal | None = None  # --fail-on-increase, in percent
     breaches: tuple[Breach, ...] = ()
     base_problem: str | None = None  # why the base could not be evaluated, if it could not
+    base_found: str | None = None  # no --base: how the base was found ("GITHUB_BASE_REF")
 
     @property
     def monthly_total(self) -> Change:
