@@ -485,6 +485,7 @@ def _to_manifest(
         fail_on=data.get("fail_on"),
         fail_on_increase=fail_on_increase,
         templates=tuple(templates.values()),
+        lines=lines,
     )
 
 
