@@ -112,6 +112,10 @@ class TemplateDiff:
     path: str
     model: str | None
     tokens: Change  # request tokens (messages and chat framing) for its model
+    # The template itself is unchanged and an included file grew: the include chain from
+    # the template to that file, and the file's first changed line (``includes.py``).
+    via: tuple[str, ...] = ()
+    line: int | None = None
 
     @property
     def status(self) -> Status:

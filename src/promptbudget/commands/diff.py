@@ -69,14 +69,20 @@ def run(options: Options, environ: Mapping[str, str] | None = None) -> Report:
                 Report(command="check"),
                 f"{shown} does not exist at {display_ref(base_ref)}",
             )
-    result = compare(
-        base,
-        head,
-        base_ref=base_ref,
-        base_commit=commit,
-        threshold=threshold,
-        base_problem=base_problem,
-    )
+        result = compare(
+            base,
+            head,
+            base_ref=base_ref,
+            base_commit=commit,
+            threshold=threshold,
+            base_problem=base_problem,
+        )
+        if result.changed_templates:  # growth in an included file: where, and through what
+            from promptbudget.includes import locate_include_growth
+            from promptbudget.project import Project
+
+            project = Project.open(head_options, require_manifest=True)
+            result = locate_include_growth(project, head, result, directory / subdir)
     result = replace(result, base_found=found)
     return Report(
         command="diff",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from promptbudget.diffing import Breach, Change
+from promptbudget.diffing import Breach, Change, TemplateDiff
 from promptbudget.report import Report
 from promptbudget.units import format_usd
 
@@ -94,3 +94,10 @@ def summary_line(report: Report, output: str) -> str:
         f"promptbudget diff vs {diff.base_ref} ({diff.base_commit[:7]}): {'; '.join(parts)}; "
         f"{verdict} (exit {report.exit_code}); report written to {output}"
     )
+
+
+def via_text(template: TemplateDiff) -> str | None:
+    """``prompts/a.j2 → prompts/partials/b.j2:3``: where a template grew through an include."""
+    if not template.via:
+        return None
+    return " → ".join(template.via) + (f":{template.line}" if template.line else "")

@@ -151,6 +151,8 @@ def diff_json(diff: DiffResult) -> dict[str, Any]:
                 "model": t.model,
                 "status": t.status,
                 "request_tokens": _change_json(t.tokens, usd=False),
+                "via": list(t.via),  # grew through an included file: template → ... → file
+                "line": t.line,  # that file's first changed line
             }
             for t in diff.templates
         ],

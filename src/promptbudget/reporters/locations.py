@@ -74,7 +74,9 @@ def relative_to_cwd(report: Report, cwd: Path) -> Report:
         templates = {t.path for t in diff.templates}
         diff = replace(
             diff,
-            templates=tuple(replace(t, path=move(t.path)) for t in diff.templates),
+            templates=tuple(
+                replace(t, path=move(t.path), via=tuple(map(move, t.via))) for t in diff.templates
+            ),
             new_findings=tuple(map(finding, diff.new_findings)),
             fixed_findings=tuple(map(finding, diff.fixed_findings)),
             breaches=tuple(
