@@ -80,7 +80,8 @@ def latency_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
             yield self.finding(
                 severity,
                 f"{_subject(check)} takes {measured} at {statistic} per request (simulated), "
-                f"over {KEY} {statistic} {format_ms(float(check.limit), exact=True)}"
+                f"over {'its step limit ' if check.level == 'step' else ''}{KEY} {statistic} "
+                f"{format_ms(float(check.limit), exact=True)}"
                 f"{share}{slowest}",
                 path=check.path,
                 line=check.line,
