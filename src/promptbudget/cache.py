@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,43 @@ def read_regular_file(path: Path, limit: int) -> bytes | None:
             return handle.read(limit + 1)
     except OSError:
         return None
+
+
+# A file whose change time is this close to when its stat was taken may change again in
+# the same clock tick without changing its stat (git's "racy clean" entries): not indexed.
+RACY_NS = 2_000_000_000
+
+
+def indexed_digest(path: Path, limit: int) -> tuple[str, os.stat_result] | None:
+    """The sha256 of a regular file's bytes (not a symlink, at most ``limit`` bytes) and the
+    stat it was taken under; None when it is not such a file. With a cache, a stat index
+    (path, size, mtime, ctime, inode -> sha256, like git's index) answers for a file that has
+    not changed, without reading it; a file changed within two seconds of the stat is read
+    every time."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+        return None
+    now = time.time_ns()
+    store = _ACTIVE
+    key = cache_key(
+        "stat",
+        os.path.abspath(path),
+        *(str(n) for n in (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)),
+    )
+    if store is not None:
+        known = store.get(key)
+        if isinstance(known, str) and len(known) == 64:
+            return known, found
+    data = read_regular_file(path, limit)
+    if data is None:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    if store is not None and max(found.st_mtime_ns, found.st_ctime_ns) < now - RACY_NS:
+        store.put(key, digest)
+    return digest, found
 
 
 # -- the cache of the current run ----------------------------------------------------------

@@ -60,7 +60,8 @@ def is_racy(entry_stat: Stat, taken_ns: int) -> bool:
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """A file's sha256 (as the content cache's stat index keeps it)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def listing_hash(directory: str) -> str | None:
@@ -91,10 +92,13 @@ class Recorder:
         self.output: list[list[str]] = []  # [stream, text]
         self.is_usable = True
         self._cwd = os.getcwd()
+        self._probed: set[str] = set()
 
     def read(self, path: Path | str, data: bytes, found: os.stat_result | None) -> None:
+        self.digest(path, content_hash(data), found)
+
+    def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
         name = os.path.abspath(path)
-        digest = content_hash(data)
         known = self.files.get(name)
         if known is not None:
             if known[1] != digest:  # changed while the run was reading it: not one state
@@ -114,7 +118,11 @@ class Recorder:
     def probe(self, path: Path | str) -> None:
         """The run looked at ``path``: record the nearest directory that exists above it, and
         the directories from there up to the working directory."""
-        directory = os.path.dirname(os.path.abspath(path))
+        raw = os.fspath(path)
+        if raw in self._probed:  # the same path asked again (the common case)
+            return
+        self._probed.add(raw)
+        directory = os.path.dirname(os.path.abspath(raw))
         if directory in self.dirs or directory.startswith(_INSTALLED):
             return
         while not os.path.isdir(directory):
@@ -155,6 +163,12 @@ def note_read(path: Path | str, data: bytes, found: os.stat_result | None = None
     """A project file the run read (``found``: its stat taken before reading)."""
     if _RECORDER is not None:
         _RECORDER.read(path, data, found)
+
+
+def note_digest(path: Path | str, digest: str, found: os.stat_result) -> None:
+    """A project file the run knows by its sha256 (``content_hash``) under stat ``found``."""
+    if _RECORDER is not None:
+        _RECORDER.digest(path, digest, found)
 
 
 def note_listing(directory: Path | str) -> None:

@@ -170,6 +170,12 @@ def test_an_edited_template_of_the_same_size_and_time_is_seen(run: Launch) -> No
             id="manifest",
         ),
         pytest.param(
+            lambda root: (root / "prompts/spare.j2").write_text(
+                "Answer the question of a customer in full.\n"
+            ),
+            id="template only PB204 reads",
+        ),
+        pytest.param(
             lambda root: (root / "prompts/new.j2").write_text("Be kind, concise and exact.\n"),
             id="new file",
         ),
@@ -184,6 +190,17 @@ def test_any_changed_input_is_recomputed(run: Launch, change: Callable[[Path], o
     recompute(run, *ARGS)
     age_project(run.root)
     answer(run, *ARGS)
+
+
+def test_a_template_read_from_the_content_cache_is_still_an_input(run: Launch) -> None:
+    run(*ARGS)
+    manifest = run.root / "budgets.yaml"
+    manifest.write_text(manifest.read_text().replace("1000", "3000"))
+    recompute(run, *ARGS)  # every other template's fingerprints come from the cache now
+    age_project(run.root)
+    answer(run, *ARGS)
+    (run.root / "prompts/spare.j2").write_text("Answer the question of a customer in full.\n")
+    recompute(run, *ARGS)
 
 
 def test_a_file_appearing_where_an_include_was_looked_for_is_seen(
