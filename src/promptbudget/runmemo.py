@@ -64,6 +64,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def short(digest: str) -> str:
+    """The part of a sha256 a memo keeps (128 bits: memos stay small)."""
+    return digest[:32]
+
+
 def listing_hash(directory: str) -> str | None:
     """The names and kinds in ``directory`` (and where its symlinks point; not the cache's own
     directory); None if it cannot be listed."""
@@ -99,6 +104,7 @@ class Recorder:
 
     def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
         name = os.path.abspath(path)
+        digest = short(digest)
         known = self.files.get(name)
         if known is not None:
             if known[1] != digest:  # changed while the run was reading it: not one state
@@ -270,7 +276,7 @@ def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
         if current == entry[0] and not entry[2]:
             continue
         data = _read_regular(name, found)
-        if data is None or content_hash(data) != entry[1]:
+        if data is None or short(content_hash(data)) != entry[1]:
             return False, False
         entry[0], entry[2] = current, is_racy(current, now)
         restamped = True
@@ -335,11 +341,12 @@ def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) ->
         return  # no report was written (--help, --version)
     from promptbudget.cache import write_memo
 
+    cwd = os.getcwd()  # part of the key: paths are kept relative to it, memos stay small
     memo = {
         "format": MEMO_FORMAT,
         "code": code,
         "output": recorder.output,
-        "files": recorder.files,
-        "dirs": recorder.dirs,
+        "files": {os.path.relpath(name, cwd): entry for name, entry in recorder.files.items()},
+        "dirs": {os.path.relpath(name, cwd): entry for name, entry in recorder.dirs.items()},
     }
     write_memo(memo_key(args), memo, store)
