@@ -275,6 +275,8 @@ def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
         current = stat_of(found)
         if current == entry[0] and not entry[2]:
             continue
+        if current[0] != entry[0][0]:  # another size: changed (and never read unbounded)
+            return False, False
         data = _read_regular(name, found)
         if data is None or short(content_hash(data)) != entry[1]:
             return False, False
@@ -296,6 +298,7 @@ def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
 
 
 def _read_regular(name: str, found: os.stat_result) -> bytes | None:
+    """A recorded file read again: regular, at most the size its stat says."""
     if not stat.S_ISREG(found.st_mode):
         return None
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
