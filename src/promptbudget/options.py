@@ -71,3 +71,6 @@ class Options:
     input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
     aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
     calibrate: bool = False  # replay: write the observed values into budgets.yaml
+    since: str | None = None  # replay --since: requests starting at or after (ISO 8601)
+    until: str | None = None  # replay --until: requests starting before (a date: its end)
+    compare_to: str | None = None  # replay --compare-to SINCE..UNTIL: the baseline window

@@ -12,7 +12,8 @@ Each case is a mapping:
     Commands run first (e.g. ``[lock]``; each must exit 0), then files rewritten (path ->
     text): for rules about what changed since a command ran.
 ``command`` / ``args``
-    ``check`` (default) or ``count``, and extra arguments (``count``: paths, ``--model``).
+    ``check`` (default), ``count`` or ``replay``, and extra arguments (``count``: paths,
+    ``--model``; ``replay``: the log files of ``files``, ``--since``, ``--compare-to``).
 ``expect``
     Every finding of the file's rule, as ``RULE@path:line`` (``:line`` only when the finding
     has a line, ``@path`` only when it has a path). Compared as a multiset with the findings
@@ -88,10 +89,10 @@ def check_case_shape(code: str, case: dict[str, Any]) -> None:
     unknown = set(case) - CASE_KEYS
     assert not unknown, f"{code}: unknown case keys {sorted(unknown)}"
     assert NAME_PATTERN.match(str(case.get("name"))), f"{code}: bad case name {case.get('name')!r}"
-    assert case.get("command", "check") in {"check", "count"}
+    assert case.get("command", "check") in {"check", "count", "replay"}
     assert isinstance(case.get("files"), dict) and case["files"], "a case needs files"
-    if case.get("command", "check") == "check":
-        assert "budgets.yaml" in case["files"], "a check case needs budgets.yaml"
+    if case.get("command", "check") in {"check", "replay"}:
+        assert "budgets.yaml" in case["files"], "a check or replay case needs budgets.yaml"
     assert isinstance(case.get("expect"), list), "expect is a list (empty for a passing case)"
     for expected in case["expect"]:
         match = EXPECT_PATTERN.match(expected)

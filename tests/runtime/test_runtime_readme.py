@@ -38,3 +38,26 @@ def test_the_printed_figures_are_the_cookbook_count_and_the_list_price() -> None
     output = readme_snippet("runtime-openai-output")
     assert f"{sent:,} input tokens, limit 2,000; cut {sent - 2000:,}" in output
     assert f"spent: ${24 * 0.40 / 1e6 + 6 * 1.60 / 1e6:.7f}" in output
+
+
+def test_the_deadline_example_runs_with_the_time_left_as_timeout(tmp_path: Path) -> None:
+    """The deadline snippet, run after the OpenAI example (which defines ``budgets`` and
+    ``client`` against a fake endpoint): the call goes out and time is left of the 3 s."""
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "answer.j2").write_text("Hi\n", encoding="utf-8")
+    (tmp_path / "budgets.yaml").write_text(readme_snippet("runtime-budgets"), encoding="utf-8")
+    script = (
+        readme_snippet("runtime-openai")
+        + '\nmsgs = [{"role": "user", "content": "Where is my order?"}]\n'
+        + "print('---')\n"
+        + readme_snippet("runtime-deadline")
+        + "print(sent[-1].extensions['timeout']['read'] <= 3.0)\n"
+    )
+    (tmp_path / "example.py").write_text(script, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    left, timeout_within = result.stdout.split("---\n")[1].splitlines()
+    assert left.endswith(" ms left") and 0 < int(left.split()[0]) <= 3000
+    assert timeout_within == "True"

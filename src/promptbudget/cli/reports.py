@@ -204,6 +204,26 @@ def replay(
     diff: Annotated[
         bool, typer.Option("--diff", help="With --calibrate: print the change; write nothing.")
     ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="TIME", help="Only requests starting at or after (ISO 8601, UTC)."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", metavar="TIME", help="Only requests starting before (a date: its end)."
+        ),
+    ] = None,
+    compare_to: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-to",
+            metavar="SINCE..UNTIL",
+            help="Compare with this earlier window: flags sudden changes (PB119).",
+        ),
+    ] = None,
     emit_sql: Annotated[
         bool,
         typer.Option(
@@ -284,6 +304,9 @@ def replay(
         aggregates=aggregates,
         calibrate=calibrate,
         diff=diff,
+        since=since,
+        until=until,
+        compare_to=compare_to,
     )
     if emit_sql:
         write_text(command.emit_sql(options, dialect), output)

@@ -11,6 +11,7 @@ from promptbudget.evaluation import sort_findings
 from promptbudget.options import Options
 from promptbudget.project import Project
 from promptbudget.replay import drift as drifts
+from promptbudget.replay import windows
 from promptbudget.replay.calibration import calibrate
 from promptbudget.replay.engine import (
     EXACT_QUANTILES_UP_TO,
@@ -19,6 +20,7 @@ from promptbudget.replay.engine import (
     scan_logs,
 )
 from promptbudget.replay.judgement import judge
+from promptbudget.replay.latency import compare_speeds, judge_latency
 from promptbudget.replay.query import DIALECTS, build_query, parameters, transpile
 from promptbudget.replay.readers import ScanTally
 from promptbudget.replay.result import ReplayResult
@@ -58,9 +60,17 @@ def run(options: Options) -> Report:
     assert manifest is not None
     tally = ScanTally()
     approximate = False
+    current = windows.parse_window(options.since, options.until, "--since/--until")
+    baseline = windows.parse_range(options.compare_to) if options.compare_to else None
+    selected = current.bounds if current.bounds != (None, None) else None
+    baseline_rows: list[dict[str, object]] | None = None
     if options.aggregates is not None:
         if options.paths:
             raise UsageError("give either log files or --aggregates FILE, not both")
+        if selected is not None or baseline is not None:
+            raise UsageError(
+                "--since, --until and --compare-to need the logs; --aggregates holds no times"
+            )
         rows = read_aggregates(options.aggregates, str(options.aggregates))
     else:
         logs = _logs(options)
@@ -70,11 +80,29 @@ def run(options: Options) -> Report:
             calls = Path(workdir) / "calls.csv"
             scan = scan_logs(manifest, logs, tally, calls, input_format=options.input_format)
             approximate = tally.records > EXACT_QUANTILES_UP_TO
-            rows = aggregate(manifest, scan, workdir, approximate=approximate)
+            wanted = (selected, *([baseline.bounds] if baseline is not None else []))
+            results = aggregate(manifest, scan, workdir, approximate=approximate, windows=wanted)
+            rows = results[0]
+            baseline_rows = results[1] if baseline is not None else None
     observed = collect(rows)
     if options.workflow is not None:
         observed = tuple(w for w in observed if w.name == options.workflow)
-    findings = sort_findings(judge(manifest, observed, project.severities))
+    comparison = None
+    if baseline is not None and baseline_rows is not None:
+        comparison = windows.compare_windows(
+            manifest, collect(baseline_rows), observed, (baseline, current)
+        )
+    findings = sort_findings(
+        [
+            *judge(manifest, observed, project.severities),
+            *judge_latency(manifest, observed, project.severities),
+            *(
+                windows.judge_changes(manifest, comparison, project.severities)
+                if comparison is not None
+                else ()
+            ),
+        ]
+    )
     found_drift = drifts.with_impact(drifts.compare(manifest, observed), options)
     calibration = None
     if options.calibrate:
@@ -88,6 +116,9 @@ def run(options: Options) -> Report:
         malformed=tally.malformed,
         malformed_examples=tuple(tally.examples),
         drift=tuple(found_drift),
+        speeds=tuple(compare_speeds(manifest, observed)),
+        comparison=comparison,
+        window=current if selected is not None else None,
         calibration=calibration,
         aggregates=str(options.aggregates) if options.aggregates is not None else None,
         approximate=approximate,

@@ -235,6 +235,8 @@ class Converter:
                 }
             else:
                 out[key] = value
+        if {"ttft_ms", "output_tokens_per_second"} & set(entry) and "speed_source" not in entry:
+            out.update(speed_source="budgets.yaml models:", speed_date=None)  # the user's figure
         return out
 
     def share(self, value: object, json_path: str) -> Decimal:

@@ -23,6 +23,7 @@ from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import ManifestError
 from promptbudget.manifest.convert import Converter
 from promptbudget.manifest.model import (
+    ChangeThresholds,
     CompressionSettings,
     Manifest,
     PathIgnore,
@@ -37,7 +38,7 @@ from promptbudget.manifest.paths import Lines, join_path
 from promptbudget.manifest.validation import load_schema, raise_all, validate
 from promptbudget.pricing.catalog import PriceCatalog
 from promptbudget.templates.source import display_path
-from promptbudget.units import parse_percent_value, parse_tokens
+from promptbudget.units import parse_percent_value, parse_share, parse_tokens
 
 MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
 MAX_MANIFEST_BYTES = 1_048_576
@@ -300,7 +301,22 @@ def _replay_settings(
             )
         )
     columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
-    return ReplaySettings(match=tuple(rules), columns=columns)
+    given = data.get("changes") or {}
+    defaults = ChangeThresholds()
+    changes = ChangeThresholds(
+        min_calls=int(given.get("min_calls", defaults.min_calls)),
+        mean_change=(
+            converter.unit(parse_share, given["mean_change"], "$.replay.changes.mean_change")
+            if "mean_change" in given
+            else defaults.mean_change
+        ),
+        rate_change=(
+            converter.unit(parse_share, given["rate_change"], "$.replay.changes.rate_change")
+            if "rate_change" in given
+            else defaults.rate_change
+        ),
+    )
+    return ReplaySettings(match=tuple(rules), columns=columns, changes=changes)
 
 
 def _yaml_type(value: object) -> str:

@@ -308,9 +308,19 @@ class ReplayMatch:
 
 
 @dataclass(frozen=True)
+class ChangeThresholds:
+    """``replay.changes``: when ``replay --compare-to`` flags a change (PB119)."""
+
+    min_calls: int = 30  # calls of the step in each window
+    mean_change: Decimal = Decimal("0.25")  # relative move of a mean
+    rate_change: Decimal = Decimal("0.05")  # move of a rate, in points
+
+
+@dataclass(frozen=True)
 class ReplaySettings:
     match: tuple[ReplayMatch, ...] = ()
     columns: Mapping[str, str] = field(default_factory=dict)  # field -> the log's column
+    changes: ChangeThresholds = field(default_factory=ChangeThresholds)
 
 
 @dataclass(frozen=True)

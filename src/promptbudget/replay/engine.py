@@ -169,9 +169,14 @@ def _write(
 
 
 def aggregate(
-    manifest: Manifest, scan: Scan, workdir: str, *, approximate: bool = False
-) -> list[dict[str, object]]:
-    """Run the aggregation over the scanned records."""
+    manifest: Manifest,
+    scan: Scan,
+    workdir: str,
+    *,
+    approximate: bool = False,
+    windows: tuple[tuple[int | None, int | None] | None, ...] = (None,),
+) -> list[list[dict[str, object]]]:
+    """Run the aggregation over the scanned records, once per time window (``None``: all)."""
     duckdb = _duckdb()
     connection = _connect(workdir)
     columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS) + "}"
@@ -183,9 +188,12 @@ def aggregate(
         f"{files}, header = false, columns = {columns}, "
         "delim = ',', quote = '\"', escape = '\"', nullstr = '', auto_detect = false)"
     )
-    query = build_query(parameters(manifest, scan.models), approximate=approximate)
+    params = parameters(manifest, scan.models)
     try:
-        return _rows(connection.execute(query))
+        return [
+            _rows(connection.execute(build_query(params, approximate=approximate, window=window)))
+            for window in windows
+        ]
     except duckdb.OutOfMemoryException as err:
         raise PromptBudgetError(
             f"DuckDB ran out of its {MEMORY_LIMIT} memory limit aggregating the logs; set "

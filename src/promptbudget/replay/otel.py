@@ -28,6 +28,9 @@ CACHE_WRITE = (
 )
 REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.output_tokens.reasoning")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
+# time to the first chunk of a streamed response, in seconds: the span attribute of semconv
+# v1.41 (semantic-conventions PR #3607), then the name some instrumentations emit (Sentry)
+TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk", "gen_ai.response.time_to_first_token")
 MODEL_CALLS = frozenset(
     {"chat", "text_completion", "generate_content", "responses", "completion", "create_response"}
 )
@@ -133,7 +136,15 @@ def span_record(span: Mapping[str, Any], source: str) -> Record | None:
         is_batch=values.outcome(attrs.get(BATCH)) if BATCH in attrs else None,
         attributes=attrs,  # read (as text) by the match rules only
     )
+    status = values.mapping(span.get("status")).get("code")
+    if kind != "context":
+        # OTLP JSON writes the status code as 2 or "STATUS_CODE_ERROR"; GenAI spans of a failed
+        # call carry error.type (semantic conventions: required when the operation failed)
+        failed = status in (2, "2", "STATUS_CODE_ERROR", "ERROR") or "error.type" in attrs
+        record.failed = 1 if failed else 0
     if kind == "model":
+        if not has_usage and record.failed:
+            return record  # a failed attempt: no usage, no cost; counted as a call that failed
         if not has_usage:
             raise MalformedRecordError(
                 f"the {operation or 'model'} span has no gen_ai.usage.input_tokens or "
@@ -144,6 +155,7 @@ def span_record(span: Mapping[str, Any], source: str) -> Record | None:
         record.cache_read_tokens = values.tokens(_first(attrs, CACHE_READ), CACHE_READ[0])
         record.cache_write_tokens = values.tokens(_first(attrs, CACHE_WRITE), CACHE_WRITE[0])
         record.reasoning_tokens = values.tokens(_first(attrs, REASONING), REASONING[0])
+        record.ttft_ms = values.duration_ms(_first(attrs, TTFT_SECONDS), TTFT_SECONDS[0])
         cached = record.cache_read_tokens + record.cache_write_tokens
         if cached > record.input_tokens:
             # an instrumentation that reports input the Anthropic way (cache excluded)

@@ -197,6 +197,11 @@ def litellm_record(row: Mapping[str, Any], source: str) -> Record:
         record.input_tokens += record.cache_read_tokens + record.cache_write_tokens
     record.start_ns = values.unix_ns(row.get("startTime"), "startTime")
     record.end_ns = values.unix_ns(row.get("endTime"), "endTime")
+    first = values.unix_ns(row.get("completionStartTime"), "completionStartTime")
+    # a non-streamed call's completionStartTime is its endTime: no time to first token
+    start, end = record.start_ns, record.end_ns
+    if first is not None and start is not None and end is not None and start <= first < end:
+        record.ttft_ms = (first - start) / 1e6
     record.request_id = values.text(row.get("session_id"))
     _tagged(record, values.mapping(metadata.get("spend_logs_metadata")))
     tags = _json_field(row.get("request_tags"), "request_tags")
@@ -238,7 +243,13 @@ def csv_record(row: Mapping[str, Any], source: str, columns: Mapping[str, str]) 
         "tool_calls",
     ):
         setattr(record, field, values.tokens(get(field), columns.get(field, field)))
-    if kind == "model" and get("input_tokens") in (None, "") and get("output_tokens") in (None, ""):
+    if get("failed") not in (None, ""):
+        record.failed = values.outcome(get("failed"))
+    if get("ttft_ms") not in (None, ""):
+        name = columns.get("ttft_ms", "ttft_ms")
+        record.ttft_ms = values.duration_ms(get("ttft_ms"), name, unit="ms")
+    no_usage = get("input_tokens") in (None, "") and get("output_tokens") in (None, "")
+    if kind == "model" and no_usage and not record.failed:
         raise MalformedRecordError("the row has neither input_tokens nor output_tokens")
     if record.cache_read_tokens + record.cache_write_tokens > record.input_tokens:
         raise MalformedRecordError("cached tokens exceed the input tokens they are part of")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from promptbudget.manifest.model import CostLimit, Manifest
+from promptbudget.manifest.model import CostLimit, Limits, Manifest
 from promptbudget.pricing.catalog import ModelPrice, PriceCatalog
 from promptbudget.simulation import select_rates
 
@@ -36,7 +36,12 @@ METRICS = (
     "cost_usd",
     "turns",
     "tool_calls",
+    "latency_ms",
+    "ttft_ms",
+    "output_tps",
 )
+# metrics a result file from an older --emit-sql may lack (read as not measured)
+OPTIONAL_METRICS = frozenset({"latency_ms", "ttft_ms", "output_tps"})
 STATS = ("n", "sum", "p50", "p95", "max", "over", "over_first_ns", "over_last_ns", "ex1", "ex2")
 COUNTS = (
     "calls",
@@ -48,7 +53,9 @@ COUNTS = (
     "successes",
     "first_ns",
     "last_ns",
+    "failed",
 )
+OPTIONAL_COUNTS = frozenset({"failed"})
 KEYS = ("level", "workflow", "step", "model")
 OUTPUT_COLUMNS = (
     *KEYS,
@@ -110,7 +117,7 @@ RATE_COLUMNS = (
     "read_rate",
     "write_rate",
 )
-STEP_COLUMNS = ("workflow", "step", "batch_share", "escalation_model")
+STEP_COLUMNS = ("workflow", "step", "batch_share", "escalation_model", "max_latency_ms")
 LIMIT_COLUMNS = (
     "workflow",
     "max_input_tokens",
@@ -118,6 +125,7 @@ LIMIT_COLUMNS = (
     "max_turns",
     "max_tool_calls",
     "max_cost_per_request",
+    "max_latency_ms",
 )
 NO_THRESHOLD = 10**15
 
@@ -144,6 +152,15 @@ def rate_rows(price: ModelPrice, name: str) -> list[tuple[object, ...]]:
     return rows
 
 
+def latency_limit(limits: Limits | None) -> float | None:
+    """The latency a request (or a step's share of it) is counted over: the p95 of
+    ``max_latency_ms``, or its p50 when only that is given."""
+    limit = limits.max_latency_ms if limits is not None else None
+    if limit is None:
+        return None
+    return limit.p95 if limit.p95 is not None else limit.p50
+
+
 def parameters(manifest: Manifest, models: Iterable[str]) -> Parameters:
     """Rates for every logged model the catalog knows; steps and limits from budgets.yaml."""
     rates = []
@@ -165,7 +182,7 @@ def parameters(manifest: Manifest, models: Iterable[str]) -> Parameters:
                     escalation = route.escalation.to
                     break
                 route = manifest.routes.get(route.default or route.model or "")
-            steps.append((workflow.name, step.name, share, escalation))
+            steps.append((workflow.name, step.name, share, escalation, latency_limit(step.limits)))
         limit = workflow.limits
         cost = limit.max_cost_per_request
         limits.append(
@@ -176,6 +193,7 @@ def parameters(manifest: Manifest, models: Iterable[str]) -> Parameters:
                 limit.max_turns,
                 limit.max_tool_calls,
                 cost.amount if isinstance(cost, CostLimit) else None,
+                latency_limit(limit),
             )
         )
     return Parameters(tuple(rates), tuple(steps), tuple(limits))
@@ -205,6 +223,15 @@ def _metric_columns(metric: str, expr: str, over: str | None, quantile: str) -> 
     ]
 
 
+def _billed(column: str) -> str:
+    """``column`` of a call, absent for a failed attempt that reported no usage (it counts as
+    a call and a failure, not as a zero-token call in the token distributions)."""
+    return (
+        f"CASE WHEN failed = 1 AND input_tokens = 0 AND output_tokens = 0 THEN NULL "
+        f"ELSE {column} END"
+    )
+
+
 def _none(metric: str) -> list[str]:
     return [
         f"CAST(NULL AS {'VARCHAR' if s.startswith('ex') else 'DOUBLE'}) AS {metric}_{s}"
@@ -232,15 +259,44 @@ def _select(
     return "SELECT\n  " + ",\n  ".join(parts) + f"\nFROM {source}{group_by}"
 
 
-def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = False) -> str:
+def _window_filter(table: str, window: tuple[int | None, int | None]) -> str:
+    """The records of the requests whose first record starts in ``[since, until)``."""
+    since, until = window
+    conditions = ["MIN(start_ns) IS NOT NULL"]
+    if since is not None:
+        conditions.append(f"MIN(start_ns) >= {int(since)}")
+    if until is not None:
+        conditions.append(f"MIN(start_ns) < {int(until)}")
+    return f"""pb_window AS (
+  SELECT c.*
+  FROM {table} AS c
+  JOIN (
+    SELECT request_id FROM {table} GROUP BY request_id
+    HAVING {" AND ".join(conditions)}
+  ) AS w ON w.request_id = c.request_id
+)"""
+
+
+def build_query(
+    params: Parameters,
+    *,
+    table: str = TABLE,
+    approximate: bool = False,
+    window: tuple[int | None, int | None] | None = None,
+) -> str:
     """The aggregation in DuckDB's dialect; ``approximate`` quantiles for engines whose exact
-    percentile is a window function only (BigQuery)."""
+    percentile is a window function only (BigQuery); ``window``: only the requests that start
+    in ``[since_ns, until_ns)`` (``replay --since/--until``)."""
     quantile = "APPROX_QUANTILE" if approximate else "QUANTILE_CONT"
+    source = table
+    if window is not None:
+        source = "pb_window"
 
     def _stats(metric: str, expr: str, over: str | None) -> list[str]:
         return _metric_columns(metric, expr, over, quantile)
 
     ctes = [
+        *([_window_filter(table, window)] if window is not None else []),
         _values("pb_rates", RATE_COLUMNS, params.rates),
         _values("pb_steps", STEP_COLUMNS, params.steps),
         _values("pb_limits", LIMIT_COLUMNS, params.limits),
@@ -255,7 +311,7 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       )
     ) AS st
-  FROM {table} AS c
+  FROM {source} AS c
 )""",
         """pb_priced AS (
   SELECT
@@ -273,6 +329,13 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
       + t.cache_read_tokens * r1.read_rate + t.cache_write_tokens * r1.write_rate
       + t.output_tokens * r1.out_rate
     ) / 1000000 AS cost_usd,
+    CASE WHEN t.end_ns >= t.start_ns THEN (t.end_ns - t.start_ns) / 1000000.0 END AS latency_ms,
+    CASE
+      WHEN t.kind = 'model' AND t.output_tokens > 0 AND t.ttft_ms IS NOT NULL
+        AND (t.end_ns - t.start_ns) / 1000000.0 > t.ttft_ms
+      THEN t.output_tokens * 1000.0 / ((t.end_ns - t.start_ns) / 1000000.0 - t.ttft_ms)
+    END AS output_tps,
+    s.max_latency_ms AS step_max_latency_ms,
     l.max_input_tokens,
     l.max_output_tokens
   FROM pb_tagged AS t
@@ -290,16 +353,35 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
   SELECT
     wkey, skey, request_id,
     MIN(start_ns) AS start_ns,
-    SUM(CASE WHEN kind = 'model' THEN 1 ELSE 0 END) AS model_calls,
+    SUM(CASE WHEN kind = 'model' AND COALESCE(failed, 0) = 0 THEN 1 ELSE 0 END) AS model_calls,
     SUM(CASE WHEN kind = 'model' THEN is_escalation ELSE 0 END) AS escalation_calls,
     SUM(CASE WHEN kind = 'tool' THEN 1 ELSE 0 END) + SUM(tool_calls) AS tool_calls,
-    SUM(CASE WHEN kind = 'model' THEN cost_usd ELSE 0 END) AS cost_usd
+    SUM(CASE WHEN kind = 'model' THEN cost_usd ELSE 0 END) AS cost_usd,
+    CASE WHEN SUM(CASE WHEN kind <> 'context' AND (start_ns IS NULL OR end_ns IS NULL
+        OR end_ns < start_ns) THEN 1 ELSE 0 END) = 0
+        AND MIN(CASE WHEN kind <> 'context' THEN start_ns END) IS NOT NULL
+      THEN (MAX(CASE WHEN kind <> 'context' THEN end_ns END)
+        - MIN(CASE WHEN kind <> 'context' THEN start_ns END)) / 1000000.0
+    END AS latency_ms,
+    MAX(step_max_latency_ms) AS max_latency_ms
   FROM pb_priced
   GROUP BY wkey, skey, request_id
 )""",
+        """pb_request_times AS (
+  SELECT
+    COALESCE(wf, '') AS wkey, request_id,
+    CASE WHEN SUM(CASE WHEN start_ns IS NULL OR end_ns IS NULL OR end_ns < start_ns
+        THEN 1 ELSE 0 END) = 0
+      THEN (MAX(end_ns) - MIN(start_ns)) / 1000000.0
+    END AS latency_ms
+  FROM pb_tagged
+  WHERE start_ns IS NOT NULL OR end_ns IS NOT NULL
+  GROUP BY COALESCE(wf, ''), request_id
+)""",
         """pb_step_requests AS (
   SELECT
-    wkey, skey, request_id, start_ns, model_calls, tool_calls, cost_usd,
+    wkey, skey, request_id, start_ns, model_calls, tool_calls, cost_usd, latency_ms,
+    max_latency_ms,
     CASE WHEN escalation_calls > 0 AND escalation_calls < model_calls
       THEN escalation_calls ELSE 0 END AS escalation_calls,
     CASE
@@ -315,8 +397,8 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
         """pb_requests AS (
   SELECT
     q.wkey, q.request_id, q.start_ns, q.cost_usd, q.turns, q.tool_calls, q.unpriced,
-    o.outcome,
-    l.max_turns, l.max_tool_calls, l.max_cost_per_request
+    o.outcome, rt.latency_ms,
+    l.max_turns, l.max_tool_calls, l.max_cost_per_request, l.max_latency_ms
   FROM (
     SELECT
       wkey, request_id,
@@ -334,6 +416,7 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
     WHERE outcome IS NOT NULL
     GROUP BY wkey, request_id
   ) AS o ON o.wkey = q.wkey AND o.request_id = q.request_id
+  LEFT JOIN pb_request_times AS rt ON rt.wkey = q.wkey AND rt.request_id = q.request_id
   LEFT JOIN pb_limits AS l ON l.workflow = q.wkey
 )""",
     ]
@@ -347,18 +430,22 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
             "unpriced": "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)",
             "first_ns": "MIN(start_ns)",
             "last_ns": "MAX(start_ns)",
+            "failed": "SUM(CASE WHEN failed = 1 THEN 1 ELSE 0 END)",
         },
         {
             "input_tokens": _stats(
-                "input_tokens", "input_tokens", "input_tokens > max_input_tokens"
+                "input_tokens", _billed("input_tokens"), "input_tokens > max_input_tokens"
             ),
             "output_tokens": _stats(
-                "output_tokens", "output_tokens", "output_tokens > max_output_tokens"
+                "output_tokens", _billed("output_tokens"), "output_tokens > max_output_tokens"
             ),
-            "cache_read_tokens": _stats("cache_read_tokens", "cache_read_tokens", None),
-            "cache_write_tokens": _stats("cache_write_tokens", "cache_write_tokens", None),
-            "reasoning_tokens": _stats("reasoning_tokens", "reasoning_tokens", None),
-            "cost_usd": _stats("cost_usd", "cost_usd", None),
+            "cache_read_tokens": _stats("cache_read_tokens", _billed("cache_read_tokens"), None),
+            "cache_write_tokens": _stats("cache_write_tokens", _billed("cache_write_tokens"), None),
+            "reasoning_tokens": _stats("reasoning_tokens", _billed("reasoning_tokens"), None),
+            "cost_usd": _stats("cost_usd", _billed("cost_usd"), None),
+            "latency_ms": _stats("latency_ms", "latency_ms", None),
+            "ttft_ms": _stats("ttft_ms", "ttft_ms", None),
+            "output_tps": _stats("output_tps", "output_tps", None),
         },
         model_calls,
         ("wkey", "skey"),
@@ -375,6 +462,7 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
             "turns": _stats("turns", "turns", None),
             "tool_calls": _stats("tool_calls", "tool_calls", None),
             "cost_usd": _stats("cost_usd", "cost_usd", None),
+            "latency_ms": _stats("latency_ms", "latency_ms", "latency_ms > max_latency_ms"),
         },
         "pb_step_requests_view",
         ("wkey", "skey"),
@@ -388,9 +476,12 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
             "unpriced": "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)",
         },
         {
-            "cost_usd": _stats("cost_usd", "cost_usd", None),
-            "input_tokens": _stats("input_tokens", "input_tokens", None),
-            "output_tokens": _stats("output_tokens", "output_tokens", None),
+            "cost_usd": _stats("cost_usd", _billed("cost_usd"), None),
+            "input_tokens": _stats("input_tokens", _billed("input_tokens"), None),
+            "output_tokens": _stats("output_tokens", _billed("output_tokens"), None),
+            "latency_ms": _stats("latency_ms", "latency_ms", None),
+            "ttft_ms": _stats("ttft_ms", "ttft_ms", None),
+            "output_tps": _stats("output_tps", "output_tps", None),
         },
         model_calls,
         ("wkey", "skey", "model"),
@@ -409,6 +500,7 @@ def build_query(params: Parameters, *, table: str = TABLE, approximate: bool = F
             "cost_usd": _stats("cost_usd", "cost_usd", "cost_usd > max_cost_per_request"),
             "turns": _stats("turns", "turns", "turns > max_turns"),
             "tool_calls": _stats("tool_calls", "tool_calls", "tool_calls > max_tool_calls"),
+            "latency_ms": _stats("latency_ms", "latency_ms", "latency_ms > max_latency_ms"),
         },
         "pb_requests",
         ("wkey",),

@@ -34,6 +34,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("tool_calls", "BIGINT"),  # tool calls a model response asked for (provider logs)
     ("outcome", "INTEGER"),  # 1 success, 0 failure, NULL not recorded
     ("is_batch", "INTEGER"),  # 1 batch API, 0 online, NULL not recorded
+    ("ttft_ms", "DOUBLE"),  # time to the first output token or chunk, when the log says
+    ("failed", "INTEGER"),  # 1 the call ended in an error (it was retried or the request failed)
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 
@@ -61,6 +63,8 @@ class Record:
     tool_calls: int = 0
     outcome: int | None = None
     is_batch: int | None = None
+    ttft_ms: float | None = None  # time to first token (chunk), milliseconds
+    failed: int | None = None  # 1 the call ended in an error, 0 it did not, None not recorded
     workflow: str | None = None  # as the app tagged it
     step: str | None = None
     prompt: str | None = None  # a prompt name or path, for mapping
@@ -87,6 +91,8 @@ class Record:
             self.tool_calls,
             self.outcome,
             self.is_batch,
+            self.ttft_ms,
+            self.failed,
         )
 
 

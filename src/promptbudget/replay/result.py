@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from promptbudget.replay.calibration import Calibration
 from promptbudget.replay.drift import Drift
+from promptbudget.replay.latency import SpeedDrift
 from promptbudget.replay.readers import Malformed
 from promptbudget.replay.stats import WorkflowStats
+from promptbudget.replay.windows import Comparison, Window
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class ReplayResult:
     malformed: int = 0
     malformed_examples: tuple[Malformed, ...] = ()
     drift: tuple[Drift, ...] = ()
+    speeds: tuple[SpeedDrift, ...] = ()  # model speeds declared against observed
+    comparison: Comparison | None = None  # --compare-to: the baseline window against this one
+    window: Window | None = None  # --since/--until: the requests replayed
     calibration: Calibration | None = None
     aggregates: str | None = None  # --aggregates FILE: the result judged came from there
     manifest: str = "budgets.yaml"  # the manifest judged against, as shown

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from promptbudget.replay.query import COUNTS, METRICS, STATS
+from promptbudget.replay.query import COUNTS, METRICS, OPTIONAL_COUNTS, OPTIONAL_METRICS, STATS
 
 UNMATCHED = ""  # the workflow key of records that no workflow claims
 
@@ -46,6 +46,9 @@ class ModelShare:
     unpriced: int
     input_tokens: Metric
     output_tokens: Metric
+    latency_ms: Metric = field(default_factory=Metric)  # per call, span start to end
+    ttft_ms: Metric = field(default_factory=Metric)  # calls whose log carries it
+    output_tps: Metric = field(default_factory=Metric)  # output tokens / (latency - ttft)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class StepStats:
     requests: int = 0
     cache_hits: int = 0
     escalated_calls: int = 0
+    failed_calls: int = 0  # calls that ended in an error (retried, or the request failed)
     unpriced: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
@@ -68,11 +72,19 @@ class StepStats:
     cost_per_request: Metric = field(default_factory=Metric)  # this step's share
     turns: Metric = field(default_factory=Metric)
     tool_calls: Metric = field(default_factory=Metric)
+    latency_per_call: Metric = field(default_factory=Metric)  # ms, one model call
+    latency: Metric = field(default_factory=Metric)  # ms, the step's calls in one request
+    ttft_ms: Metric = field(default_factory=Metric)
     models: tuple[ModelShare, ...] = ()
 
     @property
     def cache_hit_rate(self) -> float:
         return self.cache_hits / self.calls if self.calls else 0.0
+
+    @property
+    def retry_rate(self) -> float:
+        """Calls that ended in an error (and so were retried, or failed the request) per call."""
+        return self.failed_calls / self.calls if self.calls else 0.0
 
     @property
     def escalation_rate(self) -> float:
@@ -92,6 +104,7 @@ class WorkflowStats:
     cost_per_request: Metric = field(default_factory=Metric)
     turns: Metric = field(default_factory=Metric)
     tool_calls: Metric = field(default_factory=Metric)
+    latency: Metric = field(default_factory=Metric)  # ms, one request end to end
     steps: tuple[StepStats, ...] = ()
 
     @property
@@ -166,7 +179,13 @@ def _metric(row: Mapping[str, object], name: str) -> Metric:
 
 
 def required_columns() -> tuple[str, ...]:
-    return ("level", "workflow", "step", *COUNTS, *(f"{m}_{s}" for m in METRICS for s in STATS[:5]))
+    return (
+        "level",
+        "workflow",
+        "step",
+        *(c for c in COUNTS if c not in OPTIONAL_COUNTS),
+        *(f"{m}_{s}" for m in METRICS if m not in OPTIONAL_METRICS for s in STATS[:5]),
+    )
 
 
 def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
@@ -184,6 +203,7 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 calls=_int(row.get("calls")),
                 cache_hits=_int(row.get("cache_hits")),
                 unpriced=_int(row.get("unpriced")),
+                failed_calls=_int(row.get("failed")),
                 first_ns=_ns(row.get("first_ns")),
                 last_ns=_ns(row.get("last_ns")),
                 input_tokens=_metric(row, "input_tokens"),
@@ -192,6 +212,8 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 cache_write_tokens=_metric(row, "cache_write_tokens"),
                 reasoning_tokens=_metric(row, "reasoning_tokens"),
                 cost_per_call=_metric(row, "cost_usd"),
+                latency_per_call=_metric(row, "latency_ms"),
+                ttft_ms=_metric(row, "ttft_ms"),
             )
         elif level == "step_requests":
             steps.setdefault(key, {}).update(
@@ -200,6 +222,7 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 turns=_metric(row, "turns"),
                 tool_calls=_metric(row, "tool_calls"),
                 cost_per_request=_metric(row, "cost_usd"),
+                latency=_metric(row, "latency_ms"),
             )
         elif level == "model":
             cost = _metric(row, "cost_usd")
@@ -212,6 +235,9 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                     unpriced=_int(row.get("unpriced")),
                     input_tokens=_metric(row, "input_tokens"),
                     output_tokens=_metric(row, "output_tokens"),
+                    latency_ms=_metric(row, "latency_ms"),
+                    ttft_ms=_metric(row, "ttft_ms"),
+                    output_tps=_metric(row, "output_tps"),
                 )
             )
         elif level == "workflow":
@@ -232,6 +258,7 @@ def collect(rows: Iterable[Mapping[str, object]]) -> tuple[WorkflowStats, ...]:
                 cost_per_request=_metric(row, "cost_usd"),
                 turns=_metric(row, "turns"),
                 tool_calls=_metric(row, "tool_calls"),
+                latency=_metric(row, "latency_ms"),
                 steps=tuple(
                     StepStats(
                         workflow=name,

@@ -93,6 +93,22 @@ def _unix_ns(value: object, field: str, *, unit: str | None = None) -> int | Non
     return number * _NS[unit]
 
 
+def duration_ms(value: object, field: str, *, unit: str = "s") -> float | None:
+    """A duration in ``unit`` (``s`` or ``ms``; a number, or a string of one) as
+    milliseconds; absent when missing, malformed when negative, not a finite number, or a
+    day or more."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value) if isinstance(value, (int, float, str)) else math.nan
+    except ValueError:
+        number = math.nan
+    ms = number * (1000 if unit == "s" else 1)
+    if isinstance(value, bool) or not math.isfinite(ms) or not 0 <= ms < 86_400_000:
+        raise MalformedRecordError(f"{field} is {value!r}; expected a duration in {unit}")
+    return ms
+
+
 def mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 

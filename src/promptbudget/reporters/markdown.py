@@ -434,4 +434,18 @@ def replay_markdown(report: Report) -> list[str]:
         lines += [_row(list(shared.DRIFT_HEADER)), _row(["---"] * len(shared.DRIFT_HEADER))]
         lines += [_row([md_text(cell) for cell in row]) for row in drift]
         lines.append("")
+    changed = shared.comparison_line(result)
+    if changed:
+        lines += [f"**{md_text(changed)}**", ""]
+        changes = shared.change_rows(result)
+        if changes:
+            lines += [_row(list(shared.CHANGE_HEADER)), _row(["---"] * len(shared.CHANGE_HEADER))]
+            lines += [_row([md_text(cell) for cell in row]) for row in changes]
+            lines.append("")
+    speeds = shared.speed_rows(result)
+    if speeds:
+        lines += ["**Model speeds against production**", ""]
+        lines += [_row(list(shared.SPEED_HEADER)), _row(["---"] * len(shared.SPEED_HEADER))]
+        lines += [_row([md_text(cell) for cell in row]) for row in speeds]
+        lines.append("")
     return lines

@@ -6,9 +6,10 @@ from decimal import Decimal
 from typing import Any
 
 from promptbudget.replay.judgement import duration, window
+from promptbudget.replay.latency import SpeedDrift
 from promptbudget.replay.result import ReplayResult
 from promptbudget.replay.stats import UNMATCHED, Metric, StepStats, WorkflowStats, usd
-from promptbudget.units import format_tokens, format_usd
+from promptbudget.units import format_ms, format_tokens, format_usd
 
 STEP_HEADER = (
     "workflow",
@@ -21,9 +22,12 @@ STEP_HEADER = (
     "cache hits",
     "turns p50/p95",
     "tools p50/p95",
+    "latency p50/p95/max",
     "$/call",
     "models",
 )
+CHANGE_HEADER = ("step", "measure", "before", "after", "change", "calls", "cost", "latency")
+SPEED_HEADER = ("model", "step", "speed", "declared", "observed p50", "gap", "calls")
 DRIFT_HEADER = ("assumption", "budgets.yaml", "observed", "basis", "cost of the gap")
 
 
@@ -43,6 +47,12 @@ def _two(metric: Metric, *, tokens: bool = True) -> str:
     if tokens:
         return f"{_tokens(metric.p50)} / {_tokens(metric.p95)}"
     return f"{metric.p50:g} / {metric.p95:g}"
+
+
+def latency_three(metric: Metric) -> str:
+    if not metric.n:
+        return "-"
+    return f"{format_ms(metric.p50)} / {format_ms(metric.p95)} / {format_ms(metric.max)}"
 
 
 def _usd(value: float) -> str:
@@ -83,6 +93,7 @@ def step_rows(result: ReplayResult) -> list[tuple[str, ...]]:
                 _percent(step.cache_hit_rate) if step.calls else "-",
                 _two(step.turns, tokens=False),
                 _two(step.tool_calls, tokens=False),
+                latency_three(step.latency),
                 _usd(step.cost_per_call.mean) if step.cost_per_call.n else "unpriced",
                 models_text(step),
             )
@@ -107,6 +118,12 @@ def workflow_line(stats: WorkflowStats, known: tuple[str, ...]) -> str:
                 f"{_percent(stats.success_rate)} success ({stats.outcomes:,} recorded)"
             )
         parts.append(f"run-rate {_usd(stats.monthly_run_rate_usd)} a month")
+    latency = stats.latency
+    if latency.n:
+        parts.append(
+            f"latency p50 {format_ms(latency.p50)}, p95 {format_ms(latency.p95)}, "
+            f"max {format_ms(latency.max)}"
+        )
     if stats.unpriced:
         parts.append(f"{stats.unpriced:,} calls unpriced (unknown model): totals are at least")
     return "; ".join(parts)
@@ -140,6 +157,8 @@ def header_line(result: ReplayResult, catalog_as_of: str | None) -> str:
     lasts = [w.last_ns for w in result.observed if w.last_ns is not None]
     if firsts and lasts:
         text += f", {window(min(firsts), max(lasts))}"
+    if result.window is not None:
+        text += f"; requests starting {result.window.label}"
     if catalog_as_of:
         text += f"; prices as of {catalog_as_of}"
     if result.approximate:
@@ -194,6 +213,78 @@ def drift_rows(result: ReplayResult) -> list[tuple[str, ...]]:
     return rows
 
 
+def _speed(drift: SpeedDrift, value: float | None) -> str:
+    if value is None:
+        return "not declared"
+    if drift.key == "ttft_ms":
+        return format_ms(value)
+    return f"{value:,.1f} tokens/s"
+
+
+def speed_rows(result: ReplayResult) -> list[tuple[str, ...]]:
+    """``gpt-4.1-mini  support.answer  time to first token  400 ms  612 ms  +53% (drift)``"""
+    rows: list[tuple[str, ...]] = []
+    for drift in result.speeds:
+        gap = drift.gap
+        shown = f"{gap * 100:+.0f}%" if gap is not None else "-"
+        if drift.too_few:
+            shown += " (too few)"
+        elif drift.is_material:
+            shown += " (drift)"
+        elif gap is not None:
+            shown += " (holds)"
+        rows.append(
+            (
+                drift.model,
+                f"{drift.workflow}.{drift.step}" if drift.step else drift.workflow,
+                "time to first token" if drift.key == "ttft_ms" else "output tokens/s",
+                _speed(drift, drift.declared)
+                + (f" ({drift.source})" if drift.source and drift.declared is not None else ""),
+                _speed(drift, drift.observed),
+                shown,
+                f"{drift.calls:,}",
+            )
+        )
+    return rows
+
+
+def comparison_line(result: ReplayResult) -> str | None:
+    comparison = result.comparison
+    if comparison is None:
+        return None
+    flagged = sum(1 for c in comparison.changes if c.is_flagged)
+    return (
+        f"Changes between {comparison.before.label} and {comparison.after.label}: "
+        f"{flagged} flagged (PB119)"
+    )
+
+
+def change_rows(result: ReplayResult) -> list[tuple[str, ...]]:
+    """Every measure that changed, flagged or not; unchanged ones are left out."""
+    from promptbudget.replay.windows import MEASURES
+
+    rows: list[tuple[str, ...]] = []
+    if result.comparison is None:
+        return rows
+    for change in result.comparison.changes:
+        if change.before == change.after:
+            continue
+        mark = " (flagged)" if change.is_flagged else " (too few)" if change.too_few else ""
+        rows.append(
+            (
+                f"{change.workflow}.{change.step}",
+                MEASURES[change.measure],
+                change.shown(change.before),
+                change.shown(change.after),
+                change.change + mark,
+                f"{change.calls_before:,} / {change.calls_after:,}",
+                change.cost_impact,
+                change.latency_impact,
+            )
+        )
+    return rows
+
+
 # -- JSON --------------------------------------------------------------------------------------
 
 
@@ -215,6 +306,39 @@ def _metric_json(metric: Metric) -> dict[str, Any]:
     return found
 
 
+def _comparison_json(result: ReplayResult) -> dict[str, Any] | None:
+    comparison = result.comparison
+    if comparison is None:
+        return None
+    return {
+        "before": comparison.before.label,
+        "after": comparison.after.label,
+        "changes": [
+            {
+                "workflow": c.workflow,
+                "step": c.step,
+                "measure": c.measure,
+                "before": c.before,
+                "after": c.after,
+                "calls_before": c.calls_before,
+                "calls_after": c.calls_after,
+                "is_flagged": c.is_flagged,
+                "too_few": c.too_few,
+                "cost_per_request_before_usd": c.cost_before,
+                "cost_per_request_after_usd": c.cost_after,
+                "monthly_cost_change_usd": (
+                    float(c.monthly_cost_change_usd)
+                    if c.monthly_cost_change_usd is not None
+                    else None
+                ),
+                "latency_p95_before_ms": c.latency_p95_before,
+                "latency_p95_after_ms": c.latency_p95_after,
+            }
+            for c in comparison.changes
+        ],
+    }
+
+
 def replay_json(result: ReplayResult) -> dict[str, Any]:
     def step_json(step: StepStats) -> dict[str, Any]:
         return {
@@ -228,9 +352,14 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             "reasoning_tokens": _metric_json(step.reasoning_tokens),
             "cache_hit_rate": step.cache_hit_rate,
             "escalation_rate": step.escalation_rate,
+            "failed_calls": step.failed_calls,
+            "retry_rate": step.retry_rate,
             "turns": _metric_json(step.turns),
             "tool_calls": _metric_json(step.tool_calls),
             "cost_per_call_usd": _metric_json(step.cost_per_call),
+            "latency_ms": _metric_json(step.latency),
+            "latency_per_call_ms": _metric_json(step.latency_per_call),
+            "ttft_ms": _metric_json(step.ttft_ms),
             "models": [
                 {
                     "model": m.model,
@@ -238,6 +367,9 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
                     "share": m.calls / step.calls if step.calls else None,
                     "cost_usd": m.cost_usd,
                     "unpriced_calls": m.unpriced,
+                    "latency_ms": _metric_json(m.latency_ms),
+                    "ttft_ms": _metric_json(m.ttft_ms),
+                    "output_tokens_per_second": _metric_json(m.output_tps),
                 }
                 for m in step.models
             ],
@@ -262,6 +394,7 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
             "monthly_run_rate_usd": stats.monthly_run_rate_usd,
             "turns": _metric_json(stats.turns),
             "tool_calls": _metric_json(stats.tool_calls),
+            "latency_ms": _metric_json(stats.latency),
             "unpriced_calls": stats.unpriced,
             "steps": [step_json(s) for s in stats.steps],
         }
@@ -298,5 +431,23 @@ def replay_json(result: ReplayResult) -> dict[str, Any]:
                 ),
             }
             for d in result.drift
+        ],
+        "window": result.window.label if result.window is not None else None,
+        "comparison": _comparison_json(result),
+        "speeds": [
+            {
+                "workflow": d.workflow,
+                "step": d.step or None,
+                "model": d.model,
+                "key": d.key,
+                "declared": d.declared,
+                "observed_p50": d.observed,
+                "gap": d.gap,
+                "calls": d.calls,
+                "is_material": d.is_material,
+                "too_few": d.too_few,
+                "source": d.source,
+            }
+            for d in result.speeds
         ],
     }

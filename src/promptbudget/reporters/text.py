@@ -522,4 +522,24 @@ def _print_replay(console: Console, report: Report) -> None:
         for row in drift:
             table.add_row(*row)
         print_table(console, table)
+    changed = shared.comparison_line(result)
+    if changed:
+        console.print()
+        console.print(Text(changed, style="bold"), soft_wrap=True)
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name in shared.CHANGE_HEADER:
+            table.add_column(name)
+        for row in shared.change_rows(result):
+            table.add_row(*row)
+        print_table(console, table)
+    speeds = shared.speed_rows(result)
+    if speeds:
+        console.print()
+        console.print(Text("Model speeds against production", style="bold"))
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name in shared.SPEED_HEADER:
+            table.add_column(name, justify="right" if name in {"gap", "calls"} else "left")
+        for row in speeds:
+            table.add_row(*row)
+        print_table(console, table)
     console.print()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from promptbudget.pricing.resolve import resolve_model
 from promptbudget.runtime.checks import (
     CHECKS,
+    Deadline,
     PendingCall,
     ResolvedModel,
     StorePolicy,
@@ -86,7 +88,8 @@ class Budgets:
     ahead). ``on_violation`` is called with every ``Violation`` in both modes (a metric hook).
     ``store`` keeps spend over time (default: this process only). ``on_store_error``:
     ``"open"`` (default: a store that cannot be reached is logged and the call goes ahead) or
-    ``"closed"`` (the call is refused with PB107).
+    ``"closed"`` (the call is refused with PB107). ``monotonic`` is the clock request
+    deadlines are measured on, in seconds (default ``time.monotonic``; tests pass a fake).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class Budgets:
         on_violation: Callable[[Violation], None] | None = None,
         key_prefix: str = "promptbudget:",
         clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         if mode not in ("raise", "warn"):
             raise BudgetConfigError(f"mode must be 'raise' or 'warn', not {mode!r}")
@@ -113,6 +117,7 @@ class Budgets:
         self.on_violation = on_violation
         self.key_prefix = key_prefix
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.monotonic = monotonic or time.monotonic
         # Called after every before_call with the request, the check and the outcome ("ok",
         # "warned" or "refused"), before a refusal is raised: tracing hooks (see otel.py).
         self.observers: list[Callable[[Request, CallCheck, Outcome], None]] = []
@@ -146,9 +151,29 @@ class Budgets:
                 f"no workflow {name!r} in {self.manifest.display_path}; workflows: {known}"
             ) from None
 
-    def request(self, workflow: str, *, step: str | None = None) -> Request:
-        """One user request of ``workflow``; use it as a context manager."""
-        return Request(self, self.workflow(workflow), step=step)
+    def request(
+        self, workflow: str, *, step: str | None = None, deadline_ms: float | None = None
+    ) -> Request:
+        """One user request of ``workflow``; use it as a context manager.
+
+        ``deadline_ms``: how long the request may take from now; without it, the workflow's
+        ``max_latency_ms`` (its p95, else its p50), else no deadline. Each call then gets the
+        time left (``Request.remaining_ms``, the SDK ``timeout`` the integrations set); a call
+        started past the deadline is refused (PB117), one that ends past it is reported."""
+        found = self.workflow(workflow)
+        deadline = None
+        if deadline_ms is not None:
+            if isinstance(deadline_ms, bool) or not isinstance(deadline_ms, (int, float)):
+                raise BudgetConfigError(f"deadline_ms must be a number, not {deadline_ms!r}")
+            if not deadline_ms > 0:
+                raise BudgetConfigError(f"deadline_ms must be above 0, not {deadline_ms!r}")
+            deadline = Deadline(float(deadline_ms), "deadline_ms given to budgets.request")
+        else:
+            limit = found.limits.max_latency_ms
+            if limit is not None:
+                statistic, value = limit.items()[-1]  # the p95 when given
+                deadline = Deadline(value, f"max_latency_ms {statistic} of workflow '{workflow}'")
+        return Request(self, found, step=step, deadline=deadline)
 
     def spend(self, workflow: str) -> tuple[Decimal, Decimal]:
         """Spend recorded for ``workflow`` this UTC month and this UTC day, in USD."""
@@ -214,10 +239,20 @@ class Request:
     ``Budgets``, not a ``Request``, between concurrent requests.
     """
 
-    def __init__(self, budgets: Budgets, workflow: Workflow, *, step: str | None = None) -> None:
+    def __init__(
+        self,
+        budgets: Budgets,
+        workflow: Workflow,
+        *,
+        step: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
         self.budgets = budgets
         self.workflow = workflow
         self.default_step = step
+        self.deadline = deadline
+        self._started = budgets.monotonic()
+        self._call_started: float | None = None
         self._state = _State()
         self._tokens: list[contextvars.Token[Request | None]] = []
         self.records: list[CallRecord] = []
@@ -249,6 +284,29 @@ class Request:
             yield self
         finally:
             _current_step.reset(token)
+
+    # -- time ---------------------------------------------------------------------------
+
+    @property
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the request was opened, on the ``Budgets``' clock."""
+        return (self.budgets.monotonic() - self._started) * 1000
+
+    @property
+    def remaining_ms(self) -> float | None:
+        """Milliseconds left before the deadline (0 once past it); None without one."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline.ms - self.elapsed_ms, 0.0)
+
+    def timeout(self, requested: float | None = None) -> float | None:
+        """The SDK ``timeout`` (seconds) for the next call: the time left, or ``requested``
+        when that is shorter; ``requested`` alone without a deadline."""
+        remaining = self.remaining_ms
+        if remaining is None:
+            return requested
+        left = remaining / 1000
+        return left if requested is None else min(left, requested)
 
     # -- state --------------------------------------------------------------------------
 
@@ -342,6 +400,7 @@ class Request:
             state.steps[name] = replace(self.totals_of(name), turns=self.turns_of(name))
         self._state.last_model = pending.model.name
         self._state.last_step = pending.step_name
+        self._call_started = self.budgets.monotonic()
         return result
 
     def after_call(
@@ -374,7 +433,10 @@ class Request:
         state.steps[step_name] = _added(self.totals_of(step_name), tokens, tool_calls, cost)
         if cost is not None:
             self._record_spend(cost)
-        violations = tuple(self._after_violations(tokens, step_name))
+        now = self.budgets.monotonic()
+        latency_ms = (now - self._call_started) * 1000 if self._call_started is not None else None
+        self._call_started = None
+        violations = tuple(self._after_violations(tokens, step_name, (now - self._started) * 1000))
         self.budgets.report(violations, can_raise=False)
         record = CallRecord(
             workflow=self.workflow.name,
@@ -387,11 +449,28 @@ class Request:
             tool_calls=tool_calls,
             cost_usd=cost,
             violations=violations,
+            latency_ms=latency_ms,
         )
         self.records.append(record)
         return record
 
-    def _after_violations(self, tokens: CallTokens, step_name: str | None) -> Iterator[Violation]:
+    def _after_violations(
+        self, tokens: CallTokens, step_name: str | None, elapsed_ms: float
+    ) -> Iterator[Violation]:
+        deadline = self.deadline
+        if deadline is not None and elapsed_ms > deadline.ms:
+            yield Violation(
+                "PB117",
+                "latency-over-budget",
+                f"the call ended {elapsed_ms - deadline.ms:,.0f} ms past the request's "
+                f"{deadline.ms:,.0f} ms deadline ({deadline.source}); the request has run "
+                f"{elapsed_ms:,.0f} ms",
+                workflow=self.workflow.name,
+                step=step_name,
+                measured=round(elapsed_ms),
+                limit=round(deadline.ms),
+                unit="ms",
+            )
         limit = output_limit(self.workflow, self._step(step_name))
         if limit is not None and tokens.output_tokens > limit:
             yield Violation(
@@ -467,6 +546,8 @@ class Request:
             step_totals=self.totals_of(step_name),
             read_spend=partial(self.budgets.spend, self.workflow.name),
             on_store_error=self.budgets.on_store_error,
+            deadline=self.deadline,
+            elapsed_ms=self.elapsed_ms,
         )
 
     def _check(self, call: PendingCall) -> CallCheck:

@@ -59,6 +59,10 @@ class PendingCall:
     # SpendStoreError), and what to do then.
     read_spend: Callable[[], tuple[Decimal, Decimal]]
     on_store_error: StorePolicy
+    # The request's deadline (milliseconds from when it was opened) and where it comes from,
+    # and the time it has run so far; None: no deadline.
+    deadline: Deadline | None = None
+    elapsed_ms: float = 0.0
 
     def violation(self, code: str, slug: str, message: str, **values: Any) -> Violation:
         return Violation(
@@ -69,6 +73,14 @@ class PendingCall:
             step=self.step_name,
             **values,
         )
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How long a request may take (milliseconds) and where that figure comes from."""
+
+    ms: float
+    source: str  # "deadline_ms given to budgets.request", "max_latency_ms p95 of ..."
 
 
 Check = Callable[[PendingCall], Iterator[Violation]]
@@ -264,6 +276,22 @@ def check_spend(call: PendingCall) -> Iterator[Violation]:
             )
 
 
+def check_deadline(call: PendingCall) -> Iterator[Violation]:
+    """A call started once the request's deadline has passed is refused: it could only end
+    later still."""
+    deadline = call.deadline
+    if deadline is not None and call.elapsed_ms >= deadline.ms:
+        yield call.violation(
+            "PB117",
+            "latency-over-budget",
+            f"the request has run {call.elapsed_ms:,.0f} ms of its {deadline.ms:,.0f} ms "
+            f"deadline ({deadline.source}): no time is left for this call",
+            measured=round(call.elapsed_ms),
+            limit=round(deadline.ms),
+            unit="ms",
+        )
+
+
 CHECKS: list[Check] = [
     check_input_tokens,
     check_output_tokens,
@@ -271,4 +299,5 @@ CHECKS: list[Check] = [
     check_tool_calls,
     check_request_cost,
     check_spend,
+    check_deadline,
 ]

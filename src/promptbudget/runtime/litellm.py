@@ -15,6 +15,9 @@ litellm.callbacks = [PromptBudgetCallback(budgets, workflow="support-reply")]
   before anything is sent.
 - **Success callback** (``log_success_event`` / ``async_log_success_event``): ``after_call``
   with the response's usage and tool calls.
+- **Deadline**: in a request with a deadline the pre-call hook returns the call's arguments
+  with ``timeout`` (seconds, LiteLLM's per-call parameter) cut to the time left, which
+  LiteLLM sends; the sync path cannot change them.
 - Sync ``litellm.completion``: LiteLLM gives a callback no way to stop a sync call (it
   catches what ``log_pre_api_call`` raises), so there the check runs in that hook and can only
   warn (log + ``on_violation``). Guard sync calls with ``req.before_call`` yourself, or use
@@ -34,6 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptbudget.runtime.budgets import Budgets, Request, current_request, current_step
+from promptbudget.runtime.openai import with_timeout
 from promptbudget.runtime.outcome import BudgetConfigError
 
 LITELLM_EXTRA_HINT = "pip install 'promptbudget-cli[litellm]'"
@@ -79,12 +83,12 @@ class PromptBudgetCallback(CustomLogger):
         step = step or self.step
         return self.budgets.request(str(workflow), step=step), step
 
-    def _before(self, kwargs: Mapping[str, Any], *, enforce: bool) -> None:
+    def _before(self, kwargs: Mapping[str, Any], *, enforce: bool) -> Request | None:
         call_id = kwargs.get("litellm_call_id")
         if call_id is not None:
             with self._lock:
                 if call_id in self._calls:
-                    return  # already checked by the pre-call hook
+                    return None  # already checked by the pre-call hook
         request, step = self._request(kwargs)
         # The pre-call hook gets the call's keyword arguments; the logging hook LiteLLM's
         # call details, with the model parameters under optional_params.
@@ -112,6 +116,7 @@ class PromptBudgetCallback(CustomLogger):
         if call_id is not None:
             with self._lock:
                 self._calls[call_id] = (request, model)
+        return request
 
     def _after(self, kwargs: Mapping[str, Any], response: Any) -> None:
         call_id = kwargs.get("litellm_call_id")
@@ -133,8 +138,10 @@ class PromptBudgetCallback(CustomLogger):
     async def async_pre_call_deployment_hook(
         self, kwargs: dict[str, Any], call_type: Any
     ) -> dict[str, Any] | None:
-        self._before(kwargs, enforce=True)
-        return None
+        request = self._before(kwargs, enforce=True)
+        if request is None or request.deadline is None:
+            return None
+        return with_timeout(kwargs, request)  # LiteLLM sends the kwargs this returns
 
     def log_pre_api_call(self, model: Any, messages: Any, kwargs: dict[str, Any]) -> None:
         """The sync path: LiteLLM swallows what this raises, so it can only warn."""

@@ -20,6 +20,10 @@ a clear error. A streamed chat completion asks for usage in the stream
 (``stream_options.include_usage``) unless the caller set ``stream_options``, so that it can be
 recorded; a stream that ends without usage is recorded with no tokens. Everything else on the
 client is passed through unguarded.
+
+A request with a deadline (``budgets.request(W, deadline_ms=...)`` or the workflow's
+``max_latency_ms``) sends each call with ``timeout`` set to the seconds it has left (the SDK's
+per-request ``timeout``), so that a slow call fails instead of running past it.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class _Guard:
                 max_output_tokens=_first(kwargs, "max_output_tokens"),
                 step=step,
             )
+        kwargs = with_timeout(kwargs, request)
         model = kwargs.get("model")
         result = create(**kwargs)
         if inspect.isawaitable(result):
@@ -107,6 +112,18 @@ class _Guard:
             return _GuardedAsyncStream(result, request, model)
         request.after_call(response=result, model=model)
         return result
+
+
+def with_timeout(kwargs: dict[str, Any], request: Request) -> dict[str, Any]:
+    """``kwargs`` with the SDK's per-call ``timeout`` (seconds) cut to the time the request
+    has left, when it has a deadline (a shorter ``timeout`` of the caller's is kept)."""
+    given = kwargs.get("timeout")
+    requested = (
+        float(given) if isinstance(given, (int, float)) and not isinstance(given, bool) else None
+    )
+    if request.deadline is None or (given is not None and requested is None):
+        return kwargs  # no deadline, or an httpx.Timeout of the caller's: left as given
+    return {**kwargs, "timeout": request.timeout(requested)}
 
 
 def _first(kwargs: Mapping[str, Any], *keys: str) -> int | None:

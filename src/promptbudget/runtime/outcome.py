@@ -16,8 +16,8 @@ class Violation:
 
     ``code`` and ``slug`` are the rule's, as ``promptbudget check`` reports them (``PB101
     input-over-budget``); ``measured`` and ``limit`` are in ``unit`` (``tokens``, ``turns``,
-    ``tool_calls``, ``usd``). ``tokens_to_cut`` is how many input tokens the call must lose to
-    fit, when cutting input can make it fit at all.
+    ``tool_calls``, ``usd``, ``ms``). ``tokens_to_cut`` is how many input tokens the call must
+    lose to fit, when cutting input can make it fit at all.
     """
 
     code: str
@@ -130,6 +130,7 @@ class CallRecord:
     tool_calls: int
     cost_usd: Decimal | None  # None: the model has no price
     violations: tuple[Violation, ...] = ()
+    latency_ms: float | None = None  # before_call to after_call, on the Budgets' clock
 
 
 @dataclass(frozen=True)
