@@ -18,14 +18,14 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
 from promptbudget.cache import active_store, cache_key
+from promptbudget.templates.cycles import find_cycle
+from promptbudget.templates.deadline import RenderDeadline, RenderTimeoutError
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.sandbox import (
     RENDER_TIMEOUT_SECONDS,
     BoundedEnvironment,
     ProjectLoader,
     RenderBudget,
-    RenderTimeoutError,
-    Watchdog,
     render_bounded,
 )
 
@@ -266,6 +266,10 @@ class TemplateRenderer:
                 parsed, f"template nests too deeply to compile ({err})", parsed.body_line
             )
 
+        cycle = find_cycle(env, ast, parsed.path, parsed.display_path)
+        if cycle is not None:
+            return raw_prompt(parsed, cycle.describe(), parsed.body_line + cycle.line - 1)
+
         slots: list[VariableValue] = []
         context: dict[str, Any] = {}
         for name in used:
@@ -274,16 +278,12 @@ class TemplateRenderer:
                 context[name] = bound
 
         self.budget.reset()
-        watchdog = Watchdog(self.timeout_seconds)
+        deadline = RenderDeadline(self.timeout_seconds)
         try:
-            with watchdog:
+            with deadline:
                 output = render_bounded(template.generate(context))
-        except RenderTimeoutError:
-            return raw_prompt(
-                parsed,
-                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
-                parsed.body_line,
-            )
+        except RenderTimeoutError as err:
+            return raw_prompt(parsed, str(err), parsed.body_line)
         except TemplateNotFound as err:
             return raw_prompt(parsed, f"include not found: {err.message}", _error_line(err, parsed))
         except SecurityError as err:
@@ -316,18 +316,14 @@ class TemplateRenderer:
         from promptbudget.templates.render_engines import EngineError, render_format, render_go
 
         render = render_format if parsed.meta.engine == "format" else render_go
-        watchdog = Watchdog(self.timeout_seconds)
+        deadline = RenderDeadline(self.timeout_seconds)
         try:
-            with watchdog:
+            with deadline:
                 out = render(
                     parsed.body, parsed.body_line, values, as_slots=as_slots, marker=slot_marker
                 )
-        except RenderTimeoutError:
-            return raw_prompt(
-                parsed,
-                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
-                parsed.body_line,
-            )
+        except RenderTimeoutError as err:
+            return raw_prompt(parsed, str(err), parsed.body_line)
         except EngineError as err:
             return raw_prompt(parsed, err.message, err.line)
         slots = [
@@ -358,7 +354,7 @@ class TemplateRenderer:
         as_slots: bool,
     ) -> RenderedPrompt:
         """Dotprompt, and Prompty's ``template: mustache|handlebars``. Parsing, reading the
-        variables and rendering all run under the watchdog."""
+        variables and rendering all run under the render deadline."""
         from promptbudget.templates.handlebars import (  # only projects that use it pay for it
             BUILTIN_HELPERS,
             DOTPROMPT_HELPERS,
@@ -376,9 +372,9 @@ class TemplateRenderer:
         dialect = Dialect.MUSTACHE if parsed.meta.engine == "mustache" else Dialect.HANDLEBARS
         engine = "Mustache" if dialect is Dialect.MUSTACHE else "Handlebars"
         partials = self._dotprompt_partials(parsed, include_root) if is_dotprompt else None
-        watchdog = Watchdog(self.timeout_seconds)
+        deadline = RenderDeadline(self.timeout_seconds)
         try:
-            with watchdog:
+            with deadline:
                 template = parse_handlebars(
                     parsed.body,
                     dialect=dialect,
@@ -404,12 +400,8 @@ class TemplateRenderer:
                 chunks = render_handlebars(
                     template, context, partials=partials, functions=functions
                 )
-        except RenderTimeoutError:
-            return raw_prompt(
-                parsed,
-                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
-                parsed.body_line,
-            )
+        except RenderTimeoutError as err:
+            return raw_prompt(parsed, str(err), parsed.body_line)
         except HandlebarsError as err:
             return raw_prompt(parsed, f"{engine} template error: {err.message}", err.line)
 
@@ -451,7 +443,7 @@ class TemplateRenderer:
         )
 
         try:
-            with Watchdog(self.timeout_seconds):
+            with RenderDeadline(self.timeout_seconds):
                 names = partial_names(parse_handlebars(parsed.body))
         except (HandlebarsError, RenderTimeoutError):
             return ()
