@@ -17,7 +17,7 @@ import os
 import shutil
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,115 @@ TEMPLATES = {
     "lc.yaml": "_type: prompt\ninput_variables: [q]\ntemplate: 'Answer {q} now'\n",
     "sk.yaml": "name: s\ntemplate: 'Hi {{$name}}'\ntemplate_format: semantic-kernel\n",
     "d.txt": "plain text <!-- promptbudget: disable=PB205 --> with {{ var }}\n",
+    "go.md": (
+        "---\nmodel: gpt-4.1-mini\nsample:\n  Name: x\n  Items: [a, b]\n---\n"
+        'Hello {{.Name}}\n{{range $i, $x := .Items}}- {{$i}} {{$x | printf "%q"}}\n{{end}}'
+        '{{if .Q}}Q: {{.Q}}{{else}}none{{end}}{{define "t"}}[{{.}}]{{end}}{{template "t" .Name}}\n'
+    ),
+    "fmt.txt": "Answer {question} for {user[name]} in {lang!r:>10}. {{literal}}\n",
+    "m.prompty": (
+        "---\nname: m\ntemplate: handlebars\nsample:\n  q: hi\n  items: [a, b]\n---\n"
+        "system:\nHi {{q}}\n{{#each items}}- {{@index}} {{this}}\n{{/each}}"
+        "{{#if q}}{{> missing}}{{else}}no{{/if}}\n"
+    ),
+    "liq.yaml": (
+        "name: l\ntemplate_format: liquid\ntemplate: |\n"
+        "  Hi {{ name | upcase }} {% for x in items %}{{ x }}{% endfor %}\n"
+    ),
+    "base.j2": "Base {% block body %}{% endblock %}\n",
+    "child.j2": (
+        '{% extends "base.j2" %}{% block body %}{% include "a.j2" %}'
+        '{% from "macros.j2" import m %}{{ m(3) }}{% endblock %}\n'
+    ),
+    "macros.j2": (
+        "{% macro m(n) %}{% for i in range(n) %}{{ caller() if caller else i }}{% endfor %}"
+        "{% endmacro %}\n"
+    ),
+    "promptfooconfig.yaml": (
+        "prompts:\n  - file://pf.j2\ndefaultTest:\n  vars:\n    topic: cats\n"
+        "tests:\n  - vars:\n      topic: dogs\n"
+    ),
+    "pf.j2": "Write about {{ topic }} in {{ n | default(3) }} lines\n",
 }
+
+# Files a template needs beside it (the case keeps them when it mutates the template).
+COMPANIONS = {
+    "Sk/skprompt.txt": ("Sk/config.json",),
+    "Sk/config.json": ("Sk/skprompt.txt",),
+    "child.j2": ("base.j2", "macros.j2"),
+    "base.j2": ("child.j2",),
+    "macros.j2": ("child.j2", "base.j2"),
+    "promptfooconfig.yaml": ("pf.j2",),
+    "pf.j2": ("promptfooconfig.yaml",),
+}
+
+# Files at the project root: the lock and the pyproject manifest.
+LOCK = """\
+{
+  "lock_version": 1,
+  "generated_by": "promptbudget 0.1.0",
+  "templates": {
+    "prompts/a.j2": {
+      "version": "3",
+      "sha256": "0223285c9d456223f80f4efb116f5a6697dac9b2cc3afb1f1a8c6ef77a45f840",
+      "tokens": {"gpt-4.1-mini": 41, "gpt-4.1-nano": 41}
+    }
+  }
+}
+"""
+
+PYPROJECT = """\
+[project]
+name = "x"
+
+[tool.promptbudget]
+version = 1
+prompts = "prompts/"
+defaults = { model = "gpt-4.1-mini" }
+variables = { question = { max_tokens = 300 } }
+rules = { PB203 = "off" }
+
+[tool.promptbudget.workflows.reply]
+traffic = { requests_per_day = 1000 }
+
+[[tool.promptbudget.workflows.reply.steps]]
+prompt = "a.j2"
+output_tokens = 3
+"""
+
+# File names a pull request may commit (a template renamed to one of them).
+NAME_PAYLOADS = [
+    "--output=x.j2",
+    "--config=evil",
+    "-",
+    "-h",
+    "a\nb.j2",
+    "::warning::x.j2",
+    "a\rb.j2",
+    "\x1b[2J.j2",
+    "[bold]x[/].j2",
+    " .j2",
+    ".j2",
+    "..j2",
+    "x" * 250 + ".j2",
+    "é\u0301.j2",
+    "\u202eevil.j2",
+    "\U0001f600.j2",
+    "a b.j2",
+    "'.j2",
+    '".j2',
+    "$(id).j2",
+    "%s%n.j2",
+    "{{x}}.j2",
+    "a.j2.prompty",
+    "b.prompty.j2",
+    "CON.j2",
+    "x.J2",
+    "x.jinja2",
+    "x.prompt",
+    "x.yaml",
+    "x.txt",
+]
 
 PAYLOADS = [
     "\x00",
@@ -180,9 +288,10 @@ PAYLOADS = [
 
 @dataclass(frozen=True)
 class Case:
-    manifest: str
-    templates: dict[str, str]
+    manifest: str | None  # None: no budgets.yaml (the manifest is in pyproject.toml)
+    templates: dict[str, str]  # under prompts/
     command: tuple[str, ...]
+    root_files: dict[str, str] = field(default_factory=dict)  # the lock, pyproject.toml
 
 
 def _mutate(base: str) -> st.SearchStrategy[str]:
@@ -232,34 +341,76 @@ def _random_yaml() -> st.SearchStrategy[str]:
     return data.map(lambda value: yaml.safe_dump({"version": 1, "workflows": value}))
 
 
+COMMANDS = [
+    ("check", "--format", "json"),
+    ("check", "--format", "text"),
+    ("check", "--format", "github"),
+    ("check", "--format", "sarif"),
+    ("count", "prompts", "--format", "junit"),
+    ("count", "--format", "text"),
+    ("estimate", "--format", "markdown"),
+]
+
+TARGETS = [
+    "manifest",
+    "random-manifest",
+    "lock",
+    "pyproject",
+    "file-name",
+    "all",
+    *TEMPLATES,
+]
+
+
+def _file_name() -> st.SearchStrategy[str]:
+    """A file name (no ``/``, no NUL): a payload, random text, or both."""
+    text = st.text(
+        alphabet=st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=40,
+    )
+    suffix = st.sampled_from([".j2", ".prompty", ".prompt", ".txt", ".md", ".yaml", ""])
+    return st.one_of(
+        st.sampled_from(NAME_PAYLOADS),
+        st.builds(lambda a, b: a + b, text, suffix),
+    ).filter(lambda name: name not in (".", "..") and len(name.encode("utf-8")) <= 255)
+
+
 def cases() -> st.SearchStrategy[Case]:
-    """A hostile project: the manifest or one template mutated (sometimes several)."""
+    """A hostile project: the manifest, the lock, pyproject.toml, a file name or one template
+    (with the files it needs) mutated, or everything at once. Only the files a case needs are
+    written (the manifest's ``a.j2`` always), so a case is quick."""
 
     @st.composite
     def case(draw: st.DrawFn) -> Case:
-        target = draw(st.sampled_from(["manifest", "random-manifest", *TEMPLATES, "all"]))
-        manifest = MANIFEST
-        templates = dict(TEMPLATES)
+        target = draw(st.sampled_from(TARGETS))
+        manifest: str | None = MANIFEST
+        templates = {"a.j2": TEMPLATES["a.j2"]}
+        root_files: dict[str, str] = {}
         if target == "manifest":
             manifest = draw(_mutate(MANIFEST))
         elif target == "random-manifest":
             manifest = draw(_random_yaml())
+        elif target == "lock":
+            root_files["promptbudget.lock"] = draw(_mutate(LOCK))
+        elif target == "pyproject":
+            manifest = None
+            root_files["pyproject.toml"] = draw(_mutate(PYPROJECT))
+        elif target == "file-name":
+            source = draw(st.sampled_from(sorted(TEMPLATES)))
+            name = draw(_file_name())
+            folder = source.rpartition("/")[0]
+            templates[f"{folder}/{name}" if folder else name] = TEMPLATES[source]
         elif target == "all":
             manifest = draw(_mutate(MANIFEST))
             templates = {name: draw(_mutate(text)) for name, text in TEMPLATES.items()}
+            root_files["promptbudget.lock"] = draw(_mutate(LOCK))
         else:
             templates[target] = draw(_mutate(TEMPLATES[target]))
-        command = draw(
-            st.sampled_from(
-                [
-                    ("check", "--format", "json"),
-                    ("check", "--format", "text"),
-                    ("count", "prompts", "--format", "junit"),
-                    ("estimate", "--format", "markdown"),
-                ]
-            )
-        )
-        return Case(manifest, templates, command)
+            for companion in COMPANIONS.get(target, ()):
+                templates.setdefault(companion, TEMPLATES[companion])
+        command = draw(st.sampled_from(COMMANDS))
+        return Case(manifest, templates, command, root_files)
 
     return case()
 
@@ -301,7 +452,10 @@ def write_case(case: Case, root: Path) -> None:
     if root.exists():
         shutil.rmtree(root)
     (root / "prompts").mkdir(parents=True)
-    (root / "budgets.yaml").write_bytes(case.manifest.encode("utf-8", "surrogatepass"))
+    if case.manifest is not None:
+        (root / "budgets.yaml").write_bytes(case.manifest.encode("utf-8", "surrogatepass"))
+    for name, text in case.root_files.items():
+        (root / name).write_bytes(text.encode("utf-8", "surrogatepass"))
     for name, text in case.templates.items():
         path = root / "prompts" / name
         path.parent.mkdir(parents=True, exist_ok=True)
