@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "security"))
 
-from fuzzing import Case, cases, run_case  # noqa: E402
+from fuzzing import Case, cases, run_case, run_case_forked, warm_up  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
 
@@ -43,6 +43,13 @@ def main() -> int:
     parser.add_argument("--log", type=Path, default=None)
     parser.add_argument("--progress", type=int, default=1000, help="print a line every N cases")
     parser.add_argument("--chunk", type=int, default=2000, help="cases per Hypothesis run")
+    parser.add_argument(
+        "--fork",
+        action="store_true",
+        help="run each case in a forked child limited to --case-memory-gb (a C-level abort or "
+        "a blow-up is that case's crash, not the campaign's end)",
+    )
+    parser.add_argument("--case-memory-gb", type=float, default=1.0)
     args = parser.parse_args()
 
     limit = int(args.memory_gb * 1024**3)
@@ -50,16 +57,30 @@ def main() -> int:
     counts = {"ok": 0, "crash": 0, "hang": 0}
     exits = {0: 0, 1: 0, 2: 0}
     slowest = 0.0
+    case_peak_mb = 0.0  # the largest peak RSS of one forked case
     started = time.monotonic()
     log = args.log.open("a", encoding="utf-8") if args.log else None
     workdir = Path(
         tempfile.mkdtemp(prefix="pb-fuzz-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
     )
 
+    if args.fork:
+        warm_up(workdir / "project")
+
     def one_case(case: Case) -> None:
         nonlocal slowest
         begin = time.monotonic()
-        outcome = run_case(case, workdir / "project", seconds=args.alarm)
+        nonlocal case_peak_mb
+        if args.fork:
+            outcome = run_case_forked(
+                case,
+                workdir / "project",
+                seconds=args.alarm,
+                memory_bytes=int(args.case_memory_gb * 1024**3),
+            )
+            case_peak_mb = max(case_peak_mb, outcome.peak_mb)
+        else:
+            outcome = run_case(case, workdir / "project", seconds=args.alarm)
         elapsed = time.monotonic() - begin
         slowest = max(slowest, elapsed)
         counts[outcome.kind] += 1
@@ -79,7 +100,7 @@ def main() -> int:
             log.write(json.dumps(record, ensure_ascii=True) + "\n")
             log.flush()
         if done % args.progress == 0:
-            _report(done, counts, exits, slowest, started)
+            _report(done, counts, exits, slowest, started, case_peak_mb)
 
     # Chunks of --chunk cases, each a fresh Hypothesis run with its own seed: one run over
     # 100,000 examples would keep growing its record of what it has tried.
@@ -97,18 +118,24 @@ def main() -> int:
         chunk += 1
         if sum(counts.values()) == before:  # Hypothesis found nothing new to try
             break
-    _report(sum(counts.values()), counts, exits, slowest, started)
+    _report(sum(counts.values()), counts, exits, slowest, started, case_peak_mb)
     return 0 if counts["crash"] == counts["hang"] == 0 else 1
 
 
 def _report(
-    done: int, counts: dict[str, int], exits: dict[int, int], slowest: float, started: float
+    done: int,
+    counts: dict[str, int],
+    exits: dict[int, int],
+    slowest: float,
+    started: float,
+    case_peak_mb: float,
 ) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    forked = f"  largest case RSS {case_peak_mb:,.0f} MB" if case_peak_mb else ""
     print(
         f"cases {done:,}  ok {counts['ok']:,}  crashes {counts['crash']}  hangs {counts['hang']}  "
         f"exit0/1/2 {exits[0]}/{exits[1]}/{exits[2]}  slowest {slowest:.1f} s  "
-        f"peak RSS {peak_mb:,.0f} MB  elapsed {time.monotonic() - started:,.0f} s",
+        f"peak RSS {peak_mb:,.0f} MB{forked}  elapsed {time.monotonic() - started:,.0f} s",
         flush=True,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -268,7 +269,7 @@ def validate(data: Any, lines: Lines, shown: str) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    validator = Draft202012Validator(load_schema())
+    validator = Draft202012Validator(load_schema(), format_checker=_format_checker())
     error = best_match(validator.iter_errors(data))
     if error is None:
         if store is not None and key is not None:
@@ -276,6 +277,33 @@ def validate(data: Any, lines: Lines, shown: str) -> None:
         return
     message, json_path = _describe(error)
     raise ManifestError(message, path=shown, line=line_for(lines, json_path), json_path=json_path)
+
+
+MAX_NAME_BYTES = 255  # one component of a path, as most file systems allow
+
+
+def is_project_path(value: object) -> bool:
+    """The schema's ``project-path`` format: a relative path that stays where it is put (no
+    ``..`` component, not absolute, no drive), every component at most 255 bytes in UTF-8,
+    no NUL and no lone surrogate (a file system accepts neither)."""
+    if not isinstance(value, str):
+        return True  # the type is the schema's other business
+    if "\x00" in value or value.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", value):
+        return False
+    try:
+        parts = [part.encode("utf-8") for part in re.split(r"[/\\]", value)]
+    except UnicodeEncodeError:
+        return False
+    return all(part != b".." and len(part) <= MAX_NAME_BYTES for part in parts)
+
+
+@cache
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("project-path")(is_project_path)
+    return checker
 
 
 def _describe(error: Any) -> tuple[str, str]:

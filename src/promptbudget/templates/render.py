@@ -18,6 +18,7 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
 from promptbudget.cache import active_store, cache_key
+from promptbudget.confine import ConfinementError, is_regular_file, resolve_path
 from promptbudget.templates.cycles import find_cycle
 from promptbudget.templates.deadline import RenderDeadline, RenderTimeoutError
 from promptbudget.templates.meta import ParsedTemplate
@@ -157,8 +158,8 @@ class TemplateRenderer:
         found = []
         for name in names:
             for directory in search_dirs:
-                candidate = (directory / name).resolve()
-                if candidate.is_file() and candidate.is_relative_to(self.root.resolve()):
+                candidate = _resolved(directory / name)
+                if candidate is not None and candidate.is_relative_to(self.root.resolve()):
                     found.append(candidate)
                     break
         return tuple(found)
@@ -453,8 +454,8 @@ class TemplateRenderer:
         for name in names:
             relative = dotprompt_partial_file(name)
             for directory in search_dirs if relative is not None else ():
-                candidate = (directory / str(relative)).resolve()
-                if candidate.is_file() and candidate.is_relative_to(root):
+                candidate = _resolved(directory / str(relative))
+                if candidate is not None and candidate.is_relative_to(root):
                     found.append(candidate)
                     break
         return tuple(found)
@@ -473,6 +474,16 @@ class TemplateRenderer:
             return read_dotprompt_partial(name, search_dirs, root)
 
         return load
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` resolved if it is a regular file; None for anything else, including a name no
+    file system accepts (a NUL, a component over 255 bytes, a symlink loop)."""
+    try:
+        resolved = resolve_path(path)
+    except ConfinementError:
+        return None
+    return resolved if is_regular_file(resolved) else None
 
 
 def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:

@@ -28,7 +28,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
-from promptbudget.confine import ConfinementError, read_confined
+from promptbudget.confine import ConfinementError, is_regular_file, read_confined, resolve_path
 from promptbudget.templates.deadline import check_deadline
 from promptbudget.templates.meter import check_concat, check_str_method, metered_filter
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, decode_prompt_bytes
@@ -79,10 +79,13 @@ class ProjectLoader(BaseLoader):
             base = directory.resolve()
             if not base.is_relative_to(self.root):
                 continue  # the project's prompts directory, when the template is elsewhere
-            candidate = (base / name).resolve()
+            try:  # a name no file system accepts (a NUL, 256 bytes) is not found, not a crash
+                candidate = resolve_path(base / name)
+            except ConfinementError as err:
+                raise TemplateNotFound(f"{template} ({err.reason})") from err
             if not candidate.is_relative_to(self.root):
                 raise TemplateNotFound(f"{template} (resolves outside the project root)")
-            if candidate.is_file():
+            if is_regular_file(candidate):
                 try:
                     data = read_confined(candidate, root=self.root, limit=MAX_TEMPLATE_BYTES)
                 except ConfinementError as err:
