@@ -57,6 +57,7 @@ def main() -> int:
     counts = {"ok": 0, "crash": 0, "hang": 0}
     exits = {0: 0, 1: 0, 2: 0}
     slowest = 0.0
+    slowest_cpu = 0.0  # CPU seconds of the slowest case (wall time depends on the load)
     case_peak_mb = 0.0  # the largest peak RSS of one forked case
     started = time.monotonic()
     log = args.log.open("a", encoding="utf-8") if args.log else None
@@ -68,8 +69,9 @@ def main() -> int:
         warm_up(workdir / "project")
 
     def one_case(case: Case) -> None:
-        nonlocal slowest
+        nonlocal slowest, slowest_cpu
         begin = time.monotonic()
+        begin_cpu = _cpu_seconds()
         nonlocal case_peak_mb
         if args.fork:
             outcome = run_case_forked(
@@ -83,6 +85,7 @@ def main() -> int:
             outcome = run_case(case, workdir / "project", seconds=args.alarm)
         elapsed = time.monotonic() - begin
         slowest = max(slowest, elapsed)
+        slowest_cpu = max(slowest_cpu, _cpu_seconds() - begin_cpu)
         counts[outcome.kind] += 1
         if outcome.exit_code in exits:
             exits[outcome.exit_code] += 1
@@ -100,7 +103,7 @@ def main() -> int:
             log.write(json.dumps(record, ensure_ascii=True) + "\n")
             log.flush()
         if done % args.progress == 0:
-            _report(done, counts, exits, slowest, started, case_peak_mb)
+            _report(done, counts, exits, slowest, slowest_cpu, started, case_peak_mb)
 
     # Chunks of --chunk cases, each a fresh Hypothesis run with its own seed: one run over
     # 100,000 examples would keep growing its record of what it has tried.
@@ -118,8 +121,15 @@ def main() -> int:
         chunk += 1
         if sum(counts.values()) == before:  # Hypothesis found nothing new to try
             break
-    _report(sum(counts.values()), counts, exits, slowest, started, case_peak_mb)
+    _report(sum(counts.values()), counts, exits, slowest, slowest_cpu, started, case_peak_mb)
     return 0 if counts["crash"] == counts["hang"] == 0 else 1
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished children (forked cases)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _report(
@@ -127,6 +137,7 @@ def _report(
     counts: dict[str, int],
     exits: dict[int, int],
     slowest: float,
+    slowest_cpu: float,
     started: float,
     case_peak_mb: float,
 ) -> None:
@@ -134,7 +145,8 @@ def _report(
     forked = f"  largest case RSS {case_peak_mb:,.0f} MB" if case_peak_mb else ""
     print(
         f"cases {done:,}  ok {counts['ok']:,}  crashes {counts['crash']}  hangs {counts['hang']}  "
-        f"exit0/1/2 {exits[0]}/{exits[1]}/{exits[2]}  slowest {slowest:.1f} s  "
+        f"exit0/1/2 {exits[0]}/{exits[1]}/{exits[2]}  slowest {slowest:.1f} s "
+        f"({slowest_cpu:.1f} s CPU)  "
         f"peak RSS {peak_mb:,.0f} MB{forked}  elapsed {time.monotonic() - started:,.0f} s",
         flush=True,
     )
