@@ -59,6 +59,11 @@ def test_jinja2_amplification_is_refused_before_it_allocates(
     run.assert_clean(0, 1)
     found = _pb001_for(run, "prompts/amp.j2")
     assert found, run.stdout[-2000:]
+    # refused by the meter before the operation ran, not a MemoryError from the address-space
+    # limit this test runs under (which the old code hit, then reported as a render failure)
+    message = str(found[0]["message"])
+    assert "unsafe template" in message and "would make" in message, message
+    assert "MemoryError" not in message, message
     _checked_the_rest(run)
 
 
