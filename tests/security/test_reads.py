@@ -142,9 +142,11 @@ def test_sample_file_symlinked_outside_is_not_a_sample(
         }
     )
     (root / "prompts/s.json").symlink_to(secret / "sample.json")
-    run = run_bounded("count", "prompts/b.prompty", "--format", "json", "--verbose", cwd=root)
-    run.assert_clean()
+    run = run_bounded("count", "prompts/b.prompty", "--format", "json", cwd=root)
+    run.assert_clean(0, 1)  # a usage error (exit 2) would pass vacuously
     _no_secret(run)
+    (template,) = json.loads(run.stdout)["templates"]
+    assert [v["source"] for v in template["variables"]] == ["none"], template
 
 
 def test_a_template_symlinked_outside_is_not_read_even_when_named(
