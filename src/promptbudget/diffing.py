@@ -77,6 +77,16 @@ class WorkflowDiff:
     cost_per_request_p95: Change
     monthly_spend: Change  # USD; None when the workflow declares no traffic
     tokens_per_request: Change  # every token sent and received, weighted like the cost
+    latency_p50: Change = Change(None, None)  # milliseconds per request (simulated)
+    latency_p95: Change = Change(None, None)
+
+    @property
+    def has_latency(self) -> bool:
+        return any(
+            value is not None
+            for change in (self.latency_p50, self.latency_p95)
+            for value in (change.base, change.head)
+        )
 
     @property
     def status(self) -> Status:
@@ -85,6 +95,8 @@ class WorkflowDiff:
             self.cost_per_request_p95,
             self.monthly_spend,
             self.tokens_per_request,
+            self.latency_p50,
+            self.latency_p95,
         )
         first = self.cost_per_request.status
         if first in ("added", "removed"):
@@ -112,6 +124,10 @@ class TemplateDiff:
     path: str
     model: str | None
     tokens: Change  # request tokens (messages and chat framing) for its model
+    # The template itself is unchanged and an included file grew: the include chain from
+    # the template to that file, and the file's first changed line (``includes.py``).
+    via: tuple[str, ...] = ()
+    line: int | None = None
 
     @property
     def status(self) -> Status:
@@ -142,6 +158,7 @@ class DiffResult:
     threshold: Decimal | None = None  # --fail-on-increase, in percent
     breaches: tuple[Breach, ...] = ()
     base_problem: str | None = None  # why the base could not be evaluated, if it could not
+    base_found: str | None = None  # no --base: how the base was found ("GITHUB_BASE_REF")
 
     @property
     def monthly_total(self) -> Change:
@@ -196,6 +213,12 @@ def _workflow_change(
             return estimate.cost.p95
         if measure == "monthly":
             return estimate.monthly_spend_usd
+        if measure in ("latency_p50", "latency_p95"):
+            stats = estimate.latency.stats if estimate.latency is not None else None
+            if stats is None:
+                return None
+            value = stats.p50 if measure == "latency_p50" else stats.p95
+            return Decimal(repr(round(value, 3)))
         return sum((c.tokens for c in estimate.components), Decimal(0))
 
     return Change(value(base), value(head), base is not None, head is not None)
@@ -228,6 +251,12 @@ def compare(
             ),
             tokens_per_request=_workflow_change(
                 base_workflows.get(name), head_workflows.get(name), "tokens"
+            ),
+            latency_p50=_workflow_change(
+                base_workflows.get(name), head_workflows.get(name), "latency_p50"
+            ),
+            latency_p95=_workflow_change(
+                base_workflows.get(name), head_workflows.get(name), "latency_p95"
             ),
         )
         for name in names

@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from promptbudget.manifest.paths import join_path
 from promptbudget.pricing.catalog import PriceCatalog
 from promptbudget.pricing.timeofday import TrafficProfile
 from promptbudget.tools import Tool
@@ -45,6 +46,48 @@ class Distribution:
 
 
 TokenAmount = int | Distribution
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A time in milliseconds given by its median and 95th percentile (``{p50: 300, p95:
+    900}``): sampled as a log-normal distribution fitted to the two quantiles,
+    ``p50 x exp(sigma x z)`` with ``sigma = ln(p95 / p50) / 1.645``."""
+
+    p50: float
+    p95: float
+
+    @cached_property
+    def sigma(self) -> float:
+        return math.log(self.p95 / self.p50) / Z95 if self.p50 > 0 and self.p95 > self.p50 else 0.0
+
+    def at(self, z: float) -> float:
+        """The value at standard-normal score ``z`` (0 -> p50, 1.645 -> p95)."""
+        return self.p50 if self.sigma == 0.0 else self.p50 * math.exp(self.sigma * z)
+
+
+Milliseconds = float | Duration
+
+
+def median_ms(amount: Milliseconds) -> float:
+    return amount.p50 if isinstance(amount, Duration) else amount
+
+
+@dataclass(frozen=True)
+class LatencyLimit:
+    """``max_latency_ms``: milliseconds a request (or a step) may take at its median and/or
+    95th percentile (a bare number limits the p95)."""
+
+    p50: float | None = None
+    p95: float | None = None
+
+    def items(self) -> tuple[tuple[Literal["p50", "p95"], float], ...]:
+        out: list[tuple[Literal["p50", "p95"], float]] = []
+        if self.p50 is not None:
+            out.append(("p50", self.p50))
+        if self.p95 is not None:
+            out.append(("p95", self.p95))
+        return tuple(out)
 
 
 def typical(amount: TokenAmount) -> int:
@@ -103,14 +146,17 @@ class Limits:
     max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
     max_daily_spend: Decimal | None = None  # per UTC day
+    max_latency_ms: LatencyLimit | None = None
 
 
 @dataclass(frozen=True)
 class Retry:
-    """A call fails with probability ``failure_rate`` and is tried up to ``max_attempts``."""
+    """A call fails with probability ``failure_rate`` and is tried up to ``max_attempts``,
+    waiting ``backoff_ms`` before each retry."""
 
     failure_rate: Decimal
     max_attempts: int
+    backoff_ms: float = 0.0
 
     @property
     def expected_attempts(self) -> Decimal:
@@ -133,6 +179,8 @@ class Step:
     turns: int = 1
     tool_calls: int = 0
     tool_result_tokens: int = 0
+    tool_latency_ms: Milliseconds | None = None  # per tool call (the tool's own time)
+    retrieval_latency_ms: Milliseconds | None = None  # once per request for this step
     user_turn_tokens: int | None = None
     variables: Mapping[str, VariableSpec] = field(default_factory=dict)
     prompt_cache_hit_rate: Decimal | None = None
@@ -301,3 +349,38 @@ class Manifest:
     ignore: tuple[str, ...] = ()  # these rules never report
     fail_on: str | None = None  # info | warning | error; the command line wins
     fail_on_increase: Decimal | None = None  # diff: a percentage; the command line wins
+    lines: Mapping[str, int] = field(default_factory=dict)  # JSON path -> line, every value
+
+    def step_line(self, workflow: str, step: Step, key: str | None = None) -> int | None:
+        """The line of ``step`` (or of its ``key``, when written) in the manifest."""
+        for candidate in self.workflows:
+            if candidate.name != workflow:
+                continue
+            for index, item in enumerate(candidate.steps):
+                if item is step or item == step:
+                    path = f"{join_path('$.workflows', workflow)}.steps[{index}]"
+                    line = self.lines.get(f"{path}.{key}") if key else None
+                    return line or self.lines.get(path) or step.line
+        return step.line
+
+    def model_line(self, workflow: str, step: Step, model: str) -> int | None:
+        """The line that sends ``step``'s calls to ``model``: the step's ``model:``, the route
+        entry naming it, or ``defaults.model`` (else the step's line)."""
+        if step.route is not None:
+            for name, route in self.routes.items():
+                path = join_path("$.routes", name)
+                named = [
+                    (route.model, f"{path}.model"),
+                    (route.default, f"{path}.default"),
+                    (route.escalation.to if route.escalation else None, f"{path}.escalation.to"),
+                    *((target, f"{path}.split[{i}]") for i, (target, _) in enumerate(route.split)),
+                    *((rule.target, f"{path}.rules[{i}]") for i, rule in enumerate(route.rules)),
+                ]
+                for target, where in named:
+                    if target == model and where in self.lines:
+                        return self.lines[where]
+        elif step.model is not None:
+            return self.step_line(workflow, step, "model")
+        elif model == self.default_model and "$.defaults.model" in self.lines:
+            return self.lines["$.defaults.model"]
+        return self.step_line(workflow, step)
