@@ -129,6 +129,8 @@ def test_budgets_yaml_that_is_a_token_file_does_not_echo_it(
     run = run_bounded("check", cwd=root)
     run.assert_clean(2)
     _no_secret(run)
+    # not read at all (the old code read it, then said it was not a mapping)
+    assert "outside the project root" in run.stderr, run.stderr
 
 
 def test_sample_file_symlinked_outside_is_not_a_sample(
