@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
 from security.bounded_run import _limit_resources
 
 AUDITED = """
@@ -43,6 +41,25 @@ sys.stderr.write("\\nAUDIT " + json.dumps({"code": code, "touched": touched}) + 
 
 SECRET = "OUTSIDE-SECRET-51c2"
 
+MANIFEST = """\
+version: 1
+prompts: prompts/
+defaults:
+  model: gpt-4.1-mini
+variables:
+  question: {max_tokens: 300}
+workflows:
+  reply:
+    traffic: {requests_per_day: 1000}
+    steps:
+      - name: answer
+        prompt: support/answer.j2
+        output_tokens: 50
+      - name: b
+        prompt: b.prompty
+        output_tokens: 50
+"""
+
 
 @pytest.fixture
 def hostile(tmp_path: Path) -> tuple[Path, Path]:
@@ -56,9 +73,13 @@ def hostile(tmp_path: Path) -> tuple[Path, Path]:
     (outside / "promptfooconfig.yaml").write_text(
         f"prompts: [file://**/*.txt]\ndefaultTest: {{vars: {{x: {SECRET}}}}}\n", encoding="utf-8"
     )
+    # A small project of its own (not a copy of examples/, whose manifest uses keys an older
+    # promptbudget refuses: the commands would stop at the manifest and touch nothing).
     root = tmp_path / "project"
-    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("over-budget"))
     prompts = root / "prompts"
+    (prompts / "support").mkdir(parents=True)
+    (root / "budgets.yaml").write_text(MANIFEST, encoding="utf-8")
+    (prompts / "support" / "answer.j2").write_text("Answer {{ question }}\n", encoding="utf-8")
     links = {
         prompts / "leak.j2": outside / "secret.j2",
         prompts / "leak.prompty": outside / "secret.j2",

@@ -129,6 +129,8 @@ def test_budgets_yaml_that_is_a_token_file_does_not_echo_it(
     run = run_bounded("check", cwd=root)
     run.assert_clean(2)
     _no_secret(run)
+    # not read at all (the old code read it, then said it was not a mapping)
+    assert "outside the project root" in run.stderr, run.stderr
 
 
 def test_sample_file_symlinked_outside_is_not_a_sample(
@@ -142,9 +144,11 @@ def test_sample_file_symlinked_outside_is_not_a_sample(
         }
     )
     (root / "prompts/s.json").symlink_to(secret / "sample.json")
-    run = run_bounded("count", "prompts/b.prompty", "--format", "json", "--verbose", cwd=root)
-    run.assert_clean()
+    run = run_bounded("count", "prompts/b.prompty", "--format", "json", cwd=root)
+    run.assert_clean(0, 1)  # a usage error (exit 2) would pass vacuously
     _no_secret(run)
+    (template,) = json.loads(run.stdout)["templates"]
+    assert [v["source"] for v in template["variables"]] == ["none"], template
 
 
 def test_a_template_symlinked_outside_is_not_read_even_when_named(
@@ -349,6 +353,38 @@ def test_hostile_manifest_is_one_line(
     run.assert_clean(2)
     assert len(run.error_lines) == 1, run.stderr
     assert run.stderr.startswith("promptbudget: error: budgets.yaml"), run.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        pytest.param("prompts/", "/etc/", 2, id="absolute-prompts"),
+        pytest.param("prompts/", "../elsewhere/", 2, id="dotdot-prompts"),
+        pytest.param("prompts/", "prompts/../../x/", 2, id="dotdot-inside-prompts"),
+        pytest.param("prompts/", '"C:/x/"', 2, id="drive-prompts"),
+        pytest.param("prompts/", "'\\\\server\\share'", 2, id="unc-prompts"),
+        pytest.param("prompts/", "p" * 256 + "/", 2, id="prompts-256-bytes"),
+        pytest.param("prompts/", "é" * 128 + "/", 2, id="prompts-256-utf8-bytes"),
+        pytest.param("a.j2", "../../../../etc/passwd", 10, id="dotdot-step"),
+        pytest.param("a.j2", "/etc/passwd", 10, id="absolute-step"),
+        pytest.param("a.j2", "sub/" + "x" * 300 + ".j2", 10, id="step-300-bytes"),
+        pytest.param("version: 1\n", "version: 1\nprices: /etc/prices.json\n", 2, id="prices"),
+        pytest.param("version: 1\n", "version: 1\nprices: ../p.json\n", 2, id="prices-dotdot"),
+    ],
+)
+def test_a_bad_manifest_path_is_a_schema_error_with_its_line(
+    old: str, new: str, line: int, run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    """Refused by the schema (the ``project-path`` format), so reported like every other
+    manifest error: file, line, what would be valid; not when the path is resolved."""
+    root = make_project({"prompts/a.j2": "Hi\n"})
+    (root / "budgets.yaml").write_text(MANIFEST.replace(old, new, 1), encoding="utf-8")
+    run = run_bounded("check", cwd=root)
+    run.assert_clean(2)
+    assert len(run.error_lines) == 1, run.stderr
+    assert run.stderr.startswith(f"promptbudget: error: budgets.yaml:{line}: "), run.stderr
+    assert "is not valid here; expected" in run.stderr, run.stderr
+    assert "with no '..', not absolute, each name at most 255 bytes" in run.stderr, run.stderr
 
 
 # -- price files, lock, pyproject (issue 18 item 6) -----------------------------------------

@@ -59,6 +59,11 @@ def test_jinja2_amplification_is_refused_before_it_allocates(
     run.assert_clean(0, 1)
     found = _pb001_for(run, "prompts/amp.j2")
     assert found, run.stdout[-2000:]
+    # refused by the meter before the operation ran, not a MemoryError from the address-space
+    # limit this test runs under (which the old code hit, then reported as a render failure)
+    message = str(found[0]["message"])
+    assert "unsafe template" in message and "would make" in message, message
+    assert "MemoryError" not in message, message
     _checked_the_rest(run)
 
 
@@ -172,3 +177,34 @@ def test_str_format_render_is_capped(run_bounded: RunBounded, make_project: Make
     run = run_bounded("check", "--format", "json", cwd=root, timeout=60)
     run.assert_clean(0, 1, 2)
     assert "larger than 8,000,000" in run.stdout + run.stderr, (run.stdout[-2000:], run.stderr)
+
+
+# Include names no file system accepts (found by the fuzz campaign: a NUL in an include name
+# crashed the cycle check; the same resolve was in "what does this path affect").
+BAD_INCLUDE_NAMES = {
+    "nul.j2": '{% include "a\\x00b.j2" %}',
+    "nul-extends.j2": '{% extends "\\x00" %}',
+    "nul-import.j2": '{% import "x\\x00.j2" as m %}{{ m }}',
+    "nul-from.j2": '{% from "sub/\\x00/y.j2" import m %}',
+    "nul-in-list.j2": '{% include ["missing.j2", "b\\x00.j2"] %}x',
+    "long.j2": '{% include "' + "x" * 300 + '.j2" %}',
+    "long-dir.j2": '{% include "' + "d" * 256 + '/a.j2" %}',
+    "loop.j2": '{% include "link/a.j2" %}',
+    "surrogate.j2": '{% include "\\udc80.j2" %}',
+}
+
+
+@pytest.mark.parametrize("command", [["check"], ["check", "prompts/nul.j2", "prompts/ok.j2"]])
+def test_include_names_no_file_system_accepts_are_not_found(
+    command: list[str], run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    files = {f"prompts/{name}": text for name, text in BAD_INCLUDE_NAMES.items()}
+    root = make_project({"budgets.yaml": MANIFEST, "prompts/ok.j2": HEALTHY, **files}, dedent=False)
+    (root / "prompts" / "link").symlink_to("link")  # a symlink loop
+    run = run_bounded(*command, "--format", "json", cwd=root, timeout=60)
+    run.assert_clean(0, 1)
+    _checked_the_rest(run)
+    if len(command) == 1:
+        for name in BAD_INCLUDE_NAMES:
+            found = _pb001_for(run, f"prompts/{name}")
+            assert found, (name, run.stdout[-3000:])

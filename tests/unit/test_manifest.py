@@ -129,7 +129,8 @@ BAD_MANIFESTS = [
         "prompt-outside-root",
         GOOD.replace("prompt: a.j2", "prompt: ../../../../etc/passwd"),
         10,
-        "outside the project root",
+        "'../../../../etc/passwd' is not valid here; expected a template path relative to the "
+        "prompts directory (with no '..'",
     ),
     (
         "prompt-is-a-directory",

@@ -10,11 +10,11 @@ import pytest
 
 from promptbudget.counting import count_prompt
 from promptbudget.templates import source as source_module
+from promptbudget.templates.deadline import RenderDeadline, RenderTimeoutError, check_deadline
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_template, split_front_matter
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.rendered import Slot, VariableValue
-from promptbudget.templates.sandbox import Watchdog
 from promptbudget.templates.source import (
     TemplateFormat,
     decode_prompt_bytes,
@@ -330,25 +330,48 @@ def test_a_render_that_runs_too_long_is_stopped(tmp_path: Path) -> None:
     assert rendered.problem is not None and "longer than 0.3 s" in rendered.problem
 
 
-def test_every_render_shares_one_watchdog_thread(tmp_path: Path) -> None:
-    """A thread per render cost 0.3 ms each; the watchdog is one thread for the process."""
+def test_renders_start_no_thread(tmp_path: Path) -> None:
+    """The time limit is a deadline the engines check, not a thread that interrupts them."""
+    before = threading.active_count()
     renderer = TemplateRenderer(tmp_path)
     for index in range(40):
         parsed = parse(tmp_path, f"t{index}.j2", f"Hello {index} {{{{ 1 + 1 }}}}")
         assert renderer.render(parsed, {}).problem is None
-    watchdogs = [t for t in threading.enumerate() if t.name == "promptbudget-watchdog"]
-    assert len(watchdogs) == 1
+    assert threading.active_count() == before
 
 
-def test_a_short_deadline_after_a_long_one_still_fires(tmp_path: Path) -> None:
-    """The monitor sleeps until the earliest deadline it knows; a sooner one wakes it (if it
-    did not, this render would run for the outer hour)."""
-    with Watchdog(3600.0):
+def test_a_short_deadline_inside_a_long_one_still_fires(tmp_path: Path) -> None:
+    """The inner render's own limit applies (if it did not, it would run for the outer hour)."""
+    with RenderDeadline(3600.0):
         template = (
             '{% set s = "x" * 100000 %}{% for i in s %}{% for j in s %}{% endfor %}{% endfor %}'
         )
         rendered = render(tmp_path, "slow.j2", template, timeout=0.3)
     assert rendered.problem is not None and "longer than 0.3 s" in rendered.problem
+
+
+def test_an_inner_deadline_cannot_outlive_the_outer_one() -> None:
+    with RenderDeadline(0.0), RenderDeadline(3600.0) as inner:
+        assert inner.limit == 0.0
+        with pytest.raises(RenderTimeoutError, match="longer than 0 s"):
+            check_deadline()
+    check_deadline()  # outside any render: never raises
+
+
+def test_a_deadline_raises_only_where_an_engine_checks() -> None:
+    """The watchdog this replaced injected its exception into whatever Python code ran next
+    in the thread (a gc callback, a ``finally``): here, the spin loop. A deadline raises only
+    at a check."""
+    import time
+
+    with RenderDeadline(0.01):
+        start = time.monotonic()
+        spins = 0
+        while time.monotonic() - start < 0.2:  # Python code past the deadline, no check
+            spins += 1
+        with pytest.raises(RenderTimeoutError):
+            check_deadline()
+    assert spins > 0
 
 
 def test_dotprompt_is_rendered_into_role_messages(tmp_path: Path) -> None:

@@ -198,7 +198,7 @@ def test_a_models_tokenizer_json_counts_exactly(
     ("file", "content", "message"),
     [
         ("tokenizers/missing.json", None, "tokenizer file 'tokenizers/missing.json' not found"),
-        ("../outside.json", None, "a tokenizer file must be inside the project"),
+        ("../outside.json", None, "a Hugging Face tokenizer.json inside the project"),
         ("tokenizers/broken.json", "{not json", "broken.json is not a Hugging Face tokenizer.json"),
     ],
 )

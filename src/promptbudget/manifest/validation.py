@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -21,6 +22,33 @@ def load_schema() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+MAX_NAME_BYTES = 255  # one component of a path, as most file systems allow
+
+
+def is_project_path(value: object) -> bool:
+    """The schema's ``project-path`` format: a relative path that stays where it is put (no
+    ``..`` component, not absolute, no drive), every component at most 255 bytes in UTF-8,
+    no NUL and no lone surrogate (a file system accepts neither)."""
+    if not isinstance(value, str):
+        return True  # the type is the schema's other business
+    if "\x00" in value or value.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", value):
+        return False
+    try:
+        parts = [part.encode("utf-8") for part in re.split(r"[/\\]", value)]
+    except UnicodeEncodeError:
+        return False
+    return all(part != b".." and len(part) <= MAX_NAME_BYTES for part in parts)
+
+
+@cache
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("project-path")(is_project_path)
+    return checker
 
 
 def raise_all(errors: Sequence[ManifestError]) -> None:
@@ -54,7 +82,7 @@ def schema_errors(data: Any, lines: Lines, shown: str) -> list[ManifestError]:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    validator = Draft202012Validator(load_schema())
+    validator = Draft202012Validator(load_schema(), format_checker=_format_checker())
     by_place: dict[str, list[Any]] = {}
     for error in validator.iter_errors(data):
         by_place.setdefault(format_json_path(error.absolute_path), []).append(error)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptbudget.templates.deadline import check_deadline
+
 MAX_STEPS = 200_000
 MAX_OUTPUT_CHARS = 4_000_000
 MAX_DEPTH = 100
@@ -520,6 +522,7 @@ class Execution:
 
     def tick(self, line: int) -> None:
         self.steps += 1
+        check_deadline()
         if self.steps > MAX_STEPS:
             raise GoTemplateError(f"rendering took more than {MAX_STEPS:,} steps", line)
 

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from promptbudget.templates.deadline import check_deadline
 from promptbudget.templates.sandbox import MAX_ITERATIONS, MAX_RENDERED_CHARS
 
 MAX_NESTING = 100  # blocks, else-if branches and subexpressions inside each other
@@ -1497,6 +1498,7 @@ class _Renderer:
         if program is None:
             return
         for node in program.body:
+            check_deadline()
             if isinstance(node, Content):
                 self.emit(node.value, node.line)
             elif isinstance(node, Mustache):
@@ -2048,6 +2050,7 @@ class _Reader:
         if program is None:
             return
         for node in program.body:
+            check_deadline()
             if isinstance(node, Mustache):
                 self.statement(node.helper, node.path, node.params, node.hash, scopes, params)
                 if node.helper is None:

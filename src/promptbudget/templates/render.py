@@ -18,14 +18,15 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
 from promptbudget.cache import active_store, cache_key
+from promptbudget.confine import ConfinementError, is_regular_file, resolve_path
+from promptbudget.templates.cycles import find_cycle
+from promptbudget.templates.deadline import RenderDeadline, RenderTimeoutError
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.sandbox import (
     RENDER_TIMEOUT_SECONDS,
     BoundedEnvironment,
     ProjectLoader,
     RenderBudget,
-    RenderTimeoutError,
-    Watchdog,
     render_bounded,
 )
 
@@ -157,8 +158,8 @@ class TemplateRenderer:
         found = []
         for name in names:
             for directory in search_dirs:
-                candidate = (directory / name).resolve()
-                if candidate.is_file() and candidate.is_relative_to(self.root.resolve()):
+                candidate = _resolved(directory / name)
+                if candidate is not None and candidate.is_relative_to(self.root.resolve()):
                     found.append(candidate)
                     break
         return tuple(found)
@@ -266,6 +267,10 @@ class TemplateRenderer:
                 parsed, f"template nests too deeply to compile ({err})", parsed.body_line
             )
 
+        cycle = find_cycle(env, ast, parsed.path, parsed.display_path)
+        if cycle is not None:
+            return raw_prompt(parsed, cycle.describe(), parsed.body_line + cycle.line - 1)
+
         slots: list[VariableValue] = []
         context: dict[str, Any] = {}
         for name in used:
@@ -274,16 +279,12 @@ class TemplateRenderer:
                 context[name] = bound
 
         self.budget.reset()
-        watchdog = Watchdog(self.timeout_seconds)
+        deadline = RenderDeadline(self.timeout_seconds)
         try:
-            with watchdog:
+            with deadline:
                 output = render_bounded(template.generate(context))
-        except RenderTimeoutError:
-            return raw_prompt(
-                parsed,
-                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
-                parsed.body_line,
-            )
+        except RenderTimeoutError as err:
+            return raw_prompt(parsed, str(err), parsed.body_line)
         except TemplateNotFound as err:
             return raw_prompt(parsed, f"include not found: {err.message}", _error_line(err, parsed))
         except SecurityError as err:
@@ -316,18 +317,14 @@ class TemplateRenderer:
         from promptbudget.templates.render_engines import EngineError, render_format, render_go
 
         render = render_format if parsed.meta.engine == "format" else render_go
-        watchdog = Watchdog(self.timeout_seconds)
+        deadline = RenderDeadline(self.timeout_seconds)
         try:
-            with watchdog:
+            with deadline:
                 out = render(
                     parsed.body, parsed.body_line, values, as_slots=as_slots, marker=slot_marker
                 )
-        except RenderTimeoutError:
-            return raw_prompt(
-                parsed,
-                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
-                parsed.body_line,
-            )
+        except RenderTimeoutError as err:
+            return raw_prompt(parsed, str(err), parsed.body_line)
         except EngineError as err:
             return raw_prompt(parsed, err.message, err.line)
         slots = [
@@ -358,7 +355,7 @@ class TemplateRenderer:
         as_slots: bool,
     ) -> RenderedPrompt:
         """Dotprompt, and Prompty's ``template: mustache|handlebars``. Parsing, reading the
-        variables and rendering all run under the watchdog."""
+        variables and rendering all run under the render deadline."""
         from promptbudget.templates.handlebars import (  # only projects that use it pay for it
             BUILTIN_HELPERS,
             DOTPROMPT_HELPERS,
@@ -376,9 +373,9 @@ class TemplateRenderer:
         dialect = Dialect.MUSTACHE if parsed.meta.engine == "mustache" else Dialect.HANDLEBARS
         engine = "Mustache" if dialect is Dialect.MUSTACHE else "Handlebars"
         partials = self._dotprompt_partials(parsed, include_root) if is_dotprompt else None
-        watchdog = Watchdog(self.timeout_seconds)
+        deadline = RenderDeadline(self.timeout_seconds)
         try:
-            with watchdog:
+            with deadline:
                 template = parse_handlebars(
                     parsed.body,
                     dialect=dialect,
@@ -404,12 +401,8 @@ class TemplateRenderer:
                 chunks = render_handlebars(
                     template, context, partials=partials, functions=functions
                 )
-        except RenderTimeoutError:
-            return raw_prompt(
-                parsed,
-                f"rendering took longer than {watchdog.seconds:g} s and was stopped",
-                parsed.body_line,
-            )
+        except RenderTimeoutError as err:
+            return raw_prompt(parsed, str(err), parsed.body_line)
         except HandlebarsError as err:
             return raw_prompt(parsed, f"{engine} template error: {err.message}", err.line)
 
@@ -451,7 +444,7 @@ class TemplateRenderer:
         )
 
         try:
-            with Watchdog(self.timeout_seconds):
+            with RenderDeadline(self.timeout_seconds):
                 names = partial_names(parse_handlebars(parsed.body))
         except (HandlebarsError, RenderTimeoutError):
             return ()
@@ -461,8 +454,8 @@ class TemplateRenderer:
         for name in names:
             relative = dotprompt_partial_file(name)
             for directory in search_dirs if relative is not None else ():
-                candidate = (directory / str(relative)).resolve()
-                if candidate.is_file() and candidate.is_relative_to(root):
+                candidate = _resolved(directory / str(relative))
+                if candidate is not None and candidate.is_relative_to(root):
                     found.append(candidate)
                     break
         return tuple(found)
@@ -481,6 +474,16 @@ class TemplateRenderer:
             return read_dotprompt_partial(name, search_dirs, root)
 
         return load
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` resolved if it is a regular file; None for anything else, including a name no
+    file system accepts (a NUL, a component over 255 bytes, a symlink loop)."""
+    try:
+        resolved = resolve_path(path)
+    except ConfinementError:
+        return None
+    return resolved if is_regular_file(resolved) else None
 
 
 def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from promptbudget.templates.deadline import check_deadline
 from promptbudget.templates.gotemplate import (
     MISSING as GO_MISSING,
 )
@@ -102,6 +103,7 @@ def render_format(
     size = [0]  # the output cap every engine has, checked before each piece is added
 
     def emit(text: str, line: int) -> None:
+        check_deadline()
         size[0] += len(text)
         if size[0] > MAX_RENDERED_CHARS:
             raise EngineError(

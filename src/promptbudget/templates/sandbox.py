@@ -8,7 +8,8 @@ Jinja2's ``ImmutableSandboxedEnvironment`` stops attribute escapes and mutation.
   are metered before they run (``meter.py``): one C-level call cannot allocate gigabytes;
 * filters and calls refuse integer arguments above ``MAX_INT_ARGUMENT`` (``center(10**9)``);
 * output is streamed and cut at ``MAX_RENDERED_CHARS``;
-* a watchdog interrupts a render that runs longer than ``RENDER_TIMEOUT_SECONDS``;
+* a render past ``RENDER_TIMEOUT_SECONDS`` stops at its next call, lookup, operator, filter,
+  loop iteration, include or output chunk (``deadline.py``: cooperative, nothing is injected);
 * includes resolve only inside the include root, after following symlinks.
 
 Limits are generous for prompts (a prompt is kilobytes) and tiny for attacks.
@@ -16,12 +17,8 @@ Limits are generous for prompts (a prompt is kilobytes) and tiny for attacks.
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import math
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,8 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
-from promptbudget.confine import ConfinementError, read_confined
+from promptbudget.confine import ConfinementError, is_regular_file, read_confined, resolve_path
+from promptbudget.templates.deadline import check_deadline
 from promptbudget.templates.meter import check_concat, check_str_method, metered_filter
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, decode_prompt_bytes
 
@@ -43,10 +41,6 @@ RENDER_TIMEOUT_SECONDS = 5.0
 
 _PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\d+)")
 _BRACE_WIDTH = re.compile(r"\{[^{}]*:[^{}]*?(\d+)")
-
-
-class RenderTimeoutError(Exception):
-    """Raised inside a render that took longer than the watchdog allows."""
 
 
 class RenderBudget:
@@ -77,6 +71,7 @@ class ProjectLoader(BaseLoader):
     def get_source(
         self, environment: Any, template: str
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        check_deadline()
         name = template.replace("\\", "/")
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
             raise TemplateNotFound(f"{template} (absolute paths cannot be included)")
@@ -84,10 +79,13 @@ class ProjectLoader(BaseLoader):
             base = directory.resolve()
             if not base.is_relative_to(self.root):
                 continue  # the project's prompts directory, when the template is elsewhere
-            candidate = (base / name).resolve()
+            try:  # a name no file system accepts (a NUL, 256 bytes) is not found, not a crash
+                candidate = resolve_path(base / name)
+            except ConfinementError as err:
+                raise TemplateNotFound(f"{template} ({err.reason})") from err
             if not candidate.is_relative_to(self.root):
                 raise TemplateNotFound(f"{template} (resolves outside the project root)")
-            if candidate.is_file():
+            if is_regular_file(candidate):
                 try:
                     data = read_confined(candidate, root=self.root, limit=MAX_TEMPLATE_BYTES)
                 except ConfinementError as err:
@@ -105,6 +103,7 @@ def _check_int(value: object) -> None:
 def _guard_callable(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        check_deadline()
         for value in (*args, *kwargs.values()):
             _check_int(value)
         return func(*args, **kwargs)
@@ -130,10 +129,37 @@ def _check_format_string(text: str, pattern: re.Pattern[str]) -> None:
             )
 
 
+# An environment attribute (the parser never makes one from template text): the deadline
+# check put first in every loop body.
+_DEADLINE_CHECK = "pb_deadline_check"
+
+
+def _is_deadline_check(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.ExprStmt)
+        and isinstance(node.node, nodes.EnvironmentAttribute)
+        and node.node.name == _DEADLINE_CHECK
+    )
+
+
 class MeteredCodeGenerator(CodeGenerator):
     """Compiles ``~`` to a call the environment meters (``concat_bounded``) instead of
-    Jinja2's unchecked ``str_join``. Autoescaping is off in promptbudget, so the markup
-    variant is never needed."""
+    Jinja2's unchecked ``str_join`` (autoescaping is off in promptbudget, so the markup
+    variant is never needed), and starts every loop iteration with a deadline check: a loop
+    whose body calls nothing (``{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}``)
+    still stops at the render's deadline."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        if not (node.body and _is_deadline_check(node.body[0])):
+            check = nodes.ExprStmt(nodes.EnvironmentAttribute(_DEADLINE_CHECK), lineno=node.lineno)
+            node.body = [check, *node.body]
+        super().visit_For(node, frame)
+
+    def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
+        if _is_deadline_check(node):
+            self.writeline("environment.check_deadline()", node)
+        else:
+            super().visit_ExprStmt(node, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.autoescape or frame.eval_ctx.volatile:
@@ -162,12 +188,19 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.globals["range"] = self._range
 
+    @staticmethod
+    def check_deadline() -> None:
+        """Called at the start of every loop iteration (``MeteredCodeGenerator``)."""
+        check_deadline()
+
     def _range(self, *args: int) -> range:
+        check_deadline()
         result = safe_range(*args)
         self.budget.consume(len(result))
         return result
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        check_deadline()
         if operator == "**":
             if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
                 raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
@@ -187,6 +220,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def concat_bounded(self, parts: tuple[Any, ...]) -> str:
         """``a ~ b ~ ...``: the joined size is checked before joining."""
+        check_deadline()
         texts = [str(part) for part in parts]
         check_concat(texts)
         return "".join(texts)
@@ -198,7 +232,16 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             _check_format_string(value.__self__, _BRACE_WIDTH)
         return wrapped
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        check_deadline()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        check_deadline()
+        return super().getitem(obj, argument)
+
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        check_deadline()
         for value in (*args, *kwargs.values()):
             _check_int(value)
         args = check_str_method(__obj, args, kwargs)
@@ -210,94 +253,14 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
 
 def render_bounded(chunks: Iterator[str]) -> str:
-    """Join rendered chunks, refusing output beyond ``MAX_RENDERED_CHARS``."""
+    """Join rendered chunks, refusing output beyond ``MAX_RENDERED_CHARS`` (and stopping at
+    the render's deadline between chunks)."""
     out: list[str] = []
     size = 0
     for chunk in chunks:
+        check_deadline()
         size += len(chunk)
         if size > MAX_RENDERED_CHARS:
             raise SecurityError(f"rendered output is larger than {MAX_RENDERED_CHARS:,} characters")
         out.append(chunk)
     return "".join(out)
-
-
-class Watchdog:
-    """Interrupts the calling thread if it is still inside the block after ``seconds``.
-
-    Uses CPython's ``PyThreadState_SetAsyncExc``, so it works in any thread and on every
-    platform; pure-Python loops (all a Jinja2 template compiles to) are interrupted promptly.
-    Every watchdog shares one monitor thread (started once per process): entering and leaving
-    a block only registers and removes a deadline, so thousands of renders cost no threads.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._thread_id = 0
-        self.fired = False
-
-    def __enter__(self) -> Watchdog:
-        self._thread_id = threading.get_ident()
-        self.fired = False
-        _MONITOR.watch(self, time.monotonic() + self.seconds)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with _MONITOR.lock:
-            _MONITOR.unwatch(self)
-            if self.fired:
-                # The exception may still be pending if the block ended just as it fired.
-                _set_async_exc(self._thread_id, None)
-
-    def interrupt(self) -> None:
-        """Called by the monitor, holding its lock, once the deadline has passed."""
-        self.fired = True
-        _set_async_exc(self._thread_id, RenderTimeoutError)
-
-
-class _Monitor:
-    """The one thread that fires overdue watchdogs: it sleeps until the earliest deadline it
-    knows of and is woken only when a sooner one arrives."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self._wake = threading.Condition(self.lock)
-        self._deadlines: dict[Watchdog, float] = {}
-        self._sleeping_until = math.inf
-        self._thread: threading.Thread | None = None
-
-    def watch(self, watchdog: Watchdog, deadline: float) -> None:
-        with self.lock:
-            self._deadlines[watchdog] = deadline
-            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
-                self._thread = threading.Thread(
-                    target=self._run, name="promptbudget-watchdog", daemon=True
-                )
-                self._sleeping_until = math.inf
-                self._thread.start()
-            elif deadline < self._sleeping_until:
-                self._wake.notify()
-
-    def unwatch(self, watchdog: Watchdog) -> None:
-        """Forget ``watchdog`` (the caller holds ``lock``)."""
-        self._deadlines.pop(watchdog, None)
-
-    def _run(self) -> None:
-        with self.lock:
-            while True:
-                now = time.monotonic()
-                for watchdog, deadline in list(self._deadlines.items()):
-                    if deadline <= now:
-                        del self._deadlines[watchdog]
-                        watchdog.interrupt()
-                self._sleeping_until = min(self._deadlines.values(), default=math.inf)
-                timeout = None if self._sleeping_until == math.inf else self._sleeping_until - now
-                self._wake.wait(timeout)
-
-
-_MONITOR = _Monitor()
-
-
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
-    )

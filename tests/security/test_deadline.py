@@ -1,0 +1,252 @@
+"""Renders that never end on their own stop at the render deadline, inside the render, as a
+PB001 finding (issue 11: the render time limit). The limit is cooperative: the engines check
+it at their safe points, nothing is injected into the thread from outside, so the exception
+can never land in a garbage-collector callback, a ``finally`` or the CLI.
+
+Each case runs in a child process under a timeout and an address-space limit; the renders
+there use a 0.5 s limit (the CLI's is 5 s) so the suite stays fast."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from security.bounded_run import RunBounded, _limit_resources
+
+MakeProject = Callable[..., Path]
+
+LIMIT = 0.5
+MANIFEST = "version: 1\nprompts: prompts/\ndefaults:\n  model: gpt-4.1-mini\n"
+
+# Renders with no end (or none within hours): each must stop within the limit.
+LOOPS = {
+    "self-recursive macro": "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    "doubling macro": (
+        "{% macro m(n) %}{% if n %}{{ m(n - 1) }}{{ m(n - 1) }}{% endif %}{% endmacro %}{{ m(30) }}"
+    ),
+    "huge range": "{% for i in range(100000000) %}x{% endfor %}",
+    "huge range as a list": "{{ range(100000000)|list|length }}",
+    "nested loops": (
+        '{% set s = "x" * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}'
+    ),
+    "nested loops with no output at all": (
+        '{% set s = "x" * 30000 %}{% for a in s %}{% for b in s %}{% for c in s %}'
+        "{% endfor %}{% endfor %}{% endfor %}"
+    ),
+    "recursive loop": (
+        '{% set s = "x" * 100000 %}{% for a in [s] recursive %}'
+        "{% for b in s %}{% endfor %}{{ loop([s, s]) }}{% endfor %}"
+    ),
+    "recursion through caller()": (
+        "{% macro twice() %}{{ caller() }}{{ caller() }}{% endmacro %}"
+        + "{% call twice() %}" * 50
+        + "x"
+        + "{% endcall %}" * 50
+    ),
+    "loop through a namespace": (
+        "{% set ns = namespace(n=0) %}{% for a in range(1000) %}{% for b in range(1000) %}"
+        "{% set ns.n = ns.n + 1 %}{% endfor %}{% endfor %}"
+        '{% for a in "x" * 5000000 %}{% for b in "y" * 1000 %}{% endfor %}{% endfor %}'
+    ),
+}
+
+CHILD = """
+import json, sys
+from pathlib import Path
+from promptbudget.templates.parse import parse_template
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.rendered import VariableValue
+from promptbudget.templates.source import detect_format, read_prompt_text
+
+root = Path(sys.argv[1])
+renderer = TemplateRenderer(root, (root,), timeout_seconds=float(sys.argv[2]))
+problems = {}
+for name in sys.argv[3:]:
+    path = root / name
+    parsed = parse_template(path, name, detect_format(path), read_prompt_text(path))
+    samples = parsed.meta.samples
+    values = {k: VariableValue(k, "sample", sample=v) for k, v in samples.items()}
+    problems[name] = renderer.render(parsed, values).problem
+print(json.dumps(problems))
+"""
+
+
+def _render_in_child(root: Path, names: list[str], *, timeout: float = 60) -> dict[str, str]:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(root), str(LIMIT), *names],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=_limit_resources,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"rendering {names} did not stop within {timeout} s")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    result: dict[str, str] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.parametrize("template", LOOPS.values(), ids=list(LOOPS))
+def test_a_render_with_no_end_stops_as_a_finding(template: str, tmp_path: Path) -> None:
+    (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
+    problem = _render_in_child(tmp_path, ["loop.j2"])["loop.j2"]
+    assert problem is not None
+    assert any(
+        reason in problem
+        for reason in (
+            f"longer than {LIMIT:g} s",
+            "recursed too deeply",
+            "more than 1,000,000 iterations",
+            "larger than 100,000",
+        )
+    ), problem
+
+
+def test_handlebars_and_go_template_loops_stop(tmp_path: Path) -> None:
+    files = {
+        # five nested loops over 99 items: 10^10 iterations
+        "deep.prompt": "---\nmodel: gpt-4.1-mini\ninput:\n  default:\n    a: "
+        + json.dumps(list(range(99)))
+        + "\n---\n"
+        + "".join("{{#each " + "../" * depth + "a}}" for depth in range(5))
+        + "x"
+        + "{{/each}}" * 5,
+        "self.gotmpl.txt": '{{define "t"}}{{template "t" .}}{{end}}{{template "t" .}}',
+        "range.gotmpl.txt": "{{range 200000}}{{range 200000}}{{.}}{{end}}{{end}}",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    problems = _render_in_child(tmp_path, list(files))
+    assert f"longer than {LIMIT:g} s" in problems["deep.prompt"], problems
+    assert "maximum template depth" in problems["self.gotmpl.txt"], problems
+    assert f"longer than {LIMIT:g} s" in problems["range.gotmpl.txt"], problems
+
+
+GC_CHILD = """
+import gc, json, sys, time
+from pathlib import Path
+from promptbudget.templates.parse import parse_template
+from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.source import detect_format, read_prompt_text
+
+root = Path(sys.argv[1])
+path = root / "loop.j2"
+parsed = parse_template(path, "loop.j2", detect_format(path), read_prompt_text(path))
+renderer = TemplateRenderer(root, (root,), timeout_seconds=float(sys.argv[2]))
+renderer.render(parsed, {})  # compiled and warm: the collector's load falls on the render
+seen = []
+
+def slow_callback(phase, info):  # like hypothesis's: Python code run by the collector
+    try:
+        end = time.monotonic() + 0.001
+        while time.monotonic() < end:
+            pass
+    except BaseException as error:
+        seen.append(type(error).__name__)
+        raise
+
+gc.callbacks.append(slow_callback)
+gc.set_threshold(10)
+try:
+    problem = renderer.render(parsed, {}).problem
+finally:
+    gc.callbacks.remove(slow_callback)
+    gc.set_threshold(700)
+print(json.dumps({"problem": problem, "seen": seen}))
+"""
+
+
+def test_the_time_limit_never_lands_in_a_gc_callback(tmp_path: Path) -> None:
+    """The previous campaign's crash: the watchdog's exception, injected from its thread,
+    landed in a garbage-collector callback (hypothesis's) that was running when the limit
+    passed; the callback failed and the render ran on with no limit. Here the collector runs
+    a slow callback every few allocations, so most of the render's time is spent in it (the
+    old watchdog: the render never ends)."""
+    template = LOOPS["doubling macro"]
+    (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", GC_CHILD, str(tmp_path), str(LIMIT)],
+            capture_output=True,
+            text=True,
+            timeout=40,
+            preexec_fn=_limit_resources,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the render ran on past its limit")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Exception ignored" not in done.stderr, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["seen"] == []
+    assert f"longer than {LIMIT:g} s" in result["problem"]
+
+
+def test_the_cli_reports_a_looping_template_and_checks_the_rest(
+    run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {
+            "budgets.yaml": MANIFEST,
+            "prompts/ok.j2": "Healthy {{ other }}\n",
+            "prompts/loop.j2": LOOPS["nested loops"],
+        },
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root, timeout=60)
+    run.assert_clean(0, 1)
+    findings = json.loads(run.stdout)["findings"]
+    stopped = [f for f in findings if f["rule"] == "PB001" and f["path"] == "prompts/loop.j2"]
+    assert stopped and "longer than 5 s" in stopped[0]["message"], findings
+    assert any(f["path"] == "prompts/ok.j2" for f in findings)
+
+
+CYCLES = {
+    # file -> (its text, the chain the finding names, the line of the tag)
+    "self.j2": ('Hi\n{% extends "self.j2" %}\n', "self.j2 -> self.j2", 2),
+    "a.j2": ('{% extends "b.j2" %}', "a.j2 -> b.j2 -> a.j2", 1),
+    "b.j2": ('{% block x %}{% endblock %}{% extends "a.j2" %}', "b.j2 -> a.j2 -> b.j2", 1),
+    "inc.j2": ('x\n\n{% include "inc2.j2" %}', "inc.j2 -> inc2.j2 -> inc.j2", 3),
+    "inc2.j2": (
+        'y{% if q %}{% include ["missing.j2", "inc.j2"] %}{% endif %}',
+        "inc2.j2 -> inc.j2 -> inc2.j2",
+        1,
+    ),
+    "imp.j2": ('{% from "imp.j2" import m %}{{ m() }}', "imp.j2 -> imp.j2", 1),
+    "through.j2": ('{% include "inc.j2" %}', "through.j2 -> inc.j2 -> inc2.j2 -> inc.j2", 1),
+    "mixed.j2": ('{% extends "mixed2.j2" %}', "mixed.j2 -> mixed2.j2 -> mixed.j2", 1),
+    "mixed2.j2": ('{% include "mixed.j2" %}', "mixed2.j2 -> mixed.j2 -> mixed2.j2", 1),
+}
+
+
+def test_extends_and_include_cycles_are_refused_at_once_naming_the_chain(
+    run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    """Refused before rendering (the old code rendered until Python's recursion limit or the
+    watchdog, and said only that); a template reaching a cycle it is not part of names it."""
+    files = {f"prompts/{name}": text for name, (text, _, _) in CYCLES.items()}
+    files["prompts/base.j2"] = "base {% block x %}{% endblock %}"
+    files["prompts/fine.j2"] = '{% extends "base.j2" %}{% block x %}{% include "leaf.j2" %}'
+    files["prompts/fine.j2"] += '{% include "leaf.j2" %}{% endblock %}'
+    files["prompts/leaf.j2"] = "leaf {{ other }}"
+    root = make_project({"budgets.yaml": MANIFEST, **files}, dedent=False)
+    run = run_bounded("check", "--format", "json", cwd=root, timeout=60)
+    run.assert_clean(0, 1)
+    findings = json.loads(run.stdout)["findings"]
+    pb001 = {f["path"]: f for f in findings if f["rule"] == "PB001"}
+    for name, (_, chain, line) in CYCLES.items():
+        finding = pb001.get(f"prompts/{name}")
+        assert finding is not None, (name, findings)
+        expected = " -> ".join(f"prompts/{part}" for part in chain.split(" -> "))
+        assert f"cycle: {expected} " in finding["message"], finding
+        assert finding["line"] == line, finding
+    # a diamond (two includes of one file, an extends of a base) is no cycle
+    assert "prompts/fine.j2" not in pb001 and "prompts/base.j2" not in pb001
+    assert "prompts/leaf.j2" not in pb001
