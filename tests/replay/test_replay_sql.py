@@ -13,9 +13,8 @@ from replay_project import project_fixture  # noqa: F401  (the "project" fixture
 
 from promptbudget.manifest.loader import load_manifest
 from promptbudget.manifest.model import Distribution
-from promptbudget.replay.engine import scan_logs
+from promptbudget.replay.engine import calls_sql, scan_logs
 from promptbudget.replay.readers import ScanTally
-from promptbudget.replay.records import COLUMNS
 
 duckdb = pytest.importorskip("duckdb", reason="replay needs duckdb (pip install -e '.[dev]')")
 
@@ -40,13 +39,7 @@ def calls_table(project: Path, log: Path) -> duckdb.DuckDBPyConnection:
     manifest = load_manifest(project / "budgets.yaml")
     scan = scan_logs(manifest, [(log, log.name)], ScanTally(), project / "calls.csv")
     connection = duckdb.connect()
-    columns = ", ".join(f"'{n}': '{t}'" for n, t in COLUMNS)
-    files = ", ".join(f"'{part.as_posix()}'" for part in scan.parts)
-    connection.execute(
-        "CREATE TABLE promptbudget_calls AS SELECT * FROM read_csv("
-        f"[{files}], header = false, columns = {{{columns}}}, auto_detect = false, "
-        "delim = ',', quote = '\"', escape = '\"', nullstr = '')"
-    )
+    connection.execute(f"CREATE TABLE promptbudget_calls AS {calls_sql(scan)}")
     return connection
 
 
