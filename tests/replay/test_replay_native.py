@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,7 @@ def _scan(
 ) -> tuple[list[dict[str, object]], ScanTally, engine.Scan]:
     manifest = load_manifest(project / "budgets.yaml")
     tally = ScanTally()
-    workdir = project / ("native" if use_native else "python")
-    workdir.mkdir()
+    workdir = Path(tempfile.mkdtemp(prefix="native-" if use_native else "python-", dir=project))
     scan = engine.scan_logs(
         manifest, [(log, log.name)], tally, workdir / "calls.csv", use_native=use_native
     )
@@ -226,3 +226,31 @@ def test_a_blank_line_sends_the_whole_file_to_the_python_reader(project: Path) -
     tally, scan = _both(project, log)
     assert not scan.native  # DuckDB skips blank lines: its rows would not be file lines
     assert tally.records == len(CALLS)
+
+
+def test_a_log_named_like_a_glob_is_read_itself_not_its_match(project: Path) -> None:
+    """DuckDB reads ``spans[1].jsonl`` as a glob that matches ``spans1.jsonl``: such a name
+    goes to the Python reader (JSON lines) or through a plain-named link (Parquet)."""
+    import duckdb
+
+    write("otel", CALLS[:40], project / "spans1.jsonl")  # what a glob would read instead
+    log = write("otel", CALLS, project / "spans[1].jsonl")
+    tally, scan = _both(project, log)
+    assert not scan.native and tally.records == len(CALLS)
+
+    csv_log = write("csv", CALLS, project / "calls.csv")
+    for name in ("calls1.parquet", "calls[1].parquet"):
+        rows = CALLS[:40] if name == "calls1.parquet" else CALLS
+        source = write("csv", rows, project / "part.csv") if rows is not CALLS else csv_log
+        duckdb.sql(
+            f"COPY (SELECT * FROM read_csv('{source.as_posix()}')) "
+            f"TO '{(project / name).as_posix()}' (FORMAT parquet)"
+        )
+    tally, _ = _both(project, project / "calls[1].parquet")
+    assert tally.records == len(CALLS)
+    # its start_time column is a Parquet TIMESTAMP (DuckDB typed the CSV's ISO times): the
+    # same figures, first and last times included, as the CSV it came from
+    _same(
+        _scan(project, project / "calls[1].parquet", use_native=False)[0],
+        _scan(project, csv_log, use_native=False)[0],
+    )

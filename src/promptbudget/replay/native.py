@@ -262,9 +262,17 @@ def compression_of(path: Path) -> str:
     return "zstd" if magic == _ZSTD else "none"
 
 
+def has_glob(path: Path) -> bool:
+    """DuckDB reads a file name as a glob: ``a[1].jsonl`` would read ``a1.jsonl``."""
+    return any(c in str(path) for c in "*?[]{}")
+
+
 def looks_like_spans(path: Path, shown: str) -> bool:
     """Whether the log's first line is a single OTLP-shaped span (``traceId`` and an
-    ``attributes`` list): the shape the native path reads."""
+    ``attributes`` list): the shape the native path reads. A name DuckDB would read as a glob
+    is left to the Python reader."""
+    if has_glob(path.resolve()):
+        return False
     try:
         stream, is_parquet = open_log(path, shown)
     except (UsageError, OSError):  # the Python reader reports it
@@ -312,7 +320,7 @@ def extract(
     it, its rows and lines do not line up, or most lines need the Python reader)."""
     import duckdb
 
-    sql = extraction_sql(str(path), compression_of(path), rule_keys)
+    sql = extraction_sql(str(path.resolve()), compression_of(path), rule_keys)
     with ThreadPoolExecutor(1) as pool:  # counting lines (no GIL held by DuckDB) alongside
         counted = pool.submit(count_lines, path, shown)
         try:

@@ -9,6 +9,7 @@ import gzip
 import io
 import itertools
 import json
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,11 +306,22 @@ def _parquet(
         import duckdb
     except ImportError:
         raise UsageError(f"{shown} is Parquet; {install_hint('duckdb')}") from None
-    try:
-        cursor = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(path)])
-        names = [d[0] for d in cursor.description or ()]
-    except duckdb.Error as err:
-        raise UsageError(f"cannot read {shown} as Parquet: {_short(err)}") from err
+    with tempfile.TemporaryDirectory(prefix="promptbudget-parquet-") as scratch:
+        target = path.resolve()
+        if any(c in str(target) for c in "*?[]{}"):  # DuckDB would read the name as a glob
+            target = Path(scratch) / "log.parquet"
+            target.symlink_to(path.resolve())
+        try:
+            cursor = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(target)])
+            names = [d[0] for d in cursor.description or ()]
+        except duckdb.Error as err:
+            raise UsageError(f"cannot read {shown} as Parquet: {_short(err)}") from err
+        yield from _parquet_rows(cursor, names, shown, tally, columns)
+
+
+def _parquet_rows(
+    cursor: Any, names: list[str], shown: str, tally: ScanTally, columns: Mapping[str, str]
+) -> Iterator[Record]:
     number = 0
     while batch := cursor.fetchmany(10_000):
         for values in batch:
