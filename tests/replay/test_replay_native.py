@@ -194,6 +194,25 @@ HOSTILE = [
     _span("ab33").replace('"gen_ai.request.model"', '"gen_ai.request.\\u006dodel"'),
     _span("ab34").replace('{"intValue": "80"}', '{ "intValue" : "80" }'),
     _span("ab35", _attr(7, {"stringValue": "x"})),  # type: ignore[arg-type]
+    # time to first chunk and failed calls (read where records carry ttft_ms and failed)
+    _span("ab37", _attr("gen_ai.response.time_to_first_chunk", {"doubleValue": 0.1234567})).replace(
+        '"attributes"', '"status": {"code": 2}, "attributes"'
+    ),
+    _span("ab38", _attr("gen_ai.response.time_to_first_token", {"intValue": "2"})),
+    _span("ab39", _attr("gen_ai.response.time_to_first_chunk", {"doubleValue": -1.5})),
+    _span("ab3a", _attr("error.type", {"stringValue": "timeout"}), status={"code": 1}),
+    _span("ab3b", status={"code": "STATUS_CODE_ERROR"}),
+    _span("ab3c", status={"code": 2.0}),
+    json.dumps(
+        {
+            "traceId": "ab3d",
+            "status": {"code": 2},
+            "attributes": [
+                _attr("gen_ai.operation.name", {"stringValue": "chat"}),
+                _attr("promptbudget.workflow", {"stringValue": "support"}),
+            ],
+        }
+    ),
     _span("ab36", _attr("service.name", {"stringValue": "billing-api"}))  # by the match rule
     .replace('"promptbudget.workflow"', '"app.workflow"')
     .replace('"promptbudget.step"', '"app.step"'),

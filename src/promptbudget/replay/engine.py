@@ -114,6 +114,7 @@ def scan_logs(
             if (
                 use_native
                 and input_format in {"auto", "otel"}
+                and set(COLUMN_NAMES) <= native.PROVIDES
                 and path.is_file()
                 and native.looks_like_spans(path, shown)
             ):

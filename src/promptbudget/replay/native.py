@@ -33,6 +33,24 @@ _TOKENS = r'\{"intValue":("[0-9]{1,12}"|[0-9]{1,12})\}'
 _HEX = r'"[0-9a-fA-F]{1,64}"'
 _NS = r'("[0-9]{1,19}"|[0-9]{1,19})'
 _LATEST_NS = 4_102_444_800 * 10**9  # as values.unix_ns
+_SECONDS = (
+    r'\{"(doubleValue":-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?'
+    r'|intValue":("[0-9]{1,15}"|[0-9]{1,15}))\}'
+)
+_DAY_MS = 86_400_000  # as values.duration_ms
+# time to the first chunk, in seconds (semconv v1.41), then Sentry's name (as otel.py reads)
+TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk", "gen_ai.response.time_to_first_token")
+ERROR_TYPE = "error.type"  # GenAI spans of a failed call carry it
+# the record columns native rows provide: a column records.COLUMNS gains that is not here
+# turns the native path off (the Python reader reads everything) until it is added
+PROVIDES = frozenset(
+    {
+        "source", "trace_id", "span_id", "request_id", "start_ns", "end_ns", "kind",
+        "provider", "model", "workflow", "step", "input_tokens", "output_tokens",
+        "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "tool_calls", "outcome",
+        "is_batch", "ttft_ms", "failed",
+    }
+)  # fmt: skip
 
 _JSON_COLUMNS = (
     "traceId",
@@ -45,6 +63,7 @@ _JSON_COLUMNS = (
     "endTimeUnixNano",
     "start_time",
     "end_time",
+    "status",
 )
 # what one native row holds (rule_0.. follow: the attributes replay.match rules name)
 ROW_COLUMNS = (
@@ -67,6 +86,8 @@ ROW_COLUMNS = (
     "reasoning_tokens",
     "outcome",
     "is_batch",
+    "ttft_ms",
+    "failed",
 )
 _SUCCESS = ("success", "succeeded", "ok", "true", "1", "resolved")
 _FAILURE = ("failure", "failed", "error", "false", "0", "unresolved")
@@ -85,6 +106,8 @@ def _kinds(rule_keys: Sequence[str]) -> dict[str, str]:
         wanted[key] = "text"
     for key in (otel.WORKFLOW, otel.STEP, otel.PROMPT, otel.OUTCOME, otel.BATCH):
         wanted[key] = "text"
+    wanted.update(dict.fromkeys(TTFT_SECONDS, "seconds"))
+    wanted[ERROR_TYPE] = "presence"
     for key in rule_keys:
         wanted.setdefault(key, "rule")
     return wanted
@@ -103,6 +126,15 @@ def _read(index: int, kind: str) -> tuple[str, str]:
             f"CASE WHEN {has} THEN TRY_CAST(trim(substr({value}, 13), '\"}}') AS BIGINT) END",
             f"(NOT {has} OR regexp_full_match({value}, '{_TOKENS}'))",
         )
+    if kind == "seconds":  # a duration in seconds, as milliseconds (values.duration_ms)
+        ms = f'TRY_CAST(regexp_extract({value}, \':"?([^"}}]*)"?}}$\', 1) AS DOUBLE) * 1000'
+        return (
+            f"CASE WHEN {has} THEN {ms} END",
+            f"(NOT {has} OR (regexp_full_match({value}, '{_SECONDS}') "
+            f"AND {ms} >= 0 AND {ms} < {_DAY_MS}))",
+        )
+    if kind == "presence":
+        return "NULL", "true"
     return (  # a match rule's attribute: any string, compared as text
         f"CASE WHEN {has} THEN {value} ->> '$.stringValue' END",
         f"(NOT {has} OR (json_type({value}) = 'OBJECT' "
@@ -178,6 +210,7 @@ def extraction_sql(source: str, compression: str, rule_keys: Sequence[str]) -> s
         for name, keys in tokens.items()
     )
     token_keys = [k for keys in tokens.values() for k in keys]
+    model_keys = [*token_keys, *TTFT_SECONDS]  # read from model calls only
     simple = " AND ".join(
         [
             "attributes IS NOT NULL",
@@ -187,13 +220,18 @@ def extraction_sql(source: str, compression: str, rule_keys: Sequence[str]) -> s
             """AND "span_id" IS NULL AND "context" IS NULL))""",
             start_ok,
             end_ok,
-            *(read[key][1] for key in wanted if key not in token_keys),
-            # a model span without usage is malformed: the Python reader says why
+            *(read[key][1] for key in wanted if key not in model_keys),
+            # a model span without usage is malformed (or a failed attempt): the Python
+            # reader says which
             "(kind IS DISTINCT FROM 'model' OR (("
             + has_usage
             + ") AND "
-            + " AND ".join(read[key][1] for key in token_keys)
+            + " AND ".join(read[key][1] for key in model_keys)
             + "))",
+            # the span's status (OTLP: {"code": 2} or "STATUS_CODE_ERROR")
+            """("status" IS NULL OR (json_type("status") = 'OBJECT' AND """
+            """COALESCE(json_type("status", '$.code'), 'NULL') """
+            """IN ('NULL', 'UBIGINT', 'BIGINT', 'VARCHAR')))""",
         ]
     )
     rules = "".join(f", r_{index[key]} AS rule_{i}" for i, key in enumerate(rule_keys))
@@ -229,6 +267,14 @@ WITH spans AS (
     {flag(otel.OUTCOME)} AS outcome,
     {flag(otel.BATCH)} AS is_batch,
     {token_columns}{rules},
+    CASE WHEN kind = 'model' THEN {first(TTFT_SECONDS)} END AS ttft_ms,
+    CASE WHEN kind IN ('model', 'tool') THEN
+      CASE WHEN (json_type("status", '$.code') IN ('UBIGINT', 'BIGINT')
+                 AND ("status" ->> '$.code') = '2')
+        OR (json_type("status", '$.code') = 'VARCHAR'
+            AND ("status" ->> '$.code') IN ('2', 'STATUS_CODE_ERROR', 'ERROR'))
+        OR {has(ERROR_TYPE)} THEN 1 ELSE 0 END
+    END AS failed,
     COALESCE({simple}, false) AS simple
   FROM typed
 )
@@ -239,7 +285,7 @@ SELECT
     THEN input_tokens + cache_read_tokens + cache_write_tokens
     ELSE input_tokens END AS input_tokens,
   output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, outcome,
-  is_batch{"".join(f", rule_{i}" for i in range(len(rule_keys)))}
+  is_batch, ttft_ms, failed{"".join(f", rule_{i}" for i in range(len(rule_keys)))}
 FROM extracted
 """
 
