@@ -145,6 +145,8 @@ def scan_logs(
         mapped = out.with_name("native-mapping.parquet")
         tally.records += _map_native(connection, natives, rule_keys, mapped, mapper, canonical,
                                      models)  # fmt: skip
+    if connection is not None:
+        connection.close()  # its temporary files go before the aggregation starts
     return Scan(tuple(parts), frozenset(models), tuple(natives), mapped, rule_keys)
 
 
