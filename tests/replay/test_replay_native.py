@@ -213,6 +213,16 @@ HOSTILE = [
             ],
         }
     ),
+    # mapped by the match rules, on attributes other fields read too
+    _span("ab3e", _attr("error.type", {"stringValue": "timeout"}))
+    .replace('"promptbudget.workflow"', '"app.workflow"')
+    .replace('"promptbudget.step"', '"app.step"'),
+    _span("ab3f", _attr("gen_ai.usage.input_tokens", {"intValue": "0420"}))
+    .replace('"promptbudget.workflow"', '"app.workflow"')
+    .replace('"promptbudget.step"', '"app.step"'),
+    _span("ab40", _attr("gen_ai.system", {"stringValue": "openai"}))
+    .replace('"promptbudget.workflow"', '"app.workflow"')
+    .replace('"promptbudget.step"', '"app.step"'),
     _span("ab36", _attr("service.name", {"stringValue": "billing-api"}))  # by the match rule
     .replace('"promptbudget.workflow"', '"app.workflow"')
     .replace('"promptbudget.step"', '"app.step"'),
@@ -224,6 +234,9 @@ replay:
     - attributes: {service.name: "billing*"}
       workflow: support
       step: classify
+    - {attributes: {error.type: "time*"}, workflow: support, step: answer}
+    - {attributes: {gen_ai.usage.input_tokens: "04*"}, workflow: support, step: answer}
+    - {attributes: {gen_ai.system: "open*"}, workflow: support, step: classify}
 """
 
 

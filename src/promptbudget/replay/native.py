@@ -211,6 +211,8 @@ def extraction_sql(source: str, compression: str, rule_keys: Sequence[str]) -> s
     )
     token_keys = [k for keys in tokens.values() for k in keys]
     model_keys = [*token_keys, *TTFT_SECONDS]  # read from model calls only
+    # a match rule reads its attribute as text (str() of the value), whatever else reads it
+    rule_reads = [_read(index[key], "rule") for key in rule_keys]
     simple = " AND ".join(
         [
             "attributes IS NOT NULL",
@@ -221,6 +223,7 @@ def extraction_sql(source: str, compression: str, rule_keys: Sequence[str]) -> s
             start_ok,
             end_ok,
             *(read[key][1] for key in wanted if key not in model_keys),
+            *(check for _, check in rule_reads),
             # a model span without usage is malformed (or a failed attempt): the Python
             # reader says which
             "(kind IS DISTINCT FROM 'model' OR (("
@@ -234,7 +237,7 @@ def extraction_sql(source: str, compression: str, rule_keys: Sequence[str]) -> s
             """IN ('NULL', 'UBIGINT', 'BIGINT', 'VARCHAR')))""",
         ]
     )
-    rules = "".join(f", r_{index[key]} AS rule_{i}" for i, key in enumerate(rule_keys))
+    rules = "".join(f",\n    {expr} AS rule_{i}" for i, (expr, _) in enumerate(rule_reads))
     return f"""
 WITH spans AS (
   SELECT
