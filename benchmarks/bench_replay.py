@@ -9,6 +9,10 @@ use (tests/replay/replay_logs.py): the support workflow of tests/replay/replay_p
 file with new trace ids (generating is slower than replaying). Then runs a fresh
 `python -m promptbudget replay FILE --format json` per size and reports wall time, CPU time,
 peak RSS (the child's ru_maxrss, DuckDB included) and spans per second.
+
+These lines are read by DuckDB's JSON reader (src/promptbudget/replay/native.py). 10M spans
+(`--spans 10000000`) is an 8.5 GB file: give --dir a disk with room, delete it afterwards,
+and run it with `nice` on a shared machine (say the load average with the figures).
 """
 
 from __future__ import annotations

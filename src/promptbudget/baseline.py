@@ -20,9 +20,19 @@ from decimal import ROUND_CEILING, Decimal
 
 import yaml
 
-from promptbudget.errors import PromptBudgetError
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.headroom import LimitCheck
+from promptbudget.manifest.edit import (
+    Edit,
+    ManifestEditError,
+    apply_edits,
+    decode_manifest,
+    encode_manifest,
+    find_key,
+    last_line,
+    line_start,
+    shared_nodes,
+)
 from promptbudget.manifest.model import CostLimit, Limits
 from promptbudget.rules.budget import UNBOUNDED
 from promptbudget.units import format_tokens, format_usd, parse_percent_option
@@ -187,8 +197,7 @@ def format_limit(key: str, value: Decimal, *, flow: bool = False) -> str:
 # -- editing budgets.yaml as text ------------------------------------------------------------
 
 
-class BaselineError(PromptBudgetError):
-    """budgets.yaml cannot be edited safely."""
+BaselineError = ManifestEditError  # budgets.yaml cannot be edited safely
 
 
 @dataclass(frozen=True)
@@ -198,73 +207,19 @@ class Skipped:
     kind: str = "workflow"  # "limit": one step or template limit
 
 
-def _key(mapping: yaml.MappingNode, name: str) -> tuple[yaml.Node, yaml.Node] | None:
-    for key, value in mapping.value:
-        if isinstance(key, yaml.ScalarNode) and key.value == name:
-            return key, value
-    return None
-
-
-def _last_line(node: yaml.Node) -> int:
-    """The 0-based line of the last character of ``node``'s content."""
-    if isinstance(node, yaml.MappingNode) and node.value and not node.flow_style:
-        return _last_line(node.value[-1][1])
-    if isinstance(node, yaml.SequenceNode) and node.value and not node.flow_style:
-        return _last_line(node.value[-1])
-    end = node.end_mark
-    return end.line - 1 if end.column == 0 and end.line > node.start_mark.line else end.line
-
-
-def _shared(root: yaml.Node) -> set[int]:
-    """ids of nodes reached more than once (anchors and aliases)."""
-    seen: set[int] = set()
-    shared: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            shared.add(id(node))
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return shared
-
-
-@dataclass
-class _Edit:
-    start: int
-    end: int
-    text: str
-
-
-def _line_start(text: str, line: int) -> int:
-    """Offset of the start of 0-based ``line`` (the end of the text past the last line)."""
-    offset = 0
-    for _ in range(line):
-        found = text.find("\n", offset)
-        if found < 0:
-            return len(text)
-        offset = found + 1
-    return offset
-
-
 def edit_manifest(text: str, changes: list[LimitChange]) -> tuple[str, list[Skipped]]:
     """``text`` (LF line ends) with ``changes`` applied; workflows that cannot be edited
     safely are skipped and returned."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         raise BaselineError("budgets.yaml is not a mapping")
-    found = _key(root, "workflows")
+    found = find_key(root, "workflows")
     if found is None or not isinstance(found[1], yaml.MappingNode):
         raise BaselineError("budgets.yaml has no workflows: mapping")
     workflows = found[1]
-    shared = _shared(root)
+    shared = shared_nodes(root)
     by_workflow: dict[str, list[LimitChange]] = {}
-    edits: list[_Edit] = []
+    edits: list[Edit] = []
     skipped: list[Skipped] = []
     for change in changes:
         if change.step is None and change.template is None:
@@ -276,7 +231,7 @@ def edit_manifest(text: str, changes: list[LimitChange]) -> tuple[str, list[Skip
         else:
             edits.append(edit)
     for name, wanted in by_workflow.items():
-        entry = _key(workflows, name)
+        entry = find_key(workflows, name)
         if entry is None or not isinstance(entry[1], yaml.MappingNode):
             skipped.append(Skipped(name, "not found as a mapping under workflows:"))
             continue
@@ -286,12 +241,10 @@ def edit_manifest(text: str, changes: list[LimitChange]) -> tuple[str, list[Skip
             skipped.append(Skipped(name, reason))
             continue
         edits.extend(_workflow_edits(text, workflow, wanted))
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        text = text[: edit.start] + edit.text + text[edit.end :]
-    return text, skipped
+    return apply_edits(text, edits), skipped
 
 
-def _edit_in_place(root: yaml.Node, shared: set[int], change: LimitChange) -> _Edit | str:
+def _edit_in_place(root: yaml.Node, shared: set[int], change: LimitChange) -> Edit | str:
     """A step or template limit replaced where it is written (found by its line and key);
     the reason when it cannot be edited safely."""
     # A template limit is ``max_tokens: N`` or ``max_tokens: {MODEL: N}``: the model's key
@@ -328,7 +281,7 @@ def _unsafe(workflow: yaml.MappingNode, shared: set[int]) -> str | None:
         return "it is a YAML alias of another workflow; edit its limits by hand"
     if workflow.flow_style:
         return "it is written in flow style ({...}); add its limits by hand"
-    limits = _key(workflow, "limits")
+    limits = find_key(workflow, "limits")
     if limits is None:
         return None
     node = limits[1]
@@ -353,30 +306,28 @@ def _value_text(change: LimitChange, *, flow: bool) -> str:
     return format_limit(change.key, change.after, flow=flow)
 
 
-def _replace_value(change: LimitChange, value: yaml.Node, *, flow: bool) -> _Edit:
+def _replace_value(change: LimitChange, value: yaml.Node, *, flow: bool) -> Edit:
     """Replace a limit's value where it stands; in ``{p95: $0.01}`` (block or flow), only the
     amount."""
     if isinstance(value, yaml.MappingNode):
-        inner = _key(value, change.statistic or "mean")
+        inner = find_key(value, change.statistic or "mean")
         if inner is not None:
             value = inner[1]
             text = format_limit(change.key, change.after, flow=True)
-            return _Edit(value.start_mark.index, value.end_mark.index, text)
-    return _Edit(value.start_mark.index, value.end_mark.index, _value_text(change, flow=flow))
+            return Edit(value.start_mark.index, value.end_mark.index, text)
+    return Edit(value.start_mark.index, value.end_mark.index, _value_text(change, flow=flow))
 
 
-def _workflow_edits(
-    text: str, workflow: yaml.MappingNode, wanted: list[LimitChange]
-) -> list[_Edit]:
-    limits = _key(workflow, "limits")
+def _workflow_edits(text: str, workflow: yaml.MappingNode, wanted: list[LimitChange]) -> list[Edit]:
+    limits = find_key(workflow, "limits")
     if limits is None:
         indent = workflow.value[0][0].start_mark.column
         child = " " * (indent + 2)
         lines = [" " * indent + "limits:  # promptbudget baseline\n"]
         lines += [f"{child}{c.key}: {_value_text(c, flow=False)}\n" for c in wanted]
-        at = _line_start(text, _last_line(workflow) + 1)
+        at = line_start(text, last_line(workflow) + 1)
         prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
-        return [_Edit(at, at, prefix + "".join(lines))]
+        return [Edit(at, at, prefix + "".join(lines))]
     node = limits[1]
     assert isinstance(node, yaml.MappingNode)
     if node.flow_style:
@@ -394,36 +345,22 @@ def _workflow_edits(
             else:
                 items.append(text[key.start_mark.index : value.end_mark.index])
         items += [f"{c.key}: {_value_text(c, flow=True)}" for c in by_key.values()]
-        return [_Edit(node.start_mark.index, node.end_mark.index, "{" + ", ".join(items) + "}")]
+        return [Edit(node.start_mark.index, node.end_mark.index, "{" + ", ".join(items) + "}")]
     edits = []
     missing = []
     for change in wanted:
-        entry = _key(node, change.key)
+        entry = find_key(node, change.key)
         if entry is None:
             missing.append(change)
             continue
         edits.append(_replace_value(change, entry[1], flow=False))
     if missing:
         indent = " " * node.value[0][0].start_mark.column
-        at = _line_start(text, _last_line(node) + 1)
+        at = line_start(text, last_line(node) + 1)
         prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
         added = "".join(f"{indent}{c.key}: {_value_text(c, flow=False)}\n" for c in missing)
-        edits.append(_Edit(at, at, prefix + added))
+        edits.append(Edit(at, at, prefix + added))
     return edits
-
-
-def decode_manifest(raw: bytes) -> tuple[str, bool, bool]:
-    """(text with LF line ends, had a BOM, used CRLF) of a manifest's bytes."""
-    bom = raw.startswith(b"\xef\xbb\xbf")
-    text = raw.decode("utf-8-sig")
-    crlf = "\r\n" in text
-    return text.replace("\r\n", "\n"), bom, crlf
-
-
-def encode_manifest(text: str, *, bom: bool, crlf: bool) -> bytes:
-    if crlf:
-        text = text.replace("\n", "\r\n")
-    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
 
 
 def describe(change: LimitChange) -> str:

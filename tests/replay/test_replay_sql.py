@@ -13,7 +13,8 @@ from replay_project import project_fixture  # noqa: F401  (the "project" fixture
 
 from promptbudget.manifest.loader import load_manifest
 from promptbudget.manifest.model import Distribution
-from promptbudget.replay.engine import scan_logs
+from promptbudget.replay.engine import calls_sql, scan_logs
+from promptbudget.replay.query import OUTPUT_COLUMNS, TABLE, TEXT_COLUMNS
 from promptbudget.replay.readers import ScanTally
 from promptbudget.replay.records import COLUMNS
 
@@ -40,13 +41,7 @@ def calls_table(project: Path, log: Path) -> duckdb.DuckDBPyConnection:
     manifest = load_manifest(project / "budgets.yaml")
     scan = scan_logs(manifest, [(log, log.name)], ScanTally(), project / "calls.csv")
     connection = duckdb.connect()
-    columns = ", ".join(f"'{n}': '{t}'" for n, t in COLUMNS)
-    files = ", ".join(f"'{part.as_posix()}'" for part in scan.parts)
-    connection.execute(
-        "CREATE TABLE promptbudget_calls AS SELECT * FROM read_csv("
-        f"[{files}], header = false, columns = {{{columns}}}, auto_detect = false, "
-        "delim = ',', quote = '\"', escape = '\"', nullstr = '')"
-    )
+    connection.execute(f"CREATE TABLE promptbudget_calls AS {calls_sql(scan)}")
     return connection
 
 
@@ -98,6 +93,48 @@ def test_emitted_sql_transpiles_to_each_dialect(
     assert marker in result.stdout  # type: ignore[attr-defined]
     assert "promptbudget_calls" in result.stdout  # type: ignore[attr-defined]
     sqlglot.parse_one(result.stdout, read=dialect)  # type: ignore[attr-defined]
+
+
+def _validated(sql: str, dialect: str, columns: dict[str, str]) -> dict[str, str]:
+    """``sql`` parsed in ``dialect`` and run through sqlglot's optimizer against the table's
+    schema (every column qualified, every output typed): the output columns and the SQL type
+    of each. The regenerated SQL must parse back to the same tree (a round trip)."""
+    sqlglot = pytest.importorskip("sqlglot")
+    from sqlglot.optimizer import optimize
+
+    tree = sqlglot.parse_one(sql, read=dialect)
+    assert sqlglot.parse_one(tree.sql(dialect=dialect), read=dialect) == tree
+    optimized = optimize(tree, schema={TABLE: columns}, dialect=dialect)
+    return {s.alias_or_name.lower(): s.type.sql(dialect) for s in optimized.selects}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "text", "number"),
+    [
+        ("duckdb", "TEXT", "DOUBLE"),
+        ("spark", "STRING", "DOUBLE"),
+        ("bigquery", "STRING", "FLOAT64"),
+        ("snowflake", "VARCHAR", "DOUBLE"),
+    ],
+)
+def test_emitted_sql_qualifies_and_types_in_each_dialect(
+    dialect: str, text: str, number: str, project: Path, run_cli: Callable[..., object]
+) -> None:
+    """The dialect's parser and sqlglot's optimizer accept the SQL against the table's schema
+    (records.COLUMNS): a column the table lacks, a function the dialect cannot type, or an
+    output in another order would fail here (the SQL is not run on BigQuery or Snowflake)."""
+    result = run_cli("replay", "--emit-sql", "--dialect", dialect, cwd=project)
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    sql = result.stdout  # type: ignore[attr-defined]
+    types = _validated(sql, dialect, dict(COLUMNS))
+    assert list(types) == list(OUTPUT_COLUMNS)
+    assert {types[c] for c in TEXT_COLUMNS} == {text}
+    assert {t for c, t in types.items() if c not in TEXT_COLUMNS} == {number}
+    from sqlglot.errors import OptimizeError
+
+    without = {n: t for n, t in COLUMNS if n != "outcome"}  # a table missing a column
+    with pytest.raises(OptimizeError, match=r"(?i)unknown column: outcome"):
+        _validated(sql, dialect, without)
 
 
 def test_emitted_sql_carries_the_limits_and_prices(

@@ -1,8 +1,9 @@
 """``replay --calibrate``: the observed values written back into budgets.yaml.
 
-Edited as text like ``baseline`` does (same helpers): values are replaced where they stand,
-missing keys are added with the indentation around them, comments and order are kept. A value
-that comes from a YAML anchor or alias is reported and left for a human.
+Edited as text like ``baseline`` does (the operations of :mod:`manifest.edit`): values are
+replaced where they stand, missing keys are added with the indentation around them, comments
+and order are kept. A value that comes from a YAML anchor or alias is reported and left for a
+human.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from typing import Any
 
 import yaml
 
-from promptbudget.baseline import (
-    BaselineError,
-    _Edit,
-    _key,
-    _last_line,
-    _line_start,
-    _shared,
-    decode_manifest,
-    encode_manifest,
-)
 from promptbudget.errors import PromptBudgetError
 from promptbudget.fileio import reason, replace_file
+from promptbudget.manifest.edit import (
+    Edit,
+    ManifestEditError,
+    apply_edits,
+    decode_manifest,
+    encode_manifest,
+    find_key,
+    last_line,
+    line_start,
+    shared_nodes,
+)
 from promptbudget.manifest.loader import load_manifest
 from promptbudget.replay.drift import Drift
 
@@ -54,14 +56,14 @@ def _find(root: yaml.Node, path: tuple[str | int, ...]) -> yaml.Node | None:
         else:
             if not isinstance(node, yaml.MappingNode):
                 return None
-            found = _key(node, part)
+            found = find_key(node, part)
             node = found[1] if found else None
     return node
 
 
 def _edits(
     text: str, root: yaml.Node, shared: set[int], path: tuple[str | int, ...], value: Any
-) -> list[_Edit] | str:
+) -> list[Edit] | str:
     """The edits that set ``path`` to ``value``, or why it cannot be done safely."""
     parent = _find(root, path[:-1])
     key = path[-1]
@@ -69,13 +71,13 @@ def _edits(
         return f"{'.'.join(str(p) for p in path[:-1])} is not a mapping in budgets.yaml"
     if id(parent) in shared:
         return "it comes from a YAML anchor shared with others; edit it by hand"
-    found = _key(parent, key)
+    found = find_key(parent, key)
     if found is not None:
         node = found[1]
         if id(node) in shared:
             return "it comes from a YAML anchor; edit it by hand"
         if isinstance(value, dict) and isinstance(node, yaml.MappingNode):
-            edits: list[_Edit] = []
+            edits: list[Edit] = []
             for name, inner in value.items():
                 more = _edits(text, root, shared, (*path, name), inner)
                 if isinstance(more, str):
@@ -84,15 +86,15 @@ def _edits(
             return edits
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style:
             return f"{key} is a block {type(node).__name__[:-4].lower()}; edit it by hand"
-        return [_Edit(node.start_mark.index, node.end_mark.index, _flow(value))]
+        return [Edit(node.start_mark.index, node.end_mark.index, _flow(value))]
     if parent.flow_style:
         at = parent.end_mark.index - 1
         separator = ", " if parent.value else ""
-        return [_Edit(at, at, f"{separator}{key}: {_flow(value)}")]
+        return [Edit(at, at, f"{separator}{key}: {_flow(value)}")]
     indent = " " * parent.value[0][0].start_mark.column if parent.value else "  "
-    at = _line_start(text, _last_line(parent) + 1)
+    at = line_start(text, last_line(parent) + 1)
     prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
-    return [_Edit(at, at, f"{prefix}{indent}{key}: {_flow(value)}\n")]
+    return [Edit(at, at, f"{prefix}{indent}{key}: {_flow(value)}\n")]
 
 
 def calibrate_text(
@@ -100,9 +102,9 @@ def calibrate_text(
 ) -> tuple[str, list[Drift], list[tuple[Drift, str]]]:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
-        raise BaselineError("budgets.yaml is not a mapping")
-    shared = _shared(root)
-    edits: list[_Edit] = []
+        raise ManifestEditError("budgets.yaml is not a mapping")
+    shared = shared_nodes(root)
+    edits: list[Edit] = []
     applied: list[Drift] = []
     skipped: list[tuple[Drift, str]] = []
     seen: set[tuple[str | int, ...]] = set()
@@ -116,9 +118,7 @@ def calibrate_text(
             continue
         edits += found
         applied.append(drift)
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        text = text[: edit.start] + edit.text + text[edit.end :]
-    return text, applied, skipped
+    return apply_edits(text, edits), applied, skipped
 
 
 def calibrate(path: Path, drifts: list[Drift], *, write: bool, cwd: Path) -> Calibration:

@@ -14,6 +14,7 @@ from typing import Any
 
 from promptbudget.errors import PromptBudgetError, UsageError
 from promptbudget.manifest.model import Manifest
+from promptbudget.replay import native
 from promptbudget.replay.mapping import Mapper
 from promptbudget.replay.query import TABLE, build_query, parameters, resolve_model
 from promptbudget.replay.readers import (
@@ -23,10 +24,11 @@ from promptbudget.replay.readers import (
     read_json_line_range,
     read_log,
 )
-from promptbudget.replay.records import COLUMNS, Record
+from promptbudget.replay.records import COLUMN_NAMES, COLUMNS, Record
 from promptbudget.replay.stats import required_columns
 
 MEMORY_LIMIT = os.environ.get("PROMPTBUDGET_REPLAY_MEMORY", "512MB")
+THREADS = os.cpu_count() or 1
 
 
 def _duckdb() -> Any:
@@ -37,11 +39,13 @@ def _duckdb() -> Any:
     return duckdb
 
 
-def _connect(workdir: str) -> Any:
+def _connect(workdir: str, *, ordered: bool = False) -> Any:
+    """A DuckDB connection with bounded memory, spilling to ``workdir`` (a fresh temporary
+    directory, never the project). ``ordered``: rows keep their file order (line numbers)."""
     duckdb = _duckdb()
-    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS})
     connection.execute("SET temp_directory = ?", [workdir])
-    connection.execute("SET preserve_insertion_order = false")
+    connection.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
     return connection
 
 
@@ -71,10 +75,15 @@ EXACT_QUANTILES_UP_TO = 2_000_000
 
 @dataclass(frozen=True)
 class Scan:
-    """The scanned records: CSV files of :data:`records.COLUMNS`, and the models seen."""
+    """The scanned records: CSV files of :data:`records.COLUMNS` (the Python reader),
+    Parquet files of the native reader with the workflow, step and model of each distinct
+    combination of the fields mapping reads (``mapped``), and the models seen."""
 
     parts: tuple[Path, ...]
     models: frozenset[str]
+    native: tuple[native.NativePart, ...] = ()
+    mapped: Path | None = None
+    rule_keys: tuple[str, ...] = ()
 
 
 def scan_logs(
@@ -85,17 +94,41 @@ def scan_logs(
     *,
     input_format: str = "auto",
     processes: int | None = None,
+    use_native: bool = True,
 ) -> Scan:
-    """Every record of ``logs``, mapped to its workflow and step, written as CSV to ``out``
-    (and, for large plain JSON-lines files read by several processes, next to it)."""
+    """Every record of ``logs``, mapped to its workflow and step: OTel span JSON lines read by
+    DuckDB (:mod:`native`) into Parquet beside ``out``, everything else (and the lines DuckDB
+    cannot read with certainty) by the Python readers, written as CSV to ``out`` (and, for
+    large plain JSON-lines files read by several processes, next to it)."""
     mapper = Mapper(manifest)
     canonical = _Canonical(manifest)
     models: set[str] = set()
     parts = [out]
+    natives: list[native.NativePart] = []
+    rule_keys = tuple(dict.fromkeys(k for rule in manifest.replay.match for k in rule.attributes))
     workers = processes or os.cpu_count() or 1
+    connection = None
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         for path, shown in logs:
+            if (
+                use_native
+                and input_format in {"auto", "otel"}
+                and set(COLUMN_NAMES) <= native.PROVIDES
+                and path.is_file()
+                and native.looks_like_spans(path, shown)
+            ):
+                if connection is None:
+                    connection = _connect(str(out.parent), ordered=True)
+                part = native.NativePart(out.with_name(f"native-{len(natives)}.parquet"), shown)
+                found = native.extract(connection, path, shown, part.path, rule_keys)
+                if found is not None:
+                    natives.append(part)
+                    tally.files.append(shown)
+                    tally.lines += found[0]
+                    for record in native.reread(connection, part, path, tally, input_format):
+                        _write(writer, record, mapper, canonical, models)
+                    continue
             ranges = None
             if workers > 1 and path.is_file() and path.stat().st_size >= PARALLEL_MIN_BYTES:
                 ranges = json_line_ranges(path, workers, input_format=input_format)
@@ -107,7 +140,67 @@ def scan_logs(
                 path, shown, tally, input_format=input_format, columns=manifest.replay.columns
             ):
                 _write(writer, record, mapper, canonical, models)
-    return Scan(tuple(parts), frozenset(models))
+    mapped = None
+    if natives:
+        mapped = out.with_name("native-mapping.parquet")
+        tally.records += _map_native(connection, natives, rule_keys, mapped, mapper, canonical,
+                                     models)  # fmt: skip
+    if connection is not None:
+        connection.close()  # its temporary files go before the aggregation starts
+    return Scan(tuple(parts), frozenset(models), tuple(natives), mapped, rule_keys)
+
+
+_MAPPING_KEYS = ("workflow", "step", "prompt", "model")
+
+
+def _map_native(
+    connection: Any,
+    parts: Iterable[native.NativePart],
+    rule_keys: tuple[str, ...],
+    out: Path,
+    mapper: Mapper,
+    canonical: _Canonical,
+    models: set[str],
+) -> int:
+    """The workflow, step and catalog model name of each distinct combination of what mapping
+    reads in the native rows, written to ``out``; the number of native records."""
+    files = _list(part.path for part in parts)
+    keys = [*_MAPPING_KEYS, *(f"rule_{i}" for i in range(len(rule_keys)))]
+    records = connection.execute(
+        f"SELECT count(*) FROM read_parquet({files}) WHERE simple AND kind IS NOT NULL"
+    ).fetchone()[0]
+    types = ", ".join(f"{k} VARCHAR" for k in (*keys, "to_workflow", "to_step", "to_model"))
+    connection.execute(f"CREATE OR REPLACE TABLE pb_mapping ({types})")
+    cursor = connection.cursor()  # its own result, read while the mapping is inserted
+    cursor.execute(
+        f"SELECT DISTINCT {', '.join(keys)} FROM read_parquet({files}) "
+        "WHERE simple AND kind IS NOT NULL"
+    )
+    insert = f"INSERT INTO pb_mapping VALUES ({', '.join('?' * (len(keys) + 3))})"
+    while batch := cursor.fetchmany(10_000):
+        rows = []
+        for values in batch:
+            workflow, step, prompt, model, *rules = values
+            record = Record(source="", origin="otel", workflow=workflow, step=step,
+                            prompt=prompt, model=model,
+                            attributes={k: v for k, v in zip(rule_keys, rules, strict=True)
+                                        if v is not None})  # fmt: skip
+            to_workflow, to_step = mapper.assign(record)
+            to_model = canonical(model)
+            if to_model is not None:
+                models.add(to_model)
+            rows.append((*values, to_workflow, to_step, to_model))
+        connection.executemany(insert, rows)
+    connection.execute(f"COPY pb_mapping TO {_text(out.as_posix())} (FORMAT parquet)")
+    return int(records)
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _list(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join(_text(path.as_posix()) for path in paths) + "]"
 
 
 def _scan_range(
@@ -168,6 +261,45 @@ def _write(
     writer.writerow(["" if v is None else v for v in record.row(workflow, step)])
 
 
+def _native_view(scan: Scan) -> str:
+    """The native rows as :data:`records.COLUMNS`, with the mapped workflow, step and model."""
+    if scan.mapped is None:
+        return ""
+    same = " AND ".join(
+        f"n.{k} IS NOT DISTINCT FROM m.{k}"
+        for k in (*_MAPPING_KEYS, *(f"rule_{i}" for i in range(len(scan.rule_keys))))
+    )
+    kinds = dict(COLUMNS)
+    values = {
+        "source": "n.file || ':' || CAST(n.line AS VARCHAR)",
+        "request_id": "n.trace_id",
+        "model": "m.to_model",
+        "workflow": "m.to_workflow",
+        "step": "m.to_step",
+        "tool_calls": "0",
+    }
+    select = ", ".join(
+        f"CAST({values.get(name, 'n.' + name)} AS {kinds[name]}) AS {name}" for name in COLUMN_NAMES
+    )
+    return (
+        f"\nUNION ALL\nSELECT {select}\n"
+        f"FROM read_parquet({_list(p.path for p in scan.native)}) AS n\n"
+        f"JOIN read_parquet({_list([scan.mapped])}) AS m ON {same}\n"
+        "WHERE n.simple AND n.kind IS NOT NULL"
+    )
+
+
+def calls_sql(scan: Scan) -> str:
+    """A SELECT of every scanned record as :data:`records.COLUMNS` (the table the
+    aggregation query reads)."""
+    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS) + "}"
+    return (
+        f"SELECT * FROM read_csv({_list(scan.parts)}, header = false, columns = {columns}, "
+        "delim = ',', quote = '\"', escape = '\"', nullstr = '', auto_detect = false)"
+        + _native_view(scan)
+    )
+
+
 def aggregate(
     manifest: Manifest,
     scan: Scan,
@@ -179,15 +311,7 @@ def aggregate(
     """Run the aggregation over the scanned records, once per time window (``None``: all)."""
     duckdb = _duckdb()
     connection = _connect(workdir)
-    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS) + "}"
-    files = (
-        "[" + ", ".join("'" + part.as_posix().replace("'", "''") + "'" for part in scan.parts) + "]"
-    )
-    connection.execute(
-        f"CREATE VIEW {TABLE} AS SELECT * FROM read_csv("
-        f"{files}, header = false, columns = {columns}, "
-        "delim = ',', quote = '\"', escape = '\"', nullstr = '', auto_detect = false)"
-    )
+    connection.execute(f"CREATE VIEW {TABLE} AS {calls_sql(scan)}")
     params = parameters(manifest, scan.models)
     try:
         return [

@@ -9,6 +9,7 @@ import gzip
 import io
 import itertools
 import json
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,7 @@ def install_hint(module: str) -> str:
     return f"replay needs the optional package {module!r}: pip install 'promptbudget-cli[replay]'"
 
 
-def _open(path: Path, shown: str) -> tuple[IO[bytes], bool]:
+def open_log(path: Path, shown: str) -> tuple[IO[bytes], bool]:
     """The file's decompressed bytes, and whether it is Parquet."""
     try:
         handle: IO[bytes] = path.open("rb")
@@ -90,7 +91,7 @@ def read_log(
 ) -> Iterator[Record]:
     """Every record of one log file."""
     tally.files.append(shown)
-    stream, is_parquet = _open(path, shown)
+    stream, is_parquet = open_log(path, shown)
     with stream:
         if is_parquet or input_format == "parquet":
             yield from _parquet(path, shown, tally, columns or {})
@@ -165,7 +166,7 @@ def read_json_line_range(
                 break
             position += len(raw)
             number += 1
-            yield from _line_records(raw, f"{shown}:{number}", tally, input_format)
+            yield from line_records(raw, f"{shown}:{number}", tally, input_format)
 
 
 def _first_line_is_json(head: bytes) -> bool:
@@ -187,7 +188,7 @@ def _is_csv(head: bytes) -> bool:
     return b"," in header or b"\t" in header
 
 
-def _line_records(raw: bytes, source: str, tally: ScanTally, input_format: str) -> Iterator[Record]:
+def line_records(raw: bytes, source: str, tally: ScanTally, input_format: str) -> Iterator[Record]:
     """The records of one JSON line (a blank line holds none; a bad one is counted)."""
     tally.lines += 1
     if not raw.strip():
@@ -221,7 +222,7 @@ def _json_lines(
     try:
         for raw in stream:
             number += 1
-            yield from _line_records(raw, f"{shown}:{number}", tally, input_format)
+            yield from line_records(raw, f"{shown}:{number}", tally, input_format)
     except (OSError, EOFError) as err:  # a truncated gzip or zstd stream
         tally.bad(f"{shown}:{number + 1}", f"the file ends early or is corrupt ({_short(err)})")
 
@@ -305,11 +306,22 @@ def _parquet(
         import duckdb
     except ImportError:
         raise UsageError(f"{shown} is Parquet; {install_hint('duckdb')}") from None
-    try:
-        cursor = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(path)])
-        names = [d[0] for d in cursor.description or ()]
-    except duckdb.Error as err:
-        raise UsageError(f"cannot read {shown} as Parquet: {_short(err)}") from err
+    with tempfile.TemporaryDirectory(prefix="promptbudget-parquet-") as scratch:
+        target = path.resolve()
+        if any(c in str(target) for c in "*?[]{}"):  # DuckDB would read the name as a glob
+            target = Path(scratch) / "log.parquet"
+            target.symlink_to(path.resolve())
+        try:
+            cursor = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(target)])
+            names = [d[0] for d in cursor.description or ()]
+        except duckdb.Error as err:
+            raise UsageError(f"cannot read {shown} as Parquet: {_short(err)}") from err
+        yield from _parquet_rows(cursor, names, shown, tally, columns)
+
+
+def _parquet_rows(
+    cursor: Any, names: list[str], shown: str, tally: ScanTally, columns: Mapping[str, str]
+) -> Iterator[Record]:
     number = 0
     while batch := cursor.fetchmany(10_000):
         for values in batch:

@@ -64,6 +64,10 @@ def _unix_ns(value: object, field: str, *, unit: str | None = None) -> int | Non
         return None
     if unit == "ns" and type(value) is str and value.isdigit():
         return int(value)
+    if isinstance(value, datetime):  # a Parquet TIMESTAMP column
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     if isinstance(value, str) and not value.strip().lstrip("-").replace(".", "", 1).isdigit():
         raw = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
         if " " in raw and "T" not in raw:
