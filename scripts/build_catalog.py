@@ -589,7 +589,7 @@ def build_other(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """A catalog entry for a LiteLLM key outside the curated list: LiteLLM's values as they
     are, the tokenizer family guessed from the key."""
     entry = litellm_entry_to_catalog(raw, name=key)
-    entry["tokenizer"] = guess_family(key)
+    entry["tokenizer"] = guess_family(key, entry.get("provider"))
     entry["litellm_key"] = key
     entry["host"] = route_of(raw)
     return entry

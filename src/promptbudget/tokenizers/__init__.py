@@ -458,11 +458,16 @@ _OPENAI_PREFIXES: tuple[tuple[str, str], ...] = (
     ("o1", "o200k_base"),
     ("o3", "o200k_base"),
     ("o4-mini", "o200k_base"),
+    ("codex-mini", "o200k_base"),  # codex-mini-latest: a fine-tuned o4-mini
     ("gpt-4", "cl100k_base"),
     ("ft:gpt-4", "cl100k_base"),
     ("gpt-3.5", "cl100k_base"),
     ("gpt-35", "cl100k_base"),
     ("ft:gpt-3.5", "cl100k_base"),
+    ("davinci-002", "cl100k_base"),
+    ("babbage-002", "cl100k_base"),
+    ("ft:davinci-002", "cl100k_base"),
+    ("ft:babbage-002", "cl100k_base"),
     ("text-embedding-3", "cl100k_base"),
     ("text-embedding-ada-002", "cl100k_base"),
 )
