@@ -181,7 +181,7 @@ def test_tokenizers_follow_the_model_family(catalog: PriceCatalog) -> None:
         "claude-sonnet-4-6": "claude",
         "claude-haiku-4-5": "claude",
         "gemini-2.5-pro": "gemini",
-        "deepseek-flash": "approximate",
+        "deepseek-flash": "deepseek",
         "mistral-small-latest": "approximate",
         "bedrock/llama-4-maverick": "approximate",
     }

@@ -156,6 +156,9 @@ def guess_family(name: str, vendor: object = None) -> str:
         return guess_tokenizer(lowered[claude:].split(":")[0]) or "claude"
     if "gemini" in bare:
         return "gemini"
+    deepseek = lowered.rfind("deepseek")  # us.deepseek.v3.2, .../deepseek-v3/community
+    if deepseek >= 0:
+        return guess_tokenizer(lowered[deepseek:].split("/")[0]) or "approximate"
     if bare.startswith("ft:"):  # a fine-tune counts as its base model: ft:gpt-4.1-...:org::id
         bare = bare[3:].split(":")[0]
     found = guess_tokenizer(bare)
