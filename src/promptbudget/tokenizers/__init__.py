@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptbudget.cache import active_store, cache_key
 from promptbudget.errors import PromptBudgetError, TokenizerUnavailableError
+from promptbudget.tokenizers.textclass import classify, estimate_for
 
 if TYPE_CHECKING:
     import tiktoken
@@ -261,14 +262,30 @@ class Tokenizer:
             return f"{encoding.name}:{encoding.sha256}:{encoding.added_tokens_sha256}:{pattern}"
         return f"{self.spec.encoding}:{encoding.sha256 if encoding else ''}"
 
-    def count(self, text: str) -> int:
-        """Tokens in ``text`` (special-token strings count as plain text)."""
+    def count(self, text: str, text_class: str | None = None) -> int:
+        """Tokens in ``text`` (special-token strings count as plain text, except the added
+        tokens of an encoding that has them). An estimate scales the base count by the factor
+        for ``text_class`` (``prose``, ``code``, ``cjk``, ``mixed``: the class of the
+        message the text belongs to), or for the class of ``text`` itself when not given."""
         if not text:
             return 0
         base = self._base_count(text)
         if self.spec.exact:
             return base
-        return int((base * self.spec.factor).to_integral_value(rounding=ROUND_HALF_UP))
+        factor = self.factor(text_class or classify(text))
+        return int((base * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def factor(self, text_class: str) -> Decimal:
+        """The estimate factor over the base encoding for texts of ``text_class``."""
+        estimate = estimate_for(self.spec.name, text_class)
+        return estimate.factor if estimate is not None else self.spec.factor
+
+    def error_band(self, text_class: str | None) -> str:
+        """The band of a count of ``text_class`` text ("exact" for an exact tokenizer)."""
+        if self.spec.exact:
+            return "exact"
+        estimate = estimate_for(self.spec.name, text_class) if text_class else None
+        return estimate.band if estimate is not None else self.spec.error_band
 
     def _base_count(self, text: str) -> int:
         """Tokens of the base encoding, from the cache when this exact text was counted by
