@@ -143,7 +143,7 @@ def _framing(message: Message, tokenizer: Tokenizer) -> int:
     """What a message costs besides its content: OpenAI's ``num_tokens_from_messages``
     rules (per message, its role, and for a ``name`` 1 more plus the name's tokens)."""
     spec = tokenizer.spec
-    framing = spec.tokens_per_message + tokenizer.count(message.role)
+    framing = spec.tokens_per_message + tokenizer.role_tokens(message.role)
     if message.name:
         framing += spec.tokens_per_name + tokenizer.count(message.name)
     return framing

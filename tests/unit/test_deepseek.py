@@ -183,3 +183,21 @@ def test_catalog_deepseek_models(name: str, tokenizer: str) -> None:
 def test_guess_for_models_outside_the_catalog() -> None:
     assert guess_tokenizer("deepseek-v4.2-flash") == "deepseek"
     assert guess_tokenizer("deepseek-r1-distill-qwen-7b") is None
+
+
+@needs_reference
+def test_chat_framing_follows_deepseeks_chat_template() -> None:
+    """DeepSeek's chat template writes ``<BOS>{system}<User>{text}<Assistant>`` for a
+    generation: the request's tokens are those of that string in the reference tokenizer."""
+    from promptbudget.counting import count_prompt
+    from promptbudget.templates.rendered import Message, RenderedPrompt
+
+    system, user = "You answer in one line.", "What is 12 + 30?"
+    rendered = RenderedPrompt(
+        messages=(Message("system", (system,)), Message("user", (user,))), variables=()
+    )
+    counted = count_prompt(rendered, get_tokenizer("deepseek"))
+    template = f"<｜begin▁of▁sentence｜>{system}<｜User｜>{user}<｜Assistant｜>"
+    # The system message has no tag of its own: one token of framing too many, by design
+    # (one framing figure per message for every role).
+    assert counted.request_tokens == len(_reference_ids(template)) + 1

@@ -144,6 +144,9 @@ class TokenizerSpec:
     # A Hugging Face tokenizer.json the project supplies (exact for its model); None: a
     # bundled tiktoken encoding.
     file: Path | None = None
+    # Whether a message's role is written out as text (OpenAI's ChatML) or is one of the
+    # special tokens counted in ``tokens_per_message`` (DeepSeek's User tag).
+    role_as_text: bool = True
 
 
 TOKENIZERS: dict[str, TokenizerSpec] = {
@@ -199,6 +202,7 @@ TOKENIZERS: dict[str, TokenizerSpec] = {
             tokens_per_message=1,
             tokens_per_name=0,
             tokens_per_reply=2,
+            role_as_text=False,
         ),
         TokenizerSpec(
             name="approximate",
@@ -274,6 +278,10 @@ class Tokenizer:
             return base
         factor = self.factor(text_class or classify(text))
         return int((base * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def role_tokens(self, role: str) -> int:
+        """Tokens of a message's role beyond ``tokens_per_message``."""
+        return self.count(role) if self.spec.role_as_text else 0
 
     def factor(self, text_class: str) -> Decimal:
         """The estimate factor over the base encoding for texts of ``text_class``."""
