@@ -2,12 +2,13 @@
 
 A tokenizer that is not published (Claude, Gemini) is estimated as ``o200k_base`` times a
 factor, and the right factor depends on the text: Gemini's tokenizer needs ~15% more tokens
-than o200k_base on code but ~10% fewer on Chinese and Japanese; Claude's needs ~30% more on
-Python than on English. ``classify`` sorts a text into ``prose``, ``code``, ``cjk`` or
-``mixed`` from its characters alone, in one pass of a few regular expressions over the text
-(linear, no backtracking), and ``ESTIMATES`` gives each (tokenizer family, class) its factor,
-band and source. How each figure was measured or where it was published is in the README
-("Estimates by kind of text"); ``tests/unit/test_textclass.py`` re-derives the measured ones.
+than o200k_base on code but 10-25% fewer on Chinese and Japanese; Claude's needs ~30% more
+than o200k_base on Python, ~16-18% more on English. ``classify`` sorts a text into
+``prose``, ``code``, ``cjk`` or ``mixed`` from its characters alone, with a few anchored
+regular expressions per line (linear in the text's length), and ``ESTIMATES`` gives each
+(tokenizer family, class) its factor, band and source. How each figure was measured or
+where it was published is in the README ("Estimates by kind of text");
+``tests/unit/test_textclass.py`` re-derives the measured ones.
 """
 
 from __future__ import annotations
