@@ -369,7 +369,7 @@ def _print_compressions(console: Console, report: Report) -> None:
 
 
 def _print_diff(console: Console, report: Report) -> None:
-    from promptbudget.reporters.diff_format import breach_text, delta_text, span_text
+    from promptbudget.reporters.diff_format import breach_text, delta_text, span_text, via_text
 
     diff = report.diff
     assert diff is not None
@@ -416,6 +416,10 @@ def _print_diff(console: Console, report: Report) -> None:
                 delta_text(template.tokens, "tokens"),
             )
         print_table(console, table)
+        for template in changed:
+            via = via_text(template)
+            if via is not None:
+                console.print(Text(f"{template.path} grew through an include: {via}"))
     unchanged = len(diff.templates) - len(changed)
     if unchanged:
         console.print(
