@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptbudget.cache import active_store, cache_key
 from promptbudget.errors import PromptBudgetError, TokenizerUnavailableError
+from promptbudget.runmemo import note_read
 from promptbudget.tokenizers.textclass import classify, estimate_for
 
 if TYPE_CHECKING:
@@ -259,6 +260,7 @@ class Tokenizer:
                 data = self.spec.file.read_bytes()
             except OSError as err:
                 raise TokenizerUnavailableError(f"{self.spec.file.name}: {err}") from err
+            note_read(self.spec.file, data)
             return "tokenizer.json:" + hashlib.sha256(data).hexdigest()
         encoding = ENCODINGS.get(self.spec.encoding)
         if encoding is not None and encoding.added_tokens_file:
