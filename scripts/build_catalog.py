@@ -124,6 +124,7 @@ CL100K = "cl100k_base"
 CLAUDE = "claude"  # Claude up to Opus/Sonnet 4.6 and Haiku 4.5
 CLAUDE_47 = "claude-4.7"  # Opus 4.7 and later, Opus 4.8, the 5.x family, Fable, Haiku 5.5
 GEMINI = "gemini"
+DEEPSEEK = "deepseek"  # V3, R1, V3.x and V4 share one BPE; bundled
 APPROX = "approximate"
 
 MODELS: tuple[ModelSpec, ...] = (
@@ -301,7 +302,7 @@ MODELS: tuple[ModelSpec, ...] = (
         "deepseek-flash",
         "deepseek/deepseek-flash",
         "deepseek",
-        APPROX,
+        DEEPSEEK,
         aliases=("deepseek/deepseek-flash",),
         notes=(
             "Off-peak rates are half the listed (peak) price; peak is Mon-Fri 01-04 and "
@@ -312,7 +313,7 @@ MODELS: tuple[ModelSpec, ...] = (
         "deepseek-v4-pro",
         "deepseek/deepseek-v4-pro",
         "deepseek",
-        APPROX,
+        DEEPSEEK,
         aliases=("deepseek/deepseek-v4-pro",),
         notes=(
             "Off-peak rates are half the listed (peak) price; peak is Mon-Fri 01-04 and "
@@ -589,7 +590,7 @@ def build_other(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """A catalog entry for a LiteLLM key outside the curated list: LiteLLM's values as they
     are, the tokenizer family guessed from the key."""
     entry = litellm_entry_to_catalog(raw, name=key)
-    entry["tokenizer"] = guess_family(key)
+    entry["tokenizer"] = guess_family(key, entry.get("provider"))
     entry["litellm_key"] = key
     entry["host"] = route_of(raw)
     return entry

@@ -15,6 +15,7 @@ from typing import Any
 
 from promptbudget.templates.rendered import Message, RenderedPrompt, Slot
 from promptbudget.tokenizers import Tokenizer
+from promptbudget.tokenizers.textclass import classify
 from promptbudget.tools import Tool, count_tools
 
 
@@ -90,9 +91,10 @@ def count_prompt(
     parts_charged: set[str] = set()
     for message in rendered.messages:
         tokens = 0
+        text_class = None if tokenizer.exact else classify(message.text)
         for part in message.parts:
             if isinstance(part, str):
-                tokens += tokenizer.count(part)
+                tokens += tokenizer.count(part, text_class)
             else:
                 charged = _is_charged(part, parts_charged)
                 added = part.max_tokens if charged else 0
@@ -141,7 +143,7 @@ def _framing(message: Message, tokenizer: Tokenizer) -> int:
     """What a message costs besides its content: OpenAI's ``num_tokens_from_messages``
     rules (per message, its role, and for a ``name`` 1 more plus the name's tokens)."""
     spec = tokenizer.spec
-    framing = spec.tokens_per_message + tokenizer.count(message.role)
+    framing = spec.tokens_per_message + tokenizer.role_tokens(message.role)
     if message.name:
         framing += spec.tokens_per_name + tokenizer.count(message.name)
     return framing
@@ -187,12 +189,13 @@ def structure_prompt(
     parts_charged: set[str] = set()
     for message in structural.messages:
         framing = _framing(message, tokenizer)
+        text_class = None if tokenizer.exact else classify(message.text)
         static += framing
         if open_prefix:
             prefix += framing
         for part in message.parts:
             if isinstance(part, str):
-                tokens = tokenizer.count(part)
+                tokens = tokenizer.count(part, text_class)
                 static += tokens
                 if open_prefix:
                     prefix += tokens
@@ -229,6 +232,9 @@ class TemplateCount:
     error_band: str
     prompt: PromptCount | None  # None: the file could not be read at all
     variant: str | None = None  # one prompt of a multi-prompt file ("2 of 3")
+    # prose, code, cjk or mixed: what the estimate's factor and band were chosen for (None
+    # for an exact tokenizer)
+    text_class: str | None = None
 
     @property
     def label(self) -> str:

@@ -37,6 +37,7 @@ from promptbudget.templates.source import (
     iter_prompt_files,
 )
 from promptbudget.tokenizers import get_tokenizer
+from promptbudget.tokenizers.textclass import classify
 
 
 def variable_values(
@@ -70,6 +71,9 @@ def count_template(
 ) -> TemplateCount:
     tokenizer = get_tokenizer(choice.tokenizer)
     prompt = count_prompt(rendered, tokenizer, parsed.meta.tools) if parsed.is_readable else None
+    text_class = None
+    if not tokenizer.exact:
+        text_class = classify("\n".join(message.text for message in rendered.messages))
     return TemplateCount(
         path=parsed.display_path,
         format=engine_label(parsed),
@@ -77,9 +81,10 @@ def count_template(
         tokenizer=tokenizer.name,
         encoding=tokenizer.spec.encoding,
         exact=prompt.exact if prompt is not None else False,
-        error_band=tokenizer.spec.error_band,
+        error_band=tokenizer.error_band(text_class),
         prompt=prompt,
         variant=parsed.variant,
+        text_class=text_class,
     )
 
 

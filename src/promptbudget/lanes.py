@@ -136,7 +136,7 @@ def _lane(
         )
     framing = tokenizer.spec.tokens_per_message
     if step.user_turn_tokens is not None:
-        user_tokens = step.user_turn_tokens + framing + tokenizer.count("user")
+        user_tokens = step.user_turn_tokens + framing + tokenizer.role_tokens("user")
     else:
         user_tokens = prompt.last_user_tokens if prompt else 0
     price, time_of_day = (
@@ -156,9 +156,11 @@ def _lane(
         sized=tuple(sized),
         output=output_bound(step, parsed.meta.max_output_tokens, choice.price),
         user_message_tokens=user_tokens,
-        reply_framing=framing + tokenizer.count("assistant"),
+        reply_framing=framing + tokenizer.role_tokens("assistant"),
         tool_result_message_tokens=(
-            step.tool_result_tokens + framing + tokenizer.count("tool") if step.tool_calls else 0
+            step.tool_result_tokens + framing + tokenizer.role_tokens("tool")
+            if step.tool_calls
+            else 0
         ),
         cache=(
             CacheTerms(step.prompt_cache_hit_rate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -180,12 +181,59 @@ def test_tokenizers_follow_the_model_family(catalog: PriceCatalog) -> None:
         "claude-sonnet-4-6": "claude",
         "claude-haiku-4-5": "claude",
         "gemini-2.5-pro": "gemini",
-        "deepseek-flash": "approximate",
+        "deepseek-flash": "deepseek",
         "mistral-small-latest": "approximate",
         "bedrock/llama-4-maverick": "approximate",
     }
     for name, tokenizer in expected.items():
         assert catalog.models[name].tokenizer == tokenizer, name
+
+
+# The OpenAI model id inside a host's name, as the hosts spell it (written here from the
+# catalog's names, not from the product's pattern): Bedrock ``openai.`` with region prefixes,
+# Databricks ``databricks-``, Gradient and Snowflake ``openai-``, Azure AI ``FW-``, Ollama.
+_HOSTED_OPENAI = re.compile(
+    r"(?:^|/|\.|openai-|databricks-|fw-)(gpt-[0-9a-z][^/]*|chatgpt-[^/]*|o[1-9](?:-[^/]*)?"
+    r"|codex-mini[^/]*|(?:ft:)?(?:davinci|babbage)-002[^/]*)$"
+)
+
+
+def test_every_openai_model_behind_any_host_gets_its_real_encoding(catalog: PriceCatalog) -> None:
+    """A Bedrock, Databricks, Snowflake, OCI, Ollama or Azure AI name hides the OpenAI model
+    id behind its prefix; the model is counted with OpenAI's encoding all the same. Where
+    tiktoken itself names the encoding of the inner id, the catalog agrees with it."""
+    import tiktoken
+
+    seen = 0
+    for name, model in catalog.models.items():
+        match = _HOSTED_OPENAI.search(name.lower())
+        if match is None and model.provider != "openai":
+            continue
+        assert model.tokenizer in {"o200k_base", "cl100k_base"}, (name, model.tokenizer)
+        seen += 1
+        if match is None:
+            continue
+        inner = (
+            match.group(1).split(":")[0] if not match.group(1).startswith("ft:") else match.group(1)
+        )
+        try:
+            expected = tiktoken.encoding_name_for_model(inner)
+        except KeyError:
+            continue
+        expected = "o200k_base" if expected == "o200k_harmony" else expected
+        assert model.tokenizer == expected, (name, inner, expected)
+    assert seen > 500
+    for name in (
+        "bedrock/us-gov-east-1/openai.gpt-oss-120b-1:0",
+        "global.openai.gpt-5.4",
+        "databricks/databricks-gpt-5-1",
+        "gradient_ai/openai-o3",
+        "azure_ai/FW-GPT-OSS-120B",
+        "ollama/gpt-oss:20b-cloud",
+        "gpt-audio",
+    ):
+        assert catalog.models[name].tokenizer == "o200k_base", name
+    assert catalog.models["davinci-002"].tokenizer == "cl100k_base"
 
 
 def test_catalog_jsonl_is_sorted_and_stringly_priced() -> None:

@@ -24,7 +24,7 @@ from promptbudget.tokenizers import (
 )
 
 
-@pytest.mark.parametrize("name", sorted(ENCODINGS))
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
 def test_rank_files_match_tiktokens_expected_hashes(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

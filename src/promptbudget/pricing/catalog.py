@@ -450,7 +450,9 @@ def overlay_prices(
             updated[base.name] = replace(model, aliases=base.aliases)
         elif name not in catalog.models and name not in updated:
             updated[name] = model_from_mapping(
-                name, {**entry, "tokenizer": guess_family(name)}, origin="prices"
+                name,
+                {**entry, "tokenizer": guess_family(name, entry.get("provider"))},
+                origin="prices",
             )
     merged = catalog.with_models(updated.values())
     return replace(

@@ -141,10 +141,12 @@ def infer_provider(entry: Mapping[str, Any], name: str | None = None) -> str:
     return "unknown"
 
 
-def guess_family(name: str) -> str:
-    """The tokenizer family for a LiteLLM key: OpenAI encodings by prefix, Claude and Gemini
-    estimate families anywhere in the key (``bedrock/anthropic.claude-...``), else
-    ``approximate``."""
+def guess_family(name: str, vendor: object = None) -> str:
+    """The tokenizer family for a LiteLLM key: OpenAI encodings by prefix, also behind a
+    host's prefix (``bedrock/openai.gpt-oss-...``, ``databricks-gpt-5``); Claude and Gemini
+    estimate families anywhere in the key (``bedrock/anthropic.claude-...``); any other model
+    of the vendor ``openai`` (``computer-use-preview``, ``chat-latest``) ``o200k_base``;
+    else ``approximate``."""
     from promptbudget.tokenizers import guess_tokenizer
 
     lowered = name.lower()
@@ -154,9 +156,32 @@ def guess_family(name: str) -> str:
         return guess_tokenizer(lowered[claude:].split(":")[0]) or "claude"
     if "gemini" in bare:
         return "gemini"
+    deepseek = lowered.rfind("deepseek")  # us.deepseek.v3.2, .../deepseek-v3/community
+    if deepseek >= 0:
+        return guess_tokenizer(lowered[deepseek:].split("/")[0]) or "approximate"
     if bare.startswith("ft:"):  # a fine-tune counts as its base model: ft:gpt-4.1-...:org::id
         bare = bare[3:].split(":")[0]
-    return guess_tokenizer(bare) or "approximate"
+    found = guess_tokenizer(bare)
+    if found is not None:
+        return found
+    hosted = _OPENAI_HOSTED.search(bare)
+    model = hosted.group(1) if hosted is not None else ""
+    found = guess_tokenizer(model) if model else None
+    # An OpenAI model tiktoken does not list by name (gpt-audio, computer-use-preview...):
+    # every OpenAI model since gpt-4o uses o200k_base; the cl100k_base ones are listed.
+    if found is None and (model.startswith("gpt-") or vendor == "openai"):
+        found = "o200k_base"
+    return found or "approximate"
+
+
+# An OpenAI model id inside a host's key: ``openai.gpt-oss-120b-1:0`` (Bedrock, with region
+# prefixes ``us.``, ``global.``), ``databricks-gpt-5-1``, ``openai-o3`` (Gradient),
+# ``openai-gpt-4.1`` (Snowflake), ``FW-GPT-OSS-120B`` (Azure AI), ``gpt-oss:20b-cloud``
+# (Ollama). ``gpt-j``, ``gpt-neox``, ``gpt-sw3`` and ``gpt2`` are not OpenAI models.
+_OPENAI_HOSTED = re.compile(
+    r"(?:^|[._-])((?:gpt-(?!j\b|j-|neo|sw|2\b)|chatgpt-|o[1-9](?:-|$)|codex-mini|davinci-002"
+    r"|babbage-002)[^/]*)"
+)
 
 
 def _long_context(entry: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any] | None:

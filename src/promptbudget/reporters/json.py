@@ -258,6 +258,8 @@ def template_json(count: TemplateCount, limits: Sequence[LimitCheck] = ()) -> di
         "exact": count.exact,
         # The tokenizer's band; a raw-text count of an exact tokenizer has no band to state.
         "error_band": None if count.error_band == "exact" else count.error_band,
+        # prose, code, cjk or mixed: the kind of text the estimate's factor was chosen for
+        "text_class": count.text_class,
         "text_tokens": count.text_tokens,
         "request_tokens": count.request_tokens,
         "messages": [

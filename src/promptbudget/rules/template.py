@@ -10,7 +10,8 @@ from promptbudget.findings import Finding, Severity
 from promptbudget.lane import Lane
 from promptbudget.rules.base import Rule, RuleContext, rule
 from promptbudget.simulation import cached_prefix_tokens, select_rates
-from promptbudget.tokenizers import TOKENIZERS
+from promptbudget.tokenizers import TOKENIZERS, TokenizerSpec
+from promptbudget.tokenizers.textclass import estimate_for
 from promptbudget.units import format_share, format_tokens, format_usd
 
 
@@ -214,28 +215,43 @@ def undeclared_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
                 )
 
 
+def _estimate_message(model: str | None, spec: TokenizerSpec, text_class: str | None) -> str:
+    """``token counts for M are estimates (code text, ±10%): SOURCE``; the family's own band
+    and source when the class is not known (or the family has no per-class figures)."""
+    estimate = estimate_for(spec.name, text_class) if text_class else None
+    if estimate is None:
+        return f"token counts for {model} are estimates ({spec.error_band}): {spec.source}"
+    return (
+        f"token counts for {model} are estimates ({text_class} text, {estimate.band}, "
+        f"{estimate.basis}): o200k_base x {estimate.factor}, {estimate.source}"
+    )
+
+
 @rule("PB301", "estimated-count", Severity.INFO, "counts for this model are estimates")
 def estimated_count(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[Finding]:
     """Models without a public tokenizer are counted with a documented correction.
 
     Why: Claude 3+ and Gemini publish no tokenizer. promptbudget counts them as
-    ``o200k_base`` times a per-family factor and says so, with the error band, instead of
-    passing an estimate off as exact. Budgets near the limit deserve headroom.
+    ``o200k_base`` times a factor for the model family and the kind of text (prose, code,
+    CJK, mixed) and says so, with the class and its error band, instead of passing an
+    estimate off as exact. Budgets near the limit deserve headroom.
 
     Fails (info):
-        model: claude-sonnet-4-6     <- estimated, ±20%
+        model: claude-sonnet-4-6     <- estimated, prose text, ±20%
 
     Passes:
         model: gpt-4.1-mini          <- exact (o200k_base)
     """
+    classes: dict[str, str] = {}
     for result in ctx.templates:
         spec = TOKENIZERS.get(result.count.tokenizer)
+        if result.count.text_class is not None:
+            classes.setdefault(result.parsed.display_path, result.count.text_class)
         if spec is None or spec.exact or result.count.prompt is None or result.in_workflow:
             continue
         yield self.finding(
             severity,
-            f"token counts for {result.count.model} are estimates ({spec.error_band}): "
-            f"{spec.source}",
+            _estimate_message(result.count.model, spec, result.count.text_class),
             path=result.parsed.display_path,
             line=1,
         )
@@ -250,8 +266,7 @@ def estimated_count(self: Rule, ctx: RuleContext, severity: Severity) -> Iterato
                 seen.add(key)
                 yield self.finding(
                     severity,
-                    f"token counts for {lane.model} are estimates ({spec.error_band}): "
-                    f"{spec.source}",
+                    _estimate_message(lane.model, spec, classes.get(step.template_path)),
                     path=step.template_path,
                     line=1,
                     workflow=workflow.name,

@@ -2,7 +2,10 @@
 
 The ``o200k_base`` and ``cl100k_base`` rank files ship inside this package (``data/``). They are
 verified against the sha256 that tiktoken itself expects, parsed once per process and handed to
-``tiktoken.Encoding``; nothing is ever downloaded. Models without a public tokenizer (Claude 3+,
+``tiktoken.Encoding``; nothing is ever downloaded. DeepSeek's tokenizer (MIT) ships the same
+way, converted from its tokenizer.json to a rank file (gzip) and one pre-tokenizer pattern
+that gives the same tokens as the Hugging Face ``tokenizers`` library
+(``tests/unit/test_deepseek.py``). Models without a public tokenizer (Claude 3+,
 Gemini) are counted as ``o200k_base`` times a documented per-family factor and reported as
 estimates, never as exact.
 """
@@ -12,7 +15,9 @@ from __future__ import annotations
 import array
 import binascii
 import contextlib
+import gzip
 import hashlib
+import json
 import os
 import re
 import sys
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from promptbudget.cache import active_store, cache_key
 from promptbudget.errors import PromptBudgetError, TokenizerUnavailableError
 from promptbudget.runmemo import note_read
+from promptbudget.tokenizers.textclass import classify, estimate_for
 
 if TYPE_CHECKING:
     import tiktoken
@@ -40,6 +46,12 @@ class EncodingSpec:
     sha256: str
     pat_str: str
     special_tokens: dict[str, int]
+    # The rank file under data/ (gzip when it ends in .gz); default ``<name>.tiktoken``.
+    data_file: str = ""
+    # Added tokens matched in text, as the Hugging Face library does (a JSON object
+    # {text: id} under data/, with its sha256); OpenAI's encodings count them as text.
+    added_tokens_file: str = ""
+    added_tokens_sha256: str = ""
 
 
 _O200K_PATTERN = "|".join(
@@ -51,6 +63,27 @@ _O200K_PATTERN = "|".join(
         r"""\s*[\r\n]+""",
         r"""\s+(?!\S)""",
         r"""\s+""",
+    ]
+)
+
+# DeepSeek's pre-tokenizer is a sequence of three splits (digits in threes, runs of CJK
+# ideographs and kana, then words, punctuation and spaces); tiktoken takes one pattern, so the
+# third split's classes leave out what the first two took, and its lookahead stops where they
+# begin. The last alternative keeps a run of characters no split matches as one piece.
+_DS_CJK = "\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff"
+_DS_WORD = rf"[\p{{L}}\p{{M}}&&[^{_DS_CJK}]]"
+_DS_OTHER = rf"[^\s\p{{L}}\p{{M}}\p{{P}}\p{{S}}\p{{N}}{_DS_CJK}]"
+_DEEPSEEK_PATTERN = "|".join(
+    [
+        r"\p{N}{1,3}",
+        rf"[{_DS_CJK}]+",
+        r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+""",
+        rf"[^\r\n\p{{L}}\p{{P}}\p{{S}}\p{{N}}{_DS_CJK}]?{_DS_WORD}+",
+        rf" ?[\p{{P}}\p{{S}}&&[^{_DS_CJK}]]+[\r\n]*",
+        r"\s*[\r\n]+",
+        rf"\s+(?![^\s\p{{N}}{_DS_CJK}])",
+        r"\s+",
+        rf"(?:{_DS_OTHER}(?!{_DS_WORD}))+",
     ]
 )
 
@@ -76,6 +109,18 @@ ENCODINGS: dict[str, EncodingSpec] = {
             "<|endofprompt|>": 100276,
         },
     ),
+    # From LiteLLM 1.110.2's deepseek_tokenizer.json (MIT, DeepSeek; sha256 4607b3d1...):
+    # the byte-level BPE of DeepSeek V3, R1, V3.x and V4 (128,000 tokens; ranks are the ids)
+    # and its 1,283 added tokens. data/deepseek.LICENSE is its licence.
+    "deepseek": EncodingSpec(
+        name="deepseek",
+        sha256="9b6e8fe27470adbfa206de838cc05f00fa0ac2182abe9afe0b39cd4d5aa2cdb8",
+        pat_str=_DEEPSEEK_PATTERN,
+        special_tokens={},
+        data_file="deepseek.tiktoken.gz",
+        added_tokens_file="deepseek.added.json",
+        added_tokens_sha256="828b3ae9646dfb41cde487eef25aa3656349db16fd99fc7cd39b3336a1412d5c",
+    ),
 }
 
 
@@ -100,6 +145,9 @@ class TokenizerSpec:
     # A Hugging Face tokenizer.json the project supplies (exact for its model); None: a
     # bundled tiktoken encoding.
     file: Path | None = None
+    # Whether a message's role is written out as text (OpenAI's ChatML) or is one of the
+    # special tokens counted in ``tokens_per_message`` (DeepSeek's User tag).
+    role_as_text: bool = True
 
 
 TOKENIZERS: dict[str, TokenizerSpec] = {
@@ -142,13 +190,29 @@ TOKENIZERS: dict[str, TokenizerSpec] = {
             ),
         ),
         TokenizerSpec(
+            name="deepseek",
+            encoding="deepseek",
+            exact=True,
+            source=(
+                "DeepSeek's tokenizer (V3, R1, V3.x, V4; MIT), bundled as a rank file: the same "
+                "tokens as its tokenizer.json in the Hugging Face library"
+            ),
+            # DeepSeek's chat template: a role tag per user turn (the assistant's tag and
+            # end-of-sentence per assistant turn, none for system), BOS and the assistant tag
+            # before the reply.
+            tokens_per_message=1,
+            tokens_per_name=0,
+            tokens_per_reply=2,
+            role_as_text=False,
+        ),
+        TokenizerSpec(
             name="approximate",
             encoding="o200k_base",
             exact=False,
             factor=Decimal(1),
             error_band="±25%",
             source=(
-                "no bundled tokenizer for this model (Llama, Mistral, DeepSeek, custom): "
+                "no bundled tokenizer for this model (Llama, Mistral, Qwen, custom): "
                 "o200k_base, uncalibrated"
             ),
         ),
@@ -199,16 +263,39 @@ class Tokenizer:
             note_read(self.spec.file, data)
             return "tokenizer.json:" + hashlib.sha256(data).hexdigest()
         encoding = ENCODINGS.get(self.spec.encoding)
+        if encoding is not None and encoding.added_tokens_file:
+            pattern = hashlib.sha256(encoding.pat_str.encode()).hexdigest()[:16]
+            return f"{encoding.name}:{encoding.sha256}:{encoding.added_tokens_sha256}:{pattern}"
         return f"{self.spec.encoding}:{encoding.sha256 if encoding else ''}"
 
-    def count(self, text: str) -> int:
-        """Tokens in ``text`` (special-token strings count as plain text)."""
+    def count(self, text: str, text_class: str | None = None) -> int:
+        """Tokens in ``text`` (special-token strings count as plain text, except the added
+        tokens of an encoding that has them). An estimate scales the base count by the factor
+        for ``text_class`` (``prose``, ``code``, ``cjk``, ``mixed``: the class of the
+        message the text belongs to), or for the class of ``text`` itself when not given."""
         if not text:
             return 0
         base = self._base_count(text)
         if self.spec.exact:
             return base
-        return int((base * self.spec.factor).to_integral_value(rounding=ROUND_HALF_UP))
+        factor = self.factor(text_class or classify(text))
+        return int((base * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def role_tokens(self, role: str) -> int:
+        """Tokens of a message's role beyond ``tokens_per_message``."""
+        return self.count(role) if self.spec.role_as_text else 0
+
+    def factor(self, text_class: str) -> Decimal:
+        """The estimate factor over the base encoding for texts of ``text_class``."""
+        estimate = estimate_for(self.spec.name, text_class)
+        return estimate.factor if estimate is not None else self.spec.factor
+
+    def error_band(self, text_class: str | None) -> str:
+        """The band of a count of ``text_class`` text ("exact" for an exact tokenizer)."""
+        if self.spec.exact:
+            return "exact"
+        estimate = estimate_for(self.spec.name, text_class) if text_class else None
+        return estimate.band if estimate is not None else self.spec.error_band
 
     def _base_count(self, text: str) -> int:
         """Tokens of the base encoding, from the cache when this exact text was counted by
@@ -234,7 +321,11 @@ class Tokenizer:
                 ids: list[int] = self.loaded_encoding().encode(text, add_special_tokens=False).ids
             return ids
         try:  # the bundled, verified rank files: no need to withhold stderr on every call
-            result: list[int] = self.loaded_encoding().encode_ordinary(text)
+            encoding = self.loaded_encoding()
+            if ENCODINGS[self.spec.encoding].added_tokens_file:  # matched as the model does
+                result: list[int] = encoding.encode(text, allowed_special="all")
+            else:
+                result = encoding.encode_ordinary(text)
         except BaseException as err:
             if is_rust_panic(err):
                 raise TokenizerUnavailableError(
@@ -287,20 +378,40 @@ def _stderr_withheld() -> Iterator[None]:
         os.close(saved)
 
 
-def _read_rank_file(spec: EncodingSpec) -> bytes:
+def _read_data_file(spec: EncodingSpec, file_name: str, sha256: str, what: str) -> bytes:
     try:
-        data = resources.files(__package__).joinpath(f"data/{spec.name}.tiktoken").read_bytes()
+        data = resources.files(__package__).joinpath(f"data/{file_name}").read_bytes()
     except OSError as err:
         raise TokenizerUnavailableError(
-            f"the bundled {spec.name} rank file is missing ({err}); reinstall promptbudget-cli"
+            f"the bundled {spec.name} {what} is missing ({err}); reinstall promptbudget-cli"
         ) from err
     digest = hashlib.sha256(data).hexdigest()
-    if digest != spec.sha256:
+    if digest != sha256:
         raise TokenizerUnavailableError(
-            f"the bundled {spec.name} rank file is corrupt (sha256 {digest}, expected "
-            f"{spec.sha256}); reinstall promptbudget-cli"
+            f"the bundled {spec.name} {what} is corrupt (sha256 {digest}, expected "
+            f"{sha256}); reinstall promptbudget-cli"
         )
     return data
+
+
+def _read_rank_file(spec: EncodingSpec) -> bytes:
+    """The rank file's bytes (decompressed), after its sha256 is checked."""
+    file_name = spec.data_file or f"{spec.name}.tiktoken"
+    data = _read_data_file(spec, file_name, spec.sha256, "rank file")
+    if file_name.endswith(".gz"):
+        data = gzip.decompress(data)
+    return data
+
+
+def _added_tokens(spec: EncodingSpec) -> dict[str, int]:
+    """The added tokens matched in text ({} for OpenAI's encodings)."""
+    if not spec.added_tokens_file:
+        return {}
+    data = _read_data_file(
+        spec, spec.added_tokens_file, spec.added_tokens_sha256, "added-token file"
+    )
+    loaded = json.loads(data)
+    return {str(text): int(token) for text, token in loaded.items()}
 
 
 def parse_rank_file(data: bytes) -> dict[bytes, int]:
@@ -341,14 +452,15 @@ def load_encoding(name: str) -> tiktoken.Encoding:
     ranks = unpack_ranks(packed) if packed is not None else None
     if ranks is None:
         ranks = parse_rank_file(data)
-        if store is not None:
-            store.put_blob(blob_name, pack_ranks(ranks))
+        packed = pack_ranks(ranks)
+        if store is not None and packed:
+            store.put_blob(blob_name, packed)
     with rust_call(f"the {spec.name} encoding cannot be built; reinstall promptbudget-cli"):
         return tiktoken.Encoding(
             spec.name,
             pat_str=spec.pat_str,
             mergeable_ranks=ranks,
-            special_tokens=spec.special_tokens,
+            special_tokens={**spec.special_tokens, **_added_tokens(spec)},
         )
 
 
@@ -460,14 +572,23 @@ _OPENAI_PREFIXES: tuple[tuple[str, str], ...] = (
     ("o1", "o200k_base"),
     ("o3", "o200k_base"),
     ("o4-mini", "o200k_base"),
+    ("codex-mini", "o200k_base"),  # codex-mini-latest: a fine-tuned o4-mini
     ("gpt-4", "cl100k_base"),
     ("ft:gpt-4", "cl100k_base"),
     ("gpt-3.5", "cl100k_base"),
     ("gpt-35", "cl100k_base"),
     ("ft:gpt-3.5", "cl100k_base"),
+    ("davinci-002", "cl100k_base"),
+    ("babbage-002", "cl100k_base"),
+    ("ft:davinci-002", "cl100k_base"),
+    ("ft:babbage-002", "cl100k_base"),
     ("text-embedding-3", "cl100k_base"),
     ("text-embedding-ada-002", "cl100k_base"),
 )
+
+# DeepSeek's API names and the V3/R1/V3.x/V4 open models (not the R1 distillations, which are
+# Qwen and Llama models, nor the older V2 and Coder models with other vocabularies).
+_DEEPSEEK = re.compile(r"^deepseek[-_.]?(?:chat|reasoner|flash|pro(?![a-z])|v3|v4|r1)(?!.*distill)")
 
 _CLAUDE_NEW = re.compile(r"claude-(?:opus-4-[7-9]|opus-[5-9]|sonnet-[5-9]|haiku-[5-9]|fable)")
 
@@ -486,4 +607,6 @@ def guess_tokenizer(model: str) -> str | None:
         return "claude-4.7" if _CLAUDE_NEW.search(bare) else "claude"
     if bare.startswith("gemini"):
         return "gemini"
+    if _DEEPSEEK.search(bare):
+        return "deepseek"
     return None
