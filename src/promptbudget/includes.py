@@ -13,10 +13,9 @@ from promptbudget.cache import read_regular_file
 from promptbudget.diffing import DiffResult, TemplateDiff
 from promptbudget.errors import TokenizerUnavailableError
 from promptbudget.findings import Finding
-from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
+from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, resolve_model
 from promptbudget.project import Project
 from promptbudget.report import Report
-from promptbudget.rules.base import TemplateResult
 from promptbudget.templates.source import display_path
 from promptbudget.tokenizers import Tokenizer, get_tokenizer
 from promptbudget.units import format_tokens
@@ -122,25 +121,20 @@ def largest_include(
     return best
 
 
-def name_largest_includes(
-    project: Project, findings: Iterable[Finding], results: Iterable[TemplateResult]
-) -> tuple[Finding, ...]:
+def name_largest_includes(project: Project, findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """``findings`` with each template-size finding (PB101, PB111) on a template that
-    includes others naming its largest include, so the tokens can be traced to a file."""
-    by_path = {result.parsed.display_path: result for result in results}
+    includes others naming its largest include, so the tokens can be traced to a file. The
+    include's tokens are counted with the template's own model (front matter, else
+    ``defaults.model``), whichever templates ``check PATH`` evaluated."""
     found: dict[str, tuple[tuple[str, ...], int] | None] = {}
     out = []
     for finding in findings:
-        result = by_path.get(finding.path or "")
-        if finding.rule not in SIZE_RULES or result is None:
+        if finding.rule not in SIZE_RULES or not finding.path:
             out.append(finding)
             continue
         if finding.path not in found:
-            tokenizer = _tokenizer(result.count.tokenizer)
-            found[result.parsed.display_path] = largest_include(
-                project, result.parsed.path, tokenizer.count
-            )
-        largest = found[result.parsed.display_path]
+            found[finding.path] = _largest_include_of(project, finding.path)
+        largest = found[finding.path]
         if largest is None:
             out.append(finding)
             continue
@@ -154,6 +148,16 @@ def name_largest_includes(
             )
         )
     return tuple(out)
+
+
+def _largest_include_of(project: Project, shown: str) -> tuple[tuple[str, ...], int] | None:
+    path = project.root / shown
+    if not path.is_file() or not path.resolve().is_relative_to(project.root.resolve()):
+        return None
+    parsed = project.load(path, confine_to=project.root)
+    default = project.manifest.default_model if project.manifest else None
+    choice = resolve_model(parsed.meta.model or default, project.catalog)
+    return largest_include(project, path, _tokenizer(choice.tokenizer).count)
 
 
 def _tokenizer(name: str) -> Tokenizer:

@@ -72,7 +72,7 @@ def run(options: Options) -> Report:
         today=options.today,
     )
     findings = filter_findings(lint(project, RULES, context, unused=True), options, manifest)
-    findings = name_largest_includes(project, findings, results)
+    findings = name_largest_includes(project, findings)
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)
