@@ -17,6 +17,7 @@ from promptbudget.errors import (
     TokenizerUnavailableError,
 )
 from promptbudget.manifest.convert import Converter
+from promptbudget.manifest.latency import model_speed
 from promptbudget.manifest.paths import join_path
 from promptbudget.pricing.catalog import (
     ModelPrice,
@@ -130,6 +131,8 @@ def _model_entry(converter: Converter, entry: Mapping[str, Any], path: str) -> d
             out[key] = converter.unit(parse_usd, value, f"{path}.{key}")
         elif key in {"context_window", "max_output_tokens", "cache_min_tokens"}:
             out[key] = converter.unit(parse_tokens, value, f"{path}.{key}")
+        elif key in {"ttft_ms", "output_tokens_per_second"}:
+            out.update(converter.unit(model_speed, {key: value}, f"{path}.{key}"))
         elif key == "long_context":
             tier_path = f"{path}.long_context"
             out[key] = {

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from promptbudget.findings import Finding, Severity
-from promptbudget.pricing.catalog import LongContextTier, is_deprecated
+from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.reporters.tables import print_table
@@ -209,8 +209,20 @@ def _rate(value: object) -> str:
     return "-" if value is None else f"{value}"
 
 
+def _speed(model: ModelPrice) -> tuple[str, str]:
+    """``930`` / ``930-2,400`` (p50-p95) and ``77.2``; ``-`` without a speed."""
+    ttft = "-"
+    if model.ttft_ms is not None:
+        ttft = f"{model.ttft_ms:,g}"
+        if model.ttft_p95_ms is not None:
+            ttft += f"-{model.ttft_p95_ms:,g}"
+    rate = model.output_tokens_per_second
+    return ttft, f"{rate:,g}" if rate is not None else "-"
+
+
 def _print_models(console: Console, report: Report) -> None:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    speeds = any(m.ttft_ms is not None or m.output_tokens_per_second for m in report.models)
     for name, justify in (
         ("model", "left"),
         ("provider", "left"),
@@ -222,8 +234,9 @@ def _print_models(console: Console, report: Report) -> None:
         ("context", "right"),
         ("long context", "left"),
         ("tokenizer", "left"),
+        *((("TTFT ms", "right"), ("out tok/s", "right")) if speeds else ()),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify)
     deprecated = 0
     for model in report.models:
         tier = model.long_context
@@ -244,6 +257,7 @@ def _print_models(console: Console, report: Report) -> None:
             if tier
             else "-",
             model.tokenizer,
+            *(_speed(model) if speeds else ()),
         )
     print_table(console, table)
     console.print(
@@ -255,7 +269,8 @@ def _print_models(console: Console, report: Report) -> None:
                 if any(m.origin == "manifest" for m in report.models)
                 else ""
             )
-            + (f"; {deprecated} past their deprecation date" if deprecated else ""),
+            + (f"; {deprecated} past their deprecation date" if deprecated else "")
+            + ("; TTFT: time to first token, median (-p95)" if speeds else ""),
             style="dim",
         )
     )
@@ -384,9 +399,22 @@ def _print_diff(console: Console, report: Report) -> None:
     console.print()
     if diff.workflows:
         table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for column in ("workflow", "$/request", "", "$/month", "", "tokens/request", ""):
+        latency = any(w.has_latency for w in diff.workflows)
+        columns = ["workflow", "$/request", "", "$/month", "", "tokens/request", ""]
+        columns += ["latency p50", "", "latency p95", ""] if latency else []
+        for column in columns:
             table.add_column(column, justify="left" if column == "workflow" else "right")
         for workflow in diff.workflows:
+            seconds = (
+                [
+                    span_text(workflow.latency_p50, "ms"),
+                    delta_text(workflow.latency_p50, "ms"),
+                    span_text(workflow.latency_p95, "ms"),
+                    delta_text(workflow.latency_p95, "ms"),
+                ]
+                if latency
+                else []
+            )
             table.add_row(
                 workflow.name,
                 span_text(workflow.cost_per_request, "usd"),
@@ -398,6 +426,7 @@ def _print_diff(console: Console, report: Report) -> None:
                 else "",
                 span_text(workflow.tokens_per_request, "tokens"),
                 delta_text(workflow.tokens_per_request, "tokens"),
+                *seconds,
             )
         print_table(console, table)
         console.print()
