@@ -68,6 +68,9 @@ class Finding:
     measured: Number | None = None
     limit: Number | None = None
     unit: str | None = None
+    # Project-relative paths the message names (``(budgets.yaml:14)``): reporters move them
+    # as they move ``path`` (relative to the current directory, or to the repository).
+    message_paths: tuple[str, ...] = ()
 
     @property
     def sort_key(self) -> tuple[str, int, str, str, str, str]:

@@ -376,3 +376,68 @@ def test_schema_and_conversion_errors_come_together(
     assert "unknown key 'sucess_rate'" in lines[0]
     assert "p95 (20) is below p50 (50)" in lines[1]
     assert "one of off, info, warning, error" in lines[2]
+
+
+def test_a_typo_a_bad_model_and_an_unknown_rule_come_in_one_run(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    """Rule names and ``models:`` entries are checked while the manifest loads, with the
+    schema: one run, one line each, sorted by line (issue 14 item 8)."""
+    text = GOOD.replace("success_rate: 90%", "sucess_rate: 90%") + (
+        "models:\n"
+        "  acme-small: {input_per_mtok: 0.10}\n"  # not in the catalog: needs output_per_mtok
+        "  gpt-4.1-mini: {input_per_mtok: 0.5}\n"
+        "  acme-large: {output_per_mtok: 0.40}\n"  # needs input_per_mtok
+        "rules:\n"
+        "  PB101: warning\n"
+        "  input-over-budgte: error\n"
+    )
+    root = make_project({"budgets.yaml": text, **PROMPT})
+    result = run_cli("check", cwd=root)
+    assert result.exit_code == 2, result
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[2] for line in lines] == [
+        "budgets.yaml:8",
+        "budgets.yaml:17",
+        "budgets.yaml:19",
+        "budgets.yaml:22",
+    ], lines
+    assert "unknown key 'sucess_rate'" in lines[0]
+    assert "model 'acme-small' is not in the catalog" in lines[1]
+    assert "so it needs output_per_mtok" in lines[1]
+    assert "so it needs input_per_mtok" in lines[2]
+    assert "unknown rule 'input-over-budgte'; did you mean 'input-over-budget'?" in lines[3]
+    assert '(at $.rules["input-over-budgte"])' in lines[3]
+
+
+def test_unknown_names_in_select_ignore_and_per_file_ignores_at_their_lines(
+    make_project: Callable[..., Path],
+) -> None:
+    text = GOOD + (
+        "select: [PB1, PB9]\n"  # PB9: a prefix of no rule
+        "ignore:\n"
+        "  - compressible\n"
+        "  - no-such-rule\n"
+        "per_file_ignores:\n"
+        "  prompts/legacy/**: [PB203, PB998]\n"
+        "rules:\n"
+        "  PB101: warning\n"
+        "  input-over-budget: error\n"  # the same rule twice
+    )
+    root = make_project({"budgets.yaml": text, **PROMPT})
+    with pytest.raises(ManifestErrors) as info:
+        load_manifest(root / "budgets.yaml", cwd=root)
+    found = [(e.line, e.json_path) for e in info.value.errors]
+    assert found == [
+        (16, "$.select[1]"),
+        (19, "$.ignore[1]"),
+        (21, '$.per_file_ignores["prompts/legacy/**"][1]'),
+        (24, '$.rules["input-over-budget"]'),
+    ]
+    messages = [str(e) for e in info.value.errors]
+    assert "unknown rule 'PB9' in select" in messages[0]
+    assert "unknown rule 'no-such-rule' in ignore" in messages[1]
+    assert "unknown rule 'PB998' in per_file_ignores" in messages[2]
+    assert "PB101 is configured twice (as 'PB101' and 'input-over-budget')" in messages[3]

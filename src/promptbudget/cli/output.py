@@ -17,7 +17,7 @@ from promptbudget.errors import UsageError
 from promptbudget.options import Options, OutputFormat
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
-from promptbudget.reporters.locations import relative_to_cwd
+from promptbudget.reporters.locations import in_workspace, relative_to_cwd
 from promptbudget.runmemo import note_output, note_unrepeatable
 
 
@@ -70,6 +70,8 @@ def emit_report(report: Report, options: Options) -> int:
         root=project,
         verbosity=options.verbosity,
     )
+    if workspace is not None:
+        report = in_workspace(report, settings)
     text = get_reporter(fmt)(report, settings)
     if options.output is not None:
         from promptbudget.confine import output_problem

@@ -11,6 +11,7 @@ from promptbudget.evaluation import (
     project_templates,
 )
 from promptbudget.headroom import budget_checks, template_checks
+from promptbudget.includes import name_largest_includes
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
@@ -71,6 +72,7 @@ def run(options: Options) -> Report:
         today=options.today,
     )
     findings = filter_findings(lint(project, RULES, context, unused=True), options, manifest)
+    findings = name_largest_includes(project, findings)
     templates = tuple(r.count for r in results)
     if selection is not None:
         findings, templates, estimates = selection.apply(findings, templates, estimates)

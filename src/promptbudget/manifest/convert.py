@@ -10,13 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from promptbudget.bounded import (
-    InputBoundsError,
-    check_json_depth,
+from promptbudget.confine import ConfinementError, resolve_path
+from promptbudget.errors import (
+    ManifestError,
 )
-from promptbudget.confine import ConfinementError, read_confined, resolve_path
-from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
-from promptbudget.manifest.latency import model_speed, parse_duration, parse_latency_limit
+from promptbudget.manifest.latency import parse_duration, parse_latency_limit
 from promptbudget.manifest.model import (
     ALL_TRAFFIC,
     DAYS_PER_MONTH,
@@ -40,25 +38,17 @@ from promptbudget.manifest.model import (
 from promptbudget.manifest.paths import Lines, join_path, line_for
 from promptbudget.pricing.catalog import (
     PriceCatalog,
-    load_catalog,
-    model_from_mapping,
-    overlay_prices,
-    override_model,
 )
-from promptbudget.pricing.litellm import load_price_file
 from promptbudget.pricing.timeofday import TrafficProfile, is_time_zone
 from promptbudget.templates.detect import ENGINES, engine_name
 from promptbudget.templates.source import display_path, iter_prompt_files
-from promptbudget.tokenizers import TOKENIZERS, register_tokenizer_file
+from promptbudget.tokenizers import TOKENIZERS
 from promptbudget.tools import Tool, ToolError, parse_tool
 from promptbudget.units import format_share, parse_share, parse_tokens, parse_usd
 
 # A step's model calls per request, turns x (1 + tool_calls): an agent loop far beyond any
 # reviewed budget, and what bounds the simulation's work (SECURITY.md).
 MAX_CALLS_PER_STEP = 1_000
-
-
-MAX_TOKENIZER_BYTES = 64 * 1024 * 1024  # Hugging Face tokenizer.json files are 1-20 MB
 
 
 class Converter:
@@ -149,94 +139,6 @@ class Converter:
                 has_sample="sample" in spec,
                 line=self.lines.get(path),
             )
-        return out
-
-    def catalog(
-        self, data: Mapping[str, Any], prices: Path | None
-    ) -> tuple[PriceCatalog, Path | None]:
-        catalog = load_catalog()
-        prices_path = None
-        if "prices" in data:
-            prices_path = self.resolved(self.root, data["prices"], "$.prices")
-            if not prices_path.is_relative_to(self.root):
-                raise self.fail("prices must be a file inside the project", "$.prices")
-            if not prices_path.is_file():
-                raise self.fail(f"price file {data['prices']!r} not found", "$.prices")
-            catalog = self.price_file(catalog, prices_path, "$.prices")
-        if prices is not None:
-            catalog = overlay_prices(catalog, load_price_file(prices), label=prices.name)
-        extra = []
-        for name, entry in (data.get("models") or {}).items():
-            path = join_path("$.models", name)
-            entry = self.model_entry(entry, path)
-            if str(entry.get("tokenizer", "")).endswith(".json"):
-                entry["tokenizer"] = self.tokenizer_file(entry["tokenizer"], f"{path}.tokenizer")
-            existing = catalog.lookup(name)
-            if existing is not None and existing.name == name:
-                extra.append(override_model(existing, entry))
-                continue
-            missing = [k for k in ("input_per_mtok", "output_per_mtok") if k not in entry]
-            if missing:
-                near = catalog.closest(name)
-                hint = f" (did you mean {', '.join(near)}?)" if near else ""
-                raise self.fail(
-                    f"model {name!r} is not in the catalog{hint}, so it needs "
-                    f"{' and '.join(missing)}",
-                    path,
-                )
-            entry.setdefault("tokenizer", "approximate")
-            entry.setdefault("provider", "custom")
-            extra.append(model_from_mapping(name, entry, origin="manifest"))
-        return (catalog.with_models(extra) if extra else catalog), prices_path
-
-    def tokenizer_file(self, value: str, json_path: str) -> str:
-        """A project's tokenizer.json, registered as a tokenizer; its name."""
-        path = self.resolved(self.root, value, json_path)
-        if not path.is_relative_to(self.root):
-            raise self.fail("a tokenizer file must be inside the project", json_path)
-        if not path.is_file():
-            raise self.fail(f"tokenizer file {value!r} not found", json_path)
-        try:
-            # Checked before the Rust library sees it: regular, inside, bounded size and depth.
-            raw = read_confined(path, root=self.root, limit=MAX_TOKENIZER_BYTES)
-            check_json_depth(raw.decode("utf-8", "replace"))
-        except (ConfinementError, InputBoundsError) as err:
-            raise self.fail(f"tokenizer file {value!r}: {err}", json_path) from err
-        try:
-            return register_tokenizer_file(path, display_path(path, self.root))
-        except TokenizerUnavailableError as err:
-            raise self.fail(str(err), json_path) from err
-
-    def price_file(self, catalog: PriceCatalog, path: Path, json_path: str) -> PriceCatalog:
-        try:
-            entries = load_price_file(path, root=self.root)
-        except PricesError as err:
-            raise self.fail(str(err), json_path) from err
-        return overlay_prices(catalog, entries, label=display_path(path, self.root))
-
-    def model_entry(self, entry: Mapping[str, Any], path: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in entry.items():
-            if key.endswith("_per_mtok"):
-                out[key] = self.unit(parse_usd, value, f"{path}.{key}")
-            elif key in {"context_window", "max_output_tokens", "cache_min_tokens"}:
-                out[key] = self.unit(parse_tokens, value, f"{path}.{key}")
-            elif key in {"ttft_ms", "output_tokens_per_second"}:
-                out.update(self.unit(model_speed, {key: value}, f"{path}.{key}"))
-            elif key == "long_context":
-                tier_path = f"{path}.long_context"
-                out[key] = {
-                    k: (
-                        self.unit(parse_tokens, v, f"{tier_path}.{k}")
-                        if k == "threshold_tokens"
-                        else self.unit(parse_usd, v, f"{tier_path}.{k}")
-                    )
-                    for k, v in value.items()
-                }
-            else:
-                out[key] = value
-        if {"ttft_ms", "output_tokens_per_second"} & set(entry) and "speed_source" not in entry:
-            out.update(speed_source="budgets.yaml models:", speed_date=None)  # the user's figure
         return out
 
     def share(self, value: object, json_path: str) -> Decimal:

@@ -20,7 +20,8 @@ from promptbudget.bounded import (
     check_yaml_events,
 )
 from promptbudget.confine import ConfinementError, read_confined
-from promptbudget.errors import ManifestError
+from promptbudget.errors import ManifestError, ManifestErrors
+from promptbudget.manifest.catalog import manifest_catalog
 from promptbudget.manifest.convert import Converter
 from promptbudget.manifest.model import (
     ChangeThresholds,
@@ -35,6 +36,7 @@ from promptbudget.manifest.model import (
 )
 from promptbudget.manifest.overrides import apply_overrides
 from promptbudget.manifest.paths import Lines, join_path
+from promptbudget.manifest.rulenames import rule_name_problems
 from promptbudget.manifest.validation import load_schema, raise_all, validate
 from promptbudget.pricing.catalog import PriceCatalog
 from promptbudget.templates.source import display_path
@@ -396,11 +398,15 @@ def _to_manifest(
     if problem:  # every prompt path would fail after it
         raise_all([*problems, converter.fail(problem, "$.prompts")])
     catalog: tuple[PriceCatalog, Path | None] | None = None
-    if not (collect.blocked("$.models") or collect.blocked("$.prices")):
+    if not (collect.blocked("$.models", below=False) or collect.blocked("$.prices")):
         try:
-            catalog = converter.catalog(data, prices)
+            catalog = manifest_catalog(converter, data, prices, skip=collect.blocked)
+        except ManifestErrors as err:
+            problems.extend(err.errors)
         except ManifestError as err:
             problems.append(err)
+        if collect.blocked("$.models"):  # an entry the schema refused is missing from it
+            catalog = None
     tools = collect.each("$.tools", data.get("tools"), lambda n, v: converter.named_tools({n: v}))
     converter.tools = {name: tool for one in tools.values() for name, tool in one.items()}
     before = len(problems)
@@ -462,6 +468,7 @@ def _to_manifest(
             ),
             None,
         )
+    problems.extend(rule_name_problems(data, converter.fail, collect.blocked))
     raise_all(problems)
     assert catalog is not None  # no problem, so the catalog was converted
     catalog_, prices_path = catalog

@@ -5,6 +5,8 @@ GitHub resolves (annotations, SARIF)."""
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +36,48 @@ def workspace_path(path: str, settings: ReportSettings) -> str:
     return (PurePosixPath(prefix.as_posix()) / posix).as_posix()
 
 
+def move_message_paths(finding: Finding, move: Callable[[str], str]) -> Finding:
+    """``finding`` with each path its message names (``message_paths``) moved as its
+    location is, so ``(budgets.yaml:14)`` reads ``(services/bot/budgets.yaml:14)`` where
+    the location does. Only whole paths are replaced (``budgets.yaml``, not inside
+    ``a/budgets.yaml``)."""
+    if not finding.message_paths:
+        return finding
+    moved = {path: move(path) for path in finding.message_paths}
+    if all(old == new for old, new in moved.items()):
+        return finding
+    pattern = re.compile(
+        "|".join(
+            rf"(?<![\w./-]){re.escape(path)}(?![\w/-]|\.\w)"
+            for path in sorted(moved, key=len, reverse=True)
+        )
+    )
+    return replace(
+        finding,
+        message=pattern.sub(lambda match: moved[match.group(0)], finding.message),
+        message_paths=tuple(moved.values()),
+    )
+
+
+def in_workspace(report: Report, settings: ReportSettings) -> Report:
+    """``report`` with the paths inside finding messages relative to the workspace, as
+    ``github`` and ``sarif`` show the findings' locations."""
+    if settings.root is None or settings.workspace is None:
+        return report
+
+    def finding(item: Finding) -> Finding:
+        return move_message_paths(item, lambda path: workspace_path(path, settings))
+
+    diff = report.diff
+    if diff is not None:
+        diff = replace(
+            diff,
+            new_findings=tuple(map(finding, diff.new_findings)),
+            fixed_findings=tuple(map(finding, diff.fixed_findings)),
+        )
+    return replace(report, findings=tuple(map(finding, report.findings)), diff=diff)
+
+
 def relative_to_cwd(report: Report, cwd: Path) -> Report:
     """``report`` with every project-relative path made relative to ``cwd``, as a terminal
     user (or an editor, or a CI log) reads it: ``services/bot/budgets.yaml:61`` from a
@@ -56,6 +100,7 @@ def relative_to_cwd(report: Report, cwd: Path) -> Report:
             return path
 
     def finding(item: Finding) -> Finding:
+        item = move_message_paths(item, move)
         return replace(item, path=move(item.path)) if item.path else item
 
     def workflow(item: WorkflowEstimate) -> WorkflowEstimate:

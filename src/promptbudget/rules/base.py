@@ -88,6 +88,7 @@ class Rule:
         measured: Number | None = None,
         limit: Number | None = None,
         unit: str | None = None,
+        message_paths: tuple[str, ...] = (),
     ) -> Finding:
         return Finding(
             rule=self.code,
@@ -101,6 +102,7 @@ class Rule:
             measured=measured,
             limit=limit,
             unit=unit,
+            message_paths=tuple(p for p in message_paths if p),
         )
 
 

@@ -523,6 +523,7 @@ def unknown_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[
             f"{_counted_with(first)}; fix the name, or declare it under models: to price it",
             path=manifest.display_path,
             line=defaults_line,
+            message_paths=(first.parsed.display_path,),
         )
     for workflow in ctx.workflows:
         for step in workflow.steps:

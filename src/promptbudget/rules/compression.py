@@ -62,6 +62,7 @@ def duplicated_text(self: Rule, ctx: RuleContext, severity: Severity) -> Iterato
             line=first_line,
             measured=passage.tokens,
             unit="tokens",
+            message_paths=tuple(path for path, _ in others),
         )
 
 
@@ -110,4 +111,5 @@ def compressible(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[F
             line=first_changed_line(result.original, result.text),
             measured=result.tokens_saved,
             unit="tokens",
+            message_paths=(path,),
         )

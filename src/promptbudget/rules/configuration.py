@@ -77,6 +77,7 @@ def tools_not_sent(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator
                 line=step.step.line,
                 workflow=workflow.workflow.name,
                 step=step.step.name,
+                message_paths=(step.template_path,),
             )
 
 

@@ -61,6 +61,7 @@ def step_limit_findings(
                 measured=check.measured,
                 limit=check.limit,
                 unit=check.unit,
+                message_paths=(check.path or "",) if on_template else (),
             )
 
 
@@ -105,4 +106,5 @@ def template_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> It
             measured=check.measured,
             limit=check.limit,
             unit="tokens",
+            message_paths=(check.template or "", check.path or ""),
         )

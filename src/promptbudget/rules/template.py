@@ -212,6 +212,7 @@ def undeclared_variable(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
                     line=lines.get(name),
                     workflow=workflow.name,
                     step=step.name,
+                    message_paths=(step.template_path,),
                 )
 
 
