@@ -126,7 +126,12 @@ def test_handlebars_and_go_template_loops_stop(tmp_path: Path) -> None:
     problems = _render_in_child(tmp_path, list(files))
     assert f"longer than {LIMIT:g} s" in problems["deep.prompt"], problems
     assert "maximum template depth" in problems["self.gotmpl.txt"], problems
-    assert f"longer than {LIMIT:g} s" in problems["range.gotmpl.txt"], problems
+    # Which bound stops the nested range first depends on the machine's speed: the deadline
+    # (a slow or loaded machine) or the step budget (a fast one). Either way it stops.
+    assert any(
+        reason in problems["range.gotmpl.txt"]
+        for reason in (f"longer than {LIMIT:g} s", "more than 200,000 steps")
+    ), problems
 
 
 GC_CHILD = """
