@@ -14,7 +14,6 @@ import typer
 from promptbudget.cli.app import (
     ColorOption,
     ConfigOption,
-    FormatOption,
     NoCacheOption,
     NoColorOption,
     OutputOption,
@@ -22,10 +21,10 @@ from promptbudget.cli.app import (
     QuietOption,
     SamplesOption,
     SeedOption,
+    TextJsonFormatOption,
     VerboseOption,
     app,
     make_options,
-    reject_format,
 )
 from promptbudget.cli.output import (
     ColorMode,
@@ -168,7 +167,7 @@ def compress(
             "--force", help="With --write: also rewrite read-only files (they stay read-only)."
         ),
     ] = False,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: TextJsonFormatOption = "text",
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
@@ -203,16 +202,6 @@ def compress(
         write=write,
         force=force,
     )
-    reject_format(
-        fmt,
-        "compress",
-        "text or json",
-        OutputFormat.SARIF,
-        OutputFormat.JUNIT,
-        OutputFormat.MARKDOWN,
-    )
-    if options.output_format.resolve() is OutputFormat.GITHUB:
-        options = replace(options, output_format=OutputFormat.TEXT)
     report = command.run(options)
     emit_report(report, options)
     failures = [c.error for c in report.compressions if c.error]
@@ -243,7 +232,7 @@ def models(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: TextJsonFormatOption = "text",
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
@@ -257,12 +246,7 @@ def models(
     from promptbudget.commands import models as command
 
     if as_json:
-        fmt = OutputFormat.JSON
-    if fmt is OutputFormat.GITHUB:
-        raise UsageError("models has no findings to annotate; use --format text or json")
-    reject_format(
-        fmt, "models", "text or json", OutputFormat.SARIF, OutputFormat.JUNIT, OutputFormat.MARKDOWN
-    )
+        fmt = "json"
     options = make_options(
         config=config,
         fmt=fmt,
@@ -274,8 +258,6 @@ def models(
         provider=provider,
         prices=prices,
     )
-    if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
-        options = replace(options, output_format=OutputFormat.TEXT)
     report = command.run(replace(options, price_diff=diff, query=tuple(query or ()), family=family))
     emit_report(report, options)
     return 0
@@ -283,7 +265,7 @@ def models(
 
 @app.command()
 def rules(
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: TextJsonFormatOption = "text",
     output: OutputOption = None,
 ) -> int:
     """List every rule: code, slug, default severity, what it checks."""
@@ -291,7 +273,7 @@ def rules(
 
     from promptbudget.rules import RULES
 
-    if fmt.resolve() is OutputFormat.JSON:
+    if fmt == "json":
         payload = [
             {
                 "code": r.code,

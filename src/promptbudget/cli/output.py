@@ -192,7 +192,7 @@ def usage_message(err: Exception) -> str:
     """Click's usage error as one line, with where to look for the right usage."""
     format_message = getattr(err, "format_message", None)
     message = format_message() if callable(format_message) else str(err)
-    message = " ".join(str(message).split())
+    message = " ".join(str(message).split()).replace(": Value error, ", ": ")  # typer's choices
     context = getattr(err, "ctx", None)
     command = getattr(context, "command_path", None) or "promptbudget"
     return f"{message} (see '{command} --help')"

@@ -13,6 +13,7 @@ import typer
 from promptbudget.cli.app import (
     ColorOption,
     ConfigOption,
+    EstimateFormatOption,
     ExitZeroOption,
     FailOnOption,
     FormatOption,
@@ -28,7 +29,6 @@ from promptbudget.cli.app import (
     VerboseOption,
     app,
     make_options,
-    reject_format,
 )
 from promptbudget.cli.output import (
     ColorMode,
@@ -55,7 +55,7 @@ def count(
             "--model", "-m", metavar="MODEL", help="Count for this model (repeat for several)."
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
@@ -102,7 +102,7 @@ def check(
             "passes them; the manifest itself means everything. Default: the whole project.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
@@ -157,10 +157,10 @@ def check(
     )
     runs = split_projects(options)
     if len(runs) > 1:
-        fmt = options.output_format.resolve()
-        if fmt not in (OutputFormat.TEXT, OutputFormat.GITHUB) or options.output is not None:
+        resolved = options.output_format.resolve()
+        if resolved not in (OutputFormat.TEXT, OutputFormat.GITHUB) or options.output is not None:
             raise UsageError(
-                f"the files named belong to {len(runs)} projects; --format {fmt.value} "
+                f"the files named belong to {len(runs)} projects; --format {resolved.value} "
                 "and --output report on one: run once per project, with --config"
             )
     codes = []
@@ -228,7 +228,7 @@ def replay(
             "of reading logs.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
@@ -318,7 +318,7 @@ def estimate(
             "traffic.requests_per_day=50000 (repeatable); shown next to the baseline.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: EstimateFormatOption = "text",
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
@@ -349,9 +349,6 @@ def estimate(
         samples=samples,
         seed=seed,
     )
-    reject_format(fmt, "estimate", "text, json or markdown", OutputFormat.SARIF, OutputFormat.JUNIT)
-    if options.output_format.resolve() is OutputFormat.GITHUB:
-        options = replace(options, output_format=OutputFormat.TEXT)
     return emit_report(command.run(options), options)
 
 
@@ -374,7 +371,7 @@ def diff(
             "template's tokens, rise by more than this share of the base, e.g. 10%.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
