@@ -137,6 +137,9 @@ def template_paths(project: Project) -> list[Path]:
         found.extend(iter_prompt_files([manifest.prompts_dir]))
     walked = {path.resolve() for path in found}
     found.extend(path for path in _step_inputs(project) if path not in walked)
+    stdin = project.stdin_path  # check -: the template piped in, wherever it stands
+    if stdin is not None and all(path.resolve() != stdin for path in found):
+        found.append(stdin)
     return [path for path in found if path.resolve() != manifest.path]
 
 
@@ -189,7 +192,7 @@ def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
     found: dict[str, list[Fingerprint]] = {}
     for path in track(template_paths(project), "reading templates"):
         key = None
-        if store is not None and path.resolve().is_relative_to(root):
+        if store is not None and path.resolve().is_relative_to(root) and not project.is_stdin(path):
             data = read_regular_file(path, MAX_TEMPLATE_BYTES)
             if data is not None:
                 shown = display_path(path, project.root)

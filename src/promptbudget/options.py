@@ -70,3 +70,7 @@ class Options:
     input_format: str = "auto"  # replay: auto, otel, openai, anthropic, litellm, csv, parquet
     aggregates: Path | None = None  # replay --aggregates FILE: judge a warehouse's result
     calibrate: bool = False  # replay: write the observed values into budgets.yaml
+    # count/check -: the template read from stdin (at most the template size limit + 1 byte),
+    # and --stdin-filename, the path it stands for (None: "<stdin>" at the project root)
+    stdin_data: bytes | None = None
+    stdin_filename: Path | None = None

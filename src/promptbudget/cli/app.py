@@ -164,6 +164,15 @@ NoCacheOption = Annotated[
         "PROMPTBUDGET_CACHE_DIR moves it).",
     ),
 ]
+StdinFilenameOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--stdin-filename",
+        metavar="PATH",
+        help="The path the template read from stdin (-) stands for: its format, and the "
+        "project's rules for that path (default: <stdin>).",
+    ),
+]
 PricesOption = Annotated[
     Path | None,
     typer.Option(
@@ -214,9 +223,11 @@ def make_options(
     samples: int = 1000,
     seed: int = 1,
     no_cache: bool = False,
+    stdin_filename: Path | None = None,
 ) -> Options:
     if quiet and verbose:
         raise UsageError("--quiet and --verbose cannot be used together")
+    stdin_data = read_stdin_template(paths, stdin_filename)
     return Options(
         cwd=Path.cwd(),
         config=config,
@@ -240,7 +251,20 @@ def make_options(
         seed=seed,
         today=run_date(),
         use_cache=not no_cache,
+        stdin_data=stdin_data,
+        stdin_filename=stdin_filename,
     )
+
+
+def read_stdin_template(paths: Sequence[Path], stdin_filename: Path | None) -> bytes | None:
+    """``-`` among the paths: the template piped in, read as far as the size limit allows."""
+    from promptbudget.templates.source import STDIN_ARGUMENT, read_prompt_stream
+
+    if STDIN_ARGUMENT not in paths:
+        if stdin_filename is not None:
+            raise UsageError("--stdin-filename names the template read from stdin; pass - too")
+        return None
+    return read_prompt_stream(sys.stdin.buffer)
 
 
 def run_date() -> date:

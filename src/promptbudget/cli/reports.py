@@ -26,6 +26,7 @@ from promptbudget.cli.app import (
     SamplesOption,
     SeedOption,
     SelectOption,
+    StdinFilenameOption,
     VerboseOption,
     app,
     make_options,
@@ -46,7 +47,8 @@ def count(
         list[Path] | None,
         typer.Argument(
             metavar="PATH",
-            help="Template files or directories (default: the manifest's prompts/).",
+            help="Template files or directories (default: the manifest's prompts/); - reads "
+            "a template from stdin.",
         ),
     ] = None,
     model: Annotated[
@@ -68,6 +70,7 @@ def count(
     verbose: VerboseOption = False,
     prices: PricesOption = None,
     no_cache: NoCacheOption = False,
+    stdin_filename: StdinFilenameOption = None,
 ) -> int:
     """Tokens per template (and per message), per model."""
     from promptbudget.commands import count as command
@@ -88,6 +91,7 @@ def count(
         paths=paths or (),
         models=model or (),
         prices=prices,
+        stdin_filename=stdin_filename,
     )
     return emit_report(command.run(options), options)
 
@@ -99,7 +103,8 @@ def check(
         typer.Argument(
             metavar="PATH",
             help="Report only on these files (and the workflows that use them), as pre-commit "
-            "passes them; the manifest itself means everything. Default: the whole project.",
+            "passes them; the manifest itself means everything; - reads a template from stdin. "
+            "Default: the whole project.",
         ),
     ] = None,
     fmt: FormatOption = "auto",
@@ -130,6 +135,7 @@ def check(
         str | None,
         typer.Option("--workflow", "-w", metavar="WORKFLOW", help="Only this workflow's budgets."),
     ] = None,
+    stdin_filename: StdinFilenameOption = None,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.commands import check as command
@@ -154,6 +160,7 @@ def check(
         paths=paths or (),
         sets=set_ or (),
         workflow=workflow,
+        stdin_filename=stdin_filename,
     )
     runs = split_projects(options)
     if len(runs) > 1:
