@@ -51,15 +51,16 @@ def emit_report(report: Report, options: Options) -> int:
     from promptbudget.reporters import get_reporter
 
     fmt = options.output_format.resolve()
-    width = terminal_columns() or (
-        shutil.get_terminal_size((100, 24)).columns if options.color else 160
-    )
+    columns = terminal_columns()
+    width = columns or (shutil.get_terminal_size((100, 24)).columns if options.color else 160)
     settings = ReportSettings(
         color=options.color,
         width=max(width, 60),
         workspace=os.environ.get("GITHUB_WORKSPACE") or str(options.cwd),
         root=report.root or str(options.cwd),
         verbosity=options.verbosity,
+        # finding lines wrap at a terminal's width; piped, each stays one line for grep
+        wrap=columns is not None or (options.output is None and sys.stdout.isatty()),
     )
     text = get_reporter(fmt)(report, settings)
     if options.output is not None:

@@ -13,7 +13,7 @@ from promptbudget.findings import Finding, Severity
 from promptbudget.pricing.catalog import LongContextTier, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
-from promptbudget.reporters.tables import print_table
+from promptbudget.reporters.tables import print_table, wrap_hanging
 from promptbudget.reporters.text_estimate import print_estimates
 from promptbudget.units import format_tokens, format_usd
 
@@ -115,19 +115,29 @@ def shown_findings(
     return shown
 
 
-def _print_findings(console: Console, report: Report, verbosity: int = 0) -> None:
+def _print_findings(
+    console: Console, report: Report, verbosity: int = 0, *, wrap: bool = False
+) -> None:
     shown = shown_findings(report.findings, verbosity, report.fail_on)
     for finding, more in shown:
         line = finding_line(finding)
         if more:
             line.append(f" (and {more} more like it; -v lists each)", style="dim")
-        console.print(line, soft_wrap=True)
+        _print_finding(console, line, wrap=wrap)
     if shown:
         console.print()
 
 
+def _print_finding(console: Console, line: Text, *, wrap: bool) -> None:
+    """One finding: on a terminal, wrapped at its width under the location; else one line
+    (what grep and editors read)."""
+    for part in wrap_hanging(line, console.width) if wrap else [line]:
+        console.print(part, soft_wrap=True)
+
+
 def render_text(report: Report, settings: ReportSettings) -> str:
     console, buffer = _console(settings)
+    wrap = settings.wrap
     if report.command == "models":
         _print_models(console, report)
     elif report.command == "models-diff":
@@ -135,25 +145,25 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     elif report.command == "compress":
         _print_compressions(console, report)
     elif report.command == "estimate":
-        _print_findings(console, report)
+        _print_findings(console, report, wrap=wrap)
         print_estimates(console, report)
     elif report.command == "diff":
-        _print_diff(console, report)
+        _print_diff(console, report, wrap=wrap)
     elif report.command == "replay":
         _print_replay(console, report)
-        _print_findings(console, report)
+        _print_findings(console, report, wrap=wrap)
         console.print(_summary(report))
     elif settings.verbosity < 0 and report.command in {"count", "check"}:
-        _print_findings(console, report, settings.verbosity)
+        _print_findings(console, report, settings.verbosity, wrap=wrap)
         console.print(_summary(report))
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
             console.print()
-        _print_findings(console, report, settings.verbosity)
+        _print_findings(console, report, settings.verbosity, wrap=wrap)
         console.print(_summary(report))
     else:
-        _print_findings(console, report, settings.verbosity)
+        _print_findings(console, report, settings.verbosity, wrap=wrap)
         from promptbudget.reporters.check_text import print_limits, print_workflows
 
         def show(table: Table) -> None:
@@ -368,7 +378,7 @@ def _print_compressions(console: Console, report: Report) -> None:
         )
 
 
-def _print_diff(console: Console, report: Report) -> None:
+def _print_diff(console: Console, report: Report, *, wrap: bool) -> None:
     from promptbudget.reporters.diff_format import breach_text, delta_text, span_text
 
     diff = report.diff
@@ -424,11 +434,11 @@ def _print_diff(console: Console, report: Report) -> None:
     console.print()
     if report.findings:
         console.print(Text("new in the working tree:", style="bold"))
-        _print_findings(console, report)
+        _print_findings(console, report, wrap=wrap)
     if diff.fixed_findings:
         console.print(Text("fixed:", style="bold green"))
         for finding in diff.fixed_findings:
-            console.print(finding_line(finding), soft_wrap=True)
+            _print_finding(console, finding_line(finding), wrap=wrap)
         console.print()
     for breach in diff.breaches:
         assert diff.threshold is not None
