@@ -10,9 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from promptbudget.findings import Finding, Severity
-from promptbudget.pricing.catalog import LongContextTier, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
+from promptbudget.reporters.models_text import print_models, print_models_diff
 from promptbudget.reporters.tables import print_table, wrap_hanging
 from promptbudget.reporters.text_estimate import print_estimates
 from promptbudget.units import format_tokens, format_usd
@@ -139,9 +139,9 @@ def render_text(report: Report, settings: ReportSettings) -> str:
     console, buffer = _console(settings)
     wrap = settings.wrap
     if report.command == "models":
-        _print_models(console, report)
+        print_models(console, report)
     elif report.command == "models-diff":
-        _print_models_diff(console, report)
+        print_models_diff(console, report)
     elif report.command == "compress":
         _print_compressions(console, report)
     elif report.command == "estimate":
@@ -215,105 +215,6 @@ def _print_counts(console: Console, report: Report) -> None:
         )
 
 
-def _rate(value: object) -> str:
-    return "-" if value is None else f"{value}"
-
-
-def _print_models(console: Console, report: Report) -> None:
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name, justify in (
-        ("model", "left"),
-        ("provider", "left"),
-        ("in $/M", "right"),
-        ("out $/M", "right"),
-        ("cache read", "right"),
-        ("cache write", "right"),
-        ("batch in", "right"),
-        ("context", "right"),
-        ("long context", "left"),
-        ("tokenizer", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    deprecated = 0
-    for model in report.models:
-        tier = model.long_context
-        past = is_deprecated(model, report.today)
-        deprecated += past
-        table.add_row(
-            model.name
-            + (" *" if model.origin == "manifest" else "")
-            + (f" (deprecated {model.deprecation_date})" if past else ""),
-            model.provider,
-            _rate(model.input_per_mtok),
-            _rate(model.output_per_mtok),
-            _rate(model.cache_read_per_mtok),
-            _rate(model.cache_write_per_mtok),
-            _rate(model.batch_input_per_mtok),
-            format_tokens(model.context_window) if model.context_window else "-",
-            f">{format_tokens(tier.threshold_tokens)}: {tier.input_per_mtok}/{tier.output_per_mtok}"
-            if tier
-            else "-",
-            model.tokenizer,
-        )
-    print_table(console, table)
-    console.print(
-        Text(
-            f"{len(report.models)} models, prices in USD per million tokens as of "
-            f"{report.catalog_as_of}"
-            + (
-                "; * = from budgets.yaml"
-                if any(m.origin == "manifest" for m in report.models)
-                else ""
-            )
-            + (f"; {deprecated} past their deprecation date" if deprecated else ""),
-            style="dim",
-        )
-    )
-
-
-# -- estimate ------------------------------------------------------------------------------
-
-
-def _print_models_diff(console: Console, report: Report) -> None:
-    changes = report.price_changes
-    missing = report.missing_models
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name in ("model", "field", "bundled", "file"):
-        table.add_column(name)
-    for change in changes:
-        table.add_row(
-            change.model, change.field, _diff_value(change.bundled), _diff_value(change.other)
-        )
-    if changes:
-        print_table(console, table)
-    console.print(
-        Text(
-            f"{len(changes)} changed value(s) against the bundled catalog of "
-            f"{report.catalog_as_of} ({report.price_file})",
-            style="dim",
-        )
-    )
-    if missing:
-        shown = ", ".join(missing[:20])
-        more = (
-            f" and {len(missing) - 20:,} more (--format json lists all)"
-            if len(missing) > 20
-            else ""
-        )
-        console.print(Text(f"not in the file: {shown}{more}", style="dim"))
-
-
-def _diff_value(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, LongContextTier):
-        return (
-            f">{format_tokens(value.threshold_tokens)}: "
-            f"{value.input_per_mtok}/{value.output_per_mtok}"
-        )
-    return str(value)
-
-
 def _print_compressions(console: Console, report: Report) -> None:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for name, justify in (
@@ -380,6 +281,7 @@ def _print_compressions(console: Console, report: Report) -> None:
 
 def _print_diff(console: Console, report: Report, *, wrap: bool) -> None:
     from promptbudget.reporters.diff_format import breach_text, delta_text, span_text
+    from promptbudget.reporters.diff_text import print_diff_tables
 
     diff = report.diff
     assert diff is not None
@@ -392,40 +294,8 @@ def _print_diff(console: Console, report: Report, *, wrap: bool) -> None:
     if diff.base_problem:
         console.print(Text(f"base not evaluated: {diff.base_problem}", style="yellow"))
     console.print()
-    if diff.workflows:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for column in ("workflow", "$/request", "", "$/month", "", "tokens/request", ""):
-            table.add_column(column, justify="left" if column == "workflow" else "right")
-        for workflow in diff.workflows:
-            table.add_row(
-                workflow.name,
-                span_text(workflow.cost_per_request, "usd"),
-                delta_text(workflow.cost_per_request, "usd"),
-                span_text(workflow.monthly_spend, "usd"),
-                delta_text(workflow.monthly_spend, "usd")
-                if workflow.monthly_spend.base is not None
-                or workflow.monthly_spend.head is not None
-                else "",
-                span_text(workflow.tokens_per_request, "tokens"),
-                delta_text(workflow.tokens_per_request, "tokens"),
-            )
-        print_table(console, table)
-        console.print()
     changed = diff.changed_templates
-    if changed:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column("template")
-        table.add_column("model")
-        table.add_column("tokens", justify="right")
-        table.add_column("", justify="right")
-        for template in changed:
-            table.add_row(
-                template.path,
-                template.model or "-",
-                span_text(template.tokens, "tokens"),
-                delta_text(template.tokens, "tokens"),
-            )
-        print_table(console, table)
+    print_diff_tables(console, diff.workflows, changed, lambda table: print_table(console, table))
     unchanged = len(diff.templates) - len(changed)
     if unchanged:
         console.print(
