@@ -18,7 +18,7 @@ from promptbudget.compression.passages import Fingerprint, fingerprints
 from promptbudget.compression.rewrite import split_head
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.findings import Finding
+from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
 from promptbudget.pricing.resolve import ModelChoice, resolve_model
@@ -291,12 +291,17 @@ def lock_entries(
 
 
 def lint(
-    project: Project, rules: Mapping[str, Rule], context: RuleContext, *, unused: bool
+    project: Project,
+    rules: Mapping[str, Rule],
+    context: RuleContext,
+    *,
+    unused: bool,
+    defaults: Mapping[str, Severity] | None = None,
 ) -> tuple[Finding, ...]:
-    """Run ``rules`` with the project's severities, drop suppressed findings and sort them.
-    With ``unused`` (``check``: every rule ran), suppressions that silenced nothing are
-    reported (PB002)."""
-    severities = project.severities
+    """Run ``rules`` with the project's severities (else ``defaults``, a command's own, else
+    each rule's), drop suppressed findings and sort them. With ``unused`` (``check``: every
+    rule ran), suppressions that silenced nothing are reported (PB002)."""
+    severities = {**(defaults or {}), **project.severities}
     findings = run_rules(dict(rules), context, severities)
     suppressions = project.suppressions()
     if suppressions:

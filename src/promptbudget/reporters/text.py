@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from promptbudget.counting import count_totals
 from promptbudget.findings import Finding, Severity
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
@@ -204,6 +205,19 @@ def _print_counts(console: Console, report: Report) -> None:
             f"{approx}{format_tokens(count.prompt.request_tokens)}",
             messages,
         )
+    totals = count_totals(report.templates)
+    if len(report.templates) > 1 and totals:
+        table.add_section()
+        for total in totals:
+            approx = "" if total.exact else "~"
+            table.add_row(
+                Text("total", style="bold"),
+                "",
+                total.model or f"({total.encoding})",
+                f"{approx}{format_tokens(total.text_tokens)}",
+                f"{approx}{format_tokens(total.request_tokens)}",
+                f"{total.templates} template{'s' if total.templates != 1 else ''}",
+            )
     print_table(console, table)
     if any(not c.exact for c in report.templates):
         console.print(
