@@ -265,10 +265,15 @@ def lock_entries(
 ) -> dict[str, LockedTemplate]:
     """What ``promptbudget.lock`` holds for each readable template: its version, the hash of
     its text and its request tokens for its own model and every model a step sends it to."""
+
+    def canonical(name: str) -> str:  # an alias and its model are one entry, by its name
+        price = project.catalog.lookup(name)
+        return price.name if price is not None else name
+
     models: dict[str, set[str]] = {}
     for estimate in estimates:
         for step in estimate.steps:
-            models.setdefault(step.template_path, set()).update(step.models)
+            models.setdefault(step.template_path, set()).update(map(canonical, step.models))
     entries: dict[str, LockedTemplate] = {}
     for result in results:
         parsed = result.parsed
@@ -276,7 +281,7 @@ def lock_entries(
             continue
         if parsed.display_path in entries:
             continue  # one entry per file: a multi-prompt file is locked by its first prompt
-        own = result.count.model or result.count.encoding
+        own = canonical(result.count.model) if result.count.model else result.count.encoding
         tokens = {own: result.count.request_tokens}
         for model in sorted(models.get(parsed.display_path, set()) - {own}):
             other = evaluate_template(project, parsed, model).count.request_tokens

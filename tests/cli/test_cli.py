@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -347,3 +348,17 @@ def test_count_of_one_template_has_no_total_row(run_cli: Callable[..., Run]) -> 
     assert "total" not in result.stdout
     payload = run_cli("count", "prompts/support/classify.j2", "-f", "json", cwd=EXAMPLES).json()
     assert [t["templates"] for t in payload["totals"]] == [1]
+
+
+def test_explain_prints_no_restructuredtext_literals(run_cli: Callable[..., Run]) -> None:
+    from promptbudget.rules import RULES
+
+    literals = 0
+    for code, rule in RULES.items():
+        out = run_cli("explain", code).stdout
+        prose = [line for line in out.splitlines() if not line.startswith((" ", "\t"))]
+        assert not any("``" in line for line in prose), code
+        literals += rule.doc.count("``") // 2
+        for literal in re.findall(r"``(.+?)``", rule.doc):  # shown as inline code
+            assert f"`{literal}`" in out, (code, literal)
+    assert literals > 20  # the docstrings do use them

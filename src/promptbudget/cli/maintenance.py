@@ -305,7 +305,7 @@ def explain(
             f"unknown rule {rule!r}; known rules: {', '.join(RULES)} (see 'promptbudget rules')"
         )
     header = f"{found.code} {found.slug} (default severity: {found.default_severity.value})"
-    write_text(f"{header}\n{'=' * len(header)}\n\n{found.doc}\n", None)
+    write_text(f"{header}\n{'=' * len(header)}\n\n{found.plain_doc}\n", None)
     return 0
 
 
