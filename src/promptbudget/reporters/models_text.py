@@ -14,7 +14,6 @@ from rich.text import Text
 
 from promptbudget.pricing.catalog import LongContextTier, is_deprecated
 from promptbudget.report import Report
-from promptbudget.reporters.check_text import natural_width
 from promptbudget.reporters.tables import print_table
 from promptbudget.units import format_tokens
 
@@ -40,8 +39,10 @@ def rate_text(value: object) -> str:
     ``2.9999900000000004`` (to a millionth of a dollar per million tokens)."""
     if value is None:
         return "-"
-    number = Decimal(str(value)).quantize(Decimal("1e-6")).normalize()
-    return f"{number:f}"
+    number = Decimal(str(value))
+    if not number.is_finite() or abs(number) >= 10**9:  # a hostile price file's 1e300
+        return str(value)
+    return f"{number.quantize(Decimal('1e-6')).normalize():f}"
 
 
 def name_lines(name: str, note: str, width: int | None) -> str:
@@ -58,59 +59,88 @@ def name_lines(name: str, note: str, width: int | None) -> str:
     return "\n".join(lines + ([note.strip()] if note else []))
 
 
-def models_table(
-    report: Report, dropped: frozenset[str] = frozenset(), name_width: int | None = None
-) -> Table:
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    names = [(name, justify) for name, justify in COLUMNS if name not in dropped]
-    for name, justify in names:
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+Row = dict[str, str]  # column -> cell; "model" without its note, "note" apart
+
+
+def model_rows(report: Report) -> list[Row]:
+    rows = []
     for model in report.models:
         tier = model.long_context
         past = is_deprecated(model, report.today)
-        cells = {
-            "model": name_lines(
-                model.name + (" *" if model.origin == "manifest" else ""),
-                f" (deprecated {model.deprecation_date})" if past else "",
-                name_width,
-            ),
-            "provider": model.provider,
-            "in $/M": rate_text(model.input_per_mtok),
-            "out $/M": rate_text(model.output_per_mtok),
-            "cache read": rate_text(model.cache_read_per_mtok),
-            "cache write": rate_text(model.cache_write_per_mtok),
-            "batch in": rate_text(model.batch_input_per_mtok),
-            "context": format_tokens(model.context_window) if model.context_window else "-",
-            "long context": (
-                f">{format_tokens(tier.threshold_tokens)}: "
-                f"{rate_text(tier.input_per_mtok)}/{rate_text(tier.output_per_mtok)}"
-                if tier
-                else "-"
-            ),
-            "tokenizer": model.tokenizer,
-        }
-        table.add_row(*(cells[name] for name, _ in names))
+        rows.append(
+            {
+                "model": model.name + (" *" if model.origin == "manifest" else ""),
+                "note": f" (deprecated {model.deprecation_date})" if past else "",
+                "provider": model.provider,
+                "in $/M": rate_text(model.input_per_mtok),
+                "out $/M": rate_text(model.output_per_mtok),
+                "cache read": rate_text(model.cache_read_per_mtok),
+                "cache write": rate_text(model.cache_write_per_mtok),
+                "batch in": rate_text(model.batch_input_per_mtok),
+                "context": format_tokens(model.context_window) if model.context_window else "-",
+                "long context": (
+                    f">{format_tokens(tier.threshold_tokens)}: "
+                    f"{rate_text(tier.input_per_mtok)}/{rate_text(tier.output_per_mtok)}"
+                    if tier
+                    else "-"
+                ),
+                "tokenizer": model.tokenizer,
+            }
+        )
+    return rows
+
+
+def models_table(rows: list[Row], columns: list[str], name_width: int | None = None) -> Table:
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    justify = dict(COLUMNS)
+    for name in columns:
+        table.add_column(name, justify=justify[name], no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        cells = {**row, "model": name_lines(row["model"], row["note"], name_width)}
+        table.add_row(*(cells[name] for name in columns))
     return table
 
 
-def print_models(console: Console, report: Report) -> None:
-    """The widest layout that fits: columns dropped (``DROP_ORDER``) until the rest fit with
-    long names stacked on two lines or more; a number is never broken. Names longer than any
-    terminal (a Bedrock ARN-like id) may still overflow; nothing is cut."""
-    dropped: frozenset[str] = frozenset()
-    table = models_table(report)
+def _name_width(rows: list[Row], width: int | None) -> int:
+    """The model column's width with names stacked within ``width`` (None: on one line)."""
+    return max(
+        [len("model")]
+        + [
+            cell_len(line)
+            for row in rows
+            for line in name_lines(row["model"], row["note"], width).split("\n")
+        ]
+    )
+
+
+def fit_models(rows: list[Row], width: int) -> tuple[list[str], int | None]:
+    """The columns and the name width of the widest layout that fits ``width``: columns
+    dropped (``DROP_ORDER``) until the rest fit, with long names stacked if need be. Measured
+    from the cells (every column but the name is never wrapped), not by laying tables out."""
+    cell_widths = {
+        name: max([cell_len(name)] + [cell_len(row[name]) for row in rows])
+        for name, _ in COLUMNS[1:]
+    }
+    natural = _name_width(rows, None)
+    columns = [name for name, _ in COLUMNS]
     for count in range(len(DROP_ORDER) + 1):
-        dropped = frozenset(DROP_ORDER[:count])
-        table = models_table(report, dropped)
-        if natural_width(console, table) <= console.width:
-            break
-        names = models_table(report, dropped | {name for name, _ in COLUMNS[1:]})
-        room = console.width - (natural_width(console, table) - natural_width(console, names))
-        if room >= MIN_NAME_WIDTH:
-            table = models_table(report, dropped, name_width=room)
-            if natural_width(console, table) <= console.width:
-                break
-    print_table(console, table)
+        columns = [name for name, _ in COLUMNS if name not in DROP_ORDER[:count]]
+        others = sum(cell_widths[name] for name in columns[1:]) + 2 * (len(columns) - 1)
+        if others + natural <= width:
+            return columns, None
+        room = width - others
+        if room >= MIN_NAME_WIDTH and others + _name_width(rows, room) <= width:
+            return columns, room
+    return columns, None  # names longer than the terminal: printed whole, overflowing
+
+
+def print_models(console: Console, report: Report) -> None:
+    """The widest layout that fits the terminal; a number is never broken. Names longer than
+    any terminal (a Bedrock ARN-like id) may still overflow; nothing is cut."""
+    rows = model_rows(report)
+    columns, name_width = fit_models(rows, console.width)
+    dropped = [name for name in DROP_ORDER if name not in columns]
+    print_table(console, models_table(rows, columns, name_width))
     deprecated = sum(is_deprecated(model, report.today) for model in report.models)
     console.print(
         Text(
@@ -126,7 +156,7 @@ def print_models(console: Console, report: Report) -> None:
         )
     )
     if dropped:
-        hidden = ", ".join(name for name in DROP_ORDER if name in dropped)
+        hidden = ", ".join(dropped)
         console.print(
             Text(f"not shown at this width: {hidden} (--format json has every field)", style="dim")
         )
