@@ -14,7 +14,7 @@ in flow style, are reported and left for a human to edit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
@@ -22,6 +22,7 @@ import yaml
 
 from promptbudget.errors import PromptBudgetError
 from promptbudget.estimates import WorkflowEstimate
+from promptbudget.headroom import LimitCheck
 from promptbudget.manifest.model import CostLimit, Limits
 from promptbudget.rules.budget import UNBOUNDED
 from promptbudget.units import format_tokens, format_usd, parse_percent_option
@@ -56,16 +57,26 @@ def round_up(value: Decimal, *, integer: bool) -> Decimal:
 
 @dataclass(frozen=True)
 class LimitChange:
-    workflow: str
+    workflow: str  # a template limit: ""
     key: str
     before: Decimal | None  # the limit as written; None: absent
     after: Decimal
     measured: Decimal
     statistic: str | None = None  # cost limits: "mean", "p95"...
+    step: str | None = None  # a step limit: the step's name
+    template: str | None = None  # a template limit: the template's path
+    counted_with: str | None = None  # a template limit per model or encoding: its name
+    line: int | None = None  # a step or template limit: the line where it is written
 
     @property
     def verb(self) -> str:
         return "added" if self.before is None else "raised"
+
+    @property
+    def subject(self) -> str:
+        if self.template is not None:
+            return self.template + (f" ({self.counted_with})" if self.counted_with else "")
+        return f"{self.workflow}/{self.step}" if self.step else self.workflow
 
 
 def _measured(estimate: WorkflowEstimate) -> Iterator[tuple[str, Decimal, str | None]]:
@@ -106,18 +117,54 @@ def _current(limits: Limits, key: str) -> Decimal | None:
 
 
 def plan_limits(estimates: tuple[WorkflowEstimate, ...], headroom: Decimal) -> list[LimitChange]:
-    """The limits to add or raise: never lower a limit that holds."""
+    """The workflow limits to add or raise: never lower a limit that holds. (Whether a
+    limit someone wrote is raised is the caller's choice: ``--raise``.)"""
     changes = []
     for estimate in estimates:
         for key, measured, statistic in _measured(estimate):
-            integer = "cost" not in key and "spend" not in key
-            target = round_up(measured * (1 + headroom), integer=integer)
+            target = _target(key, measured, headroom)
             before = _current(estimate.workflow.limits, key)
             if before is not None and before >= measured:
                 continue  # holds today: the team's number stands
             if before is not None and target <= before:
                 continue
             changes.append(LimitChange(estimate.name, key, before, target, measured, statistic))
+    return changes
+
+
+def _target(key: str, measured: Decimal, headroom: Decimal) -> Decimal:
+    integer = "cost" not in key and "spend" not in key
+    return round_up(measured * (1 + headroom), integer=integer)
+
+
+def plan_broken(checks: Iterable[LimitCheck], headroom: Decimal) -> list[LimitChange]:
+    """Step and template limits broken today, at today's value plus headroom: baseline never
+    adds these (a step or template limit is a deliberate choice), it only raises those that
+    break, and only with ``--raise``."""
+    changes = []
+    seen: set[tuple[int | None, str | None]] = set()
+    for check in checks:
+        if check.level == "workflow" or check.status != "over" or check.measured is None:
+            continue
+        if (check.line, check.counted_with) in seen:  # a pattern matching several templates
+            continue
+        seen.add((check.line, check.counted_with))
+        measured = Decimal(check.measured)
+        counted = check.counted_with if check.level == "template" else None
+        changes.append(
+            LimitChange(
+                workflow=check.workflow or "",
+                key=check.key,
+                before=Decimal(check.limit),
+                after=_target(check.key, measured, headroom),
+                measured=measured,
+                statistic=check.statistic,
+                step=check.step,
+                template=check.template,
+                counted_with=counted,
+                line=check.line,
+            )
+        )
     return changes
 
 
@@ -146,8 +193,9 @@ class BaselineError(PromptBudgetError):
 
 @dataclass(frozen=True)
 class Skipped:
-    workflow: str
+    workflow: str  # or, for a step or template limit, its subject
     reason: str
+    kind: str = "workflow"  # "limit": one step or template limit
 
 
 def _key(mapping: yaml.MappingNode, name: str) -> tuple[yaml.Node, yaml.Node] | None:
@@ -216,10 +264,17 @@ def edit_manifest(text: str, changes: list[LimitChange]) -> tuple[str, list[Skip
     workflows = found[1]
     shared = _shared(root)
     by_workflow: dict[str, list[LimitChange]] = {}
-    for change in changes:
-        by_workflow.setdefault(change.workflow, []).append(change)
     edits: list[_Edit] = []
     skipped: list[Skipped] = []
+    for change in changes:
+        if change.step is None and change.template is None:
+            by_workflow.setdefault(change.workflow, []).append(change)
+            continue
+        edit = _edit_in_place(root, shared, change)
+        if isinstance(edit, str):
+            skipped.append(Skipped(change.subject, edit, "limit"))
+        else:
+            edits.append(edit)
     for name, wanted in by_workflow.items():
         entry = _key(workflows, name)
         if entry is None or not isinstance(entry[1], yaml.MappingNode):
@@ -234,6 +289,38 @@ def edit_manifest(text: str, changes: list[LimitChange]) -> tuple[str, list[Skip
     for edit in sorted(edits, key=lambda e: e.start, reverse=True):
         text = text[: edit.start] + edit.text + text[edit.end :]
     return text, skipped
+
+
+def _edit_in_place(root: yaml.Node, shared: set[int], change: LimitChange) -> _Edit | str:
+    """A step or template limit replaced where it is written (found by its line and key);
+    the reason when it cannot be edited safely."""
+    # A template limit is ``max_tokens: N`` or ``max_tokens: {MODEL: N}``: the model's key
+    # first, else the scalar max_tokens on that line.
+    names = [n for n in (change.counted_with, change.key) if n]
+    found: dict[str, tuple[yaml.MappingNode, yaml.Node, bool]] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, in_shared = stack.pop()
+        in_shared = in_shared or id(node) in shared
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, in_shared) for item in node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        for key, value in node.value:
+            on_line = change.line is not None and key.start_mark.line == change.line - 1
+            if isinstance(key, yaml.ScalarNode) and key.value in names and on_line:
+                found.setdefault(key.value, (node, value, in_shared))
+            stack.append((value, in_shared))
+    for name in names:
+        if name not in found:
+            continue
+        mapping, value, in_shared = found[name]
+        if change.template is not None and not isinstance(value, yaml.ScalarNode):
+            continue
+        if in_shared or id(value) in shared:
+            return "it comes from a YAML anchor shared with others; edit it by hand"
+        return _replace_value(change, value, flow=mapping.flow_style is True)
+    return f"{change.key} not found at line {change.line}; edit it by hand"
 
 
 def _unsafe(workflow: yaml.MappingNode, shared: set[int]) -> str | None:
@@ -346,8 +433,20 @@ def describe(change: LimitChange) -> str:
     money = "cost" in change.key or "spend" in change.key
     measured = format_usd(change.measured) if money else format_tokens(int(change.measured))
     return (
-        f"{change.workflow}: {change.key}{what} {before} -> "
+        f"{change.subject}: {change.key}{what} {before} -> "
         f"{format_limit(change.key, change.after)} ({change.verb}; measured {measured})"
+    )
+
+
+def describe_kept(change: LimitChange) -> str:
+    """``support-reply: max_monthly_spend $1,500 kept; measured $4,213 (--raise: $5,300)``."""
+    assert change.before is not None
+    what = f" ({change.statistic})" if change.statistic not in (None, "mean") else ""
+    money = "cost" in change.key or "spend" in change.key
+    measured = format_usd(change.measured) if money else format_tokens(int(change.measured))
+    return (
+        f"{change.subject}: {change.key}{what} {format_limit(change.key, change.before)} kept; "
+        f"measured {measured} (--raise would write {format_limit(change.key, change.after)})"
     )
 
 
@@ -358,10 +457,12 @@ __all__ = [
     "Skipped",
     "decode_manifest",
     "describe",
+    "describe_kept",
     "edit_manifest",
     "encode_manifest",
     "format_limit",
     "parse_headroom",
+    "plan_broken",
     "plan_limits",
     "round_up",
 ]

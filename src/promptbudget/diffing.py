@@ -112,6 +112,10 @@ class TemplateDiff:
     path: str
     model: str | None
     tokens: Change  # request tokens (messages and chat framing) for its model
+    # The template itself is unchanged and an included file grew: the include chain from
+    # the template to that file, and the file's first changed line (``includes.py``).
+    via: tuple[str, ...] = ()
+    line: int | None = None
 
     @property
     def status(self) -> Status:
@@ -142,6 +146,7 @@ class DiffResult:
     threshold: Decimal | None = None  # --fail-on-increase, in percent
     breaches: tuple[Breach, ...] = ()
     base_problem: str | None = None  # why the base could not be evaluated, if it could not
+    base_found: str | None = None  # no --base: how the base was found ("GITHUB_BASE_REF")
 
     @property
     def monthly_total(self) -> Change:

@@ -7,6 +7,8 @@ says what is wrong, where, and what would be valid; ``cli.py`` prints it as one 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class PromptBudgetError(Exception):
     """Base class: the message is printed as ``promptbudget: error: <message>``."""
@@ -33,6 +35,21 @@ class ManifestError(PromptBudgetError):
         prefix = f"{where}: " if path or line is not None else ""
         location = f" (at {json_path})" if json_path and json_path != "$" else ""
         super().__init__(f"{prefix}{message}{location}")
+
+
+class ManifestErrors(ManifestError):
+    """Several problems in one manifest, reported together: each one ``ManifestError`` (one
+    line), sorted by line. ``cli`` prints one ``error:`` line per problem."""
+
+    def __init__(self, errors: Sequence[ManifestError]) -> None:
+        self.errors = tuple(
+            sorted(errors, key=lambda e: (e.path or "", e.line is None, e.line or 0))
+        )
+        first = self.errors[0]
+        super().__init__(first.detail, path=first.path, line=first.line, json_path=first.json_path)
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
 
 
 class TemplateNotFoundError(PromptBudgetError):

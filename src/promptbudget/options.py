@@ -61,6 +61,7 @@ class Options:
     force: bool = False  # compress --write: also files that are read-only
     check_only: bool = False  # lock --check: write nothing, say what would change
     headroom: Decimal = Decimal("0.25")  # baseline: room above today's values (a share)
+    raise_limits: bool = False  # baseline --raise: raise limits someone wrote that break
     base_ref: str | None = None  # diff --base
     fail_on_increase: Decimal | None = None  # diff: a rise above this percent fails
     price_diff: Path | None = None  # models --diff FILE

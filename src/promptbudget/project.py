@@ -28,6 +28,7 @@ from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LOCK_NAME, Lock, read_lock
 from promptbudget.manifest.loader import find_manifest, load_manifest
 from promptbudget.manifest.model import Manifest, VariableSpec
+from promptbudget.manifest.validation import raise_all
 from promptbudget.options import Options
 from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
 from promptbudget.pricing.litellm import load_price_file
@@ -240,6 +241,7 @@ class Project:
         if manifest is None:
             return severities
         configured_as: dict[str, str] = {}
+        problems: list[ManifestError] = []
         for name, value in manifest.rules.items():
             found = find_rule(name)
 
@@ -252,14 +254,21 @@ class Project:
                 )
 
             if found is None:
-                raise fail(f"unknown rule {name!r}; see 'promptbudget rules' for codes and slugs")
-            if found.code in configured_as:
-                raise fail(
-                    f"{found.code} is configured twice (as {configured_as[found.code]!r} and "
-                    f"{name!r}); keep one"
+                problems.append(
+                    fail(f"unknown rule {name!r}; see 'promptbudget rules' for codes and slugs")
                 )
+                continue
+            if found.code in configured_as:
+                problems.append(
+                    fail(
+                        f"{found.code} is configured twice (as {configured_as[found.code]!r} "
+                        f"and {name!r}); keep one"
+                    )
+                )
+                continue
             configured_as[found.code] = name
             severities[found.code] = parse_severity(value)
+        raise_all(problems)
         return severities
 
     @cached_property

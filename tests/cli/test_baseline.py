@@ -75,7 +75,7 @@ def test_over_budget_project_passes_after_baseline(run_cli: RunCli, over_budget:
         if f["severity"] == "error"
     }
     assert len(measured) == 4
-    run = run_cli("baseline", cwd=over_budget)
+    run = run_cli("baseline", "--raise", cwd=over_budget)
     assert run.exit_code == 0, run.stderr
     assert "support-reply: max_input_tokens 8k -> 12k (raised; measured 8,951)" in run.stdout
     assert "4 raised" in run.stderr
@@ -89,7 +89,7 @@ def test_over_budget_project_passes_after_baseline(run_cli: RunCli, over_budget:
     check = run_cli("check", "--format", "json", cwd=over_budget)
     assert check.exit_code == 0, check.stdout
     assert not [f for f in check.json()["findings"] if f["severity"] == "error"]
-    again = run_cli("baseline", cwd=over_budget)
+    again = run_cli("baseline", "--raise", cwd=over_budget)
     assert again.stdout == ""
     assert "every limit already holds; nothing to change" in again.stderr
     assert manifest.read_text(encoding="utf-8") == after
@@ -110,7 +110,7 @@ def test_limits_that_hold_are_never_lowered(run_cli: RunCli, tmp_path: Path) -> 
 def test_diff_writes_nothing(run_cli: RunCli, over_budget: Path) -> None:
     manifest = over_budget / "budgets.yaml"
     before = manifest.read_bytes()
-    run = run_cli("baseline", "--diff", cwd=over_budget)
+    run = run_cli("baseline", "--diff", "--raise", cwd=over_budget)
     assert run.exit_code == 0
     assert run.stdout.startswith("--- a/budgets.yaml\n+++ b/budgets.yaml\n")
     assert "-      max_input_tokens: 8k\n+      max_input_tokens: 12k\n" in run.stdout
@@ -194,7 +194,7 @@ def test_flow_style_limits_are_edited_in_place(
         "    steps: [{prompt: a.j2, output_tokens: 100}]\n"
         "    limits: {max_input_tokens: 10, max_monthly_spend: $1}  # too tight\n",
     )
-    run = run_cli("baseline", cwd=root)
+    run = run_cli("baseline", "--raise", cwd=root)
     assert run.exit_code == 0, run.stderr
     assert (root / "budgets.yaml").read_text(encoding="utf-8").splitlines()[-1] == (
         "    limits: {max_input_tokens: 24, max_monthly_spend: '$6,300', max_output_tokens: 130, "
@@ -238,7 +238,7 @@ def test_crlf_and_bom_are_kept(run_cli: RunCli, make_project: Callable[..., Path
         "      max_input_tokens: 10\r\n"
     ).encode("utf-8")
     root = _project(make_project, manifest)
-    assert run_cli("baseline", cwd=root).exit_code == 0
+    assert run_cli("baseline", "--raise", cwd=root).exit_code == 0
     data = (root / "budgets.yaml").read_bytes()
     assert data.startswith(b"\xef\xbb\xbfversion: 1\r\n")
     assert b"\n" not in data.replace(b"\r\n", b"")
@@ -267,7 +267,76 @@ def test_the_edit_is_verified_in_memory_not_through_a_fixed_scratch_file(
     a directory squatting on that name shows none is used any more."""
     (over_budget / ".budgets.yaml.baseline").mkdir()
     before = {p.name for p in over_budget.iterdir()}
-    run = run_cli("baseline", cwd=over_budget)
+    run = run_cli("baseline", "--raise", cwd=over_budget)
     assert run.exit_code == 0, run.stderr
     assert "max_input_tokens 8k -> 12k" in run.stdout
     assert {p.name for p in over_budget.iterdir()} == before
+
+
+def test_limits_you_wrote_are_kept_and_listed_without_raise(
+    run_cli: RunCli, over_budget: Path
+) -> None:
+    """The issue's case: a $6,000 monthly limit is a decision, not a measurement."""
+    manifest = over_budget / "budgets.yaml"
+    before = manifest.read_text(encoding="utf-8")
+    run = run_cli("baseline", cwd=over_budget)
+    assert run.exit_code == 0, run.stderr
+    assert (
+        "promptbudget: support-reply: max_monthly_spend $6,000 kept; measured $16,796.58 "
+        "(--raise would write $21,000)"
+    ) in run.stderr
+    assert "4 limits you wrote break today and were kept" in run.stderr
+    assert "raised" not in run.stdout
+    after = manifest.read_text(encoding="utf-8")
+    assert "max_monthly_spend: $6,000" in after and "max_input_tokens: 8k" in after
+    assert set(before.splitlines()) <= set(after.splitlines())  # only additions
+    assert run_cli("check", cwd=over_budget).exit_code == 1  # still over: the user decides
+
+
+STEP_AND_TEMPLATE = """\
+version: 1
+defaults:
+  model: gpt-4.1-mini
+templates:
+  prompts/a.j2:
+    max_tokens: 5               # deliberately tight
+  "prompts/*.j2":
+    max_tokens: {o200k_base: 6, gpt-4.1: 7}
+workflows:
+  faq:
+    traffic: {requests_per_day: 100}
+    steps:
+      - prompt: a.j2
+        output_tokens: 50
+        limits:
+          max_input_tokens: 10  # the step's own budget
+    limits:
+      max_monthly_spend: $1,500
+"""
+
+
+def test_step_and_template_limits_are_planned(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    root = _project(make_project, STEP_AND_TEMPLATE)
+    counts = run_cli("count", "--format", "json", cwd=root).json()["templates"]
+    tokens = counts[0]["text_tokens"]  # the same for gpt-4.1-mini, gpt-4.1 and o200k_base
+    target = -(-tokens * 125 // 100)  # + 25%, rounded up (below 100: a whole number)
+    kept = run_cli("baseline", cwd=root)
+    assert "faq/a: max_input_tokens 10 kept; measured " in kept.stderr
+    assert (
+        f"prompts/a.j2 (gpt-4.1-mini): max_tokens 5 kept; measured {tokens} "
+        f"(--raise would write {target})"
+    ) in kept.stderr
+    assert "prompts/a.j2 (o200k_base): max_tokens 6 kept" in kept.stderr
+    assert "prompts/a.j2 (gpt-4.1): max_tokens 7 kept" in kept.stderr
+    assert run_cli("check", cwd=root).exit_code == 1
+    raised = run_cli("baseline", "--raise", cwd=root)
+    assert raised.exit_code == 0, raised.stderr
+    assert f"prompts/a.j2 (gpt-4.1-mini): max_tokens 5 -> {target} (raised; " in raised.stdout
+    assert "faq/a: max_input_tokens 10 -> " in raised.stdout
+    text = (root / "budgets.yaml").read_text(encoding="utf-8")
+    assert f"    max_tokens: {target}               # deliberately tight\n" in text
+    assert f"    max_tokens: {{o200k_base: {target}, gpt-4.1: {target}}}\n" in text
+    assert "# the step's own budget" in text
+    assert run_cli("check", cwd=root).exit_code == 0

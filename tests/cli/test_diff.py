@@ -285,7 +285,7 @@ def test_a_symlink_out_of_the_tree_is_not_followed_at_the_base(
         (["--base", "--upload-pack=x"], "is not a git ref"),
         (["--base", "HEAD", "--fail-on-increase", "ten"], "write a percentage such as 10%"),
         (["--base", "HEAD", "--fail-on-increase", "-5%"], "write a percentage such as 10%"),
-        ([], "Missing option '--base'"),
+        ([], "diff needs --base REF: no CI variable names the base"),
     ],
 )
 def test_bad_arguments(run_cli: RunCli, repo: Path, args: list[str], message: str) -> None:
@@ -337,16 +337,21 @@ def test_no_change_reads_as_such(run_cli: RunCli, repo: Path) -> None:
             "commit here\n",
         ),
         (
-            "main; touch pwned",
+            "main; touch pwned",  # not a branch name (a space): no command to suggest
             "promptbudget: error: unknown git ref 'main; touch pwned': not a branch, tag or "
-            "commit here (in a shallow CI checkout, fetch it first: git fetch --depth=1 origin "
-            "'main; touch pwned')\n",
+            "commit here\n",
         ),
         (
-            "release/2.0",
-            "promptbudget: error: unknown git ref 'release/2.0': not a branch, tag or commit "
-            "here (in a shallow CI checkout, fetch it first: git fetch --depth=1 origin "
-            "release/2.0)\n",
+            "main;touch",  # a valid branch name that a shell would split: quoted
+            "promptbudget: error: unknown git ref 'main;touch': not a branch, tag or commit "
+            "here (in a shallow CI checkout, fetch it first: git fetch --no-tags --depth=50 "
+            "origin 'main;touch:refs/heads/main;touch')\n",
+        ),
+        (
+            "origin/release/2.0",
+            "promptbudget: error: unknown git ref 'origin/release/2.0': not a branch, tag or "
+            "commit here (in a shallow CI checkout, fetch it first: git fetch --no-tags "
+            "--depth=50 origin release/2.0:refs/remotes/origin/release/2.0)\n",
         ),
     ],
 )

@@ -115,6 +115,21 @@ def test_errors_name_the_pyproject_line(
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+def test_every_error_of_the_tool_table_in_one_run(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    text = PYPROJECT.replace("defaults = {", "default = {").replace(
+        'max_input_tokens = "1k"', 'max_input_tokens = "lots"'
+    )
+    root = make_project({"pyproject.toml": text, "prompts/a.j2": PROMPT})
+    run = run_cli("check", cwd=root)
+    assert run.exit_code == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 2, run.stderr
+    assert lines[0].startswith("promptbudget: error: pyproject.toml:9: unknown key 'default'")
+    assert lines[1].startswith("promptbudget: error: pyproject.toml:20: 'lots' is not valid")
+
+
 def test_config_option_with_a_pyproject_without_the_table(
     run_cli: RunCli, make_project: Callable[..., Path]
 ) -> None:

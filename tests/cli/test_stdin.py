@@ -145,3 +145,16 @@ def test_stdin_filename_without_dash_is_a_usage_error(
     assert result.stderr == (
         "promptbudget: error: --stdin-filename names the template read from stdin; pass - too\n"
     )
+
+
+def test_stdin_is_named_the_same_from_a_subdirectory(
+    run_cli: RunCli, stdin: Callable[[bytes], io.BytesIO], make_project: Callable[..., Path]
+) -> None:
+    project = make_project({"budgets.yaml": "version: 1\n", "prompts/a.txt": TEXT})
+    stdin(b"Hello {{ who }}\n")
+    result = run_cli("count", "-", "-f", "json", cwd=project / "prompts")
+    assert [t["path"] for t in result.json()["templates"]] == ["<stdin>"]
+    assert {f["path"] for f in result.json()["findings"]} == {"<stdin>"}
+    stdin(TEXT.encode())
+    named = run_cli("count", "-", "--stdin-filename", "b.j2", "-f", "json", cwd=project / "prompts")
+    assert [t["path"] for t in named.json()["templates"]] == ["b.j2"]  # relative to the cwd

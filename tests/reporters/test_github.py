@@ -186,7 +186,7 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     # sorted by file and line: the deprecated classify model (line 46, PB116) comes first
-    assert lines[0].startswith("::warning file=budgets.yaml,line=46,title=PB116 deprecated-model")
+    assert lines[0].startswith("::warning file=budgets.yaml,line=48,title=PB116 deprecated-model")
     pb106 = next(line for line in lines if "PB106" in line)
     assert pb106.startswith(
         "::error file=budgets.yaml,line=67,title=PB106 cost-per-request-over-budget::"
@@ -224,7 +224,7 @@ def test_auto_format_is_github_inside_github_actions(
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     result = run_cli("check", *args, cwd=EXAMPLES / "over-budget")
     assert result.exit_code == 1
-    assert result.stdout.startswith("::warning file=budgets.yaml,line=46,")
+    assert result.stdout.startswith("::warning file=budgets.yaml,line=48,")
     assert result.stdout.endswith("promptbudget check: 4 error(s), 4 warning(s), 1 info\n")
 
 

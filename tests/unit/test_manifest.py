@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Run
-from promptbudget.errors import ManifestError
+from promptbudget.errors import ManifestError, ManifestErrors
 from promptbudget.manifest.loader import find_manifest, load_manifest
 from promptbudget.manifest.model import CostLimit
 
@@ -79,7 +79,8 @@ BAD_MANIFESTS = [
         "unknown-limit",
         GOOD.replace("max_input_tokens: 6k", "max_input_token: 6k"),
         13,
-        "unknown key 'max_input_token'; valid keys: max_cost_per_outcome",
+        "unknown key 'max_input_token'; did you mean 'max_input_tokens'? valid keys: "
+        "max_cost_per_outcome",
     ),
     (
         "workflows-as-list",
@@ -290,3 +291,87 @@ def test_manifest_models_override_and_add(make_project: Callable[..., Path]) -> 
         D("0.4"),
         "custom",
     )
+
+
+def test_every_schema_error_is_reported_at_once_sorted_by_line(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    """Three typos at three levels (top, workflow, limits): three lines, one run."""
+    text = (
+        GOOD.replace("defaults:", "default:")
+        .replace("success_rate: 90%", "sucess_rate: 90%")
+        .replace("max_input_tokens: 6k", "max_input_token: 6k")
+    )
+    root = make_project({"budgets.yaml": text, **PROMPT})
+    result = run_cli("check", cwd=root)
+    assert result.exit_code == 2, result
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3, result.stderr
+    assert lines[0].startswith("promptbudget: error: budgets.yaml:2: unknown key 'default'; ")
+    assert "did you mean 'defaults'?" in lines[0]
+    assert lines[1].startswith("promptbudget: error: budgets.yaml:8: unknown key 'sucess_rate'")
+    assert "did you mean 'success_rate'?" in lines[1]
+    assert "(at $.workflows.greet.sucess_rate)" in lines[1]
+    assert lines[2].startswith("promptbudget: error: budgets.yaml:13: unknown key 'max_input_t")
+    assert "(at $.workflows.greet.limits.max_input_token)" in lines[2]
+
+
+def test_every_conversion_error_is_reported_at_once(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    """Values the schema accepts but the converter refuses (a unit, a route, a template
+    pattern) are collected too, each at its own line."""
+    text = GOOD.replace("output_tokens: 50", "output_tokens: {p50: 50, p95: 20}") + (
+        "routes:\n"
+        "  main: {model: gpt-4.1-mini}\n"
+        "  half: {split: [{model: gpt-4.1-mini, share: 50%}, {model: gpt-4.1, share: 40%}]}\n"
+        "templates:\n"
+        "  prompts/nope.j2: {max_tokens: 100}\n"
+    )
+    root = make_project({"budgets.yaml": text, **PROMPT})
+    with pytest.raises(ManifestErrors) as info:
+        load_manifest(root / "budgets.yaml", cwd=root)
+    found = [(e.line, e.json_path) for e in info.value.errors]
+    assert found == [
+        (11, "$.workflows.greet.steps[0].output_tokens"),
+        (18, "$.routes.half.split"),
+        (20, '$.templates["prompts/nope.j2"]'),
+    ]
+    result = run_cli("check", cwd=root)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 3, result.stderr
+    assert "matches no file" in result.stderr.splitlines()[2]
+
+
+def test_a_single_error_is_still_one_plain_manifest_error(
+    make_project: Callable[..., Path],
+) -> None:
+    root = make_project(
+        {"budgets.yaml": GOOD.replace("max_input_tokens: 6k", "max_input_tokens: lots"), **PROMPT}
+    )
+    with pytest.raises(ManifestError) as info:
+        load_manifest(root / "budgets.yaml", cwd=root)
+    assert not isinstance(info.value, ManifestErrors)
+
+
+def test_schema_and_conversion_errors_come_together(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    """A typo in one workflow does not hide a refused value in another; the workflow with
+    the typo is not converted (no second, derived error for it)."""
+    second = GOOD.split("workflows:\n", 1)[1].replace("greet:", "other:")
+    text = (
+        GOOD.replace("success_rate: 90%", "sucess_rate: 90%")
+        + second.replace("output_tokens: 50", "output_tokens: {p50: 50, p95: 20}")
+        + "rules:\n  PB101: fatal\n"
+    )
+    root = make_project({"budgets.yaml": text, **PROMPT})
+    result = run_cli("check", cwd=root)
+    assert result.exit_code == 2, result
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[2].split(":")[1] for line in lines] == ["8", "21", "27"], lines
+    assert "unknown key 'sucess_rate'" in lines[0]
+    assert "p95 (20) is below p50 (50)" in lines[1]
+    assert "one of off, info, warning, error" in lines[2]

@@ -27,7 +27,7 @@ from promptbudget.cli.output import (
     usage_message,
     use_color,
 )
-from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.errors import ManifestErrors, PromptBudgetError, UsageError
 from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
 from promptbudget.progress import set_sink
@@ -301,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_sink(None)
             close_cache()
     except PromptBudgetError as err:
-        stderr_line(f"promptbudget: error: {err}")
+        for problem in err.errors if isinstance(err, ManifestErrors) else (err,):
+            stderr_line(f"promptbudget: error: {problem}")
         return 2
     except typer.Exit as err:
         return int(err.exit_code)

@@ -4,7 +4,6 @@ schema, init."""
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -88,6 +87,14 @@ def baseline(
     diff: Annotated[
         bool, typer.Option("--diff", help="Print the change to budgets.yaml; write nothing.")
     ] = False,
+    raise_limits: Annotated[
+        bool,
+        typer.Option(
+            "--raise",
+            help="Also raise the limits you wrote (workflow, step, template) that break "
+            "today; without it they are listed and kept.",
+        ),
+    ] = False,
     config: ConfigOption = None,
     prices: PricesOption = None,
     samples: SamplesOption = 1000,
@@ -95,10 +102,11 @@ def baseline(
 ) -> int:
     """Write limits at today's values plus headroom into budgets.yaml: enforce from day one.
 
-    Adds the limits a workflow lacks and raises the ones it breaks today; a limit that holds
-    is never lowered. Comments and formatting in budgets.yaml are kept.
+    Adds the limits a workflow lacks; a limit that holds is never lowered, and a limit you
+    wrote that breaks today is listed and kept (--raise raises it). Comments and formatting
+    in budgets.yaml are kept.
     """
-    from promptbudget.baseline import describe, parse_headroom
+    from promptbudget.baseline import describe, describe_kept, parse_headroom
     from promptbudget.commands import baseline as command
     from promptbudget.compression import unified_diff
 
@@ -112,16 +120,25 @@ def baseline(
         samples=samples,
         seed=seed,
     )
-    result = command.run(replace(options, headroom=share, diff=diff))
+    result = command.run(replace(options, headroom=share, diff=diff, raise_limits=raise_limits))
     shown = os.path.relpath(result.path, Path.cwd())
+    for kept in result.kept:
+        stderr_line(f"promptbudget: {describe_kept(kept)}")
+    if result.kept:
+        stderr_line(
+            f"promptbudget: {len(result.kept)} limit{'s' if len(result.kept) != 1 else ''} "
+            "you wrote break today and were kept; 'promptbudget baseline --raise' raises them"
+        )
     for skipped in result.skipped:
-        stderr_line(f"promptbudget: skipped workflow {skipped.workflow!r}: {skipped.reason}")
+        stderr_line(f"promptbudget: skipped {skipped.kind} {skipped.workflow!r}: {skipped.reason}")
     if diff:
         write_text(unified_diff(shown, result.before, result.after), None)
     else:
         write_text("".join(describe(change) + "\n" for change in result.changes), None)
-    if not result.changes:
+    if not result.changes and not result.kept:
         stderr_line(f"{shown}: every limit already holds; nothing to change")
+    elif not result.changes:
+        stderr_line(f"{shown}: nothing written")
     elif not diff:
         added = sum(1 for c in result.changes if c.before is None)
         stderr_line(
@@ -327,10 +344,26 @@ def init(
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> int:
-    """Create a budgets.yaml and an example prompt that pass 'promptbudget check'."""
+    """Create a budgets.yaml (and an example prompt) that pass 'promptbudget check'.
+
+    In a project whose prompts/ already holds templates, budgets.yaml gets one commented
+    workflow stub per template instead, and no example file is written.
+    """
     from promptbudget.scaffold import write_scaffold
 
-    for written in write_scaffold(directory, force=force):
-        sys.stderr.write(f"created {written}\n")
-    sys.stderr.write("next: edit budgets.yaml, then run 'promptbudget check'\n")
+    scaffold = write_scaffold(directory, force=force)
+    for written in scaffold.written:
+        stderr_line(f"created {written}")
+    if scaffold.templates:
+        stubs = "a commented workflow stub" if scaffold.templates == 1 else "commented stubs"
+        stderr_line(
+            f"found {scaffold.templates} template{'s' if scaffold.templates != 1 else ''} in "
+            f"prompts/ ({stubs} in budgets.yaml; no example file written)"
+        )
+        stderr_line(
+            "next: uncomment the workflows you run, then 'promptbudget baseline' writes their "
+            "limits at today's values + 25%; 'promptbudget check' gates on them"
+        )
+    else:
+        stderr_line("next: edit budgets.yaml, then run 'promptbudget check'")
     return 0

@@ -17,6 +17,7 @@ from promptbudget.errors import UsageError
 from promptbudget.options import Options, OutputFormat
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
+from promptbudget.reporters.locations import relative_to_cwd
 
 
 def terminal_columns() -> int | None:
@@ -53,11 +54,18 @@ def emit_report(report: Report, options: Options) -> int:
     fmt = options.output_format.resolve()
     columns = terminal_columns()
     width = columns or (shutil.get_terminal_size((100, 24)).columns if options.color else 160)
+    project = report.root or str(options.cwd)
+    if fmt in (OutputFormat.GITHUB, OutputFormat.SARIF):
+        # GitHub resolves annotation and code-scanning paths from the repository's root (the
+        # workspace); elsewhere they stay relative to the project root (SARIF's %SRCROOT%).
+        workspace = os.environ.get("GITHUB_WORKSPACE")
+    else:  # read by a person (or an editor) where the command ran
+        report, workspace = relative_to_cwd(report, options.cwd), None
     settings = ReportSettings(
         color=options.color,
         width=max(width, 60),
-        workspace=os.environ.get("GITHUB_WORKSPACE") or str(options.cwd),
-        root=report.root or str(options.cwd),
+        workspace=workspace,
+        root=project,
         verbosity=options.verbosity,
         # finding lines wrap at a terminal's width; piped, each stays one line for grep
         wrap=columns is not None or (options.output is None and sys.stdout.isatty()),

@@ -362,14 +362,16 @@ def estimate(
 @app.command()
 def diff(
     base: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--base",
             metavar="REF",
             help="The git ref to compare with (a branch, tag or commit, e.g. origin/main or "
-            "HEAD~1). The working tree is the head; the checkout is never touched.",
+            "HEAD~1). The working tree is the head; the checkout is never touched. Without "
+            "it: origin/$GITHUB_BASE_REF, else the merge-base with GitLab's "
+            "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME or with the remote's default branch.",
         ),
-    ],
+    ] = None,
     fail_on_increase: Annotated[
         str | None,
         typer.Option(
@@ -420,4 +422,16 @@ def diff(
         seed=seed,
     )
     options = replace(options, base_ref=base, fail_on_increase=threshold)
-    return emit_report(command.run(options), options)
+    report = command.run(options)
+    found = report.diff.base_found if report.diff else None
+    if report.diff is not None and found is not None and options.verbosity >= 0:
+        stderr_line(
+            f"promptbudget: diff base: {report.diff.base_ref} "
+            f"({report.diff.base_commit[:7]}, {found})"
+        )
+    code = emit_report(report, options)
+    if report.diff is not None and options.output is not None:
+        from promptbudget.reporters.diff_format import summary_line
+
+        stderr_line(summary_line(report, str(options.output)))
+    return code

@@ -1,5 +1,7 @@
-"""``promptbudget baseline``: add missing limits and raise broken ones to today's values plus
-headroom, editing budgets.yaml in place (or, with ``--diff``, only planning it)."""
+"""``promptbudget baseline``: add missing workflow limits at today's values plus headroom,
+editing budgets.yaml in place (or, with ``--diff``, only planning it). Limits someone wrote
+(workflow, step or template) that break today are listed and kept, or raised with
+``--raise``."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ from promptbudget.baseline import (
     decode_manifest,
     edit_manifest,
     encode_manifest,
+    plan_broken,
     plan_limits,
 )
 from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.evaluation import project_templates
 from promptbudget.fileio import reason, remove_stale_temporaries, replace_file
+from promptbudget.headroom import budget_checks, template_checks
 from promptbudget.lanes import estimate_workflows
 from promptbudget.manifest.loader import load_manifest
 from promptbudget.manifest.model import CostLimit
@@ -31,6 +36,7 @@ class BaselineResult:
     skipped: tuple[Skipped, ...]
     before: str
     after: str
+    kept: tuple[LimitChange, ...] = ()  # written limits broken today, left as written
 
 
 def run(options: Options) -> BaselineResult:
@@ -46,7 +52,13 @@ def run(options: Options) -> BaselineResult:
     estimates = estimate_workflows(
         project, samples=options.samples, seed=options.seed, workflow=options.workflow
     )
-    planned = plan_limits(estimates, options.headroom)
+    checks = [c for c in budget_checks(estimates, manifest.display_path) if c.level == "step"]
+    if manifest.templates and options.workflow is None:
+        checks.extend(template_checks(project_templates(project), manifest))
+    planned = plan_limits(estimates, options.headroom) + plan_broken(checks, options.headroom)
+    # A limit someone wrote is theirs: raised only with --raise, else listed and kept.
+    kept = () if options.raise_limits else tuple(c for c in planned if c.before is not None)
+    planned = [c for c in planned if c.before is None or options.raise_limits]
     if not options.diff:
         remove_stale_temporaries(manifest.path.parent)  # what killed runs left behind
     try:
@@ -56,7 +68,12 @@ def run(options: Options) -> BaselineResult:
     text, bom, crlf = decode_manifest(raw)
     edited, skipped = edit_manifest(text, planned)
     skipped_names = {s.workflow for s in skipped}
-    changes = tuple(c for c in planned if c.workflow not in skipped_names)
+    changes = tuple(
+        c
+        for c in planned
+        if c.subject not in skipped_names
+        and not (c.workflow in skipped_names and c.template is None)
+    )
     _check_edit(manifest.path, edited, changes, options)
     if not options.diff and edited != text:
         replace_file(
@@ -66,7 +83,7 @@ def run(options: Options) -> BaselineResult:
             shown=manifest.display_path,
             activity="baseline ran",
         )
-    return BaselineResult(manifest.path, changes, tuple(skipped), text, edited)
+    return BaselineResult(manifest.path, changes, tuple(skipped), text, edited, kept)
 
 
 def _check_edit(
@@ -77,11 +94,26 @@ def _check_edit(
     loaded = load_manifest(path, cwd=options.cwd, text=edited)
     workflows = {w.name: w for w in loaded.workflows}
     for change in changes:
-        value = getattr(workflows[change.workflow].limits, change.key)
+        value: object
+        if change.template is not None:
+            value = next(
+                (
+                    tokens
+                    for limit in loaded.templates
+                    for name, tokens in limit.max_tokens.items()
+                    if limit.lines.get(name, limit.line) == change.line
+                ),
+                None,
+            )
+        elif change.step is not None:
+            steps = {s.name: s for s in workflows[change.workflow].steps}
+            value = getattr(steps[change.step].limits, change.key)
+        else:
+            value = getattr(workflows[change.workflow].limits, change.key)
         amount = value.amount if isinstance(value, CostLimit) else value
-        if amount is None or Decimal(amount) != change.after:
+        if not isinstance(amount, int | Decimal) or Decimal(amount) != change.after:
             raise PromptBudgetError(
-                f"baseline could not write {change.key} for {change.workflow} safely "
+                f"baseline could not write {change.key} for {change.subject} safely "
                 f"(it reads back as {amount}); budgets.yaml was not changed. This is a bug: "
                 "please report it with your budgets.yaml"
             )

@@ -8,13 +8,10 @@ manifest), then turned into dataclasses with human units parsed. Every problem i
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
-from functools import cache
-from importlib import resources
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -22,7 +19,6 @@ from promptbudget.bounded import (
     YamlBoundsError,
     check_yaml_events,
 )
-from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import ManifestError
 from promptbudget.manifest.convert import Converter, parse_percent_value
@@ -32,10 +28,14 @@ from promptbudget.manifest.model import (
     PathIgnore,
     ReplayMatch,
     ReplaySettings,
+    Route,
+    TemplateLimit,
     Workflow,
 )
 from promptbudget.manifest.overrides import apply_overrides
-from promptbudget.manifest.paths import Lines, format_json_path, join_path, line_for
+from promptbudget.manifest.paths import Lines, join_path
+from promptbudget.manifest.validation import load_schema, raise_all, validate
+from promptbudget.pricing.catalog import PriceCatalog
 from promptbudget.templates.source import display_path
 from promptbudget.units import parse_tokens
 
@@ -44,13 +44,9 @@ MAX_MANIFEST_BYTES = 1_048_576
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 64
 
+_T = TypeVar("_T")
 
-@cache
-def load_schema() -> dict[str, Any]:
-    """The manifest JSON Schema shipped in the package."""
-    text = resources.files(__package__).joinpath("schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+__all__ = ["find_manifest", "load_manifest", "load_schema"]
 
 
 def find_manifest(start: Path) -> Path | None:
@@ -116,8 +112,8 @@ def load_manifest(
     if overrides:
         data = apply_overrides(data, overrides, workflow=workflow)
     _unquoted_off(data)
-    validate(data, lines, shown)
-    return _to_manifest(data, lines, path.resolve(), shown, prices)
+    problems = validate(data, lines, shown)
+    return _to_manifest(data, lines, path.resolve(), shown, prices, problems)
 
 
 def _unquoted_off(data: dict[str, Any]) -> None:
@@ -253,115 +249,6 @@ def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
         loader.dispose()
 
 
-def validate(data: Any, lines: Lines, shown: str) -> None:
-    """Validate against the schema; raise the single most useful error. A document the
-    cache knows to be valid (the same ``repr``, the same schema) is not validated again, so
-    jsonschema is not even imported."""
-    store = active_store()
-    key = None
-    if store is not None:
-        schema_text = resources.files(__package__).joinpath("schema.json").read_text("utf-8")
-        key = cache_key("valid manifest", schema_text, repr(data))
-        if store.get(key) is True:
-            return
-
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    validator = Draft202012Validator(load_schema())
-    error = best_match(validator.iter_errors(data))
-    if error is None:
-        if store is not None and key is not None:
-            store.put(key, True)
-        return
-    message, json_path = _describe(error)
-    raise ManifestError(message, path=shown, line=line_for(lines, json_path), json_path=json_path)
-
-
-def _describe(error: Any) -> tuple[str, str]:
-    """A human sentence for a jsonschema error, and the JSON path it concerns."""
-    json_path = format_json_path(error.absolute_path)
-    instance = error.instance
-    # Climb out of oneOf branches to the schema that says what is valid.
-    hinted = error
-    while "x-valid" not in _schema_of(hinted) and hinted.parent is not None:
-        hinted = hinted.parent
-    hint = _schema_of(hinted).get("x-valid")
-    if error.validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(_schema_of(error).get("properties", {}))
-        unknown = sorted(set(instance) - set(allowed))
-        key = unknown[0] if unknown else "?"
-        valid = f"; valid keys: {', '.join(allowed)}" if allowed else ""
-        return f"unknown key {key!r}{valid}", join_path(json_path, key)
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else "?"
-        return f"missing required key {missing!r}", json_path
-    if error.validator == "not" and isinstance(instance, dict):
-        clash = [key for key in _required_keys(error.validator_value) if key in instance]
-        if len(clash) >= 2:
-            keys = " and ".join(repr(key) for key in clash)
-            advice = f"expected {hint}" if hint else "keep one of them"
-            return f"{keys} cannot be used together; {advice}", json_path
-    if error.validator == "propertyNames":
-        return f"invalid name {error.instance!r}; expected {hint or 'a valid name'}", json_path
-    if error.validator in {"minProperties", "maxProperties"} and hint:
-        return f"expected {hint}", json_path
-    if error.validator == "minItems":
-        return f"must not be empty; expected {hint or 'at least one item'}", json_path
-    if hint:
-        return f"{_show(instance)} is not valid here; expected {hint}", json_path
-    if error.validator == "type":
-        expected = error.validator_value
-        return f"expected {_type_words(expected)}, got {_show(instance)}", json_path
-    return error.message, json_path
-
-
-def _required_keys(schema: Any) -> list[str]:
-    """The keys a ``not`` schema forbids together: ``{required: [...]}`` or ``anyOf`` of them."""
-    if not isinstance(schema, dict):
-        return []
-    keys = [str(key) for key in schema.get("required", [])]
-    for branch in schema.get("anyOf", []):
-        keys.extend(key for key in _required_keys(branch) if key not in keys)
-    return keys
-
-
-def _schema_of(error: Any) -> dict[str, Any]:
-    schema = error.schema
-    return schema if isinstance(schema, dict) else {}
-
-
-def _type_words(expected: object) -> str:
-    words = {
-        "object": "a mapping (key: value)",
-        "array": "a list",
-        "string": "text",
-        "integer": "a whole number",
-        "number": "a number",
-        "boolean": "true or false",
-    }
-    if isinstance(expected, list):
-        return " or ".join(words.get(str(e), str(e)) for e in expected)
-    return words.get(str(expected), str(expected))
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "an empty value"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _yaml_type(value: object) -> str:
-    if isinstance(value, list):
-        return "list"
-    return type(value).__name__
-
-
 # -- conversion -----------------------------------------------------------------------------
 
 
@@ -370,26 +257,38 @@ def _replay_settings(
     lines: Lines,
     converter: Converter,
     workflows: tuple[Workflow, ...],
+    problems: list[ManifestError],
+    failed: set[str],
 ) -> ReplaySettings:
+    """``replay:``; a rule naming a workflow that failed to convert is left out (that
+    workflow's own error is reported)."""
     steps = {w.name: {s.name for s in w.steps} for w in workflows}
     rules = []
     for index, rule in enumerate(data.get("match") or ()):
         path = f"$.replay.match[{index}]"
+        if rule["workflow"] in failed:
+            continue
         if rule["workflow"] not in steps:
             known = ", ".join(sorted(steps)) or "none"
-            raise converter.fail(
-                f"replay rule names workflow {rule['workflow']!r}, which is not in workflows: "
-                f"(workflows: {known})",
-                f"{path}.workflow",
+            problems.append(
+                converter.fail(
+                    f"replay rule names workflow {rule['workflow']!r}, which is not in "
+                    f"workflows: (workflows: {known})",
+                    f"{path}.workflow",
+                )
             )
+            continue
         step = rule.get("step")
         if step is not None and step not in steps[rule["workflow"]]:
             known = ", ".join(sorted(steps[rule["workflow"]]))
-            raise converter.fail(
-                f"replay rule names step {step!r}, which workflow {rule['workflow']!r} does not "
-                f"have (steps: {known})",
-                f"{path}.step",
+            problems.append(
+                converter.fail(
+                    f"replay rule names step {step!r}, which workflow {rule['workflow']!r} "
+                    f"does not have (steps: {known})",
+                    f"{path}.step",
+                )
             )
+            continue
         rules.append(
             ReplayMatch(
                 workflow=rule["workflow"],
@@ -404,30 +303,194 @@ def _replay_settings(
     return ReplaySettings(match=tuple(rules), columns=columns)
 
 
+def _yaml_type(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+class _Collector:
+    """Conversion problems, collected so that one run reports them all. A part of the
+    document the schema already refused is not converted (its data is not what the
+    converter expects); every other part is."""
+
+    def __init__(self, problems: list[ManifestError]) -> None:
+        self.problems = problems
+        # At "$" only a missing key (version) or an unknown one: nothing the converter reads.
+        self.broken = [p.json_path for p in problems if p.json_path and p.json_path != "$"]
+
+    def blocked(self, path: str, *, below: bool = True) -> bool:
+        """A schema error at ``path``, above it, or (``below``) inside it."""
+        for bad in self.broken:
+            if path == bad or path.startswith((f"{bad}.", f"{bad}[")):
+                return True
+            if below and bad.startswith((f"{path}.", f"{path}[")):
+                return True
+        return False
+
+    def one(self, path: str, convert: Callable[[], _T], default: _T) -> _T:
+        if self.blocked(path):
+            return default
+        try:
+            return convert()
+        except ManifestError as err:
+            self.problems.append(err)
+            return default
+
+    def each(self, path: str, items: Any, convert: Callable[[str, Any], _T]) -> dict[str, _T]:
+        """``convert`` applied to each item of the mapping at ``path``; a failing item's
+        error is kept and the item left out, so the other items are still checked."""
+        out: dict[str, _T] = {}
+        if self.blocked(path, below=False) or not isinstance(items, dict):
+            return out
+        for name, value in items.items():
+            if self.blocked(join_path(path, str(name))):
+                continue
+            try:
+                out[str(name)] = convert(str(name), value)
+            except ManifestError as err:
+                self.problems.append(err)
+        return out
+
+
 def _to_manifest(
-    data: Mapping[str, Any], lines: Lines, path: Path, shown: str, prices: Path | None
+    data: Mapping[str, Any],
+    lines: Lines,
+    path: Path,
+    shown: str,
+    prices: Path | None,
+    problems: list[ManifestError],
 ) -> Manifest:
+    """The dataclasses; the schema's ``problems`` and every conversion problem are raised
+    together (a problem that makes the rest meaningless, such as a missing prompts
+    directory, stops at once)."""
     root = path.parent
     converter = Converter(lines, shown, root)
+    collect = _Collector(problems)
+    if collect.blocked("$.prompts"):
+        raise_all(problems)
     prompts_value = data.get("prompts", "prompts")
     prompts_dir = converter.resolved(root, prompts_value, "$.prompts")
     if not prompts_dir.is_relative_to(root):
-        raise converter.fail("prompts must be a directory inside the project", "$.prompts")
-    if "prompts" in data and not prompts_dir.is_dir():
-        raise converter.fail(f"prompts directory {prompts_value!r} does not exist", "$.prompts")
-    catalog, prices_path = converter.catalog(data, prices)
-    converter.tools = converter.named_tools(data.get("tools"))
-    routes = {
-        name: converter.route(name, route) for name, route in (data.get("routes") or {}).items()
-    }
-    converter.check_routes(routes, catalog)
+        problem = "prompts must be a directory inside the project"
+    elif "prompts" in data and not prompts_dir.is_dir():
+        problem = f"prompts directory {prompts_value!r} does not exist"
+    else:
+        problem = ""
+    if problem:  # every prompt path would fail after it
+        raise_all([*problems, converter.fail(problem, "$.prompts")])
+    catalog: tuple[PriceCatalog, Path | None] | None = None
+    if not (collect.blocked("$.models") or collect.blocked("$.prices")):
+        try:
+            catalog = converter.catalog(data, prices)
+        except ManifestError as err:
+            problems.append(err)
+    tools = collect.each("$.tools", data.get("tools"), lambda n, v: converter.named_tools({n: v}))
+    converter.tools = {name: tool for one in tools.values() for name, tool in one.items()}
+    before = len(problems)
+    routes = collect.each("$.routes", data.get("routes"), converter.route)
+    route_names = data["routes"] if isinstance(data.get("routes"), dict) else {}
+    if len(problems) > before or catalog is None or len(routes) < len(route_names):
+        # A route left out would read as "not under routes:" in the steps that use it.
+        for name in route_names:
+            routes.setdefault(str(name), _placeholder_route(str(name)))
+    else:
+        collect.one("$.routes", lambda: converter.check_routes(routes, catalog[0]), None)
     workflows = tuple(
-        converter.workflow(name, workflow, prompts_dir, routes)
-        for name, workflow in (data.get("workflows") or {}).items()
+        collect.each(
+            "$.workflows",
+            data.get("workflows"),
+            lambda name, v: converter.workflow(name, v, prompts_dir, routes),
+        ).values()
     )
+    variables = collect.each(
+        "$.variables",
+        data.get("variables"),
+        lambda name, v: converter.variables({name: v}, "$.variables")[name],
+    )
+    compression = collect.one(
+        "$.compression",
+        lambda: _compression(data.get("compression") or {}, converter),
+        CompressionSettings(),
+    )
+    named = data["workflows"] if isinstance(data.get("workflows"), dict) else {}
+    failed = set(named) - {w.name for w in workflows}
+    replay = collect.one(
+        "$.replay",
+        lambda: _replay_settings(
+            data.get("replay") or {}, lines, converter, workflows, problems, failed
+        ),
+        ReplaySettings(),
+    )
+    engines = collect.each(
+        "$.engines", data.get("engines"), lambda p, v: converter.engine(p, str(v))
+    )
+    templates: dict[str, TemplateLimit] = {}
+    if catalog is not None:
+        limits = collect.each(
+            "$.templates",
+            data.get("templates"),
+            lambda p, v: converter.template_limits({p: v}, catalog[0])[0],
+        )
+        templates = collect.each(
+            "$.templates",
+            {limit.pattern: limit for limit in limits.values()},
+            lambda _, limit: converter.matched((limit,), prompts_dir)[0],
+        )
+    fail_on_increase = None
+    if "fail_on_increase" in data:
+        fail_on_increase = collect.one(
+            "$.fail_on_increase",
+            lambda: converter.unit(
+                parse_percent_value, data["fail_on_increase"], "$.fail_on_increase"
+            ),
+            None,
+        )
+    raise_all(problems)
+    assert catalog is not None  # no problem, so the catalog was converted
+    catalog_, prices_path = catalog
     rules = {str(k): str(v) for k, v in (data.get("rules") or {}).items()}
-    settings = data.get("compression") or {}
-    compression = CompressionSettings(
+    return Manifest(
+        replay=replay,
+        path=path,
+        root=root,
+        display_path=display_path(path, root),
+        prompts_dir=prompts_dir,
+        catalog=catalog_,
+        default_model=(data.get("defaults") or {}).get("model"),
+        variables=variables,
+        routes=routes,
+        rules=rules,
+        workflows=workflows,
+        rule_lines={k: v for k in rules if (v := lines.get(join_path("$.rules", k))) is not None},
+        prices_path=prices_path,
+        compression=compression,
+        per_file_ignores=tuple(
+            PathIgnore(
+                str(pattern),
+                tuple(str(name) for name in names),
+                lines.get(join_path("$.per_file_ignores", str(pattern))),
+            )
+            for pattern, names in (data.get("per_file_ignores") or {}).items()
+        ),
+        engines=tuple(engines.values()),
+        tools=converter.tools,
+        tool_lines={
+            name: line
+            for name in converter.tools
+            if (line := lines.get(join_path("$.tools", name))) is not None
+        },
+        select=tuple(str(x) for x in data["select"]) if "select" in data else None,
+        ignore=tuple(str(x) for x in data.get("ignore") or ()),
+        fail_on=data.get("fail_on"),
+        fail_on_increase=fail_on_increase,
+        templates=tuple(templates.values()),
+        lines=lines,
+    )
+
+
+def _compression(settings: Mapping[str, Any], converter: Converter) -> CompressionSettings:
+    return CompressionSettings(
         passes=tuple(settings["passes"]) if "passes" in settings else None,
         min_savings=(
             converter.share(settings["min_savings"], "$.compression.min_savings")
@@ -443,48 +506,8 @@ def _to_manifest(
         ),
         keep_examples=int(settings.get("keep_examples", CompressionSettings.keep_examples)),
     )
-    return Manifest(
-        replay=_replay_settings(data.get("replay") or {}, lines, converter, workflows),
-        path=path,
-        root=root,
-        display_path=display_path(path, root),
-        prompts_dir=prompts_dir,
-        catalog=catalog,
-        default_model=(data.get("defaults") or {}).get("model"),
-        variables=converter.variables(data.get("variables"), "$.variables"),
-        routes=routes,
-        rules=rules,
-        workflows=workflows,
-        rule_lines={k: v for k in rules if (v := lines.get(join_path("$.rules", k))) is not None},
-        prices_path=prices_path,
-        compression=compression,
-        per_file_ignores=tuple(
-            PathIgnore(
-                str(pattern),
-                tuple(str(name) for name in names),
-                lines.get(join_path("$.per_file_ignores", str(pattern))),
-            )
-            for pattern, names in (data.get("per_file_ignores") or {}).items()
-        ),
-        engines=tuple(
-            converter.engine(str(pattern), str(engine))
-            for pattern, engine in (data.get("engines") or {}).items()
-        ),
-        tools=converter.tools,
-        tool_lines={
-            name: line
-            for name in converter.tools
-            if (line := lines.get(join_path("$.tools", name))) is not None
-        },
-        select=tuple(str(x) for x in data["select"]) if "select" in data else None,
-        ignore=tuple(str(x) for x in data.get("ignore") or ()),
-        fail_on=data.get("fail_on"),
-        fail_on_increase=(
-            converter.unit(parse_percent_value, data["fail_on_increase"], "$.fail_on_increase")
-            if "fail_on_increase" in data
-            else None
-        ),
-        templates=converter.matched(
-            converter.template_limits(data.get("templates"), catalog), prompts_dir
-        ),
-    )
+
+
+def _placeholder_route(name: str) -> Route:
+    """A route whose own error is already reported: its name still resolves for steps."""
+    return Route(name=name, model=None, split=(), rules=(), default=None, escalation=None)

@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from promptbudget.manifest.paths import join_path
 from promptbudget.pricing.catalog import PriceCatalog
 from promptbudget.pricing.timeofday import TrafficProfile
 from promptbudget.tools import Tool
@@ -301,3 +302,38 @@ class Manifest:
     ignore: tuple[str, ...] = ()  # these rules never report
     fail_on: str | None = None  # info | warning | error; the command line wins
     fail_on_increase: Decimal | None = None  # diff: a percentage; the command line wins
+    lines: Mapping[str, int] = field(default_factory=dict)  # JSON path -> line, every value
+
+    def step_line(self, workflow: str, step: Step, key: str | None = None) -> int | None:
+        """The line of ``step`` (or of its ``key``, when written) in the manifest."""
+        for candidate in self.workflows:
+            if candidate.name != workflow:
+                continue
+            for index, item in enumerate(candidate.steps):
+                if item is step or item == step:
+                    path = f"{join_path('$.workflows', workflow)}.steps[{index}]"
+                    line = self.lines.get(f"{path}.{key}") if key else None
+                    return line or self.lines.get(path) or step.line
+        return step.line
+
+    def model_line(self, workflow: str, step: Step, model: str) -> int | None:
+        """The line that sends ``step``'s calls to ``model``: the step's ``model:``, the route
+        entry naming it, or ``defaults.model`` (else the step's line)."""
+        if step.route is not None:
+            for name, route in self.routes.items():
+                path = join_path("$.routes", name)
+                named = [
+                    (route.model, f"{path}.model"),
+                    (route.default, f"{path}.default"),
+                    (route.escalation.to if route.escalation else None, f"{path}.escalation.to"),
+                    *((target, f"{path}.split[{i}]") for i, (target, _) in enumerate(route.split)),
+                    *((rule.target, f"{path}.rules[{i}]") for i, rule in enumerate(route.rules)),
+                ]
+                for target, where in named:
+                    if target == model and where in self.lines:
+                        return self.lines[where]
+        elif step.model is not None:
+            return self.step_line(workflow, step, "model")
+        elif model == self.default_model and "$.defaults.model" in self.lines:
+            return self.lines["$.defaults.model"]
+        return self.step_line(workflow, step)

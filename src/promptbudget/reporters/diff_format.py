@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from promptbudget.diffing import Breach, Change
+from promptbudget.diffing import Breach, Change, TemplateDiff
+from promptbudget.report import Report
 from promptbudget.units import format_usd
 
 Kind = Literal["usd", "tokens"]
@@ -62,3 +63,41 @@ def breach_text(breach: Breach, threshold: Decimal) -> str:
         f"{breach.subject}: {breach.quantity} rose {percent_text(breach.change.percent)} "
         f"({span_text(breach.change, kind)}), above --fail-on-increase {threshold.normalize():f}%"
     )
+
+
+def summary_line(report: Report, output: str) -> str:
+    """One line for the log of a ``diff --output FILE`` run: the base, what moved, the
+    verdict and where the report went."""
+    diff = report.diff
+    assert diff is not None
+    total = diff.monthly_total
+    parts = []
+    if total.delta is not None and total.delta != 0:
+        parts.append(f"monthly spend {delta_text(total, 'usd')}")
+    changed = [
+        f"{len(items)} {what}{'' if len(items) == 1 else 's'}"
+        for items, what in (
+            (diff.changed_workflows, "workflow"),
+            (diff.changed_templates, "template"),
+        )
+        if items
+    ]
+    parts.append(f"{' and '.join(changed)} changed" if changed else "no change")
+    if diff.new_findings:
+        count = len(diff.new_findings)
+        parts.append(f"{count} new finding{'' if count == 1 else 's'}")
+    if diff.breaches:
+        count = len(diff.breaches)
+        parts.append(f"{count} rise{'' if count == 1 else 's'} above --fail-on-increase")
+    verdict = "fails" if report.exit_code else "passes"
+    return (
+        f"promptbudget diff vs {diff.base_ref} ({diff.base_commit[:7]}): {'; '.join(parts)}; "
+        f"{verdict} (exit {report.exit_code}); report written to {output}"
+    )
+
+
+def via_text(template: TemplateDiff) -> str | None:
+    """``prompts/a.j2 → prompts/partials/b.j2:3``: where a template grew through an include."""
+    if not template.via:
+        return None
+    return " → ".join(template.via) + (f":{template.line}" if template.line else "")

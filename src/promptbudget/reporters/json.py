@@ -138,7 +138,12 @@ def _change_json(change: Change, *, usd: bool) -> dict[str, Any]:
 def diff_json(diff: DiffResult) -> dict[str, Any]:
     """``diff``: base and head per workflow and template; ``findings`` are the new ones."""
     return {
-        "base": {"ref": diff.base_ref, "commit": diff.base_commit, "problem": diff.base_problem},
+        "base": {
+            "ref": diff.base_ref,
+            "commit": diff.base_commit,
+            "problem": diff.base_problem,
+            "found": diff.base_found,
+        },
         "fail_on_increase_percent": None if diff.threshold is None else float(diff.threshold),
         "monthly_spend_usd": _change_json(diff.monthly_total, usd=True),
         "workflows": [
@@ -158,6 +163,8 @@ def diff_json(diff: DiffResult) -> dict[str, Any]:
                 "model": t.model,
                 "status": t.status,
                 "request_tokens": _change_json(t.tokens, usd=False),
+                "via": list(t.via),  # grew through an included file: template → ... → file
+                "line": t.line,  # that file's first changed line
             }
             for t in diff.templates
         ],

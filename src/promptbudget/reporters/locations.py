@@ -1,10 +1,19 @@
-"""Where a finding is, for reports read outside the project directory (SARIF, Markdown)."""
+"""Where a finding is: relative to the current directory for the reports a person reads in
+a terminal or a file (text, JSON, Markdown, JUnit), relative to the repository for the ones
+GitHub resolves (annotations, SARIF)."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from promptbudget.estimates import WorkflowEstimate
+from promptbudget.findings import Finding
+from promptbudget.headroom import LimitCheck
+from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
+from promptbudget.templates.source import STDIN_NAME
 
 
 def workspace_path(path: str, settings: ReportSettings) -> str:
@@ -24,3 +33,66 @@ def workspace_path(path: str, settings: ReportSettings) -> str:
     except (ValueError, OSError):
         return posix.as_posix()
     return (PurePosixPath(prefix.as_posix()) / posix).as_posix()
+
+
+def relative_to_cwd(report: Report, cwd: Path) -> Report:
+    """``report`` with every project-relative path made relative to ``cwd``, as a terminal
+    user (or an editor, or a CI log) reads it: ``services/bot/budgets.yaml:61`` from a
+    monorepo root, ``../prompts/x.j2:3`` from a subfolder."""
+    if report.root is None:
+        return report
+    try:
+        root, here = Path(report.root).resolve(), cwd.resolve()
+    except OSError:
+        return report
+    if root == here:
+        return report
+
+    def move(path: str) -> str:
+        if not path or PurePosixPath(path).is_absolute() or path == STDIN_NAME:
+            return path  # a template piped in (count -) is named, not placed
+        try:
+            return Path(os.path.relpath(root / path, here)).as_posix()
+        except ValueError:  # another drive on Windows
+            return path
+
+    def finding(item: Finding) -> Finding:
+        return replace(item, path=move(item.path)) if item.path else item
+
+    def workflow(item: WorkflowEstimate) -> WorkflowEstimate:
+        steps = tuple(replace(s, template_path=move(s.template_path)) for s in item.steps)
+        return replace(item, steps=steps)
+
+    def limit(item: LimitCheck) -> LimitCheck:
+        return replace(
+            item,
+            template=move(item.template) if item.template else item.template,
+            path=move(item.path) if item.path else item.path,
+        )
+
+    diff = report.diff
+    if diff is not None:
+        templates = {t.path for t in diff.templates}
+        diff = replace(
+            diff,
+            templates=tuple(
+                replace(t, path=move(t.path), via=tuple(map(move, t.via))) for t in diff.templates
+            ),
+            new_findings=tuple(map(finding, diff.new_findings)),
+            fixed_findings=tuple(map(finding, diff.fixed_findings)),
+            breaches=tuple(
+                replace(b, subject=move(b.subject)) if b.subject in templates else b
+                for b in diff.breaches
+            ),
+        )
+    return replace(
+        report,
+        findings=tuple(map(finding, report.findings)),
+        templates=tuple(replace(t, path=move(t.path)) for t in report.templates),
+        workflows=tuple(map(workflow, report.workflows)),
+        baseline=tuple(map(workflow, report.baseline)),
+        limits=tuple(map(limit, report.limits)),
+        baseline_limits=tuple(map(limit, report.baseline_limits)),
+        compressions=tuple(replace(c, path=move(c.path)) for c in report.compressions),
+        diff=diff,
+    )

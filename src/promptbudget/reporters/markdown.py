@@ -337,7 +337,7 @@ def _diff_workflows(report: Report) -> list[str]:
 
 
 def _diff_templates(report: Report, settings: ReportSettings) -> list[str]:
-    from promptbudget.reporters.diff_format import delta_text, span_text
+    from promptbudget.reporters.diff_format import delta_text, span_text, via_text
 
     diff = report.diff
     assert diff is not None
@@ -359,6 +359,13 @@ def _diff_templates(report: Report, settings: ReportSettings) -> list[str]:
             for template in changed
         ),
     ]
+    grew = [
+        f"- {md_code(workspace_path(t.path, settings))} grew through an include: " + md_code(via)
+        for t in changed
+        if (via := via_text(t)) is not None
+    ]
+    if grew:  # a list after a blank line: not read as a row of the table
+        table += ["", *grew]
     unchanged = len(diff.templates) - len(changed)
     summary = f"{_plural(len(changed), 'template')} changed"
     if unchanged:

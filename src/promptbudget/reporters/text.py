@@ -294,7 +294,7 @@ def _print_compressions(console: Console, report: Report) -> None:
 
 
 def _print_diff(console: Console, report: Report, *, wrap: bool) -> None:
-    from promptbudget.reporters.diff_format import breach_text, delta_text, span_text
+    from promptbudget.reporters.diff_format import breach_text, delta_text, span_text, via_text
     from promptbudget.reporters.diff_text import print_diff_tables
 
     diff = report.diff
@@ -310,6 +310,10 @@ def _print_diff(console: Console, report: Report, *, wrap: bool) -> None:
     console.print()
     changed = diff.changed_templates
     print_diff_tables(console, diff.workflows, changed, lambda table: print_table(console, table))
+    for template in changed:
+        via = via_text(template)
+        if via is not None:
+            console.print(Text(f"{template.path} grew through an include: {via}"))
     unchanged = len(diff.templates) - len(changed)
     if unchanged:
         console.print(

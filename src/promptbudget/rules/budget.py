@@ -10,7 +10,7 @@ from promptbudget.estimates import StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
 from promptbudget.lane import Lane
 from promptbudget.manifest.model import DAYS_PER_MONTH, typical
-from promptbudget.rules.base import Rule, RuleContext, plural, rule
+from promptbudget.rules.base import Rule, RuleContext, TemplateResult, plural, rule
 from promptbudget.rules.limits import step_limit_findings
 from promptbudget.tokenizers import TOKENIZERS
 from promptbudget.units import format_tokens, format_usd, format_usd_apart
@@ -487,24 +487,42 @@ def unknown_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[
         models:
           acme-small: {tokenizer: o200k_base, input_per_mtok: 0.10, output_per_mtok: 0.40}
     """
-    catalog = ctx.manifest.catalog if ctx.manifest else None
+    manifest = ctx.manifest
+    catalog = manifest.catalog if manifest else None
+    defaults_line = manifest.lines.get("$.defaults.model") if manifest else None
+    from_defaults: list[TemplateResult] = []  # reported once, at defaults.model's line
     for result in ctx.templates:
         if result.model_known or result.count.model is None or result.in_workflow:
             continue
         near = ", ".join(result.closest_models)
         hint = f"; did you mean {near}?" if near else "."
-        spec = TOKENIZERS[result.count.tokenizer]
-        counted = (
-            f"counted with {spec.encoding}"
-            if spec.exact
-            else f"counted as an estimate ({spec.encoding}, {spec.error_band})"
-        )
+        if (
+            manifest is not None
+            and defaults_line is not None
+            and result.parsed.meta.model is None
+            and result.count.model == manifest.default_model
+        ):
+            from_defaults.append(result)
+            continue
         yield self.finding(
             severity,
             f"model '{result.count.model}' is not in the price catalog{hint} Its tokens were "
-            f"{counted}; declare it under models: in budgets.yaml to price it",
+            f"{_counted_with(result)}; declare it under models: in budgets.yaml to price it",
             path=result.parsed.display_path,
             line=1,
+        )
+    if from_defaults and manifest is not None:
+        first = from_defaults[0]
+        near = ", ".join(first.closest_models)
+        hint = f"; did you mean {near}?" if near else "."
+        more = f" and {len(from_defaults) - 1} more" if len(from_defaults) > 1 else ""
+        yield self.finding(
+            severity,
+            f"defaults.model '{first.count.model}' is not in the price catalog{hint} "
+            f"{first.parsed.display_path}{more} use it; their tokens were "
+            f"{_counted_with(first)}; fix the name, or declare it under models: to price it",
+            path=manifest.display_path,
+            line=defaults_line,
         )
     for workflow in ctx.workflows:
         for step in workflow.steps:
@@ -526,8 +544,19 @@ def unknown_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterator[
                 yield self.finding(
                     severity,
                     message,
-                    path=ctx.manifest.display_path if ctx.manifest else None,
-                    line=step.step.line,
+                    path=manifest.display_path if manifest else None,
+                    line=(
+                        manifest.model_line(workflow.name, step.step, model)
+                        if manifest and model
+                        else step.step.line
+                    ),
                     workflow=workflow.name,
                     step=step.name,
                 )
+
+
+def _counted_with(result: TemplateResult) -> str:
+    spec = TOKENIZERS[result.count.tokenizer]
+    if spec.exact:
+        return f"counted with {spec.encoding}"
+    return f"counted as an estimate ({spec.encoding}, {spec.error_band})"

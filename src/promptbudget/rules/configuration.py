@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from promptbudget.findings import Finding, Severity
+from promptbudget.manifest.model import Manifest, Step
 from promptbudget.routing import select_rule
 from promptbudget.rules.base import Rule, RuleContext, plural, rule
 from promptbudget.simulation import cached_prefix_tokens
@@ -129,7 +130,9 @@ def cache_rate_without_effect(
                     f"prompt_cache_hit_rate {format_share(rate)} on step '{step.step.name}' "
                     f"of workflow '{workflow.workflow.name}' has no effect: {why}",
                     path=manifest.display_path if manifest else None,
-                    line=step.step.line,
+                    line=_step_line(
+                        manifest, workflow.workflow.name, step.step, "prompt_cache_hit_rate"
+                    ),
                     workflow=workflow.workflow.name,
                     step=step.step.name,
                 )
@@ -243,7 +246,12 @@ def tool_calls_without_tools(self: Rule, ctx: RuleContext, severity: Severity) -
                 "the model has nothing to call, and what the definitions cost is not counted. "
                 "Add the step's tools: (or tool_calls: 0)",
                 path=manifest.display_path if manifest else None,
-                line=step.step.line,
+                line=_step_line(manifest, workflow.workflow.name, step.step, "tool_calls"),
                 workflow=workflow.workflow.name,
                 step=step.step.name,
             )
+
+
+def _step_line(manifest: Manifest | None, workflow: str, step: Step, key: str) -> int | None:
+    """The line of the step's ``key`` (the setting a finding is about), else of the step."""
+    return manifest.step_line(workflow, step, key) if manifest else step.line

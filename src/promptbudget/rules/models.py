@@ -47,19 +47,40 @@ def deprecated_model(self: Rule, ctx: RuleContext, severity: Severity) -> Iterat
                     f"step '{step.name}' of workflow '{workflow.name}' uses model "
                     f"'{lane.model}', which {_deprecation_words(price)}",
                     path=ctx.manifest.display_path if ctx.manifest else None,
-                    line=step.step.line,
+                    line=(
+                        ctx.manifest.model_line(workflow.name, step.step, lane.model)
+                        if ctx.manifest and lane.model
+                        else step.step.line
+                    ),
                     workflow=workflow.name,
                     step=step.name,
                 )
     catalog = ctx.manifest.catalog if ctx.manifest else None
     if catalog is None:
         return
+    reported: set[str] = set()
     for result in ctx.templates:
         name = result.count.model
         if result.in_workflow or not name or not result.model_known:
             continue
         price = catalog.lookup(name)
         if price is None or not is_deprecated(price, today):
+            continue
+        manifest = ctx.manifest
+        if (
+            manifest is not None
+            and result.parsed.meta.model is None
+            and name == manifest.default_model
+            and "$.defaults.model" in manifest.lines
+        ):
+            if name not in reported:  # once, at defaults.model's line
+                reported.add(name)
+                yield self.finding(
+                    severity,
+                    f"defaults.model '{name}' {_deprecation_words(price)}",
+                    path=manifest.display_path,
+                    line=manifest.lines["$.defaults.model"],
+                )
             continue
         yield self.finding(
             severity,
