@@ -38,6 +38,7 @@ RUNNABLE = {
     "check",
     "estimate-why",
     "estimate-what-if",
+    "latency-check",
     "check-what-if",
     "models",
     "compress",

@@ -77,6 +77,16 @@ class WorkflowDiff:
     cost_per_request_p95: Change
     monthly_spend: Change  # USD; None when the workflow declares no traffic
     tokens_per_request: Change  # every token sent and received, weighted like the cost
+    latency_p50: Change = Change(None, None)  # milliseconds per request (simulated)
+    latency_p95: Change = Change(None, None)
+
+    @property
+    def has_latency(self) -> bool:
+        return any(
+            value is not None
+            for change in (self.latency_p50, self.latency_p95)
+            for value in (change.base, change.head)
+        )
 
     @property
     def status(self) -> Status:
@@ -85,6 +95,8 @@ class WorkflowDiff:
             self.cost_per_request_p95,
             self.monthly_spend,
             self.tokens_per_request,
+            self.latency_p50,
+            self.latency_p95,
         )
         first = self.cost_per_request.status
         if first in ("added", "removed"):
@@ -201,6 +213,12 @@ def _workflow_change(
             return estimate.cost.p95
         if measure == "monthly":
             return estimate.monthly_spend_usd
+        if measure in ("latency_p50", "latency_p95"):
+            stats = estimate.latency.stats if estimate.latency is not None else None
+            if stats is None:
+                return None
+            value = stats.p50 if measure == "latency_p50" else stats.p95
+            return Decimal(repr(round(value, 3)))
         return sum((c.tokens for c in estimate.components), Decimal(0))
 
     return Change(value(base), value(head), base is not None, head is not None)
@@ -233,6 +251,12 @@ def compare(
             ),
             tokens_per_request=_workflow_change(
                 base_workflows.get(name), head_workflows.get(name), "tokens"
+            ),
+            latency_p50=_workflow_change(
+                base_workflows.get(name), head_workflows.get(name), "latency_p50"
+            ),
+            latency_p95=_workflow_change(
+                base_workflows.get(name), head_workflows.get(name), "latency_p95"
             ),
         )
         for name in names

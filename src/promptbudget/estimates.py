@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from promptbudget.counting import PromptCount
 from promptbudget.lane import Lane
+from promptbudget.latency import StepLatency, WorkflowLatency, simulate_latency
 from promptbudget.manifest.model import (
     Distribution,
     Statistic,
@@ -89,6 +90,7 @@ class StepEstimate:
     lanes: tuple[Lane, ...]
     cost_usd: Decimal  # mean cost of this step per request (before semantic caching)
     break_even_escalation: Decimal | None = None
+    latency: StepLatency | None = None  # milliseconds per request (latency.py)
 
     @property
     def name(self) -> str:
@@ -141,6 +143,7 @@ class WorkflowEstimate:
     components: tuple[Component, ...] = ()
     samples: int = 1
     seed: int = DEFAULT_SEED
+    latency: WorkflowLatency | None = None  # milliseconds per request (latency.py)
 
     @property
     def name(self) -> str:
@@ -272,6 +275,9 @@ def estimate_workflow(
         stats = CostStats(mean, mean, mean)
     else:
         stats = CostStats(mean, _decimal(sampled.p50), _decimal(sampled.p95))
+    latency = simulate_latency(
+        workflow, [(step, step_lanes) for step, _, step_lanes in steps], samples=samples, seed=seed
+    )
     step_estimates = tuple(
         StepEstimate(
             workflow=workflow.name,
@@ -280,6 +286,7 @@ def estimate_workflow(
             lanes=tuple(step_lanes),
             cost_usd=sum((c.cost_usd for c in components if c.step == step.name), ZERO),
             break_even_escalation=_break_even(step_lanes),
+            latency=latency.step(step.name),
         )
         for step, template_path, step_lanes in steps
     )
@@ -290,6 +297,7 @@ def estimate_workflow(
         components=components,
         samples=runs,
         seed=seed,
+        latency=latency,
     )
 
 

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Literal
 from promptbudget.counting import count_prompt
 from promptbudget.estimates import StepEstimate, WorkflowEstimate
 from promptbudget.findings import Number
-from promptbudget.manifest.model import CostLimit, Limits, Manifest, TemplateLimit
+from promptbudget.latency import LatencyStats
+from promptbudget.manifest.model import CostLimit, LatencyLimit, Limits, Manifest, TemplateLimit
 from promptbudget.pricing.resolve import resolve_model
 from promptbudget.suppressions import glob_matches
 from promptbudget.tokenizers import TOKENIZERS, get_tokenizer
-from promptbudget.units import format_tokens, format_usd, format_usd_apart
+from promptbudget.units import format_ms, format_tokens, format_usd, format_usd_apart
 
 if TYPE_CHECKING:
     from promptbudget.rules.base import TemplateResult
@@ -41,6 +42,7 @@ LIMIT_KEYS = (
     "max_cost_per_request",
     "max_cost_per_outcome",
     "max_monthly_spend",
+    "max_latency_ms",
 )
 
 UNITS = {
@@ -51,6 +53,7 @@ UNITS = {
     "max_cost_per_request": "usd",
     "max_cost_per_outcome": "usd",
     "max_monthly_spend": "usd",
+    "max_latency_ms": "ms",
     "max_tokens": "tokens",
 }
 
@@ -63,6 +66,7 @@ LABELS = {
     "max_cost_per_request": "$/request",
     "max_cost_per_outcome": "$/outcome",
     "max_monthly_spend": "$/month",
+    "max_latency_ms": "latency",
     "max_tokens": "tokens",
 }
 
@@ -80,7 +84,7 @@ class LimitCheck:
     template: str | None = None  # template limits: the template's path
     variant: str | None = None  # template limits: which prompt of a multi-prompt file
     counted_with: str | None = None  # template limits: the model or encoding counted with
-    statistic: str | None = None  # cost limits on a percentile: "p50" or "p95"
+    statistic: str | None = None  # cost limits on a percentile, latency limits: "p50", "p95"
     path: str | None = None  # where the limit is written
     line: int | None = None
     exact: bool = True  # False: the measurement is an estimate (no exact tokenizer)
@@ -156,6 +160,12 @@ def workflow_checks(workflow: WorkflowEstimate, display_path: str | None) -> lis
         value = getattr(limits, key)
         if value is None:
             continue
+        if isinstance(value, LatencyLimit):
+            line = lines.get(key, workflow.workflow.line)
+            latency = workflow.latency.stats if workflow.latency is not None else None
+            where = (display_path, line)
+            checks.extend(_latency_checks("workflow", workflow, None, value, latency, where))
+            continue
         statistic = None
         if isinstance(value, CostLimit):
             value, statistic = _amount(value)
@@ -177,6 +187,38 @@ def workflow_checks(workflow: WorkflowEstimate, display_path: str | None) -> lis
             )
         )
     return checks
+
+
+def ms_number(value: float) -> Decimal:
+    """Milliseconds as a findings number: to the microsecond, ``4700`` not ``4700.0``."""
+    number = Decimal(repr(round(value, 3)))
+    return number.to_integral_value() if number == number.to_integral_value() else number
+
+
+def _latency_checks(
+    level: Level,
+    workflow: WorkflowEstimate,
+    step: str | None,
+    limit: LatencyLimit,
+    measured: LatencyStats | None,
+    where: tuple[str | None, int | None],
+) -> list[LimitCheck]:
+    """One row per statistic of a ``max_latency_ms`` (p50, p95): unmeasured when a model on
+    the path has no speed (PB118), never judged as zero."""
+    return [
+        LimitCheck(
+            level=level,
+            key="max_latency_ms",
+            limit=ms_number(value),
+            measured=ms_number(measured.get(statistic)) if measured is not None else None,
+            workflow=workflow.name,
+            step=step,
+            statistic=statistic,
+            path=where[0],
+            line=where[1],
+        )
+        for statistic, value in limit.items()
+    ]
 
 
 def limit_statistic(statistic: str | None) -> Literal["mean", "p50", "p95"]:
@@ -209,6 +251,7 @@ STEP_LIMIT_KEYS = (
     "max_turns",
     "max_tool_calls",
     "max_cost_per_request",
+    "max_latency_ms",
 )
 
 
@@ -221,6 +264,12 @@ def step_checks(workflow: WorkflowEstimate, display_path: str | None) -> list[Li
             value = getattr(limits, key)
             if value is None:
                 continue
+            line = step.step.limit_lines.get(key, step.step.line)
+            if isinstance(value, LatencyLimit):
+                stats = step.latency.stats if step.latency is not None else None
+                where = (display_path, line)
+                checks.extend(_latency_checks("step", workflow, step.name, value, stats, where))
+                continue
             if isinstance(value, CostLimit):
                 value = value.amount
             checks.append(
@@ -232,7 +281,7 @@ def step_checks(workflow: WorkflowEstimate, display_path: str | None) -> list[Li
                     workflow=workflow.name,
                     step=step.name,
                     path=display_path,
-                    line=step.step.limit_lines.get(key, step.step.line),
+                    line=line,
                     exact=step.exact or key != "max_input_tokens",
                 )
             )
@@ -344,7 +393,15 @@ class WhatIf:
 
 
 def _identity(check: LimitCheck) -> tuple[str | None, ...]:
-    return (check.level, check.key, check.workflow, check.step, check.template, check.counted_with)
+    return (
+        check.level,
+        check.key,
+        check.workflow,
+        check.step,
+        check.template,
+        check.counted_with,
+        check.statistic if check.key == "max_latency_ms" else None,
+    )
 
 
 def what_if(before: Iterable[LimitCheck], after: Iterable[LimitCheck]) -> tuple[WhatIf, ...]:
@@ -361,6 +418,9 @@ def _format(value: Number, unit: str, *, exact: bool = False, other: Number | No
         if exact:
             return format_usd(amount, exact=True)
         return format_usd_apart(amount, Decimal(other)) if other is not None else format_usd(amount)
+    if unit == "ms":
+        limit = float(other) if other is not None else None
+        return format_ms(float(value), exact=exact, other=limit)
     return f"{int(value):,}"
 
 

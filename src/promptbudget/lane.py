@@ -18,7 +18,7 @@ from promptbudget.manifest.model import (
     worst,
 )
 from promptbudget.pricing.catalog import ModelPrice, TimeOfDay
-from promptbudget.routing import RoutedModel
+from promptbudget.routing import RoutedModel, RouteNode
 from promptbudget.simulation import (
     ZERO,
     CacheTerms,
@@ -91,6 +91,7 @@ class Lane:
     batch_share: Decimal
     template_path: str
     time_of_day: TimeOfDay | None = None  # off-peak blend behind ``price`` (DeepSeek)
+    route: RouteNode | None = None  # the class's choices for this step (latency)
 
     @property
     def model(self) -> str:

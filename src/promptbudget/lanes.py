@@ -7,6 +7,7 @@ The simulation itself (``estimates.py``) is pure: it receives lanes and returns 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 from promptbudget.counting import count_prompt, structure_prompt
@@ -19,7 +20,7 @@ from promptbudget.pricing.catalog import blend_time_of_day
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
-from promptbudget.routing import RoutedModel, expand_route
+from promptbudget.routing import RoutedModel, RouteNode, expand_route, route_tree
 from promptbudget.simulation import CacheTerms
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.rendered import RenderedPrompt
@@ -75,6 +76,7 @@ def _step_lanes(project: Project, workflow: Workflow, step: Step) -> tuple[str, 
         values = variable_values(parsed, layers)
         rendered = project.renderer.render(parsed, values)
         structural = project.renderer.render(parsed, values, as_slots=True)
+        tree: RouteNode | None = None
         if target is None:
             routed: tuple[RoutedModel, ...] = (RoutedModel("", Decimal(1)),)
         else:
@@ -87,8 +89,12 @@ def _step_lanes(project: Project, workflow: Workflow, step: Step) -> tuple[str, 
             routed = expand_route(
                 target, manifest.routes, signals, where=where, source=manifest.display_path
             )
+            tree = route_tree(target, manifest.routes, signals)
         lanes.extend(
-            _lane(project, workflow, step, traffic_class, entry, parsed, rendered, structural)
+            replace(
+                _lane(project, workflow, step, traffic_class, entry, parsed, rendered, structural),
+                route=tree,
+            )
             for entry in routed
         )
     return parsed.display_path, lanes

@@ -118,3 +118,44 @@ def expand_route(
     if route.escalation is not None:
         add(route.escalation.to, route.escalation.rate, escalation=True)
     return tuple(lanes)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One of several targets, by share (a split)."""
+
+    options: tuple[tuple[Decimal, RouteNode], ...]
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """``first``; then, for a share ``rate`` of its calls, ``then`` as well (an escalation)."""
+
+    first: RouteNode
+    rate: Decimal
+    then: RouteNode
+
+
+RouteNode = str | Pick | Cascade  # a str is a model
+
+
+def route_tree(target: str, routes: Mapping[str, Route], signals: Mapping[str, Any]) -> RouteNode:
+    """``target`` as the choices one request makes (``expand_route`` gives their expected
+    shares): the latency simulation walks it to find which models one request calls, in
+    order. Rule-based routes are resolved with ``signals``; a route with no rule for them has
+    already been reported by ``expand_route``."""
+    route = routes.get(target)
+    if route is None:
+        return target
+    node: RouteNode
+    if route.model is not None:
+        node = route_tree(route.model, routes, signals)
+    elif route.split:
+        node = Pick(tuple((share, route_tree(t, routes, signals)) for t, share in route.split))
+    else:
+        chosen = select_rule(route.rules, signals)
+        node = route_tree(chosen.target if chosen else str(route.default), routes, signals)
+    if route.escalation is not None:
+        then = route_tree(route.escalation.to, routes, signals)
+        node = Cascade(node, route.escalation.rate, then)
+    return node

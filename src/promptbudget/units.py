@@ -180,8 +180,33 @@ def format_usd(amount: Decimal, *, exact: bool = False, significant: int = 3) ->
     return f"{sign}${rounded:,.{max(places, 2)}f}"
 
 
+def format_ms(value: float, *, exact: bool = False, other: float | None = None) -> str:
+    """``4,700 ms``; ``exact``: as written (``1,500.5 ms``); with ``other`` (a limit), enough
+    decimals to tell the two apart."""
+    places = 0
+    for places in range(4):
+        if exact:
+            if round(value, places) == value:
+                break
+        elif other is None or value == other or round(value, places) != round(other, places):
+            break
+    return f"{value:,.{places}f} ms"
+
+
 def format_share(share: Decimal) -> str:
     """``Decimal("0.35")`` -> ``"35%"``."""
     percent = (share * 100).normalize()
     text = f"{percent:f}"
     return f"{text}%"
+
+
+def parse_percent_value(value: object) -> Decimal:
+    """``10%`` -> Decimal(10) (a percentage, as ``--fail-on-increase`` takes it)."""
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError as err:
+        raise ValueError(f"{value!r} is not a percentage such as 10%") from err
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{value!r} is not a percentage such as 10%")
+    return number

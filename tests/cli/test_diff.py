@@ -3,6 +3,7 @@ commit, the checkout is never touched, and the gate fails only on what the chang
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -361,3 +362,31 @@ def test_an_unknown_ref_is_shown_escaped_and_quoted_for_the_shell(
     run = run_cli("diff", "--base", ref, cwd=repo)
     assert run.exit_code == 2
     assert run.stderr == expected
+
+
+def test_a_slower_model_shows_its_latency_next_to_its_cost(repo: Path, run_cli: RunCli) -> None:
+    """classify moves from gpt-4.1-nano (declared in examples/: 450 ms to the first token,
+    120 tokens/s) to gpt-4.1-mini (the catalog's 930 ms, 77.2 tokens/s): the request gets
+    slower and dearer, and diff shows both against the base commit."""
+    manifest = repo / "budgets.yaml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace(
+            "model: gpt-4.1-nano", "model: gpt-4.1-mini", 1
+        ),
+        encoding="utf-8",
+    )
+    base = run_cli("estimate", "-w", "support-reply", "--format", "json", cwd=repo)
+    result = run_cli("diff", "--base", "main", "--format", "json", cwd=repo)
+    assert result.exit_code == 0, result.stderr
+    diff = json.loads(result.stdout)["diff"]
+    workflow = next(w for w in diff["workflows"] if w["name"] == "support-reply")
+    assert workflow["latency_p50_ms"]["delta"] > 0
+    assert workflow["latency_p95_ms"]["delta"] > 0
+    assert workflow["cost_per_request_usd"]["delta"] > 0
+    head = json.loads(base.stdout)["workflows"][0]["latency"]
+    assert workflow["latency_p50_ms"]["head"] == head["p50_ms"]
+    text = run_cli("diff", "--base", "main", cwd=repo).stdout
+    header = next(line for line in text.splitlines() if line.startswith("workflow"))
+    assert header.split()[-4:] == ["latency", "p50", "latency", "p95"]
+    row = next(line for line in text.splitlines() if line.startswith("support-reply"))
+    assert " ms → " in row and "$" in row

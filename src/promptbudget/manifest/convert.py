@@ -16,6 +16,7 @@ from promptbudget.bounded import (
 )
 from promptbudget.confine import ConfinementError, read_confined, resolve_path
 from promptbudget.errors import ManifestError, PricesError, TokenizerUnavailableError
+from promptbudget.manifest.latency import model_speed, parse_duration, parse_latency_limit
 from promptbudget.manifest.model import (
     ALL_TRAFFIC,
     DAYS_PER_MONTH,
@@ -24,6 +25,7 @@ from promptbudget.manifest.model import (
     EngineSetting,
     Escalation,
     Limits,
+    Milliseconds,
     Retry,
     Route,
     RouteRule,
@@ -219,6 +221,8 @@ class Converter:
                 out[key] = self.unit(parse_usd, value, f"{path}.{key}")
             elif key in {"context_window", "max_output_tokens", "cache_min_tokens"}:
                 out[key] = self.unit(parse_tokens, value, f"{path}.{key}")
+            elif key in {"ttft_ms", "output_tokens_per_second"}:
+                out.update(self.unit(model_speed, {key: value}, f"{path}.{key}"))
             elif key == "long_context":
                 tier_path = f"{path}.long_context"
                 out[key] = {
@@ -328,6 +332,9 @@ class Converter:
         def share(key: str) -> Decimal | None:
             return self.share(data[key], f"{path}.{key}") if key in data else None
 
+        def duration(key: str) -> Milliseconds | None:
+            return self.unit(parse_duration, data[key], f"{path}.{key}") if key in data else None
+
         max_output = tokens("max_output_tokens")
         if max_output == 0:
             raise self.fail("max_output_tokens must be 1 or more", f"{path}.max_output_tokens")
@@ -338,6 +345,7 @@ class Converter:
                     data["retry"]["failure_rate"], f"{path}.retry.failure_rate"
                 ),
                 max_attempts=int(data["retry"]["max_attempts"]),
+                backoff_ms=float(data["retry"].get("backoff_ms", 0)),
             )
         output = (
             self.amount(data["output_tokens"], f"{path}.output_tokens")
@@ -364,6 +372,8 @@ class Converter:
             turns=turns,
             tool_calls=tool_calls,
             tool_result_tokens=tokens("tool_result_tokens") or 0,
+            tool_latency_ms=duration("tool_latency_ms"),
+            retrieval_latency_ms=duration("retrieval_latency_ms"),
             user_turn_tokens=tokens("user_turn_tokens"),
             variables=self.variables(data.get("variables"), f"{path}.variables"),
             prompt_cache_hit_rate=share("prompt_cache_hit_rate"),
@@ -432,6 +442,8 @@ class Converter:
                 parsed[key] = self.unit(parse_usd, value, key_path)
             elif key in {"max_input_tokens", "max_output_tokens"}:
                 parsed[key] = self.unit(parse_tokens, value, key_path)
+            elif key == "max_latency_ms":
+                parsed[key] = self.unit(parse_latency_limit, value, key_path)
             else:
                 parsed[key] = int(value)
         limit_lines = {
@@ -589,18 +601,6 @@ class Converter:
             limit_lines=limit_lines,
             **optional_shares,
         )
-
-
-def parse_percent_value(value: object) -> Decimal:
-    """``10%`` -> Decimal(10) (a percentage, as ``--fail-on-increase`` takes it)."""
-    text = str(value).strip().removesuffix("%").strip()
-    try:
-        number = Decimal(text)
-    except ArithmeticError as err:
-        raise ValueError(f"{value!r} is not a percentage such as 10%") from err
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"{value!r} is not a percentage such as 10%")
-    return number
 
 
 def find_cycle(name: str, routes: Mapping[str, Route], stack: tuple[str, ...]) -> tuple[str, ...]:

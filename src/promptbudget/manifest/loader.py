@@ -21,7 +21,7 @@ from promptbudget.bounded import (
 )
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import ManifestError
-from promptbudget.manifest.convert import Converter, parse_percent_value
+from promptbudget.manifest.convert import Converter
 from promptbudget.manifest.model import (
     CompressionSettings,
     Manifest,
@@ -37,7 +37,7 @@ from promptbudget.manifest.paths import Lines, join_path
 from promptbudget.manifest.validation import load_schema, raise_all, validate
 from promptbudget.pricing.catalog import PriceCatalog
 from promptbudget.templates.source import display_path
-from promptbudget.units import parse_tokens
+from promptbudget.units import parse_percent_value, parse_tokens
 
 MANIFEST_NAMES = ("budgets.yaml", "budgets.yml")
 MAX_MANIFEST_BYTES = 1_048_576

@@ -48,6 +48,48 @@ class Distribution:
 TokenAmount = int | Distribution
 
 
+@dataclass(frozen=True)
+class Duration:
+    """A time in milliseconds given by its median and 95th percentile (``{p50: 300, p95:
+    900}``): sampled as a log-normal distribution fitted to the two quantiles,
+    ``p50 x exp(sigma x z)`` with ``sigma = ln(p95 / p50) / 1.645``."""
+
+    p50: float
+    p95: float
+
+    @cached_property
+    def sigma(self) -> float:
+        return math.log(self.p95 / self.p50) / Z95 if self.p50 > 0 and self.p95 > self.p50 else 0.0
+
+    def at(self, z: float) -> float:
+        """The value at standard-normal score ``z`` (0 -> p50, 1.645 -> p95)."""
+        return self.p50 if self.sigma == 0.0 else self.p50 * math.exp(self.sigma * z)
+
+
+Milliseconds = float | Duration
+
+
+def median_ms(amount: Milliseconds) -> float:
+    return amount.p50 if isinstance(amount, Duration) else amount
+
+
+@dataclass(frozen=True)
+class LatencyLimit:
+    """``max_latency_ms``: milliseconds a request (or a step) may take at its median and/or
+    95th percentile (a bare number limits the p95)."""
+
+    p50: float | None = None
+    p95: float | None = None
+
+    def items(self) -> tuple[tuple[Literal["p50", "p95"], float], ...]:
+        out: list[tuple[Literal["p50", "p95"], float]] = []
+        if self.p50 is not None:
+            out.append(("p50", self.p50))
+        if self.p95 is not None:
+            out.append(("p95", self.p95))
+        return tuple(out)
+
+
 def typical(amount: TokenAmount) -> int:
     """A fixed amount, or a distribution's median."""
     return amount.p50 if isinstance(amount, Distribution) else amount
@@ -104,14 +146,17 @@ class Limits:
     max_cost_per_outcome: CostLimit | None = None
     max_monthly_spend: Decimal | None = None
     max_daily_spend: Decimal | None = None  # per UTC day
+    max_latency_ms: LatencyLimit | None = None
 
 
 @dataclass(frozen=True)
 class Retry:
-    """A call fails with probability ``failure_rate`` and is tried up to ``max_attempts``."""
+    """A call fails with probability ``failure_rate`` and is tried up to ``max_attempts``,
+    waiting ``backoff_ms`` before each retry."""
 
     failure_rate: Decimal
     max_attempts: int
+    backoff_ms: float = 0.0
 
     @property
     def expected_attempts(self) -> Decimal:
@@ -134,6 +179,8 @@ class Step:
     turns: int = 1
     tool_calls: int = 0
     tool_result_tokens: int = 0
+    tool_latency_ms: Milliseconds | None = None  # per tool call (the tool's own time)
+    retrieval_latency_ms: Milliseconds | None = None  # once per request for this step
     user_turn_tokens: int | None = None
     variables: Mapping[str, VariableSpec] = field(default_factory=dict)
     prompt_cache_hit_rate: Decimal | None = None

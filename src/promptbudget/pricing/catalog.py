@@ -69,6 +69,11 @@ class ModelPrice:
     deprecation_date: str | None = None
     successor: str | None = None  # the model the provider names as its replacement
     off_peak: OffPeakPricing | None = None  # time-of-day rates (DeepSeek)
+    ttft_ms: float | None = None  # time to first token, median (milliseconds)
+    ttft_p95_ms: float | None = None  # its 95th percentile, when a source gives one
+    output_tokens_per_second: float | None = None  # after the first token
+    speed_source: str | None = None  # where the speed figures come from
+    speed_date: str | None = None  # when they were taken
     unmodelled: tuple[str, ...] = ()  # pricing dimensions the cost model leaves out
     source: str | None = None
     notes: str | None = None
@@ -100,6 +105,7 @@ _DECIMAL_FIELDS = {
     "batch_output_per_mtok",
     "batch_cache_read_per_mtok",
 }
+_FLOAT_FIELDS = {"ttft_ms", "ttft_p95_ms", "output_tokens_per_second"}
 _INT_FIELDS = {
     "context_window",
     "max_output_tokens",
@@ -127,6 +133,8 @@ def model_from_mapping(name: str, data: Mapping[str, Any], *, origin: str) -> Mo
             values[key] = _decimal(raw)
         elif key in _INT_FIELDS:
             values[key] = int(raw)
+        elif key in _FLOAT_FIELDS:
+            values[key] = float(raw)
         elif key == "long_context":
             values[key] = LongContextTier(
                 threshold_tokens=int(raw["threshold_tokens"]),
@@ -172,9 +180,15 @@ class LazyModels(Mapping[str, ModelPrice]):
     the file and splits it into lines but parses only the entries it looks up.
     """
 
-    def __init__(self, lines: Mapping[str, str], parsed: Mapping[str, ModelPrice]) -> None:
+    def __init__(
+        self,
+        lines: Mapping[str, str],
+        parsed: Mapping[str, ModelPrice],
+        speeds: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._lines = lines
         self._parsed = dict(parsed)
+        self._speeds = speeds or {}
 
     def __getitem__(self, name: str) -> ModelPrice:
         model = self._parsed.get(name)
@@ -182,6 +196,7 @@ class LazyModels(Mapping[str, ModelPrice]):
             line = self._lines[name]  # KeyError for an unknown name, as a Mapping should
             data = json.loads(line)
             del data["name"]
+            data.update(self._speeds.get(name, {}))
             model = model_from_mapping(name, data, origin="catalog")
             self._parsed[name] = model
         return model
@@ -199,7 +214,7 @@ class LazyModels(Mapping[str, ModelPrice]):
     def with_models(self, extra: Iterable[ModelPrice]) -> LazyModels:
         parsed = dict(self._parsed)
         parsed.update((model.name, model) for model in extra)
-        return LazyModels(self._lines, parsed)
+        return LazyModels(self._lines, parsed, self._speeds)
 
 
 @dataclass(frozen=True)
@@ -369,7 +384,18 @@ def _as_mapping(model: ModelPrice) -> dict[str, Any]:
 
 
 CATALOG_FILE = "catalog.jsonl"
+SPEEDS_FILE = "speeds.json"
 _NAME_PREFIX = '{"name": "'
+SPEED_FIELDS = ("ttft_ms", "ttft_p95_ms", "output_tokens_per_second", "speed_source", "speed_date")
+
+
+def load_speeds() -> dict[str, dict[str, Any]]:
+    """``speeds.json``: the sourced speeds of catalog models, by model name."""
+    text = resources.files(__package__).joinpath(SPEEDS_FILE).read_text(encoding="utf-8")
+    return {
+        entry["model"]: {key: entry[key] for key in SPEED_FIELDS if key in entry}
+        for entry in json.loads(text)["speeds"]
+    }
 
 
 @cache
@@ -389,10 +415,11 @@ def load_catalog() -> PriceCatalog:
                 raise ValueError(f"unexpected catalog line {line[:40]!r}")
             end = line.index('"', len(_NAME_PREFIX))
             lines[line[len(_NAME_PREFIX) : end]] = line
-    except (OSError, ValueError) as err:
+        speeds = load_speeds()
+    except (OSError, ValueError, KeyError) as err:
         raise PricesError(f"the bundled price catalog cannot be read ({err}); reinstall") from err
     return PriceCatalog(
-        models=LazyModels(lines, {}),
+        models=LazyModels(lines, {}, speeds),
         as_of=header["as_of"],
         source=header["source"],
         _aliases=header["aliases"],

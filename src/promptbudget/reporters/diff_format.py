@@ -7,9 +7,9 @@ from typing import Literal
 
 from promptbudget.diffing import Breach, Change, TemplateDiff
 from promptbudget.report import Report
-from promptbudget.units import format_usd
+from promptbudget.units import format_ms, format_usd
 
-Kind = Literal["usd", "tokens"]
+Kind = Literal["usd", "tokens", "ms"]
 
 
 def value_text(value: Decimal | None, kind: Kind) -> str:
@@ -17,6 +17,8 @@ def value_text(value: Decimal | None, kind: Kind) -> str:
         return "-"
     if kind == "usd":
         return format_usd(value)
+    if kind == "ms":
+        return format_ms(float(value))
     return f"{value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
 
 

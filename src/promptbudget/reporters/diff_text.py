@@ -27,8 +27,21 @@ def _has_monthly(workflow: WorkflowDiff) -> bool:
 
 
 def workflows_wide(workflows: Sequence[WorkflowDiff]) -> Table:
-    table = _table("workflow", "$/request", "", "$/month", "", "tokens/request", "")
+    latency = any(w.has_latency for w in workflows)
+    columns = ["workflow", "$/request", "", "$/month", "", "tokens/request", ""]
+    columns += ["latency p50", "", "latency p95", ""] if latency else []
+    table = _table(*columns)
     for workflow in workflows:
+        seconds = (
+            [
+                span_text(workflow.latency_p50, "ms"),
+                delta_text(workflow.latency_p50, "ms"),
+                span_text(workflow.latency_p95, "ms"),
+                delta_text(workflow.latency_p95, "ms"),
+            ]
+            if latency
+            else []
+        )
         table.add_row(
             workflow.name,
             span_text(workflow.cost_per_request, "usd"),
@@ -37,6 +50,7 @@ def workflows_wide(workflows: Sequence[WorkflowDiff]) -> Table:
             delta_text(workflow.monthly_spend, "usd") if _has_monthly(workflow) else "",
             span_text(workflow.tokens_per_request, "tokens"),
             delta_text(workflow.tokens_per_request, "tokens"),
+            *seconds,
         )
     return table
 
@@ -56,6 +70,9 @@ def workflows_stacked(workflows: Sequence[WorkflowDiff]) -> Table:
         if _has_monthly(workflow):
             rows.append(("$/month", workflow.monthly_spend, "usd"))
         rows.append(("tokens/request", workflow.tokens_per_request, "tokens"))
+        if workflow.has_latency:
+            rows.append(("latency p50", workflow.latency_p50, "ms"))
+            rows.append(("latency p95", workflow.latency_p95, "ms"))
         for label, change, kind in rows:
             table.add_row(f"  {label}", *_sides(change, kind), delta_text(change, kind))
     return table

@@ -19,6 +19,7 @@ from promptbudget.estimates import (
 from promptbudget.findings import Finding, Severity
 from promptbudget.headroom import LimitCheck, used_json, what_if
 from promptbudget.lane import Lane, call_cost, is_long_context, iter_calls
+from promptbudget.latency import LatencyStats, StepLatency, WorkflowLatency
 from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
@@ -154,6 +155,8 @@ def diff_json(diff: DiffResult) -> dict[str, Any]:
                 "cost_per_request_p95_usd": _change_json(w.cost_per_request_p95, usd=True),
                 "monthly_spend_usd": _change_json(w.monthly_spend, usd=True),
                 "tokens_per_request": _change_json(w.tokens_per_request, usd=False),
+                "latency_p50_ms": _change_json(w.latency_p50, usd=False),
+                "latency_p95_ms": _change_json(w.latency_p95, usd=False),
             }
             for w in diff.workflows
         ],
@@ -344,6 +347,7 @@ def step_json(step: StepEstimate, limits: Sequence[LimitCheck] = ()) -> dict[str
         "max_input_tokens": step.max_input_tokens,
         "cost_per_request_usd": usd_number(step.cost_usd),
         "break_even_escalation_rate": _plain(step.break_even_escalation),
+        "latency": step_latency_json(step.latency),
         "lanes": [lane_json(lane) for lane in step.lanes],
         "limits": [
             limit_json(c)
@@ -371,6 +375,7 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
         "calls_per_request": _plain(workflow.calls_per_request),
         "tool_calls_per_request": workflow.tool_calls_per_request,
         "monte_carlo": {"samples": workflow.samples, "seed": workflow.seed},
+        "latency": latency_json(workflow.latency),
         "model_mix": [
             {"model": model or None, "call_share": _plain(calls), "cost_share": _plain(cost)}
             for model, calls, cost in workflow.model_mix()
@@ -406,6 +411,42 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
             }
             for split in time_of_day_splits(workflow)
         ],
+    }
+
+
+def _ms(value: float) -> int | float:
+    number = round(value, 3)
+    return int(number) if number == int(number) else number
+
+
+def _stats_json(stats: LatencyStats | None) -> dict[str, Any]:
+    if stats is None:
+        return {"mean_ms": None, "p50_ms": None, "p95_ms": None}
+    return {"mean_ms": _ms(stats.mean), "p50_ms": _ms(stats.p50), "p95_ms": _ms(stats.p95)}
+
+
+def step_latency_json(latency: StepLatency | None) -> dict[str, Any] | None:
+    """A step's simulated latency: null stats when unknown (``unknown_models``) or
+    asynchronous (``batch``); ``parts``: mean milliseconds by where they go."""
+    if latency is None:
+        return None
+    return {
+        **_stats_json(latency.stats),
+        "batch": latency.is_batch,
+        "unknown_models": list(latency.missing),
+        "parts_ms": {part: _ms(ms) for part, ms in latency.parts.items()},
+    }
+
+
+def latency_json(latency: WorkflowLatency | None) -> dict[str, Any] | None:
+    if latency is None:
+        return None
+    return {
+        **_stats_json(latency.stats),
+        "samples": latency.samples,
+        "seed": latency.seed,
+        "unknown_models": list(latency.missing),
+        "batch_steps": list(latency.batch_steps),
     }
 
 
@@ -475,4 +516,9 @@ def model_json(model: ModelPrice, report_today: str | None = None) -> dict[str, 
         "origin": model.origin,
         "source": model.source,
         "notes": model.notes,
+        "ttft_ms": model.ttft_ms,
+        "ttft_p95_ms": model.ttft_p95_ms,
+        "output_tokens_per_second": model.output_tokens_per_second,
+        "speed_source": model.speed_source,
+        "speed_date": model.speed_date,
     }

@@ -82,7 +82,7 @@ def _limit_properties(element: ET.Element, case: _Case, report: Report) -> None:
         )
         if check.statistic:
             name += f":{check.statistic}"
-        unit = "" if check.unit == "usd" else f" {check.unit}"
+        unit = "" if check.unit in ("usd", "ms") else f" {check.unit}"  # their text has it
         value = (
             f"{format_measured(check)} of {format_limit(check)}{unit} "
             f"({format_used(check)}, {check.status})"

@@ -309,13 +309,19 @@ def _diff_workflows(report: Report) -> list[str]:
             if diff.workflows
             else []
         )
-    lines = [
-        _row(["workflow", "$/request", "Δ", "$/month", "Δ", "tokens/request", "Δ"]),
-        "|:--|--:|--:|--:|--:|--:|--:|",
-    ]
+    latency = any(w.has_latency for w in changed)
+    header = ["workflow", "$/request", "Δ", "$/month", "Δ", "tokens/request", "Δ"]
+    header += ["latency p50", "Δ", "latency p95", "Δ"] if latency else []
+    lines = [_row(header), "|:--" + "|--:" * (len(header) - 1) + "|"]
     for workflow in changed:
         monthly = workflow.monthly_spend
         has_monthly = monthly.base is not None or monthly.head is not None
+        seconds = [
+            md_text(text(change, "ms"))
+            for change in (workflow.latency_p50, workflow.latency_p95)
+            for text in (span_text, delta_text)
+            if latency
+        ]
         lines.append(
             _row(
                 [
@@ -326,6 +332,7 @@ def _diff_workflows(report: Report) -> list[str]:
                     md_text(delta_text(monthly, "usd")) if has_monthly else "-",
                     md_text(span_text(workflow.tokens_per_request, "tokens")),
                     md_text(delta_text(workflow.tokens_per_request, "tokens")),
+                    *seconds,
                 ]
             )
         )

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from promptbudget.pricing.catalog import LongContextTier, is_deprecated
+from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.tables import print_table
 from promptbudget.units import format_tokens
@@ -28,9 +28,21 @@ COLUMNS = (
     ("context", "right"),
     ("long context", "left"),
     ("tokenizer", "left"),
+    ("TTFT ms", "right"),  # only when a listed model has a speed
+    ("out tok/s", "right"),
 )
+SPEEDS = ("TTFT ms", "out tok/s")
 # Dropped in this order when the terminal is narrow: model, input, output and context stay.
-DROP_ORDER = ("long context", "batch in", "cache write", "tokenizer", "provider", "cache read")
+DROP_ORDER = (
+    "long context",
+    "batch in",
+    "cache write",
+    "tokenizer",
+    "out tok/s",
+    "TTFT ms",
+    "provider",
+    "cache read",
+)
 MIN_NAME_WIDTH = 28  # narrower, a name would take more lines than it is worth
 
 
@@ -85,9 +97,21 @@ def model_rows(report: Report) -> list[Row]:
                     else "-"
                 ),
                 "tokenizer": model.tokenizer,
+                **dict(zip(SPEEDS, _speed(model), strict=True)),
             }
         )
     return rows
+
+
+def _speed(model: ModelPrice) -> tuple[str, str]:
+    """``930`` / ``930-2,400`` (p50-p95) and ``77.2``; ``-`` without a speed."""
+    ttft = "-"
+    if model.ttft_ms is not None:
+        ttft = f"{model.ttft_ms:,g}"
+        if model.ttft_p95_ms is not None:
+            ttft += f"-{model.ttft_p95_ms:,g}"
+    rate = model.output_tokens_per_second
+    return ttft, f"{rate:,g}" if rate is not None else "-"
 
 
 def models_table(rows: list[Row], columns: list[str], name_width: int | None = None) -> Table:
@@ -113,7 +137,9 @@ def _name_width(rows: list[Row], width: int | None) -> int:
     )
 
 
-def fit_models(rows: list[Row], width: int) -> tuple[list[str], int | None]:
+def fit_models(
+    rows: list[Row], width: int, *, speeds: bool = False
+) -> tuple[list[str], int | None]:
     """The columns and the name width of the widest layout that fits ``width``: columns
     dropped (``DROP_ORDER``) until the rest fit, with long names stacked if need be. Measured
     from the cells (every column but the name is never wrapped), not by laying tables out."""
@@ -122,9 +148,10 @@ def fit_models(rows: list[Row], width: int) -> tuple[list[str], int | None]:
         for name, _ in COLUMNS[1:]
     }
     natural = _name_width(rows, None)
-    columns = [name for name, _ in COLUMNS]
+    shown = [name for name, _ in COLUMNS if speeds or name not in SPEEDS]
+    columns = shown
     for count in range(len(DROP_ORDER) + 1):
-        columns = [name for name, _ in COLUMNS if name not in DROP_ORDER[:count]]
+        columns = [name for name in shown if name not in DROP_ORDER[:count]]
         others = sum(cell_widths[name] for name in columns[1:]) + 2 * (len(columns) - 1)
         if others + natural <= width:
             return columns, None
@@ -138,8 +165,11 @@ def print_models(console: Console, report: Report) -> None:
     """The widest layout that fits the terminal; a number is never broken. Names longer than
     any terminal (a Bedrock ARN-like id) may still overflow; nothing is cut."""
     rows = model_rows(report)
-    columns, name_width = fit_models(rows, console.width)
-    dropped = [name for name in DROP_ORDER if name not in columns]
+    speeds = any(m.ttft_ms is not None or m.output_tokens_per_second for m in report.models)
+    columns, name_width = fit_models(rows, console.width, speeds=speeds)
+    dropped = [
+        name for name in DROP_ORDER if name not in columns and (speeds or name not in SPEEDS)
+    ]
     print_table(console, models_table(rows, columns, name_width))
     deprecated = sum(is_deprecated(model, report.today) for model in report.models)
     console.print(
@@ -151,7 +181,8 @@ def print_models(console: Console, report: Report) -> None:
                 if any(m.origin == "manifest" for m in report.models)
                 else ""
             )
-            + (f"; {deprecated} past their deprecation date" if deprecated else ""),
+            + (f"; {deprecated} past their deprecation date" if deprecated else "")
+            + ("; TTFT: time to first token, median (-p95)" if speeds else ""),
             style="dim",
         )
     )

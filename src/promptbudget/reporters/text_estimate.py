@@ -17,6 +17,14 @@ from promptbudget.estimates import (
 )
 from promptbudget.headroom import WhatIf, what_if
 from promptbudget.report import Report
+from promptbudget.reporters.latency_text import (
+    latency_notes,
+    latency_rows,
+    ms_cell,
+    ms_delta,
+    seconds_table,
+    shows_latency,
+)
 from promptbudget.reporters.tables import format_count, print_table
 from promptbudget.units import format_share, format_tokens, format_usd
 
@@ -27,6 +35,13 @@ COMPONENT_LABELS = {
     "tool_results": "tool results",
     "output": "output",
 }
+
+
+SECONDS_NOTE = (
+    "milliseconds per request: time to first token + output tokens / output tokens per second "
+    "per call, tool and retrieval times, retry backoff; escalations, retries and semantic-cache "
+    "hits drawn per simulated request; the parts are means"
+)
 
 
 def component_label(name: str) -> str:
@@ -141,7 +156,21 @@ def _print_estimate(
         )
     else:
         table.add_row("calls per request", format_count(workflow.calls_per_request))
+    if shows_latency(workflow) or (baseline is not None and shows_latency(baseline)):
+        if baseline is not None:
+            for (label, ms_after), (_, ms_before) in zip(
+                latency_rows(workflow), latency_rows(baseline), strict=True
+            ):
+                table.add_row(
+                    label, ms_cell(ms_before), ms_cell(ms_after), ms_delta(ms_before, ms_after)
+                )
+        else:
+            for name, value in latency_rows(workflow):
+                table.add_row(name, ms_cell(value))
     print_table(console, table)
+    if shows_latency(workflow):
+        for note in latency_notes(workflow):
+            console.print(note)
     mix = ", ".join(
         f"{model or '?'} {format_share_rounded(calls)} of calls / {format_share_rounded(cost)} "
         "of cost"
@@ -231,6 +260,11 @@ def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
                     f"{format_usd(part.cost_usd)}  {_share(part.cost_usd, total)}"
                 )
     console.print(root)
+    if shows_latency(workflow):
+        console.print()
+        console.print(Text("where the seconds go (milliseconds per request)", style="bold"))
+        print_table(console, seconds_table(workflow))
+        console.print(Text(SECONDS_NOTE, style="dim"))
     for split in time_of_day_splits(workflow):
         console.print(Text(time_of_day_line(split)))
     console.print(
