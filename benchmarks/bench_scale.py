@@ -13,6 +13,8 @@ workflow per 10 templates (at most 200), two steps each.
 
 Cases (each a fresh ``python -m promptbudget`` process, bytecode caches on):
   one-file check    ``check <one template>``: cold (--no-cache), and again with the cache warm
+                    (nothing changed: the run memo answers), and after another template
+                    changed (the memo misses, the content cache answers the rest)
   full check        ``check``: cold (--no-cache), warm
   count             ``count``: cold (--no-cache), warm
   compress          ``compress --format json`` (what the safe passes would save)
@@ -148,12 +150,23 @@ def measure(args: list[str], cwd: Path) -> tuple[float, float, float]:
     return time.perf_counter() - start, cpu, usage.ru_maxrss / 1024
 
 
+def edit_other(project: Path, names: list[str]) -> None:
+    """Change one character of a template the measured command does not name (PB204 still
+    reads it): a trailing blank added, or taken away again."""
+    path = project / "prompts" / names[0]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[:-1] if text.endswith(" ") else text + " ", encoding="utf-8")
+
+
 def cases(template: str, project: Path) -> list[tuple[str, list[str], bool]]:
     """(name, arguments, whether the cache is warmed by an unmeasured run first)."""
     pb = ["-m", "promptbudget"]
     return [
         ("one-file check, cold", [*pb, "check", f"prompts/{template}", "--no-cache"], False),
         ("one-file check, cached", [*pb, "check", f"prompts/{template}"], True),
+        # Another template edited since the last run: the run memo misses, the content
+        # cache answers for everything unchanged.
+        ("one-file check, edit elsewhere", [*pb, "check", f"prompts/{template}"], True),
         ("full check, cold", [*pb, "check", "--no-cache"], False),
         ("full check, cached", [*pb, "check"], True),
         ("count, cold", [*pb, "count", "--no-cache"], False),
@@ -204,6 +217,8 @@ def main() -> None:
                 for name, args, warmed in selected:
                     if warmed:
                         measure(args, project)  # fill the cache (a no-cache run may follow)
+                    if "edit elsewhere" in name:
+                        edit_other(project, names)
                     seconds, cpu, peak = measure(args, project)
                     times[name].append(seconds)
                     cpus[name].append(cpu)

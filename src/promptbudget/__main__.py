@@ -2,6 +2,6 @@
 
 import sys
 
-from promptbudget.cli import main
+from promptbudget.launcher import main
 
 sys.exit(main())

@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ FORMAT = 1
 MAX_SHARD_BYTES = 64 * 1024 * 1024
 # A shard holding more entries than this keeps only those the current run used.
 MAX_SHARD_ENTRIES = 50_000
+# Run memos (runmemo.py) kept: the newest.
+MAX_MEMOS = 64
+
+# Paths are tested with os.path, not pathlib: a run memo (runmemo.py) records what the run
+# looks at through Path, and the cache itself is not an input.
 
 _SALT = f"promptbudget {__version__} cache format {FORMAT}"
 
@@ -168,7 +174,7 @@ def read_regular_file(path: Path, limit: int) -> bytes | None:
     """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device) of at most
     ``limit`` bytes."""
     try:
-        found = path.lstat()
+        found = os.lstat(path)
         if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
             return None
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -177,6 +183,43 @@ def read_regular_file(path: Path, limit: int) -> bytes | None:
             return handle.read(limit + 1)
     except OSError:
         return None
+
+
+# A file whose change time is this close to when its stat was taken may change again in
+# the same clock tick without changing its stat (git's "racy clean" entries): not indexed.
+RACY_NS = 2_000_000_000
+
+
+def indexed_digest(path: Path, limit: int) -> tuple[str, os.stat_result] | None:
+    """The sha256 of a regular file's bytes (not a symlink, at most ``limit`` bytes) and the
+    stat it was taken under; None when it is not such a file. With a cache, a stat index
+    (path, size, mtime, ctime, inode -> sha256, like git's index) answers for a file that has
+    not changed, without reading it; a file changed within two seconds of the stat is read
+    every time."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+        return None
+    now = time.time_ns()
+    store = _ACTIVE
+    key = cache_key(
+        "stat",
+        os.path.abspath(path),
+        *(str(n) for n in (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)),
+    )
+    if store is not None:
+        known = store.get(key)
+        if isinstance(known, str) and len(known) == 64:
+            return known, found
+    data = read_regular_file(path, limit)
+    if data is None:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    if store is not None and max(found.st_mtime_ns, found.st_ctime_ns) < now - RACY_NS:
+        store.put(key, digest)
+    return digest, found
 
 
 # -- the cache of the current run ----------------------------------------------------------
@@ -204,7 +247,9 @@ def open_cache(root: Path, *, enabled: bool) -> Store | None:
         key_file = directory / ".key"  # a directory the user chose is trusted with its key
     else:
         directory = root / CACHE_DIR_NAME
-        if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        if os.path.islink(directory) or (
+            os.path.lexists(directory) and not os.path.isdir(directory)
+        ):
             _warn(
                 f"{CACHE_DIR_NAME} in {root} is a symlink or not a directory; the cache is "
                 "not used (remove it, or set PROMPTBUDGET_CACHE_DIR)"
@@ -254,7 +299,7 @@ def _make_secret(path: Path) -> bytes | None:
     never replaced); None when it cannot be made."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(path.parent, exist_ok=True)
         _write(temporary, os.urandom(32))
         os.chmod(temporary, 0o600)
         with contextlib.suppress(FileExistsError):  # another run made it first: use theirs
@@ -269,10 +314,74 @@ def _make_secret(path: Path) -> bytes | None:
 def _prepare(directory: Path) -> bool:
     """Create the cache directory with a ``.gitignore`` that keeps it out of git."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
         ignore = directory / ".gitignore"
-        if not ignore.exists() and not ignore.is_symlink():
+        if not os.path.lexists(ignore):
             _write(ignore, b"# Created by promptbudget\n*\n")
     except (OSError, PromptBudgetError):
         return False
     return True
+
+
+# -- run memos (runmemo.py) ------------------------------------------------------------------
+
+
+def locate_cache(start: Path) -> tuple[Path, Path] | None:
+    """(directory, key file) of the cache a run started in ``start`` most likely used:
+    ``PROMPTBUDGET_CACHE_DIR``, else the nearest ``.promptbudget_cache`` directory above."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        directory = Path(override).expanduser().resolve()
+        return directory, directory / ".key"
+    for current in (start, *start.parents):
+        candidate = current / CACHE_DIR_NAME
+        if os.path.isdir(candidate) and not os.path.islink(candidate):
+            return candidate, _user_cache_dir() / "cache-key"
+    return None
+
+
+def read_memo(key: str) -> Any:
+    """The run memo stored under ``key`` (see runmemo.py), or None."""
+    found = locate_cache(Path(os.getcwd()))
+    if found is None:
+        return None
+    directory, key_file = found
+    secret = _read_secret(key_file)
+    if secret is None:
+        return None
+    data = read_regular_file(directory / f"run-{key}.blob", MAX_SHARD_BYTES)
+    if data is None:
+        return None
+    signature, _, body = data.partition(b"\n")
+    if not hmac.compare_digest(signature, _sign(body, secret)):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def write_memo(key: str, memo: Any, store: Store | None = None) -> None:
+    """Keep ``memo`` under ``key`` in ``store``'s directory (else the one ``read_memo``
+    found), keeping the newest ``MAX_MEMOS``. A memo that cannot be written is not kept."""
+    if store is not None:
+        directory, key_file = store.directory, store._key_file
+    else:
+        found = locate_cache(Path(os.getcwd()))
+        if found is None:
+            return
+        directory, key_file = found
+    secret = _read_secret(key_file) or _make_secret(key_file)
+    if secret is None or not _prepare(directory):
+        return
+    body = json.dumps(memo, separators=(",", ":")).encode()
+    if not _write_signed(directory / f"run-{key}.blob", body, secret):
+        return
+    try:
+        memos = [entry for entry in os.scandir(directory) if entry.name.startswith("run-")]
+        if len(memos) > MAX_MEMOS:
+            memos.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime_ns)
+            for entry in memos[: len(memos) - MAX_MEMOS]:
+                os.unlink(entry.path)
+    except OSError:
+        pass

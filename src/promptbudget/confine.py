@@ -17,6 +17,7 @@ import stat
 from pathlib import Path
 
 from promptbudget.errors import PromptBudgetError
+from promptbudget.runmemo import note_read
 
 # Read in blocks of this size, so a limit is enforced within one block of being reached.
 _BLOCK_BYTES = 65_536
@@ -118,7 +119,9 @@ def read_confined(
             total += len(chunk)
             if total > limit:
                 raise ConfinementError(name, _size_reason(total, limit), is_too_large=True)
-        return b"".join(chunks)
+        data = b"".join(chunks)
+        note_read(resolved, data, opened)
+        return data
     except OSError as err:
         raise ConfinementError(name, _os_reason(err)) from err
     finally:

@@ -7,12 +7,11 @@ reaches back to a command.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from promptbudget.cache import active_store, cache_key, read_regular_file
+from promptbudget.cache import active_store, cache_key, indexed_digest
 from promptbudget.compression import SAFE_PASSES, CompressionResult, PassOptions, compress_text
 from promptbudget.compression.passages import Fingerprint, fingerprints
 from promptbudget.compression.rewrite import split_head
@@ -25,6 +24,7 @@ from promptbudget.pricing.resolve import ModelChoice, resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
+from promptbudget.runmemo import note_digest
 from promptbudget.suppressions import apply as apply_suppressions
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import engine_label, variants_of
@@ -193,10 +193,11 @@ def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
     for path in track(template_paths(project), "reading templates"):
         key = None
         if store is not None and path.resolve().is_relative_to(root) and not project.is_stdin(path):
-            data = read_regular_file(path, MAX_TEMPLATE_BYTES)
-            if data is not None:
+            indexed = indexed_digest(path, MAX_TEMPLATE_BYTES)
+            if indexed is not None:
+                digest, status = indexed
+                note_digest(path.resolve(), digest, status)
                 shown = display_path(path, project.root)
-                digest = hashlib.sha256(data).hexdigest()
                 key = cache_key("fingerprints", str(path.resolve()), shown, digest)
                 cached = _decode_fingerprints(store.get(key))
                 if cached is not None:

@@ -4,6 +4,9 @@ says which template it stands for (its format, and the project's rules for that 
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -158,3 +161,26 @@ def test_stdin_is_named_the_same_from_a_subdirectory(
     stdin(TEXT.encode())
     named = run_cli("count", "-", "--stdin-filename", "b.j2", "-f", "json", cwd=project / "prompts")
     assert [t["path"] for t in named.json()["templates"]] == ["b.j2"]  # relative to the cwd
+
+
+def test_a_run_reading_stdin_is_never_replayed_from_a_memo(
+    make_project: Callable[..., Path],
+) -> None:
+    """The launcher replays a run whose files did not change (run memos); what stdin held
+    is no file, so such a run is always run."""
+    project = make_project({"budgets.yaml": "version: 1\n", "prompts/a.txt": TEXT})
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    counted = []
+    for text in ("Short.\n", TEXT, "Short.\n"):
+        done = subprocess.run(
+            [sys.executable, "-m", "promptbudget", "count", "-", "-f", "json"],
+            input=text,
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        counted.append(json.loads(done.stdout)["templates"][0]["text_tokens"])
+    assert counted[0] == counted[2] < counted[1]

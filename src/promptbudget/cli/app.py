@@ -21,6 +21,7 @@ from promptbudget.cli.output import (
     TerminalProgress,
     close_cache,
     is_usage_error,
+    memo_store,
     shows_progress,
     stderr_line,
     stderr_traceback,
@@ -31,6 +32,7 @@ from promptbudget.errors import ManifestErrors, PromptBudgetError, UsageError
 from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
 from promptbudget.progress import set_sink
+from promptbudget.runmemo import keep, recording
 
 app = typer.Typer(
     name="promptbudget",
@@ -287,11 +289,20 @@ def rule_names(values: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for the console script and for tests: returns the exit code."""
+    """The command line (the console script, ``launcher.main``, tries run memos first); tests
+    call it directly: returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:  # as ruff does: the help on stdout, exit 2 (nothing was asked)
         app(args=["--help"], prog_name="promptbudget", standalone_mode=False)
         return 2
+    with recording(args) as recorder:
+        code = _run(args)
+    if recorder is not None:
+        keep(args, recorder, code, memo_store())
+    return code
+
+
+def _run(args: list[str]) -> int:
     try:
         try:
             if shows_progress():

@@ -18,6 +18,7 @@ from promptbudget.options import Options, OutputFormat
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
 from promptbudget.reporters.locations import relative_to_cwd
+from promptbudget.runmemo import note_output, note_unrepeatable
 
 
 def terminal_columns() -> int | None:
@@ -98,6 +99,7 @@ def append_step_summary(
         return  # the report itself went there
     from promptbudget.reporters import get_reporter
 
+    note_unrepeatable()
     try:
         with target.open("a", encoding="utf-8") as handle:
             handle.write(get_reporter(OutputFormat.MARKDOWN)(report, settings) + "\n")
@@ -119,7 +121,9 @@ def write_text(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
+        note_output("stdout", text)
         return
+    note_unrepeatable()
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file path")
     from promptbudget.fileio import FileWriteError, write_output
@@ -186,12 +190,24 @@ class TerminalProgress:
             self._bar = None
 
 
+_MEMO_STORE: list[Any] = []
+
+
+def memo_store() -> Any:
+    """The cache the last run used (where its run memo goes), or None."""
+    return _MEMO_STORE.pop() if _MEMO_STORE else None
+
+
 def close_cache() -> None:
     """Write what this run added to the cache, and say why a cache was not used."""
+    _MEMO_STORE.clear()
     if "promptbudget.cache" not in sys.modules:
         return  # nothing opened one
-    from promptbudget.cache import flush_caches, take_warnings
+    from promptbudget.cache import active_store, flush_caches, take_warnings
 
+    store = active_store()
+    if store is not None:
+        _MEMO_STORE.append(store)
     flush_caches()
     for warning in take_warnings():
         stderr_line(f"promptbudget: warning: {warning}")
@@ -226,5 +242,7 @@ def stderr_line(message: str) -> None:
     exception message) escaped, so none starts an Actions command or a terminal sequence."""
     from promptbudget.reporters.escape import escape_control, guard_line_starts
 
-    sys.stderr.write(guard_line_starts(escape_control(message)) + "\n")
+    line = guard_line_starts(escape_control(message)) + "\n"
+    sys.stderr.write(line)
     sys.stderr.flush()
+    note_output("stderr", line)

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import TemplateNotFoundError
+from promptbudget.runmemo import note_listing
 
 # A prompt template is a few kilobytes; long context comes in through variables. Anything
 # above this is not read (a 50 MB file must not stall a pre-commit hook).
@@ -175,6 +176,7 @@ def iter_prompt_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 def _walk(directory: Path) -> Iterator[Path]:
     for current, dirnames, filenames in os.walk(directory):
+        note_listing(current)
         dirnames[:] = sorted(
             d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith(".")
         )

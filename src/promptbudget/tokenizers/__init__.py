@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptbudget.cache import active_store, cache_key
 from promptbudget.errors import PromptBudgetError, TokenizerUnavailableError
+from promptbudget.runmemo import note_read
 
 if TYPE_CHECKING:
     import tiktoken
@@ -195,6 +196,7 @@ class Tokenizer:
                 data = self.spec.file.read_bytes()
             except OSError as err:
                 raise TokenizerUnavailableError(f"{self.spec.file.name}: {err}") from err
+            note_read(self.spec.file, data)
             return "tokenizer.json:" + hashlib.sha256(data).hexdigest()
         encoding = ENCODINGS.get(self.spec.encoding)
         return f"{self.spec.encoding}:{encoding.sha256 if encoding else ''}"

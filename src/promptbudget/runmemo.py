@@ -1,0 +1,356 @@
+"""Run memos: a repeated ``check``/``count``/``estimate`` whose inputs did not change answers
+from the cache without importing the tool, reading the project or parsing anything.
+
+A run that used the cache records what it read: every file's bytes (a hash) and stat, every
+directory it listed or looked in (a hash of the names and kinds, and its stat), and the exact
+stdout, stderr and exit code. The memo is kept in ``.promptbudget_cache/`` (signed like the
+rest of the cache) under a key of the arguments, the working directory, the environment, the
+date, the terminal and the installed package's files. A later run with the same key checks
+the stat of each recorded file and directory, as git's index and ruff's cache do: a stat that
+matches is trusted, one that differs is read again and hashed, and the memo answers only if
+every hash is still the same.
+
+A stat is trusted only when the file was not changed in the two seconds before it was taken
+(git's "racy clean" rule): otherwise a change in the same clock tick, keeping the size, could
+not be seen. Such entries are hashed on every use until they are old enough, then stamped.
+
+Probes (``Path.exists``, ``is_file``, ``is_dir`` while recording) record the directory they
+look in, so a file that appears where the run looked for one (a partial, a sample, a
+``budgets.yaml``) is seen too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promptbudget.cache import Store
+
+MEMO_COMMANDS = frozenset({"check", "count", "estimate"})
+CACHE_DIR_NAME = ".promptbudget_cache"  # the cache's own directory is not an input
+MEMO_FORMAT = 1
+RACY_NS = 2_000_000_000
+# Variables that change from one shell to the next without changing anything a run does.
+_NOISE_VARIABLES = frozenset({"_", "OLDPWD", "SHLVL", "PWD", "PS1", "PS2", "LINES"})
+
+# Where Python and the installed packages live: not the project's files (an upgrade changes
+# sys.path's directories, which are part of the memo key).
+_INSTALLED = tuple({os.path.join(prefix, "") for prefix in (sys.prefix, sys.base_prefix)})
+
+Stat = list[int]
+
+
+def stat_of(found: os.stat_result) -> Stat:
+    return [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino, found.st_mode]
+
+
+def is_racy(entry_stat: Stat, taken_ns: int) -> bool:
+    """Whether the file changed so shortly before its stat was taken that a change in the same
+    clock tick could keep the same stat."""
+    return max(entry_stat[1], entry_stat[2]) >= taken_ns - RACY_NS
+
+
+def content_hash(data: bytes) -> str:
+    """A file's sha256 (as the content cache's stat index keeps it)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def short(digest: str) -> str:
+    """The part of a sha256 a memo keeps (128 bits: memos stay small)."""
+    return digest[:32]
+
+
+def listing_hash(directory: str) -> str | None:
+    """The names and kinds in ``directory`` (and where its symlinks point; not the cache's own
+    directory); None if it cannot be listed."""
+    names: list[str] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name == CACHE_DIR_NAME:
+                    continue
+                if entry.is_symlink():  # where it points is part of the listing
+                    names.append(f"l{entry.name}\0{os.readlink(entry.path)}")
+                else:
+                    names.append(f"{'d' if entry.is_dir() else 'f'}{entry.name}")
+    except OSError:
+        return None
+    names.sort()
+    return content_hash("\0".join(names).encode("utf-8", "surrogateescape"))
+
+
+class Recorder:
+    """What one run read and printed."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, list[Any]] = {}  # path -> [stat, hash, racy]
+        self.dirs: dict[str, list[Any]] = {}
+        self.output: list[list[str]] = []  # [stream, text]
+        self.is_usable = True
+        self._cwd = os.getcwd()
+        self._probed: set[str] = set()
+
+    def read(self, path: Path | str, data: bytes, found: os.stat_result | None) -> None:
+        self.digest(path, content_hash(data), found)
+
+    def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
+        name = os.path.abspath(path)
+        digest = short(digest)
+        known = self.files.get(name)
+        if known is not None:
+            if known[1] != digest:  # changed while the run was reading it: not one state
+                self.is_usable = False
+            return
+        now = time.time_ns()
+        if found is None:
+            try:
+                found = os.stat(name)
+            except OSError:
+                self.is_usable = False
+                return
+        entry_stat = stat_of(found)
+        self.files[name] = [entry_stat, digest, is_racy(entry_stat, now)]
+        self.probe(name)
+
+    def probe(self, path: Path | str) -> None:
+        """The run looked at ``path``: record the nearest directory that exists above it, and
+        the directories from there up to the working directory."""
+        raw = os.fspath(path)
+        if raw in self._probed:  # the same path asked again (the common case)
+            return
+        self._probed.add(raw)
+        directory = os.path.dirname(os.path.abspath(raw))
+        if directory in self.dirs or directory.startswith(_INSTALLED):
+            return
+        while not os.path.isdir(directory):
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return
+            directory = parent
+        self.listing(directory)
+        while directory.startswith(self._cwd + os.sep):
+            directory = os.path.dirname(directory)
+            self.listing(directory)
+
+    def listing(self, directory: Path | str) -> None:
+        name = os.path.abspath(directory)
+        if name in self.dirs:
+            return
+        now = time.time_ns()
+        try:
+            found = os.stat(name)
+        except OSError:
+            self.is_usable = False
+            return
+        listed = listing_hash(name)
+        if listed is None:
+            self.is_usable = False
+            return
+        entry_stat = stat_of(found)
+        self.dirs[name] = [entry_stat, listed, is_racy(entry_stat, now)]
+
+    def write(self, stream: str, text: str) -> None:
+        self.output.append([stream, text])
+
+
+_RECORDER: Recorder | None = None
+
+
+def note_read(path: Path | str, data: bytes, found: os.stat_result | None = None) -> None:
+    """A project file the run read (``found``: its stat taken before reading)."""
+    if _RECORDER is not None:
+        _RECORDER.read(path, data, found)
+
+
+def note_digest(path: Path | str, digest: str, found: os.stat_result) -> None:
+    """A project file the run knows by its sha256 (``content_hash``) under stat ``found``."""
+    if _RECORDER is not None:
+        _RECORDER.digest(path, digest, found)
+
+
+def note_listing(directory: Path | str) -> None:
+    """A directory the run listed."""
+    if _RECORDER is not None:
+        _RECORDER.listing(directory)
+
+
+def note_output(stream: str, text: str) -> None:
+    if _RECORDER is not None:
+        _RECORDER.write(stream, text)
+
+
+def note_unrepeatable() -> None:
+    """The run did something a memo cannot repeat (wrote a file, a job summary)."""
+    if _RECORDER is not None:
+        _RECORDER.is_usable = False
+
+
+@contextmanager
+def recording(args: list[str]) -> Iterator[Recorder | None]:
+    """Record the run of ``args`` when a memo could answer it later; the ``Path`` probes are
+    watched only inside this block."""
+    global _RECORDER
+    if not is_memoizable(args):
+        yield None
+        return
+    recorder = _RECORDER = Recorder()
+    original: Callable[..., os.stat_result] = Path.stat
+
+    def watched_stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        recorder.probe(self)
+        return original(self, follow_symlinks=follow_symlinks)
+
+    Path.stat = watched_stat  # type: ignore[method-assign]
+    try:
+        yield recorder
+    finally:
+        Path.stat = original  # type: ignore[method-assign]
+        _RECORDER = None
+
+
+def is_memoizable(args: list[str]) -> bool:
+    # "-": a template read from stdin, which no file stat can vouch for
+    return bool(args) and args[0] in MEMO_COMMANDS and "--no-cache" not in args and "-" not in args
+
+
+def memo_key(args: list[str]) -> str:
+    """Everything besides the files that decides what a run prints."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    files: list[str] = []
+    for current, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".pyc"):
+                continue
+            found = os.stat(os.path.join(current, name))
+            files.append(f"{current}/{name}:{found.st_size}:{found.st_mtime_ns}")
+    files.extend(f"{entry}:{_mtime(entry or '.')}" for entry in sys.path)
+    environment = sorted(
+        (key, value) for key, value in os.environ.items() if key not in _NOISE_VARIABLES
+    )
+    terminal: list[Any] = [sys.stdout.isatty(), sys.stderr.isatty()]
+    if terminal[0]:
+        try:
+            terminal.append(list(os.get_terminal_size(sys.stdout.fileno())))
+        except OSError:
+            terminal.append(None)
+    parts = {
+        "format": MEMO_FORMAT,
+        "args": args,
+        "cwd": os.getcwd(),
+        "environment": environment,
+        "date": time.strftime("%Y-%m-%d"),
+        "terminal": terminal,
+        "python": sys.version,
+        "package": files,
+    }
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=True)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
+    """(every input is as recorded, some entry was hashed again and can be stamped)."""
+    restamped = False
+    now = time.time_ns()
+    for name, entry in memo["files"].items():
+        try:
+            found = os.stat(name)
+        except OSError:
+            return False, False
+        current = stat_of(found)
+        if current == entry[0] and not entry[2]:
+            continue
+        if current[0] != entry[0][0]:  # another size: changed (and never read unbounded)
+            return False, False
+        data = _read_regular(name, found)
+        if data is None or short(content_hash(data)) != entry[1]:
+            return False, False
+        entry[0], entry[2] = current, is_racy(current, now)
+        restamped = True
+    for name, entry in memo["dirs"].items():
+        try:
+            found = os.stat(name)
+        except OSError:
+            return False, False
+        current = stat_of(found)
+        if current == entry[0] and not entry[2]:
+            continue
+        if listing_hash(name) != entry[1]:
+            return False, False
+        entry[0], entry[2] = current, is_racy(current, now)
+        restamped = True
+    return True, restamped
+
+
+def _read_regular(name: str, found: os.stat_result) -> bytes | None:
+    """A recorded file read again: regular, at most the size its stat says."""
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    try:
+        descriptor = os.open(name, flags)
+        with os.fdopen(descriptor, "rb") as handle:
+            return handle.read(found.st_size + 1)
+    except OSError:
+        return None
+
+
+def replay(args: list[str]) -> int | None:
+    """Answer ``args`` from a memo: write what the recorded run wrote and return its exit
+    code; None when there is no valid memo (the run goes ahead)."""
+    if not is_memoizable(args):
+        return None
+    from promptbudget.cache import read_memo, write_memo
+
+    key = memo_key(args)
+    memo = read_memo(key)
+    if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT:
+        return None
+    try:
+        valid, restamped = is_still_valid(memo)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    if not valid:
+        return None
+    for stream, text in memo["output"]:
+        handle = sys.stdout if stream == "stdout" else sys.stderr
+        handle.write(text)
+        handle.flush()
+    if restamped:
+        write_memo(key, memo)
+    return int(memo["code"])
+
+
+def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) -> None:
+    """Keep the memo of a run that ended with ``code`` in the cache ``store`` used."""
+    if store is None or not recorder.is_usable or code not in (0, 1):
+        return
+    if not any(stream == "stdout" for stream, _ in recorder.output):
+        return  # no report was written (--help, --version)
+    from promptbudget.cache import write_memo
+
+    cwd = os.getcwd()  # part of the key: paths are kept relative to it, memos stay small
+    memo = {
+        "format": MEMO_FORMAT,
+        "code": code,
+        "output": recorder.output,
+        "files": {os.path.relpath(name, cwd): entry for name, entry in recorder.files.items()},
+        "dirs": {os.path.relpath(name, cwd): entry for name, entry in recorder.dirs.items()},
+    }
+    write_memo(memo_key(args), memo, store)

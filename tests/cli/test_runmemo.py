@@ -1,0 +1,305 @@
+"""Run memos (runmemo.py): a repeated run is answered from its memo only while every file
+and directory it read or looked in is unchanged; whatever changes, the answer is the one a
+``--no-cache`` run gives."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import promptbudget.cli
+from conftest import TODAY
+from promptbudget import runmemo
+from promptbudget.cache import CACHE_DIR_NAME
+from promptbudget.launcher import main as launch
+
+FILES = {
+    "budgets.yaml": """\
+        version: 1
+        defaults: {model: gpt-4.1-mini}
+        variables:
+          question: {max_tokens: 200}
+        workflows:
+          support:
+            traffic: {requests_per_day: 1000}
+            steps:
+              - name: answer
+                prompt: answer.j2
+                output_tokens: {p50: 200, p95: 800}
+          other:
+            traffic: {requests_per_day: 500}
+            steps:
+              - {name: other, prompt: other.j2, output_tokens: 100}
+    """,
+    "prompts/answer.j2": """\
+        ---
+        sample: {customer: Ada Lovelace}
+        ---
+        {% include "partials/tone.j2" %}
+        Answer the question of {{ customer }}: {{ question }}
+    """,
+    "prompts/partials/tone.j2": "Be kind, concise and exact.\n",
+    "prompts/other.j2": "Summarise {{ question }} in one line.\n",
+    "prompts/spare.j2": "Be kind, concise and exact.\n",
+}
+
+
+class Launch:
+    """``promptbudget ARGS`` as the console script runs it, counting the runs that were not
+    answered by a memo."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], root: Path) -> None:
+        self.capsys = capsys
+        self.root = root
+        self.full_runs = 0
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        previous = Path.cwd()
+        os.chdir(self.root)
+        try:
+            code = launch(list(args))
+        finally:
+            os.chdir(previous)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("PROMPTBUDGET_CACHE_DIR")  # the cache in the project, as users have it
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "COLUMNS", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("PROMPTBUDGET_TODAY", TODAY)
+    return make_project(FILES)
+
+
+@pytest.fixture
+def run(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Launch]:
+    launcher = Launch(capsys, project)
+    real = promptbudget.cli.main
+
+    def counted(args: list[str]) -> int:
+        launcher.full_runs += 1
+        return real(args)
+
+    monkeypatch.setattr(promptbudget.cli, "main", counted)
+    yield launcher
+
+
+def age(path: Path, seconds: int = 60) -> None:
+    """Make ``path`` look changed ``seconds`` ago (out of the racy window)."""
+    when = path.stat().st_mtime_ns - seconds * 1_000_000_000
+    os.utime(path, ns=(when, when))
+
+
+def age_project(root: Path) -> None:
+    for current, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            age(Path(current, name))
+    age(root)
+
+
+def answer(run: Launch, *args: str) -> tuple[int, str, str]:
+    """A run that must be answered by its memo."""
+    before = run.full_runs
+    result = run(*args)
+    assert run.full_runs == before, "expected the memo to answer"
+    return result
+
+
+def recompute(run: Launch, *args: str) -> tuple[int, str, str]:
+    """A run that must not be answered by a memo, and gives what ``--no-cache`` gives."""
+    before = run.full_runs
+    result = run(*args)
+    assert run.full_runs == before + 1, "a memo answered although an input changed"
+    code, out, _ = run(*args, "--no-cache")
+    assert (result[0], result[1]) == (code, out)
+    return result
+
+
+ARGS = ("check", "prompts/answer.j2")
+
+
+def test_a_repeated_run_is_answered_by_its_memo_with_the_same_output(run: Launch) -> None:
+    first = run(*ARGS)
+    assert run.full_runs == 1
+    assert first[0] in (0, 1) and "support" in first[1]
+    age_project(run.root)
+    assert answer(run, *ARGS) == first
+    assert answer(run, *ARGS) == first
+    assert any(p.name.startswith("run-") for p in (run.root / CACHE_DIR_NAME).iterdir())
+
+
+def test_an_edited_template_of_the_same_size_and_time_is_seen(run: Launch) -> None:
+    run(*ARGS)
+    age_project(run.root)
+    answer(run, *ARGS)
+    template = run.root / "prompts/partials/tone.j2"
+    before = template.stat()
+    template.write_text("Be kind, concise and EXACT.\n", encoding="utf-8")  # same size
+    os.utime(template, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
+    assert template.stat().st_size == before.st_size
+    recompute(run, *ARGS)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda root: (root / "prompts/answer.j2").write_text("{{ question }}\n"), id="named"
+        ),
+        pytest.param(
+            lambda root: (root / "prompts/partials/tone.j2").write_text("Be brief.\n"), id="partial"
+        ),
+        pytest.param(
+            lambda root: (root / "prompts/other.j2").write_text("Be kind, concise and exact.\n"),
+            id="other",
+        ),
+        pytest.param(
+            lambda root: (root / "budgets.yaml").write_text(
+                (root / "budgets.yaml").read_text().replace("1000", "2000")
+            ),
+            id="manifest",
+        ),
+        pytest.param(
+            lambda root: (root / "prompts/spare.j2").write_text(
+                "Answer the question of a customer in full.\n"
+            ),
+            id="template only PB204 reads",
+        ),
+        pytest.param(
+            lambda root: (root / "prompts/new.j2").write_text("Be kind, concise and exact.\n"),
+            id="new file",
+        ),
+        pytest.param(lambda root: (root / "prompts/spare.j2").unlink(), id="deleted file"),
+    ],
+)
+def test_any_changed_input_is_recomputed(run: Launch, change: Callable[[Path], object]) -> None:
+    run(*ARGS)
+    age_project(run.root)
+    answer(run, *ARGS)
+    change(run.root)
+    recompute(run, *ARGS)
+    age_project(run.root)
+    answer(run, *ARGS)
+
+
+def test_a_template_read_from_the_content_cache_is_still_an_input(run: Launch) -> None:
+    run(*ARGS)
+    manifest = run.root / "budgets.yaml"
+    manifest.write_text(manifest.read_text().replace("1000", "3000"))
+    recompute(run, *ARGS)  # every other template's fingerprints come from the cache now
+    age_project(run.root)
+    answer(run, *ARGS)
+    (run.root / "prompts/spare.j2").write_text("Answer the question of a customer in full.\n")
+    recompute(run, *ARGS)
+
+
+def test_a_file_appearing_where_an_include_was_looked_for_is_seen(
+    run: Launch, make_project: Callable[..., Path]
+) -> None:
+    template = run.root / "prompts/answer.j2"
+    template.write_text('{% include "more/extra.j2" ignore missing %}{{ question }}\n')
+    first = run(*ARGS)
+    age_project(run.root)
+    assert answer(run, *ARGS) == first
+    (run.root / "prompts/more").mkdir()
+    (run.root / "prompts/more/extra.j2").write_text("A long extra instruction. " * 40)
+    second = recompute(run, *ARGS)
+    assert second[1] != first[1]
+
+
+def test_a_retargeted_symlink_is_seen(run: Launch) -> None:
+    prompts = run.root / "prompts"
+    (prompts / "short.txt").write_text("Be brief.\n")
+    (prompts / "long.txt").write_text("Be thorough and explain every step. " * 30)
+    (prompts / "partials/tone.j2").unlink()
+    (prompts / "partials/tone.j2").symlink_to("../short.txt")
+    first = run(*ARGS)
+    age_project(run.root)
+    assert answer(run, *ARGS) == first
+    (prompts / "partials/tone.j2").unlink()
+    (prompts / "partials/tone.j2").symlink_to("../long.txt")
+    assert recompute(run, *ARGS)[1] != first[1]
+
+
+def test_other_arguments_environment_or_date_are_other_memos(
+    run: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(*ARGS)
+    age_project(run.root)
+    answer(run, *ARGS)
+    recompute(run, *ARGS, "--format", "json")
+    monkeypatch.setenv("PROMPTBUDGET_TODAY", "2099-01-01")
+    recompute(run, *ARGS)
+
+
+def test_no_cache_output_files_and_job_summaries_are_never_memoized(
+    run: Launch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for _ in range(2):
+        run(*ARGS, "--no-cache")
+    assert run.full_runs == 2
+    report = tmp_path / "report.txt"
+    for _ in range(2):
+        run(*ARGS, "--output", str(report))
+    assert run.full_runs == 4
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    for _ in range(2):
+        run(*ARGS)
+    assert run.full_runs == 6
+    assert summary.read_text().count("support") >= 2  # both runs appended their summary
+
+
+def test_a_forged_or_corrupt_memo_is_ignored(run: Launch) -> None:
+    first = run(*ARGS)
+    age_project(run.root)
+    (memo,) = (p for p in (run.root / CACHE_DIR_NAME).iterdir() if p.name.startswith("run-"))
+    signature, _, body = memo.read_bytes().partition(b"\n")
+    forged = json.loads(body)
+    forged["output"] = [["stdout", "all good\n"]]
+    memo.write_bytes(signature + b"\n" + json.dumps(forged).encode())
+    assert recompute(run, *ARGS)[1] == first[1]
+    memo.write_bytes(memo.read_bytes()[:40])
+    assert recompute(run, *ARGS)[1] == first[1]
+
+
+def test_a_stat_is_trusted_only_outside_the_racy_window(tmp_path: Path) -> None:
+    """Where the file system's clock is coarse, a change in the same tick keeps the stat: an
+    entry whose file changed shortly before it was recorded is hashed again on every use."""
+    path = tmp_path / "a.j2"
+    path.write_text("one\n")
+    recorder = runmemo.Recorder()
+    recorder.read(path, path.read_bytes(), None)
+    entry = recorder.files[str(path)]
+    assert entry[2] is True  # written just now: racy
+    memo = {"files": recorder.files, "dirs": {}}
+    path.write_text("two\n")  # same size; pretend the stat did not change either
+    entry[0] = runmemo.stat_of(path.stat())
+    assert runmemo.is_still_valid(memo) == (False, False)
+    entry[2] = False  # had the entry been old enough, the stat would have been trusted
+    assert runmemo.is_still_valid(memo) == (True, False)
+
+
+def test_a_racy_entry_that_still_matches_is_stamped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.j2"
+    path.write_text("one\n")
+    recorder = runmemo.Recorder()
+    recorder.read(path, path.read_bytes(), None)
+    memo = {"files": recorder.files, "dirs": {}}
+    monkeypatch.setattr(runmemo, "RACY_NS", -(10**18))  # as if the change were long ago
+    assert runmemo.is_still_valid(memo) == (True, True)  # hashed again, now stamped
+    assert recorder.files[str(path)][2] is False
+    assert runmemo.is_still_valid(memo) == (True, False)
