@@ -9,7 +9,7 @@ counts its cap once per ``{{ var }}``, and once in all for the parts of a struct
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,3 +248,36 @@ class TemplateCount:
     @property
     def request_tokens(self) -> int | None:
         return self.prompt.request_tokens if self.prompt is not None else None
+
+
+@dataclass(frozen=True)
+class CountTotal:
+    """``count``'s total for one model (or encoding): the templates counted for it, summed.
+    Not exact when any of them is an estimate."""
+
+    model: str | None
+    encoding: str
+    templates: int
+    text_tokens: int
+    request_tokens: int
+    exact: bool
+
+
+def count_totals(counts: Iterable[TemplateCount]) -> tuple[CountTotal, ...]:
+    """One total per model, in the order the models first appear; a template that could not
+    be counted adds nothing (the findings say why)."""
+    totals: dict[tuple[str | None, str], CountTotal] = {}
+    for count in counts:
+        if count.prompt is None:
+            continue
+        key = (count.model, count.encoding)
+        before = totals.get(key, CountTotal(count.model, count.encoding, 0, 0, 0, True))
+        totals[key] = CountTotal(
+            count.model,
+            count.encoding,
+            before.templates + 1,
+            before.text_tokens + count.prompt.text_tokens,
+            before.request_tokens + count.prompt.request_tokens,
+            before.exact and count.exact,
+        )
+    return tuple(totals.values())

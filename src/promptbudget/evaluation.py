@@ -17,7 +17,7 @@ from promptbudget.compression.passages import Fingerprint, fingerprints
 from promptbudget.compression.rewrite import split_head
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.findings import Finding
+from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
 from promptbudget.pricing.resolve import ModelChoice, resolve_model
@@ -142,6 +142,9 @@ def template_paths(project: Project) -> list[Path]:
         found.extend(iter_prompt_files([manifest.prompts_dir]))
     walked = {path.resolve() for path in found}
     found.extend(path for path in _step_inputs(project) if path not in walked)
+    stdin = project.stdin_path  # check -: the template piped in, wherever it stands
+    if stdin is not None and all(path.resolve() != stdin for path in found):
+        found.append(stdin)
     return [path for path in found if path.resolve() != manifest.path]
 
 
@@ -194,7 +197,7 @@ def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
     found: dict[str, list[Fingerprint]] = {}
     for path in track(template_paths(project), "reading templates"):
         key = None
-        if store is not None and path.resolve().is_relative_to(root):
+        if store is not None and path.resolve().is_relative_to(root) and not project.is_stdin(path):
             indexed = indexed_digest(path, MAX_TEMPLATE_BYTES)
             if indexed is not None:
                 digest, status = indexed
@@ -268,10 +271,15 @@ def lock_entries(
 ) -> dict[str, LockedTemplate]:
     """What ``promptbudget.lock`` holds for each readable template: its version, the hash of
     its text and its request tokens for its own model and every model a step sends it to."""
+
+    def canonical(name: str) -> str:  # an alias and its model are one entry, by its name
+        price = project.catalog.lookup(name)
+        return price.name if price is not None else name
+
     models: dict[str, set[str]] = {}
     for estimate in estimates:
         for step in estimate.steps:
-            models.setdefault(step.template_path, set()).update(step.models)
+            models.setdefault(step.template_path, set()).update(map(canonical, step.models))
     entries: dict[str, LockedTemplate] = {}
     for result in results:
         parsed = result.parsed
@@ -279,7 +287,7 @@ def lock_entries(
             continue
         if parsed.display_path in entries:
             continue  # one entry per file: a multi-prompt file is locked by its first prompt
-        own = result.count.model or result.count.encoding
+        own = canonical(result.count.model) if result.count.model else result.count.encoding
         tokens = {own: result.count.request_tokens}
         for model in sorted(models.get(parsed.display_path, set()) - {own}):
             other = evaluate_template(project, parsed, model).count.request_tokens
@@ -294,12 +302,17 @@ def lock_entries(
 
 
 def lint(
-    project: Project, rules: Mapping[str, Rule], context: RuleContext, *, unused: bool
+    project: Project,
+    rules: Mapping[str, Rule],
+    context: RuleContext,
+    *,
+    unused: bool,
+    defaults: Mapping[str, Severity] | None = None,
 ) -> tuple[Finding, ...]:
-    """Run ``rules`` with the project's severities, drop suppressed findings and sort them.
-    With ``unused`` (``check``: every rule ran), suppressions that silenced nothing are
-    reported (PB002)."""
-    severities = project.severities
+    """Run ``rules`` with the project's severities (else ``defaults``, a command's own, else
+    each rule's), drop suppressed findings and sort them. With ``unused`` (``check``: every
+    rule ran), suppressions that silenced nothing are reported (PB002)."""
+    severities = {**(defaults or {}), **project.severities}
     findings = run_rules(dict(rules), context, severities)
     suppressions = project.suppressions()
     if suppressions:

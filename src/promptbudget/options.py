@@ -74,3 +74,7 @@ class Options:
     since: str | None = None  # replay --since: requests starting at or after (ISO 8601)
     until: str | None = None  # replay --until: requests starting before (a date: its end)
     compare_to: str | None = None  # replay --compare-to SINCE..UNTIL: the baseline window
+    # count/check -: the template read from stdin (at most the template size limit + 1 byte),
+    # and --stdin-filename, the path it stands for (None: "<stdin>" at the project root)
+    stdin_data: bytes | None = None
+    stdin_filename: Path | None = None

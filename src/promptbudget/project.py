@@ -39,11 +39,14 @@ from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
+    STDIN_ARGUMENT,
+    STDIN_NAME,
     TemplateFormat,
     detect_format,
     display_path,
     iter_prompt_files,
     read_prompt_text,
+    stream_prompt_text,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +67,9 @@ class Project:
     catalog: PriceCatalog
     renderer: TemplateRenderer
     templates: dict[Path, ParsedTemplate] = field(default_factory=dict)
+    # count/check -: the path the template piped in stands for, and its bytes
+    stdin_path: Path | None = None
+    stdin_data: bytes = b""
 
     @classmethod
     def open(
@@ -77,6 +83,12 @@ class Project:
         project = cls._open(options, require_manifest=require_manifest, overrides=overrides)
         if opened is None or project.root != where.resolve():
             open_cache(project.root, enabled=options.use_cache)
+        if options.stdin_data is not None:
+            given = options.stdin_filename
+            project.stdin_data = options.stdin_data
+            project.stdin_path = (
+                (options.cwd / given).resolve() if given else project.root / STDIN_NAME
+            )
         return project
 
     @classmethod
@@ -126,11 +138,18 @@ class Project:
         shown = display_path(path, self.root)
         fmt = detect_format(path)
         root = confine_to or confinement_root(path, self.root)
-        read = read_prompt_text(path, root=root)
+        if self.is_stdin(path):  # count -: what was piped in stands for this path
+            read = stream_prompt_text(self.stdin_data)
+        else:
+            read = read_prompt_text(path, root=root)
         parsed = parse_template(path, shown, fmt, read, root=root, engine=self.engine_for(shown))
         parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
         return parsed
+
+    def is_stdin(self, path: Path) -> bool:
+        """``path`` is the one a template read from stdin stands for (``-``)."""
+        return self.stdin_path is not None and path.resolve() == self.stdin_path
 
     def engine_for(self, shown: str) -> str | None:
         """The engine the manifest's ``engines:`` names for a file (the first glob that
@@ -148,7 +167,7 @@ class Project:
         pending = [path]
         while pending:
             current = pending.pop()
-            if not current.is_file():
+            if not current.is_file() and not self.is_stdin(current):
                 continue
             parsed = self.load(current, confine_to=self.root)
             for include in self.renderer.includes_of(parsed):
@@ -167,6 +186,9 @@ class Project:
         else:
             arguments = (options.cwd,)
         for given in arguments:
+            if given == STDIN_ARGUMENT and self.stdin_path is not None:
+                yield self.stdin_path, self.stdin_path
+                continue
             argument = given if given.is_absolute() else options.cwd / given
             if not argument.exists():
                 raise TemplateNotFoundError(f"{given}: no such file or directory")
@@ -337,6 +359,9 @@ class Project:
         root = self.root.resolve()
         named: set[Path] = set()
         for given in options.paths:
+            if given == STDIN_ARGUMENT and self.stdin_path is not None:
+                named.add(self.stdin_path)
+                continue
             path = (given if given.is_absolute() else options.cwd / given).resolve()
             if not path.exists():
                 raise TemplateNotFoundError(f"{given}: no such file or directory")
@@ -416,6 +441,8 @@ def manifest_of(options: Options) -> Path | None:
     pre-commit hook runs from the repository root; the project may be in a subdirectory)."""
     found: dict[Path, None] = {}
     for given in options.paths:
+        if given == STDIN_ARGUMENT and options.stdin_filename is not None:
+            given = options.stdin_filename.parent  # the piped template's folder
         path = given if given.is_absolute() else options.cwd / given
         if not path.exists():
             continue

@@ -218,7 +218,8 @@ def recording(args: list[str]) -> Iterator[Recorder | None]:
 
 
 def is_memoizable(args: list[str]) -> bool:
-    return bool(args) and args[0] in MEMO_COMMANDS and "--no-cache" not in args
+    # "-": a template read from stdin, which no file stat can vouch for
+    return bool(args) and args[0] in MEMO_COMMANDS and "--no-cache" not in args and "-" not in args
 
 
 def memo_key(args: list[str]) -> str:

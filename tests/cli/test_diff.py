@@ -386,7 +386,11 @@ def test_a_slower_model_shows_its_latency_next_to_its_cost(repo: Path, run_cli: 
     head = json.loads(base.stdout)["workflows"][0]["latency"]
     assert workflow["latency_p50_ms"]["head"] == head["p50_ms"]
     text = run_cli("diff", "--base", "main", cwd=repo).stdout
-    header = next(line for line in text.splitlines() if line.startswith("workflow"))
-    assert header.split()[-4:] == ["latency", "p50", "latency", "p95"]
-    row = next(line for line in text.splitlines() if line.startswith("support-reply"))
-    assert " ms → " in row and "$" in row
+    # wider than the 160 columns of piped output with latency: stacked under the workflow
+    lines = text.splitlines()
+    assert lines[2].split() == ["workflow", "base", "head", "change"]
+    block = lines[lines.index("support-reply") + 1 :][:5]
+    rows = {line.split("  ")[1].strip(): line for line in block}
+    assert "$" in rows["$/request"] and "+$" in rows["$/request"]
+    for name in ("latency p50", "latency p95"):
+        assert rows[name].count(" ms") >= 3 and "+" in rows[name], rows[name]

@@ -125,3 +125,23 @@ def test_lock_rewrites_a_broken_lock_that_check_sends_it_to(
     assert json.loads((project / "promptbudget.lock").read_text())["lock_version"] == 1
     assert run_cli("lock", "--check", cwd=project).exit_code == 0
     assert run_cli("check", cwd=project).exit_code == 0
+
+
+def test_a_model_and_its_alias_are_one_entry_under_the_canonical_name(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    manifest = (
+        "version: 1\n"
+        "defaults: {model: openai/gpt-4.1-mini}\n"  # an alias, as LiteLLM spells it
+        "workflows:\n"
+        "  ask:\n"
+        "    traffic: {requests_per_day: 10}\n"
+        "    steps:\n"
+        "      - {name: a, prompt: a.j2, model: gpt-4.1-mini, output_tokens: 10}\n"
+        "      - {name: b, prompt: a.j2, model: openai/gpt-4.1-mini, output_tokens: 10}\n"
+        "      - {name: c, prompt: a.j2, model: gpt-4o, output_tokens: 10}\n"
+    )
+    root = make_project({"budgets.yaml": manifest, "prompts/a.j2": "Say hi.\n"})
+    assert run_cli("lock", cwd=root).exit_code == 0
+    locked = json.loads((root / "promptbudget.lock").read_text())["templates"]
+    assert list(locked["prompts/a.j2"]["tokens"]) == ["gpt-4.1-mini", "gpt-4o"]

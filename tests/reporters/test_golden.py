@@ -6,6 +6,9 @@ intended, rewrite the files with ``pytest tests/reporters --update-golden`` and 
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,10 +42,19 @@ CASES = {
     ),
     # limits on a workflow, its steps and its templates, some holding and some broken
     # tables fit the terminal: steps stacked under workflows, columns dropped, never a
-    # number broken (finding lines are not tables)
+    # number broken; finding lines wrap under their location
     "over-budget-check-80": Case(("check",), "over-budget", 1, formats=("text",), columns=80),
     "over-budget-check-120": Case(("check",), "over-budget", 1, formats=("text",), columns=120),
     "three-levels-check-80": Case(("check",), "three-levels", 1, formats=("text",), columns=80),
+    # diff and models fit too: stacked under each workflow and template, columns dropped
+    "models-80": Case(
+        ("models", "gpt-4.1", "--provider", "openai"), "examples", 0, ("text",), columns=80
+    ),
+    "models-120": Case(
+        ("models", "gpt-4.1", "--provider", "openai"), "examples", 0, ("text",), columns=120
+    ),
+    "diff-80": Case(("diff", "--base", "main"), "examples-changed", 1, ("text",), columns=80),
+    "diff-120": Case(("diff", "--base", "main"), "examples-changed", 1, ("text",), columns=120),
     "three-levels-check": Case(
         ("check",), "three-levels", 1, formats=("text", "json", "markdown", "junit")
     ),
@@ -84,9 +96,44 @@ def empty_project(make_project: Callable[..., Path]) -> Path:
     return root
 
 
-def project_dir(project: str, empty_project: Path) -> Path:
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_AUTHOR_DATE": "2026-12-01T12:00:00Z",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_COMMITTER_DATE": "2026-12-01T12:00:00Z",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "PATH": "/usr/bin:/bin:/usr/local/bin",
+}
+
+
+@pytest.fixture
+def examples_changed(tmp_path: Path) -> Path:
+    """The examples committed on main (a fixed date: the same commit id on every machine),
+    then changed as a pull request might: a longer versioned prompt, more traffic."""
+    if shutil.which("git") is None:
+        pytest.skip("diff needs git")
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("over-budget"))
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "base")):
+        subprocess.run(["git", *args], cwd=root, env=GIT_ENV, check=True, capture_output=True)
+    classify = root / "prompts/support/classify.j2"
+    text = classify.read_text(encoding="utf-8").replace("version: 3\n", "version: 4\n")
+    classify.write_text(text + "\nCheck the ticket history before you classify it.\n")
+    manifest = root / "budgets.yaml"
+    manifest.write_text(
+        re.sub(r"requests_per_day: \d+", "requests_per_day: 20000", manifest.read_text())
+    )
+    return root
+
+
+def project_dir(project: str, empty_project: Path, request: pytest.FixtureRequest) -> Path:
     if project == "empty":
         return empty_project
+    if project == "examples-changed":
+        return Path(request.getfixturevalue("examples_changed"))
     if (PROJECTS / project).is_dir():
         return PROJECTS / project
     return EXAMPLES if project == "examples" else EXAMPLES / project
@@ -102,14 +149,13 @@ def test_output_matches_golden_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     case = CASES[name]
-    cwd = project_dir(case.project, empty_project)
+    cwd = project_dir(case.project, empty_project, request)
     if case.columns is not None:
         monkeypatch.setenv("COLUMNS", str(case.columns))
     result = run_cli(*case.args, "--format", fmt, cwd=cwd)
     if case.columns is not None:
-        for line in result.stdout.splitlines():
-            if ": PB" not in line:  # every line of a table fits
-                assert len(line) <= case.columns, line
+        for line in result.stdout.splitlines():  # tables and finding lines fit
+            assert len(line) <= case.columns, line
 
     assert result.exit_code == case.exit_code, result.stderr
     assert result.stderr == ""

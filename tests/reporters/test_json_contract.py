@@ -127,8 +127,34 @@ COMMON = {
 COUNT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["schema_version", "summary", "findings", "templates"],
-    "properties": {**COMMON, "templates": {"type": "array", "items": TEMPLATE}},
+    "required": ["schema_version", "summary", "findings", "templates", "totals"],
+    "properties": {
+        **COMMON,
+        "templates": {"type": "array", "items": TEMPLATE},
+        "totals": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "model",
+                    "encoding",
+                    "templates",
+                    "text_tokens",
+                    "request_tokens",
+                    "exact",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "model": {"type": ["string", "null"]},
+                    "encoding": {"type": "string"},
+                    "templates": {"type": "integer", "minimum": 1},
+                    "text_tokens": {"type": "integer", "minimum": 0},
+                    "request_tokens": {"type": "integer", "minimum": 0},
+                    "exact": {"type": "boolean"},
+                },
+            },
+        },
+    },
 }
 
 CHECK_SCHEMA = {

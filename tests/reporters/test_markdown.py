@@ -240,26 +240,3 @@ def test_limits_table_shows_every_limit_passing_and_failing(run_cli: Callable[..
     assert rows[0] == ["support-reply", "input tokens", "**8,951**", "8,000", "112%", "❌ over"]
     assert sum(1 for row in rows if row[-1] == "❌ over") == 4
     assert ["", "turns", "2", "4", "50%", "✅"] in rows
-
-
-@pytest.mark.parametrize(
-    ("command", "fmt"),
-    [
-        ("estimate", "sarif"),
-        ("estimate", "junit"),
-        ("compress", "markdown"),
-        ("compress", "sarif"),
-        ("compress", "junit"),
-        ("models", "markdown"),
-        ("models", "sarif"),
-        ("models", "junit"),
-    ],
-)
-def test_a_format_a_command_cannot_write_is_a_one_line_usage_error(
-    command: str, fmt: str, run_cli: Callable[..., Any]
-) -> None:
-    result = run_cli(command, "--format", fmt, cwd=EXAMPLES)
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr.startswith(f"promptbudget: error: {command} cannot write --format {fmt};")
-    assert result.stderr.count("\n") == 1

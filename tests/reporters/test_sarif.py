@@ -212,11 +212,31 @@ def test_every_rule_is_described_with_help() -> None:
         assert descriptor["name"] == "".join(p.capitalize() for p in rule.slug.split("-"))
         assert descriptor["shortDescription"]["text"] == rule.summary
         assert descriptor["fullDescription"]["text"]
-        assert descriptor["help"]["text"] == rule.doc
+        assert descriptor["help"]["text"] == rule.doc.replace("``", "`")  # no reST literals
+        assert "``" not in descriptor["help"]["text"].split("Fails")[0]
         assert "**Why:**" in descriptor["help"]["markdown"]
         assert "```" in descriptor["help"]["markdown"]  # the Fails/Passes examples
         assert descriptor["defaultConfiguration"]["level"] == LEVELS[rule.default_severity]
         assert descriptor["properties"]["slug"] == rule.slug
+
+
+def readme_rules_table() -> tuple[set[str], set[str]]:
+    """(the GitHub anchors of README's headings, the codes in its Rules section's table)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^#+ (.+)$", readme, flags=re.MULTILINE)
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+    section = readme.split("\n## Rules\n", 1)[1].split("\n## ", 1)[0]
+    return anchors, set(re.findall(r"^\| (PB\d{3}) \|", section, flags=re.MULTILINE))
+
+
+def test_every_rule_has_a_help_uri_to_its_documentation() -> None:
+    rules = sarif(Report(command="check"))["runs"][0]["tool"]["driver"]["rules"]
+    anchors, documented = readme_rules_table()
+    for descriptor in rules:
+        uri = descriptor["helpUri"]
+        assert uri.startswith("https://github.com/promptbudget/promptbudget#")  # absolute
+        assert uri.split("#", 1)[1] in anchors  # a README section GitHub links to
+        assert descriptor["id"] in documented  # and the rule is in that section's table
 
 
 def test_rule_help_markdown_fences_the_examples() -> None:

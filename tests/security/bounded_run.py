@@ -56,7 +56,7 @@ def run_bounded() -> RunBounded:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith("GITHUB_") and key != "PYTEST_XDIST_WORKER"
+            if not key.startswith("GITHUB_") and key not in {"PYTEST_XDIST_WORKER", "COLUMNS"}
         }
         env["NO_COLOR"] = "1"
         try:

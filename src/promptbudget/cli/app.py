@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -44,16 +44,32 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+# Each command's --format lists only what it writes: count, check, replay and diff write
+# every format; estimate text, json or markdown; compress, models and rules text or json. Help,
+# completion and validation all come from the one Literal, so they cannot disagree.
+_AUTO_HELP = "auto (github inside GitHub Actions, text elsewhere; the default)"
 FormatOption = Annotated[
-    OutputFormat,
+    Literal["auto", "text", "json", "github", "sarif", "junit", "markdown"],
     typer.Option(
         "--format",
         "-f",
         case_sensitive=False,
         help="Report format: text, json, github (annotations), sarif (code scanning), junit, "
-        "markdown (PR comment, job summary), or auto (github inside GitHub Actions, text "
-        "elsewhere).",
+        f"markdown (PR comment, job summary), or {_AUTO_HELP}.",
     ),
+]
+EstimateFormatOption = Annotated[
+    Literal["text", "json", "markdown"],
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="Report format: text, json or markdown (PR comment, job summary).",
+    ),
+]
+TextJsonFormatOption = Annotated[
+    Literal["text", "json"],
+    typer.Option("--format", "-f", case_sensitive=False, help="Report format: text or json."),
 ]
 OutputOption = Annotated[
     Path | None,
@@ -150,6 +166,15 @@ NoCacheOption = Annotated[
         "PROMPTBUDGET_CACHE_DIR moves it).",
     ),
 ]
+StdinFilenameOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--stdin-filename",
+        metavar="PATH",
+        help="The path the template read from stdin (-) stands for: its format, and the "
+        "project's rules for that path (default: <stdin>).",
+    ),
+]
 PricesOption = Annotated[
     Path | None,
     typer.Option(
@@ -180,7 +205,7 @@ def _root(
 def make_options(
     *,
     config: Path | None,
-    fmt: OutputFormat,
+    fmt: OutputFormat | str,
     output: Path | None,
     fail_on: Severity | None = None,
     select: Sequence[str] | None = None,
@@ -200,9 +225,11 @@ def make_options(
     samples: int = 1000,
     seed: int = 1,
     no_cache: bool = False,
+    stdin_filename: Path | None = None,
 ) -> Options:
     if quiet and verbose:
         raise UsageError("--quiet and --verbose cannot be used together")
+    stdin_data = read_stdin_template(paths, stdin_filename)
     return Options(
         cwd=Path.cwd(),
         config=config,
@@ -213,7 +240,7 @@ def make_options(
         select=rule_names(select),
         ignore=rule_names(ignore),
         exit_zero=exit_zero,
-        output_format=fmt,
+        output_format=OutputFormat(fmt),
         output=output,
         color=use_color(ColorMode.NEVER if no_color else color, output, dict(os.environ)),
         verbosity=-1 if quiet else (1 if verbose else 0),
@@ -226,7 +253,20 @@ def make_options(
         seed=seed,
         today=run_date(),
         use_cache=not no_cache,
+        stdin_data=stdin_data,
+        stdin_filename=stdin_filename,
     )
+
+
+def read_stdin_template(paths: Sequence[Path], stdin_filename: Path | None) -> bytes | None:
+    """``-`` among the paths: the template piped in, read as far as the size limit allows."""
+    from promptbudget.templates.source import STDIN_ARGUMENT, read_prompt_stream
+
+    if STDIN_ARGUMENT not in paths:
+        if stdin_filename is not None:
+            raise UsageError("--stdin-filename names the template read from stdin; pass - too")
+        return None
+    return read_prompt_stream(sys.stdin.buffer)
 
 
 def run_date() -> date:
@@ -246,12 +286,6 @@ def rule_names(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(
         part.strip() for value in values or () for part in value.split(",") if part.strip()
     )
-
-
-def reject_format(fmt: OutputFormat, command: str, supported: str, *rejected: OutputFormat) -> None:
-    """A format this command cannot write is a one-line usage error."""
-    if fmt in rejected:
-        raise UsageError(f"{command} cannot write --format {fmt.value}; use --format {supported}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

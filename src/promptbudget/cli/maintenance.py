@@ -13,7 +13,6 @@ import typer
 from promptbudget.cli.app import (
     ColorOption,
     ConfigOption,
-    FormatOption,
     NoCacheOption,
     NoColorOption,
     OutputOption,
@@ -21,10 +20,10 @@ from promptbudget.cli.app import (
     QuietOption,
     SamplesOption,
     SeedOption,
+    TextJsonFormatOption,
     VerboseOption,
     app,
     make_options,
-    reject_format,
 )
 from promptbudget.cli.output import (
     ColorMode,
@@ -185,7 +184,7 @@ def compress(
             "--force", help="With --write: also rewrite read-only files (they stay read-only)."
         ),
     ] = False,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: TextJsonFormatOption = "text",
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
@@ -220,16 +219,6 @@ def compress(
         write=write,
         force=force,
     )
-    reject_format(
-        fmt,
-        "compress",
-        "text or json",
-        OutputFormat.SARIF,
-        OutputFormat.JUNIT,
-        OutputFormat.MARKDOWN,
-    )
-    if options.output_format.resolve() is OutputFormat.GITHUB:
-        options = replace(options, output_format=OutputFormat.TEXT)
     report = command.run(options)
     emit_report(report, options)
     failures = [c.error for c in report.compressions if c.error]
@@ -260,7 +249,7 @@ def models(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: TextJsonFormatOption = "text",
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
@@ -274,12 +263,7 @@ def models(
     from promptbudget.commands import models as command
 
     if as_json:
-        fmt = OutputFormat.JSON
-    if fmt is OutputFormat.GITHUB:
-        raise UsageError("models has no findings to annotate; use --format text or json")
-    reject_format(
-        fmt, "models", "text or json", OutputFormat.SARIF, OutputFormat.JUNIT, OutputFormat.MARKDOWN
-    )
+        fmt = "json"
     options = make_options(
         config=config,
         fmt=fmt,
@@ -291,8 +275,6 @@ def models(
         provider=provider,
         prices=prices,
     )
-    if options.output_format.resolve() is OutputFormat.GITHUB:  # auto inside GitHub Actions
-        options = replace(options, output_format=OutputFormat.TEXT)
     report = command.run(replace(options, price_diff=diff, query=tuple(query or ()), family=family))
     emit_report(report, options)
     return 0
@@ -300,7 +282,7 @@ def models(
 
 @app.command()
 def rules(
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: TextJsonFormatOption = "text",
     output: OutputOption = None,
 ) -> int:
     """List every rule: code, slug, default severity, what it checks."""
@@ -308,7 +290,7 @@ def rules(
 
     from promptbudget.rules import RULES
 
-    if fmt.resolve() is OutputFormat.JSON:
+    if fmt == "json":
         payload = [
             {
                 "code": r.code,
@@ -340,7 +322,7 @@ def explain(
             f"unknown rule {rule!r}; known rules: {', '.join(RULES)} (see 'promptbudget rules')"
         )
     header = f"{found.code} {found.slug} (default severity: {found.default_severity.value})"
-    write_text(f"{header}\n{'=' * len(header)}\n\n{found.doc}\n", None)
+    write_text(f"{header}\n{'=' * len(header)}\n\n{found.plain_doc}\n", None)
     return 0
 
 

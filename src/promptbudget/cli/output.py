@@ -53,9 +53,8 @@ def emit_report(report: Report, options: Options) -> int:
     from promptbudget.reporters import get_reporter
 
     fmt = options.output_format.resolve()
-    width = terminal_columns() or (
-        shutil.get_terminal_size((100, 24)).columns if options.color else 160
-    )
+    columns = terminal_columns()
+    width = columns or (shutil.get_terminal_size((100, 24)).columns if options.color else 160)
     project = report.root or str(options.cwd)
     if fmt in (OutputFormat.GITHUB, OutputFormat.SARIF):
         # GitHub resolves annotation and code-scanning paths from the repository's root (the
@@ -69,6 +68,8 @@ def emit_report(report: Report, options: Options) -> int:
         workspace=workspace,
         root=project,
         verbosity=options.verbosity,
+        # finding lines wrap at a terminal's width; piped, each stays one line for grep
+        wrap=columns is not None or (options.output is None and sys.stdout.isatty()),
     )
     if workspace is not None:
         report = in_workspace(report, settings)
@@ -218,7 +219,7 @@ def usage_message(err: Exception) -> str:
     """Click's usage error as one line, with where to look for the right usage."""
     format_message = getattr(err, "format_message", None)
     message = format_message() if callable(format_message) else str(err)
-    message = " ".join(str(message).split())
+    message = " ".join(str(message).split()).replace(": Value error, ", ": ")  # typer's choices
     context = getattr(err, "ctx", None)
     command = getattr(context, "command_path", None) or "promptbudget"
     return f"{message} (see '{command} --help')"

@@ -13,6 +13,7 @@ import typer
 from promptbudget.cli.app import (
     ColorOption,
     ConfigOption,
+    EstimateFormatOption,
     ExitZeroOption,
     FailOnOption,
     FormatOption,
@@ -25,10 +26,10 @@ from promptbudget.cli.app import (
     SamplesOption,
     SeedOption,
     SelectOption,
+    StdinFilenameOption,
     VerboseOption,
     app,
     make_options,
-    reject_format,
 )
 from promptbudget.cli.output import (
     ColorMode,
@@ -46,7 +47,8 @@ def count(
         list[Path] | None,
         typer.Argument(
             metavar="PATH",
-            help="Template files or directories (default: the manifest's prompts/).",
+            help="Template files or directories (default: the manifest's prompts/); - reads "
+            "a template from stdin.",
         ),
     ] = None,
     model: Annotated[
@@ -55,7 +57,7 @@ def count(
             "--model", "-m", metavar="MODEL", help="Count for this model (repeat for several)."
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
@@ -68,6 +70,7 @@ def count(
     verbose: VerboseOption = False,
     prices: PricesOption = None,
     no_cache: NoCacheOption = False,
+    stdin_filename: StdinFilenameOption = None,
 ) -> int:
     """Tokens per template (and per message), per model."""
     from promptbudget.commands import count as command
@@ -88,6 +91,7 @@ def count(
         paths=paths or (),
         models=model or (),
         prices=prices,
+        stdin_filename=stdin_filename,
     )
     return emit_report(command.run(options), options)
 
@@ -99,10 +103,11 @@ def check(
         typer.Argument(
             metavar="PATH",
             help="Report only on these files (and the workflows that use them), as pre-commit "
-            "passes them; the manifest itself means everything. Default: the whole project.",
+            "passes them; the manifest itself means everything; - reads a template from stdin. "
+            "Default: the whole project.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
@@ -130,6 +135,7 @@ def check(
         str | None,
         typer.Option("--workflow", "-w", metavar="WORKFLOW", help="Only this workflow's budgets."),
     ] = None,
+    stdin_filename: StdinFilenameOption = None,
 ) -> int:
     """Check every workflow and template against budgets.yaml; exit 1 on a broken budget."""
     from promptbudget.commands import check as command
@@ -154,13 +160,14 @@ def check(
         paths=paths or (),
         sets=set_ or (),
         workflow=workflow,
+        stdin_filename=stdin_filename,
     )
     runs = split_projects(options)
     if len(runs) > 1:
-        fmt = options.output_format.resolve()
-        if fmt not in (OutputFormat.TEXT, OutputFormat.GITHUB) or options.output is not None:
+        resolved = options.output_format.resolve()
+        if resolved not in (OutputFormat.TEXT, OutputFormat.GITHUB) or options.output is not None:
             raise UsageError(
-                f"the files named belong to {len(runs)} projects; --format {fmt.value} "
+                f"the files named belong to {len(runs)} projects; --format {resolved.value} "
                 "and --output report on one: run once per project, with --config"
             )
     codes = []
@@ -248,7 +255,7 @@ def replay(
             "of reading logs.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,
@@ -341,7 +348,7 @@ def estimate(
             "traffic.requests_per_day=50000 (repeatable); shown next to the baseline.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: EstimateFormatOption = "text",
     output: OutputOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
@@ -372,9 +379,6 @@ def estimate(
         samples=samples,
         seed=seed,
     )
-    reject_format(fmt, "estimate", "text, json or markdown", OutputFormat.SARIF, OutputFormat.JUNIT)
-    if options.output_format.resolve() is OutputFormat.GITHUB:
-        options = replace(options, output_format=OutputFormat.TEXT)
     return emit_report(command.run(options), options)
 
 
@@ -399,7 +403,7 @@ def diff(
             "template's tokens, rise by more than this share of the base, e.g. 10%.",
         ),
     ] = None,
-    fmt: FormatOption = OutputFormat.AUTO,
+    fmt: FormatOption = "auto",
     output: OutputOption = None,
     config: ConfigOption = None,
     fail_on: FailOnOption = None,

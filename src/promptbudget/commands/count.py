@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from promptbudget.errors import PromptBudgetError
 from promptbudget.evaluation import evaluate_template, lint, select_rules
+from promptbudget.findings import Severity
 from promptbudget.options import Options
-from promptbudget.pricing.resolve import resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RuleContext, TemplateResult
 from promptbudget.selection import fail_on, filter_findings
 from promptbudget.templates.parse import variants_of
-from promptbudget.tokenizers import guess_tokenizer
 
 # What can be said of a template on its own, without a workflow.
 COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301", "PB302")
@@ -22,16 +20,9 @@ COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301", "PB302")
 
 def run(options: Options) -> Report:
     project = Project.open(options, require_manifest=False)
-    for model in options.models:
-        # A model of a known family (an older Claude, an OpenAI snapshot) is counted with its
-        # family's tokenizer and reported as PB110; a name nothing is known of is an error.
-        if not resolve_model(model, project.catalog).is_known and guess_tokenizer(model) is None:
-            near = project.catalog.closest(model)
-            hint = f" (did you mean {', '.join(near)}?)" if near else ""
-            raise PromptBudgetError(
-                f"unknown model {model!r}{hint}; see 'promptbudget models', or declare it under "
-                "models: in budgets.yaml"
-            )
+    # A model the catalog does not know is counted all the same: with its family's tokenizer
+    # (an older Claude, an OpenAI snapshot), else approximately (o200k_base, ±25%, marked ~);
+    # PB110 says so, as a warning: count needs no price.
     results: list[TemplateResult] = []
     arguments = list(project.template_arguments(options))
     for argument, path in track(arguments, "counting templates"):
@@ -57,7 +48,13 @@ def run(options: Options) -> Report:
     return Report(
         command="count",
         findings=filter_findings(
-            lint(project, select_rules(*COUNT_RULES), context, unused=False),
+            lint(
+                project,
+                select_rules(*COUNT_RULES),
+                context,
+                unused=False,
+                defaults={"PB110": Severity.WARNING},
+            ),
             options,
             project.manifest,
         ),

@@ -14,6 +14,8 @@ class ReportSettings:
     workspace: str | None = None
     root: str | None = None  # absolute project root, to re-base paths for annotations
     verbosity: int = 0  # text: -1 errors only, 0 info findings grouped by cause, 1 all
+    # text: wrap finding lines at ``width`` (the width is a terminal's); else one line each
+    wrap: bool = False
 
 
 def usd_number(amount: Decimal | None) -> float | None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from promptbudget.compression import FileCompression
-from promptbudget.counting import TemplateCount
+from promptbudget.counting import TemplateCount, count_totals
 from promptbudget.diffing import Change, DiffResult
 from promptbudget.estimates import (
     StepEstimate,
@@ -104,6 +104,18 @@ def render_json(report: Report, settings: ReportSettings) -> str:
         ]
     if report.command != "estimate":
         payload["templates"] = [template_json(t, report.limits) for t in report.templates]
+    if report.command == "count":  # summed per model; estimates make the sum one too
+        payload["totals"] = [
+            {
+                "model": total.model,
+                "encoding": total.encoding,
+                "templates": total.templates,
+                "text_tokens": total.text_tokens,
+                "request_tokens": total.request_tokens,
+                "exact": total.exact,
+            }
+            for total in count_totals(report.templates)
+        ]
     payload["catalog_as_of"] = report.catalog_as_of
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 

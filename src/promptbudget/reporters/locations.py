@@ -15,6 +15,7 @@ from promptbudget.findings import Finding
 from promptbudget.headroom import LimitCheck
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
+from promptbudget.templates.source import STDIN_NAME
 
 
 def workspace_path(path: str, settings: ReportSettings) -> str:
@@ -92,8 +93,8 @@ def relative_to_cwd(report: Report, cwd: Path) -> Report:
         return report
 
     def move(path: str) -> str:
-        if not path or PurePosixPath(path).is_absolute():
-            return path
+        if not path or PurePosixPath(path).is_absolute() or path == STDIN_NAME:
+            return path  # a template piped in (count -) is named, not placed
         try:
             return Path(os.path.relpath(root / path, here)).as_posix()
         except ValueError:  # another drive on Windows

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from promptbudget.counting import count_totals
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Severity, assert_never
 from promptbudget.report import Report
@@ -186,6 +187,19 @@ def templates_table(report: Report, settings: ReportSettings) -> list[str]:
                 ]
             )
         )
+    if len(report.templates) > 1:
+        for total in count_totals(report.templates):
+            approx = "" if total.exact else "~"
+            lines.append(
+                _row(
+                    [
+                        f"**total** ({total.templates})",
+                        md_text(total.model or f"({total.encoding})"),
+                        "**" + md_text(f"{approx}{format_tokens(total.text_tokens)}") + "**",
+                        "**" + md_text(f"{approx}{format_tokens(total.request_tokens)}") + "**",
+                    ]
+                )
+            )
     return lines
 
 

@@ -31,6 +31,9 @@ from promptbudget.rules import RULES, Rule
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/promptbudget/promptbudget"
+# reportingDescriptor.helpUri (SARIF 2.1.0: where its primary documentation is): the
+# README's Rules section (a table of every rule; `promptbudget explain CODE` for the rest)
+RULES_URI = f"{INFORMATION_URI}#rules"
 URI_BASE_ID = "%SRCROOT%"
 FINGERPRINT_KEY = "promptbudget/v1"
 
@@ -122,7 +125,8 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
             "text": _capped(first.replace("``", "")),
             "markdown": _capped(_inline_markdown(first)),
         },
-        "help": {"text": doc, "markdown": doc_markdown(doc)},
+        "helpUri": RULES_URI,
+        "help": {"text": rule.plain_doc or doc, "markdown": doc_markdown(doc)},
         "defaultConfiguration": {"level": sarif_level(rule.default_severity)},
         "properties": {"slug": rule.slug, "tags": ["promptbudget", _family(rule.code)]},
     }

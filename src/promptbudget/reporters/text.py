@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from promptbudget.counting import count_totals
 from promptbudget.findings import Finding, Severity
-from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings
-from promptbudget.reporters.tables import print_table
+from promptbudget.reporters.models_text import print_models, print_models_diff
+from promptbudget.reporters.tables import print_table, wrap_hanging
 from promptbudget.reporters.text_estimate import print_estimates
 from promptbudget.units import format_tokens, format_usd
 
@@ -115,45 +116,55 @@ def shown_findings(
     return shown
 
 
-def _print_findings(console: Console, report: Report, verbosity: int = 0) -> None:
+def _print_findings(
+    console: Console, report: Report, verbosity: int = 0, *, wrap: bool = False
+) -> None:
     shown = shown_findings(report.findings, verbosity, report.fail_on)
     for finding, more in shown:
         line = finding_line(finding)
         if more:
             line.append(f" (and {more} more like it; -v lists each)", style="dim")
-        console.print(line, soft_wrap=True)
+        _print_finding(console, line, wrap=wrap)
     if shown:
         console.print()
 
 
+def _print_finding(console: Console, line: Text, *, wrap: bool) -> None:
+    """One finding: on a terminal, wrapped at its width under the location; else one line
+    (what grep and editors read)."""
+    for part in wrap_hanging(line, console.width) if wrap else [line]:
+        console.print(part, soft_wrap=True)
+
+
 def render_text(report: Report, settings: ReportSettings) -> str:
     console, buffer = _console(settings)
+    wrap = settings.wrap
     if report.command == "models":
-        _print_models(console, report)
+        print_models(console, report)
     elif report.command == "models-diff":
-        _print_models_diff(console, report)
+        print_models_diff(console, report)
     elif report.command == "compress":
         _print_compressions(console, report)
     elif report.command == "estimate":
-        _print_findings(console, report)
+        _print_findings(console, report, wrap=wrap)
         print_estimates(console, report)
     elif report.command == "diff":
-        _print_diff(console, report)
+        _print_diff(console, report, wrap=wrap)
     elif report.command == "replay":
         _print_replay(console, report)
-        _print_findings(console, report)
+        _print_findings(console, report, wrap=wrap)
         console.print(_summary(report))
     elif settings.verbosity < 0 and report.command in {"count", "check"}:
-        _print_findings(console, report, settings.verbosity)
+        _print_findings(console, report, settings.verbosity, wrap=wrap)
         console.print(_summary(report))
     elif report.command == "count":
         if report.templates:
             _print_counts(console, report)
             console.print()
-        _print_findings(console, report, settings.verbosity)
+        _print_findings(console, report, settings.verbosity, wrap=wrap)
         console.print(_summary(report))
     else:
-        _print_findings(console, report, settings.verbosity)
+        _print_findings(console, report, settings.verbosity, wrap=wrap)
         from promptbudget.reporters.check_text import print_limits, print_workflows
 
         def show(table: Table) -> None:
@@ -194,6 +205,19 @@ def _print_counts(console: Console, report: Report) -> None:
             f"{approx}{format_tokens(count.prompt.request_tokens)}",
             messages,
         )
+    totals = count_totals(report.templates)
+    if len(report.templates) > 1 and totals:
+        table.add_section()
+        for total in totals:
+            approx = "" if total.exact else "~"
+            table.add_row(
+                Text("total", style="bold"),
+                "",
+                total.model or f"({total.encoding})",
+                f"{approx}{format_tokens(total.text_tokens)}",
+                f"{approx}{format_tokens(total.request_tokens)}",
+                f"{total.templates} template{'s' if total.templates != 1 else ''}",
+            )
     print_table(console, table)
     if any(not c.exact for c in report.templates):
         console.print(
@@ -203,120 +227,6 @@ def _print_counts(console: Console, report: Report) -> None:
                 style="dim",
             )
         )
-
-
-def _rate(value: object) -> str:
-    return "-" if value is None else f"{value}"
-
-
-def _speed(model: ModelPrice) -> tuple[str, str]:
-    """``930`` / ``930-2,400`` (p50-p95) and ``77.2``; ``-`` without a speed."""
-    ttft = "-"
-    if model.ttft_ms is not None:
-        ttft = f"{model.ttft_ms:,g}"
-        if model.ttft_p95_ms is not None:
-            ttft += f"-{model.ttft_p95_ms:,g}"
-    rate = model.output_tokens_per_second
-    return ttft, f"{rate:,g}" if rate is not None else "-"
-
-
-def _print_models(console: Console, report: Report) -> None:
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    speeds = any(m.ttft_ms is not None or m.output_tokens_per_second for m in report.models)
-    for name, justify in (
-        ("model", "left"),
-        ("provider", "left"),
-        ("in $/M", "right"),
-        ("out $/M", "right"),
-        ("cache read", "right"),
-        ("cache write", "right"),
-        ("batch in", "right"),
-        ("context", "right"),
-        ("long context", "left"),
-        ("tokenizer", "left"),
-        *((("TTFT ms", "right"), ("out tok/s", "right")) if speeds else ()),
-    ):
-        table.add_column(name, justify=justify)
-    deprecated = 0
-    for model in report.models:
-        tier = model.long_context
-        past = is_deprecated(model, report.today)
-        deprecated += past
-        table.add_row(
-            model.name
-            + (" *" if model.origin == "manifest" else "")
-            + (f" (deprecated {model.deprecation_date})" if past else ""),
-            model.provider,
-            _rate(model.input_per_mtok),
-            _rate(model.output_per_mtok),
-            _rate(model.cache_read_per_mtok),
-            _rate(model.cache_write_per_mtok),
-            _rate(model.batch_input_per_mtok),
-            format_tokens(model.context_window) if model.context_window else "-",
-            f">{format_tokens(tier.threshold_tokens)}: {tier.input_per_mtok}/{tier.output_per_mtok}"
-            if tier
-            else "-",
-            model.tokenizer,
-            *(_speed(model) if speeds else ()),
-        )
-    print_table(console, table)
-    console.print(
-        Text(
-            f"{len(report.models)} models, prices in USD per million tokens as of "
-            f"{report.catalog_as_of}"
-            + (
-                "; * = from budgets.yaml"
-                if any(m.origin == "manifest" for m in report.models)
-                else ""
-            )
-            + (f"; {deprecated} past their deprecation date" if deprecated else "")
-            + ("; TTFT: time to first token, median (-p95)" if speeds else ""),
-            style="dim",
-        )
-    )
-
-
-# -- estimate ------------------------------------------------------------------------------
-
-
-def _print_models_diff(console: Console, report: Report) -> None:
-    changes = report.price_changes
-    missing = report.missing_models
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name in ("model", "field", "bundled", "file"):
-        table.add_column(name)
-    for change in changes:
-        table.add_row(
-            change.model, change.field, _diff_value(change.bundled), _diff_value(change.other)
-        )
-    if changes:
-        print_table(console, table)
-    console.print(
-        Text(
-            f"{len(changes)} changed value(s) against the bundled catalog of "
-            f"{report.catalog_as_of} ({report.price_file})",
-            style="dim",
-        )
-    )
-    if missing:
-        shown = ", ".join(missing[:20])
-        more = (
-            f" and {len(missing) - 20:,} more (--format json lists all)"
-            if len(missing) > 20
-            else ""
-        )
-        console.print(Text(f"not in the file: {shown}{more}", style="dim"))
-
-
-def _diff_value(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, LongContextTier):
-        return (
-            f">{format_tokens(value.threshold_tokens)}: "
-            f"{value.input_per_mtok}/{value.output_per_mtok}"
-        )
-    return str(value)
 
 
 def _print_compressions(console: Console, report: Report) -> None:
@@ -383,8 +293,9 @@ def _print_compressions(console: Console, report: Report) -> None:
         )
 
 
-def _print_diff(console: Console, report: Report) -> None:
+def _print_diff(console: Console, report: Report, *, wrap: bool) -> None:
     from promptbudget.reporters.diff_format import breach_text, delta_text, span_text, via_text
+    from promptbudget.reporters.diff_text import print_diff_tables
 
     diff = report.diff
     assert diff is not None
@@ -397,58 +308,12 @@ def _print_diff(console: Console, report: Report) -> None:
     if diff.base_problem:
         console.print(Text(f"base not evaluated: {diff.base_problem}", style="yellow"))
     console.print()
-    if diff.workflows:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        latency = any(w.has_latency for w in diff.workflows)
-        columns = ["workflow", "$/request", "", "$/month", "", "tokens/request", ""]
-        columns += ["latency p50", "", "latency p95", ""] if latency else []
-        for column in columns:
-            table.add_column(column, justify="left" if column == "workflow" else "right")
-        for workflow in diff.workflows:
-            seconds = (
-                [
-                    span_text(workflow.latency_p50, "ms"),
-                    delta_text(workflow.latency_p50, "ms"),
-                    span_text(workflow.latency_p95, "ms"),
-                    delta_text(workflow.latency_p95, "ms"),
-                ]
-                if latency
-                else []
-            )
-            table.add_row(
-                workflow.name,
-                span_text(workflow.cost_per_request, "usd"),
-                delta_text(workflow.cost_per_request, "usd"),
-                span_text(workflow.monthly_spend, "usd"),
-                delta_text(workflow.monthly_spend, "usd")
-                if workflow.monthly_spend.base is not None
-                or workflow.monthly_spend.head is not None
-                else "",
-                span_text(workflow.tokens_per_request, "tokens"),
-                delta_text(workflow.tokens_per_request, "tokens"),
-                *seconds,
-            )
-        print_table(console, table)
-        console.print()
     changed = diff.changed_templates
-    if changed:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column("template")
-        table.add_column("model")
-        table.add_column("tokens", justify="right")
-        table.add_column("", justify="right")
-        for template in changed:
-            table.add_row(
-                template.path,
-                template.model or "-",
-                span_text(template.tokens, "tokens"),
-                delta_text(template.tokens, "tokens"),
-            )
-        print_table(console, table)
-        for template in changed:
-            via = via_text(template)
-            if via is not None:
-                console.print(Text(f"{template.path} grew through an include: {via}"))
+    print_diff_tables(console, diff.workflows, changed, lambda table: print_table(console, table))
+    for template in changed:
+        via = via_text(template)
+        if via is not None:
+            console.print(Text(f"{template.path} grew through an include: {via}"))
     unchanged = len(diff.templates) - len(changed)
     if unchanged:
         console.print(
@@ -457,11 +322,11 @@ def _print_diff(console: Console, report: Report) -> None:
     console.print()
     if report.findings:
         console.print(Text("new in the working tree:", style="bold"))
-        _print_findings(console, report)
+        _print_findings(console, report, wrap=wrap)
     if diff.fixed_findings:
         console.print(Text("fixed:", style="bold green"))
         for finding in diff.fixed_findings:
-            console.print(finding_line(finding), soft_wrap=True)
+            _print_finding(console, finding_line(finding), wrap=wrap)
         console.print()
     for breach in diff.breaches:
         assert diff.threshold is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -60,6 +61,8 @@ class RuleContext:
     today: date | None = None
 
 
+_LITERAL = re.compile(r"``(.+?)``")
+
 Check = Callable[["Rule", RuleContext, Severity], Iterator[Finding]]
 
 
@@ -75,6 +78,15 @@ class Rule:
     def doc(self) -> str:
         """The rule's documentation: the docstring of its check function."""
         return inspect.cleandoc(self.check.__doc__ or "")
+
+    @property
+    def plain_doc(self) -> str:
+        """The documentation for a terminal: reStructuredText literals in the prose
+        (````x````) as inline code (```x```); the indented examples exactly as written."""
+        return "\n".join(
+            line if line.startswith((" ", "\t")) else _LITERAL.sub(r"`\1`", line)
+            for line in self.doc.splitlines()
+        )
 
     def finding(
         self,

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import TemplateNotFoundError
@@ -95,6 +96,29 @@ def read_prompt_text(path: Path, *, root: Path | None = None) -> PromptText:
                 "with a cap)"
             )
         return PromptText("", _size_of(path), problem=problem, is_readable=False)
+    return decode_prompt_bytes(data)
+
+
+STDIN_ARGUMENT = Path("-")
+STDIN_NAME = "<stdin>"
+
+
+def read_prompt_stream(stream: BinaryIO) -> bytes:
+    """A template piped in (``count -``): at most one byte more than ``MAX_TEMPLATE_BYTES``
+    is read, so an endless stream costs 2 MB at most and a long one is known to be too long."""
+    return stream.read(MAX_TEMPLATE_BYTES + 1)
+
+
+def stream_prompt_text(data: bytes) -> PromptText:
+    """The text of a template read by ``read_prompt_stream``, as a file's would be."""
+    if len(data) > MAX_TEMPLATE_BYTES:
+        return PromptText(
+            "",
+            len(data),
+            problem=f"is larger than the {MAX_TEMPLATE_BYTES // 1_048_576} MB limit for a prompt "
+            "template; not counted (pass long context as a variable with a cap)",
+            is_readable=False,
+        )
     return decode_prompt_bytes(data)
 
 
