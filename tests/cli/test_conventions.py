@@ -3,6 +3,7 @@ info findings, colour control, --select/--ignore, fail_on in the config, check -
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -185,3 +186,34 @@ def test_check_one_workflow(run_cli: RunCli) -> None:
     unknown = run_cli("check", "-w", "nope", cwd=OVER_BUDGET)
     assert unknown.exit_code == 2
     assert "no workflow named 'nope'" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "count",
+        "check",
+        "estimate",
+        "compress",
+        "lock",
+        "baseline",
+        "diff",
+        "models",
+        "replay",
+        "init",
+        "explain",
+        "rules",
+    ],
+)
+def test_help_names_what_to_type_never_a_python_type(
+    run_cli: RunCli, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Typer's default would print the annotation next to an argument or option: <list[Path]>,
+    # <str>, <int range>, <path>. Every value is named by a metavar a user can type instead.
+    monkeypatch.setenv("COLUMNS", "200")
+    help_text = run_cli(command, "--help").stdout
+    assert "Usage:" in help_text
+    python_types = re.findall(
+        r"<(?:list\[\w+\]|str|int|float|path|int range|float range)>", help_text
+    )
+    assert python_types == [], python_types

@@ -77,6 +77,7 @@ def baseline(
         str,
         typer.Option(
             "--headroom",
+            metavar="PERCENT",
             help="Room above today's values, e.g. 25% (size-limit's advice); values are then "
             "rounded up to two significant digits.",
         ),
@@ -162,6 +163,7 @@ def compress(
         typer.Option(
             "--pass",
             "-p",
+            metavar="PASS",
             help="Run this pass (repeatable). Default: the safe passes json, markdown, "
             "duplicates, whitespace. Lossy passes run only when named: examples, filler, "
             "indentation, stopwords, paragraphs.",
@@ -169,7 +171,9 @@ def compress(
     ] = None,
     keep_examples: Annotated[
         int | None,
-        typer.Option("--keep-examples", min=0, help="Few-shot examples the examples pass keeps."),
+        typer.Option(
+            "--keep-examples", min=0, metavar="N", help="Few-shot examples the examples pass keeps."
+        ),
     ] = None,
     diff: Annotated[
         bool, typer.Option("--diff", help="Print a unified diff of the changes.")
@@ -231,20 +235,31 @@ def compress(
 def models(
     query: Annotated[
         list[str] | None,
-        typer.Argument(help="Search words: every word must be part of a name or alias."),
+        typer.Argument(
+            metavar="WORD...", help="Search words: every word must be part of a name or alias."
+        ),
     ] = None,
     provider: Annotated[
         str | None,
-        typer.Option("--provider", help="Only this vendor (openai) or host (bedrock, azure)."),
+        typer.Option(
+            "--provider",
+            metavar="PROVIDER",
+            help="Only this vendor (openai) or host (bedrock, azure).",
+        ),
     ] = None,
     family: Annotated[
         str | None,
-        typer.Option("--family", help="Only this tokenizer family (o200k_base, claude, ...)."),
+        typer.Option(
+            "--family",
+            metavar="FAMILY",
+            help="Only this tokenizer family (o200k_base, claude, ...).",
+        ),
     ] = None,
     diff: Annotated[
         Path | None,
         typer.Option(
             "--diff",
+            metavar="FILE",
             help="Compare the bundled catalog with a LiteLLM-format price file: what changed.",
         ),
     ] = None,
@@ -311,7 +326,9 @@ def rules(
 
 @app.command()
 def explain(
-    rule: Annotated[str, typer.Argument(help="A rule code (PB101) or slug (input-over-budget).")],
+    rule: Annotated[
+        str, typer.Argument(metavar="RULE", help="A rule code (PB101) or slug (input-over-budget).")
+    ],
 ) -> int:
     """Explain a rule: why it matters, failing and passing examples."""
     from promptbudget.rules import RULES, find_rule
@@ -340,7 +357,10 @@ def schema(output: OutputOption = None) -> int:
 @app.command()
 def init(
     directory: Annotated[
-        Path, typer.Argument(help="Where to create budgets.yaml and prompts/ (default: here).")
+        Path,
+        typer.Argument(
+            metavar="DIR", help="Where to create budgets.yaml and prompts/ (default: here)."
+        ),
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> int:

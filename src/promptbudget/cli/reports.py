@@ -186,14 +186,16 @@ def replay(
     logs: Annotated[
         list[Path] | None,
         typer.Argument(
+            metavar="LOG...",
             help="Usage logs: OTel GenAI spans (OTLP JSON or JSON lines), OpenAI/Anthropic "
-            "responses (JSON lines), LiteLLM spend logs, CSV or Parquet; .gz and .zst too."
+            "responses (JSON lines), LiteLLM spend logs, CSV or Parquet; .gz and .zst too.",
         ),
     ] = None,
     input_format: Annotated[
         str,
         typer.Option(
             "--input-format",
+            metavar="FORMAT",
             help="auto (by content), otel, openai, anthropic, litellm, csv or parquet.",
         ),
     ] = "auto",
@@ -239,7 +241,10 @@ def replay(
         ),
     ] = False,
     dialect: Annotated[
-        str, typer.Option("--dialect", help="--emit-sql: duckdb, spark, bigquery or snowflake.")
+        str,
+        typer.Option(
+            "--dialect", metavar="DIALECT", help="--emit-sql: duckdb, spark, bigquery or snowflake."
+        ),
     ] = "duckdb",
     model: Annotated[
         list[str] | None,
@@ -251,6 +256,7 @@ def replay(
         Path | None,
         typer.Option(
             "--aggregates",
+            metavar="FILE",
             help="Judge the result of the --emit-sql query (CSV, JSON or Parquet) instead "
             "of reading logs.",
         ),
@@ -344,6 +350,7 @@ def estimate(
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="PATH=VALUE",
             help="What-if: PATH=VALUE, e.g. support-reply.steps.answer.model=gpt-5.4-mini or "
             "traffic.requests_per_day=50000 (repeatable); shown next to the baseline.",
         ),
@@ -399,6 +406,7 @@ def diff(
         str | None,
         typer.Option(
             "--fail-on-increase",
+            metavar="PERCENT",
             help="Exit 1 when a workflow's cost per request, monthly spend or tokens, or a "
             "template's tokens, rise by more than this share of the base, e.g. 10%.",
         ),
