@@ -255,6 +255,11 @@ _SIGNAL_CHILD = textwrap.dedent(
 
     target = Path(sys.argv[1])
     signum = int(sys.argv[2])
+    # Start as a run from a terminal does: a parent that ignores the signal (nohup, a
+    # background job of a non-interactive shell) passes SIG_IGN down, and a write must not
+    # install a handler for a signal its process ignores.
+    default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+    signal.signal(signum, default)
     real_fsync = os.fsync
 
     def fsync_then_signal(descriptor):
