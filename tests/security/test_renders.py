@@ -208,3 +208,38 @@ def test_include_names_no_file_system_accepts_are_not_found(
         for name in BAD_INCLUDE_NAMES:
             found = _pb001_for(run, f"prompts/{name}")
             assert found, (name, run.stdout[-3000:])
+
+
+# Python converts at most 4,300 decimal digits (int <-> str) and raises ValueError past it:
+# Jinja2's lexer and the Handlebars parser int() every number literal, and a hex literal
+# converts but fails when shown. Found by the fuzz campaign (a 11,845-digit literal in a block).
+@pytest.mark.parametrize(
+    ("name", "body", "pb001"),
+    [
+        ("decimal.j2", "Hi {{ " + "1" * 5000 + " }}", True),
+        ("in-block.j2", "Base {% block body %}{% " + "1" * 11845 + " %}{% endblock %}", True),
+        ("statement.j2", "{% set n = " + "7" * 5000 + " %}{{ n }}", True),
+        ("hex.j2", "{{ 0x" + "f" * 5000 + " }}", True),
+        ("underscores.j2", "{{ 1" + "_1" * 3000 + " }}", True),
+        (
+            "literal.prompt",
+            "---\nmodel: gpt-4.1-mini\n---\n{{#if " + "1" * 5000 + "}}x{{/if}}",
+            True,
+        ),
+        ("generic.txt", "Hi {{ " + "1" * 5000 + " }}", False),  # detection tries Jinja2
+        ("long-text.j2", "An ID: " + "1" * 5000 + " (text, not a tag)", False),
+    ],
+)
+def test_number_literals_python_will_not_convert_are_pb001(
+    name: str, body: str, pb001: bool, run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {"budgets.yaml": MANIFEST, "prompts/ok.j2": HEALTHY, f"prompts/{name}": body},
+        dedent=False,
+    )
+    for fmt in ("json", "github"):
+        run = run_bounded("check", "--format", fmt, cwd=root)
+        run.assert_clean(0, 1)
+    run = run_bounded("check", "--format", "json", cwd=root)
+    _checked_the_rest(run)
+    assert bool(_pb001_for(run, f"prompts/{name}")) is pb001, run.stdout[-2000:]

@@ -18,12 +18,18 @@ from promptbudget.scanning import LineIndex, NextFinder
 MAX_BLOCK_NESTING = 64  # {% if %}/{% for %}/{{#each}} ... inside each other
 MAX_BRACKET_NESTING = 40  # ( [ { inside one tag
 MAX_OPERATORS_PER_TAG = 150  # filters, attribute steps, operators in one tag
+# A number literal's characters (digits, hex digits, underscores): Jinja2's lexer and the
+# Handlebars parser convert literals with int(), and Python refuses more than 4,300 decimal
+# digits with a ValueError (a hex literal converts, then fails when shown) instead of a
+# finding.
+MAX_NUMBER_LENGTH = 1_000
 
 _JINJA_BLOCKS = frozenset(
     {"if", "for", "macro", "call", "filter", "block", "with", "autoescape", "trans", "raw"}
 )
 _OPERATOR = re.compile(r"[|.~+\-*/%]|\b(?:and|or|not|if|else|is|in)\b")
 _FIRST_WORD = re.compile(r"[-+]?\s*(\w+)")
+_LONG_NUMBER = re.compile(rf"(?<!\w)\d\w{{{MAX_NUMBER_LENGTH},}}")
 
 # One tag: (its opener, its content, the block depth before it) -> (depth after, problem).
 _Step = Callable[[str, str, int], tuple[int, str | None]]
@@ -62,6 +68,11 @@ def _scan(body: str, syntaxes: tuple[tuple[str, str], ...], step: _Step) -> tupl
 def _expression_problem(content: str) -> str | None:
     if len(content) < MAX_BRACKET_NESTING:
         return None
+    if len(content) > MAX_NUMBER_LENGTH and (number := _LONG_NUMBER.search(content)):
+        return (
+            f"has a number literal of {len(number.group()):,} characters in one tag "
+            f"(at most {MAX_NUMBER_LENGTH:,})"
+        )
     depth = deepest = 0
     for char in re.sub(r"[^()\[\]{}]", "", content):
         depth = depth + 1 if char in "([{" else max(0, depth - 1)

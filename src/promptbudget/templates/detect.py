@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, TemplateSyntaxError
 
+from promptbudget.templates.depth import nesting_problem
+
 ENGINES = ("text", "jinja2", "semantic-kernel", "mustache", "handlebars", "format", "go-template")
 _ALIASES = {
     "plain": "text",
@@ -131,7 +133,13 @@ def detect_engine(body: str, first_line: int = 1) -> Detection:
 
 
 def _check(engine: str, body: str, first_line: int) -> tuple[str, int] | None:
-    """What ``engine``'s parser says about ``body`` (None: it accepts it)."""
+    """What ``engine``'s parser says about ``body`` (None: it accepts it). Jinja2 and
+    Handlebars bodies are measured first (depth.py), as before rendering: a body nested past
+    the limits, or with a number literal Python will not convert, is not handed to the parser."""
+    if engine in _PRESCANNED:
+        found = nesting_problem(body, _PRESCANNED[engine])
+        if found is not None:
+            return f"{_label(engine)}: {found[0]}", first_line + found[1] - 1
     try:
         return ACCEPTS[engine](body, first_line)
     except RecursionError:  # a parser recursing on nesting no real prompt has
@@ -238,6 +246,8 @@ def _go_error(body: str, first_line: int) -> tuple[str, int] | None:
 def _text_error(body: str, first_line: int) -> tuple[str, int] | None:
     return None
 
+
+_PRESCANNED = {"jinja2": "jinja2", "mustache": "handlebars", "handlebars": "handlebars"}
 
 ACCEPTS: dict[str, Callable[[str, int], tuple[str, int] | None]] = {
     "text": _text_error,
