@@ -243,3 +243,25 @@ def test_number_literals_python_will_not_convert_are_pb001(
     run = run_bounded("check", "--format", "json", cwd=root)
     _checked_the_rest(run)
     assert bool(_pb001_for(run, f"prompts/{name}")) is pb001, run.stdout[-2000:]
+
+
+def test_a_number_literal_in_an_imported_or_included_file_is_pb001(
+    run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    # The loader measures what it loads as the parser measures a template (a second crash the
+    # campaign found: a macro file imported by another, parsed while looking for cycles).
+    root = make_project(
+        {
+            "budgets.yaml": MANIFEST,
+            "prompts/ok.j2": HEALTHY,
+            "prompts/macros.j2": "{% macro m(n=" + "9" * 10017 + ") %}{{ n }}{% endmacro %}",
+            "prompts/child.j2": '{% from "macros.j2" import m %}{{ m(3) }} {% include "inc.j2" %}\n',
+            "prompts/inc.j2": "x {{ " + "8" * 6000 + " }}\n",
+        },
+        dedent=False,
+    )
+    run = run_bounded("check", "--format", "json", cwd=root)
+    run.assert_clean(0, 1)
+    _checked_the_rest(run)
+    for name in ("child.j2", "macros.j2", "inc.j2"):
+        assert _pb001_for(run, f"prompts/{name}"), (name, run.stdout[-2000:])

@@ -177,7 +177,8 @@ class TemplateRenderer:
         env = self.environment(self.root, search_dirs)
         try:
             names = [name for name in meta.find_referenced_templates(env.parse(body)) if name]
-        except (TemplateSyntaxError, RecursionError):
+        except (TemplateSyntaxError, RecursionError, ValueError):  # ValueError: int() of a
+            # number literal past Python's 4,300 digits (parse only: nothing else runs here)
             names = []
         if store is not None:
             store.put(key, names)

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, TemplateNotFound, nodes
+from jinja2 import BaseLoader, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from promptbudget.confine import ConfinementError, is_regular_file, read_confined, resolve_path
 from promptbudget.templates.deadline import check_deadline
+from promptbudget.templates.depth import nesting_problem
 from promptbudget.templates.meter import check_concat, check_str_method, metered_filter
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, decode_prompt_bytes
 
@@ -91,6 +92,11 @@ class ProjectLoader(BaseLoader):
                 except ConfinementError as err:
                     raise TemplateNotFound(f"{template} ({err.reason})") from err
                 text = decode_prompt_bytes(data).text
+                # Measured like every template before Jinja2 parses it (depth.py): nesting
+                # past the limits or a number literal Python will not convert.
+                problem = nesting_problem(text, "jinja2")
+                if problem is not None:
+                    raise TemplateSyntaxError(problem[0], problem[1], template, str(candidate))
                 return text, str(candidate), lambda: False
         raise TemplateNotFound(template)
 
