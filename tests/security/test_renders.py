@@ -255,7 +255,7 @@ def test_a_number_literal_in_an_imported_or_included_file_is_pb001(
             "budgets.yaml": MANIFEST,
             "prompts/ok.j2": HEALTHY,
             "prompts/macros.j2": "{% macro m(n=" + "9" * 10017 + ") %}{{ n }}{% endmacro %}",
-            "prompts/child.j2": '{% from "macros.j2" import m %}{{ m(3) }} {% include "inc.j2" %}\n',
+            "prompts/child.j2": '{% from "macros.j2" import m %}{{ m(3) }}{% include "inc.j2" %}',
             "prompts/inc.j2": "x {{ " + "8" * 6000 + " }}\n",
         },
         dedent=False,
