@@ -5,7 +5,7 @@ template over its size limit names its largest include and the chain to it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,6 +56,18 @@ def _changed_include(
     """(chain of display paths from ``start`` to the first changed include, its first
     changed line), depth first in include order; None when no included file changed."""
     root = project.root.resolve()
+    for include, step in _includes(project, start):
+        head = _read(include)
+        base = _read(base_root / include.resolve().relative_to(root))
+        if head != base:
+            return step, _first_changed_line(base, head)
+    return None
+
+
+def _includes(project: Project, start: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:
+    """Every file ``start`` includes, directly or not, inside the project, once each, depth
+    first in include order: (the file, the chain of display paths from ``start`` to it)."""
+    root = project.root.resolve()
     stack: list[tuple[Path, tuple[str, ...]]] = [(start, (display_path(start, project.root),))]
     seen: set[Path] = {start.resolve()}
     while stack:
@@ -67,12 +79,8 @@ def _changed_include(
                 continue
             seen.add(resolved)
             step = (*chain, display_path(include, project.root))
-            head = _read(include)
-            base = _read(base_root / resolved.relative_to(root))
-            if head != base:
-                return step, _first_changed_line(base, head)
+            yield include, step
             stack.append((include, step))
-    return None
 
 
 def _read(path: Path) -> bytes | None:
@@ -100,24 +108,11 @@ def largest_include(
     """(include chain of display paths from ``start``, tokens) of the file ``start``
     includes, directly or not, whose own text has the most tokens (the first such file in
     include order on a tie); None when it includes nothing."""
-    root = project.root.resolve()
     best: tuple[tuple[str, ...], int] | None = None
-    stack: list[tuple[Path, tuple[str, ...]]] = [(start, (display_path(start, project.root),))]
-    seen: set[Path] = {start.resolve()}
-    while stack:
-        current, chain = stack.pop()
-        parsed = project.load(current, confine_to=project.root)
-        for include in reversed(project.renderer.includes_of(parsed)):
-            resolved = include.resolve()
-            if resolved in seen or not resolved.is_relative_to(root):
-                continue
-            seen.add(resolved)
-            step = (*chain, display_path(include, project.root))
-            text = (_read(include) or b"").decode("utf-8", "replace")
-            tokens = count(text)
-            if best is None or tokens > best[1] or (tokens == best[1] and step < best[0]):
-                best = (step, tokens)
-            stack.append((include, step))
+    for include, step in _includes(project, start):
+        tokens = count((_read(include) or b"").decode("utf-8", "replace"))
+        if best is None or tokens > best[1] or (tokens == best[1] and step < best[0]):
+            best = (step, tokens)
     return best
 
 
