@@ -376,7 +376,11 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
         "semantic_cache_hit_rate": _plain(workflow.workflow.semantic_cache_hit_rate),
         "calls_per_request": _plain(workflow.calls_per_request),
         "tool_calls_per_request": workflow.tool_calls_per_request,
-        "monte_carlo": {"samples": workflow.samples, "seed": workflow.seed},
+        "monte_carlo": {
+            "samples": workflow.samples,
+            "seed": workflow.seed,
+            "mean": "sampled" if workflow.mean_is_sampled else "exact",
+        },
         "latency": latency_json(workflow.latency),
         "model_mix": [
             {"model": model or None, "call_share": _plain(calls), "cost_share": _plain(cost)}
