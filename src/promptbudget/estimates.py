@@ -50,6 +50,7 @@ from promptbudget.simulation import (
     ZERO,
     cost_per_outcome,
 )
+from promptbudget.units import quantize
 
 DEFAULT_SAMPLES = 1000
 DEFAULT_SEED = 1
@@ -319,7 +320,7 @@ def estimate_workflow(
 
 
 def _decimal(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(Decimal("1e-12"))
+    return quantize(Decimal(repr(value)), Decimal("1e-12"))
 
 
 def _price_tally(

@@ -156,3 +156,34 @@ def test_an_uncertain_long_context_tier_keeps_the_sample_mean_and_says_so(
     expected = (capped_lognormal_mean(10, 12, 40000) + 7) * 1e-6
     assert math.isclose(workflow["cost_per_request_usd"], expected, abs_tol=1e-12)
     assert "cost per request (mean)" in run_cli("estimate", cwd=root).stdout
+
+
+def test_a_heavy_tailed_mean_is_reported_however_large(
+    make_project: Callable[..., Path], run_cli: Callable[..., Run]
+) -> None:
+    # p95 a billion times the median and no cap: the mean is p50 e^(sigma^2/2) ~ 2.9e34
+    # tokens, ~$5.9e28 a request; every format prints it (Decimal's 28 digits do not suffice).
+    body = """\
+workflows:
+  w:
+    traffic: {requests_per_day: 100}
+    steps:
+      - prompt: doc.j2
+        model: mini
+        output_tokens: 0
+        variables:
+          doc: {tokens: {p50: 1, p95: 1000000000}}
+    limits:
+      max_cost_per_request: $1
+"""
+    root = make_project(
+        {"budgets.yaml": "version: 1\n" + MODELS + body, "prompts/doc.j2": "{{ doc }}"},
+        dedent=False,
+    )
+    (workflow,) = estimate(run_cli, root)["workflows"]
+    sigma = math.log(1e9) / Z95
+    expected = (math.exp(sigma * sigma / 2) + 7) * 0.75 / 1e6
+    assert math.isclose(workflow["cost_per_request_usd"], expected, rel_tol=1e-9)
+    for fmt in ("text", "json", "markdown", "github", "sarif", "junit"):
+        result = run_cli("check", "--format", fmt, cwd=root)
+        assert result.exit_code == 1, (fmt, result.stderr)
