@@ -13,12 +13,17 @@ from rich.text import Text
 _WORD = re.compile(r"\S+")
 
 
+# Wider than any table: a table that does not expand is drawn at its natural width.
+_UNBOUNDED_WIDTH = 1_000_000
+
+
 def print_table(console: Console, table: Table) -> None:
-    """Print at the table's natural width if the console is narrower: a wrapped line is
-    better than a truncated number."""
-    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    """Print at the table's natural width even if the console is narrower: a wrapped line is
+    better than a truncated number. (The console is widened for the one print instead of
+    measuring the table first: measuring a table costs as much as drawing it.)"""
+    assert not table.expand
     width = console.width
-    console.width = max(width, natural)
+    console.width = _UNBOUNDED_WIDTH
     try:
         console.print(table)
     finally:
