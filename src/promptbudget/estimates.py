@@ -9,10 +9,13 @@ model, the counted prompt and how its calls are made. Here they are priced:
 * provider prompt caching on the cacheable prefix, batch share, long-context tiers;
 * the request: the sum over lanes, times ``1 - semantic_cache_hit_rate``.
 
-Declared distributions (``{p50, p95}``) are sampled in a seeded Monte Carlo run; everything
-else enters as an expected value, so with no distribution every sample is the same and
-p50 = p95 = mean exactly. The mean is the sum of the mean of every component (step, model,
-component), so a breakdown adds up to it exactly.
+The mean is exact: every component's mean (step, model, component) comes in closed form
+from the declared distributions (``expectation.py``), and the mean is their sum, so a
+breakdown adds up to it exactly. Declared distributions (``{p50, p95}``) are sampled in a
+seeded Monte Carlo run for the percentiles (p50, p95) only; with no distribution every
+sample is the same and p50 = p95 = mean exactly. One exception: a lane with a call whose
+long-context tier is uncertain (its input may fall on either side of the threshold) keeps
+its sample mean, and the estimate says so (``sampled_mean_steps``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from promptbudget.simulation import (
     ZERO,
     cost_per_outcome,
 )
+from promptbudget.units import quantize
 
 DEFAULT_SAMPLES = 1000
 DEFAULT_SEED = 1
@@ -144,10 +148,17 @@ class WorkflowEstimate:
     samples: int = 1
     seed: int = DEFAULT_SEED
     latency: WorkflowLatency | None = None  # milliseconds per request (latency.py)
+    # Steps whose mean is the sample mean (a call's long-context tier is uncertain); every
+    # other step's mean is exact (closed form, expectation.py).
+    sampled_mean_steps: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.workflow.name
+
+    @property
+    def mean_is_sampled(self) -> bool:
+        return bool(self.sampled_mean_steps)
 
     @property
     def is_complete(self) -> bool:
@@ -269,7 +280,11 @@ def estimate_workflow(
     runs = samples if has_distributions([lane for _, lane in lanes]) else 1
     keep = 1 - workflow.semantic_cache_hit_rate
     sampled = sample_costs([lane_terms(lane) for _, lane in lanes], runs, seed, float(keep))
-    components = _price_tally(sampled.rows, lanes, runs, keep)
+    rows: dict[tuple[int, bool], tuple[list[Decimal] | list[int], int]] = {
+        key: (row, 1) for key, row in sampled.expected.items()
+    }
+    rows.update({key: (row, runs) for key, row in sampled.rows.items()})
+    components = _price_tally(rows, lanes, keep)
     mean = sum((c.cost_usd for c in components), ZERO)
     if runs == 1:
         stats = CostStats(mean, mean, mean)
@@ -298,30 +313,35 @@ def estimate_workflow(
         samples=runs,
         seed=seed,
         latency=latency,
+        sampled_mean_steps=tuple(
+            dict.fromkeys(lanes[index][0].name for index in sorted(sampled.sampled))
+        ),
     )
 
 
 def _decimal(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(Decimal("1e-12"))
+    return quantize(Decimal(repr(value)), Decimal("1e-12"))
 
 
 def _price_tally(
-    rows: dict[tuple[int, bool], list[int]],
+    rows: dict[tuple[int, bool], tuple[list[Decimal] | list[int], int]],
     lanes: list[tuple[Step, Lane]],
-    runs: int,
     keep: Decimal,
 ) -> tuple[Component, ...]:
-    """Mean cost and tokens per request of every (step, model, component)."""
+    """Mean cost and tokens per request of every (step, model, component), from each
+    (lane, tier)'s token row and the number of requests it sums (1 for an expected row)."""
     costs: dict[tuple[str, str, str], Decimal] = {}
     tokens: dict[tuple[str, str, str], Decimal] = {}
 
-    def add(step: Step, lane: Lane, name: str, count: int, rate: Decimal) -> None:
+    def add(
+        step: Step, lane: Lane, name: str, count: Decimal | int, runs: int, rate: Decimal
+    ) -> None:
         key = (step.name, lane.model, name)
         scale = lane.weight * keep / runs
         costs[key] = costs.get(key, ZERO) + count * rate * scale / MILLION
         tokens[key] = tokens.get(key, ZERO) + count * scale
 
-    for (index, long), row in sorted(rows.items()):
+    for (index, long), (row, runs) in sorted(rows.items()):
         step, lane = lanes[index]
         rates = lane.rates_for_tier(long)
         cached = lane.cached_tokens * row[CALLS]
@@ -340,10 +360,10 @@ def _price_tally(
             tokens[key] = tokens.get(key, ZERO) + static_tokens * share * scale
         names = [name for name, _ in lane.variable_tokens]
         for position, name in enumerate(names, VARIABLES):
-            add(step, lane, f"var:{name}", row[position], rates.input_per_mtok)
-        add(step, lane, "history", row[HISTORY], rates.input_per_mtok)
-        add(step, lane, "tool_results", row[TOOL_RESULTS], rates.input_per_mtok)
-        add(step, lane, "output", row[OUTPUT], rates.output_per_mtok)
+            add(step, lane, f"var:{name}", row[position], runs, rates.input_per_mtok)
+        add(step, lane, "history", row[HISTORY], runs, rates.input_per_mtok)
+        add(step, lane, "tool_results", row[TOOL_RESULTS], runs, rates.input_per_mtok)
+        add(step, lane, "output", row[OUTPUT], runs, rates.output_per_mtok)
     return tuple(
         Component(step, model, name, cost, tokens[(step, model, name)])
         for (step, model, name), cost in costs.items()

@@ -23,7 +23,7 @@ from promptbudget.manifest.model import CostLimit, LatencyLimit, Limits, Manifes
 from promptbudget.pricing.resolve import resolve_model
 from promptbudget.suppressions import glob_matches
 from promptbudget.tokenizers import TOKENIZERS, get_tokenizer
-from promptbudget.units import format_ms, format_tokens, format_usd, format_usd_apart
+from promptbudget.units import format_ms, format_tokens, format_usd, format_usd_apart, quantize
 
 if TYPE_CHECKING:
     from promptbudget.rules.base import TemplateResult
@@ -449,7 +449,7 @@ def format_used(check: LimitCheck) -> str:
 
 def used_json(check: LimitCheck) -> float | None:
     used = check.used_pct
-    return None if used is None else float(round(used, 2))
+    return None if used is None else float(quantize(used, Decimal("0.01")))
 
 
 BAR_WIDTH = 10

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from math import exp
 from statistics import NormalDist
 
 from promptbudget.lane import Lane
@@ -45,6 +46,14 @@ from promptbudget.manifest.model import (
 )
 from promptbudget.pricing.catalog import ModelPrice
 from promptbudget.routing import Cascade, Pick, RouteNode
+
+try:  # what NormalDist().inv_cdf calls after checking its argument (C-accelerated)
+    from statistics import _normal_dist_inv_cdf as _normal_inv  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - another Python implementation
+
+    def _normal_inv(p: float, mu: float, sigma: float) -> float:
+        return NormalDist(mu, sigma).inv_cdf(p)
+
 
 PARTS = ("ttft", "output", "tools", "retrieval", "backoff")
 PART_LABELS = {
@@ -228,13 +237,18 @@ class _Draws:
 
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(f"promptbudget latency {seed}")
-        self._normal = NormalDist()
+
+    @property
+    def rng(self) -> Callable[[], float]:
+        return self._rng.random
 
     def uniform(self) -> float:
         return self._rng.random()
 
     def score(self) -> float:
-        return self._normal.inv_cdf(min(max(self._rng.random(), 1e-12), 1 - 1e-12))
+        # What NormalDist().inv_cdf computes, without re-checking its argument.
+        z: float = _normal_inv(min(max(self._rng.random(), 1e-12), 1 - 1e-12), 0.0, 1.0)
+        return z
 
     def amount(self, value: Milliseconds) -> float:
         return value.at(self.score()) if isinstance(value, Duration) else value
@@ -293,37 +307,68 @@ def _step_ms(plan: _Plan, cls: str, draws: _Draws) -> float:
     return total
 
 
-def _attempts(step: Step, draws: _Draws) -> int:
-    """1 + failures before a success, at most ``max_attempts``: ``P(attempts > a) = q^a``."""
-    retry = step.retry
-    if retry is None or retry.failure_rate <= 0:
-        return 1
-    if retry.failure_rate >= 1:
-        return retry.max_attempts
-    u = 1.0 - draws.uniform()  # in (0, 1]
-    failures = math.floor(math.log(u) / math.log(float(retry.failure_rate)))
-    return min(retry.max_attempts, 1 + failures)
-
-
 def _conversation_ms(plan: _Plan, lane: Lane, draws: _Draws) -> float:
+    """One conversation of ``lane``: the same draws, in the same order, and the same float
+    operations as a call-by-call reading of the module docstring (the inner loop: the
+    distributions are unpacked once, and a call without a retry skips adding zeros)."""
     step, parts = plan.step, plan.parts
     speed = plan.speeds[id(lane)]
-    backoff = step.retry.backoff_ms if step.retry is not None else 0.0
+    retry = step.retry
+    backoff = retry.backoff_ms if retry is not None else 0.0
+    rng = draws.rng
+    # Attempts: 1 + failures before a success, at most max_attempts (P(attempts > a) = q^a,
+    # one uniform draw when 0 < q < 1). mode 0: never fails, -1: always fails, 1: draw.
+    mode, log_q, most = 0, 0.0, 1
+    if retry is not None and retry.failure_rate > 0:
+        most = retry.max_attempts
+        mode = -1 if retry.failure_rate >= 1 else 1
+        log_q = math.log(float(retry.failure_rate)) if mode == 1 else 0.0
+    reply = lane.output.tokens
+    cap = lane.output.cap
+    reply_p50, reply_sigma = (
+        (reply.p50, reply.sigma) if isinstance(reply, Distribution) else (reply, None)
+    )
+    ttft_fixed = 0.0
+    ttft_p50, ttft_sigma = 0.0, None
+    if isinstance(speed.ttft, Duration):
+        ttft_p50, ttft_sigma = speed.ttft.p50, speed.ttft.sigma
+    else:
+        ttft_fixed = speed.ttft
+    per_second = speed.tokens_per_second
+    tool = step.tool_latency_ms if step.tool_calls else None
     total = 0.0
     per_turn = step.tool_calls + 1
     for position in range(step.turns * per_turn):
-        amount = lane.output.tokens
-        drawn = amount.at(draws.score()) if isinstance(amount, Distribution) else amount
-        output = lane.output.clip(max(0, drawn))
-        ttft = draws.amount(speed.ttft)
-        generation = output * 1000.0 / speed.tokens_per_second
-        attempts = _attempts(step, draws)
-        parts["ttft"] += attempts * ttft
-        parts["output"] += attempts * generation
-        parts["backoff"] += (attempts - 1) * backoff
-        total += attempts * (ttft + generation) + (attempts - 1) * backoff
-        if position % per_turn < step.tool_calls and step.tool_latency_ms is not None:
-            tool = draws.amount(step.tool_latency_ms)
-            parts["tools"] += tool
-            total += tool
+        if reply_sigma is None:
+            drawn = reply_p50
+        else:
+            z = _normal_inv(min(max(rng(), 1e-12), 1 - 1e-12), 0.0, 1.0)
+            drawn = reply_p50 if reply_sigma == 0.0 else round(reply_p50 * exp(reply_sigma * z))
+        output = max(0, drawn)
+        if cap is not None and output > cap:
+            output = cap
+        if ttft_sigma is None:
+            ttft = ttft_fixed
+        else:
+            z = _normal_inv(min(max(rng(), 1e-12), 1 - 1e-12), 0.0, 1.0)
+            ttft = ttft_p50 if ttft_sigma == 0.0 else ttft_p50 * exp(ttft_sigma * z)
+        generation = output * 1000.0 / per_second
+        if mode == 1:
+            failures = math.floor(math.log(1.0 - rng()) / log_q)
+            attempts = min(most, 1 + failures)
+        else:
+            attempts = 1 if mode == 0 else most
+        if attempts == 1:  # x 1 and + 0.0 change nothing: the same sums
+            parts["ttft"] += ttft
+            parts["output"] += generation
+            total += ttft + generation
+        else:
+            parts["ttft"] += attempts * ttft
+            parts["output"] += attempts * generation
+            parts["backoff"] += (attempts - 1) * backoff
+            total += attempts * (ttft + generation) + (attempts - 1) * backoff
+        if tool is not None and position % per_turn < step.tool_calls:
+            tool_ms = draws.amount(tool)
+            parts["tools"] += tool_ms
+            total += tool_ms
     return total

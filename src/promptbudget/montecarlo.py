@@ -1,11 +1,14 @@
-"""The Monte Carlo run over declared distributions: token sums per (lane, tier) and each
-sample's cost, in pure Python or, for long runs, over numpy arrays (the ``fast`` extra).
+"""The Monte Carlo run over declared distributions, for the percentiles of a request's
+cost: each sample's cost, in pure Python or, for long runs, over numpy arrays (the ``fast``
+extra). The mean needs no sampling (``expectation.py``).
 
-Both engines read the same random numbers in the same order (Python's Mersenne Twister,
-seeded once; numpy's ``RandomState`` is handed its exact state), apply the same float
-operations in the same order and add the same integers, so they return the same tally: the
-engine is a matter of speed only. Costs are linear in tokens once a call's rates are fixed,
-so samples only add integers; estimates.py prices the sums once, in ``Decimal``.
+A lane whose calls' tiers are certain costs ``constant + sum(coefficient x drawn value)``
+per sample (the coefficients are computed once); a lane with an uncertain tier is unrolled
+call by call and its token sums per (lane, tier) are kept (estimates.py prices them, in
+``Decimal``, as that lane's sample mean). Both engines read the same random numbers in the
+same order (Python's Mersenne Twister, seeded once; numpy's ``RandomState`` is handed its
+exact state), apply the same float operations in the same order and add the same integers,
+so they return the same tally: the engine is a matter of speed only.
 """
 
 from __future__ import annotations
@@ -13,68 +16,65 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from math import exp
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.cache import active_store, cache_key
-from promptbudget.manifest.model import Distribution, TokenAmount
+from promptbudget.expectation import (
+    CALLS,
+    HISTORY,
+    OUTPUT,
+    STATIC,
+    TOOL_RESULTS,
+    VARIABLES,
+    DrawKey,
+    Feature,
+    LaneTerms,
+    SampledVariable,
+    affine_cost,
+    call_tiers,
+    expected_rows,
+)
+from promptbudget.manifest.model import Distribution
 
 if TYPE_CHECKING:
     import numpy
 
-# Below this many (sample x lane) draws, pure Python finishes before numpy is imported
-# (measured: ~8 us per lane-sample in Python, ~0.1-0.2 s to import numpy).
-NUMPY_MIN_LANE_SAMPLES = 20_000
+__all__ = [
+    "CALLS",
+    "HISTORY",
+    "OUTPUT",
+    "STATIC",
+    "TOOL_RESULTS",
+    "VARIABLES",
+    "LaneTerms",
+    "Sampled",
+    "SampledVariable",
+    "Tally",
+    "draw_keys",
+    "run_samples",
+    "sample_costs",
+]
 
-# Positions in a tally row; variables follow, in the lane's order.
-CALLS, STATIC, HISTORY, TOOL_RESULTS, OUTPUT, VARIABLES = range(6)
+# Below this many draws (samples x scores per sample), pure Python finishes before numpy is
+# imported (measured: ~0.4 us per draw in Python, ~0.1-0.2 s to import numpy).
+NUMPY_MIN_DRAWS = 200_000
 
-DrawKey = tuple[str, ...]
+try:  # what NormalDist().inv_cdf calls after checking its argument (C-accelerated)
+    from statistics import _normal_dist_inv_cdf as _normal_inv  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - another Python implementation
 
-
-@dataclass(frozen=True)
-class SampledVariable:
-    name: str
-    uses: int
-    size: TokenAmount
-    cap: int | None
-
-
-@dataclass(frozen=True)
-class LaneTerms:
-    """What one lane's calls cost, as plain numbers (built by estimates.py from a Lane)."""
-
-    traffic_class: str
-    step: str
-    is_priced: bool  # a known price and a readable prompt
-    sized: tuple[SampledVariable, ...]
-    bound_vars: tuple[tuple[str, int], ...]  # variables at their render sizes
-    static: int
-    cached: int
-    threshold: int | None  # long-context tier
-    base_rates: tuple[float, float, float]  # input, cached, output per million
-    long_rates: tuple[float, float, float]
-    weight: float
-    turns: int
-    tool_calls: int
-    user_message_tokens: int
-    reply_framing: int
-    tool_result_message_tokens: int
-    output: TokenAmount
-    output_cap: int | None
-
-    @property
-    def calls_per_request(self) -> int:
-        return self.turns * (1 + self.tool_calls)
-
-    def clip_output(self, tokens: int) -> int:
-        return min(tokens, self.output_cap) if self.output_cap is not None else tokens
+    def _normal_inv(p: float, mu: float, sigma: float) -> float:
+        return NormalDist(mu, sigma).inv_cdf(p)
 
 
 @dataclass
 class Tally:
-    """Token sums per (lane index, long-context tier) over all samples, and each sample's
-    cost (float, weight and semantic-cache keep applied)."""
+    """Token sums per (lane index, long-context tier) over all samples, for the lanes
+    unrolled call by call (a call's tier uncertain), and each sample's cost (float, weight
+    and semantic-cache keep applied)."""
 
     rows: dict[tuple[int, bool], list[int]]
     totals: list[float]
@@ -82,41 +82,62 @@ class Tally:
 
 @dataclass(frozen=True)
 class Sampled:
-    """What a run yields: the token sums, and the 50th and 95th percentile of a sample's
-    cost (nearest rank)."""
+    """What a run yields: each lane's expected token rows per request (closed form), or,
+    for the lanes in ``sampled``, token sums over ``runs`` samples; and the 50th and 95th
+    percentile of a sample's cost (nearest rank)."""
 
-    rows: dict[tuple[int, bool], list[int]]
+    rows: dict[tuple[int, bool], list[int]]  # sums over the run, lanes in ``sampled`` only
+    expected: dict[tuple[int, bool], list[Decimal]]  # per request, every other priced lane
+    sampled: frozenset[int]
     p50: float
     p95: float
 
 
+# The cache entry's format: an entry written in another format reads as a miss.
+CACHE_FORMAT = 2
+
+
 def sample_costs(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Sampled:
-    """``run_samples``, summarised; kept in the cache under every number it reads."""
+    """``run_samples``, summarised, with the mean in closed form wherever every call's tier
+    is certain; the run is kept in the cache under every number it reads."""
+    plans = [call_tiers(lane) for lane in lanes]
+    expected: dict[tuple[int, bool], list[Decimal]] = {}
+    for index, (lane, tiers) in enumerate(zip(lanes, plans, strict=True)):
+        if tiers is not None and lane.is_priced:
+            for long, row in expected_rows(lane, tiers).items():
+                expected[(index, long)] = row
+    sampled_lanes = frozenset(index for index, tiers in enumerate(plans) if tiers is None)
     store = active_store()
-    key = cache_key("montecarlo", repr(list(lanes)), str(runs), str(seed), repr(keep))
+    key = cache_key(
+        f"montecarlo/{CACHE_FORMAT}", repr(list(lanes)), str(runs), str(seed), repr(keep)
+    )
     if store is not None:
-        found = _decode_sampled(store.get(key), len(lanes))
+        found = _decode_sampled(store.get(key), sampled_lanes)
         if found is not None:
-            return found
+            rows, p50, p95 = found
+            return Sampled(rows, expected, sampled_lanes, p50, p95)
     tally = run_samples(lanes, runs, seed, keep)
     ordered = sorted(tally.totals)
-    sampled = Sampled(tally.rows, _percentile(ordered, 50), _percentile(ordered, 95))
+    p50, p95 = _percentile(ordered, 50), _percentile(ordered, 95)
     if store is not None:
         store.put(
             key,
             {
+                "format": CACHE_FORMAT,
                 "rows": [[index, long, row] for (index, long), row in tally.rows.items()],
-                "p50": sampled.p50,
-                "p95": sampled.p95,
+                "p50": p50,
+                "p95": p95,
             },
         )
-    return sampled
+    return Sampled(tally.rows, expected, sampled_lanes, p50, p95)
 
 
-def _decode_sampled(value: Any, lanes: int) -> Sampled | None:
-    """A cached run, or None if the entry is not one (an entry from a cache file that was
-    tampered with reads as a miss)."""
-    if not isinstance(value, dict):
+def _decode_sampled(
+    value: Any, sampled: frozenset[int]
+) -> tuple[dict[tuple[int, bool], list[int]], float, float] | None:
+    """A cached run, or None if the entry is not one (an entry from another format, or from
+    a cache file that was tampered with, reads as a miss)."""
+    if not isinstance(value, dict) or value.get("format") != CACHE_FORMAT:
         return None
     p50, p95, rows = value.get("p50"), value.get("p95"), value.get("rows")
     if not isinstance(p50, float) or not isinstance(p95, float) or not isinstance(rows, list):
@@ -128,7 +149,7 @@ def _decode_sampled(value: Any, lanes: int) -> Sampled | None:
         index, long, row = entry
         if not (
             isinstance(index, int)
-            and 0 <= index < lanes
+            and index in sampled
             and isinstance(long, bool)
             and isinstance(row, list)
             and len(row) >= VARIABLES
@@ -136,7 +157,7 @@ def _decode_sampled(value: Any, lanes: int) -> Sampled | None:
         ):
             return None
         decoded[(index, long)] = row
-    return Sampled(decoded, p50, p95)
+    return decoded, p50, p95
 
 
 def _percentile(ordered: list[float], percent: int) -> float:
@@ -147,7 +168,7 @@ def _percentile(ordered: list[float], percent: int) -> float:
 
 def run_samples(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Tally:
     """``runs`` samples of every lane (the first ``runs`` x draws of ``random.Random(seed)``)."""
-    if runs * len(lanes) >= NUMPY_MIN_LANE_SAMPLES:
+    if runs * len(draw_keys(lanes)) >= NUMPY_MIN_DRAWS:
         try:
             import numpy
         except ImportError:  # the ``fast`` extra is not installed: the same numbers, slower
@@ -171,22 +192,63 @@ def draw_keys(lanes: Sequence[LaneTerms]) -> list[DrawKey]:
     return list(keys)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A run's cost per sample: ``constant + sum(coefficient x value)`` over the drawn
+    values of every lane whose tiers are certain, plus the ``unrolled`` lanes' calls."""
+
+    constant: float
+    features: list[tuple[Feature, float]]
+    unrolled: list[int]
+
+
+def _plan(lanes: Sequence[LaneTerms], keep: float) -> _Plan:
+    constant = 0.0
+    coefficients: dict[Feature, float] = {}
+    unrolled = []
+    for index, lane in enumerate(lanes):
+        tiers = call_tiers(lane)
+        if tiers is None:
+            unrolled.append(index)
+            continue
+        lane_constant, features = affine_cost(lane, tiers, keep)
+        constant += lane_constant
+        for feature, coefficient in features:
+            coefficients[feature] = coefficients.get(feature, 0.0) + coefficient
+    return _Plan(constant, list(coefficients.items()), unrolled)
+
+
 # -- pure Python ---------------------------------------------------------------------------
 
 
 def _run_python(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Tally:
     rng = random.Random(seed)
-    normal = NormalDist()
     keys = draw_keys(lanes)
-    tally = Tally({}, [])
-    for _ in range(runs):
-        # inv_cdf is deterministic: the same seed gives the same draws on every machine.
-        z = {key: normal.inv_cdf(min(max(rng.random(), 1e-12), 1 - 1e-12)) for key in keys}
-        total = 0.0
-        for index, lane in enumerate(lanes):
-            sizes, outputs = _sample(lane, z)
-            total += _add(tally, index, lane, sizes, outputs, keep)
-        tally.totals.append(total)
+    width = len(keys)
+    uniforms = [rng.random() for _ in range(runs * width)]
+    # inv_cdf is deterministic: the same seed gives the same draws on every machine.
+    scores = {
+        key: [_normal_inv(min(max(u, 1e-12), 1 - 1e-12), 0.0, 1.0) for u in uniforms[column::width]]
+        for column, key in enumerate(keys)
+    }
+    plan = _plan(lanes, keep)
+    totals = [plan.constant] * runs
+    for (key, amount, cap), coefficient in plan.features:
+        p50, sigma = amount.p50, amount.sigma
+        if sigma == 0.0:  # a draw is never negative: p50 >= 0, exp() > 0
+            values = [p50] * runs
+        else:
+            values = [round(p50 * exp(sigma * z)) for z in scores[key]]
+        if cap is not None:
+            values = [x if x < cap else cap for x in values]
+        totals = [t + coefficient * x for t, x in zip(totals, values, strict=True)]
+    tally = Tally({}, totals)
+    if plan.unrolled:
+        for run in range(runs):
+            z = {key: column[run] for key, column in scores.items()}
+            for index in plan.unrolled:
+                sizes, outputs = _sample(lanes[index], z)
+                totals[run] += _add(tally, index, lanes[index], sizes, outputs, keep)
     return tally
 
 
@@ -260,7 +322,8 @@ def _add(
 
 
 def _run_numpy(np: Any, lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Tally:
-    """The same run with every sample at once: one array of ``runs`` values per quantity."""
+    """The same run with every sample at once: one array of ``runs`` values per quantity,
+    the same float operations in the same order as the Python engine."""
     keys = draw_keys(lanes)
     state = random.Random(seed).getstate()[1]
     generator = np.random.RandomState()
@@ -268,12 +331,17 @@ def _run_numpy(np: Any, lanes: Sequence[LaneTerms], runs: int, seed: int, keep: 
     uniform = generator.random_sample(runs * len(keys)).reshape(runs, len(keys))
     scores = _inv_cdf(np, np.clip(uniform, 1e-12, 1 - 1e-12))
     z = {key: scores[:, column] for column, key in enumerate(keys)}
+    plan = _plan(lanes, keep)
+    totals = np.full(runs, plan.constant)
+    for (key, amount, cap), coefficient in plan.features:
+        values = np.maximum(0, _at(np, amount, z[key]))
+        if cap is not None:
+            values = np.minimum(values, cap)
+        totals += coefficient * values
     tally = Tally({}, [])
-    totals = np.zeros(runs)
-    for index, lane in enumerate(lanes):
-        if not lane.is_priced:
-            continue  # its draws are still taken (draw_keys), as in the Python engine
-        totals += _add_arrays(np, tally, index, lane, z, runs, keep)
+    for index in plan.unrolled:
+        if lanes[index].is_priced:
+            totals += _add_arrays(np, tally, index, lanes[index], z, runs, keep)
     tally.totals = totals.tolist()
     return tally
 
@@ -366,13 +434,11 @@ def _inv_cdf(np: Any, p: numpy.ndarray) -> numpy.ndarray:
     same order as CPython (``np.log`` may differ from libm's in the last bit for 1 draw in
     ~60,000; a token count moves only if that draw sits on a rounding boundary)."""
     flat = p.ravel()
-    out = np.empty_like(flat)
     q = flat - 0.5
-    central = np.abs(q) <= 0.425
-    qc = q[central]
-    r = 0.180625 - qc * qc
-    out[central] = _horner(r, _CENTRAL_NUM) * qc / _horner(r, _CENTRAL_DEN)
-    tail = ~central
+    # The central formula for every value (cheaper than selecting), then the tails redone.
+    r = 0.180625 - q * q
+    out = _horner(r, _CENTRAL_NUM) * q / _horner(r, _CENTRAL_DEN)
+    tail = np.flatnonzero(np.abs(q) > 0.425)
     qt = q[tail]
     pt = flat[tail]
     r = np.sqrt(-np.log(np.where(qt <= 0.0, pt, 1.0 - pt)))

@@ -9,7 +9,7 @@ flag a bad value before the loader does.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from promptbudget.errors import UsageError
 
@@ -145,13 +145,21 @@ def format_usd_apart(amount: Decimal, other: Decimal) -> str:
     return format_usd(amount, significant=digits)
 
 
+def quantize(amount: Decimal, exponent: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """``amount.quantize(exponent)`` with as many digits as that takes: the default context's
+    28 would make it fail on an amount above ~1e16 at 1e-12 (the exact mean of a heavy-tailed
+    ``{p50, p95}`` can be astronomically large)."""
+    digits = max(28, amount.adjusted() - exponent.adjusted() + 2)
+    return amount.quantize(exponent, rounding=rounding, context=Context(prec=digits))
+
+
 def _round_places(amount: Decimal, places: int) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return quantize(amount, Decimal(1).scaleb(-places), ROUND_HALF_UP)
 
 
 def _round_significant(amount: Decimal, digits: int) -> Decimal:
     places = digits - 1 - amount.adjusted()
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return quantize(amount, Decimal(1).scaleb(-places), ROUND_HALF_UP)
 
 
 def format_usd(amount: Decimal, *, exact: bool = False, significant: int = 3) -> str:

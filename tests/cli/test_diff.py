@@ -159,8 +159,8 @@ def test_text_report_names_base_deltas_and_new_findings(run_cli: RunCli, repo: P
     run = run_cli("diff", "--base", "main", cwd=repo)
     assert run.exit_code == 1  # the change breaks max_monthly_spend: a new error
     assert "promptbudget diff: main (" in run.stdout
-    assert "$4,925.91 → $6,567.88" in run.stdout
-    assert "+$1,641.97 (+33.3%)" in run.stdout
+    assert "$4,919.21 → $6,558.95" in run.stdout  # the exact mean x 20,000/15,000
+    assert "+$1,639.74 (+33.3%)" in run.stdout
     assert "new in the working tree:" in run.stdout
     assert "PB107 monthly-spend-over-budget" in run.stdout
     assert "1 new error" in run.stdout
@@ -316,7 +316,7 @@ def test_markdown_is_a_pr_comment(run_cli: RunCli, repo: Path) -> None:
     assert lines[1].startswith("## ❌ promptbudget: monthly spend +\\$")
     assert "vs `main`" in lines[1]
     table = [line for line in lines if line.startswith("| support-reply |")]
-    assert len(table) == 1 and "\\$4,925.91 → \\$5,254.96" in table[0]
+    assert len(table) == 1 and "\\$4,919.21 → \\$5,247.81" in table[0]
     assert "| `prompts/support/classify.j2` | gpt-4.1-mini | 341 → 357 | +16 (+4.7%) |" in lines
     assert "<sub>2 workflows unchanged</sub>" in lines
     assert any(line.startswith("**❌ 1 rise above --fail-on-increase**") for line in lines)

@@ -7,6 +7,7 @@ a prompt is exactly `cap + 7` tokens (one user message: 3 framing tokens, 1 for 
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable
 from decimal import Decimal
@@ -262,15 +263,19 @@ def test_monte_carlo_is_seeded_and_reproducible(
     again = estimate(run_cli, root)["workflows"][0]
     other = estimate(run_cli, root, "--seed", "7")["workflows"][0]
     assert first["cost_per_request_p95_usd"] == again["cost_per_request_p95_usd"]
-    assert first["monte_carlo"] == {"samples": 1000, "seed": 1}
+    assert first["monte_carlo"] == {"samples": 1000, "seed": 1, "mean": "exact"}
     assert other["cost_per_request_p95_usd"] != first["cost_per_request_p95_usd"]
     assert first["cost_per_request_p50_usd"] < first["cost_per_request_p95_usd"]
     # p50 of the output is 200 tokens: 2,000 x $0.75 + 200 x $4.50 = $0.0024 per request.
     assert abs(first["cost_per_request_p50_usd"] - 0.0024) < 0.0001
     # The log-normal's 95th percentile is 800 tokens: $0.0015 + 800 x $4.50 = $0.0051.
     assert abs(first["cost_per_request_p95_usd"] - 0.0051) < 0.0004
-    # Its mean is above the median: exp(sigma^2 / 2) x 200 with sigma = ln(4) / 1.645.
-    assert first["cost_per_request_usd"] > first["cost_per_request_p50_usd"]
+    # Its mean is above the median: exp(sigma^2 / 2) x 200 with sigma = ln(4) / 1.645, exact
+    # (closed form, whatever the samples): $0.0015 + 200 e^(sigma^2/2) x $4.50 per million.
+    sigma = math.log(4) / 1.6448536269514722
+    mean = 0.0015 + 200 * math.exp(sigma * sigma / 2) * 4.50 / 1_000_000
+    assert math.isclose(first["cost_per_request_usd"], mean, abs_tol=1e-12)
+    assert first["cost_per_request_usd"] == other["cost_per_request_usd"]
 
 
 def test_without_distributions_p50_equals_p95_equals_mean(

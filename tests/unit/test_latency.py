@@ -142,7 +142,7 @@ def test_latency_is_the_same_under_both_cost_engines(
     pytest.importorskip("numpy", reason="the numpy engine needs the fast extra")
     root = make_project({"budgets.yaml": CLASSES, "prompts/a.j2": "Answer.\n"})
     python = _estimate(run_cli, root, "--no-cache")
-    monkeypatch.setattr(montecarlo, "NUMPY_MIN_LANE_SAMPLES", 0)
+    monkeypatch.setattr(montecarlo, "NUMPY_MIN_DRAWS", 0)
     vectorised = _estimate(run_cli, root, "--no-cache")
     assert python["latency"] == vectorised["latency"]
     assert python["cost_per_request_p95_usd"] == vectorised["cost_per_request_p95_usd"]

@@ -3,6 +3,7 @@ integers, so they return the same tally; the Python engine matches a by-hand sam
 
 from __future__ import annotations
 
+import math
 import random
 from statistics import NormalDist
 
@@ -12,6 +13,7 @@ from promptbudget.manifest.model import Distribution
 from promptbudget.montecarlo import (
     CALLS,
     OUTPUT,
+    VARIABLES,
     LaneTerms,
     SampledVariable,
     _run_numpy,
@@ -92,6 +94,18 @@ def test_the_python_engine_matches_one_sample_worked_by_hand() -> None:
     reply = min(700, Distribution(200, 900).at(z_out))
     input_tokens = 1200 + doc + 80
     cost = ((input_tokens - 1024) * 2.5 + 1024 * 1.25 + reply * 10.0) * 0.7 / 1_000_000
-    assert tally.totals == [cost]
-    row = tally.rows[(0, False)]
-    assert row[CALLS] == 1 and row[OUTPUT] == reply
+    (total,) = tally.totals
+    assert math.isclose(total, cost, rel_tol=1e-14)  # the same sum, in another order
+    assert tally.rows == {}  # every tier is certain: no call is unrolled
+
+
+def test_an_uncertain_lane_is_unrolled_by_both_engines() -> None:
+    straddling = [lane(turns=1, tool_calls=0, threshold=3000)]  # 1,280 + doc vs 3,000
+    tally = _run_python(straddling, 1, 5, 1.0)
+    rng = random.Random(5)
+    z_doc, z_out = (NormalDist().inv_cdf(rng.random()) for _ in range(2))
+    doc = min(5000, Distribution(800, 6000).at(z_doc))
+    reply = min(700, Distribution(200, 900).at(z_out))
+    long = 1280 + doc > 3000
+    row = tally.rows[(0, long)]
+    assert row[CALLS] == 1 and row[OUTPUT] == reply and row[VARIABLES] == doc

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from promptbudget.units import quantize
+
 
 @dataclass(frozen=True)
 class ReportSettings:
@@ -22,4 +24,4 @@ def usd_number(amount: Decimal | None) -> float | None:
     """Dollars for JSON: exact to 1e-12, as a JSON number."""
     if amount is None:
         return None
-    return float(amount.quantize(Decimal("1e-12")))
+    return float(quantize(amount, Decimal("1e-12")))

@@ -16,7 +16,7 @@ from rich.text import Text
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.headroom import LimitCheck
 from promptbudget.reporters.headroom_text import limits_table
-from promptbudget.units import format_tokens, format_usd
+from promptbudget.units import format_tokens, format_usd, quantize
 
 
 def natural_width(console: Console, table: Table) -> int:
@@ -37,7 +37,7 @@ def format_count(value: Decimal) -> str:
     """Calls per request: ``4``, or ``4.32`` when routing and retries make it fractional."""
     if value == value.to_integral_value():
         return f"{int(value):,}"
-    return f"{value.quantize(Decimal('0.01')).normalize():f}"
+    return f"{quantize(value, Decimal('0.01')).normalize():f}"
 
 
 # Columns of the workflows table, dropped in this order when the terminal is narrow.

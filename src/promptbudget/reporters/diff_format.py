@@ -7,7 +7,7 @@ from typing import Literal
 
 from promptbudget.diffing import Breach, Change, TemplateDiff
 from promptbudget.report import Report
-from promptbudget.units import format_ms, format_usd
+from promptbudget.units import format_ms, format_usd, quantize
 
 Kind = Literal["usd", "tokens", "ms"]
 
@@ -19,13 +19,13 @@ def value_text(value: Decimal | None, kind: Kind) -> str:
         return format_usd(value)
     if kind == "ms":
         return format_ms(float(value))
-    return f"{value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+    return f"{quantize(value, Decimal(1), ROUND_HALF_UP):,}"
 
 
 def percent_text(percent: Decimal | None) -> str:
     if percent is None:
         return ""
-    rounded = percent.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    rounded = quantize(percent, Decimal("0.1"), ROUND_HALF_UP)
     if rounded == 0:
         return "0%" if percent == 0 else ("+0.0%" if percent > 0 else "-0.0%")
     return f"{'+' if rounded > 0 else ''}{rounded}%"

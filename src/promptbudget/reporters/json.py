@@ -24,6 +24,7 @@ from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
+from promptbudget.units import quantize
 
 SCHEMA_VERSION = 1
 
@@ -131,7 +132,7 @@ def _change_json(change: Change, *, usd: bool) -> dict[str, Any]:
         "base": number(change.base),
         "head": number(change.head),
         "delta": number(change.delta),
-        "delta_percent": None if percent is None else float(round(percent, 4)),
+        "delta_percent": None if percent is None else float(quantize(percent, Decimal("0.0001"))),
         "status": change.status,
     }
 
@@ -376,7 +377,11 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
         "semantic_cache_hit_rate": _plain(workflow.workflow.semantic_cache_hit_rate),
         "calls_per_request": _plain(workflow.calls_per_request),
         "tool_calls_per_request": workflow.tool_calls_per_request,
-        "monte_carlo": {"samples": workflow.samples, "seed": workflow.seed},
+        "monte_carlo": {
+            "samples": workflow.samples,
+            "seed": workflow.seed,
+            "mean": "sampled" if workflow.mean_is_sampled else "exact",
+        },
         "latency": latency_json(workflow.latency),
         "model_mix": [
             {"model": model or None, "call_share": _plain(calls), "cost_share": _plain(cost)}
@@ -458,7 +463,7 @@ def _plain(value: Decimal | None) -> int | float | None:
         return None
     if value == value.to_integral_value():
         return int(value)
-    return float(value.quantize(Decimal("1e-12")))
+    return float(quantize(value, Decimal("1e-12")))
 
 
 def _rate(value: Decimal | None) -> float | None:

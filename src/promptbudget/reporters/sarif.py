@@ -27,6 +27,7 @@ from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
 from promptbudget.reporters.locations import workspace_path
 from promptbudget.rules import RULES, Rule
+from promptbudget.units import quantize
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -199,9 +200,8 @@ def _result(
     if finding.unit is not None:
         properties["unit"] = finding.unit
     if finding.measured is not None and finding.limit:
-        properties["used_pct"] = float(
-            round(Decimal(finding.measured) / Decimal(finding.limit) * 100, 2)
-        )
+        used = Decimal(finding.measured) / Decimal(finding.limit) * 100
+        properties["used_pct"] = float(quantize(used, Decimal("0.01")))
     if properties:
         result["properties"] = properties
     return result

@@ -59,7 +59,12 @@ def _metrics(workflow: WorkflowEstimate) -> list[tuple[str, Decimal | None]]:
     outcome = workflow.outcome
     return [
         ("cost per call", workflow.cost.mean / calls if calls else None),
-        ("cost per request (mean)", workflow.cost.mean),
+        (
+            "cost per request (mean, sampled)"
+            if workflow.mean_is_sampled
+            else "cost per request (mean)",
+            workflow.cost.mean,
+        ),
         ("cost per request (p50)", workflow.cost.p50),
         ("cost per request (p95)", workflow.cost.p95),
         ("cost per successful outcome", outcome.mean),
