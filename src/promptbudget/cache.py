@@ -73,7 +73,6 @@ class Store:
         self._shards: dict[str, dict[str, Any]] = {}
         self._new: dict[str, dict[str, Any]] = {}
         self._used: dict[str, set[str]] = {}
-        self._blobs: dict[str, bytes] = {}
         self.hits = 0
         self.misses = 0
 
@@ -92,34 +91,16 @@ class Store:
         self._shard(key[:1])[key] = value
         self._new.setdefault(key[:1], {})[key] = value
 
-    def get_blob(self, name: str) -> bytes | None:
-        """The bytes stored as ``name`` (a file of its own), if signed with our key."""
-        if self._secret is None:
-            return None
-        data = read_regular_file(self.directory / f"{name}.blob", MAX_SHARD_BYTES)
-        if data is None:
-            return None
-        signature, _, body = data.partition(b"\n")
-        return body if hmac.compare_digest(signature, _sign(body, self._secret)) else None
-
-    def put_blob(self, name: str, data: bytes) -> None:
-        """Keep ``data`` as ``name``; written when the run ends."""
-        self._blobs[name] = data
-
     def flush(self) -> None:
         """Write the shards this run added to, merged with what is on disk now (another run
         may have written since). A cache that cannot be written is left as it is. The
         directory (and the key) are made only when there is something to keep."""
-        if not self._new and not self._blobs:
+        if not self._new:
             return
         secret = self._secret or _make_secret(self._key_file)
         if secret is None or not _prepare(self.directory):
             return
         self._secret = secret
-        for name, blob in self._blobs.items():
-            if not _write_signed(self.directory / f"{name}.blob", blob, secret):
-                return
-        self._blobs.clear()
         for name, new in self._new.items():
             merged = _read_shard(self._path(name), secret) or {}
             if len(merged) + len(new) > MAX_SHARD_ENTRIES:

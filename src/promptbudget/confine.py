@@ -61,6 +61,7 @@ def is_regular_file(path: Path, root: Path | None = None) -> bool:
     raises. For lookups (``promptfooconfig.yaml`` next to a prompt, a lock file): a symlink
     out of the project or a FIFO counts as absent."""
     try:
+        os.lstat(path)  # most lookups are for absent files: one system call, no resolve
         resolved = path.resolve()
         if root is not None and not resolved.is_relative_to(root.resolve()):
             return False

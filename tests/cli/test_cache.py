@@ -235,19 +235,3 @@ def test_a_manifest_validated_before_is_not_validated_again(project: Path) -> No
     third = subprocess.run(command, cwd=project, capture_output=True, text=True)
     assert "unknown key 'bogus'" in third.stderr
     assert third.stderr.split()[-2:] == ["2", "True"]
-
-
-def test_the_encoding_is_built_from_the_cached_rank_table(run_cli: RunCli, project: Path) -> None:
-    get_tokenizer.cache_clear()  # as in a new process: nothing loaded yet
-    load_encoding.cache_clear()
-    check(run_cli, project)
-    assert list((project / CACHE_DIR_NAME).glob("ranks-o200k_base-*.blob"))
-    get_tokenizer.cache_clear()  # a new process: the encoding is built again...
-    load_encoding.cache_clear()
-    target = project / "prompts/other.j2"
-    target.write_text("Summarise {{ question }} in two lines, politely.\n", encoding="utf-8")
-    cached = check(run_cli, project)  # ...from the cached table, for the new text
-    assert load_encoding.cache_info().currsize == 1
-    get_tokenizer.cache_clear()
-    load_encoding.cache_clear()
-    assert cached == check(run_cli, project, "--no-cache")

@@ -201,7 +201,8 @@ def test_the_cli_reports_a_looping_template_and_checks_the_rest(
         {
             "budgets.yaml": MANIFEST,
             "prompts/ok.j2": "Healthy {{ other }}\n",
-            "prompts/loop.j2": LOOPS["nested loops"],
+            # the loop on line 3: the finding names the line the render was running
+            "prompts/loop.j2": "Intro\n\n" + LOOPS["nested loops"],
         },
         dedent=False,
     )
@@ -210,6 +211,7 @@ def test_the_cli_reports_a_looping_template_and_checks_the_rest(
     findings = json.loads(run.stdout)["findings"]
     stopped = [f for f in findings if f["rule"] == "PB001" and f["path"] == "prompts/loop.j2"]
     assert stopped and "longer than 5 s" in stopped[0]["message"], findings
+    assert stopped[0]["line"] == 3, stopped
     assert any(f["path"] == "prompts/ok.j2" for f in findings)
 
 

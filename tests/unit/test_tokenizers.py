@@ -255,18 +255,34 @@ def test_without_the_extra_the_message_says_what_to_install(
 
 
 def test_the_packed_rank_table_is_the_parsed_rank_file() -> None:
-    """The cache keeps o200k's ranks pre-parsed; unpacking gives exactly tiktoken's table."""
+    """load_encoding reads data/<name>.ranks: for every bundled encoding it must be exactly
+    the published rank file's table (whose sha256 is tiktoken's own, tested above), and it
+    must be what scripts/pack_ranks.py writes today."""
     from promptbudget.tokenizers import (
         ENCODINGS,
+        _read_data_file,
         _read_rank_file,
         pack_ranks,
-        parse_rank_file,
         unpack_ranks,
     )
 
-    ranks = parse_rank_file(_read_rank_file(ENCODINGS["o200k_base"]))
-    packed = pack_ranks(ranks)
-    assert unpack_ranks(packed) == ranks
+    for name, spec in ENCODINGS.items():
+        ranks = parse_rank_file(_read_rank_file(spec))
+        shipped = _read_data_file(spec, f"{name}.ranks", spec.ranks_sha256, "rank table")
+        assert unpack_ranks(shipped) == ranks, name
+        assert pack_ranks(ranks) == shipped, name
+    table = {b"a": 0, b"bc": 7, b"\x00\xff": 3}
+    packed = pack_ranks(table)
+    assert unpack_ranks(packed) == table
     assert unpack_ranks(packed[:-1]) is None  # truncated
+    assert unpack_ranks(packed + b"x") is None  # trailing bytes
     assert unpack_ranks(b"") is None
-    assert pack_ranks({b"a": 0, b"b": 5}) == b""  # not numbered 0..n-1: not packed
+    assert unpack_ranks((10**6).to_bytes(4, "little")) is None  # a count and no table
+
+
+def test_a_rank_table_that_is_not_the_shipped_one_is_refused() -> None:
+    from promptbudget.tokenizers import _read_data_file
+
+    spec = ENCODINGS["cl100k_base"]
+    with pytest.raises(TokenizerUnavailableError, match="cl100k_base rank table is corrupt"):
+        _read_data_file(spec, "cl100k_base.ranks", "0" * 64, "rank table")

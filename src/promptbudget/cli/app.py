@@ -11,10 +11,9 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
-from typer.core import TyperArgument
 
 from promptbudget import __version__
 from promptbudget.cli.output import (
@@ -34,15 +33,6 @@ from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
 from promptbudget.progress import set_sink
 from promptbudget.runmemo import keep, recording
-
-
-def _argument_type(self: TyperArgument, ctx: Any) -> str | None:
-    """Help shows an argument's metavar (PATH, LOG...) as its name; Typer would add the Python
-    type beside it (``<list[Path]>``), which a user cannot type: leave it out."""
-    return None if self.metavar else self.display_type(ctx)
-
-
-TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="promptbudget",

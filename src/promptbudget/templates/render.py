@@ -303,8 +303,8 @@ class TemplateRenderer:
         try:
             with deadline:
                 output = render_bounded(template.generate(context))
-        except RenderTimeoutError as err:
-            return raw_prompt(parsed, str(err), parsed.body_line)
+        except RenderTimeoutError as err:  # at the line the render was running
+            return raw_prompt(parsed, str(err), _error_line(err, parsed))
         except TemplateNotFound as err:
             return raw_prompt(parsed, f"include not found: {err.message}", _error_line(err, parsed))
         except SecurityError as err:
