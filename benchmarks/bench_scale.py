@@ -137,17 +137,21 @@ def generate(count: int, dest: Path, corpus: Path, seed: int = 13) -> list[str]:
 
 def pick_named(project: Path, names: list[str], corpus: Path) -> str:
     """The template the one-file cases name: from the middle of the list, the first that is
-    the prompt of exactly one step and holds no pasted passage, so that at every size the
-    check does the same work (the file, one two-step workflow); else the middle one."""
-    prose = corpus_text(corpus)
-    passages = [prose[i : i + 600] for i in range(0, 60_000, 6_000)]
+    the prompt of exactly one step and shares no line with another template (the text
+    is cut from one corpus, so large files often overlap, and PB204 then prices every
+    workflow holding a copy), so that at every size the check does the same work: the file
+    and one two-step workflow. Else the middle one."""
+    del corpus  # the same choice whatever the corpus
     manifest = (project / "budgets.yaml").read_text(encoding="utf-8")
+    texts = {name: (project / "prompts" / name).read_text(encoding="utf-8") for name in names}
+    names = sorted(names)  # as listed from a kept repository: the same choice either way
     middle = len(names) // 2
     for name in names[middle:] + names[:middle]:
         if manifest.count(f"prompt: {name},") != 1:
             continue
-        text = (project / "prompts" / name).read_text(encoding="utf-8")
-        if not any(passage in text for passage in passages):
+        others = "\n".join(text for other, text in texts.items() if other != name)
+        lines = [line.strip() for line in texts[name].split("\n")]
+        if not any(len(line) > 40 and line in others for line in lines):
             return name
     return names[middle]
 
