@@ -45,17 +45,19 @@ def _is_role_line(line: str, protected: Protected) -> bool:
 def remove_duplicates(text: str, protected: Protected) -> str:
     """The safe pass: exact adjacent repeats only."""
     kept: list[str] = []
+    last = None  # the last line kept, normalised
     for line in text.split("\n"):
+        normal = _normal(line)
         if (
-            kept
-            and _normal(line)
-            and _normal(line) == _normal(kept[-1])
-            and len(_normal(line).split()) >= 4
+            normal
+            and normal == last
+            and len(normal.split()) >= 4
             and not _LIST_OR_TABLE.match(line)
             and not _is_sticky(line, protected)
         ):
             continue
         kept.append(line)
+        last = normal
     return _drop_paragraphs(kept, protected, adjacent_only=True)
 
 
