@@ -12,7 +12,8 @@ model and samples in a third of them, and pasted passages. ``budgets.yaml`` decl
 workflow per 10 templates (at most 200), two steps each.
 
 Cases (each a fresh ``python -m promptbudget`` process, bytecode caches on):
-  one-file check    ``check <one template>``: cold (--no-cache), and again with the cache warm
+  one-file check    ``check <one template>`` (the prompt of one step, no pasted passage, so
+                    every size does the same work): cold (--no-cache), and again with the cache warm
                     (nothing changed: the run memo answers), and after another template
                     changed (the memo misses, the content cache answers the rest)
   full check        ``check``: cold (--no-cache), warm
@@ -134,6 +135,27 @@ def generate(count: int, dest: Path, corpus: Path, seed: int = 13) -> list[str]:
     return names
 
 
+def pick_named(project: Path, names: list[str], corpus: Path) -> str:
+    """The template the one-file cases name: from the middle of the list, the first that is
+    the prompt of exactly one step and shares no line with another template (the text
+    is cut from one corpus, so large files often overlap, and PB204 then prices every
+    workflow holding a copy), so that at every size the check does the same work: the file
+    and one two-step workflow. Else the middle one."""
+    del corpus  # the same choice whatever the corpus
+    manifest = (project / "budgets.yaml").read_text(encoding="utf-8")
+    texts = {name: (project / "prompts" / name).read_text(encoding="utf-8") for name in names}
+    names = sorted(names)  # as listed from a kept repository: the same choice either way
+    middle = len(names) // 2
+    for name in names[middle:] + names[:middle]:
+        if manifest.count(f"prompt: {name},") != 1:
+            continue
+        others = "\n".join(text for other, text in texts.items() if other != name)
+        lines = [line.strip() for line in texts[name].split("\n")]
+        if not any(len(line) > 40 and line in others for line in lines):
+            return name
+    return names[middle]
+
+
 def measure(args: list[str], cwd: Path) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak RSS in MiB) of one ``python ARGS`` process. CPU time
     (user + system) moves far less than wall time on a shared machine."""
@@ -202,11 +224,12 @@ def main() -> None:
                     for p in (project / "prompts").rglob("t*.j2")
                 )
             megabytes = sum(p.stat().st_size for p in project.rglob("*.j2")) / 1e6
-            print(f"\n{size:,} templates ({megabytes:.1f} MB)")
+            print(f"\n{size:,} templates ({megabytes:.1f} MB), one-file cases name ", end="")
+            print(pick_named(project, names, corpus))
             print(f"  {'case':26} {'wall':>8} {'CPU':>8} {'wall runs':>20} {'peak RSS':>9}  load")
             selected = [
                 case
-                for case in cases(names[len(names) // 2], project)
+                for case in cases(pick_named(project, names, corpus), project)
                 if not options.only or options.only in case[0]
             ]
             times: dict[str, list[float]] = {name: [] for name, _, _ in selected}

@@ -47,13 +47,19 @@ MAX_MEMOS = 64
 _SALT = f"promptbudget {__version__} cache format {FORMAT}"
 
 
+_SALTED = hashlib.blake2b(_SALT.encode(), digest_size=16)
+
+
 def cache_key(*parts: str) -> str:
-    """A key for ``parts`` (and this promptbudget version): 32 hex digits."""
-    digest = hashlib.blake2b(_SALT.encode(), digest_size=16)
+    """A key for ``parts`` (and this promptbudget version): 32 hex digits. Each part is
+    hashed after its length, so no two lists of parts share a key."""
+    chunks = []
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
+        chunks.append(len(data).to_bytes(8, "little"))
+        chunks.append(data)
+    digest = _SALTED.copy()
+    digest.update(b"".join(chunks))
     return digest.hexdigest()
 
 
@@ -151,7 +157,7 @@ def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     return entries if isinstance(entries, dict) else None
 
 
-def read_regular_file(path: Path, limit: int) -> bytes | None:
+def read_regular_file(path: Path | str, limit: int) -> bytes | None:
     """The bytes of ``path`` if it is a regular file (not a symlink, FIFO or device) of at most
     ``limit`` bytes."""
     try:
@@ -171,7 +177,7 @@ def read_regular_file(path: Path, limit: int) -> bytes | None:
 RACY_NS = 2_000_000_000
 
 
-def indexed_digest(path: Path, limit: int) -> tuple[str, os.stat_result] | None:
+def indexed_digest(path: Path | str, limit: int) -> tuple[str, os.stat_result] | None:
     """The sha256 of a regular file's bytes (not a symlink, at most ``limit`` bytes) and the
     stat it was taken under; None when it is not such a file. With a cache, a stat index
     (path, size, mtime, ctime, inode -> sha256, like git's index) answers for a file that has

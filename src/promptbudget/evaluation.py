@@ -7,6 +7,7 @@ reaches back to a command.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -31,10 +32,11 @@ from promptbudget.templates.parse import engine_label, variants_of
 from promptbudget.templates.rendered import RenderedPrompt, VariableValue
 from promptbudget.templates.source import (
     MAX_TEMPLATE_BYTES,
+    FoundFile,
     TemplateFormat,
     detect_format,
     display_path,
-    iter_prompt_files,
+    list_prompt_files,
 )
 from promptbudget.tokenizers import get_tokenizer
 from promptbudget.tokenizers.textclass import classify
@@ -135,17 +137,34 @@ def _step_inputs(project: Project) -> dict[Path, set[str]]:
 def template_paths(project: Project) -> list[Path]:
     """The project's templates: the prompts directory, then every step's prompt outside it
     (the manifest itself is not one)."""
+    return [found.path for found in template_files(project)]
+
+
+def template_files(project: Project) -> list[FoundFile]:
+    """``template_paths`` with each file's real path and display path; listed once a run."""
+    if project.listing is not None:
+        return project.listing
     manifest = project.manifest
     assert manifest is not None
-    found: list[Path] = []
+    found: list[FoundFile] = []
     if manifest.prompts_dir.is_dir():
-        found.extend(iter_prompt_files([manifest.prompts_dir]))
-    walked = {path.resolve() for path in found}
-    found.extend(path for path in _step_inputs(project) if path not in walked)
+        found.extend(list_prompt_files(manifest.prompts_dir, project.root))
+    walked = {file.resolved for file in found}
+    found.extend(
+        _found(path, project.root)
+        for path in _step_inputs(project)
+        if os.fspath(path) not in walked
+    )
     stdin = project.stdin_path  # check -: the template piped in, wherever it stands
-    if stdin is not None and all(path.resolve() != stdin for path in found):
-        found.append(stdin)
-    return [path for path in found if path.resolve() != manifest.path]
+    if stdin is not None and all(file.resolved != os.fspath(stdin) for file in found):
+        found.append(_found(stdin, project.root))
+    manifest_path = os.fspath(manifest.path)
+    project.listing = [file for file in found if file.resolved != manifest_path]
+    return project.listing
+
+
+def _found(path: Path, root: Path) -> FoundFile:
+    return FoundFile(os.fspath(path), os.fspath(path.resolve()), display_path(path, root))
 
 
 def project_templates(
@@ -159,9 +178,7 @@ def project_templates(
     used = _step_inputs(project)
     results: list[TemplateResult] = []
     manifest_names = frozenset(manifest.variables)
-    paths = template_paths(project)
-    if only is not None:
-        paths = [path for path in paths if display_path(path, project.root) in only]
+    paths = [file.path for file in template_files(project) if only is None or file.shown in only]
     for path in track(paths, "rendering and counting templates"):
         parsed = project.load(path, confine_to=project.root)
         results.extend(
@@ -193,22 +210,26 @@ def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
     """The paragraphs of every template's body as fingerprints (PB204 compares them all),
     read and parsed but not rendered; a file whose bytes the cache has seen is not parsed."""
     store = active_store()
-    root = project.root.resolve()
+    root = os.path.join(project.root.resolve(), "")
     found: dict[str, list[Fingerprint]] = {}
-    for path in track(template_paths(project), "reading templates"):
+    stdin = project.stdin_path is not None
+    for file in track(template_files(project), "reading templates"):
         key = None
-        if store is not None and path.resolve().is_relative_to(root) and not project.is_stdin(path):
-            indexed = indexed_digest(path, MAX_TEMPLATE_BYTES)
+        if (
+            store is not None
+            and file.resolved.startswith(root)
+            and not (stdin and project.is_stdin(file.path))
+        ):
+            indexed = indexed_digest(file.walked, MAX_TEMPLATE_BYTES)
             if indexed is not None:
                 digest, status = indexed
-                note_digest(path.resolve(), digest, status)
-                shown = display_path(path, project.root)
-                key = cache_key("fingerprints", str(path.resolve()), shown, digest)
+                note_digest(file.resolved, digest, status)
+                key = cache_key("fingerprints", file.resolved, file.shown, digest)
                 cached = _decode_fingerprints(store.get(key))
                 if cached is not None:
                     found.update(cached)
                     continue
-        parsed = project.load(path, confine_to=project.root)
+        parsed = project.load(file.path, confine_to=project.root)
         parts: dict[str, list[Fingerprint]] = {}
         for part in variants_of(parsed):
             split = passage_body(part)
@@ -222,24 +243,23 @@ def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
 
 
 def _decode_fingerprints(value: object) -> dict[str, list[Fingerprint]] | None:
+    """Fingerprints as the cache keeps them (rows of three); None for anything else (a
+    damaged entry is a miss)."""
     if not isinstance(value, dict):
         return None
-    decoded: dict[str, list[Fingerprint]] = {}
-    for name, prints in value.items():
-        if not isinstance(prints, list):
+    try:
+        decoded = {
+            name: [(digest, line, syntax) for digest, line, syntax in prints]
+            for name, prints in value.items()
+        }
+    except (TypeError, ValueError):
+        return None
+    for prints in decoded.values():
+        if not all(
+            type(digest) is str and type(line) is int and type(syntax) is bool
+            for digest, line, syntax in prints
+        ):
             return None
-        rows: list[Fingerprint] = []
-        for row in prints:
-            if not (
-                isinstance(row, list)
-                and len(row) == 3
-                and isinstance(row[0], str)
-                and isinstance(row[1], int)
-                and isinstance(row[2], bool)
-            ):
-                return None
-            rows.append((row[0], row[1], row[2]))
-        decoded[name] = rows
     return decoded
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
-from promptbudget.cache import open_cache
+from promptbudget.cache import active_store, open_cache
 from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
@@ -35,12 +35,14 @@ from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
 from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
+from promptbudget.templates.facts import IncludeFacts, cached_names
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
     STDIN_ARGUMENT,
     STDIN_NAME,
+    FoundFile,
     TemplateFormat,
     detect_format,
     display_path,
@@ -70,6 +72,9 @@ class Project:
     # count/check -: the path the template piped in stands for, and its bytes
     stdin_path: Path | None = None
     stdin_data: bytes = b""
+    # the project's template files, listed once a run (evaluation.template_files)
+    listing: list[FoundFile] | None = field(default=None, repr=False, compare=False)
+    _facts: IncludeFacts | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(
@@ -169,12 +174,29 @@ class Project:
             current = pending.pop()
             if not current.is_file() and not self.is_stdin(current):
                 continue
-            parsed = self.load(current, confine_to=self.root)
-            for include in self.renderer.includes_of(parsed):
+            for include in self.includes_of(current):
                 if include not in found:
                     found.add(include)
                     pending.append(include)
         return found
+
+    def includes_of(self, path: Path) -> tuple[Path, ...]:
+        """The files ``path`` includes directly. A file not loaded yet whose bytes the cache
+        has seen is neither read nor parsed (``templates/facts.py``): only its names are
+        resolved again."""
+        store = active_store()
+        key = None
+        if store is not None and not self.is_stdin(path):
+            if self._facts is None:
+                self._facts = IncludeFacts(self.root)
+            key = self._facts.key(path, self.engine_for)
+            names = cached_names(store, key)
+            if names is not None:
+                return self.renderer.resolve_includes(path, names)
+        parsed = self.load(path, confine_to=self.root)
+        if store is not None and key is not None and parsed.format is not TemplateFormat.DOTPROMPT:
+            store.put(key, self.renderer.include_names(parsed))
+        return self.renderer.includes_of(parsed)
 
     def template_arguments(self, options: Options) -> Iterator[tuple[Path, Path]]:
         """(argument, file) for every template a command was pointed at: the paths named,
@@ -373,11 +395,17 @@ class Project:
                 named.update(p.resolve() for p in iter_prompt_files([path]) if p.is_file())
                 named.add(path)
         shown = {display_path(path, self.root) for path in named}
+        touches: dict[Path, bool] = {}  # a template several steps send: asked once
+        for workflow in manifest.workflows:
+            for step in workflow.steps:
+                prompt = step.prompt_path  # resolved by the manifest's converter
+                if prompt not in touches:
+                    touches[prompt] = prompt in named or not named.isdisjoint(self.included(prompt))
         workflows = {
             workflow.name
             for workflow in manifest.workflows
             for step in workflow.steps
-            if named & {step.prompt_path.resolve(), *self.included(step.prompt_path)}
+            if touches[step.prompt_path]
         }
         return Selection(frozenset(shown), frozenset(workflows))
 

@@ -346,11 +346,16 @@ def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) ->
     from promptbudget.cache import write_memo
 
     cwd = os.getcwd()  # part of the key: paths are kept relative to it, memos stay small
+    inside = os.path.join(cwd, "")
+
+    def relative(name: str) -> str:  # os.path.relpath, without its cost for the common case
+        return name[len(inside) :] if name.startswith(inside) else os.path.relpath(name, cwd)
+
     memo = {
         "format": MEMO_FORMAT,
         "code": code,
         "output": recorder.output,
-        "files": {os.path.relpath(name, cwd): entry for name, entry in recorder.files.items()},
-        "dirs": {os.path.relpath(name, cwd): entry for name, entry in recorder.dirs.items()},
+        "files": {relative(name): entry for name, entry in recorder.files.items()},
+        "dirs": {relative(name): entry for name, entry in recorder.dirs.items()},
     }
     write_memo(memo_key(args), memo, store)

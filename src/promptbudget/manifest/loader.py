@@ -8,6 +8,7 @@ manifest), then turned into dataclasses with human units parsed. Every problem i
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from promptbudget.bounded import (
     YamlBoundsError,
     check_yaml_events,
 )
+from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import ManifestError, ManifestErrors
 from promptbudget.manifest.catalog import manifest_catalog
@@ -156,8 +158,47 @@ def compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
     """Parse YAML into plain data plus a map of JSON path -> line.
 
     Duplicate keys are errors (YAML would silently keep the last one); anchors and aliases
-    work, but expansion stops after ``MAX_YAML_NODES`` values.
+    work, but expansion stops after ``MAX_YAML_NODES`` values. A document composed before is
+    taken from the cache, keyed by its text (composing a manifest of hundreds of workflows
+    in pure-Python YAML is most of what a one-file check costs after an edit elsewhere);
+    only documents that JSON keeps exactly (no dates, no binary) are kept.
     """
+    store = active_store()
+    key = cache_key("composed yaml", text)
+    if store is not None:
+        cached = store.get(key)
+        if isinstance(cached, str):
+            try:
+                data, lines = json.loads(cached)
+            except ValueError:
+                data, lines = None, None
+            if isinstance(lines, dict):
+                return data, lines
+    data, lines = _compose_yaml(text, shown)
+    if store is not None and data is not None and _is_plain(data):
+        store.put(key, json.dumps([data, lines], separators=(",", ":")))
+    return data, lines
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    """Whether JSON gives ``value`` back exactly (str keys; str, int, finite float, bool,
+    None, lists and dicts of them)."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth > MAX_YAML_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(_is_plain(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and _is_plain(item, depth + 1) for key, item in value.items()
+        )
+    return False
+
+
+def _compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
     try:
         check_yaml_events(text, max_depth=MAX_YAML_DEPTH, max_nodes=MAX_YAML_NODES)
     except YamlBoundsError as err:

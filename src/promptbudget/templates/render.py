@@ -130,6 +130,8 @@ class TemplateRenderer:
         self.timeout_seconds = timeout_seconds
         self.budget = RenderBudget()
         self._environments: dict[tuple[Path, tuple[Path, ...]], BoundedEnvironment] = {}
+        # (search directories, name) -> the file it resolves to, once a run
+        self._includes: dict[tuple[tuple[Path, ...], str], Path | None] = {}
 
     def environment(self, root: Path, search_dirs: tuple[Path, ...]) -> BoundedEnvironment:
         key = (root, search_dirs)
@@ -151,17 +153,34 @@ class TemplateRenderer:
         the way the loader would; names that do not resolve inside the root are left out."""
         if parsed.format is TemplateFormat.DOTPROMPT and parsed.is_readable:
             return self._dotprompt_includes(parsed) if parsed.problem is None else ()
+        return self.resolve_includes(parsed.path, self.include_names(parsed))
+
+    def include_names(self, parsed: ParsedTemplate) -> list[str]:
+        """The literal names a (non-Dotprompt) template includes, imports or extends, as
+        written; what ``includes_of`` resolves."""
         if parsed.problem is not None or parsed.meta.engine != "jinja2" or not parsed.is_readable:
-            return ()
+            return []
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
-        names = self._referenced_names(parsed.body, search_dirs)
+        return self._referenced_names(parsed.body, search_dirs)
+
+    def resolve_includes(self, path: Path, names: list[str]) -> tuple[Path, ...]:
+        """``names`` (included by the template at ``path``) resolved the way the loader
+        would: the template's directory first, then the search path; names that do not
+        resolve to a file inside the root are left out."""
+        search_dirs = tuple(dict.fromkeys((path.parent, *self.search_dirs)))
         found = []
         for name in names:
-            for directory in search_dirs:
-                candidate = _resolved(directory / name)
-                if candidate is not None and candidate.is_relative_to(self.root.resolve()):
-                    found.append(candidate)
-                    break
+            key = (search_dirs, name)
+            if key not in self._includes:  # the same partial, included from many templates
+                self._includes[key] = None
+                for directory in search_dirs:
+                    candidate = _resolved(directory / name)
+                    if candidate is not None and candidate.is_relative_to(self.root.resolve()):
+                        self._includes[key] = candidate
+                        break
+            include = self._includes[key]
+            if include is not None:
+                found.append(include)
         return tuple(found)
 
     def _referenced_names(self, body: str, search_dirs: tuple[Path, ...]) -> list[str]:

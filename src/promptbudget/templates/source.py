@@ -10,6 +10,7 @@ import enum
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -186,6 +187,80 @@ def _walk(directory: Path) -> Iterator[Path]:
             file = Path(current, name)
             if file.suffix.lower() in DISCOVERED_SUFFIXES:
                 yield file
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A prompt file found under a directory: as walked, its real path, and how it is shown
+    (``display_path``)."""
+
+    walked: str
+    resolved: str
+    shown: str
+
+    @cached_property
+    def path(self) -> Path:
+        return Path(self.walked)
+
+
+def list_prompt_files(directory: Path, root: Path) -> list[FoundFile]:
+    """``iter_prompt_files([directory])`` for a directory, each file with its real path and
+    display path, found with one ``realpath`` per directory rather than one per file (a file
+    that is not a symlink is where its directory's real path says)."""
+    real_root = os.path.realpath(root)
+    inside = os.path.join(real_root, "")
+    found: list[FoundFile] = []
+    seen: set[str] = set()
+    for current, names, links in _walk_entries(os.fspath(directory)):
+        real_dir = os.path.realpath(current)
+        for name in names:
+            if name.startswith(".") or name.split(".", 1)[0].lower() in _SKIPPED_FILE_STEMS:
+                continue
+            if os.path.splitext(name)[1].lower() not in DISCOVERED_SUFFIXES:
+                continue
+            located = os.path.join(real_dir, name)
+            resolved = os.path.realpath(located) if name in links else located
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            if located.startswith(inside):
+                shown = located[len(inside) :]
+            else:
+                shown = os.path.relpath(located, real_root)
+            walked = os.path.join(current, name)
+            found.append(FoundFile(walked, resolved, shown.replace(os.sep, "/")))
+    return found
+
+
+def _walk_entries(top: str) -> Iterator[tuple[str, list[str], set[str]]]:
+    """``os.walk(top)`` (top-down, symlinked directories listed but not entered, sorted,
+    hidden and tool directories skipped): (directory, file names sorted, the names among
+    them that are symlinks)."""
+    try:
+        with os.scandir(top) as scanned:
+            entries = list(scanned)
+    except OSError:
+        return
+    note_listing(top)
+    dirs: list[str] = []
+    files: list[str] = []
+    links: set[str] = set()
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            dirs.append(entry.name)
+        else:
+            files.append(entry.name)
+            if entry.is_symlink():
+                links.add(entry.name)
+    yield top, sorted(files), links
+    for name in sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith(".")):
+        path = os.path.join(top, name)
+        if not os.path.islink(path):
+            yield from _walk_entries(path)
 
 
 def display_path(path: Path, root: Path) -> str:

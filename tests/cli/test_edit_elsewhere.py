@@ -1,0 +1,195 @@
+"""A one-file check after another template changed (the run memo misses): the content cache
+answers for every unchanged file by its bytes, so only the named file, what it includes and
+the templates of the workflows it feeds are read and parsed, however large the project; and
+every change that matters is seen, each result equal to a ``--no-cache`` run."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Run
+from promptbudget.cache import CACHE_DIR_NAME
+from promptbudget.project import Project
+
+RunCli = Callable[..., Run]
+TEMPLATES = 2000
+NAMED = "prompts/answer.j2"
+
+
+@pytest.fixture
+def big_project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """2,000 templates, 200 two-step workflows, a partial included by a tenth of them."""
+    monkeypatch.delenv("PROMPTBUDGET_CACHE_DIR")  # the cache in the project, as users have it
+    files: dict[str, str | bytes] = {}
+    for index in range(TEMPLATES):
+        include = '{% include "partials/tone.j2" %}\n' if index % 10 == 0 else ""
+        files[f"prompts/bulk/t{index:04d}.j2"] = (
+            f"{include}Template {index}: answer {{{{ question }}}} briefly.\n"
+        )
+    files["prompts/partials/tone.j2"] = "Be kind and concise.\n"
+    files[NAMED] = '{% include "partials/tone.j2" %}\nQ: {{ question }}\n'
+    files["prompts/route.j2"] = "Classify {{ question }} as billing or other.\n"
+    steps = "\n".join(
+        f"  w{index:03d}:\n    steps:\n"
+        f"      - {{name: a, prompt: bulk/t{2 * index:04d}.j2, output_tokens: 50}}\n"
+        f"      - {{name: b, prompt: bulk/t{2 * index + 1:04d}.j2, output_tokens: 80}}"
+        for index in range(200)
+    )
+    files["budgets.yaml"] = (
+        "version: 1\ndefaults: {model: gpt-4.1-mini}\n"
+        "variables:\n  question: {max_tokens: 200}\nworkflows:\n"
+        "  support:\n    steps:\n"
+        "      - {name: route, prompt: route.j2, output_tokens: 5}\n"
+        "      - {name: answer, prompt: answer.j2, output_tokens: 300}\n" + steps + "\n"
+    )
+    return make_project(files, dedent=False)
+
+
+@pytest.fixture
+def loaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The display path of every template read and parsed (``Project.load``)."""
+    seen: list[str] = []
+    original = Project.load
+
+    def counting(self: Project, path: Path, **kwargs: Any) -> Any:
+        parsed = original(self, path, **kwargs)
+        seen.append(parsed.display_path)
+        return parsed
+
+    monkeypatch.setattr(Project, "load", counting)
+    yield seen
+
+
+def check(run_cli: RunCli, root: Path, *args: str) -> dict[str, Any]:
+    run = run_cli("check", *args, "--format", "json", cwd=root)
+    assert run.exit_code in (0, 1), run.stderr
+    data: dict[str, Any] = run.json()
+    return data
+
+
+def same_as_uncached(run_cli: RunCli, root: Path, *args: str) -> dict[str, Any]:
+    cached = check(run_cli, root, *args)
+    assert cached == check(run_cli, root, *args, "--no-cache")
+    return cached
+
+
+def workflows(data: dict[str, Any]) -> set[str]:
+    return {workflow["name"] for workflow in data["workflows"]}
+
+
+def test_after_an_edit_elsewhere_only_what_the_file_affects_is_read(
+    run_cli: RunCli, big_project: Path, loaded: list[str]
+) -> None:
+    check(run_cli, big_project, NAMED)  # fills the cache
+    cold = len(set(loaded))
+    loaded.clear()
+    edited = big_project / "prompts/bulk/t1999.j2"
+    edited.write_text("Template 1999, edited: {{ question }}.\n", encoding="utf-8")
+    data = check(run_cli, big_project, NAMED)
+    # The named file, the other template of its workflow, and the edited file (its new
+    # bytes have no fingerprints yet); not the 400 steps' templates nor the 2,000 others.
+    assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t1999.j2"}
+    assert cold > TEMPLATES
+    assert workflows(data) == {"support"}
+    assert data == check(run_cli, big_project, NAMED, "--no-cache")
+
+
+def test_a_template_that_starts_including_the_named_file_brings_its_workflow(
+    run_cli: RunCli, big_project: Path
+) -> None:
+    partial = "prompts/partials/tone.j2"
+    assert workflows(same_as_uncached(run_cli, big_project, partial)) == {"support"} | {
+        f"w{index:03d}"
+        for index in range(0, 200, 5)  # t0000, t0010, ... include it
+    }
+    includer = big_project / "prompts/bulk/t0003.j2"  # step b of w001
+    assert "w001" not in workflows(check(run_cli, big_project, NAMED))
+    includer.write_text('{% include "answer.j2" %}\nAnd {{ question }}.\n', encoding="utf-8")
+    assert "w001" in workflows(same_as_uncached(run_cli, big_project, NAMED))
+
+
+def test_a_removed_include_drops_the_workflow(run_cli: RunCli, big_project: Path) -> None:
+    partial = "prompts/partials/tone.j2"
+    assert "w005" in workflows(check(run_cli, big_project, partial))  # t0010 includes it
+    (big_project / "prompts/bulk/t0010.j2").write_text("No include now.\n", encoding="utf-8")
+    assert "w005" not in workflows(same_as_uncached(run_cli, big_project, partial))
+
+
+def test_an_edited_partial_changes_the_count(run_cli: RunCli, big_project: Path) -> None:
+    before = check(run_cli, big_project, NAMED)
+    (big_project / "prompts/partials/tone.j2").write_text(
+        "Be kind, concise and exact, and never promise a delivery date. " * 20 + "\n",
+        encoding="utf-8",
+    )
+    after = same_as_uncached(run_cli, big_project, NAMED)
+    tokens = [t["request_tokens"] for t in before["templates"] + after["templates"]]
+    assert tokens[1] > tokens[0]
+
+
+def test_a_changed_manifest_step_is_seen(run_cli: RunCli, big_project: Path) -> None:
+    assert "w007" not in workflows(check(run_cli, big_project, NAMED))
+    manifest = big_project / "budgets.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace("prompt: bulk/t0014.j2", "prompt: answer.j2"), "utf-8")
+    assert "w007" in workflows(same_as_uncached(run_cli, big_project, NAMED))
+
+
+def test_a_changed_sample_is_seen(run_cli: RunCli, big_project: Path) -> None:
+    route = big_project / "prompts/route.j2"
+    route.write_text(
+        "---\nsample: {customer: Ada}\n---\nClassify {{ customer }}.\n", encoding="utf-8"
+    )
+    before = check(run_cli, big_project, NAMED)
+    route.write_text(
+        "---\nsample: {customer: "
+        + "Ada Lovelace of the Analytical Engine Company " * 30
+        + "}\n---\nClassify {{ customer }}.\n",
+        encoding="utf-8",
+    )
+    after = same_as_uncached(run_cli, big_project, NAMED)
+    assert before["workflows"] != after["workflows"]
+
+
+def test_a_promptfoo_config_that_appears_is_seen(run_cli: RunCli, big_project: Path) -> None:
+    """A config naming a template as a prompt file makes it Nunjucks, split on '---': what
+    it includes is only in its first prompt. The include names kept under its bytes must
+    not hide that."""
+    includer = big_project / "prompts/bulk/t0003.j2"
+    includer.write_text(
+        'First prompt {{ question }}.\n---\n{% include "answer.j2" %}\n', encoding="utf-8"
+    )
+    assert "w001" in workflows(same_as_uncached(run_cli, big_project, NAMED))
+    (big_project / "prompts/bulk/promptfooconfig.yaml").write_text(
+        "prompts: [file://t0003.j2]\n", encoding="utf-8"
+    )
+    assert "w001" not in workflows(same_as_uncached(run_cli, big_project, NAMED))
+
+
+def test_a_damaged_entry_signed_with_our_key_is_a_miss(run_cli: RunCli, big_project: Path) -> None:
+    """Every entry of the warm cache replaced by a value of the wrong shape (and the shards
+    signed again, as only a bug of ours could): each is a miss, the result is unchanged."""
+    expected = check(run_cli, big_project, NAMED, "--no-cache")
+    check(run_cli, big_project, NAMED)
+    secret = (Path(os.environ["XDG_CACHE_HOME"]) / "promptbudget" / "cache-key").read_bytes()
+    shards = list((big_project / CACHE_DIR_NAME).glob("*.json"))
+    assert shards
+    for shard in shards:
+        entries = json.loads(shard.read_bytes().partition(b"\n")[2])
+        damaged = {
+            key: [[1, 2]] if isinstance(value, list | dict) else {"no": "digest"}
+            for key, value in entries.items()
+        }
+        body = json.dumps(damaged).encode()
+        signature = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+        shard.write_bytes(signature + b"\n" + body)
+    (big_project / "prompts/bulk/t1999.j2").write_text("Edited.\n", encoding="utf-8")
+    expected = check(run_cli, big_project, NAMED, "--no-cache")
+    assert check(run_cli, big_project, NAMED) == expected
