@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from promptbudget.cache import FileEntry, Store, file_lookup, indexed_digest
+from promptbudget.pathnames import absolute
 from promptbudget.runmemo import note_digest, note_listing
 from promptbudget.templates.promptfoo import CONFIG_NAMES, MAX_CONFIG_BYTES
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, TemplateFormat, detect_format
@@ -48,7 +49,7 @@ class IncludeFacts:
         None when none are kept (or they are damaged: a miss)."""
         if detect_format(path) in _UNKEPT:
             return None, None
-        located = os.path.abspath(path)
+        located = absolute(path)
         directory, name = os.path.split(located)
         real_dir = self._real_dirs.get(directory)
         if real_dir is None:
