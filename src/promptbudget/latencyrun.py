@@ -42,6 +42,7 @@ TTFT, OUTPUT, TOOLS, RETRIEVAL, BACKOFF = range(len(PARTS))
 # Below this many uniforms (runs x width), pure Python finishes before numpy is imported
 # (measured: ~0.3 us per uniform in Python, ~0.1-0.2 s to import numpy).
 NUMPY_MIN_DRAWS = 200_000
+BLOCK = 1024  # requests whose uniforms the Python engine draws at once
 
 FIXED = -1  # a column index meaning "no draw: the value is fixed"
 
@@ -170,8 +171,16 @@ def _percentile(ordered: Sequence[float], percent: int) -> float:
     return ordered[_rank(len(ordered), percent)]
 
 
+LOWEST, HIGHEST = 1e-12, 1 - 1e-12  # the uniforms a score is taken of are clipped to these
+
+
 def _score(u: float) -> float:
-    z: float = _normal_inv(min(max(u, 1e-12), 1 - 1e-12), 0.0, 1.0)
+    """``NormalDist().inv_cdf`` of the clipped uniform, without checking its argument again."""
+    if u < LOWEST:
+        u = LOWEST
+    elif u > HIGHEST:
+        u = HIGHEST
+    z: float = _normal_inv(u, 0.0, 1.0)
     return z
 
 
@@ -187,8 +196,12 @@ def _run_python(layout: Layout, runs: int, seed: int) -> RunResult:
     totals = []
     classes, bounds, class_column = layout.classes, layout.class_bounds, layout.class_column
     hit_column, hit_rate = layout.hit_column, layout.hit_rate
-    for _ in range(runs):
-        u = [draw() for _ in range(width)]
+    block: list[float] = []
+    for run in range(runs):
+        start = run % BLOCK * width
+        if not start:  # the next BLOCK requests' uniforms, drawn at once
+            block = [draw() for _ in range(min(BLOCK, runs - run) * width)]
+        u = block[start : start + width]
         cls = classes[0] if class_column == FIXED else classes[_pick(bounds, u[class_column])]
         hit = layout.always_hit if hit_column == FIXED else u[hit_column] < hit_rate
         total = 0.0
@@ -265,7 +278,11 @@ def _conversation(c: Conversation, u: list[float]) -> tuple[float, float, float,
         generation = output * 1000.0 / c.per_second
         if call.retry != FIXED:
             v = u[call.retry]
-            attempts = 1 + sum(1 for threshold in c.thresholds if v < threshold)
+            attempts = 1
+            for threshold in c.thresholds:  # q, q^2, ...: decreasing
+                if v >= threshold:
+                    break
+                attempts += 1
         else:
             attempts = c.most if c.always_fails else 1
         if attempts == 1:  # x 1 and + 0.0 change nothing: the same sums
@@ -355,7 +372,7 @@ def _pick_array(np: Any, bounds: tuple[float, ...], u: numpy.ndarray) -> numpy.n
 def _scores(np: Any, u: numpy.ndarray) -> numpy.ndarray:
     """``_score`` over an array: AS241's central branch as CPython computes it, the tails
     (``log``) by CPython itself."""
-    p = np.clip(u, 1e-12, 1 - 1e-12)
+    p = np.clip(u, LOWEST, HIGHEST)
     q = p - 0.5
     r = 0.180625 - q * q
     z: numpy.ndarray = _horner(r, _CENTRAL_NUM) * q / _horner(r, _CENTRAL_DEN)
