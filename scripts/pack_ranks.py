@@ -16,7 +16,13 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from promptbudget.tokenizers import ENCODINGS, _read_rank_file, pack_ranks, parse_rank_file
+from promptbudget.tokenizers import (
+    ENCODINGS,
+    _read_rank_file,
+    pack_ranks,
+    parse_rank_file,
+    unpack_ranks,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "src" / "promptbudget" / "tokenizers" / "data"
 
@@ -27,10 +33,11 @@ def main() -> int:
     args = parser.parse_args()
     stale = 0
     for name, spec in sorted(ENCODINGS.items()):
-        packed = pack_ranks(parse_rank_file(_read_rank_file(spec)))
+        ranks = parse_rank_file(_read_rank_file(spec))
+        packed = pack_ranks(ranks)
         path = DATA / f"{name}.ranks"
         if args.check:
-            if not path.exists() or path.read_bytes() != packed:
+            if not path.exists() or unpack_ranks(path.read_bytes()) != ranks:
                 print(f"{path.name}: stale; run scripts/pack_ranks.py")
                 stale += 1
             continue

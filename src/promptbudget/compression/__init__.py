@@ -174,12 +174,20 @@ def first_changed_line(before: str, after: str) -> int:
     return min(before.count("\n"), after.count("\n")) + 1
 
 
-def apply_pass(text: str, chosen: Pass, options: PassOptions) -> str:
-    """One pass over ``text``, with protected spans kept out of its reach."""
+_NOTHING_PROTECTED = Protected("", ())
+
+
+def apply_pass(
+    text: str, chosen: Pass, options: PassOptions, protected: Protected | None = None
+) -> str:
+    """One pass over ``text``, with protected spans kept out of its reach (``protected``:
+    ``protect(text)`` if the caller has it already)."""
     if chosen.on_raw_text:
-        return chosen.transform(text, protect(""), options)
-    protected = protect(text)
-    return protected.restore(chosen.transform(protected.text, protected, options))
+        return chosen.transform(text, _NOTHING_PROTECTED, options)
+    if protected is None:
+        protected = protect(text)
+    transformed = chosen.transform(protected.text, protected, options)
+    return text if transformed == protected.text else protected.restore(transformed)
 
 
 def compress_text(
@@ -194,11 +202,13 @@ def compress_text(
     saved = dict.fromkeys((p.name for p in chosen), 0)
     before = tokenizer.count(text)
     current, current_tokens = text, before
+    protected = protect(current)  # the current text's, reused until a pass changes it
     for _ in range(MAX_ROUNDS):
         start = current
         for step in chosen:
-            updated = apply_pass(current, step, options)
+            updated = apply_pass(current, step, options, protected)
             if updated != current:
+                protected = protect(updated)
                 tokens = tokenizer.count(updated)
                 saved[step.name] += current_tokens - tokens
                 current, current_tokens = updated, tokens

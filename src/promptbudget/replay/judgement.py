@@ -38,7 +38,8 @@ def duration(days: float) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _share(part: int, whole: int) -> str:
+def share(part: int, whole: int) -> str:
+    """``3.2%`` (``<0.1%`` for a share too small to show)."""
     share = 100 * part / whole if whole else 0.0
     return f"{share:.1f}%" if share >= 0.1 or part == 0 else "<0.1%"
 
@@ -46,7 +47,7 @@ def _share(part: int, whole: int) -> str:
 def _when(metric: Metric, unit: str) -> str:
     """``on 3.2% of requests (412 of 12,875), 2026-11-28 to 2026-12-04, e.g. 4bf9…, 00f0…``"""
     text = (
-        f"on {_share(metric.over, metric.n)} of {unit} ({metric.over:,} of {metric.n:,}), "
+        f"on {share(metric.over, metric.n)} of {unit} ({metric.over:,} of {metric.n:,}), "
         f"{window(metric.over_first_ns, metric.over_last_ns)}"
     )
     if metric.examples:
@@ -67,6 +68,35 @@ def _finding(
     limit: int | Decimal,
     unit: str,
 ) -> Finding | None:
+    return replay_finding(
+        code,
+        severities,
+        message,
+        manifest,
+        workflow,
+        line=workflow.limit_lines.get(key, workflow.line),
+        step=step,
+        measured=measured,
+        limit=limit,
+        unit=unit,
+    )
+
+
+def replay_finding(
+    code: str,
+    severities: Mapping[str, Severity | None],
+    message: str,
+    manifest: Manifest,
+    workflow: Workflow,
+    *,
+    line: int | None,
+    step: str | None = None,
+    measured: int | Decimal | None = None,
+    limit: int | Decimal | None = None,
+    unit: str | None = None,
+) -> Finding | None:
+    """A finding of rule ``code`` on ``workflow``, at the line of budgets.yaml it judges;
+    None when the project turned the rule off."""
     rule = RULES[code]
     severity = severities.get(code, rule.default_severity)
     if severity is None:
@@ -77,7 +107,7 @@ def _finding(
         severity=severity,
         message=message,
         path=manifest.display_path,
-        line=workflow.limit_lines.get(key, workflow.line),
+        line=line,
         workflow=workflow.name,
         step=step,
         measured=measured,

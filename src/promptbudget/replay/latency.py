@@ -14,49 +14,13 @@ from dataclasses import dataclass
 
 from promptbudget.findings import Finding, Severity
 from promptbudget.manifest.model import LatencyLimit, Manifest, Workflow
-from promptbudget.replay.judgement import window
+from promptbudget.replay.judgement import replay_finding, share, window
 from promptbudget.replay.query import resolve_model
 from promptbudget.replay.stats import Metric, WorkflowStats
-from promptbudget.rules import RULES
 from promptbudget.units import format_ms
 
 MATERIAL = 0.10  # a relative gap in a model's speed above this is drift
 MIN_OBSERVED = 30  # fewer calls than this: shown, never called drift
-
-
-def _share(part: int, whole: int) -> str:
-    share = 100 * part / whole if whole else 0.0
-    return f"{share:.1f}%" if share >= 0.1 or part == 0 else "<0.1%"
-
-
-def _finding(
-    code: str,
-    severities: Mapping[str, Severity | None],
-    message: str,
-    manifest: Manifest,
-    workflow: Workflow,
-    line: int | None,
-    step: str | None,
-    measured: float | None = None,
-    limit: float | None = None,
-) -> Finding | None:
-    rule = RULES[code]
-    severity = severities.get(code, rule.default_severity)
-    if severity is None:
-        return None
-    return Finding(
-        rule=rule.code,
-        slug=rule.slug,
-        severity=severity,
-        message=message,
-        path=manifest.display_path,
-        line=line,
-        workflow=workflow.name,
-        step=step,
-        measured=round(measured) if measured is not None else None,
-        limit=round(limit) if limit is not None else None,
-        unit="ms" if measured is not None else None,
-    )
 
 
 def _judge_one(
@@ -72,7 +36,7 @@ def _judge_one(
 ) -> Iterator[Finding | None]:
     if not metric.n:
         if requests:
-            yield _finding(
+            yield replay_finding(
                 "PB118",
                 severities,
                 f"{label} has max_latency_ms but none of its {requests:,} requests in the logs "
@@ -80,8 +44,8 @@ def _judge_one(
                 "logs carry only 'created'); log OTel spans or LiteLLM SpendLogs to judge it",
                 manifest,
                 workflow,
-                line,
-                step,
+                line=line,
+                step=step,
             )
         return
     counted = limit.p95 if limit.p95 is not None else limit.p50
@@ -93,14 +57,23 @@ def _judge_one(
             f"{label} took {format_ms(observed, other=value)} per request at the {statistic} "
             "in production, "
             f"over max_latency_ms {statistic} {format_ms(value)} (max {format_ms(metric.max)}; "
-            f"over {format_ms(counted or value)} on {_share(metric.over, metric.n)} of requests "
+            f"over {format_ms(counted or value)} on {share(metric.over, metric.n)} of requests "
             f"({metric.over:,} of {metric.n:,}), "
             f"{window(metric.over_first_ns, metric.over_last_ns)}"
         )
         if metric.examples:
             text += "; e.g. " + ", ".join(metric.examples)
-        yield _finding(
-            "PB117", severities, text + ")", manifest, workflow, line, step, observed, value
+        yield replay_finding(
+            "PB117",
+            severities,
+            text + ")",
+            manifest,
+            workflow,
+            line=line,
+            step=step,
+            measured=round(observed),
+            limit=round(value),
+            unit="ms",
         )
 
 
@@ -172,18 +145,18 @@ def compare_speeds(manifest: Manifest, observed: tuple[WorkflowStats, ...]) -> l
     found: list[SpeedDrift] = []
     for stats in observed:
         for step in stats.steps:
-            for share in step.models:
-                if not share.ttft_ms.n:
+            for model in step.models:
+                if not model.ttft_ms.n:
                     continue
-                price = resolve_model(manifest.catalog, share.model) if share.model else None
+                price = resolve_model(manifest.catalog, model.model) if model.model else None
                 source = price.speed_source if price is not None else None
                 if source and price is not None and price.speed_date:
                     source += f", {price.speed_date}"
                 for key, metric, declared in (
-                    ("ttft_ms", share.ttft_ms, price.ttft_ms if price else None),
+                    ("ttft_ms", model.ttft_ms, price.ttft_ms if price else None),
                     (
                         "output_tokens_per_second",
-                        share.output_tps,
+                        model.output_tps,
                         price.output_tokens_per_second if price else None,
                     ),
                 ):
@@ -193,7 +166,7 @@ def compare_speeds(manifest: Manifest, observed: tuple[WorkflowStats, ...]) -> l
                         SpeedDrift(
                             stats.name,
                             step.step,
-                            share.model,
+                            model.model,
                             key,
                             declared,
                             metric.p50,

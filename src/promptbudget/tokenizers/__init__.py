@@ -12,21 +12,20 @@ estimates, never as exact.
 
 from __future__ import annotations
 
-import array
 import binascii
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, cached_property
 from importlib import resources
-from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +96,7 @@ ENCODINGS: dict[str, EncodingSpec] = {
         sha256="446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
         pat_str=_O200K_PATTERN,
         special_tokens={"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-        ranks_sha256="4e531e5eab60d6b6a5148c9c602e23227aa41ecb1cead6a0951794ff36ec4b74",
+        ranks_sha256="dc970779629908a31dfaa522fc704b76500d09c68c59a5cab195f6df7cd84994",
     ),
     "cl100k_base": EncodingSpec(
         name="cl100k_base",
@@ -113,7 +112,7 @@ ENCODINGS: dict[str, EncodingSpec] = {
             "<|fim_suffix|>": 100260,
             "<|endofprompt|>": 100276,
         },
-        ranks_sha256="87cce89dca683540c7930e89dddcc302dcfeb749317ccb81bbb3980d50064913",
+        ranks_sha256="0a50eed083a3987572d05fa4877e609274e0fcb1c0a636323d490e15116bcc9b",
     ),
     # From LiteLLM 1.110.2's deepseek_tokenizer.json (MIT, DeepSeek; sha256 4607b3d1...):
     # the byte-level BPE of DeepSeek V3, R1, V3.x and V4 (128,000 tokens; ranks are the ids)
@@ -126,7 +125,7 @@ ENCODINGS: dict[str, EncodingSpec] = {
         data_file="deepseek.tiktoken.gz",
         added_tokens_file="deepseek.added.json",
         added_tokens_sha256="828b3ae9646dfb41cde487eef25aa3656349db16fd99fc7cd39b3336a1412d5c",
-        ranks_sha256="d1ff54f68022e74bc303893a674adb6eeff38721ac66e064d42eace8c1ed4145",
+        ranks_sha256="f9cbdfdf86a74b1ccb0f4e8d841add43454f0a55a41750fa43af86efc3e4b91f",
     ),
 }
 
@@ -441,7 +440,7 @@ def load_encoding(name: str) -> tiktoken.Encoding:
 
     The table is read from ``data/<name>.ranks``: the published rank file (``data/``, under
     tiktoken's own sha256) pre-parsed by ``scripts/pack_ranks.py``, checked against its own
-    sha256 on every load. Splitting it is about four times as fast as decoding 200,000
+    sha256 on every load. Loading it is about seven times as fast as decoding 200,000
     base64 lines; ``tests/unit/test_tokenizers.py`` proves it is exactly the published
     file's table. Building tiktoken's BPE from it costs the same either way.
     """
@@ -469,35 +468,37 @@ def load_encoding(name: str) -> tiktoken.Encoding:
 
 
 def pack_ranks(ranks: dict[bytes, int]) -> bytes:
-    """The table as (count; the tokens' lengths, uint16; their ranks, uint32; the tokens'
-    bytes end to end), numbers little-endian, tokens in rank order."""
+    """The table as a pickle of two lists, the tokens and their ranks, in rank order: the C
+    unpickler builds 200,000 bytes objects five times as fast as Python slices them."""
     ordered = sorted(ranks, key=ranks.__getitem__)
-    lengths = array.array("H", map(len, ordered))
-    numbers = array.array("I", map(ranks.__getitem__, ordered))
-    if sys.byteorder != "little":
-        lengths.byteswap()
-        numbers.byteswap()
-    return b"".join(
-        (len(ordered).to_bytes(4, "little"), lengths.tobytes(), numbers.tobytes(), *ordered)
-    )
+    return pickle.dumps((ordered, [ranks[token] for token in ordered]), protocol=4)
+
+
+class _DataOnly(pickle.Unpickler):
+    """Loads lists, tuples, bytes and integers only: any class or function is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} is not data")
 
 
 def unpack_ranks(packed: bytes) -> dict[bytes, int] | None:
-    """The table ``pack_ranks`` made; None if ``packed`` is not one."""
-    if len(packed) < 4:
+    """The table ``pack_ranks`` made; None if ``packed`` is not one (its shape is checked,
+    not every item: it is only ever given a shipped file whose sha256 was just checked)."""
+    stream = io.BytesIO(packed)
+    try:
+        loaded = _DataOnly(stream).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, MemoryError):
         return None
-    count = int.from_bytes(packed[:4], "little")
-    lengths, numbers = array.array("H"), array.array("I")
-    lengths.frombytes(packed[4 : 4 + 2 * count])
-    numbers.frombytes(packed[4 + 2 * count : 4 + 6 * count])
-    if sys.byteorder != "little":
-        lengths.byteswap()
-        numbers.byteswap()
-    start = 4 + 6 * count
-    if len(lengths) != count or len(numbers) != count or len(packed) != start + sum(lengths):
+    if stream.tell() != len(packed) or not (isinstance(loaded, tuple) and len(loaded) == 2):
         return None
-    ends = list(accumulate(lengths, initial=start))
-    return dict(zip(map(packed.__getitem__, map(slice, ends, ends[1:])), numbers, strict=True))
+    tokens, numbers = loaded
+    if not (isinstance(tokens, list) and isinstance(numbers, list)) or len(tokens) != len(numbers):
+        return None
+    try:
+        ranks = dict(zip(tokens, numbers, strict=True))
+    except TypeError:  # an unhashable token
+        return None
+    return ranks if len(ranks) == len(tokens) else None
 
 
 @cache
