@@ -11,7 +11,8 @@ with CPython's own ``NormalDist().inv_cdf`` (numpy computes its central branch w
 float operations in the same order; the tails, which need ``log``, go through Python's) and
 take ``exp`` from Python's ``math`` (numpy's own ``exp`` and ``log`` may round differently in
 the last bit); every other operation is a float ``+ - * /``, done in the same order, and sums
-over a run are exact (``math.fsum``), so the engine is a matter of speed only.
+over a run are correctly rounded whatever their order (``math.fsum``), so the engine is a
+matter of speed only.
 """
 
 from __future__ import annotations
