@@ -20,42 +20,44 @@ token). A request's critical path:
 Every random choice (traffic class, cache hit, split, escalation, retries) and every
 ``{p50, p95}`` (a log-normal fitted to the two quantiles) is drawn per request in a seeded
 run of ``samples`` requests, with its own random stream derived from the same seed as the
-cost run (so declaring a speed leaves the cost figures unchanged). The run is pure Python
-under both engines, so the numbers are the same with or without numpy. With nothing random,
-one request is computed and p50 = p95 = mean.
+cost run (so declaring a speed leaves the cost figures unchanged). Each decision has its own
+column of uniforms, read by every request whether it needs it or not (``_layout``), so a run
+is evaluated in pure Python or over numpy arrays with the same numbers (``latencyrun.py``).
+With nothing random, one request is computed and p50 = p95 = mean.
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from math import exp
-from statistics import NormalDist
 
 from promptbudget.lane import Lane
+from promptbudget.latencyrun import (
+    FIXED,
+    Call,
+    Conversation,
+    Escalation,
+    Layout,
+    Node,
+    Split,
+    StepLayout,
+    Timing,
+    run,
+)
+from promptbudget.latencyrun import PARTS as PARTS  # the reporters' vocabulary
 from promptbudget.manifest.model import (
     Distribution,
     Duration,
     Milliseconds,
     Statistic,
     Step,
+    TokenAmount,
     Workflow,
 )
 from promptbudget.pricing.catalog import ModelPrice
 from promptbudget.routing import Cascade, Pick, RouteNode
 
-try:  # what NormalDist().inv_cdf calls after checking its argument (C-accelerated)
-    from statistics import _normal_dist_inv_cdf as _normal_inv  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - another Python implementation
-
-    def _normal_inv(p: float, mu: float, sigma: float) -> float:
-        return NormalDist(mu, sigma).inv_cdf(p)
-
-
-PARTS = ("ttft", "output", "tools", "retrieval", "backoff")
 PART_LABELS = {
     "ttft": "time to first token",
     "output": "output",
@@ -134,8 +136,6 @@ class _Plan:
     trees: dict[str, RouteNode]  # by traffic class
     lanes: dict[tuple[str, str, bool], Lane]  # (class, model, escalated)
     speeds: dict[int, Speed]  # by id(lane)
-    values: list[float] = field(default_factory=list)
-    parts: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
 
 
 def _is_batch(lanes: Sequence[Lane]) -> bool:
@@ -175,30 +175,20 @@ def simulate_latency(
             by_key.setdefault((name, lane.model, not lane.routed.escalated), lane)
         plans.append(_Plan(step, trees, by_key, {k: s for k, s in speeds.items() if s is not None}))
     runs = (samples if _is_random(workflow, plans) else 1) if plans else 0
-    totals = _run(workflow, plans, runs, seed) if plans else []
-    for plan in plans:
-        results[plan.step.name] = StepLatency(
-            plan.step.name,
-            _stats(plan.values),
-            {part: total / max(runs, 1) for part, total in plan.parts.items()},
-        )
+    total: LatencyStats | None = None
+    if plans:
+        result = run(_layout(workflow, plans), runs, seed)
+        total = LatencyStats(*result.total)
+        for plan, stats, parts in zip(plans, result.steps, result.parts, strict=True):
+            results[plan.step.name] = StepLatency(
+                plan.step.name,
+                LatencyStats(*stats),
+                {part: parts[part] / runs for part in PARTS},
+            )
     ordered = tuple(results[step.name] for step, _ in steps)
     interactive = [step for step in ordered if not step.is_batch]
     is_known = bool(interactive) and all(step.stats is not None for step in interactive)
-    return WorkflowLatency(_stats(totals) if is_known else None, ordered, runs, seed)
-
-
-def _stats(values: list[float]) -> LatencyStats:
-    ordered = sorted(values)
-    return LatencyStats(
-        math.fsum(values) / len(values), _percentile(ordered, 50), _percentile(ordered, 95)
-    )
-
-
-def _percentile(ordered: list[float], percent: int) -> float:
-    """Nearest rank, as the cost run."""
-    rank = max(1, -(-len(ordered) * percent // 100))
-    return ordered[rank - 1]
+    return WorkflowLatency(total if is_known else None, ordered, runs, seed)
 
 
 def _is_random(workflow: Workflow, plans: list[_Plan]) -> bool:
@@ -232,143 +222,147 @@ def _tree_is_random(node: RouteNode) -> bool:
     return False
 
 
-class _Draws:
-    """The run's random stream: uniforms and standard-normal scores."""
-
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"promptbudget latency {seed}")
-
-    @property
-    def rng(self) -> Callable[[], float]:
-        return self._rng.random
-
-    def uniform(self) -> float:
-        return self._rng.random()
-
-    def score(self) -> float:
-        # What NormalDist().inv_cdf computes, without re-checking its argument.
-        z: float = _normal_inv(min(max(self._rng.random(), 1e-12), 1 - 1e-12), 0.0, 1.0)
-        return z
-
-    def amount(self, value: Milliseconds) -> float:
-        return value.at(self.score()) if isinstance(value, Duration) else value
-
-    def chosen(self, shares: Sequence[tuple[Decimal, object]]) -> int:
-        """The index picked by shares (one draw when more than one share is positive)."""
-        positive = [index for index, (share, _) in enumerate(shares) if share > 0]
-        if len(positive) <= 1:
-            return positive[0] if positive else 0
-        u, acc = self.uniform(), 0.0
-        for index in positive:
-            acc += float(shares[index][0])
-            if u < acc:
-                return index
-        return positive[-1]
+# -- the draw layout -------------------------------------------------------------------------
 
 
-def _run(workflow: Workflow, plans: list[_Plan], runs: int, seed: int) -> list[float]:
-    draws = _Draws(seed)
-    classes = [(c.share, c.name) for c in workflow.classes]
+class _Columns:
+    """The uniforms one request reads, allocated once per decision (``latencyrun.py``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def new(self) -> int:
+        self.count += 1
+        return self.count - 1
+
+
+def _bounds(shares: Sequence[Decimal]) -> tuple[float, ...]:
+    """The cumulative shares a uniform is compared with, all but the last."""
+    bounds, acc = [], 0.0
+    for share in shares[:-1]:
+        acc += float(share)
+        bounds.append(acc)
+    return tuple(bounds)
+
+
+def _layout(workflow: Workflow, plans: list[_Plan]) -> Layout:
+    """Every random decision of a request, each with its own column: the traffic class, the
+    cache hit, then step by step (``_StepCompiler``)."""
+    columns = _Columns()
+    shares = [cls.share for cls in workflow.classes]
+    positive = tuple(index for index, share in enumerate(shares) if share > 0) or (0,)
+    class_column = columns.new() if len(positive) > 1 else FIXED
     hit_rate = float(workflow.semantic_cache_hit_rate)
-    totals = []
-    for _ in range(runs):
-        cls = classes[draws.chosen(classes)][1]
-        hit = hit_rate > 0 and draws.uniform() < hit_rate
-        total = 0.0
-        for plan in plans:
-            value = 0.0 if hit else _step_ms(plan, cls, draws)
-            plan.values.append(value)
-            total += value
-        totals.append(total)
-    return totals
-
-
-def _walk(node: RouteNode, draws: _Draws, escalated: bool = False) -> list[tuple[str, bool]]:
-    """The models one request's step calls, in order."""
-    if isinstance(node, str):
-        return [(node, escalated)]
-    if isinstance(node, Pick):
-        return _walk(node.options[draws.chosen(node.options)][1], draws, escalated)
-    calls = _walk(node.first, draws, escalated)
-    if node.rate >= 1 or (node.rate > 0 and draws.uniform() < node.rate):
-        calls += _walk(node.then, draws, True)
-    return calls
-
-
-def _step_ms(plan: _Plan, cls: str, draws: _Draws) -> float:
-    step, parts = plan.step, plan.parts
-    total = 0.0
-    if step.retrieval_latency_ms is not None:
-        retrieval = draws.amount(step.retrieval_latency_ms)
-        parts["retrieval"] += retrieval
-        total += retrieval
-    for model, escalated in _walk(plan.trees[cls], draws):
-        total += _conversation_ms(plan, plan.lanes[(cls, model, escalated)], draws)
-    return total
-
-
-def _conversation_ms(plan: _Plan, lane: Lane, draws: _Draws) -> float:
-    """One conversation of ``lane``: the same draws, in the same order, and the same float
-    operations as a call-by-call reading of the module docstring (the inner loop: the
-    distributions are unpacked once, and a call without a retry skips adding zeros)."""
-    step, parts = plan.step, plan.parts
-    speed = plan.speeds[id(lane)]
-    retry = step.retry
-    backoff = retry.backoff_ms if retry is not None else 0.0
-    rng = draws.rng
-    # Attempts: 1 + failures before a success, at most max_attempts (P(attempts > a) = q^a,
-    # one uniform draw when 0 < q < 1). mode 0: never fails, -1: always fails, 1: draw.
-    mode, log_q, most = 0, 0.0, 1
-    if retry is not None and retry.failure_rate > 0:
-        most = retry.max_attempts
-        mode = -1 if retry.failure_rate >= 1 else 1
-        log_q = math.log(float(retry.failure_rate)) if mode == 1 else 0.0
-    reply = lane.output.tokens
-    cap = lane.output.cap
-    reply_p50, reply_sigma = (
-        (reply.p50, reply.sigma) if isinstance(reply, Distribution) else (reply, None)
+    hit_column = columns.new() if 0 < hit_rate < 1 else FIXED
+    names = [cls.name for cls in workflow.classes]
+    steps = tuple(_StepCompiler(plan, columns).layout(names) for plan in plans)
+    return Layout(
+        columns.count,
+        class_column,
+        _bounds([shares[index] for index in positive]),
+        positive,
+        hit_column,
+        hit_rate,
+        hit_rate >= 1,
+        steps,
     )
-    ttft_fixed = 0.0
-    ttft_p50, ttft_sigma = 0.0, None
-    if isinstance(speed.ttft, Duration):
-        ttft_p50, ttft_sigma = speed.ttft.p50, speed.ttft.sigma
-    else:
-        ttft_fixed = speed.ttft
-    per_second = speed.tokens_per_second
-    tool = step.tool_latency_ms if step.tool_calls else None
-    total = 0.0
-    per_turn = step.tool_calls + 1
-    for position in range(step.turns * per_turn):
-        if reply_sigma is None:
-            drawn = reply_p50
-        else:
-            z = _normal_inv(min(max(rng(), 1e-12), 1 - 1e-12), 0.0, 1.0)
-            drawn = reply_p50 if reply_sigma == 0.0 else round(reply_p50 * exp(reply_sigma * z))
-        output = max(0, drawn)
-        if cap is not None and output > cap:
-            output = cap
-        if ttft_sigma is None:
-            ttft = ttft_fixed
-        else:
-            z = _normal_inv(min(max(rng(), 1e-12), 1 - 1e-12), 0.0, 1.0)
-            ttft = ttft_p50 if ttft_sigma == 0.0 else ttft_p50 * exp(ttft_sigma * z)
-        generation = output * 1000.0 / per_second
-        if mode == 1:
-            failures = math.floor(math.log(1.0 - rng()) / log_q)
-            attempts = min(most, 1 + failures)
-        else:
-            attempts = 1 if mode == 0 else most
-        if attempts == 1:  # x 1 and + 0.0 change nothing: the same sums
-            parts["ttft"] += ttft
-            parts["output"] += generation
-            total += ttft + generation
-        else:
-            parts["ttft"] += attempts * ttft
-            parts["output"] += attempts * generation
-            parts["backoff"] += (attempts - 1) * backoff
-            total += attempts * (ttft + generation) + (attempts - 1) * backoff
-        if tool is not None and position % per_turn < step.tool_calls:
-            tool_ms = draws.amount(tool)
-            parts["tools"] += tool_ms
-            total += tool_ms
-    return total
+
+
+def _spread(value: Milliseconds | TokenAmount) -> tuple[float, float]:
+    """(p50, sigma) of a time or a token amount (sigma 0: fixed)."""
+    if isinstance(value, (Duration, Distribution)):
+        return value.p50, value.sigma
+    return value, 0.0
+
+
+class _StepCompiler:
+    """One step's columns. The n-th decision (a split with two shares or more, an uncertain
+    escalation) of a route, in the order the route is written, and each call of its n-th
+    conversation share their columns across traffic classes (a request has one class), so a
+    request reads the same columns whichever class, route and path it takes."""
+
+    def __init__(self, plan: _Plan, columns: _Columns) -> None:
+        self.plan, self.columns = plan, columns
+        self.slots: dict[tuple[object, ...], int] = {}
+        self.decisions = self.leaves = 0
+
+    def column(self, *key: object) -> int:
+        if key not in self.slots:
+            self.slots[key] = self.columns.new()
+        return self.slots[key]
+
+    def layout(self, classes: list[str]) -> StepLayout:
+        step = self.plan.step
+        retrieval = None
+        if step.retrieval_latency_ms is not None:
+            p50, sigma = _spread(step.retrieval_latency_ms)
+            column = self.column("retrieval") if sigma else FIXED
+            retrieval = Timing(float(p50), sigma, column)
+        trees: list[Node | None] = []
+        for name in classes:
+            tree = self.plan.trees.get(name)
+            self.decisions = self.leaves = 0
+            trees.append(None if tree is None else self.node(tree, name, False))
+        return StepLayout(retrieval, tuple(trees))
+
+    def node(self, node: RouteNode, cls: str, escalated: bool) -> Node:
+        if isinstance(node, str):
+            self.leaves += 1
+            return self.conversation(self.plan.lanes[(cls, node, escalated)], self.leaves)
+        if isinstance(node, Pick):
+            options = [(share, option) for share, option in node.options if share > 0]
+            if len(options) <= 1:
+                return self.node((options or node.options)[0][1], cls, escalated)
+            self.decisions += 1
+            column = self.column("decision", self.decisions)
+            return Split(
+                column,
+                _bounds([share for share, _ in options]),
+                tuple(self.node(option, cls, escalated) for _, option in options),
+            )
+        if node.rate <= 0:
+            return self.node(node.first, cls, escalated)
+        column = FIXED
+        if node.rate < 1:
+            self.decisions += 1
+            column = self.column("decision", self.decisions)
+        first = self.node(node.first, cls, escalated)
+        return Escalation(first, column, float(node.rate), self.node(node.then, cls, True))
+
+    def conversation(self, lane: Lane, leaf: int) -> Conversation:
+        step = self.plan.step
+        speed = self.plan.speeds[id(lane)]
+        reply_p50, reply_sigma = _spread(lane.output.tokens)
+        ttft_p50, ttft_sigma = _spread(speed.ttft)
+        tool = _spread(step.tool_latency_ms) if step.tool_latency_ms is not None else None
+        retry = step.retry
+        rate = float(retry.failure_rate) if retry is not None else 0.0
+        most = retry.max_attempts if retry is not None and rate > 0 else 1
+        thresholds = tuple(rate**a for a in range(1, most)) if rate < 1 else ()
+        per_turn = step.tool_calls + 1
+        calls = []
+        for position in range(step.turns * per_turn):
+            has_tool = tool is not None and position % per_turn < step.tool_calls
+            calls.append(
+                Call(
+                    self.column(leaf, position, "output") if reply_sigma else FIXED,
+                    self.column(leaf, position, "ttft") if ttft_sigma else FIXED,
+                    self.column(leaf, position, "retry") if thresholds else FIXED,
+                    has_tool,
+                    self.column(leaf, position, "tool") if has_tool and tool and tool[1] else FIXED,
+                )
+            )
+        return Conversation(
+            int(reply_p50),
+            reply_sigma,
+            lane.output.cap,
+            float(ttft_p50),
+            ttft_sigma,
+            float(speed.tokens_per_second),
+            (float(tool[0]), tool[1]) if tool is not None else None,
+            float(retry.backoff_ms) if retry is not None else 0.0,
+            most,
+            rate >= 1,
+            thresholds,
+            tuple(calls),
+        )

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import Run
-from promptbudget import montecarlo
+from promptbudget import latencyrun, montecarlo
 from promptbudget.manifest.model import Escalation, Route
 from promptbudget.pricing.catalog import load_catalog
 from promptbudget.routing import Cascade, Pick, route_tree
@@ -143,6 +143,7 @@ def test_latency_is_the_same_under_both_cost_engines(
     root = make_project({"budgets.yaml": CLASSES, "prompts/a.j2": "Answer.\n"})
     python = _estimate(run_cli, root, "--no-cache")
     monkeypatch.setattr(montecarlo, "NUMPY_MIN_DRAWS", 0)
+    monkeypatch.setattr(latencyrun, "NUMPY_MIN_DRAWS", 0)
     vectorised = _estimate(run_cli, root, "--no-cache")
     assert python["latency"] == vectorised["latency"]
     assert python["cost_per_request_p95_usd"] == vectorised["cost_per_request_p95_usd"]
