@@ -31,6 +31,7 @@ from typing import Any
 from promptbudget import __version__
 from promptbudget.errors import PromptBudgetError
 from promptbudget.fileio import Expect, replace_file
+from promptbudget.pathnames import absolute
 
 CACHE_DIR_NAME = ".promptbudget_cache"
 CACHE_DIR_ENV = "PROMPTBUDGET_CACHE_DIR"
@@ -207,6 +208,82 @@ def indexed_digest(path: Path | str, limit: int) -> tuple[str, os.stat_result] |
     if store is not None and max(found.st_mtime_ns, found.st_ctime_ns) < now - RACY_NS:
         store.put(key, digest)
     return digest, found
+
+
+class FileEntry:
+    """Where a value derived from one file's bytes is kept: under a key of the file's stat
+    (path, size, mtime, ctime, inode: one lookup a file, the value beside the file's sha256),
+    or, while the file is too new for its stat to stand for its bytes (``RACY_NS``), under a
+    key of its sha256."""
+
+    def __init__(
+        self, path: str, limit: int, parts: tuple[str, ...], key: str, found: os.stat_result
+    ) -> None:
+        self.path = path
+        self.limit = limit
+        self.parts = parts
+        self.key = key
+        self.found = found
+        self.digest: str | None = None  # the file's sha256, once known
+
+    def settled(self) -> bool:
+        found = self.found
+        return max(found.st_mtime_ns, found.st_ctime_ns) < time.time_ns() - RACY_NS
+
+    def content_key(self) -> str | None:
+        """The key of the file's bytes (reading them when the stat index does not know
+        them); None when the file changed since its stat was taken."""
+        indexed = indexed_digest(self.path, self.limit)
+        if indexed is None or _stat_numbers(indexed[1]) != _stat_numbers(self.found):
+            return None
+        self.digest = indexed[0]
+        return cache_key("by bytes", *self.parts, self.digest)
+
+
+def _stat_numbers(found: os.stat_result) -> tuple[int, ...]:
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+
+
+def file_lookup(
+    store: Store, kind: str, path: str, limit: int, *parts: str
+) -> tuple[FileEntry | None, Any]:
+    """(entry, value) for a value derived from the bytes of the regular file ``path`` (not a
+    symlink, at most ``limit`` bytes) and ``parts``; the value is None when none is kept (then
+    ``file_keep`` keeps one), the entry None when the file is not such a file. A value found
+    by the file's bytes is kept again under its stat when the stat can stand for them."""
+    try:
+        found = os.lstat(path)
+    except (OSError, ValueError):
+        return None, None
+    if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+        return None, None
+    named = (kind, absolute(path), *parts)
+    key = cache_key(*named, *(str(n) for n in _stat_numbers(found)))
+    entry = FileEntry(path, limit, named, key, found)
+    value = store.get(key)
+    if isinstance(value, list) and len(value) == 2 and _is_sha256(value[0]):
+        entry.digest = value[0]
+        return entry, value[1]
+    content = entry.content_key()
+    value = None if content is None else store.get(content)
+    if value is not None and entry.settled():
+        store.put(key, [entry.digest, value])
+    return entry, value
+
+
+def file_keep(store: Store, entry: FileEntry, value: Any) -> None:
+    """Keep ``value`` for ``entry``'s file, read since its stat was taken."""
+    content = entry.content_key()
+    if content is None:
+        return
+    if entry.settled():
+        store.put(entry.key, [entry.digest, value])
+    else:
+        store.put(content, value)
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64
 
 
 # -- the cache of the current run ----------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from promptbudget.cache import active_store, cache_key, indexed_digest
+from promptbudget.cache import active_store, file_keep, file_lookup
 from promptbudget.compression import SAFE_PASSES, CompressionResult, PassOptions, compress_text
 from promptbudget.compression.passages import Fingerprint, fingerprints
 from promptbudget.compression.rewrite import split_head
@@ -206,59 +206,89 @@ def passage_body(parsed: ParsedTemplate) -> tuple[str, str] | None:
     return split_head(parsed.text, parsed.format)
 
 
-def passage_fingerprints(project: Project) -> dict[str, list[Fingerprint]]:
+def passage_fingerprints(
+    project: Project, wanted: frozenset[str] | None = None
+) -> dict[str, list[Fingerprint]]:
     """The paragraphs of every template's body as fingerprints (PB204 compares them all),
-    read and parsed but not rendered; a file whose bytes the cache has seen is not parsed."""
+    read and parsed but not rendered; a file whose stat the cache has seen is neither read nor
+    parsed. With ``wanted`` (paragraph digests), a file the cache knows is left out when none
+    of its paragraphs has one of them (it could share no passage with them)."""
     store = active_store()
     root = os.path.join(project.root.resolve(), "")
     found: dict[str, list[Fingerprint]] = {}
     stdin = project.stdin_path is not None
     for file in track(template_files(project), "reading templates"):
-        key = None
+        entry = None
         if (
             store is not None
             and file.resolved.startswith(root)
             and not (stdin and project.is_stdin(file.path))
         ):
-            indexed = indexed_digest(file.walked, MAX_TEMPLATE_BYTES)
-            if indexed is not None:
-                digest, status = indexed
-                note_digest(file.resolved, digest, status)
-                key = cache_key("fingerprints", file.resolved, file.shown, digest)
-                cached = _decode_fingerprints(store.get(key))
-                if cached is not None:
-                    found.update(cached)
-                    continue
+            entry, value = file_lookup(
+                store, "fingerprints", file.walked, MAX_TEMPLATE_BYTES, file.resolved, file.shown
+            )
+            cached = _cached_fingerprints(value, wanted)
+            if entry is not None and entry.digest is not None and cached is not None:
+                note_digest(file.resolved, entry.digest, entry.found)
+                found.update(cached)
+                continue
         parsed = project.load(file.path, confine_to=project.root)
-        parts: dict[str, list[Fingerprint]] = {}
+        parts = {}
         for part in variants_of(parsed):
             split = passage_body(part)
             if split is not None:
                 head, body = split
                 parts[part.display_path] = fingerprints(body, head.count("\n") + 1)
         found.update(parts)
-        if store is not None and key is not None:
-            store.put(key, {name: [list(f) for f in prints] for name, prints in parts.items()})
+        if store is not None and entry is not None:
+            file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return found
 
 
-def _decode_fingerprints(value: object) -> dict[str, list[Fingerprint]] | None:
-    """Fingerprints as the cache keeps them (rows of three); None for anything else (a
-    damaged entry is a miss)."""
+# A fingerprint as the cache keeps it: the paragraph's digest (32 hex digits), ``t`` when it
+# holds template syntax (else ``p``), its line; comma-separated. One string a file: the cache
+# parses fast and stays small, and a file that holds none of the digests asked for is skipped
+# by a substring search, without decoding it.
+_DIGEST_CHARS = 32
+
+
+def _pack(prints: list[Fingerprint]) -> str:
+    return ",".join(f"{digest}{'t' if syntax else 'p'}{line}" for digest, line, syntax in prints)
+
+
+def _unpack(packed: str) -> list[Fingerprint]:
+    """Raises ValueError for anything ``_pack`` does not make."""
+    if not packed:
+        return []
+    prints = []
+    for item in packed.split(","):
+        digest, flag, line = (
+            item[:_DIGEST_CHARS],
+            item[_DIGEST_CHARS : _DIGEST_CHARS + 1],
+            item[_DIGEST_CHARS + 1 :],
+        )
+        if len(digest) != _DIGEST_CHARS or flag not in ("t", "p") or not line.isdigit():
+            raise ValueError(item)
+        prints.append((digest, int(line), flag == "t"))
+    return prints
+
+
+def _cached_fingerprints(
+    value: object, wanted: frozenset[str] | None
+) -> dict[str, list[Fingerprint]] | None:
+    """Fingerprints by display path as the cache keeps them, only those holding a ``wanted``
+    digest when given; None for anything else (a damaged entry is a miss)."""
     if not isinstance(value, dict):
         return None
-    try:
-        decoded = {
-            name: [(digest, line, syntax) for digest, line, syntax in prints]
-            for name, prints in value.items()
-        }
-    except (TypeError, ValueError):
-        return None
-    for prints in decoded.values():
-        if not all(
-            type(digest) is str and type(line) is int and type(syntax) is bool
-            for digest, line, syntax in prints
-        ):
+    decoded: dict[str, list[Fingerprint]] = {}
+    for name, prints in value.items():
+        if not isinstance(prints, str):
+            return None
+        if wanted is not None and not any(want in prints for want in wanted):
+            continue
+        try:
+            decoded[name] = _unpack(prints)
+        except ValueError:
             return None
     return decoded
 

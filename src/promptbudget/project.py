@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
-from promptbudget.cache import active_store, open_cache
+from promptbudget.cache import active_store, file_keep, open_cache
 from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
@@ -35,7 +35,7 @@ from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
 from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
-from promptbudget.templates.facts import IncludeFacts, cached_names
+from promptbudget.templates.facts import IncludeFacts
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_template
 from promptbudget.templates.render import TemplateRenderer
@@ -185,17 +185,20 @@ class Project:
         has seen is neither read nor parsed (``templates/facts.py``): only its names are
         resolved again."""
         store = active_store()
-        key = None
+        entry = None
         if store is not None and not self.is_stdin(path):
             if self._facts is None:
                 self._facts = IncludeFacts(self.root)
-            key = self._facts.key(path, self.engine_for)
-            names = cached_names(store, key)
+            entry, names = self._facts.lookup(store, path, self.engine_for)
             if names is not None:
                 return self.renderer.resolve_includes(path, names)
         parsed = self.load(path, confine_to=self.root)
-        if store is not None and key is not None and parsed.format is not TemplateFormat.DOTPROMPT:
-            store.put(key, self.renderer.include_names(parsed))
+        if (
+            store is not None
+            and entry is not None
+            and parsed.format is not TemplateFormat.DOTPROMPT
+        ):
+            file_keep(store, entry, self.renderer.include_names(parsed))
         return self.renderer.includes_of(parsed)
 
     def template_arguments(self, options: Options) -> Iterator[tuple[Path, Path]]:

@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptbudget.pathnames import absolute
+
 if TYPE_CHECKING:
     from promptbudget.cache import Store
 
@@ -103,7 +105,7 @@ class Recorder:
         self.digest(path, content_hash(data), found)
 
     def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
-        name = os.path.abspath(path)
+        name = absolute(path)
         digest = short(digest)
         known = self.files.get(name)
         if known is not None:
@@ -128,7 +130,7 @@ class Recorder:
         if raw in self._probed:  # the same path asked again (the common case)
             return
         self._probed.add(raw)
-        directory = os.path.dirname(os.path.abspath(raw))
+        directory = os.path.dirname(absolute(raw))
         if directory in self.dirs or directory.startswith(_INSTALLED):
             return
         while not os.path.isdir(directory):

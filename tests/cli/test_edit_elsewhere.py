@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import Run
+from promptbudget import cache
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.project import Project
 
@@ -207,3 +208,49 @@ def test_a_damaged_entry_signed_with_our_key_is_a_miss(run_cli: RunCli, project:
     (project / "prompts/bulk/t0199.j2").write_text("Edited.\n", encoding="utf-8")
     expected = check(run_cli, project, NAMED, "--no-cache")
     assert check(run_cli, project, NAMED) == expected
+
+
+POLICY = (
+    "Refunds are issued within thirty days of purchase when the item is unused, in its "
+    "original packaging, and accompanied by the receipt; store credit is offered otherwise, "
+    "and shipping costs are never refunded unless the item arrived damaged or was wrong. "
+    "Escalate to a human agent whenever the customer mentions a chargeback, a legal claim, "
+    "a safety issue or an order above five hundred dollars, and never promise a date."
+)
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file counts as older than the racy window (two seconds; a test writes its files
+    just before it runs): the cache keeps what it derives from a file under the file's stat,
+    one entry a file, as it does for a repository's files once they are two seconds old."""
+    monkeypatch.setattr(cache, "RACY_NS", 0)
+
+
+@pytest.mark.usefixtures("settled")
+def test_files_known_by_their_stat_are_neither_read_nor_parsed(
+    run_cli: RunCli, project: Path, loaded: list[str]
+) -> None:
+    """The include names and the PB204 fingerprints kept under each file's stat answer for
+    every unchanged file; a file holding a passage of the named one is still found, and an
+    edit to it is seen."""
+    (project / NAMED).write_text(
+        f'{{% include "partials/tone.j2" %}}\n\n{POLICY}\n\nQ: {{{{ question }}}}\n', "utf-8"
+    )
+    pasted = project / "prompts/bulk/t0042.j2"  # step a of w021
+    pasted.write_text(f"{POLICY}\n\nSummarise {{{{ question }}}}.\n", encoding="utf-8")
+    check(run_cli, project, NAMED)  # fills the cache
+    loaded.clear()
+    edited = project / "prompts/bulk/t0199.j2"
+    edited.write_text("Template 199, edited: {{ question }}.\n", encoding="utf-8")
+    data = check(run_cli, project, NAMED)
+    # The named file and its workflow's other template, and the edited file (its new stat
+    # is unknown); not the file holding the passage (its fingerprints are kept), nor its
+    # workflow's templates (the workflow's simulation is kept too).
+    assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t0199.j2"}
+    assert data == check(run_cli, project, NAMED, "--no-cache")
+    assert workflows(data) == {"support"}
+    assert any("t0042.j2" in f["message"] for f in data["findings"] if f["rule"] == "PB204")
+    pasted.write_text("Nothing pasted here any more.\n", encoding="utf-8")
+    data = same_as_uncached(run_cli, project, NAMED)
+    assert not [f for f in data["findings"] if f["rule"] == "PB204"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from promptbudget.compression.passages import find_passages, find_passages_touching
+from promptbudget.compression.passages import (
+    find_passages,
+    find_passages_touching,
+    selected_digests,
+)
 from promptbudget.evaluation import (
     compress_templates,
     lint,
@@ -37,10 +41,9 @@ def run(options: Options) -> Report:
     if selection is None:
         passages = tuple(find_passages(bodies, tokenizer, settings.duplicate_min_tokens))
     else:  # the passages in the named templates, found in every template's fingerprints
+        others = passage_fingerprints(project, selected_digests(bodies))
         passages = tuple(
-            find_passages_touching(
-                bodies, passage_fingerprints(project), tokenizer, settings.duplicate_min_tokens
-            )
+            find_passages_touching(bodies, others, tokenizer, settings.duplicate_min_tokens)
         )
     # check PATH...: only the workflows the files touch are simulated (each workflow's
     # numbers do not depend on the others), and those whose templates share a pasted

@@ -67,6 +67,17 @@ def paragraph_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def selected_digests(selected: Mapping[str, tuple[str, int]]) -> frozenset[str]:
+    """The digests of the paragraphs ``find_passages_touching`` looks for in other templates:
+    the selected bodies' paragraphs without template syntax."""
+    return frozenset(
+        paragraph_digest(text)
+        for body, first_line in selected.values()
+        for text, _ in _paragraphs(body, first_line)
+        if not _TEMPLATE.search(text)
+    )
+
+
 def find_passages_touching(
     selected: Mapping[str, tuple[str, int]],
     others: Mapping[str, list[Fingerprint]],

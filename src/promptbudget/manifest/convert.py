@@ -5,6 +5,7 @@ errors."""
 from __future__ import annotations
 
 import difflib
+import stat
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +58,7 @@ class Converter:
         self.shown = shown
         self.root = root
         self.tools: dict[str, Tool] = {}
+        self._real_dirs: dict[Path, Path | None] = {}  # a directory -> its real path
 
     def named_tools(self, data: object) -> dict[str, Tool]:
         """The top-level ``tools:``: name -> definition (its name defaults to the key)."""
@@ -299,6 +301,9 @@ class Converter:
 
     def prompt_path(self, prompt: str, prompts_dir: Path, path: str) -> Path:
         candidate = prompts_dir / prompt
+        found = self.regular_file(candidate)  # the common case: one system call
+        if found is not None and found.is_relative_to(self.root):
+            return found
         resolved = self.resolved(prompts_dir, prompt, path)
         if not resolved.is_relative_to(self.root):
             raise self.fail(
@@ -315,6 +320,25 @@ class Converter:
         if candidate.is_dir():
             raise self.fail(f"prompt {prompt!r} is a directory; name a template file", path)
         return resolved
+
+    def regular_file(self, candidate: Path) -> Path | None:
+        """The real path of ``candidate`` when it is a regular file (not a symlink): its
+        directory's real path (resolved once a directory) and its name; None otherwise (the
+        caller resolves it the long way and says what is wrong)."""
+        try:
+            found = candidate.lstat()
+        except (OSError, ValueError):
+            return None
+        if not stat.S_ISREG(found.st_mode):
+            return None
+        parent = candidate.parent
+        if parent not in self._real_dirs:
+            try:
+                self._real_dirs[parent] = resolve_path(parent)
+            except ConfinementError:
+                self._real_dirs[parent] = None
+        real_dir = self._real_dirs[parent]
+        return None if real_dir is None else real_dir / candidate.name
 
     def traffic_classes(self, data: Mapping[str, Any], path: str) -> tuple[TrafficClass, ...]:
         classes = data.get("classes")

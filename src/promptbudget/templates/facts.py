@@ -6,7 +6,8 @@ The names a file includes (as written, before they are resolved) depend on its b
 path (the format is its suffix), how it is shown, the engine the manifest sets for it, the
 project root and, for a generic file with no front matter, the promptfoo configs in its
 directory and up to three above (they may make it a Nunjucks prompt file, split on ``---``).
-The key holds all of them; the file's bytes and the configs' are known by their stat
+The key holds all of them; the file's bytes are known by its stat (``cache.file_lookup``: one
+key a file once it is two seconds old, its bytes' key before), the configs' by theirs
 (``cache.indexed_digest``). Formats whose parse reads other files (Semantic Kernel's
 ``config.json``, data prompts, Dotprompt partials), symlinks and anything unusual in a config's
 place are not kept: they are parsed as before. Resolving the names (which files exist) is
@@ -20,7 +21,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from promptbudget.cache import Store, active_store, cache_key, indexed_digest
+from promptbudget.cache import FileEntry, Store, file_lookup, indexed_digest
+from promptbudget.pathnames import absolute
 from promptbudget.runmemo import note_digest, note_listing
 from promptbudget.templates.promptfoo import CONFIG_NAMES, MAX_CONFIG_BYTES
 from promptbudget.templates.source import MAX_TEMPLATE_BYTES, TemplateFormat, detect_format
@@ -38,33 +40,45 @@ class IncludeFacts:
         self._real_dirs: dict[str, str] = {}
         self._configs: dict[str, str | None] = {}
 
-    def key(self, path: Path, engine_for: Callable[[str], str | None]) -> str | None:
-        """The cache key of the names ``path`` includes (``engine_for``: the engine the
-        manifest sets for a display path); None when they cannot be kept (no cache, a
-        symlink, an unusual format or config, a file outside the root)."""
-        if active_store() is None or detect_format(path) in _UNKEPT:
-            return None
-        located = os.path.abspath(path)
+    def lookup(
+        self, store: Store, path: Path, engine_for: Callable[[str], str | None]
+    ) -> tuple[FileEntry | None, list[str] | None]:
+        """(where the names ``path`` includes are kept, the names kept there) (``engine_for``:
+        the engine the manifest sets for a display path); the entry is None when they cannot
+        be kept (a symlink, an unusual format or config, a file outside the root), the names
+        None when none are kept (or they are damaged: a miss)."""
+        if detect_format(path) in _UNKEPT:
+            return None, None
+        located = absolute(path)
         directory, name = os.path.split(located)
         real_dir = self._real_dirs.get(directory)
         if real_dir is None:
             real_dir = self._real_dirs[directory] = os.path.realpath(directory)
         real = os.path.join(real_dir, name)
         if not real.startswith(self._inside):
-            return None
+            return None, None
         shown = real[len(self._inside) :].replace(os.sep, "/")
         engine = engine_for(shown)  # display_path(path, root), one realpath a directory
-        indexed = indexed_digest(path, MAX_TEMPLATE_BYTES)  # None: a symlink, not a file
-        if indexed is None:
-            return None
-        digest, found = indexed
-        note_digest(located, digest, found)
         configs = self._configs_above(real_dir)
         if configs is None:
-            return None
-        return cache_key(
-            "include names", located, real, shown, engine or "", self.root, digest, configs
+            return None, None
+        entry, value = file_lookup(  # None: a symlink, not a file
+            store,
+            "include names",
+            located,
+            MAX_TEMPLATE_BYTES,
+            real,
+            shown,
+            engine or "",
+            self.root,
+            configs,
         )
+        if entry is None or entry.digest is None:
+            return entry, None
+        if not (isinstance(value, list) and all(isinstance(name, str) for name in value)):
+            return entry, None
+        note_digest(located, entry.digest, entry.found)
+        return entry, value
 
     def _configs_above(self, real_dir: str) -> str | None:
         """The promptfoo configs ``find_config`` would look at for a file in ``real_dir``,
@@ -101,14 +115,3 @@ class IncludeFacts:
         value = "/".join(parts) if parts else None
         self._configs[real_dir] = value
         return value
-
-
-def cached_names(store: Store | None, key: str | None) -> list[str] | None:
-    """The names kept under ``key``; None when there are none (or they are not a list of
-    names: a damaged entry is a miss)."""
-    if store is None or key is None:
-        return None
-    value = store.get(key)
-    if isinstance(value, list) and all(isinstance(name, str) for name in value):
-        return value
-    return None

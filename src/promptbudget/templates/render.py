@@ -8,6 +8,7 @@ variable with neither renders as nothing and is reported as unbounded. Role mark
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -499,6 +500,12 @@ class TemplateRenderer:
 def _resolved(path: Path) -> Path | None:
     """``path`` resolved if it is a regular file; None for anything else, including a name no
     file system accepts (a NUL, a component over 255 bytes, a symlink loop)."""
+    try:
+        os.lstat(path)  # most names are looked up where they are not: one system call
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        pass  # said below, the long way
     try:
         resolved = resolve_path(path)
     except ConfinementError:
