@@ -145,6 +145,13 @@ def _sign(body: bytes, secret: bytes) -> bytes:
 def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     """A shard's entries; None when it is missing, not a regular file, too large, truncated,
     corrupt or signed with another key."""
+    entries = _read_signed(path, secret)
+    return entries if isinstance(entries, dict) else None
+
+
+def _read_signed(path: Path, secret: bytes) -> Any:
+    """The JSON ``_write_signed`` wrote to ``path``; None when it is missing, not a regular
+    file, too large, truncated, corrupt or signed with another key."""
     data = read_regular_file(path, MAX_SHARD_BYTES)
     if data is None:
         return None
@@ -152,10 +159,9 @@ def _read_shard(path: Path, secret: bytes) -> dict[str, Any] | None:
     if not hmac.compare_digest(signature, _sign(body, secret)):
         return None
     try:
-        entries = json.loads(body)
+        return json.loads(body)
     except ValueError:
         return None
-    return entries if isinstance(entries, dict) else None
 
 
 def read_regular_file(path: Path | str, limit: int) -> bytes | None:
@@ -413,16 +419,7 @@ def read_memo(key: str) -> Any:
     secret = _read_secret(key_file)
     if secret is None:
         return None
-    data = read_regular_file(directory / f"run-{key}.blob", MAX_SHARD_BYTES)
-    if data is None:
-        return None
-    signature, _, body = data.partition(b"\n")
-    if not hmac.compare_digest(signature, _sign(body, secret)):
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
+    return _read_signed(directory / f"run-{key}.blob", secret)
 
 
 def write_memo(key: str, memo: Any, store: Store | None = None) -> None:

@@ -270,34 +270,35 @@ def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
     """(every input is as recorded, some entry was hashed again and can be stamped)."""
     restamped = False
     now = time.time_ns()
-    for name, entry in memo["files"].items():
-        try:
-            found = os.stat(name)
-        except OSError:
-            return False, False
-        current = stat_of(found)
-        if current == entry[0] and not entry[2]:
-            continue
-        if current[0] != entry[0][0]:  # another size: changed (and never read unbounded)
-            return False, False
-        data = _read_regular(name, found)
-        if data is None or short(content_hash(data)) != entry[1]:
-            return False, False
-        entry[0], entry[2] = current, is_racy(current, now)
-        restamped = True
-    for name, entry in memo["dirs"].items():
-        try:
-            found = os.stat(name)
-        except OSError:
-            return False, False
-        current = stat_of(found)
-        if current == entry[0] and not entry[2]:
-            continue
-        if listing_hash(name) != entry[1]:
-            return False, False
-        entry[0], entry[2] = current, is_racy(current, now)
-        restamped = True
+    for entries, unchanged in ((memo["files"], _same_bytes), (memo["dirs"], _same_listing)):
+        for name, entry in entries.items():
+            try:
+                found = os.stat(name)
+            except OSError:
+                return False, False
+            current = stat_of(found)
+            if current == entry[0] and not entry[2]:
+                continue
+            if not unchanged(name, found, entry):
+                return False, False
+            entry[0], entry[2] = current, is_racy(current, now)
+            restamped = True
     return True, restamped
+
+
+def _same_bytes(name: str, found: os.stat_result, entry: list[Any]) -> bool:
+    """A file whose stat moved still holds the bytes recorded (another size: changed, and
+    never read unbounded)."""
+    if found.st_size != entry[0][0]:
+        return False
+    data = _read_regular(name, found)
+    return data is not None and short(content_hash(data)) == entry[1]
+
+
+def _same_listing(name: str, _found: os.stat_result, entry: list[Any]) -> bool:
+    """A directory whose stat moved still lists the names recorded."""
+    recorded: str | None = entry[1]
+    return listing_hash(name) == recorded
 
 
 def _read_regular(name: str, found: os.stat_result) -> bytes | None:
