@@ -1,7 +1,5 @@
-"""``python -m promptbudget``."""
+"""``python -m promptbudget``: the console script's entry."""
 
-import sys
+from promptbudget.launcher import run
 
-from promptbudget.launcher import main
-
-sys.exit(main())
+run()

@@ -85,7 +85,7 @@ def test_hook_checks_changed_files_in_one_process() -> None:
     # language: python pip-installs this repository: the entry is its console script
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
-    assert re.search(r'^promptbudget = "promptbudget\.launcher:main"$', scripts, re.MULTILINE)
+    assert re.search(r'^promptbudget = "promptbudget\.launcher:run"$', scripts, re.MULTILINE)
     assert hook["language"] == "python"
     assert hook["pass_filenames"] is True
     assert hook["require_serial"] is True
