@@ -375,8 +375,8 @@ class TemplateRenderer:
                 out = render(
                     parsed.body, parsed.body_line, values, as_slots=as_slots, marker=slot_marker
                 )
-        except RenderTimeoutError as err:
-            return raw_prompt(parsed, str(err), parsed.body_line)
+        except RenderTimeoutError as err:  # at the line the engine was running
+            return raw_prompt(parsed, str(err), err.line or parsed.body_line)
         except EngineError as err:
             return raw_prompt(parsed, err.message, err.line)
         slots = [
@@ -453,8 +453,8 @@ class TemplateRenderer:
                 chunks = render_handlebars(
                     template, context, partials=partials, functions=functions
                 )
-        except RenderTimeoutError as err:
-            return raw_prompt(parsed, str(err), parsed.body_line)
+        except RenderTimeoutError as err:  # at the line the engine was running
+            return raw_prompt(parsed, str(err), err.line or parsed.body_line)
         except HandlebarsError as err:
             return raw_prompt(parsed, f"{engine} template error: {err.message}", err.line)
 
