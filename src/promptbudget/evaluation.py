@@ -238,6 +238,7 @@ def passage_fingerprints(
                 note_digest(file.resolved, entry.digest, entry.found)
                 found.update(cached)
                 continue
+        loaded = Path(file.resolved) in project.templates
         parsed = project.load(file.path, confine_to=project.root)
         parts = {}
         for part in variants_of(parsed):
@@ -246,6 +247,8 @@ def passage_fingerprints(
                 head, body = split
                 parts[part.display_path] = fingerprints(body, head.count("\n") + 1)
         found.update(parts)
+        if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
+            project.release(file.path)
         if store is not None and entry is not None:
             file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return found
