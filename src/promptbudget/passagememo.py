@@ -1,6 +1,7 @@
 """A run memo of ``check PATH`` after another template changed: the files the run read only
-for PB204's passage fingerprints are fingerprinted again, and the memo still answers when
-PB204 takes from each exactly what it took when the memo was recorded.
+for PB204's passage fingerprints (and, for a workflow's template, to learn that it includes
+nothing) are fingerprinted again, and the memo still answers when PB204 takes from each
+exactly what it took when the memo was recorded, and each still includes nothing.
 
 PB204 takes from such a file only its paragraphs that are also in the named files (and
 could be long enough to be a passage), with their display paths and lines
@@ -33,6 +34,9 @@ from promptbudget.runmemo import (
 
 # How compression/passages.py collapses the whitespace of a paragraph (its ``_SPACES``).
 _SPACES = re.compile(r"\s+")
+# A Jinja2 statement that names another template: "{%", an optional whitespace control
+# sign, any blanks (newlines too), the keyword.
+_INCLUDING = re.compile(r"\{%[-+]?\s*(?:include|import|from|extends)\b")
 
 
 def still_same(memo: dict[str, Any], changed: list[str]) -> bool:
@@ -45,10 +49,10 @@ def still_same(memo: dict[str, Any], changed: list[str]) -> bool:
     if not all(isinstance(text, str) for text in texts.values()):
         return False
     for name in changed:
-        shown, engine, recorded = passages["files"][name]
+        shown, engine, recorded, asked = passages["files"][name]
         if not isinstance(shown, str) or not (engine is None or isinstance(engine, str)):
             return False
-        entry = _unchanged_for_pb204(memo, name, shown, engine, root, texts, recorded)
+        entry = _unchanged_for_pb204(memo, name, shown, engine, root, texts, recorded, asked)
         if entry is None:
             return False
         memo["files"][name] = entry
@@ -63,10 +67,12 @@ def _unchanged_for_pb204(
     root: Path,
     texts: dict[str, str],
     recorded: list[list[Any]],
+    asked: object,
 ) -> list[Any] | None:
     """The memo's new entry for the file ``name`` (relative to the working directory) when
-    PB204 takes from it what it ``recorded``; None when it takes something else (or the file
-    is not a regular file of a template's size)."""
+    PB204 takes from it what it ``recorded`` and, if the run ``asked`` what it includes, it
+    still includes nothing; None otherwise (or when it is not a regular file of a
+    template's size)."""
     from promptbudget.templates.source import MAX_TEMPLATE_BYTES
 
     now = time.time_ns()
@@ -80,6 +86,8 @@ def _unchanged_for_pb204(
     if data is None:
         return None
     digest = short(content_hash(data))
+    if asked is not False and not _includes_nothing(name, data):
+        return None
     if recorded or _may_hold(data, texts):
         path = os.path.abspath(name)
         if _projection_now(memo, path, digest, shown, engine, root, texts) != recorded:
@@ -99,6 +107,18 @@ def _read(name: str, found: os.stat_result) -> bytes | None:
     except OSError:
         return None
     return data if len(data) == found.st_size else None
+
+
+def _includes_nothing(name: str, data: bytes) -> bool:
+    """Whether a template of these bytes surely includes, imports and extends nothing: it is
+    not Dotprompt (whose partials are ``{{> name}}``) and holds no Jinja2 statement that
+    could (``{% include``, ``import``, ``from``, ``extends``; the only ones
+    ``TemplateRenderer.include_names`` reads, and only in a Jinja2 template)."""
+    from promptbudget.templates.source import decode_prompt_bytes
+
+    if name.lower().endswith(".prompt"):
+        return False
+    return _INCLUDING.search(decode_prompt_bytes(data).text) is None
 
 
 def _may_hold(data: bytes, texts: dict[str, str]) -> bool:

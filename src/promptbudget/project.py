@@ -33,7 +33,7 @@ from promptbudget.options import Options
 from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
-from promptbudget.runmemo import note_use
+from promptbudget.runmemo import include_reads, note_includes, note_use
 from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.facts import IncludeFacts
@@ -187,6 +187,12 @@ class Project:
         """The files ``path`` includes directly. A file not loaded yet whose bytes the cache
         has seen is neither read nor parsed (``templates/facts.py``): only its names are
         resolved again."""
+        with include_reads(path):  # a run memo: read for this question alone
+            found = self._includes_of(path)
+        note_includes(path, found)
+        return found
+
+    def _includes_of(self, path: Path) -> tuple[Path, ...]:
         store = active_store()
         entry = None
         if store is not None and not self.is_stdin(path):

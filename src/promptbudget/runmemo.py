@@ -18,10 +18,12 @@ Probes (``Path.exists``, ``is_file``, ``is_dir`` while recording) record the dir
 look in, so a file that appears where the run looked for one (a partial, a sample, a
 ``budgets.yaml``) is seen too.
 
-``check PATH`` also reads every other template, only for PB204's passage fingerprints. The
-memo keeps, for each file read for nothing else, what PB204 took from it (its paragraphs that
-are also in the named files, with their lines; ``projection``) and the named files' paragraphs
-themselves; when only such files changed, ``passagememo.py`` fingerprints them again (the
+``check PATH`` also reads every other template, only for PB204's passage fingerprints, and
+asks every workflow's template what it includes (whether its workflow feeds on a named file).
+The memo keeps, for each file read for nothing else, what PB204 took from it (its paragraphs
+that are also in the named files, with their lines; ``projection``), whether it was asked
+what it includes (it must include nothing), and the named files' paragraphs themselves; when
+only such files changed, ``passagememo.py`` fingerprints them again (the
 launcher hands it to ``replay``) and the memo still answers if PB204 takes the same from them.
 """
 
@@ -106,11 +108,15 @@ class Recorder:
         self.is_usable = True
         # check PATH: the named files' paragraphs PB204 looks for elsewhere (note_passages),
         # each file read for its fingerprints -> [display path, engine, projection], the
-        # file being fingerprinted now, and every file read or used for anything else
+        # file being fingerprinted (or asked what it includes) now, and every file read or
+        # used for anything else
         self.passages: dict[str, Any] | None = None
         self.fingerprinted: dict[str, list[Any]] = {}
         self.fingerprinting: str | None = None
         self.general: set[str] = set()
+        # check PATH: each file asked what it includes (does it include a named file?) ->
+        # whether it included nothing every time it was asked
+        self.includes_nothing: dict[str, bool] = {}
         self._cwd = os.getcwd()
         self._probed: set[str] = set()
 
@@ -236,6 +242,31 @@ def fingerprint_reads(path: str | None) -> Iterator[None]:
         yield
     finally:
         recorder.fingerprinting = None
+
+
+@contextmanager
+def include_reads(path: Path | str) -> Iterator[None]:
+    """Reads of the file ``path`` inside this block only answer what it includes (a file
+    reached through a symlink is read like any other)."""
+    recorder = _RECORDER
+    if recorder is None:
+        yield
+        return
+    name = absolute(path)
+    outer = recorder.fingerprinting
+    recorder.fingerprinting = name if os.path.realpath(name) == name else None
+    try:
+        yield
+    finally:
+        recorder.fingerprinting = outer
+
+
+def note_includes(path: Path | str, includes: Collection[object]) -> None:
+    """The file ``path`` (read inside ``include_reads``) includes ``includes``."""
+    if _RECORDER is not None:
+        name = absolute(path)
+        known = _RECORDER.includes_nothing.get(name, True)
+        _RECORDER.includes_nothing[name] = known and not includes
 
 
 def note_fingerprints(
@@ -470,10 +501,13 @@ def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) ->
         "dirs": {relative(name, cwd): entry for name, entry in recorder.dirs.items()},
     }
     if recorder.passages is not None:
+        # [display path, engine, projection, whether it was asked what it includes]
         only = {
-            relative(name, cwd): entry
+            relative(name, cwd): [*entry, name in recorder.includes_nothing]
             for name, entry in recorder.fingerprinted.items()
-            if name not in recorder.general and name in recorder.files
+            if name not in recorder.general
+            and name in recorder.files
+            and recorder.includes_nothing.get(name, True)
         }
         if only:
             memo["passages"] = {**recorder.passages, "files": only}

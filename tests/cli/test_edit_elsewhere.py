@@ -265,9 +265,10 @@ def test_the_run_memo_answers_an_edit_pb204_sees_no_change_in(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Through the console script: the templates in no workflow (t0040 to t0199) are read
-    only for PB204; an edit to one that keeps what PB204 takes from it is answered by the
-    run memo (no full run), one that pastes the named file's passage into it is not; each
-    answer is what ``--no-cache`` gives."""
+    only for PB204, the other workflows' templates also to learn they include nothing; an
+    edit to one that keeps what PB204 takes from it (and includes nothing) is answered by
+    the run memo (no full run), one that pastes the named file's passage into it or makes
+    it include the named file is not; each answer is what ``--no-cache`` gives."""
     (project / NAMED).write_text(
         f'{{% include "partials/tone.j2" %}}\n\n{POLICY}\n\nQ: {{{{ question }}}}\n', "utf-8"
     )
@@ -292,3 +293,12 @@ def test_the_run_memo_answers_an_edit_pb204_sees_no_change_in(
     assert len(full_runs) == 3
     assert pasted != first and "t0150.j2:3" in pasted
     assert pasted == launched("--no-cache")
+    step = project / "prompts/bulk/t0013.j2"  # step b of w006
+    step.write_text("Template 13, edited: {{ question }}.\n", encoding="utf-8")
+    assert launched() == pasted
+    assert len(full_runs) == 4
+    step.write_text('{% include "answer.j2" %}\nTemplate 13.\n', encoding="utf-8")
+    including = launched()
+    assert len(full_runs) == 5
+    assert '"w006"' in including and '"w006"' not in pasted
+    assert including == launched("--no-cache")

@@ -173,8 +173,10 @@ def test_an_edited_template_of_the_same_size_and_time_is_seen(run: Launch) -> No
             lambda root: (root / "prompts/partials/tone.j2").write_text("Be brief.\n"), id="partial"
         ),
         pytest.param(
-            lambda root: (root / "prompts/other.j2").write_text("Be kind, concise and exact.\n"),
-            id="other",
+            lambda root: (root / "prompts/other.j2").write_text(
+                '{% include "answer.j2" %}\nSummarise {{ question }}.\n'
+            ),
+            id="another workflow's template now includes the named one",
         ),
         pytest.param(
             lambda root: (root / "budgets.yaml").write_text(
@@ -389,13 +391,29 @@ def test_a_short_shared_paragraph_is_no_passage(
     same_as_uncached(run, first, *ARGS)
 
 
-def test_a_template_in_a_workflow_is_more_than_pb204s(run: Launch) -> None:
-    """other.j2 is a step's template: any change to it is a full run."""
+@pytest.mark.parametrize(
+    "including",
+    [
+        '{% include "answer.j2" %}',
+        '{%- from "answer.j2" import x -%}',
+        '{%+\n  extends "answer.j2" %}',
+        '{% import "partials/tone.j2" as tone %}',
+    ],
+)
+def test_another_workflows_template_is_asked_only_whether_it_includes_anything(
+    run: Launch, including: str
+) -> None:
+    """other.j2 is the template of a workflow the named file does not feed: the run asks it
+    what it includes (nothing) and PB204 reads it. An edit that keeps both is answered by
+    the memo; one that adds an include, an import or an extends (of any file) is not."""
     first = run(*ARGS)
     age_project(run.root)
-    (run.root / "prompts/other.j2").write_text("Summarise {{ question }} in two lines.\n")
+    other = run.root / "prompts/other.j2"
+    other.write_text("Summarise {{ question }} in two lines, {% if x %}or three{% endif %}.\n")
+    assert answer(run, *ARGS) == first
+    same_as_uncached(run, first, *ARGS)
+    other.write_text(f"{including}\nSummarise {{{{ question }}}}.\n")
     recompute(run, *ARGS)
-    assert first[0] in (0, 1)
 
 
 @pytest.mark.parametrize(
@@ -417,7 +435,7 @@ def test_a_damaged_passages_entry_is_a_miss(
     key = memo_file.name.removeprefix("run-").removesuffix(".blob")
     monkeypatch.chdir(run.root)
     memo = cache.read_memo(key)
-    assert memo["passages"]["files"][SPARE] == [SPARE, None, []]
+    assert memo["passages"]["files"][SPARE] == [SPARE, None, [], False]
     damage(memo["passages"])
     cache.write_memo(key, memo)  # signed with the cache's key: only its content is wrong
     (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
