@@ -340,3 +340,28 @@ def test_step_and_template_limits_are_planned(
     assert f"    max_tokens: {{o200k_base: {target}, gpt-4.1: {target}}}\n" in text
     assert "# the step's own budget" in text
     assert run_cli("check", cwd=root).exit_code == 0
+
+
+def test_a_measured_value_budgets_yaml_cannot_hold_is_one_line(
+    run_cli: RunCli, make_project: Callable[..., Path]
+) -> None:
+    """p95 a billion times p50: the cost limit baseline would write is past the schema's
+    maximum amount. One line naming the limit, exit 2, budgets.yaml untouched (it said
+    ``budgets.yaml:12:``, a line of the edit that was never written, and "This is a bug")."""
+    manifest = (
+        "version: 1\ndefaults: {model: gpt-4.1-mini}\nworkflows:\n  w:\n"
+        "    traffic: {requests_per_day: 100}\n    steps:\n"
+        "      - {name: s, prompt: a.j2, output_tokens: {p50: 1, p95: 1000000000}}\n"
+    )
+    root = _project(make_project, manifest)
+    for args in (("baseline", "--diff"), ("baseline",)):
+        run = run_cli(*args, cwd=root)
+        assert run.exit_code == 2, run.stderr
+        assert run.stdout == ""
+        (line,) = run.stderr.splitlines()
+        assert line.startswith(
+            "promptbudget: error: baseline cannot write the limits it measured for "
+            "workflows.w.limits.max_cost_per_request: "
+        ), line
+        assert "budgets.yaml was not changed" in line and "budgets.yaml:" not in line
+        assert (root / "budgets.yaml").read_text(encoding="utf-8") == manifest

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,3 +258,72 @@ def test_extends_and_include_cycles_are_refused_at_once_naming_the_chain(
     # a diamond (two includes of one file, an extends of a base) is no cycle
     assert "prompts/fine.j2" not in pb001 and "prompts/base.j2" not in pb001
     assert "prompts/leaf.j2" not in pb001
+
+
+# A loop on the template's third line, in every engine with its own interpreter: the render
+# is stopped there and the finding names that line (they all said the first body line).
+HANDLEBARS_LOOP = "{{#each a}}{{#each ../a}}{{#each ../../a}}x{{/each}}{{/each}}{{/each}}\n"
+LOOP_ON_LINE_3 = {
+    "handlebars.prompt": "Intro\n\n" + HANDLEBARS_LOOP,
+    "partial.prompt": "Intro\n\n{{> spin}}\n",  # the loop is in the partial: at the tag
+    "go.tmpl": "Intro\n\n{{range .a}}{{range $.a}}{{range $.a}}x{{end}}{{end}}{{end}}\n",
+    "format.txt": "Intro\n\n{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}\n",
+}
+ENGINES = {"go.tmpl": "go-template", "format.txt": "format"}
+
+
+class SteppedClock:
+    """``time.monotonic`` for the deadline: still until ``checks`` deadline checks were made,
+    then far past any deadline. The Go and ``str.format`` engines stop on their step and size
+    bounds long before a real 0.2 s passes, so their deadline is driven by this."""
+
+    def __init__(self, checks: int | None) -> None:
+        self.checks = checks
+        self.calls = 0
+
+    def monotonic(self) -> float:
+        self.calls += 1
+        expired = self.checks is not None and self.calls > self.checks + 1  # +1: __enter__
+        return 1e9 if expired else 0.0
+
+
+def _render(tmp_path: Path, name: str, text: str) -> Any:
+    from promptbudget.templates.parse import parse_template
+    from promptbudget.templates.render import TemplateRenderer
+    from promptbudget.templates.rendered import VariableValue
+    from promptbudget.templates.source import detect_format, read_prompt_text
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    parsed = parse_template(
+        path, name, detect_format(path), read_prompt_text(path), engine=ENGINES.get(name)
+    )
+    values = {"a": VariableValue("a", "test", sample=list(range(400)))}
+    return TemplateRenderer(tmp_path, timeout_seconds=0.2).render(parsed, values)
+
+
+def _render_stepped(
+    tmp_path: Path, name: str, text: str, checks: int | None, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, int]:
+    from promptbudget.templates import deadline
+
+    clock = SteppedClock(checks)
+    with monkeypatch.context() as patch:
+        patch.setattr(deadline, "time", clock)
+        rendered = _render(tmp_path, name, text)
+    return rendered, clock.calls
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_ON_LINE_3))
+def test_other_engines_report_the_line_they_were_running(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "_spin.prompt").write_text(HANDLEBARS_LOOP, encoding="utf-8")
+    if name in ENGINES:
+        # how many checks the first two lines take, then a render that expires right after
+        _, calls = _render_stepped(tmp_path, name, "Intro\n\n", None, monkeypatch)
+        rendered, _ = _render_stepped(tmp_path, name, LOOP_ON_LINE_3[name], calls - 1, monkeypatch)
+    else:  # Handlebars: 64 million iterations, stopped by the real 0.2 s
+        rendered = _render(tmp_path, name, LOOP_ON_LINE_3[name])
+    assert rendered.problem is not None and "longer than 0.2 s" in rendered.problem, rendered
+    assert rendered.problem_line == 3, rendered.problem

@@ -256,6 +256,14 @@ def run_json(run: object) -> dict[str, object]:
         pytest.param("x: " + "{a: " * 3000 + "1" + "}" * 3000, id="nested-mappings"),
         pytest.param("x: " + "9" * 5000, id="5000-digit-integer"),
         pytest.param('x: "\\ud800"', id="lone-surrogate"),
+        # explicit tags whose value does not fit: PyYAML's constructors raise IndexError,
+        # ValueError, KeyError, AttributeError (an internal error before)
+        pytest.param("model: !!int", id="empty-int-tag"),
+        pytest.param("model: !!float _", id="bad-float-tag"),
+        pytest.param("model: !!int 0x", id="bad-int-tag"),
+        pytest.param("model: !!bool maybe", id="bad-bool-tag"),
+        pytest.param("model: !!timestamp soon", id="bad-timestamp-tag"),
+        pytest.param("model: gpt-4o\n!!int : x", id="bad-tag-on-a-key"),
     ],
 )
 def test_front_matter_bounds_are_pb001(
@@ -342,6 +350,13 @@ def test_langchain_json_nested_deep(run_bounded: RunBounded, make_project: MakeP
         pytest.param(MANIFEST.replace("prompts/", "p" * 300), id="prompts-300-bytes"),
         pytest.param(MANIFEST + "prices: " + "q" * 300 + ".json\n", id="prices-300-bytes"),
         pytest.param(MANIFEST + 'prices: "\\ud800.json"\n', id="prices-surrogate"),
+        pytest.param(
+            MANIFEST.replace("output_tokens: 50", "output_tokens: !!int"), id="empty-int-tag"
+        ),
+        pytest.param(MANIFEST.replace("100}", "!!float _}"), id="bad-float-tag"),
+        pytest.param(MANIFEST.replace("gpt-4.1-mini", "!!bool maybe"), id="bad-bool-tag"),
+        pytest.param(MANIFEST.replace("gpt-4.1-mini", "!!timestamp soon"), id="bad-timestamp-tag"),
+        pytest.param(MANIFEST.replace("  model:", "  !!int model:"), id="bad-tag-on-a-key"),
     ],
 )
 def test_hostile_manifest_is_one_line(

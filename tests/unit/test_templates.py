@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from promptbudget.templates import source as source_module
 from promptbudget.templates.deadline import RenderDeadline, RenderTimeoutError, check_deadline
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_template, split_front_matter
-from promptbudget.templates.render import TemplateRenderer
+from promptbudget.templates.render import COMPILED_KEPT, TemplateRenderer
 from promptbudget.templates.rendered import Slot, VariableValue
 from promptbudget.templates.source import (
     TemplateFormat,
@@ -380,3 +381,41 @@ def test_dotprompt_is_rendered_into_role_messages(tmp_path: Path) -> None:
     )
     assert rendered.problem is None
     assert [(m.role, m.text) for m in rendered.messages] == [("system", "\nHi")]
+
+
+def test_a_template_compiled_once_renders_like_a_fresh_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renderer keeps the last templates it compiled (a step's template is rendered again
+    for its lanes): rendering again, with other values or as slots, after other templates
+    pushed it out or not, gives what a fresh renderer gives, and compiles only when needed."""
+    compiled: list[str] = []
+    original = TemplateRenderer._compile_now
+
+    def counting(self: TemplateRenderer, env: Any, parsed: ParsedTemplate) -> Any:
+        if self is renderer:
+            compiled.append(parsed.display_path)
+        return original(self, env, parsed)
+
+    monkeypatch.setattr(TemplateRenderer, "_compile_now", counting)
+    step = parse(tmp_path, "step.j2", "system: Be brief.\nuser: {{ question }} {{ n + 1 }}\n")
+    broken = parse(tmp_path, "broken.j2", "Hi {{ name ")
+    values = {
+        "question": VariableValue("question", "test", sample="Why?"),
+        "n": VariableValue("n", "test", sample=2),
+    }
+    renderer = TemplateRenderer(tmp_path)
+    first = renderer.render(step, values)
+    slots = renderer.render(step, {}, as_slots=True)
+    assert renderer.render(broken, {}) == TemplateRenderer(tmp_path).render(broken, {})
+    assert renderer.render(broken, {}).problem is not None
+    assert compiled == ["step.j2", "broken.j2"]
+    for index in range(COMPILED_KEPT):  # push both out
+        renderer.render(parse(tmp_path, f"t{index}.j2", f"T{index} {{{{ x }}}}"), {})
+    again = renderer.render(step, values)
+    assert compiled.count("step.j2") == 2
+    assert first == again == TemplateRenderer(tmp_path).render(step, values)
+    assert slots == TemplateRenderer(tmp_path).render(step, {}, as_slots=True)
+    assert slots != first
+    edited = parse(tmp_path, "step.j2", "user: {{ question }}!\n")  # same file, new body
+    assert renderer.render(edited, values) == TemplateRenderer(tmp_path).render(edited, values)

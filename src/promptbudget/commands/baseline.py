@@ -18,7 +18,7 @@ from promptbudget.baseline import (
     plan_broken,
     plan_limits,
 )
-from promptbudget.errors import PromptBudgetError, UsageError
+from promptbudget.errors import ManifestError, ManifestErrors, PromptBudgetError, UsageError
 from promptbudget.evaluation import project_templates
 from promptbudget.fileio import reason, remove_stale_temporaries, replace_file
 from promptbudget.headroom import budget_checks, template_checks
@@ -91,7 +91,16 @@ def _check_edit(
 ) -> None:
     """The edited manifest must load and hold exactly the planned limits (else it is a bug,
     and budgets.yaml is left as it was). Loaded from memory: no scratch file."""
-    loaded = load_manifest(path, cwd=options.cwd, text=edited)
+    try:
+        loaded = load_manifest(path, cwd=options.cwd, text=edited)
+    except ManifestError as err:  # a measured value past what budgets.yaml can hold
+        problems = err.errors if isinstance(err, ManifestErrors) else (err,)
+        first = problems[0]
+        where = f" for {first.json_path.removeprefix('$.')}" if first.json_path else ""
+        raise PromptBudgetError(
+            f"baseline cannot write the limits it measured{where}: {first.detail}; "
+            "budgets.yaml was not changed (check the distributions and traffic it measures)"
+        ) from err
     workflows = {w.name: w for w in loaded.workflows}
     for change in changes:
         value: object

@@ -19,6 +19,8 @@ import yaml
 from promptbudget.bounded import (
     YamlBoundsError,
     check_yaml_events,
+    construct_scalar,
+    with_fallback,
 )
 from promptbudget.cache import active_store, cache_key
 from promptbudget.confine import ConfinementError, read_confined
@@ -199,13 +201,22 @@ def _is_plain(value: Any, depth: int = 0) -> bool:
 
 
 def _compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
+    data, lines = with_fallback(text, lambda loader_class: _compose_with(loader_class, text, shown))
+    if data is None:  # an empty document: libyaml puts it a line further down than PyYAML
+        return _compose_with(yaml.SafeLoader, text, shown)
+    return data, lines
+
+
+def _compose_with(loader_class: type[yaml.SafeLoader], text: str, shown: str) -> tuple[Any, Lines]:
     try:
-        check_yaml_events(text, max_depth=MAX_YAML_DEPTH, max_nodes=MAX_YAML_NODES)
+        check_yaml_events(
+            text, max_depth=MAX_YAML_DEPTH, max_nodes=MAX_YAML_NODES, loader=loader_class
+        )
     except YamlBoundsError as err:
         raise ManifestError(err.message, path=shown, line=err.line) from err
     except yaml.YAMLError:
         pass  # reported with its line by the composer below
-    loader = yaml.SafeLoader(text)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as err:
@@ -245,7 +256,7 @@ def _compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
                 ) from err
             result: dict[Any, Any] = {}
             for key_node, value_node in current.value:
-                key = loader.construct_object(key_node, deep=True)
+                key = _construct(loader, key_node, shown)
                 if not isinstance(key, str | int | float | bool) or key is None:
                     raise ManifestError(
                         "has a key that is not a plain value",
@@ -270,7 +281,7 @@ def _compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
                 convert(item, f"{json_path}[{index}]", depth + 1)
                 for index, item in enumerate(current.value)
             ]
-        value = loader.construct_object(current, deep=True)
+        value = _construct(loader, current, shown)
         if isinstance(value, float) and not math.isfinite(value):
             raise ManifestError(
                 f"has {current.value!r}, which is not a finite number; give a number",
@@ -291,6 +302,13 @@ def _compose_yaml(text: str, shown: str) -> tuple[Any, Lines]:
         ) from err
     finally:
         loader.dispose()
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, shown: str) -> Any:
+    try:
+        return construct_scalar(loader, node)
+    except YamlBoundsError as err:
+        raise ManifestError(err.message, path=shown, line=err.line) from err
 
 
 # -- conversion -----------------------------------------------------------------------------

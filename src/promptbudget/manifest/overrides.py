@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from promptbudget.bounded import InputBoundsError, load_yaml
 from promptbudget.errors import UsageError
 
 TOP_LEVEL = frozenset(
@@ -35,8 +36,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not path.strip():
         raise UsageError(f"--set {text!r}: expected PATH=VALUE, e.g. --set defaults.model=gpt-4o")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
+        value = load_yaml(raw) if raw.strip() else ""
+    except (yaml.YAMLError, InputBoundsError) as err:
         raise UsageError(f"--set {text!r}: the value is not valid YAML ({err})") from err
     return path.strip(), value
 

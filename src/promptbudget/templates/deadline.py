@@ -20,11 +20,13 @@ from types import TracebackType
 
 
 class RenderTimeoutError(Exception):
-    """Raised at a safe point of a render that ran past its deadline."""
+    """Raised at a safe point of a render that ran past its deadline; ``line``: the file
+    line the engine was at, when it says (Jinja2's is read from the traceback instead)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, line: int | None = None) -> None:
         super().__init__(f"rendering took longer than {seconds:g} s and was stopped")
         self.seconds = seconds
+        self.line = line
 
 
 class RenderDeadline:
@@ -62,9 +64,9 @@ class RenderDeadline:
 _CURRENT: ContextVar[RenderDeadline | None] = ContextVar("render_deadline", default=None)
 
 
-def check_deadline() -> None:
+def check_deadline(line: int | None = None) -> None:
     """Raise ``RenderTimeoutError`` if the current render is past its deadline (no-op outside
-    a render)."""
+    a render); ``line``: the file line the engine is at."""
     deadline = _CURRENT.get()
     if deadline is not None and time.monotonic() > deadline.expires:
-        raise RenderTimeoutError(deadline.limit)
+        raise RenderTimeoutError(deadline.limit, line)

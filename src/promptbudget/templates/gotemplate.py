@@ -522,7 +522,7 @@ class Execution:
 
     def tick(self, line: int) -> None:
         self.steps += 1
-        check_deadline()
+        check_deadline(line)
         if self.steps > MAX_STEPS:
             raise GoTemplateError(f"rendering took more than {MAX_STEPS:,} steps", line)
 

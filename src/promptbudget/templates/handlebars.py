@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from promptbudget.templates.deadline import check_deadline
+from promptbudget.templates.deadline import RenderTimeoutError, check_deadline
 from promptbudget.templates.sandbox import MAX_ITERATIONS, MAX_RENDERED_CHARS
 
 MAX_NESTING = 100  # blocks, else-if branches and subexpressions inside each other
@@ -1498,7 +1498,7 @@ class _Renderer:
         if program is None:
             return
         for node in program.body:
-            check_deadline()
+            check_deadline(node.line)
             if isinstance(node, Content):
                 self.emit(node.value, node.line)
             elif isinstance(node, Mustache):
@@ -1806,6 +1806,9 @@ class _Renderer:
             self.program(template.program, inner)
         except HandlebarsError as err:
             raise _in_partial(node.name, err, node.line) from None
+        except RenderTimeoutError as err:  # stopped in the partial: at the tag that called it
+            err.line = node.line
+            raise
         finally:
             self.partial_depth -= 1
             produced, self.out = self.out, saved
@@ -2050,7 +2053,7 @@ class _Reader:
         if program is None:
             return
         for node in program.body:
-            check_deadline()
+            check_deadline(node.line)
             if isinstance(node, Mustache):
                 self.statement(node.helper, node.path, node.params, node.hash, scopes, params)
                 if node.helper is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
 from promptbudget.cache import active_store, cache_key
@@ -116,6 +116,9 @@ class _Unbounded(ChainableUndefined):
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same
 
 
+COMPILED_KEPT = 32  # compiled templates kept by a renderer (each can weigh tens of KB)
+
+
 class TemplateRenderer:
     """Renders templates for one run. Environments are built once per include root."""
 
@@ -133,6 +136,10 @@ class TemplateRenderer:
         self._environments: dict[tuple[Path, tuple[Path, ...]], BoundedEnvironment] = {}
         # (search directories, name) -> the file it resolves to, once a run
         self._includes: dict[tuple[tuple[Path, ...], str], Path | None] = {}
+        self._compiled: dict[
+            tuple[int, Path, str, int, str],
+            tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt,
+        ] = {}
 
     def environment(self, root: Path, search_dirs: tuple[Path, ...]) -> BoundedEnvironment:
         key = (root, search_dirs)
@@ -148,6 +155,44 @@ class TemplateRenderer:
             env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
             self._environments[key] = env
         return env
+
+    def _compile(
+        self, env: BoundedEnvironment, parsed: ParsedTemplate
+    ) -> tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt:
+        """The template parsed, its variables and its compiled code, or the raw prompt its
+        problem makes. A step's template is rendered again for its lanes (with the
+        manifest's values, then as slots): the last ``COMPILED_KEPT`` are kept, keyed by
+        everything the answer depends on (the environment, the file, its body)."""
+        key = (id(env), parsed.path, parsed.display_path, parsed.body_line, parsed.body)
+        known = self._compiled.pop(key, None)
+        if known is None:
+            known = self._compile_now(env, parsed)
+        self._compiled[key] = known  # the most recent last
+        while len(self._compiled) > COMPILED_KEPT:
+            del self._compiled[next(iter(self._compiled))]
+        return known
+
+    def _compile_now(
+        self, env: BoundedEnvironment, parsed: ParsedTemplate
+    ) -> tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt:
+        try:
+            ast = env.parse(parsed.body)
+            _register_application_filters(env, ast)
+            used = tuple(sorted(_read_variables(ast)))
+            template = env.from_string(ast)
+        except TemplateSyntaxError as err:
+            line = parsed.body_line + (err.lineno or 1) - 1
+            return raw_prompt(parsed, f"Jinja2 syntax error: {err.message}", line)
+        except TemplateError as err:  # e.g. an unknown filter, found while compiling
+            return raw_prompt(parsed, f"Jinja2 error: {err.message or err}", parsed.body_line)
+        except (RecursionError, SyntaxError) as err:  # nesting past depth.py's estimate
+            return raw_prompt(
+                parsed, f"template nests too deeply to compile ({err})", parsed.body_line
+            )
+        cycle = find_cycle(env, ast, parsed.path, parsed.display_path)
+        if cycle is not None:
+            return raw_prompt(parsed, cycle.describe(), parsed.body_line + cycle.line - 1)
+        return ast, used, template
 
     def includes_of(self, parsed: ParsedTemplate) -> tuple[Path, ...]:
         """The files ``parsed`` includes, imports or extends (literal names only), resolved
@@ -273,24 +318,10 @@ class TemplateRenderer:
         root = include_root or self.root
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
         env = self.environment(root, search_dirs)
-        try:
-            ast = env.parse(parsed.body)
-            _register_application_filters(env, ast)
-            used = tuple(sorted(_read_variables(ast)))
-            template = env.from_string(ast)
-        except TemplateSyntaxError as err:
-            line = parsed.body_line + (err.lineno or 1) - 1
-            return raw_prompt(parsed, f"Jinja2 syntax error: {err.message}", line)
-        except TemplateError as err:  # e.g. an unknown filter, found while compiling
-            return raw_prompt(parsed, f"Jinja2 error: {err.message or err}", parsed.body_line)
-        except (RecursionError, SyntaxError) as err:  # nesting past depth.py's estimate
-            return raw_prompt(
-                parsed, f"template nests too deeply to compile ({err})", parsed.body_line
-            )
-
-        cycle = find_cycle(env, ast, parsed.path, parsed.display_path)
-        if cycle is not None:
-            return raw_prompt(parsed, cycle.describe(), parsed.body_line + cycle.line - 1)
+        compiled = self._compile(env, parsed)
+        if isinstance(compiled, RenderedPrompt):
+            return compiled
+        ast, used, template = compiled
 
         slots: list[VariableValue] = []
         context: dict[str, Any] = {}
@@ -344,8 +375,8 @@ class TemplateRenderer:
                 out = render(
                     parsed.body, parsed.body_line, values, as_slots=as_slots, marker=slot_marker
                 )
-        except RenderTimeoutError as err:
-            return raw_prompt(parsed, str(err), parsed.body_line)
+        except RenderTimeoutError as err:  # at the line the engine was running
+            return raw_prompt(parsed, str(err), err.line or parsed.body_line)
         except EngineError as err:
             return raw_prompt(parsed, err.message, err.line)
         slots = [
@@ -422,8 +453,8 @@ class TemplateRenderer:
                 chunks = render_handlebars(
                     template, context, partials=partials, functions=functions
                 )
-        except RenderTimeoutError as err:
-            return raw_prompt(parsed, str(err), parsed.body_line)
+        except RenderTimeoutError as err:  # at the line the engine was running
+            return raw_prompt(parsed, str(err), err.line or parsed.body_line)
         except HandlebarsError as err:
             return raw_prompt(parsed, f"{engine} template error: {err.message}", err.line)
 

@@ -103,7 +103,7 @@ def render_format(
     size = [0]  # the output cap every engine has, checked before each piece is added
 
     def emit(text: str, line: int) -> None:
-        check_deadline()
+        check_deadline(line)
         size[0] += len(text)
         if size[0] > MAX_RENDERED_CHARS:
             raise EngineError(
