@@ -440,3 +440,15 @@ def test_a_damaged_passages_entry_is_a_miss(
     cache.write_memo(key, memo)  # signed with the cache's key: only its content is wrong
     (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
     assert recompute(run, *ARGS)[1] == first[1]
+
+
+def test_a_template_also_reached_through_a_symlink_is_an_input_like_any_other(
+    run: Launch,
+) -> None:
+    """A symlink's real path is not the path walked: what it points to is read like any
+    other input, so an edit to it runs the command again."""
+    (run.root / "prompts/alias.j2").symlink_to("spare.j2")
+    first = run(*ARGS)
+    age_project(run.root)
+    (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
+    assert recompute(run, *ARGS)[1] == first[1]
