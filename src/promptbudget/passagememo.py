@@ -34,9 +34,10 @@ from promptbudget.runmemo import (
 
 # How compression/passages.py collapses the whitespace of a paragraph (its ``_SPACES``).
 _SPACES = re.compile(r"\s+")
-# A Jinja2 statement that names another template: "{%", an optional whitespace control
-# sign, any blanks (newlines too), the keyword.
-_INCLUDING = re.compile(r"\{%[-+]?\s*(?:include|import|from|extends)\b")
+# A Jinja2 statement that names another template ("{%", an optional whitespace control
+# sign, any blanks, newlines too, the keyword), or a Handlebars partial tag ("{{", an
+# optional "~", then ">" or the unsupported partial block "#>"; blanks allowed to be safe).
+_INCLUDING = re.compile(r"\{%[-+]?\s*(?:include|import|from|extends)\b|\{\{~?\s*#?\s*>")
 
 
 def still_same(memo: dict[str, Any], changed: list[str]) -> bool:
@@ -86,7 +87,7 @@ def _unchanged_for_pb204(
     if data is None:
         return None
     digest = short(content_hash(data))
-    if asked is not False and not _includes_nothing(name, data):
+    if asked is not False and not _includes_nothing(data):
         return None
     if recorded or _may_hold(data, texts):
         path = os.path.abspath(name)
@@ -109,15 +110,13 @@ def _read(name: str, found: os.stat_result) -> bytes | None:
     return data if len(data) == found.st_size else None
 
 
-def _includes_nothing(name: str, data: bytes) -> bool:
-    """Whether a template of these bytes surely includes, imports and extends nothing: it is
-    not Dotprompt (whose partials are ``{{> name}}``) and holds no Jinja2 statement that
-    could (``{% include``, ``import``, ``from``, ``extends``; the only ones
-    ``TemplateRenderer.include_names`` reads, and only in a Jinja2 template)."""
+def _includes_nothing(data: bytes) -> bool:
+    """Whether a template of these bytes surely includes, imports and extends nothing: it
+    holds no Jinja2 statement that could (``{% include``, ``import``, ``from``,
+    ``extends``: what ``TemplateRenderer.include_names`` reads in a Jinja2 template) and no
+    Handlebars partial tag (``{{> name}}``: what it reads in a Dotprompt file)."""
     from promptbudget.templates.source import decode_prompt_bytes
 
-    if name.lower().endswith(".prompt"):
-        return False
     return _INCLUDING.search(decode_prompt_bytes(data).text) is None
 
 

@@ -452,3 +452,21 @@ def test_a_template_also_reached_through_a_symlink_is_an_input_like_any_other(
     age_project(run.root)
     (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
     assert recompute(run, *ARGS)[1] == first[1]
+
+
+def test_another_workflows_dotprompt_template_is_asked_for_its_partials(run: Launch) -> None:
+    manifest = run.root / "budgets.yaml"
+    manifest.write_text(
+        manifest.read_text()
+        + "  cards:\n    steps:\n      - {name: card, prompt: card.prompt, output_tokens: 50}\n"
+    )
+    card = run.root / "prompts/card.prompt"
+    card.write_text("---\nmodel: gpt-4.1-mini\n---\nWrite a card for {{name}}.\n")
+    (run.root / "prompts/_header.prompt").write_text("Dear {{name}},\n")
+    first = run(*ARGS)
+    age_project(run.root)
+    card.write_text("---\nmodel: gpt-4.1-mini\n---\nWrite a short card for {{name}}.\n")
+    assert answer(run, *ARGS) == first
+    same_as_uncached(run, first, *ARGS)
+    card.write_text("---\nmodel: gpt-4.1-mini\n---\n{{> header}}\nWrite a card.\n")
+    recompute(run, *ARGS)

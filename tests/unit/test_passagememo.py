@@ -32,3 +32,33 @@ def test_every_paragraph_is_found_in_the_collapsed_text(data: bytes) -> None:
     for paragraph, _ in found:
         assert passagememo._may_hold(data, {paragraph_digest(paragraph): paragraph})
     assert not passagememo._may_hold(data, {"x": "a paragraph nowhere in it"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{% include "a.j2" %}',
+        '{%- include "a.j2" -%}',
+        '{%+ import "m.j2" as m %}',
+        '{%\n  from "m.j2" import x %}',
+        '{% extends "base.j2" %}',
+        "{% include name_in_a_variable %}",
+        "{{> header}}",
+        "{{~> header}}",
+        "{{#> layout}}body{{/layout}}",
+    ],
+)
+def test_anything_that_may_include_is_seen(text: str) -> None:
+    assert not passagememo._includes_nothing(f"Intro.\n{text}\nOutro.\n".encode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain text about imports and includes, from here to there.",
+        "{{ question }} {% if x %}{{ x }}{% endif %} {{#if y}}{{y}}{{/if}}",
+        "{% set include = 1 %}{{ include }} a > b",
+    ],
+)
+def test_what_cannot_include_is_known(text: str) -> None:
+    assert passagememo._includes_nothing(text.encode())
