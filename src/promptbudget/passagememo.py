@@ -51,6 +51,7 @@ def still_same(memo: dict[str, Any], changed: list[str]) -> bool:
         return False
     for name in changed:
         shown, engine, recorded, asked = passages["files"][name]
+        shown = name if shown is None else shown
         if not isinstance(shown, str) or not (engine is None or isinstance(engine, str)):
             return False
         entry = _unchanged_for_pb204(memo, name, shown, engine, root, texts, recorded, asked)

@@ -246,15 +246,15 @@ def fingerprint_reads(path: str | None) -> Iterator[None]:
 
 @contextmanager
 def include_reads(path: Path | str) -> Iterator[None]:
-    """Reads of the file ``path`` inside this block only answer what it includes (a file
-    reached through a symlink is read like any other)."""
+    """Reads of the file ``path`` inside this block only answer what it includes. (Through
+    a symlink, the entry read under ``path`` is not its real path, which is all
+    ``note_fingerprints`` keeps: any change to it runs the command again.)"""
     recorder = _RECORDER
     if recorder is None:
         yield
         return
-    name = absolute(path)
     outer = recorder.fingerprinting
-    recorder.fingerprinting = name if os.path.realpath(name) == name else None
+    recorder.fingerprinting = absolute(path)
     try:
         yield
     finally:
@@ -501,14 +501,17 @@ def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) ->
         "dirs": {relative(name, cwd): entry for name, entry in recorder.dirs.items()},
     }
     if recorder.passages is not None:
-        # [display path, engine, projection, whether it was asked what it includes]
-        only = {
-            relative(name, cwd): [*entry, name in recorder.includes_nothing]
-            for name, entry in recorder.fingerprinted.items()
-            if name not in recorder.general
-            and name in recorder.files
-            and recorder.includes_nothing.get(name, True)
-        }
+        # [display path (None: the name itself), engine, projection, whether it was asked
+        # what it includes]
+        only = {}
+        for name, (shown, engine, kept) in recorder.fingerprinted.items():
+            if name in recorder.general or name not in recorder.files:
+                continue
+            if not recorder.includes_nothing.get(name, True):
+                continue
+            key = relative(name, cwd)
+            asked = name in recorder.includes_nothing
+            only[key] = [None if shown == key else shown, engine, kept, asked]
         if only:
             memo["passages"] = {**recorder.passages, "files": only}
     write_memo(memo_key(args), memo, store)

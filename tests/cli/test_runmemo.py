@@ -420,6 +420,7 @@ def test_another_workflows_template_is_asked_only_whether_it_includes_anything(
     "damage",
     [
         pytest.param(lambda p: p["files"].update({SPARE: ["x"]}), id="short entry"),
+        pytest.param(lambda p: p["files"][SPARE].__setitem__(0, 7), id="display path"),
         pytest.param(lambda p: p["files"][SPARE].__setitem__(2, "nonsense"), id="projection"),
         pytest.param(lambda p: p.update(texts=5), id="texts"),
         pytest.param(lambda p: p.update(root=None), id="root"),
@@ -435,7 +436,7 @@ def test_a_damaged_passages_entry_is_a_miss(
     key = memo_file.name.removeprefix("run-").removesuffix(".blob")
     monkeypatch.chdir(run.root)
     memo = cache.read_memo(key)
-    assert memo["passages"]["files"][SPARE] == [SPARE, None, [], False]
+    assert memo["passages"]["files"][SPARE] == [None, None, [], False]  # shown as named
     damage(memo["passages"])
     cache.write_memo(key, memo)  # signed with the cache's key: only its content is wrong
     (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
@@ -470,3 +471,17 @@ def test_another_workflows_dotprompt_template_is_asked_for_its_partials(run: Lau
     same_as_uncached(run, first, *ARGS)
     card.write_text("---\nmodel: gpt-4.1-mini\n---\n{{> header}}\nWrite a card.\n")
     recompute(run, *ARGS)
+
+
+def test_a_workflows_template_that_is_a_symlink_stays_an_input(run: Launch) -> None:
+    """other.j2, a step's template, is a symlink to real/other.j2: the file it points to is
+    asked what it includes through the symlink, so an edit to it runs the command again."""
+    (run.root / "prompts/real").mkdir()
+    (run.root / "prompts/real/other.j2").write_text("Summarise {{ question }}.\n")
+    (run.root / "prompts/other.j2").unlink()
+    (run.root / "prompts/other.j2").symlink_to("real/other.j2")
+    first = run(*ARGS)
+    age_project(run.root)
+    assert answer(run, *ARGS) == first
+    (run.root / "prompts/real/other.j2").write_text('{% include "answer.j2" %}\n')
+    assert "other" in recompute(run, *ARGS)[1]
