@@ -5,7 +5,7 @@ from __future__ import annotations
 from promptbudget.compression.passages import (
     find_passages,
     find_passages_touching,
-    selected_digests,
+    selected_paragraphs,
 )
 from promptbudget.evaluation import (
     compress_templates,
@@ -22,6 +22,7 @@ from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RULES, RuleContext
+from promptbudget.runmemo import note_passages
 from promptbudget.selection import fail_on, filter_findings
 from promptbudget.tokenizers import get_tokenizer
 
@@ -41,7 +42,9 @@ def run(options: Options) -> Report:
     if selection is None:
         passages = tuple(find_passages(bodies, tokenizer, settings.duplicate_min_tokens))
     else:  # the passages in the named templates, found in every template's fingerprints
-        others = passage_fingerprints(project, selected_digests(bodies))
+        paragraphs = selected_paragraphs(bodies)
+        note_passages(project.root, paragraphs, settings.duplicate_min_tokens)
+        others = passage_fingerprints(project, frozenset(paragraphs))
         passages = tuple(
             find_passages_touching(bodies, others, tokenizer, settings.duplicate_min_tokens)
         )
