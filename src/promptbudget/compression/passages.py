@@ -139,7 +139,10 @@ def find_passages_touching(
         text = texts[digest]
         tokens = tokenizer.count(text)
         if tokens >= min_tokens:
-            passages.append(Passage(text, tokens, tuple(sorted(places))))
+            # the named templates' copies first: the finding is reported where the check
+            # looked (a finding at another file is not one ``check PATH`` shows)
+            ordered = sorted(places, key=lambda place: (place[0] not in selected, place))
+            passages.append(Passage(text, tokens, tuple(ordered)))
     return sorted(passages, key=lambda p: (-p.tokens, p.locations))
 
 
