@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -199,3 +200,24 @@ def test_an_exact_percentile_has_no_band(run_cli: Callable[..., Run]) -> None:
     assert all(c["measured_band"] is None for c in workflow["limits"])
     text = run_cli("estimate", "-w", "escalation-draft", cwd=EXAMPLES).stdout
     assert "±: 95% band" not in text and "cost per request (p95)" in text
+
+
+def test_what_if_and_why_show_the_bands(run_cli: Callable[..., Run]) -> None:
+    """estimate --set: each percentile budget's band as written and under the what-if;
+    estimate --why: the step percentiles of where the seconds go, with their spread."""
+    what_if = "routes.everyday.model=gpt-5.4-mini"
+    result = run_cli("estimate", "--set", what_if, "--format", "json", cwd=EXAMPLES)
+    payload = json.loads(result.stdout)
+    (budget,) = [
+        b
+        for b in payload["what_if_budgets"]
+        if b["key"] == "max_cost_per_request" and b["workflow"] == "support-reply"
+    ]
+    (after,) = [w for w in payload["workflows"] if w["name"] == "support-reply"]
+    (before,) = [w for w in payload["baseline"] if w["name"] == "support-reply"]
+    assert budget["what_if_band"] == after["cost_per_request_p95_usd_band"]
+    assert budget["baseline_band"] == before["cost_per_request_p95_usd_band"]
+    assert budget["baseline_band"][1] < budget["what_if_band"][0]  # apart: a real change
+    text = run_cli("estimate", "--why", "-w", "support-reply", cwd=EXAMPLES).stdout
+    (answer,) = [line for line in text.splitlines() if line.startswith("answer ")]
+    assert re.search(r" ms ±\d+% +[\d,]+ ms ±\d+% ", answer), answer

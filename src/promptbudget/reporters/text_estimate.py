@@ -301,7 +301,9 @@ def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
         console.print()
         console.print(Text("where the seconds go (milliseconds per request)", style="bold"))
         print_table(console, seconds_table(workflow))
-        console.print(Text(SECONDS_NOTE, style="dim"))
+        sampled = workflow.latency is not None and workflow.latency.samples > 1
+        note = SECONDS_NOTE + ("; ±: 95% band of a sampled percentile" if sampled else "")
+        console.print(Text(note, style="dim"))
     for split in time_of_day_splits(workflow):
         console.print(Text(time_of_day_line(split)))
     console.print(
