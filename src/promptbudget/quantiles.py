@@ -9,9 +9,10 @@ of a continuous distribution, the number below its ``p``-quantile is Binomial(n,
 ``r``-th and ``s``-th smallest draws enclose the quantile with probability
 ``sum(C(n, i) p^i (1 - p)^(n - i) for r <= i < s)``; with the normal approximation to that
 binomial, the ranks ``n p -/+ 1.96 sqrt(n p (1 - p))`` enclose it 95% of the time. The ranks
-are rounded outward (down, up) and clamped to ``1..n``: with too few samples for the band
-to fit (under ~80 for a p95), the clamped band is the sample's range and claims less than
-95%. Nothing about the distribution is assumed, and the band needs no extra draws.
+are rounded outward (down, up) and clamped to ``1..n``. Exact binomial coverage: 95.8% for
+the p95 and 95.0% for the p50 of 1,000 samples, at least 94.9% from 80 samples up; with
+fewer the p95's band is clamped to the sample's top and claims less (94.4% at 60 samples,
+63% at 20). Nothing about the distribution is assumed, and the band needs no extra draws.
 """
 
 from __future__ import annotations
