@@ -14,8 +14,10 @@ workflow per 10 templates (at most 200), two steps each.
 Cases (each a fresh ``python -m promptbudget`` process, bytecode caches on):
   one-file check    ``check <one template>`` (the prompt of one step, no pasted passage, so
                     every size does the same work): cold (--no-cache), and again with the cache warm
-                    (nothing changed: the run memo answers), and after another template
-                    changed (the memo misses, the content cache answers the rest)
+                    (nothing changed: the run memo answers), after another template
+                    changed (the memo checks what PB204 takes from it and answers), and
+                    after a template was added or deleted elsewhere (the memo misses, the
+                    content cache answers the rest)
   full check        ``check``: cold (--no-cache), warm, and warm after one template changed
                     (what CI does with its cache restored)
   count             ``count``: cold (--no-cache), warm
@@ -192,15 +194,27 @@ def edit_other(project: Path, names: list[str]) -> None:
     path.write_text(text[:-1] if text.endswith(" ") else text + " ", encoding="utf-8")
 
 
+def add_or_remove_other(project: Path) -> None:
+    """A template the measured command does not name appears, or goes away again."""
+    path = project / "prompts" / "extra.j2"
+    if path.exists():
+        path.unlink()
+    else:
+        path.write_text("A new template about {{ question }}.\n", encoding="utf-8")
+
+
 def cases(template: str, project: Path) -> list[tuple[str, list[str], bool]]:
     """(name, arguments, whether the cache is warmed by an unmeasured run first)."""
     pb = ["-m", "promptbudget"]
     return [
         ("one-file check, cold", [*pb, "check", f"prompts/{template}", "--no-cache"], False),
         ("one-file check, cached", [*pb, "check", f"prompts/{template}"], True),
-        # Another template edited since the last run: the run memo misses, the content
-        # cache answers for everything unchanged.
+        # Another template edited since the last run: the run memo checks what PB204 takes
+        # from it (passagememo.py) and answers.
         ("one-file check, edit elsewhere", [*pb, "check", f"prompts/{template}"], True),
+        # A template added (or deleted again) elsewhere: the memo misses, the content cache
+        # answers for everything unchanged.
+        ("one-file check, new file elsewhere", [*pb, "check", f"prompts/{template}"], True),
         ("full check, cold", [*pb, "check", "--no-cache"], False),
         ("full check, cached", [*pb, "check"], True),
         # What CI does with its cache restored, after a pull request changed one template.
@@ -256,6 +270,8 @@ def main() -> None:
                         measure(args, project)  # fill the cache (a no-cache run may follow)
                     if "edit elsewhere" in name:
                         edit_other(project, names)  # a full check reads it: it changed
+                    elif "new file elsewhere" in name:
+                        add_or_remove_other(project)
                     seconds, cpu, peak = measure(args, project)
                     times[name].append(seconds)
                     cpus[name].append(cpu)

@@ -65,14 +65,26 @@ DEFAULT_SEED = 1
 # -- estimates -----------------------------------------------------------------------------
 
 
+Band = tuple[Decimal, Decimal]
+
+
 @dataclass(frozen=True)
 class CostStats:
+    """Dollars: the exact mean, and the sampled p50 and p95 with their 95% bands
+    (``quantiles.py``; None when nothing is sampled and every percentile is the mean)."""
+
     mean: Decimal
     p50: Decimal
     p95: Decimal
+    p50_band: Band | None = None
+    p95_band: Band | None = None
 
     def get(self, statistic: Statistic) -> Decimal:
         return {"mean": self.mean, "p50": self.p50, "p95": self.p95}[statistic]
+
+    def band(self, statistic: Statistic) -> Band | None:
+        """The 95% band of a sampled percentile; None for the mean and when exact."""
+        return {"mean": None, "p50": self.p50_band, "p95": self.p95_band}[statistic]
 
 
 @dataclass(frozen=True)
@@ -172,10 +184,18 @@ class WorkflowEstimate:
     @property
     def outcome(self) -> CostStats:
         rate = self.workflow.success_rate
+
+        def per_outcome(band: Band | None) -> Band | None:
+            if band is None:
+                return None
+            return cost_per_outcome(band[0], rate), cost_per_outcome(band[1], rate)
+
         return CostStats(
             cost_per_outcome(self.cost.mean, rate),
             cost_per_outcome(self.cost.p50, rate),
             cost_per_outcome(self.cost.p95, rate),
+            per_outcome(self.cost.p50_band),
+            per_outcome(self.cost.p95_band),
         )
 
     @property
@@ -289,7 +309,13 @@ def estimate_workflow(
     if runs == 1:
         stats = CostStats(mean, mean, mean)
     else:
-        stats = CostStats(mean, _decimal(sampled.p50), _decimal(sampled.p95))
+        stats = CostStats(
+            mean,
+            _decimal(sampled.p50),
+            _decimal(sampled.p95),
+            (_decimal(sampled.p50_band[0]), _decimal(sampled.p50_band[1])),
+            (_decimal(sampled.p95_band[0]), _decimal(sampled.p95_band[1])),
+        )
     latency = simulate_latency(
         workflow, [(step, step_lanes) for step, _, step_lanes in steps], samples=samples, seed=seed
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from promptbudget.cache import active_store, file_keep, file_lookup
+from promptbudget.cache import Store, active_store, file_keep, file_lookup
 from promptbudget.compression import (
     SAFE_PASSES,
     CompressionResult,
@@ -20,8 +20,12 @@ from promptbudget.compression import (
     compress_text,
     first_change_kept,
 )
-from promptbudget.compression.passages import Fingerprint, PassageIndex, fingerprints
-from promptbudget.compression.rewrite import split_head
+from promptbudget.compression.passages import (
+    Fingerprint,
+    PassageIndex,
+    passage_body,
+    passage_parts,
+)
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Severity
@@ -31,7 +35,7 @@ from promptbudget.pricing.resolve import ModelChoice, resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
-from promptbudget.runmemo import note_digest
+from promptbudget.runmemo import fingerprint_reads, note_digest, note_fingerprints
 from promptbudget.suppressions import apply as apply_suppressions
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import engine_label, variants_of
@@ -39,8 +43,6 @@ from promptbudget.templates.rendered import RenderedPrompt, VariableValue
 from promptbudget.templates.source import (
     MAX_TEMPLATE_BYTES,
     FoundFile,
-    TemplateFormat,
-    detect_format,
     display_path,
     list_prompt_files,
 )
@@ -200,18 +202,6 @@ def project_templates(
     return results
 
 
-def passage_body(parsed: ParsedTemplate) -> tuple[str, str] | None:
-    """(head, body) of a template the compression passes work on: readable prompt text,
-    compressed (and reported) once per file; None for the others."""
-    if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
-        return None
-    if detect_format(parsed.path) is TemplateFormat.TEXT:
-        return None  # a template inside YAML or JSON: compress never rewrites those
-    if parsed.variant is not None and not parsed.variant.startswith("1 of "):
-        return None  # a multi-prompt file is compressed (and reported) once
-    return split_head(parsed.text, parsed.format)
-
-
 def passage_fingerprints(
     project: Project, wanted: frozenset[str] | None = None
 ) -> dict[str, list[Fingerprint]]:
@@ -224,34 +214,38 @@ def passage_fingerprints(
     found: dict[str, list[Fingerprint]] = {}
     stdin = project.stdin_path is not None
     for file in track(template_files(project), "reading templates"):
-        entry = None
-        if (
-            store is not None
-            and file.resolved.startswith(root)
-            and not (stdin and project.is_stdin(file.path))
-        ):
-            entry, value = file_lookup(
-                store, "fingerprints", file.walked, MAX_TEMPLATE_BYTES, file.resolved, file.shown
-            )
-            cached = _cached_fingerprints(value, wanted)
-            if entry is not None and entry.digest is not None and cached is not None:
-                note_digest(file.resolved, entry.digest, entry.found)
-                found.update(cached)
-                continue
-        loaded = Path(file.resolved) in project.templates
-        parsed = project.load(file.path, confine_to=project.root)
-        parts = {}
-        for part in variants_of(parsed):
-            split = passage_body(part)
-            if split is not None:
-                head, body = split
-                parts[part.display_path] = fingerprints(body, head.count("\n") + 1)
+        inside = file.resolved.startswith(root) and not (stdin and project.is_stdin(file.path))
+        # a file reached by no symlink: its reads here are PB204's alone (runmemo.py)
+        alone = inside and file.walked == file.resolved
+        with fingerprint_reads(file.resolved if alone else None):
+            parts = _file_fingerprints(project, file, store if inside else None, wanted)
+        if alone:
+            note_fingerprints(file.resolved, file.shown, parts, project.engine_for)
         found.update(parts)
-        if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
-            project.release(file.path)
-        if store is not None and entry is not None:
-            file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return found
+
+
+def _file_fingerprints(
+    project: Project, file: FoundFile, store: Store | None, wanted: frozenset[str] | None
+) -> dict[str, list[Fingerprint]]:
+    """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them)."""
+    entry = None
+    if store is not None:
+        entry, value = file_lookup(
+            store, "fingerprints", file.walked, MAX_TEMPLATE_BYTES, file.resolved, file.shown
+        )
+        cached = _cached_fingerprints(value, wanted)
+        if entry is not None and entry.digest is not None and cached is not None:
+            note_digest(file.resolved, entry.digest, entry.found)
+            return cached
+    loaded = Path(file.resolved) in project.templates
+    parsed = project.load(file.path, confine_to=project.root)
+    parts = passage_parts(variants_of(parsed))
+    if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
+        project.release(file.path)
+    if store is not None and entry is not None:
+        file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
+    return parts
 
 
 # A fingerprint as the cache keeps it: the paragraph's digest (32 hex digits), ``t`` when it

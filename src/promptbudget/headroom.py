@@ -88,10 +88,19 @@ class LimitCheck:
     path: str | None = None  # where the limit is written
     line: int | None = None
     exact: bool = True  # False: the measurement is an estimate (no exact tokenizer)
+    # a sampled percentile: its 95% band (quantiles.py) and the samples it was read from
+    band: tuple[Number, Number] | None = None
+    samples: int | None = None
 
     @property
     def unit(self) -> str:
         return UNITS[self.key]
+
+    @property
+    def within_band(self) -> bool:
+        """The limit lies inside the measured percentile's 95% band: whether it is over or
+        not is within sampling error (more samples narrow the band)."""
+        return self.band is not None and self.band[0] <= self.limit <= self.band[1]
 
     @property
     def label(self) -> str:
@@ -167,10 +176,12 @@ def workflow_checks(workflow: WorkflowEstimate, display_path: str | None) -> lis
             checks.extend(_latency_checks("workflow", workflow, None, value, latency, where))
             continue
         statistic = None
+        band: tuple[Number, Number] | None = None
         if isinstance(value, CostLimit):
             value, statistic = _amount(value)
             stats = workflow.cost if key == "max_cost_per_request" else workflow.outcome
             found: Number | None = stats.get(limit_statistic(statistic))
+            band = stats.band(limit_statistic(statistic))
         else:
             found = measured[key]
         checks.append(
@@ -184,6 +195,8 @@ def workflow_checks(workflow: WorkflowEstimate, display_path: str | None) -> lis
                 path=display_path,
                 line=lines.get(key, workflow.workflow.line),
                 exact=exact or key != "max_input_tokens",
+                band=band,
+                samples=workflow.samples if band is not None else None,
             )
         )
     return checks
@@ -205,20 +218,26 @@ def _latency_checks(
 ) -> list[LimitCheck]:
     """One row per statistic of a ``max_latency_ms`` (p50, p95): unmeasured when a model on
     the path has no speed (PB118), never judged as zero."""
-    return [
-        LimitCheck(
-            level=level,
-            key="max_latency_ms",
-            limit=ms_number(value),
-            measured=ms_number(measured.get(statistic)) if measured is not None else None,
-            workflow=workflow.name,
-            step=step,
-            statistic=statistic,
-            path=where[0],
-            line=where[1],
+    samples = workflow.latency.samples if workflow.latency is not None else None
+    checks = []
+    for statistic, value in limit.items():
+        band = measured.band(statistic) if measured is not None else None
+        checks.append(
+            LimitCheck(
+                level=level,
+                key="max_latency_ms",
+                limit=ms_number(value),
+                measured=ms_number(measured.get(statistic)) if measured is not None else None,
+                workflow=workflow.name,
+                step=step,
+                statistic=statistic,
+                path=where[0],
+                line=where[1],
+                band=(ms_number(band[0]), ms_number(band[1])) if band is not None else None,
+                samples=samples if band is not None else None,
+            )
         )
-        for statistic, value in limit.items()
-    ]
+    return checks
 
 
 def limit_statistic(statistic: str | None) -> Literal["mean", "p50", "p95"]:
@@ -443,11 +462,75 @@ def format_limit(check: LimitCheck) -> str:
 
 
 def format_measured(check: LimitCheck) -> str:
-    """What was measured, with enough digits to tell it from the limit; ``-`` if nothing."""
+    """What was measured, with enough digits to tell it from the limit; ``-`` if nothing; a
+    sampled percentile with its 95% band as ``±3%`` (``format_spread``)."""
     if check.measured is None:
         return "-"
     approx = "" if check.exact else "~"
-    return approx + _format(check.measured, check.unit, other=check.limit)
+    shown = approx + _format(check.measured, check.unit, other=check.limit)
+    if check.band is not None:
+        shown += " " + format_spread(check.measured, check.band)
+    return shown
+
+
+def format_spread(value: Number, band: tuple[Number, Number]) -> str:
+    """``±3%``: the farther end of a sampled percentile's 95% band, as a share of the value
+    (``±0.4%`` under 1%, ``±<0.1%`` under 0.1%, ``±0%`` when both ends are the value)."""
+    low, high = band
+    if not value:
+        return "±0%" if low == high == value else ""
+    half = float(max(Decimal(high) - Decimal(value), Decimal(value) - Decimal(low))) / float(value)
+    percent = abs(half) * 100
+    if percent == 0:
+        return "±0%"
+    if percent < 0.1:
+        return "±<0.1%"
+    if percent < 1:
+        return f"±{percent:.1f}%"
+    return f"±{percent:.0f}%"
+
+
+# What narrows a band: the sample count to suggest when a limit is within sampling error.
+MORE_SAMPLES = 100_000
+
+
+def band_text(unit: str, band: tuple[Number, Number], samples: int | None) -> str:
+    """``95% band $0.0127-$0.0135 from 1,000 samples``; ``95% band 27,901-31,604 ms ...``."""
+    low, high = band
+    if unit == "usd":
+        shown = f"{format_usd(Decimal(low))}-{format_usd(Decimal(high))}"
+    else:
+        shown = f"{format_ms(float(low)).removesuffix(' ms')}-{format_ms(float(high))}"
+    return f"95% band {shown}" + (f" from {samples:,} samples" if samples else "")
+
+
+def band_footnote(checks: Iterable[LimitCheck]) -> str | None:
+    """The line under a limits table that shows a ``±``: what it means (None: no ``±``)."""
+    samples = [check.samples or 0 for check in checks if check.band is not None]
+    if not samples:
+        return None
+    return spread_footnote(max(samples))
+
+
+def spread_footnote(samples: int) -> str:
+    """``±: 95% band from 1,000 samples (--samples 100000 narrows it)``."""
+    more = f" (--samples {MORE_SAMPLES} narrows it)" if samples < MORE_SAMPLES else ""
+    return f"±: 95% band from {samples:,} samples{more}"
+
+
+def sampling_note(check: LimitCheck) -> str:
+    """What a finding on a sampled percentile adds: ``95% band ... from 1,000 samples``, and
+    when the limit lies inside the band, that the verdict is within sampling error ('' for
+    an exact measurement)."""
+    if check.band is None:
+        return ""
+    text = band_text(check.unit, check.band, check.samples)
+    if check.within_band:
+        more = (
+            f"--samples {MORE_SAMPLES}" if (check.samples or 0) < MORE_SAMPLES else "more --samples"
+        )
+        text += f"; within sampling error: {more} narrows it"
+    return text
 
 
 def format_used(check: LimitCheck) -> str:

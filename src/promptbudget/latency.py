@@ -58,6 +58,8 @@ from promptbudget.manifest.model import (
 from promptbudget.pricing.catalog import ModelPrice
 from promptbudget.routing import Cascade, Pick, RouteNode
 
+Band = tuple[float, float]
+
 PART_LABELS = {
     "ttft": "time to first token",
     "output": "output",
@@ -86,14 +88,28 @@ def model_speed(price: ModelPrice | None) -> Speed | None:
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Milliseconds per request."""
+    """Milliseconds per request; a sampled p50 and p95 carry their 95% band (``quantiles.py``),
+    None when nothing is random (one request computed: exact)."""
 
     mean: float
     p50: float
     p95: float
+    p50_band: tuple[float, float] | None = None
+    p95_band: tuple[float, float] | None = None
 
     def get(self, statistic: Statistic) -> float:
         return {"mean": self.mean, "p50": self.p50, "p95": self.p95}[statistic]
+
+    def band(self, statistic: Statistic) -> tuple[float, float] | None:
+        """The 95% band of a sampled percentile; None for the mean (exact) or when exact."""
+        return {"mean": None, "p50": self.p50_band, "p95": self.p95_band}[statistic]
+
+
+def _latency_stats(stats: tuple[float, float, float, Band, Band], runs: int) -> LatencyStats:
+    mean, p50, p95, p50_band, p95_band = stats
+    if runs <= 1:
+        return LatencyStats(mean, p50, p95)
+    return LatencyStats(mean, p50, p95, p50_band, p95_band)
 
 
 @dataclass(frozen=True)
@@ -178,11 +194,11 @@ def simulate_latency(
     total: LatencyStats | None = None
     if plans:
         result = run(_layout(workflow, plans), runs, seed)
-        total = LatencyStats(*result.total)
+        total = _latency_stats(result.total, runs)
         for plan, stats, parts in zip(plans, result.steps, result.parts, strict=True):
             results[plan.step.name] = StepLatency(
                 plan.step.name,
-                LatencyStats(*stats),
+                _latency_stats(stats, runs),
                 {part: parts[part] / runs for part in PARTS},
             )
     ordered = tuple(results[step.name] for step, _ in steps)

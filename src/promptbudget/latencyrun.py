@@ -25,6 +25,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.montecarlo import _CENTRAL_DEN, _CENTRAL_NUM, _horner
+from promptbudget.quantiles import band, percentile
 
 try:  # what NormalDist().inv_cdf calls after checking its argument (C-accelerated)
     from statistics import _normal_dist_inv_cdf as _normal_inv  # type: ignore[attr-defined]
@@ -132,7 +133,8 @@ class Layout:
     steps: tuple[StepLayout, ...]
 
 
-Stats = tuple[float, float, float]  # mean, p50, p95
+# mean, p50, p95 and the 95% bands of p50 and p95 (``quantiles.py``)
+Stats = tuple[float, float, float, tuple[float, float], tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -159,17 +161,18 @@ def stream(seed: int) -> random.Random:
 
 
 def _stats(values: list[float]) -> Stats:
-    ordered = sorted(values)
-    return fsum(values) / len(values), _percentile(ordered, 50), _percentile(ordered, 95)
+    return _summary(fsum(values) / len(values), sorted(values))
 
 
-def _rank(count: int, percent: int) -> int:
-    """Nearest rank, as the cost run."""
-    return max(1, -(-count * percent // 100)) - 1
-
-
-def _percentile(ordered: Sequence[float], percent: int) -> float:
-    return ordered[_rank(len(ordered), percent)]
+def _summary(mean: float, ordered: Sequence[float]) -> Stats:
+    """Nearest-rank percentiles and their bands, as the cost run (a list, or a sorted array)."""
+    return (
+        mean,
+        percentile(ordered, 50),
+        percentile(ordered, 95),
+        band(ordered, 50),
+        band(ordered, 95),
+    )
 
 
 LOWEST, HIGHEST = 1e-12, 1 - 1e-12  # the uniforms a score is taken of are clipped to these
@@ -353,13 +356,8 @@ def _run_numpy(np: Any, layout: Layout, runs: int, seed: int) -> RunResult:
 
 
 def _stats_array(np: Any, values: numpy.ndarray) -> Stats:
-    ordered = np.sort(values)
-    count = len(values)
-    return (
-        fsum(values.tolist()) / count,
-        float(ordered[_rank(count, 50)]),
-        float(ordered[_rank(count, 95)]),
-    )
+    ordered: Any = np.sort(values)
+    return _summary(fsum(values.tolist()) / len(values), ordered)
 
 
 def _pick_array(np: Any, bounds: tuple[float, ...], u: numpy.ndarray) -> numpy.ndarray:

@@ -28,9 +28,10 @@ GC_THRESHOLD = (200_000, 30, 30)
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    from promptbudget.passagememo import still_same
     from promptbudget.runmemo import replay
 
-    code = replay(args)
+    code = replay(args, still_same)
     if code is not None:
         return code
     from promptbudget.cli import main as run_cli

@@ -38,6 +38,7 @@ from promptbudget.expectation import (
     expected_rows,
 )
 from promptbudget.manifest.model import Distribution
+from promptbudget.quantiles import band, percentile
 
 if TYPE_CHECKING:
     import numpy
@@ -84,17 +85,21 @@ class Tally:
 class Sampled:
     """What a run yields: each lane's expected token rows per request (closed form), or,
     for the lanes in ``sampled``, token sums over ``runs`` samples; and the 50th and 95th
-    percentile of a sample's cost (nearest rank)."""
+    percentile of a sample's cost (nearest rank), each with its 95% band (``quantiles.py``)."""
 
     rows: dict[tuple[int, bool], list[int]]  # sums over the run, lanes in ``sampled`` only
     expected: dict[tuple[int, bool], list[Decimal]]  # per request, every other priced lane
     sampled: frozenset[int]
     p50: float
     p95: float
+    p50_band: tuple[float, float]
+    p95_band: tuple[float, float]
 
 
-# The cache entry's format: an entry written in another format reads as a miss.
-CACHE_FORMAT = 2
+Summary = tuple[float, float, tuple[float, float], tuple[float, float]]  # p50, p95, bands
+
+# The cache entry's format: an entry written in another format reads as a miss (3: bands).
+CACHE_FORMAT = 3
 
 
 def sample_costs(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Sampled:
@@ -114,11 +119,12 @@ def sample_costs(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) 
     if store is not None:
         found = _decode_sampled(store.get(key), sampled_lanes)
         if found is not None:
-            rows, p50, p95 = found
-            return Sampled(rows, expected, sampled_lanes, p50, p95)
+            rows, summary = found
+            return Sampled(rows, expected, sampled_lanes, *summary)
     tally = run_samples(lanes, runs, seed, keep)
     ordered = sorted(tally.totals)
-    p50, p95 = _percentile(ordered, 50), _percentile(ordered, 95)
+    summary = summarise(ordered)
+    p50, p95, p50_band, p95_band = summary
     if store is not None:
         store.put(
             key,
@@ -127,20 +133,39 @@ def sample_costs(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) 
                 "rows": [[index, long, row] for (index, long), row in tally.rows.items()],
                 "p50": p50,
                 "p95": p95,
+                "p50_band": list(p50_band),
+                "p95_band": list(p95_band),
             },
         )
-    return Sampled(tally.rows, expected, sampled_lanes, p50, p95)
+    return Sampled(tally.rows, expected, sampled_lanes, *summary)
+
+
+def summarise(ordered: list[float]) -> Summary:
+    """The p50 and p95 of sorted sample costs and their 95% bands."""
+    return percentile(ordered, 50), percentile(ordered, 95), band(ordered, 50), band(ordered, 95)
+
+
+def _band(value: Any) -> tuple[float, float] | None:
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    low, high = value
+    if not (isinstance(low, float) and isinstance(high, float) and low <= high):
+        return None
+    return low, high
 
 
 def _decode_sampled(
     value: Any, sampled: frozenset[int]
-) -> tuple[dict[tuple[int, bool], list[int]], float, float] | None:
+) -> tuple[dict[tuple[int, bool], list[int]], Summary] | None:
     """A cached run, or None if the entry is not one (an entry from another format, or from
     a cache file that was tampered with, reads as a miss)."""
     if not isinstance(value, dict) or value.get("format") != CACHE_FORMAT:
         return None
     p50, p95, rows = value.get("p50"), value.get("p95"), value.get("rows")
+    p50_band, p95_band = _band(value.get("p50_band")), _band(value.get("p95_band"))
     if not isinstance(p50, float) or not isinstance(p95, float) or not isinstance(rows, list):
+        return None
+    if p50_band is None or p95_band is None:
         return None
     decoded: dict[tuple[int, bool], list[int]] = {}
     for entry in rows:
@@ -157,13 +182,7 @@ def _decode_sampled(
         ):
             return None
         decoded[(index, long)] = row
-    return decoded, p50, p95
-
-
-def _percentile(ordered: list[float], percent: int) -> float:
-    """Nearest-rank percentile of sorted values."""
-    rank = max(1, -(-len(ordered) * percent // 100))
-    return ordered[rank - 1]
+    return decoded, (p50, p95, p50_band, p95_band)
 
 
 def run_samples(lanes: Sequence[LaneTerms], runs: int, seed: int, keep: float) -> Tally:

@@ -34,11 +34,12 @@ from promptbudget.options import Options
 from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
+from promptbudget.runmemo import include_reads, note_includes, note_use
 from promptbudget.suppressions import Suppression, glob_matches
 from promptbudget.suppressions import scan as scan_suppressions
 from promptbudget.templates.facts import IncludeFacts
 from promptbudget.templates.meta import ParsedTemplate
-from promptbudget.templates.parse import parse_template
+from promptbudget.templates.parse import parse_file, parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
     STDIN_ARGUMENT,
@@ -145,15 +146,17 @@ class Project:
         resolved = path.resolve()
         cached = self.templates.get(resolved)
         if cached is not None:
+            note_use(resolved)  # a run memo: used again, maybe for more than PB204
             return cached
         shown = display_path(path, self.root)
-        fmt = detect_format(path)
         root = confine_to or confinement_root(path, self.root)
+        engine = self.engine_for(shown)
         if self.is_stdin(path):  # count -: what was piped in stands for this path
             read = stream_prompt_text(self.stdin_data)
+            fmt = detect_format(path)
+            parsed = parse_template(path, shown, fmt, read, root=root, engine=engine)
         else:
-            read = read_prompt_text(path, root=root)
-        parsed = parse_template(path, shown, fmt, read, root=root, engine=self.engine_for(shown))
+            parsed = parse_file(path, shown, root=root, engine=engine)
         parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
         self._released.pop(resolved, None)  # scanned again with the rest
@@ -206,6 +209,12 @@ class Project:
         """The files ``path`` includes directly. A file not loaded yet whose bytes the cache
         has seen is neither read nor parsed (``templates/facts.py``): only its names are
         resolved again."""
+        with include_reads(path):  # a run memo: read for this question alone
+            found = self._includes_of(path)
+        note_includes(path, found)
+        return found
+
+    def _includes_of(self, path: Path) -> tuple[Path, ...]:
         store = active_store()
         entry = None
         if store is not None and not self.is_stdin(path):

@@ -17,6 +17,14 @@ not be seen. Such entries are hashed on every use until they are old enough, the
 Probes (``Path.exists``, ``is_file``, ``is_dir`` while recording) record the directory they
 look in, so a file that appears where the run looked for one (a partial, a sample, a
 ``budgets.yaml``) is seen too.
+
+``check PATH`` also reads every other template, only for PB204's passage fingerprints, and
+asks every workflow's template what it includes (whether its workflow feeds on a named file).
+The memo keeps, for each file read for nothing else, what PB204 took from it (its paragraphs
+that are also in the named files, with their lines; ``projection``), whether it was asked
+what it includes (it must include nothing), and the named files' paragraphs themselves; when
+only such files changed, ``passagememo.py`` fingerprints them again (the
+launcher hands it to ``replay``) and the memo still answers if PB204 takes the same from them.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,14 +106,33 @@ class Recorder:
         self.dirs: dict[str, list[Any]] = {}
         self.output: list[list[str]] = []  # [stream, text]
         self.is_usable = True
+        # check PATH: the named files' paragraphs PB204 looks for elsewhere (note_passages),
+        # each file read for its fingerprints -> [display path, engine, projection], the
+        # file being fingerprinted (or asked what it includes) now, and every file read or
+        # used for anything else
+        self.passages: dict[str, Any] | None = None
+        self.fingerprinted: dict[str, list[Any]] = {}
+        self.fingerprinting: str | None = None
+        self.general: set[str] = set()
+        # check PATH: each file asked what it includes (does it include a named file?) ->
+        # whether it included nothing every time it was asked
+        self.includes_nothing: dict[str, bool] = {}
         self._cwd = os.getcwd()
         self._probed: set[str] = set()
 
     def read(self, path: Path | str, data: bytes, found: os.stat_result | None) -> None:
         self.digest(path, content_hash(data), found)
 
-    def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
+    def use(self, path: Path | str) -> str:
+        """The run used ``path`` (read now or before) for more than PB204's fingerprints,
+        unless it is the file being fingerprinted; its absolute name."""
         name = absolute(path)
+        if name != self.fingerprinting:
+            self.general.add(name)
+        return name
+
+    def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
+        name = self.use(path)
         digest = short(digest)
         known = self.files.get(name)
         if known is not None:
@@ -179,6 +206,99 @@ def note_digest(path: Path | str, digest: str, found: os.stat_result) -> None:
         _RECORDER.digest(path, digest, found)
 
 
+def note_use(path: Path | str) -> None:
+    """A project file the run uses again (parsed earlier, kept in memory)."""
+    if _RECORDER is not None:
+        _RECORDER.use(path)
+
+
+def note_passages(root: Path, paragraphs: Mapping[str, str], min_tokens: int) -> None:
+    """``check PATH``: the named templates' paragraphs (digest -> text, as
+    ``compression/passages.py`` normalises them) PB204 looks for in the fingerprints of every
+    other template under ``root``. Only those of at least ``min_tokens`` bytes are kept: a
+    shorter one can never be a passage (a token of the byte-level BPE encodings PB204 counts
+    with covers at least one byte), whoever else holds it."""
+    if _RECORDER is not None:
+        _RECORDER.passages = {
+            "root": os.fspath(root),
+            "texts": {
+                digest: text
+                for digest, text in paragraphs.items()
+                if len(text.encode("utf-8", "surrogatepass")) >= min_tokens
+            },
+        }
+
+
+@contextmanager
+def fingerprint_reads(path: str | None) -> Iterator[None]:
+    """Reads of the file ``path`` (its real, absolute path) inside this block are PB204's
+    fingerprint reads; None: there is no such file (it is read like any other)."""
+    if _RECORDER is None or path is None:
+        yield
+        return
+    recorder = _RECORDER
+    recorder.fingerprinting = path
+    try:
+        yield
+    finally:
+        recorder.fingerprinting = None
+
+
+@contextmanager
+def include_reads(path: Path | str) -> Iterator[None]:
+    """Reads of the file ``path`` inside this block only answer what it includes. (Through
+    a symlink, the entry read under ``path`` is not its real path, which is all
+    ``note_fingerprints`` keeps: any change to it runs the command again.)"""
+    recorder = _RECORDER
+    if recorder is None:
+        yield
+        return
+    outer = recorder.fingerprinting
+    recorder.fingerprinting = absolute(path)
+    try:
+        yield
+    finally:
+        recorder.fingerprinting = outer
+
+
+def note_includes(path: Path | str, includes: Collection[object]) -> None:
+    """The file ``path`` (read inside ``include_reads``) includes ``includes``."""
+    if _RECORDER is not None:
+        name = absolute(path)
+        known = _RECORDER.includes_nothing.get(name, True)
+        _RECORDER.includes_nothing[name] = known and not includes
+
+
+def note_fingerprints(
+    path: str,
+    shown: str,
+    parts: Mapping[str, Iterable[tuple[str, int, bool]]],
+    engine_for: Callable[[str], str | None],
+) -> None:
+    """What PB204 took from the file ``path`` (read inside ``fingerprint_reads``): its
+    fingerprints ``parts`` by display path; ``engine_for`` gives the engine the manifest sets
+    for ``shown``."""
+    recorder = _RECORDER
+    if recorder is None or recorder.passages is None:
+        return
+    kept = projection(parts, recorder.passages["texts"])
+    recorder.fingerprinted[path] = [shown, engine_for(shown), kept]
+
+
+def projection(
+    parts: Mapping[str, Iterable[tuple[str, int, bool]]], digests: Collection[str]
+) -> list[list[Any]]:
+    """What PB204 takes from one file's fingerprints (display path -> (digest, line, holds
+    template syntax)): [display path, digest, line] of each of its paragraphs among
+    ``digests`` that holds no template syntax, sorted (``find_passages_touching``)."""
+    return sorted(
+        [shown, digest, line]
+        for shown, prints in parts.items()
+        for digest, line, has_syntax in prints
+        if digest in digests and not has_syntax
+    )
+
+
 def note_listing(directory: Path | str) -> None:
     """A directory the run listed."""
     if _RECORDER is not None:
@@ -200,10 +320,18 @@ def note_unrepeatable() -> None:
 def recording(args: list[str]) -> Iterator[Recorder | None]:
     """Record the run of ``args`` when a memo could answer it later; the ``Path`` probes are
     watched only inside this block."""
-    global _RECORDER
     if not is_memoizable(args):
         yield None
         return
+    with watching() as recorder:
+        yield recorder
+
+
+@contextmanager
+def watching() -> Iterator[Recorder]:
+    """Record what the code inside this block reads and looks at."""
+    global _RECORDER
+    outer = _RECORDER
     recorder = _RECORDER = Recorder()
     original: Callable[..., os.stat_result] = Path.stat
 
@@ -216,7 +344,7 @@ def recording(args: list[str]) -> Iterator[Recorder | None]:
         yield recorder
     finally:
         Path.stat = original  # type: ignore[method-assign]
-        _RECORDER = None
+        _RECORDER = outer
 
 
 def is_memoizable(args: list[str]) -> bool:
@@ -266,10 +394,13 @@ def _mtime(path: str) -> int | None:
         return None
 
 
-def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
-    """(every input is as recorded, some entry was hashed again and can be stamped)."""
+def is_still_valid(memo: dict[str, Any], changed: list[str] | None = None) -> tuple[bool, bool]:
+    """(every input is as recorded, some entry was hashed again and can be stamped). With
+    ``changed``, a file read only for PB204's fingerprints whose bytes changed is added there
+    instead (``passagememo.still_same`` decides)."""
     restamped = False
     now = time.time_ns()
+    fingerprinted = memo.get("passages", {}).get("files", {}) if changed is not None else {}
     for entries, unchanged in ((memo["files"], _same_bytes), (memo["dirs"], _same_listing)):
         for name, entry in entries.items():
             try:
@@ -280,7 +411,10 @@ def is_still_valid(memo: dict[str, Any]) -> tuple[bool, bool]:
             if current == entry[0] and not entry[2]:
                 continue
             if not unchanged(name, found, entry):
-                return False, False
+                if changed is None or name not in fingerprinted:
+                    return False, False
+                changed.append(name)
+                continue
             entry[0], entry[2] = current, is_racy(current, now)
             restamped = True
     return True, restamped
@@ -314,9 +448,16 @@ def _read_regular(name: str, found: os.stat_result) -> bytes | None:
         return None
 
 
-def replay(args: list[str]) -> int | None:
+# Whether a memo still answers although files its run read only for PB204 changed (the memo,
+# their names); ``passagememo.still_same``.
+Recheck = Callable[[dict[str, Any], list[str]], bool]
+
+
+def replay(args: list[str], recheck: Recheck | None = None) -> int | None:
     """Answer ``args`` from a memo: write what the recorded run wrote and return its exit
-    code; None when there is no valid memo (the run goes ahead)."""
+    code; None when there is no valid memo (the run goes ahead). With ``recheck``, a memo
+    whose only changed inputs are files read for PB204's fingerprints alone answers when
+    ``recheck`` says PB204 takes the same from them."""
     if not is_memoizable(args):
         return None
     from promptbudget.cache import read_memo, write_memo
@@ -325,9 +466,12 @@ def replay(args: list[str]) -> int | None:
     memo = read_memo(key)
     if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT:
         return None
+    changed: list[str] | None = [] if recheck is not None else None
     try:
-        valid, restamped = is_still_valid(memo)
-    except (KeyError, TypeError, ValueError, IndexError):
+        valid, restamped = is_still_valid(memo, changed)
+        if valid and changed and recheck is not None:
+            valid = restamped = recheck(memo, changed)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
     if not valid:
         return None
@@ -349,16 +493,32 @@ def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) ->
     from promptbudget.cache import write_memo
 
     cwd = os.getcwd()  # part of the key: paths are kept relative to it, memos stay small
-    inside = os.path.join(cwd, "")
-
-    def relative(name: str) -> str:  # os.path.relpath, without its cost for the common case
-        return name[len(inside) :] if name.startswith(inside) else os.path.relpath(name, cwd)
-
-    memo = {
+    memo: dict[str, Any] = {
         "format": MEMO_FORMAT,
         "code": code,
         "output": recorder.output,
-        "files": {relative(name): entry for name, entry in recorder.files.items()},
-        "dirs": {relative(name): entry for name, entry in recorder.dirs.items()},
+        "files": {relative(name, cwd): entry for name, entry in recorder.files.items()},
+        "dirs": {relative(name, cwd): entry for name, entry in recorder.dirs.items()},
     }
+    if recorder.passages is not None:
+        # [display path (None: the name itself), engine, projection, whether it was asked
+        # what it includes]
+        only = {}
+        for name, (shown, engine, kept) in recorder.fingerprinted.items():
+            if name in recorder.general or name not in recorder.files:
+                continue
+            if not recorder.includes_nothing.get(name, True):
+                continue
+            key = relative(name, cwd)
+            asked = name in recorder.includes_nothing
+            only[key] = [None if shown == key else shown, engine, kept, asked]
+        if only:
+            memo["passages"] = {**recorder.passages, "files": only}
     write_memo(memo_key(args), memo, store)
+
+
+def relative(name: str, cwd: str) -> str:
+    """An absolute ``name`` as a memo keeps it: relative to the working directory ``cwd``
+    (``os.path.relpath``, without its cost for the common case)."""
+    inside = os.path.join(cwd, "")
+    return name[len(inside) :] if name.startswith(inside) else os.path.relpath(name, cwd)

@@ -173,3 +173,26 @@ def test_a_pasted_passage_is_priced_across_every_workflow(run_cli: RunCli, tmp_p
     assert [w["name"] for w in run.json()["workflows"]] == ["support"]
     (message,) = [f["message"] for f in run.json()["findings"] if f["rule"] == "PB204"]
     assert "the copies cost $7.13 a month across support, escalate" in message
+
+
+def test_a_passage_is_reported_at_the_named_template_whatever_the_order(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """``check PATH`` on the copy whose path sorts last (what a pre-commit hook runs after
+    that file was edited) reports the passage there, naming the other copies; it reported
+    nothing, the finding being placed at the first copy, which the check did not name."""
+    case = yaml.safe_load((Path(__file__).parents[1] / "rules/cases/PB204.yaml").read_text())[0]
+    for name, text in case["files"].items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    whole = run_cli("check", "--format", "json", "--no-cache", cwd=tmp_path).json()
+    ((first, first_line, others),) = [
+        (f["path"], f["line"], f["message"]) for f in whole["findings"] if f["rule"] == "PB204"
+    ]
+    assert first == "prompts/answer.j2" and "is also in prompts/escalate.j2:" in others
+    for cache in ("--no-cache", None):
+        args = ["check", "prompts/escalate.j2", "--format", "json", *([cache] if cache else [])]
+        run = run_cli(*args, cwd=tmp_path)
+        (finding,) = [f for f in run.json()["findings"] if f["rule"] == "PB204"]
+        assert finding["path"] == "prompts/escalate.j2", finding
+        assert f"is also in prompts/answer.j2:{first_line}" in finding["message"], finding

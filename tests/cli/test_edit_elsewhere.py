@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+import promptbudget.cli
 from conftest import Run
 from promptbudget import cache
 from promptbudget.cache import CACHE_DIR_NAME
+from promptbudget.launcher import main as launch
 from promptbudget.project import Project
 
 RunCli = Callable[..., Run]
@@ -254,3 +256,49 @@ def test_files_known_by_their_stat_are_neither_read_nor_parsed(
     pasted.write_text("Nothing pasted here any more.\n", encoding="utf-8")
     data = same_as_uncached(run_cli, project, NAMED)
     assert not [f for f in data["findings"] if f["rule"] == "PB204"]
+
+
+@pytest.mark.usefixtures("run_cli")  # its environment: no colour, the test's date
+def test_the_run_memo_answers_an_edit_pb204_sees_no_change_in(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Through the console script: the templates in no workflow (t0040 to t0199) are read
+    only for PB204, the other workflows' templates also to learn they include nothing; an
+    edit to one that keeps what PB204 takes from it (and includes nothing) is answered by
+    the run memo (no full run), one that pastes the named file's passage into it or makes
+    it include the named file is not; each answer is what ``--no-cache`` gives."""
+    (project / NAMED).write_text(
+        f'{{% include "partials/tone.j2" %}}\n\n{POLICY}\n\nQ: {{{{ question }}}}\n', "utf-8"
+    )
+    full_runs: list[list[str]] = []
+    real = promptbudget.cli.main
+    monkeypatch.setattr(promptbudget.cli, "main", lambda args: full_runs.append(args) or real(args))
+    monkeypatch.chdir(project)
+
+    def launched(*args: str) -> str:
+        capsys.readouterr()
+        assert launch(["check", NAMED, "--format", "json", *args]) in (0, 1)
+        return capsys.readouterr().out
+
+    first = launched()
+    edited = project / "prompts/bulk/t0150.j2"
+    edited.write_text("Template 150, edited: {{ question }}.\n", encoding="utf-8")
+    assert launched() == first
+    assert len(full_runs) == 1
+    assert first == launched("--no-cache")
+    edited.write_text(f"Template 150.\n\n{POLICY}\n", encoding="utf-8")
+    pasted = launched()
+    assert len(full_runs) == 3
+    assert pasted != first and "t0150.j2:3" in pasted
+    assert pasted == launched("--no-cache")
+    step = project / "prompts/bulk/t0013.j2"  # step b of w006
+    step.write_text("Template 13, edited: {{ question }}.\n", encoding="utf-8")
+    assert launched() == pasted
+    assert len(full_runs) == 4
+    step.write_text('{% include "answer.j2" %}\nTemplate 13.\n', encoding="utf-8")
+    including = launched()
+    assert len(full_runs) == 5
+    assert '"w006"' in including and '"w006"' not in pasted
+    assert including == launched("--no-cache")

@@ -8,14 +8,16 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import promptbudget.cli
 from conftest import TODAY
-from promptbudget import runmemo
+from promptbudget import cache, runmemo
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.launcher import main as launch
+from promptbudget.templates import parse
 
 FILES = {
     "budgets.yaml": """\
@@ -41,11 +43,22 @@ FILES = {
         ---
         {% include "partials/tone.j2" %}
         Answer the question of {{ customer }}: {{ question }}
+
+        Read the whole thread before you answer. Quote the order number, the date of purchase
+        and the exact product name the customer used, then say what you will do next and by
+        when, in plain words, without promising a refund or a replacement that the returns
+        policy does not allow.
     """,
     "prompts/partials/tone.j2": "Be kind, concise and exact.\n",
     "prompts/other.j2": "Summarise {{ question }} in one line.\n",
     "prompts/spare.j2": "Be kind, concise and exact.\n",
 }
+
+
+# The 56-token paragraph of answer.j2 (PB204 reports a copy of it, from 50 tokens).
+POLICY = "\n".join(
+    line.strip() for line in FILES["prompts/answer.j2"].split("\n\n")[-1].splitlines()
+)
 
 
 class Launch:
@@ -160,8 +173,10 @@ def test_an_edited_template_of_the_same_size_and_time_is_seen(run: Launch) -> No
             lambda root: (root / "prompts/partials/tone.j2").write_text("Be brief.\n"), id="partial"
         ),
         pytest.param(
-            lambda root: (root / "prompts/other.j2").write_text("Be kind, concise and exact.\n"),
-            id="other",
+            lambda root: (root / "prompts/other.j2").write_text(
+                '{% include "answer.j2" %}\nSummarise {{ question }}.\n'
+            ),
+            id="another workflow's template now includes the named one",
         ),
         pytest.param(
             lambda root: (root / "budgets.yaml").write_text(
@@ -170,10 +185,8 @@ def test_an_edited_template_of_the_same_size_and_time_is_seen(run: Launch) -> No
             id="manifest",
         ),
         pytest.param(
-            lambda root: (root / "prompts/spare.j2").write_text(
-                "Answer the question of a customer in full.\n"
-            ),
-            id="template only PB204 reads",
+            lambda root: (root / "prompts/spare.j2").write_text(POLICY),
+            id="a passage pasted into a template only PB204 reads",
         ),
         pytest.param(
             lambda root: (root / "prompts/new.j2").write_text("Be kind, concise and exact.\n"),
@@ -199,7 +212,7 @@ def test_a_template_read_from_the_content_cache_is_still_an_input(run: Launch) -
     recompute(run, *ARGS)  # every other template's fingerprints come from the cache now
     age_project(run.root)
     answer(run, *ARGS)
-    (run.root / "prompts/spare.j2").write_text("Answer the question of a customer in full.\n")
+    (run.root / "prompts/spare.j2").write_text(POLICY)
     recompute(run, *ARGS)
 
 
@@ -303,3 +316,172 @@ def test_a_racy_entry_that_still_matches_is_stamped(
     assert runmemo.is_still_valid(memo) == (True, True)  # hashed again, now stamped
     assert recorder.files[str(path)][2] is False
     assert runmemo.is_still_valid(memo) == (True, False)
+
+
+# -- files read only for PB204's fingerprints (passagememo.py) --------------------------------
+
+SPARE = "prompts/spare.j2"
+
+
+def same_as_uncached(run: Launch, result: tuple[int, str, str], *args: str) -> None:
+    code, out, _ = run(*args, "--no-cache")
+    assert (result[0], result[1]) == (code, out)
+
+
+def test_an_edit_pb204_takes_nothing_from_is_answered_by_the_memo(run: Launch) -> None:
+    """spare.j2 is in no workflow and includes nothing: the run reads it only for PB204."""
+    first = run(*ARGS)
+    age_project(run.root)
+    spare = run.root / SPARE
+    spare.write_text("Answer the question of a customer in full.\n")  # another size
+    assert answer(run, *ARGS) == first
+    same_as_uncached(run, first, *ARGS)
+    spare.write_text("{# promptbudget: disable=PB204 #}\nRead the thread. Quote the order.\n")
+    assert answer(run, *ARGS) == first
+    same_as_uncached(run, first, *ARGS)
+    age_project(run.root)
+    assert answer(run, *ARGS) == first
+
+
+def test_a_passage_pasted_elsewhere_then_edited_around_then_removed(
+    run: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run(*ARGS)
+    assert "PB204" not in first[1]
+    age_project(run.root)
+    spare = run.root / SPARE
+    spare.write_text(f"Be kind.\n\n{POLICY}\n")
+    pasted = recompute(run, *ARGS)
+    assert "PB204" in pasted[1] and f"{SPARE}:3" in pasted[1]
+    age_project(run.root)
+    answer(run, *ARGS)
+    # edited around the copy, which keeps its line: parsed again, the memo still answers
+    spare.write_text(f"Be kind, always.\n\n{POLICY}\n\nSign with your first name.\n")
+    parsed: list[str] = []
+    real = parse.parse_file
+    monkeypatch.setattr(
+        parse, "parse_file", lambda path, *a, **k: parsed.append(path.name) or real(path, *a, **k)
+    )
+    assert answer(run, *ARGS) == pasted
+    assert parsed == ["spare.j2"]
+    monkeypatch.setattr(parse, "parse_file", real)
+    same_as_uncached(run, pasted, *ARGS)
+    spare.write_text(f"Be kind.\n\n\n{POLICY}\n")  # the copy one line lower: another finding
+    moved = recompute(run, *ARGS)
+    assert f"{SPARE}:4" in moved[1]
+    spare.write_text("Be kind.\n")
+    assert recompute(run, *ARGS)[1] == first[1]
+
+
+def test_a_short_shared_paragraph_is_no_passage(
+    run: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paragraph shorter in bytes than ``duplicate_min_tokens`` can never be a passage: a
+    template that holds one is not parsed again, whatever moves around it."""
+    (run.root / SPARE).write_text("Be kind, concise and exact.\n")
+    first = run(*ARGS)
+    age_project(run.root)
+    (run.root / SPARE).write_text("One more line.\n\nBe kind, concise and exact.\n")
+    parsed: list[Path] = []
+    real = parse.parse_file
+    monkeypatch.setattr(parse, "parse_file", lambda path, *a, **k: parsed.append(path))
+    assert answer(run, *ARGS) == first
+    assert parsed == []
+    monkeypatch.setattr(parse, "parse_file", real)
+    same_as_uncached(run, first, *ARGS)
+
+
+@pytest.mark.parametrize(
+    "including",
+    [
+        '{% include "answer.j2" %}',
+        '{%- from "answer.j2" import x -%}',
+        '{%+\n  extends "answer.j2" %}',
+        '{% import "partials/tone.j2" as tone %}',
+    ],
+)
+def test_another_workflows_template_is_asked_only_whether_it_includes_anything(
+    run: Launch, including: str
+) -> None:
+    """other.j2 is the template of a workflow the named file does not feed: the run asks it
+    what it includes (nothing) and PB204 reads it. An edit that keeps both is answered by
+    the memo; one that adds an include, an import or an extends (of any file) is not."""
+    first = run(*ARGS)
+    age_project(run.root)
+    other = run.root / "prompts/other.j2"
+    other.write_text("Summarise {{ question }} in two lines, {% if x %}or three{% endif %}.\n")
+    assert answer(run, *ARGS) == first
+    same_as_uncached(run, first, *ARGS)
+    other.write_text(f"{including}\nSummarise {{{{ question }}}}.\n")
+    recompute(run, *ARGS)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p["files"].update({SPARE: ["x"]}), id="short entry"),
+        pytest.param(lambda p: p["files"][SPARE].__setitem__(0, 7), id="display path"),
+        pytest.param(lambda p: p["files"][SPARE].__setitem__(2, "nonsense"), id="projection"),
+        pytest.param(lambda p: p.update(texts=5), id="texts"),
+        pytest.param(lambda p: p.update(root=None), id="root"),
+        pytest.param(lambda p: p.clear(), id="empty"),
+    ],
+)
+def test_a_damaged_passages_entry_is_a_miss(
+    run: Launch, monkeypatch: pytest.MonkeyPatch, damage: Callable[[dict[str, Any]], object]
+) -> None:
+    first = run(*ARGS)
+    age_project(run.root)
+    (memo_file,) = (p for p in (run.root / CACHE_DIR_NAME).iterdir() if p.name.startswith("run-"))
+    key = memo_file.name.removeprefix("run-").removesuffix(".blob")
+    monkeypatch.chdir(run.root)
+    memo = cache.read_memo(key)
+    assert memo["passages"]["files"][SPARE] == [None, None, [], False]  # shown as named
+    damage(memo["passages"])
+    cache.write_memo(key, memo)  # signed with the cache's key: only its content is wrong
+    (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
+    assert recompute(run, *ARGS)[1] == first[1]
+
+
+def test_a_template_also_reached_through_a_symlink_is_an_input_like_any_other(
+    run: Launch,
+) -> None:
+    """A symlink's real path is not the path walked: what it points to is read like any
+    other input, so an edit to it runs the command again."""
+    (run.root / "prompts/alias.j2").symlink_to("spare.j2")
+    first = run(*ARGS)
+    age_project(run.root)
+    (run.root / SPARE).write_text("Answer the question of a customer in full.\n")
+    assert recompute(run, *ARGS)[1] == first[1]
+
+
+def test_another_workflows_dotprompt_template_is_asked_for_its_partials(run: Launch) -> None:
+    manifest = run.root / "budgets.yaml"
+    manifest.write_text(
+        manifest.read_text()
+        + "  cards:\n    steps:\n      - {name: card, prompt: card.prompt, output_tokens: 50}\n"
+    )
+    card = run.root / "prompts/card.prompt"
+    card.write_text("---\nmodel: gpt-4.1-mini\n---\nWrite a card for {{name}}.\n")
+    (run.root / "prompts/_header.prompt").write_text("Dear {{name}},\n")
+    first = run(*ARGS)
+    age_project(run.root)
+    card.write_text("---\nmodel: gpt-4.1-mini\n---\nWrite a short card for {{name}}.\n")
+    assert answer(run, *ARGS) == first
+    same_as_uncached(run, first, *ARGS)
+    card.write_text("---\nmodel: gpt-4.1-mini\n---\n{{> header}}\nWrite a card.\n")
+    recompute(run, *ARGS)
+
+
+def test_a_workflows_template_that_is_a_symlink_stays_an_input(run: Launch) -> None:
+    """other.j2, a step's template, is a symlink to real/other.j2: the file it points to is
+    asked what it includes through the symlink, so an edit to it runs the command again."""
+    (run.root / "prompts/real").mkdir()
+    (run.root / "prompts/real/other.j2").write_text("Summarise {{ question }}.\n")
+    (run.root / "prompts/other.j2").unlink()
+    (run.root / "prompts/other.j2").symlink_to("real/other.j2")
+    first = run(*ARGS)
+    age_project(run.root)
+    assert answer(run, *ARGS) == first
+    (run.root / "prompts/real/other.j2").write_text('{% include "answer.j2" %}\n')
+    assert "other" in recompute(run, *ARGS)[1]

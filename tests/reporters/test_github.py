@@ -192,7 +192,10 @@ def test_cli_format_github_annotates_over_budget_project(run_cli: Callable[..., 
         "::error file=budgets.yaml,line=67,title=PB106 cost-per-request-over-budget::"
         "workflow 'support-reply' costs $"
     )
-    assert pb106.endswith("per request at the p95, over max_cost_per_request $0.015 (193%25 over)")
+    assert pb106.endswith(
+        "per request at the p95, over max_cost_per_request $0.015 (193%25 over; 95%25 band "
+        "$0.0433-$0.0451 from 1,000 samples)"
+    )
     assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines[:-1])
     assert lines[-1] == "promptbudget check: 4 error(s), 4 warning(s), 1 info"
 

@@ -26,11 +26,11 @@ from promptbudget.montecarlo import (
     VARIABLES,
     LaneTerms,
     _decode_sampled,
-    _percentile,
     _run_numpy,
     _run_python,
     run_samples,
 )
+from promptbudget.quantiles import percentile as _percentile
 
 
 def integrated_mean(p50: int, p95: int, cap: int | None) -> float:
@@ -225,6 +225,14 @@ def test_both_engines_agree_on_certain_and_unrolled_lanes() -> None:
 def test_a_cache_entry_in_another_format_reads_as_a_miss() -> None:
     entry = {"rows": [], "p50": 0.001, "p95": 0.002}  # what the first format stored
     assert _decode_sampled(entry, frozenset()) is None
-    assert _decode_sampled({**entry, "format": CACHE_FORMAT}, frozenset()) == ({}, 0.001, 0.002)
-    unrolled = {**entry, "format": CACHE_FORMAT, "rows": [[0, False, [1] * VARIABLES]]}
+    # format 2 stored no bands: read as format 3 without them, it is a miss, not a band
+    assert _decode_sampled({**entry, "format": 2}, frozenset()) is None
+    assert _decode_sampled({**entry, "format": CACHE_FORMAT}, frozenset()) is None
+    bands = {"p50_band": [0.0009, 0.0011], "p95_band": [0.0018, 0.0023]}
+    current = {**entry, **bands, "format": CACHE_FORMAT}
+    summary = (0.001, 0.002, (0.0009, 0.0011), (0.0018, 0.0023))
+    assert _decode_sampled(current, frozenset()) == ({}, summary)
+    inverted = {**current, "p95_band": [0.0023, 0.0018]}
+    assert _decode_sampled(inverted, frozenset()) is None
+    unrolled = {**current, "rows": [[0, False, [1] * VARIABLES]]}
     assert _decode_sampled(unrolled, frozenset()) is None  # lane 0 is not an unrolled lane

@@ -145,8 +145,10 @@ def test_latency_is_the_same_under_both_cost_engines(
     monkeypatch.setattr(montecarlo, "NUMPY_MIN_DRAWS", 0)
     monkeypatch.setattr(latencyrun, "NUMPY_MIN_DRAWS", 0)
     vectorised = _estimate(run_cli, root, "--no-cache")
-    assert python["latency"] == vectorised["latency"]
-    assert python["cost_per_request_p95_usd"] == vectorised["cost_per_request_p95_usd"]
+    assert python["latency"] == vectorised["latency"]  # the p50/p95 bands too
+    assert python["latency"]["p95_ms_band"] is not None
+    for key in ("cost_per_request_p95_usd", "cost_per_request_p95_usd_band"):
+        assert python[key] == vectorised[key]
 
 
 def test_latency_headroom_in_junit_and_sarif(run_cli: Callable[..., Run]) -> None:
@@ -155,6 +157,6 @@ def test_latency_headroom_in_junit_and_sarif(run_cli: Callable[..., Run]) -> Non
     junit = run_cli("check", "--format", "junit", cwd=EXAMPLES).stdout
     rows = [line for line in junit.splitlines() if "limit:max_latency_ms:" in line]
     assert len(rows) == 2  # p50 and p95 of support-reply
-    assert all(" ms of " in row and "ms ms" not in row for row in rows), rows
+    assert all(" ms ±" in row and "% of " in row and "ms ms" not in row for row in rows), rows
     sarif = json.loads(run_cli("check", "--format", "sarif", cwd=EXAMPLES).stdout)
     assert "max_latency_ms" in json.dumps(sarif)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptbudget.compression.passages import find_passages_touching, selected_digests
+from promptbudget.compression.passages import find_passages_touching, selected_paragraphs
 from promptbudget.evaluation import check_templates, lint, lock_entries, passage_fingerprints
 from promptbudget.headroom import budget_checks, recounted, template_checks
 from promptbudget.includes import name_largest_includes
@@ -12,6 +12,7 @@ from promptbudget.pricing.resolve import DEFAULT_TOKENIZER
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RULES, RuleContext
+from promptbudget.runmemo import note_passages
 from promptbudget.selection import fail_on, filter_findings
 from promptbudget.tokenizers import get_tokenizer
 
@@ -37,7 +38,9 @@ def run(options: Options) -> Report:
     if selection is None:
         passages = tuple(evaluated.index.passages(tokenizer, settings.duplicate_min_tokens))
     else:  # the passages in the named templates, found in every template's fingerprints
-        others = passage_fingerprints(project, selected_digests(bodies))
+        paragraphs = selected_paragraphs(bodies)
+        note_passages(project.root, paragraphs, settings.duplicate_min_tokens)
+        others = passage_fingerprints(project, frozenset(paragraphs))
         passages = tuple(
             find_passages_touching(bodies, others, tokenizer, settings.duplicate_min_tokens)
         )

@@ -6,9 +6,15 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from promptbudget.compression.protect import ROLE_LINE
+from promptbudget.compression.rewrite import split_head
+from promptbudget.templates.source import TemplateFormat, detect_format
 from promptbudget.tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from promptbudget.templates.meta import ParsedTemplate
 
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 # A role marker or a heading ends a paragraph and is not part of the next one.
@@ -100,19 +106,43 @@ def fingerprints(body: str, first_line: int) -> list[Fingerprint]:
     ]
 
 
+def passage_body(parsed: ParsedTemplate) -> tuple[str, str] | None:
+    """(head, body) of a template the compression passes work on: readable prompt text,
+    compressed (and reported) once per file; None for the others."""
+    if not parsed.is_readable or parsed.text_problem or parsed.format is TemplateFormat.TEXT:
+        return None
+    if detect_format(parsed.path) is TemplateFormat.TEXT:
+        return None  # a template inside YAML or JSON: compress never rewrites those
+    if parsed.variant is not None and not parsed.variant.startswith("1 of "):
+        return None  # a multi-prompt file is compressed (and reported) once
+    return split_head(parsed.text, parsed.format)
+
+
+def passage_parts(variants: list[ParsedTemplate]) -> dict[str, list[Fingerprint]]:
+    """The fingerprints of one file's templates (``variants_of``), by display path: what
+    PB204 compares of a file that is not checked itself."""
+    parts = {}
+    for part in variants:
+        split = passage_body(part)
+        if split is not None:
+            head, body = split
+            parts[part.display_path] = fingerprints(body, head.count("\n") + 1)
+    return parts
+
+
 def paragraph_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def selected_digests(selected: Mapping[str, tuple[str, int]]) -> frozenset[str]:
-    """The digests of the paragraphs ``find_passages_touching`` looks for in other templates:
-    the selected bodies' paragraphs without template syntax."""
-    return frozenset(
-        paragraph_digest(text)
+def selected_paragraphs(selected: Mapping[str, tuple[str, int]]) -> dict[str, str]:
+    """The paragraphs ``find_passages_touching`` looks for in other templates, by digest: the
+    selected bodies' paragraphs without template syntax."""
+    return {
+        paragraph_digest(text): text
         for body, first_line in selected.values()
         for text, _ in _paragraphs(body, first_line)
         if not _TEMPLATE.search(text)
-    )
+    }
 
 
 def find_passages_touching(
@@ -146,7 +176,10 @@ def find_passages_touching(
         text = texts[digest]
         tokens = tokenizer.count(text)
         if tokens >= min_tokens:
-            passages.append(Passage(text, tokens, tuple(sorted(places))))
+            # the named templates' copies first: the finding is reported where the check
+            # looked (a finding at another file is not one ``check PATH`` shows)
+            ordered = sorted(places, key=lambda place: (place[0] not in selected, place))
+            passages.append(Passage(text, tokens, tuple(ordered)))
     return sorted(passages, key=lambda p: (-p.tokens, p.locations))
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.headroom import LimitCheck
+from promptbudget.headroom import LimitCheck, band_footnote
 from promptbudget.reporters.headroom_text import limits_table
 from promptbudget.units import format_tokens, format_usd, quantize
 
@@ -120,4 +120,7 @@ def print_limits(
         lambda: limits_table(checks, stacked=True, bar=False),
     ]
     show(fitted(console, layouts))
+    footnote = band_footnote(checks)
+    if footnote is not None:
+        console.print(Text(footnote, style="dim"))
     console.print()

@@ -16,7 +16,7 @@ from promptbudget.estimates import (
     time_of_day_splits,
     unmodelled_pricing,
 )
-from promptbudget.findings import Finding, Severity
+from promptbudget.findings import Finding, Number, Severity
 from promptbudget.headroom import LimitCheck, used_json, what_if
 from promptbudget.lane import Lane, call_cost, is_long_context, iter_calls
 from promptbudget.latency import LatencyStats, StepLatency, WorkflowLatency
@@ -95,7 +95,9 @@ def render_json(report: Report, settings: ReportSettings) -> str:
                 "key": pair.after.key,
                 "statistic": pair.after.statistic,
                 "baseline": _number(pair.before.measured) if pair.before else None,
+                "baseline_band": _band(pair.before.band) if pair.before else None,
                 "what_if": _number(pair.after.measured),
+                "what_if_band": _band(pair.after.band),
                 "limit": _number(pair.after.limit),
                 "unit": pair.after.unit,
                 "used_pct": used_json(pair.after),
@@ -242,6 +244,15 @@ def finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _band(band: tuple[Number, Number] | None) -> list[int | float | None] | None:
+    """A sampled percentile's 95% band as ``[low, high]``; null when exact."""
+    return None if band is None else [_number(band[0]), _number(band[1])]
+
+
+def _usd_band(band: tuple[Decimal, Decimal] | None) -> list[float | None] | None:
+    return None if band is None else [usd_number(band[0]), usd_number(band[1])]
+
+
 def limit_json(check: LimitCheck) -> dict[str, Any]:
     """One limit: what it is on, what was measured, the share used and the status."""
     return {
@@ -249,6 +260,8 @@ def limit_json(check: LimitCheck) -> dict[str, Any]:
         "statistic": check.statistic,
         "counted_with": check.counted_with,
         "measured": _number(check.measured),
+        "measured_band": _band(check.band),
+        "within_sampling_error": check.within_band,
         "limit": _number(check.limit),
         "unit": check.unit,
         "used_pct": used_json(check),
@@ -367,10 +380,14 @@ def workflow_json(workflow: WorkflowEstimate, limits: Sequence[LimitCheck] = ())
         "complete": workflow.is_complete,
         "cost_per_request_usd": usd_number(workflow.cost.mean),
         "cost_per_request_p50_usd": usd_number(workflow.cost.p50),
+        "cost_per_request_p50_usd_band": _usd_band(workflow.cost.p50_band),
         "cost_per_request_p95_usd": usd_number(workflow.cost.p95),
+        "cost_per_request_p95_usd_band": _usd_band(workflow.cost.p95_band),
         "cost_per_outcome_usd": usd_number(outcome.mean),
         "cost_per_outcome_p50_usd": usd_number(outcome.p50),
+        "cost_per_outcome_p50_usd_band": _usd_band(outcome.p50_band),
         "cost_per_outcome_p95_usd": usd_number(outcome.p95),
+        "cost_per_outcome_p95_usd_band": _usd_band(outcome.p95_band),
         "monthly_spend_usd": usd_number(workflow.monthly_spend_usd),
         "requests_per_month": _plain(workflow.workflow.requests_per_month),
         "success_rate": _plain(workflow.workflow.success_rate),
@@ -426,10 +443,26 @@ def _ms(value: float) -> int | float:
     return int(number) if number == int(number) else number
 
 
+def _ms_band(band: tuple[float, float] | None) -> list[int | float] | None:
+    return None if band is None else [_ms(band[0]), _ms(band[1])]
+
+
 def _stats_json(stats: LatencyStats | None) -> dict[str, Any]:
     if stats is None:
-        return {"mean_ms": None, "p50_ms": None, "p95_ms": None}
-    return {"mean_ms": _ms(stats.mean), "p50_ms": _ms(stats.p50), "p95_ms": _ms(stats.p95)}
+        return {
+            "mean_ms": None,
+            "p50_ms": None,
+            "p50_ms_band": None,
+            "p95_ms": None,
+            "p95_ms_band": None,
+        }
+    return {
+        "mean_ms": _ms(stats.mean),
+        "p50_ms": _ms(stats.p50),
+        "p50_ms_band": _ms_band(stats.p50_band),
+        "p95_ms": _ms(stats.p95),
+        "p95_ms_band": _ms_band(stats.p95_band),
+    }
 
 
 def step_latency_json(latency: StepLatency | None) -> dict[str, Any] | None:

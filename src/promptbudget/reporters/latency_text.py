@@ -9,7 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from promptbudget.estimates import WorkflowEstimate
+from promptbudget.headroom import format_spread
 from promptbudget.latency import PART_LABELS, PARTS, LatencyStats
+from promptbudget.manifest.model import Statistic
 from promptbudget.units import format_ms, format_usd
 
 
@@ -78,9 +80,15 @@ def _share(part: float, total: float) -> str:
 
 
 def _stat(stats: LatencyStats | None, name: str) -> str:
+    """``428 ms``; a sampled percentile with its 95% band, ``428 ms ±5%``."""
     if stats is None:
         return "-"
-    return format_ms(stats.get("p50" if name == "p50" else "p95"))
+    statistic: Statistic = "p50" if name == "p50" else "p95"
+    value, band = stats.get(statistic), stats.band(statistic)
+    if band is None:
+        return format_ms(value)
+    spread = format_spread(Decimal(repr(value)), (Decimal(repr(band[0])), Decimal(repr(band[1]))))
+    return f"{format_ms(value)} {spread}"
 
 
 def seconds_table(workflow: WorkflowEstimate) -> Table:

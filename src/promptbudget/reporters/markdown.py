@@ -132,7 +132,7 @@ def workflows_table(report: Report, workflows: tuple[WorkflowEstimate, ...]) -> 
 def limits_table(report: Report, settings: ReportSettings) -> list[str]:
     """Every limit with what was measured, the limit and the share used; over budget first
     in its cell (❌), passing entries too."""
-    from promptbudget.headroom import format_limit, format_measured, format_used
+    from promptbudget.headroom import band_footnote, format_limit, format_measured, format_used
 
     lines = [
         _row(["budget", "limit on", "measured", "limit", "used", ""]),
@@ -165,6 +165,9 @@ def limits_table(report: Report, settings: ReportSettings) -> list[str]:
                 ]
             )
         )
+    footnote = band_footnote(report.limits)
+    if footnote is not None:
+        lines += ["", f"<sub>{md_text(footnote)}</sub>"]
     return lines
 
 

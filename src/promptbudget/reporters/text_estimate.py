@@ -15,7 +15,13 @@ from promptbudget.estimates import (
     time_of_day_splits,
     unmodelled_pricing,
 )
-from promptbudget.headroom import WhatIf, what_if
+from promptbudget.headroom import (
+    WhatIf,
+    band_footnote,
+    format_spread,
+    spread_footnote,
+    what_if,
+)
 from promptbudget.report import Report
 from promptbudget.reporters.latency_text import (
     latency_notes,
@@ -83,6 +89,10 @@ def print_estimates(console: Console, report: Report) -> None:
 
             console.print()
             print_table(console, what_if_table(mine))
+            checks = [p.after for p in mine] + [p.before for p in mine if p.before is not None]
+            footnote = band_footnote(checks)
+            if footnote is not None:
+                console.print(Text(footnote, style="dim"))
         if report.why:
             _print_why(console, workflow)
         console.print()
@@ -150,8 +160,11 @@ def _print_estimate(
             table.add_row(name, _usd(before), _usd(after), _delta(before, after))
     else:
         table.add_column("", justify="right")
+        spreads = _spreads(workflow)
+        if spreads:
+            table.add_column("", justify="left")
         for name, amount in _metrics(workflow):
-            table.add_row(name, _usd(amount))
+            table.add_row(name, _usd(amount), *([spreads.get(name, "")] if spreads else []))
     if baseline is not None:  # baseline, what-if, delta: the order of the columns
         table.add_row(
             "calls per request",
@@ -171,8 +184,10 @@ def _print_estimate(
                 )
         else:
             for name, value in latency_rows(workflow):
-                table.add_row(name, ms_cell(value))
+                table.add_row(name, ms_cell(value), *([spreads.get(name, "")] if spreads else []))
     print_table(console, table)
+    if baseline is None and spreads:
+        console.print(Text(spread_footnote(workflow.samples), style="dim"))
     if shows_latency(workflow):
         for note in latency_notes(workflow):
             console.print(note)
@@ -194,6 +209,23 @@ def _print_estimate(
                 else "never cheaper than sending every call to the escalation model"
             )
             console.print(Text(f"step {step.name}: the cascade is {verdict}", style="dim"))
+
+
+def _spreads(workflow: WorkflowEstimate) -> dict[str, str]:
+    """``±2%`` by row label, for the sampled percentiles (cost and latency) of an estimate."""
+    spreads = {}
+    for statistic in ("p50", "p95"):
+        band = workflow.cost.band(statistic)
+        if band is not None:
+            value = workflow.cost.get(statistic)
+            spreads[f"cost per request ({statistic})"] = format_spread(value, band)
+        stats = workflow.latency.stats if workflow.latency is not None else None
+        ms_band = stats.band(statistic) if stats is not None else None
+        if stats is not None and ms_band is not None:
+            value_ms = Decimal(repr(stats.get(statistic)))
+            shown = format_spread(value_ms, (Decimal(repr(ms_band[0])), Decimal(repr(ms_band[1]))))
+            spreads[f"latency per request ({statistic})"] = shown
+    return spreads
 
 
 def _count_delta(before: Decimal, after: Decimal) -> str:
@@ -269,7 +301,9 @@ def _print_why(console: Console, workflow: WorkflowEstimate) -> None:
         console.print()
         console.print(Text("where the seconds go (milliseconds per request)", style="bold"))
         print_table(console, seconds_table(workflow))
-        console.print(Text(SECONDS_NOTE, style="dim"))
+        sampled = workflow.latency is not None and workflow.latency.samples > 1
+        note = SECONDS_NOTE + ("; ±: 95% band of a sampled percentile" if sampled else "")
+        console.print(Text(note, style="dim"))
     for split in time_of_day_splits(workflow):
         console.print(Text(time_of_day_line(split)))
     console.print(

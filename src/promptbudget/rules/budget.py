@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from promptbudget.estimates import StepEstimate, WorkflowEstimate
 from promptbudget.findings import Finding, Severity
+from promptbudget.headroom import LimitCheck, sampling_note
 from promptbudget.lane import Lane
 from promptbudget.manifest.model import DAYS_PER_MONTH, typical
 from promptbudget.rules.base import Rule, RuleContext, TemplateResult, plural, rule
@@ -272,13 +273,18 @@ def _money_finding(
     what: str,
     measured: Decimal,
     limit: Decimal,
+    band: tuple[Decimal, Decimal] | None = None,
 ) -> Finding:
     limit_text = format_usd(limit, exact=True)
     measured_text = format_usd_apart(measured, limit)
-    share = ""
+    notes = []
     if limit:
         over = (measured - limit) / limit * 100
-        share = f" ({over:.0f}% over)" if over >= 1 else f" ({over.normalize():.2g}% over)"
+        notes.append(f"{over:.0f}% over" if over >= 1 else f"{over.normalize():.2g}% over")
+    if band is not None:  # a sampled percentile: how precise it is
+        check = LimitCheck("workflow", key, limit, measured, band=band, samples=workflow.samples)
+        notes.append(sampling_note(check))
+    share = f" ({'; '.join(notes)})" if notes else ""
     partial = "" if workflow.is_complete else " (at least: a step's model is unknown)"
     return self.finding(
         severity,
@@ -306,6 +312,9 @@ def cost_per_request_over_budget(
     Why: the cost of a request is what every user interaction costs you: the sum over its
     steps of every model call (turns x (1 + tool calls)), each priced with the model's rates,
     the long-context tier applied to the whole call when its prompt is above the threshold.
+    The mean is exact; a limit on the p50 or p95 (``{p95: $0.015}``) is judged on the
+    Monte Carlo run's percentile, and the message gives its 95% band and, when the limit
+    lies inside it, says the verdict is within sampling error.
 
     Fails:
         limits: {max_cost_per_request: $0.002}   # the workflow costs $0.0031
@@ -328,6 +337,7 @@ def cost_per_request_over_budget(
                 _per("request", limit.statistic),
                 measured,
                 limit.amount,
+                workflow.cost.band(limit.statistic),
             )
     yield from step_limit_findings(self, ctx, severity, "max_cost_per_request")
 
@@ -418,6 +428,7 @@ def cost_per_outcome_over_budget(
                 _per("successful outcome", limit.statistic),
                 measured,
                 limit.amount,
+                workflow.outcome.band(limit.statistic),
             )
 
 

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Severity
-from promptbudget.headroom import LimitCheck, limit_statistic, step_checks, workflow_checks
+from promptbudget.headroom import (
+    LimitCheck,
+    limit_statistic,
+    sampling_note,
+    step_checks,
+    workflow_checks,
+)
 from promptbudget.rules.base import Rule, RuleContext, rule
 from promptbudget.units import format_ms
 
@@ -58,7 +64,9 @@ def latency_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
     Latency is simulated in the same run as cost from each model's speed (time to first token
     + output tokens / output tokens per second), the steps' tool and retrieval times, and
     every escalation, retry and semantic-cache hit drawn per request; a bare number limits
-    the p95. ``replay`` judges observed latency against the same limit.
+    the p95. The message gives the simulated percentile's 95% band (and says when the limit
+    lies inside it: within sampling error). ``replay`` judges observed latency against the
+    same limit.
 
     Fails:
         limits: {max_latency_ms: 6000}   # p95 is 9,500 ms: 15% of requests escalate to
@@ -74,7 +82,9 @@ def latency_over_budget(self: Rule, ctx: RuleContext, severity: Severity) -> Ite
             assert check.measured is not None
             statistic = check.statistic or "p95"
             over = (check.measured - check.limit) / check.limit * 100 if check.limit else 0
-            share = f" ({over:.0f}% over)" if over >= 1 else f" ({over:.2g}% over)"
+            note = sampling_note(check)  # a sampled percentile: how precise it is
+            share = f"{over:.0f}% over" if over >= 1 else f"{over:.2g}% over"
+            share = f" ({share}; {note})" if note else f" ({share})"
             slowest = _slowest(workflow, statistic) if check.level == "workflow" else ""
             measured = format_ms(float(check.measured), other=float(check.limit))
             yield self.finding(

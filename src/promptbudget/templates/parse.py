@@ -37,7 +37,12 @@ from promptbudget.templates.meta import (
     positive_int,
     tool_names,
 )
-from promptbudget.templates.source import PromptText, TemplateFormat
+from promptbudget.templates.source import (
+    PromptText,
+    TemplateFormat,
+    detect_format,
+    read_prompt_text,
+)
 from promptbudget.tools import Tool, ToolError, parse_tools
 
 _YAML_KEY_LINE = re.compile(r"^[A-Za-z_][\w.-]*\s*:")
@@ -106,6 +111,15 @@ def parse_template(
     ``promptfooconfig.yaml``) are looked for and read only inside it. A template nested
     beyond ``depth.py``'s limits is PB001 and is never handed to a recursive parser."""
     return _bound_nesting(_parse_with_engine(path, display, fmt, read, root, engine))
+
+
+def parse_file(
+    path: Path, display: str, *, root: Path | None, engine: str | None
+) -> ParsedTemplate:
+    """Read the template file ``path`` (with ``root``, only when its real path is inside it)
+    and parse it (``parse_template``)."""
+    read = read_prompt_text(path, root=root)
+    return parse_template(path, display, detect_format(path), read, root=root, engine=engine)
 
 
 def _bound_nesting(parsed: ParsedTemplate) -> ParsedTemplate:
