@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -361,4 +362,12 @@ def test_passages_from_fingerprints_are_the_passages_touching_the_selection() ->
         touching = find_passages_touching(
             {path: bodies[path] for path in selected}, prints, tokenizer, 20
         )
-        assert touching == [p for p in everything if set(p.paths) & set(selected)]
+        expected = [p for p in everything if set(p.paths) & set(selected)]
+
+        def unordered(passages: list[Any]) -> list[Any]:
+            return sorted((p.text, p.tokens, sorted(p.locations)) for p in passages)
+
+        assert unordered(touching) == unordered(expected)
+        for passage in touching:  # the named copies first: where check PATH reports it
+            named = [path in selected for path, _ in passage.locations]
+            assert named == sorted(named, reverse=True), passage.locations
