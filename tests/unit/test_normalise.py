@@ -1,4 +1,4 @@
-"""Whitespace normalised by ``str.split`` (the duplicates pass, PB204's paragraphs) is what
+"""Whitespace normalised by ``str.split`` (the duplicates pass) is what
 the regex ``\\s+`` gave, and the report escaper's per-class field list is ``dataclasses``'."""
 
 from __future__ import annotations

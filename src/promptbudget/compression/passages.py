@@ -16,6 +16,7 @@ from promptbudget.tokenizers import Tokenizer
 if TYPE_CHECKING:
     from promptbudget.templates.meta import ParsedTemplate
 
+_SPACES = re.compile(r"\s+")
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 # A role marker or a heading ends a paragraph and is not part of the next one.
 _BOUNDARY = re.compile(ROLE_LINE + r"|^[ \t]*#{1,6}[ \t]+\S")
@@ -190,15 +191,15 @@ def _paragraphs(body: str, first_line: int) -> list[tuple[str, int]]:
     for offset, line in enumerate(body.split("\n")):
         if _BOUNDARY.match(line):
             if block:
-                found.append((" ".join(" ".join(block).split()), start))
+                found.append((_SPACES.sub(" ", " ".join(block)).strip(), start))
                 block = []
         elif line.strip():
             if not block:
                 start = first_line + offset
             block.append(line)
         elif block:
-            found.append((" ".join(" ".join(block).split()), start))
+            found.append((_SPACES.sub(" ", " ".join(block)).strip(), start))
             block = []
     if block:
-        found.append((" ".join(" ".join(block).split()), start))
+        found.append((_SPACES.sub(" ", " ".join(block)).strip(), start))
     return found
