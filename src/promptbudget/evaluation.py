@@ -8,13 +8,24 @@ reaches back to a command.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptbudget.cache import Store, active_store, file_keep, file_lookup
-from promptbudget.compression import SAFE_PASSES, CompressionResult, PassOptions, compress_text
-from promptbudget.compression.passages import Fingerprint, passage_body, passage_parts
+from promptbudget.compression import (
+    SAFE_PASSES,
+    CompressionResult,
+    PassOptions,
+    compress_text,
+    first_change_kept,
+)
+from promptbudget.compression.passages import (
+    Fingerprint,
+    PassageIndex,
+    passage_body,
+    passage_parts,
+)
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
 from promptbudget.findings import Finding, Severity
@@ -227,8 +238,11 @@ def _file_fingerprints(
         if entry is not None and entry.digest is not None and cached is not None:
             note_digest(file.resolved, entry.digest, entry.found)
             return cached
+    loaded = Path(file.resolved) in project.templates
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
+    if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
+        project.release(file.path)
     if store is not None and entry is not None:
         file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return parts
@@ -282,27 +296,91 @@ def _cached_fingerprints(
     return decoded
 
 
-def compress_templates(
-    results: list[TemplateResult], settings: CompressionSettings
-) -> tuple[dict[str, CompressionResult], dict[str, tuple[str, int]]]:
-    """What the safe passes save on each readable template (PB205), and each template's
-    body with the line it starts on (PB204)."""
-    compressions: dict[str, CompressionResult] = {}
-    bodies: dict[str, tuple[str, int]] = {}
+@dataclass
+class TemplateRun:
+    """Every template of a ``check``, evaluated one file at a time: each rendered, counted
+    and compressed, then kept only as the rules and the report read it (``settled``)."""
+
+    results: list[TemplateResult] = field(default_factory=list)
+    # What the safe passes save on each readable template (PB205); its texts cut after the
+    # first changed line (``first_change_kept``: all the rule reads of them)
+    compressions: dict[str, CompressionResult] = field(default_factory=dict)
+    # Each compressed template's body and the line it starts on (``check PATH``: PB204 looks
+    # for the named templates' paragraphs in the others' fingerprints)
+    bodies: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # The paragraphs of every body (a full check: PB204 over the whole project)
+    index: PassageIndex = field(default_factory=PassageIndex)
+
+
+def check_templates(
+    project: Project,
+    settings: CompressionSettings,
+    *,
+    only: frozenset[str] | None = None,
+    keep_text: bool = False,
+    keep_messages: Callable[[TemplateResult], bool] = lambda _result: False,
+) -> TemplateRun:
+    """``project_templates`` with what the safe passes save on each readable template and its
+    paragraphs for PB204; with ``only`` (``check PATH``), the bodies instead of the paragraphs.
+    A file is released once done (``Project.release``) and its results ``settled``, keeping
+    the template text with ``keep_text`` (the lock reads it) and the rendered messages where
+    ``keep_messages`` says (``templates:`` limits recount them)."""
+    manifest = project.manifest
+    assert manifest is not None
+    used = _step_inputs(project)
+    run = TemplateRun()
     options = PassOptions(keep_examples=settings.keep_examples)
-    for result in track(results, "compressing templates"):
-        parsed = result.parsed
-        split = passage_body(parsed)
-        if split is None:
-            continue
-        head, body = split
-        bodies[parsed.display_path] = (body, head.count("\n") + 1)
-        tokenizer = get_tokenizer(result.count.tokenizer)
-        compressed = compress_text(body, SAFE_PASSES, tokenizer, options)
-        compressions[parsed.display_path] = replace(
-            compressed, original=parsed.text, text=head + compressed.text
-        )
-    return compressions, bodies
+    manifest_names = frozenset(manifest.variables)
+    paths = [file.path for file in template_files(project) if only is None or file.shown in only]
+    for path in track(paths, "rendering, counting and compressing templates"):
+        parsed = project.load(path, confine_to=project.root)
+        resolved = path.resolve()
+        for part in variants_of(parsed):
+            result = evaluate_template(
+                project,
+                part,
+                parsed.meta.model or manifest.default_model,
+                manifest_variables=manifest_names | frozenset(used.get(resolved, ())),
+                in_workflow=resolved in used,
+            )
+            _compress(result, options, run, bodies=only is not None)
+            run.results.append(settled(result, keep_text, keep_messages(result)))
+        if resolved not in used:  # the workflows' templates are rendered again for each lane
+            project.release(path)
+    return run
+
+
+def _compress(
+    result: TemplateResult, options: PassOptions, run: TemplateRun, *, bodies: bool
+) -> None:
+    parsed = result.parsed
+    split = passage_body(parsed)
+    if split is None or parsed.display_path in run.compressions:
+        return
+    head, body = split
+    first_line = head.count("\n") + 1
+    if bodies:
+        run.bodies[parsed.display_path] = (body, first_line)
+    else:
+        run.index.add(parsed.display_path, body, first_line)
+    tokenizer = get_tokenizer(result.count.tokenizer)
+    compressed = compress_text(body, SAFE_PASSES, tokenizer, options)
+    original, text = first_change_kept(parsed.text, head + compressed.text)
+    run.compressions[parsed.display_path] = replace(compressed, original=original, text=text)
+
+
+def settled(
+    result: TemplateResult, keep_text: bool = False, keep_messages: bool = False
+) -> TemplateResult:
+    """``result`` as a run keeps it once counted (and compressed): without the rendered
+    messages and the template's text (unless asked to keep them), which were most of a
+    large run's memory; everything else the rules and reports read is kept."""
+    parsed, rendered = result.parsed, result.rendered
+    if not keep_text:
+        parsed = replace(parsed, text="", body="", variants=())
+    if not keep_messages:
+        rendered = replace(rendered, messages=())
+    return replace(result, parsed=parsed, rendered=rendered)
 
 
 def lock_entries(

@@ -353,6 +353,19 @@ def _tokens_with(
     return prompt.text_tokens, prompt.exact
 
 
+def recounted(result: TemplateResult, manifest: Manifest | None) -> bool:
+    """Whether ``template_checks`` may count ``result`` again with another model or encoding
+    (a ``templates:`` limit names one for it): it then reads the rendered messages."""
+    if manifest is None or not manifest.templates:
+        return False
+    names = template_names(manifest, result.parsed.path, result.count.path)
+    return any(
+        counted_with is not None
+        for limit in limits_for(manifest, names)
+        for counted_with in limit.max_tokens
+    )
+
+
 def template_checks(
     results: Iterable[TemplateResult], manifest: Manifest | None
 ) -> tuple[LimitCheck, ...]:

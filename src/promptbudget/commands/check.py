@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from promptbudget.compression.passages import (
-    find_passages,
-    find_passages_touching,
-    selected_paragraphs,
-)
-from promptbudget.evaluation import (
-    compress_templates,
-    lint,
-    lock_entries,
-    passage_fingerprints,
-    project_templates,
-)
-from promptbudget.headroom import budget_checks, template_checks
+from promptbudget.compression.passages import find_passages_touching, selected_paragraphs
+from promptbudget.evaluation import check_templates, lint, lock_entries, passage_fingerprints
+from promptbudget.headroom import budget_checks, recounted, template_checks
 from promptbudget.includes import name_largest_includes
 from promptbudget.lanes import estimate_workflows, template_rates
 from promptbudget.options import Options
@@ -35,12 +25,18 @@ def run(options: Options) -> Report:
     selection = project.affected(options) if options.paths else None
     # check PATH...: only the templates named are rendered, counted and compressed; PB204
     # still compares the text of every template (read, not rendered).
-    results = project_templates(project, only=selection.paths if selection else None)
     settings = manifest.compression
-    compressions, bodies = compress_templates(results, settings)
+    evaluated = check_templates(
+        project,
+        settings,
+        only=selection.paths if selection else None,
+        keep_text=project.lock is not None,  # versions and hashes, models the steps send
+        keep_messages=lambda result: recounted(result, manifest),
+    )
+    results, compressions, bodies = evaluated.results, evaluated.compressions, evaluated.bodies
     tokenizer = get_tokenizer(DEFAULT_TOKENIZER)
     if selection is None:
-        passages = tuple(find_passages(bodies, tokenizer, settings.duplicate_min_tokens))
+        passages = tuple(evaluated.index.passages(tokenizer, settings.duplicate_min_tokens))
     else:  # the passages in the named templates, found in every template's fingerprints
         paragraphs = selected_paragraphs(bodies)
         note_passages(project.root, paragraphs, settings.duplicate_min_tokens)

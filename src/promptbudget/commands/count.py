@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from promptbudget.evaluation import evaluate_template, lint, select_rules
+from promptbudget.evaluation import evaluate_template, lint, select_rules, settled
 from promptbudget.findings import Severity
 from promptbudget.options import Options
 from promptbudget.progress import track
@@ -33,17 +33,22 @@ def run(options: Options) -> Report:
         names: Iterable[str | None] = options.models or (
             parsed.meta.model or project.default_model,
         )
+        # Each file is kept only as the rules and the report read it (``settled``): a
+        # large tree is counted in flat memory.
         results.extend(
-            evaluate_template(
-                project,
-                part,
-                name,
-                include_root=include_root,
-                manifest_variables=frozenset(project.manifest_variables),
+            settled(
+                evaluate_template(
+                    project,
+                    part,
+                    name,
+                    include_root=include_root,
+                    manifest_variables=frozenset(project.manifest_variables),
+                )
             )
             for part in variants_of(parsed)
             for name in names
         )
+        project.release(path)
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
     return Report(
         command="count",

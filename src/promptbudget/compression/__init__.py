@@ -174,6 +174,14 @@ def first_changed_line(before: str, after: str) -> int:
     return min(before.count("\n"), after.count("\n")) + 1
 
 
+def first_change_kept(before: str, after: str) -> tuple[str, str]:
+    """``before`` and ``after`` cut after the line that follows their first changed line:
+    ``first_changed_line`` and ``!=`` of the cut texts are those of the whole texts (all
+    ``check`` reads of a compressed template once it is done with it)."""
+    keep = first_changed_line(before, after) + 1
+    return "\n".join(before.split("\n")[:keep]), "\n".join(after.split("\n")[:keep])
+
+
 _NOTHING_PROTECTED = Protected("", ())
 
 

