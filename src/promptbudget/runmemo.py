@@ -395,7 +395,9 @@ def _mtime(path: str) -> int | None:
 
 
 def is_still_valid(memo: dict[str, Any], changed: list[str] | None = None) -> tuple[bool, bool]:
-    """(every input is as recorded, some entry was hashed again and can be stamped). With
+    """(every input is as recorded, some entry was hashed again and can now be trusted by its
+    stat: worth writing the memo back; an entry still inside the racy window would be hashed
+    again next time all the same). With
     ``changed``, a file read only for PB204's fingerprints whose bytes changed is added there
     instead (``passagememo.still_same`` decides)."""
     restamped = False
@@ -416,7 +418,7 @@ def is_still_valid(memo: dict[str, Any], changed: list[str] | None = None) -> tu
                 changed.append(name)
                 continue
             entry[0], entry[2] = current, is_racy(current, now)
-            restamped = True
+            restamped = restamped or not entry[2]
     return True, restamped
 
 
@@ -470,7 +472,8 @@ def replay(args: list[str], recheck: Recheck | None = None) -> int | None:
     try:
         valid, restamped = is_still_valid(memo, changed)
         if valid and changed and recheck is not None:
-            valid = restamped = recheck(memo, changed)
+            valid = recheck(memo, changed)  # their entries updated to the new bytes
+            restamped = restamped or any(not memo["files"][name][2] for name in changed)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
     if not valid:
