@@ -124,9 +124,7 @@ def check_yaml_events(
                 count += 1
                 if count > max_nodes:
                     raise YamlBoundsError(f"has more than {max_nodes:,} values", _line(event))
-    except yaml.reader.ReaderError as err:
-        if loader is not yaml.SafeLoader:  # libyaml counts in bytes: let the pure one say it
-            raise
+    except yaml.reader.ReaderError as err:  # (libyaml's, counted in bytes, is read again)
         raise YamlBoundsError(_reader_problem(err), _reader_line(text, err)) from err
 
 
