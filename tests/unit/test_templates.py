@@ -417,5 +417,9 @@ def test_a_template_compiled_once_renders_like_a_fresh_one(
     assert first == again == TemplateRenderer(tmp_path).render(step, values)
     assert slots == TemplateRenderer(tmp_path).render(step, {}, as_slots=True)
     assert slots != first
+    # the same file and body under other front matter: a problem's raw prompt holds the text
+    for model in ("gpt-4o", "gpt-4.1"):
+        fronted = parse(tmp_path, "broken.j2", f"---\nmodel: {model}\n---\nHi {{{{ name ")
+        assert renderer.render(fronted, {}) == TemplateRenderer(tmp_path).render(fronted, {})
     edited = parse(tmp_path, "step.j2", "user: {{ question }}!\n")  # same file, new body
     assert renderer.render(edited, values) == TemplateRenderer(tmp_path).render(edited, values)

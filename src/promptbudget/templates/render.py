@@ -137,7 +137,7 @@ class TemplateRenderer:
         # (search directories, name) -> the file it resolves to, once a run
         self._includes: dict[tuple[tuple[Path, ...], str], Path | None] = {}
         self._compiled: dict[
-            tuple[int, Path, str, int, str],
+            tuple[int, Path, str, int, str, str],
             tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt,
         ] = {}
 
@@ -162,8 +162,16 @@ class TemplateRenderer:
         """The template parsed, its variables and its compiled code, or the raw prompt its
         problem makes. A step's template is rendered again for its lanes (with the
         manifest's values, then as slots): the last ``COMPILED_KEPT`` are kept, keyed by
-        everything the answer depends on (the environment, the file, its body)."""
-        key = (id(env), parsed.path, parsed.display_path, parsed.body_line, parsed.body)
+        everything the answer depends on (the environment, the file, its text and body: a
+        problem's raw prompt holds the text)."""
+        key = (
+            id(env),
+            parsed.path,
+            parsed.display_path,
+            parsed.body_line,
+            parsed.body,
+            parsed.text,
+        )
         known = self._compiled.pop(key, None)
         if known is None:
             known = self._compile_now(env, parsed)
