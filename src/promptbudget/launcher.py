@@ -2,14 +2,15 @@
 the command line, Typer or anything of the project is imported (runmemo.py); every other
 run goes to ``cli.main``.
 
-``run`` is the console script; ``main`` is what tests and ``python -m`` callers use. Like
-mypy's own entry point, the console script sets a roomier threshold for the cyclic garbage
-collector (a start-up creates ~100,000 objects that live as long as the process, and a
-full collection every few thousand of them scanned them all again: ~10 ms) and leaves
-with ``os._exit`` once its output is flushed, so the interpreter does not spend ~60 ms
-freeing a 200,000-token BPE table and every module one by one just before the process
-ends. Nothing is lost: every file the run writes is written and renamed into place before
-``main`` returns, and no thread outlives it.
+``run`` is the console script (and ``python -m promptbudget``); ``main`` is what tests
+call in-process. Like mypy's own entry point, ``run`` sets a roomier threshold for the
+cyclic garbage collector (a start-up creates ~100,000 objects that live as long as the
+process, and a full collection every few thousand of them scanned them all again: ~10 ms;
+long runs collect the young generations themselves, ``Project.release``) and leaves with
+``os._exit`` once its output is flushed, so the interpreter does not spend ~50 ms freeing a
+200,000-token BPE table and every module one by one just before the process ends. Nothing
+is lost: every file the run writes is written and renamed into place before ``main``
+returns, and no thread outlives it.
 """
 
 from __future__ import annotations
