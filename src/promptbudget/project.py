@@ -8,7 +8,6 @@ more: everything a run knows about the repository is here.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -61,8 +60,6 @@ if TYPE_CHECKING:
 # Naming one of these (as pre-commit does when it changes) means the whole project.
 _PROJECT_FILES = frozenset({"pyproject.toml", LOCK_NAME})
 
-COLLECT_EVERY = 200  # templates released between two collections of the young generations
-
 
 @dataclass
 class Project:
@@ -81,7 +78,6 @@ class Project:
     _facts: IncludeFacts | None = field(default=None, repr=False, compare=False)
     # The suppression comments of templates released (``release``) once evaluated
     _released: dict[Path, list[Suppression]] = field(default_factory=dict, repr=False)
-    _releases: int = field(default=0, repr=False)
 
     @classmethod
     def open(
@@ -170,12 +166,6 @@ class Project:
         parsed = self.templates.pop(resolved, None)
         if parsed is not None:
             self._released[resolved] = _suppressions_in(parsed)
-        self._releases += 1
-        if self._releases % COLLECT_EVERY == 0:
-            # A render leaves reference cycles (Jinja2's compiled templates, their ASTs)
-            # that only the collector frees; under the console script's roomy threshold
-            # (launcher.py) they piled up with the number of templates (+110 MB at 10,000).
-            gc.collect(1)  # the young generations: ~4 ms
 
     def is_stdin(self, path: Path) -> bool:
         """``path`` is the one a template read from stdin stands for (``-``)."""

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from promptbudget.launcher import GC_THRESHOLD, main
+from promptbudget.launcher import START_UP_THRESHOLD, main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN = [sys.executable, "-m", "promptbudget"]
@@ -77,6 +77,6 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
 
 def test_in_process_main_leaves_the_collector_alone() -> None:
     before = gc.get_threshold()
-    assert before != GC_THRESHOLD
+    assert before != START_UP_THRESHOLD
     main(["--version"])
     assert gc.get_threshold() == before
