@@ -26,6 +26,7 @@ from promptbudget.runmemo import (
     content_hash,
     is_racy,
     projection,
+    read_as_stated,
     relative,
     short,
     stat_of,
@@ -84,7 +85,7 @@ def _unchanged_for_pb204(
         return None
     if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_TEMPLATE_BYTES:
         return None
-    data = _read(name, found)
+    data = read_as_stated(name, found, follow_symlinks=False)
     if data is None:
         return None
     digest = short(content_hash(data))
@@ -96,19 +97,6 @@ def _unchanged_for_pb204(
             return None
     current = stat_of(found)
     return [current, digest, is_racy(current, now)]
-
-
-def _read(name: str, found: os.stat_result) -> bytes | None:
-    """The bytes of the regular file ``name`` (not through a symlink), as long as its stat
-    ``found`` says; None when it cannot be read or is changing."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        descriptor = os.open(name, flags)
-        with os.fdopen(descriptor, "rb") as handle:
-            data = handle.read(found.st_size + 1)
-    except OSError:
-        return None
-    return data if len(data) == found.st_size else None
 
 
 def _includes_nothing(data: bytes) -> bool:

@@ -427,7 +427,7 @@ def _same_bytes(name: str, found: os.stat_result, entry: list[Any]) -> bool:
     never read unbounded)."""
     if found.st_size != entry[0][0]:
         return False
-    data = _read_regular(name, found)
+    data = read_as_stated(name, found)
     return data is not None and short(content_hash(data)) == entry[1]
 
 
@@ -437,17 +437,23 @@ def _same_listing(name: str, _found: os.stat_result, entry: list[Any]) -> bool:
     return listing_hash(name) == recorded
 
 
-def _read_regular(name: str, found: os.stat_result) -> bytes | None:
-    """A recorded file read again: regular, at most the size its stat says."""
+def read_as_stated(
+    name: str, found: os.stat_result, *, follow_symlinks: bool = True
+) -> bytes | None:
+    """A recorded file read again: regular, and exactly as long as its stat ``found`` says;
+    None when it is not, cannot be read or is changing."""
     if not stat.S_ISREG(found.st_mode):
         return None
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         descriptor = os.open(name, flags)
         with os.fdopen(descriptor, "rb") as handle:
-            return handle.read(found.st_size + 1)
+            data = handle.read(found.st_size + 1)
     except OSError:
         return None
+    return data if len(data) == found.st_size else None
 
 
 # Whether a memo still answers although files its run read only for PB204 changed (the memo,
