@@ -17,6 +17,14 @@ from promptbudget.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+# A pasted support policy (83 o200k tokens): a PB204 passage wherever two templates hold it.
+POLICY = (
+    "Refunds are issued within thirty days of purchase when the item is unused, in its "
+    "original packaging, and accompanied by the receipt; store credit is offered otherwise, "
+    "and shipping costs are never refunded unless the item arrived damaged or was wrong. "
+    "Escalate to a human agent whenever the customer mentions a chargeback, a legal claim, "
+    "a safety issue or an order above five hundred dollars, and never promise a date."
+)
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 

@@ -9,18 +9,11 @@ from typing import Any
 
 import pytest
 
-from conftest import Run
+from conftest import POLICY, Run
 from promptbudget.templates.render import TemplateRenderer
 
 RunCli = Callable[..., Run]
 TEMPLATES = 2000
-POLICY = (
-    "Refunds are issued within thirty days of purchase when the item is unused, in its "
-    "original packaging, and accompanied by the receipt; store credit is offered otherwise, "
-    "and shipping costs are never refunded unless the item arrived damaged or was wrong. "
-    "Escalate to a human agent whenever the customer mentions a chargeback, a legal claim, "
-    "a safety issue or an order above five hundred dollars, and never promise a date."
-)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import promptbudget.cli
-from conftest import Run
+from conftest import POLICY, Run
 from promptbudget import cache
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.launcher import main as launch
@@ -210,15 +210,6 @@ def test_a_damaged_entry_signed_with_our_key_is_a_miss(run_cli: RunCli, project:
     (project / "prompts/bulk/t0199.j2").write_text("Edited.\n", encoding="utf-8")
     expected = check(run_cli, project, NAMED, "--no-cache")
     assert check(run_cli, project, NAMED) == expected
-
-
-POLICY = (
-    "Refunds are issued within thirty days of purchase when the item is unused, in its "
-    "original packaging, and accompanied by the receipt; store credit is offered otherwise, "
-    "and shipping costs are never refunded unless the item arrived damaged or was wrong. "
-    "Escalate to a human agent whenever the customer mentions a chargeback, a legal claim, "
-    "a safety issue or an order above five hundred dollars, and never promise a date."
-)
 
 
 @pytest.fixture
