@@ -101,6 +101,10 @@ class ProjectLoader(BaseLoader):
         raise TemplateNotFound(template)
 
 
+def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:
+    return value
+
+
 def _check_int(value: object) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT_ARGUMENT:
         raise SecurityError(f"argument {value} is larger than {MAX_INT_ARGUMENT:,}")
@@ -193,6 +197,18 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters["format"] = _guard_format_filter(self.filters["format"])
         self.globals.pop("lipsum", None)
         self.globals["range"] = self._range
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Every template parsed, the project's and those they include: a filter Jinja2 does
+        not have is one the application registers (promptfoo's ``nunjucksFilters``, a custom
+        Jinja filter), applied as the identity, so the value is counted as it goes in; known
+        from here on, whichever template used it first (a run's results do not depend on the
+        order templates are rendered in)."""
+        ast = super()._parse(source, name, filename)
+        for node in ast.find_all(nodes.Filter):
+            if node.name not in self.filters:
+                self.filters[node.name] = _identity
+        return ast
 
     @staticmethod
     def check_deadline() -> None:
