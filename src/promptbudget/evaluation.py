@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 from promptbudget.cache import Store, active_store, file_keep, file_lookup
@@ -363,9 +362,9 @@ def check_templates(
     run = TemplateRun()
     paths = [file.path for file in template_files(project) if only is None or file.shown in only]
     label = "rendering, counting and compressing templates"
-    # the encoding the run counts its passages with, built before the workers are forked
-    prepare = partial(load_encoding, get_tokenizer(DEFAULT_TOKENIZER).spec.encoding)
-    for path, done in zip(paths, in_order(paths, check_file, label, prepare=prepare), strict=True):
+    for path, done in zip(
+        paths, in_order(paths, check_file, label, prepare=build_default_encoding), strict=True
+    ):
         run.results.extend(done.results)
         for shown, compression in done.compressions.items():
             if shown in run.compressions:  # compressed (and reported) once
@@ -381,6 +380,12 @@ def check_templates(
         else:
             project.keep_released(path, done.released)
     return run
+
+
+def build_default_encoding() -> None:
+    """The encoding most templates are counted with, built before worker processes are
+    forked (``parallel.in_order``): each would build its own (~0.15 s and ~76 MB apiece)."""
+    load_encoding(get_tokenizer(DEFAULT_TOKENIZER).spec.encoding)
 
 
 @dataclass

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from promptbudget.evaluation import evaluate_template, lint, select_rules, settled
+from promptbudget.evaluation import (
+    build_default_encoding,
+    evaluate_template,
+    lint,
+    select_rules,
+    settled,
+)
 from promptbudget.findings import Severity
 from promptbudget.options import Options
 from promptbudget.parallel import in_order
@@ -59,7 +65,9 @@ def run(options: Options) -> Report:
     results: list[TemplateResult] = []
     # A large tree is counted on every core, with the same results in the same order.
     for (_, path), (found, released) in zip(
-        arguments, in_order(arguments, count_file, "counting templates"), strict=True
+        arguments,
+        in_order(arguments, count_file, "counting templates", prepare=build_default_encoding),
+        strict=True,
     ):
         results.extend(found)
         project.keep_released(path, released)
