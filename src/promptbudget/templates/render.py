@@ -185,7 +185,6 @@ class TemplateRenderer:
     ) -> tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt:
         try:
             ast = env.parse(parsed.body)
-            _register_application_filters(env, ast)
             used = tuple(sorted(_read_variables(ast)))
             template = env.from_string(ast)
         except TemplateSyntaxError as err:
@@ -550,19 +549,6 @@ def _resolved(path: Path) -> Path | None:
     except ConfinementError:
         return None
     return resolved if is_regular_file(resolved) else None
-
-
-def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:
-    return value
-
-
-def _register_application_filters(env: BoundedEnvironment, ast: nodes.Template) -> None:
-    """A filter Jinja2 does not have is one the application registers (promptfoo's
-    ``nunjucksFilters``, a custom Jinja filter): applied as the identity, so the value is
-    counted as it goes in."""
-    for node in ast.find_all(nodes.Filter):
-        if node.name not in env.filters:
-            env.filters[node.name] = _identity
 
 
 def _is_chat_template(parsed: ParsedTemplate) -> bool:

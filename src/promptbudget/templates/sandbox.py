@@ -178,6 +178,10 @@ class MeteredCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:
+    return value
+
+
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox promptbudget renders every template in."""
 
@@ -193,6 +197,18 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters["format"] = _guard_format_filter(self.filters["format"])
         self.globals.pop("lipsum", None)
         self.globals["range"] = self._range
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Every template parsed, the one rendered and each it includes, imports or extends:
+        a filter Jinja2 does not have is one the application registers (promptfoo's
+        ``nunjucksFilters``, a custom Jinja filter), applied as the identity so the value is
+        counted as it goes in. Registered as each file is parsed, so whether a partial's
+        filter is known does not depend on which template was compiled first."""
+        ast = super()._parse(source, name, filename)
+        for node in ast.find_all(nodes.Filter):
+            if node.name not in self.filters:
+                self.filters[node.name] = _identity
+        return ast
 
     @staticmethod
     def check_deadline() -> None:
