@@ -6,12 +6,16 @@ value it is given."""
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import Run
 from promptbudget.cache import CACHE_DIR_NAME
@@ -187,12 +191,61 @@ def test_a_damaged_render_entry_is_a_miss(
         entries = json.loads(body)
         for value in entries.values():
             if isinstance(value, dict) and "loads" in value:
-                value["m"] = [["user", None, [["question", "many", True]]]]
+                value["v"] = ["question", 7]
         # the HMAC no longer matches: the whole shard is ignored and rebuilt
         shard.write_bytes(signature + b"\n" + json.dumps(entries).encode())
     renders.clear()
     assert check(run_cli, project) == first
     assert "prompts/answer.j2" in renders
+
+
+class _Store:
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def get(self, key: str) -> object:
+        return self.value
+
+    def put(self, key: str, value: object) -> None:
+        self.value = value
+
+
+def test_an_entry_the_renderer_did_not_write_is_a_miss() -> None:
+    """Signed entries are trusted not to be forged, not to be well formed: each part is
+    checked, and the packed messages are bounded when inflated."""
+    from promptbudget.templates.rendercache import MAX_PACKED_BYTES, keep, lookup
+    from promptbudget.templates.rendered import Message, RenderedPrompt, Slot
+    from promptbudget.templates.sandbox import Loads
+
+    values = {"q": VariableValue("q", "cap", max_tokens=5)}
+    rendered = RenderedPrompt(
+        messages=(Message("user", ("Hi ", Slot("q", 5, True)), "bob"),),
+        variables=("q",),
+        values=values,
+        variable_lines={"q": 3},
+    )
+    store = _Store(None)
+    keep(store, "k", rendered, Loads({"p.j2": ["file", "/p.j2", "00"]}))  # type: ignore[arg-type]
+    good = store.value
+    assert isinstance(good, dict)
+
+    def found(value: object, answer: object = ("file", "/p.j2", "00")) -> object:
+        return lookup(_Store(value), "k", values, lambda name: list(answer))  # type: ignore[arg-type]
+
+    assert found(good) == rendered
+    assert found(good, ("file", "/p.j2", "01")) is None  # the partial changed
+    bomb = base64.b64encode(zlib.compress(b"[" + b" " * (MAX_PACKED_BYTES + 1) + b"]"))
+    for damaged in (
+        {**good, "m": "not base64!"},
+        {**good, "m": bomb.decode()},
+        {**good, "m": base64.b64encode(zlib.compress(b'[["user", null, [[1, 2, 3]]]]')).decode()},
+        {**good, "v": ["q", 7]},
+        {**good, "l": {"q": "3"}},
+        {**good, "loads": [["p.j2"]]},
+        {**good, "loads": "p.j2"},
+        [good],
+    ):
+        assert found(damaged) is None
 
 
 def test_the_key_does_not_depend_on_the_order_of_sets_and_mappings() -> None:
@@ -217,31 +270,52 @@ def test_the_key_does_not_depend_on_the_order_of_sets_and_mappings() -> None:
     assert render_key(parsed(names), unkeyable, ()) is None
 
 
-def test_compression_and_latency_runs_come_back_from_the_cache_exactly(
+def test_savings_and_latency_runs_come_back_from_the_cache_exactly(
     run_cli: RunCli, project: Path
 ) -> None:
-    """``compress`` and the latency figures of ``check`` from a warm cache are those of an
-    uncached run; a kept entry that is not what the code writes is a miss."""
-    from promptbudget.compression import PASSES, _decoded
+    """PB205's savings (kept as the first changed line and the compressed lines from it) and
+    the latency figures of a warm ``check`` are those of an uncached run; a kept entry that
+    is not what the code writes is a miss."""
+    from promptbudget.evaluation import _savings_from
     from promptbudget.latencyrun import _decoded as latency_decoded
 
-    edit(project / "prompts/guarded.j2", "Plain text", "Plain   text\n\n\n\nwith   spaces")
-    for _ in range(2):
-        run = run_cli("compress", "--format", "json", cwd=project)
-        assert run.exit_code == 0, run.stderr
-    uncached = run_cli("compress", "--format", "json", "--no-cache", cwd=project)
-    assert run.json() == uncached.json()
-    assert any(f["tokens_saved"] > 0 for f in run.json()["files"]), run.json()
-    check(run_cli, project)
-    assert check(run_cli, project) == check(run_cli, project, "--no-cache")
-    chosen = list(PASSES.values())[:2]
-    assert _decoded(["x", 3, 2, 1, 0], "x y", chosen) is not None
-    for damaged in (["x", 3, 2, 1], ["x", 3, 2, 1, "0"], [None, 3, 2, 1, 0], {"x": 1}):
-        assert _decoded(damaged, "x y", chosen) is None
+    edit(project / "prompts/guarded.j2", "Plain text", "Plain   text   \n\n\n\n\nwith   spaces  ")
+    first = check(run_cli, project)
+    warm = check(run_cli, project)
+    assert warm == first == check(run_cli, project, "--no-cache")
+    (pb205,) = [f for f in warm["findings"] if f["rule"] == "PB205"]
+    assert pb205["path"] == "prompts/guarded.j2" and pb205["line"] == 1
+    text = "a\nb  \nc\nd"
+    kept = _savings_from([2, ["b", "c"], 9, 7, [["whitespace", 2]]], text)
+    assert kept is not None
+    assert (kept.original, kept.text) == ("a\nb  \nc", "a\nb\nc")
+    for damaged in (
+        [0, ["b"], 9, 7, []],
+        [2, ["b", "c", "d"], 9, 7, []],
+        [2, ["b"], 9, "7", []],
+        [2, ["b"], 9, 7, [["whitespace", "2"]]],
+        {"first": 2},
+    ):
+        assert _savings_from(damaged, text) is None
     stats = [1.0, 1.0, 2.0, [0.5, 1.5], [1.5, 2.5]]
-    kept = {"total": stats, "steps": [stats], "parts": [{"ttft": 1.0}]}
-    assert latency_decoded(kept, 1) is not None
-    assert latency_decoded(kept, 2) is None
-    assert latency_decoded({**kept, "parts": [{"ttft": 1}]}, 1) is None
-    assert latency_decoded({**kept, "parts": [{"evil": 1.0}]}, 1) is None
-    assert latency_decoded({**kept, "total": stats[:4]}, 1) is None
+    run = {"total": stats, "steps": [stats], "parts": [{"ttft": 1.0}]}
+    assert latency_decoded(run, 1) is not None
+    assert latency_decoded(run, 2) is None
+    assert latency_decoded({**run, "parts": [{"ttft": 1}]}, 1) is None
+    assert latency_decoded({**run, "parts": [{"evil": 1.0}]}, 1) is None
+    assert latency_decoded({**run, "total": stats[:4]}, 1) is None
+
+
+@given(
+    st.text(alphabet="ab \n", max_size=40),
+    st.text(alphabet="ab \n", max_size=40),
+)
+def test_savings_kept_compactly_read_back_the_same(head: str, body: str) -> None:
+    """The compact entry gives back the cut texts ``first_change_kept`` makes, exactly."""
+    from promptbudget.compression import PassOptions
+    from promptbudget.evaluation import _safe_savings, _savings_entry, _savings_from
+    from promptbudget.tokenizers import get_tokenizer
+
+    text = head + body
+    result = _safe_savings(text, head, body, get_tokenizer("o200k_base"), PassOptions())
+    assert _savings_from(json.loads(json.dumps(_savings_entry(result))), text) == result

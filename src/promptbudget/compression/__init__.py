@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from promptbudget.cache import active_store, cache_key
 from promptbudget.compression.duplicates import remove_duplicates, remove_repeated_paragraphs
 from promptbudget.compression.examples import trim_examples
 from promptbudget.compression.filler import remove_filler
@@ -205,55 +204,9 @@ def compress_text(
     tokenizer: Tokenizer,
     options: PassOptions | None = None,
 ) -> CompressionResult:
-    """Run the named passes (in registry order) until the text stops changing. The result is
-    kept in the content cache under everything it depends on: the text, the passes, their
-    options and the tokenizer (its encoding's identity and its estimate settings)."""
+    """Run the named passes (in registry order) until the text stops changing."""
     options = options or PassOptions()
     chosen = [p for name, p in PASSES.items() if name in set(names)]
-    store = active_store()
-    if store is None:
-        return _compress(text, chosen, tokenizer, options)
-    key = cache_key(
-        "compressed",
-        text,
-        ",".join(p.name for p in chosen),
-        repr(options),
-        tokenizer.identity,
-        repr(tokenizer.spec),
-    )
-    kept = _decoded(store.get(key), text, chosen)
-    if kept is not None:
-        return kept
-    result = _compress(text, chosen, tokenizer, options)
-    store.put(
-        key,
-        [result.text, result.tokens_before, result.tokens_after]
-        + [saving.tokens_saved for saving in result.passes],
-    )
-    return result
-
-
-def _decoded(value: object, text: str, chosen: list[Pass]) -> CompressionResult | None:
-    """A result as ``compress_text`` keeps it, or None for anything else (a miss)."""
-    if not isinstance(value, list) or len(value) != 3 + len(chosen):
-        return None
-    compressed, *numbers = value
-    if not isinstance(compressed, str) or not all(type(n) is int for n in numbers):
-        return None
-    return CompressionResult(
-        original=text,
-        text=compressed,
-        tokens_before=numbers[0],
-        tokens_after=numbers[1],
-        passes=tuple(
-            PassSaving(p.name, saved) for p, saved in zip(chosen, numbers[2:], strict=True)
-        ),
-    )
-
-
-def _compress(
-    text: str, chosen: list[Pass], tokenizer: Tokenizer, options: PassOptions
-) -> CompressionResult:
     saved = dict.fromkeys((p.name for p in chosen), 0)
     before = tokenizer.count(text)
     current, current_tokens = text, before

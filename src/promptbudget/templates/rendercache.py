@@ -16,9 +16,13 @@ render stopped by the time limit, or by Python's recursion limit, is never remem
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import datetime
 import enum
+import json
+import zlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import PurePath
@@ -27,9 +31,11 @@ from typing import Any
 from promptbudget.cache import Store, cache_key
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.rendered import Message, RenderedPrompt, Slot, VariableValue
-from promptbudget.templates.sandbox import LoadOutcome, Loads
+from promptbudget.templates.sandbox import MAX_RENDERED_CHARS, LoadOutcome, Loads
 
-_KIND = "jinja2 render"
+_KIND = "jinja2 render/2"
+# A render's messages as JSON are at most this long (the renderer's output bound, escaped)
+MAX_PACKED_BYTES = 8 * MAX_RENDERED_CHARS
 
 
 # Values whose repr is the same in every run
@@ -125,18 +131,20 @@ def keep(store: Store, key: str, rendered: RenderedPrompt, loads: Loads) -> None
     """Keep a render that succeeded, with the loader's answers it depends on."""
     if rendered.problem is not None or not loads.is_consistent:
         return
-    value = {
-        "m": [
+    messages = [
+        [
+            message.role,
+            message.name,
             [
-                message.role,
-                message.name,
-                [
-                    part if isinstance(part, str) else [part.variable, part.max_tokens, part.whole]
-                    for part in message.parts
-                ],
-            ]
-            for message in rendered.messages
-        ],
+                part if isinstance(part, str) else [part.variable, part.max_tokens, part.whole]
+                for part in message.parts
+            ],
+        ]
+        for message in rendered.messages
+    ]
+    packed = zlib.compress(json.dumps(messages, separators=(",", ":")).encode("ascii"), 1)
+    value = {
+        "m": base64.b64encode(packed).decode("ascii"),
         "v": list(rendered.variables),
         "u": list(rendered.unbounded),
         "l": dict(rendered.variable_lines),
@@ -147,9 +155,24 @@ def keep(store: Store, key: str, rendered: RenderedPrompt, loads: Loads) -> None
     store.put(key, value)
 
 
+def _unpacked(packed: object) -> Any:
+    """The messages as ``keep`` packs them (zlib-compressed JSON, in base64: a cache holds the
+    rendered text of every template); ValueError for anything else, or past the size bound."""
+    if not isinstance(packed, str):
+        raise ValueError("not packed messages")
+    inflate = zlib.decompressobj()
+    try:
+        data = inflate.decompress(base64.b64decode(packed, validate=True), MAX_PACKED_BYTES)
+    except (zlib.error, binascii.Error) as err:
+        raise ValueError(str(err)) from err
+    if inflate.unconsumed_tail or not inflate.eof:
+        raise ValueError("packed messages past the size bound, or cut short")
+    return json.loads(data)
+
+
 def _decode(kept: dict[str, Any], values: Mapping[str, VariableValue]) -> RenderedPrompt | None:
     messages = []
-    for role, name, parts in kept["m"]:
+    for role, name, parts in _unpacked(kept["m"]):
         if not isinstance(role, str) or not (name is None or isinstance(name, str)):
             return None
         decoded: list[str | Slot] = []
