@@ -54,52 +54,52 @@ def render_key(
     """The key of rendering ``parsed`` with ``values`` under ``settings`` (the include root,
     search directories, slots or values, time limit); None when something in them has no
     stable text."""
-    parts: list[str] = []
+    out: list[str] = []
     try:
-        _canonical(parsed, parts)
-        _canonical(dict(values), parts)
-        _canonical(settings, parts)
+        _canonical(parsed, out)
+        _canonical(dict(values), out)
+        _canonical(settings, out)
     except _Unkeyable:
         return None
-    return cache_key(_KIND, *parts)
+    return cache_key(_KIND, "".join(out))
 
 
 def _canonical(value: object, out: list[str]) -> None:
     """``value`` as text that is the same in every run (sets sorted, dataclasses by field),
-    appended to ``out``; raises ``_Unkeyable`` for a value that has none."""
-    if isinstance(value, str):  # the texts: as they are (cache_key hashes each part's length)
-        out.append("str")
+    appended to ``out``; raises ``_Unkeyable`` for a value that has none. Every text of
+    varying length is written after its length, so no two values make the same text."""
+    if isinstance(value, str):
+        out.append(f"s{len(value)}:")
         out.append(value)
     elif value is None or isinstance(value, _SCALARS):
-        out.append(f"{type(value).__name__}:{value!r}")
+        text = f"{type(value).__name__}:{value!r}"
+        out.append(f"v{len(text)}:")
+        out.append(text)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out.append(f"<{type(value).__qualname__}")
+        name = type(value).__qualname__
+        out.append(f"d{len(name)}:{name}")
         for item in dataclasses.fields(value):
-            out.append(item.name)
             _canonical(getattr(value, item.name), out)
-        out.append(">")
     elif isinstance(value, Mapping):
-        out.append(f"{{{len(value)}")
-        for pair in sorted(_parts(pair) for pair in value.items()):
-            out.extend(pair)
+        out.append(f"m{len(value)}:")
+        out.extend(sorted(_text(pair) for pair in value.items()))
     elif isinstance(value, list | tuple):
-        out.append(f"[{type(value).__name__}{len(value)}")
+        out.append(f"{'l' if isinstance(value, list) else 't'}{len(value)}:")
         for item in value:
             _canonical(item, out)
     elif isinstance(value, set | frozenset):
-        out.append(f"({len(value)}")
-        for parts in sorted(_parts(item) for item in value):
-            out.extend(parts)
+        out.append(f"f{len(value)}:")
+        out.extend(sorted(_text(item) for item in value))
     else:
         raise _Unkeyable(type(value).__name__)
 
 
-def _parts(value: object) -> list[str]:
+def _text(value: object) -> str:
     """``_canonical`` of ``value`` alone: a mapping's items and a set's members are sorted by
     it, so their order in this run does not matter."""
-    parts: list[str] = []
-    _canonical(value, parts)
-    return parts
+    out: list[str] = []
+    _canonical(value, out)
+    return "".join(out)
 
 
 def lookup(
