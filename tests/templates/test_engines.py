@@ -363,23 +363,3 @@ def test_hostile_go_templates_render_as_findings(tmp_path: Path) -> None:
     loop = '{{define "a"}}{{template "a"}}{{end}}{{template "a"}}'
     rendered = render(tmp_path, "loop.md", loop, engine="go-template")
     assert rendered.problem is not None and "depth" in rendered.problem
-
-
-@pytest.mark.parametrize("first", ["a_include.j2", "z_include.j2"])
-def test_an_applications_filter_in_an_included_file_is_known_whatever_the_order(
-    run_cli: Callable[..., Run], make_project: Callable[..., Path], first: str
-) -> None:
-    """A filter Jinja2 lacks is the application's (the identity) in an included file too,
-    whether or not a template that uses it directly was rendered first."""
-    root = make_project(
-        {
-            f"prompts/{first}": '{% include "partials/shouting.j2" %}\n',
-            "prompts/m_direct.j2": "Hello {{ name | shout }}\n",
-            "prompts/partials/shouting.j2": "Partial {{ name | shout }}\n",
-        }
-    )
-    run = run_cli("count", "--no-cache", "--format", "json", "prompts", cwd=root)
-    data = run.json()
-    assert [f for f in data["findings"] if f["rule"] == "PB001"] == []
-    (included,) = [t for t in data["templates"] if t["path"].endswith(first)]
-    assert included["text_tokens"] == get_tokenizer("o200k_base").count("Partial \n")
