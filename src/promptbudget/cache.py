@@ -74,6 +74,7 @@ class Store:
         self._shards: dict[str, dict[str, Any]] = {}
         self._new: dict[str, dict[str, Any]] = {}
         self._used: dict[str, set[str]] = {}
+        self._found = False  # a shard read held entries
         self.hits = 0
         self.misses = 0
 
@@ -120,6 +121,10 @@ class Store:
         for index in range(16):
             self._shard(f"{index:x}")
 
+    def is_empty(self) -> bool:
+        """The shards read held no entry (``load_all`` reads them all)."""
+        return not self._found
+
     def detach(self) -> None:
         """In a forked worker: what it adds and uses from now on is its own (``delta``)."""
         self._new, self._used = {}, {}
@@ -144,6 +149,7 @@ class Store:
         if shard is None:
             found = _read_shard(self._path(name), self._secret) if self._secret else None
             shard = self._shards[name] = found or {}
+            self._found = self._found or bool(found)
         return shard
 
     def _path(self, name: str) -> Path:

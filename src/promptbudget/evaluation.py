@@ -387,7 +387,14 @@ def check_templates(
 
 def build_default_encoding() -> None:
     """The encoding most templates are counted with, built before worker processes are
-    forked (``parallel.in_order``): each would build its own (~0.15 s and ~76 MB apiece)."""
+    forked (``parallel.in_order``): each would build its own (~0.15 s and ~76 MB apiece).
+    Not with a cache that holds entries: a warm run may count nothing (a worker that must
+    builds it then)."""
+    store = active_store()
+    if store is not None:
+        store.load_all()
+        if not store.is_empty():
+            return
     load_encoding(get_tokenizer(DEFAULT_TOKENIZER).spec.encoding)
 
 

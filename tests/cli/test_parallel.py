@@ -28,6 +28,7 @@ from promptbudget.errors import TemplateNotFoundError, UsageError
 from promptbudget.launcher import main as launch
 from promptbudget.progress import set_sink
 from promptbudget.runmemo import Recorder
+from promptbudget.tokenizers import load_encoding
 
 RunCli = Callable[..., Run]
 
@@ -485,3 +486,21 @@ def test_a_worker_recording_merges_into_the_run(tmp_path: Path) -> None:
 def _no_sink() -> Iterator[None]:
     yield
     set_sink(None)
+
+
+def test_a_cold_run_builds_the_encoding_before_forking_and_a_warm_one_does_not(
+    run_cli: RunCli,
+    project: Path,
+    forks: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Built once and shared when the workers will count (no cache, or an empty one); not at
+    all when the cache holds what they would count."""
+    jobs(monkeypatch, 2)
+    monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+    for args, built in ((("--no-cache",), True), ((), True), ((), False)):
+        load_encoding.cache_clear()
+        assert run_cli("check", *args, cwd=project).exit_code == 1
+        assert (load_encoding.cache_info().currsize > 0) is built
+    assert len(forks) == 6
