@@ -11,14 +11,17 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from promptbudget.cache import Store, active_store, file_keep, file_lookup
+from promptbudget.cache import Store, active_store, cache_key, file_keep, file_lookup
 from promptbudget.compression import (
     SAFE_PASSES,
     CompressionResult,
     PassOptions,
+    PassSaving,
     compress_text,
     first_change_kept,
+    first_changed_line,
 )
 from promptbudget.compression.passages import (
     Fingerprint,
@@ -46,7 +49,7 @@ from promptbudget.templates.source import (
     display_path,
     list_prompt_files,
 )
-from promptbudget.tokenizers import get_tokenizer
+from promptbudget.tokenizers import Tokenizer, get_tokenizer
 from promptbudget.tokenizers.textclass import classify
 
 
@@ -373,9 +376,81 @@ def _compress(
     else:
         run.index.add(parsed.display_path, body, first_line)
     tokenizer = get_tokenizer(result.count.tokenizer)
+    run.compressions[parsed.display_path] = safe_savings(
+        parsed.text, head, body, tokenizer, options
+    )
+
+
+def safe_savings(
+    text: str, head: str, body: str, tokenizer: Tokenizer, options: PassOptions
+) -> CompressionResult:
+    """What the safe passes do to ``body`` (the template ``text`` is ``head`` + ``body``), its
+    texts cut after the first changed line (``first_change_kept``). Kept in the cache under
+    all of that, the tokenizer and the options, as the first changed line and the compressed
+    lines from it: the rest of the cut texts is the template's own."""
+    store = active_store()
+    if store is None:
+        return _safe_savings(text, head, body, tokenizer, options)
+    key = cache_key(
+        "safe savings",
+        text,
+        head,
+        body,
+        ",".join(SAFE_PASSES),
+        repr(options),
+        tokenizer.identity,
+        repr(tokenizer.spec),
+    )
+    kept = _savings_from(store.get(key), text)
+    if kept is not None:
+        return kept
+    result = _safe_savings(text, head, body, tokenizer, options)
+    store.put(key, _savings_entry(result))
+    return result
+
+
+def _savings_entry(result: CompressionResult) -> list[Any]:
+    first = first_changed_line(result.original, result.text)
+    return [
+        first,
+        result.text.split("\n")[first - 1 :],
+        result.tokens_before,
+        result.tokens_after,
+        [[saving.name, saving.tokens_saved] for saving in result.passes],
+    ]
+
+
+def _safe_savings(
+    text: str, head: str, body: str, tokenizer: Tokenizer, options: PassOptions
+) -> CompressionResult:
     compressed = compress_text(body, SAFE_PASSES, tokenizer, options)
-    original, text = first_change_kept(parsed.text, head + compressed.text)
-    run.compressions[parsed.display_path] = replace(compressed, original=original, text=text)
+    original, cut = first_change_kept(text, head + compressed.text)
+    return replace(compressed, original=original, text=cut)
+
+
+def _savings_from(value: object, text: str) -> CompressionResult | None:
+    """``safe_savings``'s result from its cache entry, or None for anything it does not keep."""
+    if not (isinstance(value, list) and len(value) == 5):
+        return None
+    first, tail, before, after, passes = value
+    numbers = (first, before, after)
+    if not all(type(n) is int and n >= 0 for n in numbers) or first < 1:
+        return None
+    if not (isinstance(tail, list) and len(tail) <= 2 and all(isinstance(t, str) for t in tail)):
+        return None
+    if not isinstance(passes, list) or not all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and type(p[1]) is int
+        for p in passes
+    ):
+        return None
+    lines = text.split("\n")
+    return CompressionResult(
+        original="\n".join(lines[: first + 1]),
+        text="\n".join(lines[: first - 1] + tail),
+        tokens_before=before,
+        tokens_after=after,
+        passes=tuple(PassSaving(name, saved) for name, saved in passes),
+    )
 
 
 def settled(

@@ -418,6 +418,29 @@ def test_a_jinja_filter_the_application_registers_passes_its_value(
     )
 
 
+@pytest.mark.parametrize("named", [["a.j2"], ["b.j2"], ["a.j2", "b.j2"], ["b.j2", "a.j2"]])
+def test_a_partials_application_filter_does_not_depend_on_what_was_compiled_first(
+    run_cli: RunCli, make_project: Callable[..., Path], named: list[str]
+) -> None:
+    """b.j2 uses no filter itself; the partial it includes does. Whether a.j2, which uses the
+    same filter, was compiled before it once decided whether b.j2 rendered (PB001)."""
+    root = make_project(
+        {
+            "a.j2": "---\nsample: {name: Ada}\n---\nHello {{ name | shout }}\n",
+            "b.j2": '---\nsample: {who: Grace}\n---\nIntro\n{% include "p.j2" %}\n',
+            "p.j2": "Partial {{ who | shout }}\n",
+        },
+        dedent=False,
+    )
+    data = count(run_cli, *(str(root / name) for name in named))
+    assert rules(data, "PB001") == []
+    if "b.j2" in named:  # the filter passes the value: as if the partial had none
+        (root / "p.j2").write_text("Partial {{ who }}\n", encoding="utf-8")
+        plain = count(run_cli, str(root / "b.j2"))
+        (b,) = [t for t in data["templates"] if t["path"].endswith("b.j2")]
+        assert b["text_tokens"] == plain["templates"][0]["text_tokens"] > 2
+
+
 def test_sk_handlebars_plugin_functions_and_message_tags(run_cli: RunCli) -> None:
     data = count(run_cli, str(SK / "dotnet/samples/LearnResources/Resources/getIntent.prompt.yaml"))
     assert rules(data, "PB001") == []

@@ -9,13 +9,13 @@ variable with neither renders as nothing and is reported as unbounded. Role mark
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateNotFound
 
 from promptbudget.cache import active_store, cache_key
@@ -23,16 +23,7 @@ from promptbudget.confine import ConfinementError, is_regular_file, resolve_path
 from promptbudget.templates.cycles import find_cycle
 from promptbudget.templates.deadline import RenderDeadline, RenderTimeoutError
 from promptbudget.templates.meta import ParsedTemplate
-from promptbudget.templates.sandbox import (
-    RENDER_TIMEOUT_SECONDS,
-    BoundedEnvironment,
-    ProjectLoader,
-    RenderBudget,
-    render_bounded,
-)
-
-if TYPE_CHECKING:
-    pass
+from promptbudget.templates.rendercache import keep, lookup, render_key
 from promptbudget.templates.rendered import (
     MISSING,
     Message,
@@ -44,6 +35,18 @@ from promptbudget.templates.rendered import (
     remap_lines,
     slot_marker,
     split_parts,
+)
+from promptbudget.templates.sandbox import (
+    RENDER_TIMEOUT_SECONDS,
+    BoundedEnvironment,
+    LoadOutcome,
+    Loads,
+    ProjectLoader,
+    RenderBudget,
+    Unbounded,
+    loads_recorded,
+    note_loads,
+    render_bounded,
 )
 from promptbudget.templates.simple import (
     DOTPROMPT_ROLES,
@@ -57,64 +60,6 @@ from promptbudget.templates.simple import (
     render_simple,
 )
 from promptbudget.templates.source import TemplateFormat
-
-
-class _Unbounded(ChainableUndefined):
-    """A variable with no value: renders as nothing, iterates as empty, chains attributes.
-
-    Sandbox violations arrive as undefined objects too; those raise on any use.
-    """
-
-    __slots__ = ()
-
-    def _guard(self) -> None:
-        exc = self._undefined_exception
-        if isinstance(exc, type) and issubclass(exc, SecurityError):
-            self._fail_with_undefined_error()
-
-    def __str__(self) -> str:
-        self._guard()
-        return ""
-
-    def __iter__(self) -> Iterator[Any]:
-        self._guard()
-        return iter(())
-
-    def __bool__(self) -> bool:
-        self._guard()
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        if name[:2] == "__":
-            raise AttributeError(name)
-        self._guard()
-        return self
-
-    def __getitem__(self, name: object) -> Any:
-        self._guard()
-        return self
-
-    def __call__(self, *args: object, **kwargs: object) -> Any:
-        # An unknown function (a custom global the application registers) is a dynamic
-        # slot too: it renders as nothing and is reported as unbounded.
-        self._guard()
-        return self
-
-    # A missing value compared or combined (``memory.count() > 1``, ``n + 1``) is not an
-    # error the application would see (it passes real values): false, and still missing.
-    def _false(self, other: object) -> bool:
-        self._guard()
-        return False
-
-    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
-
-    def _same(self, other: object) -> Any:
-        self._guard()
-        return self
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
-    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same
-
 
 COMPILED_KEPT = 32  # compiled templates kept by a renderer (each can weigh tens of KB)
 
@@ -138,8 +83,10 @@ class TemplateRenderer:
         self._includes: dict[tuple[tuple[Path, ...], str], Path | None] = {}
         self._compiled: dict[
             tuple[int, Path, str, int, str, str],
-            tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt,
+            tuple[tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt, Loads],
         ] = {}
+        # (environment, name) -> what its loader says of the name (rendercache.py), once a run
+        self._answers: dict[tuple[int, str], LoadOutcome] = {}
 
     def environment(self, root: Path, search_dirs: tuple[Path, ...]) -> BoundedEnvironment:
         key = (root, search_dirs)
@@ -148,7 +95,7 @@ class TemplateRenderer:
             env = BoundedEnvironment(
                 self.budget,
                 loader=ProjectLoader(search_dirs, root),
-                undefined=_Unbounded,
+                undefined=Unbounded,
                 keep_trailing_newline=True,
                 autoescape=False,
             )
@@ -174,18 +121,19 @@ class TemplateRenderer:
         )
         known = self._compiled.pop(key, None)
         if known is None:
-            known = self._compile_now(env, parsed)
+            with loads_recorded() as loads:  # the cycle check's reads
+                known = (self._compile_now(env, parsed), loads)
         self._compiled[key] = known  # the most recent last
         while len(self._compiled) > COMPILED_KEPT:
             del self._compiled[next(iter(self._compiled))]
-        return known
+        note_loads(known[1])
+        return known[0]
 
     def _compile_now(
         self, env: BoundedEnvironment, parsed: ParsedTemplate
     ) -> tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt:
         try:
             ast = env.parse(parsed.body)
-            _register_application_filters(env, ast)
             used = tuple(sorted(_read_variables(ast)))
             template = env.from_string(ast)
         except TemplateSyntaxError as err:
@@ -326,6 +274,37 @@ class TemplateRenderer:
         root = include_root or self.root
         search_dirs = tuple(dict.fromkeys((parsed.path.parent, *self.search_dirs)))
         env = self.environment(root, search_dirs)
+        store = active_store()
+        if store is None:
+            return self._render_jinja(env, parsed, values, as_slots)
+        key = render_key(parsed, values, (root, search_dirs, as_slots, self.timeout_seconds))
+        if key is not None:
+            kept = lookup(store, key, values, lambda name: self._answer(env, name))
+            if kept is not None:
+                return kept
+        with loads_recorded() as loads:
+            rendered = self._render_jinja(env, parsed, values, as_slots)
+        if key is not None:
+            keep(store, key, rendered, loads)
+        return rendered
+
+    def _answer(self, env: BoundedEnvironment, name: str) -> LoadOutcome:
+        """What ``env``'s loader says of ``name``, asked once a run (a partial is checked once,
+        not once for each of the thousands of templates that include it)."""
+        key = (id(env), name)
+        answer = self._answers.get(key)
+        if answer is None:
+            assert isinstance(env.loader, ProjectLoader)
+            answer = self._answers[key] = env.loader.answer(name)
+        return answer
+
+    def _render_jinja(
+        self,
+        env: BoundedEnvironment,
+        parsed: ParsedTemplate,
+        values: Mapping[str, VariableValue],
+        as_slots: bool,
+    ) -> RenderedPrompt:
         compiled = self._compile(env, parsed)
         if isinstance(compiled, RenderedPrompt):
             return compiled
@@ -550,19 +529,6 @@ def _resolved(path: Path) -> Path | None:
     except ConfinementError:
         return None
     return resolved if is_regular_file(resolved) else None
-
-
-def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:
-    return value
-
-
-def _register_application_filters(env: BoundedEnvironment, ast: nodes.Template) -> None:
-    """A filter Jinja2 does not have is one the application registers (promptfoo's
-    ``nunjucksFilters``, a custom Jinja filter): applied as the identity, so the value is
-    counted as it goes in."""
-    for node in ast.find_all(nodes.Filter):
-        if node.name not in env.filters:
-            env.filters[node.name] = _identity
 
 
 def _is_chat_template(parsed: ParsedTemplate) -> bool:

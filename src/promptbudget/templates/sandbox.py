@@ -18,14 +18,18 @@ Limits are generous for prompts (a prompt is kilobytes) and tiny for attacks.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, TemplateNotFound, TemplateSyntaxError, nodes
+from jinja2 import BaseLoader, ChainableUndefined, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from promptbudget.confine import ConfinementError, is_regular_file, read_confined, resolve_path
@@ -61,6 +65,57 @@ class RenderBudget:
             )
 
 
+# What the loader said of a name: ["file", its path, a digest of its text], or the error's
+# class and message (not found, outside the root, nesting past the limits)
+LoadOutcome = list[str | None]
+
+
+@dataclass
+class Loads:
+    """The names Jinja2's loader was asked for while one template compiled and rendered,
+    with its answers (``rendercache.py`` keeps them beside the render)."""
+
+    answers: dict[str, LoadOutcome] = field(default_factory=dict)
+    is_consistent: bool = True  # False: a name got two answers (a file changed meanwhile)
+
+    def add(self, name: str, outcome: LoadOutcome) -> None:
+        known = self.answers.setdefault(name, outcome)
+        if known != outcome:
+            self.is_consistent = False
+
+
+_LOADS: ContextVar[Loads | None] = ContextVar("loads_recorded", default=None)
+
+
+@contextmanager
+def loads_recorded() -> Iterator[Loads]:
+    """Record what the loader is asked inside the block."""
+    loads = Loads()
+    token = _LOADS.set(loads)
+    try:
+        yield loads
+    finally:
+        _LOADS.reset(token)
+
+
+def note_loads(loads: Loads) -> None:
+    """Answers recorded earlier (a compiled template reused) count for the current recording."""
+    current = _LOADS.get()
+    if current is not None and current is not loads:
+        for name, outcome in loads.answers.items():
+            current.add(name, outcome)
+        current.is_consistent = current.is_consistent and loads.is_consistent
+
+
+def _success(source: str, filename: str | None) -> LoadOutcome:
+    digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16)
+    return ["file", filename, digest.hexdigest()]
+
+
+def _failure(err: TemplateError) -> LoadOutcome:
+    return [type(err).__name__, str(err.message or "")]
+
+
 class ProjectLoader(BaseLoader):
     """Loads ``{% include %}``/``{% extends %}`` targets from the search directories, only if
     the resolved file lies inside ``root``."""
@@ -72,6 +127,26 @@ class ProjectLoader(BaseLoader):
     def get_source(
         self, environment: Any, template: str
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        loads = _LOADS.get()
+        if loads is None:
+            return self._source(template)
+        try:
+            found = self._source(template)
+        except TemplateError as err:
+            loads.add(template, _failure(err))
+            raise
+        loads.add(template, _success(found[0], found[1]))
+        return found
+
+    def answer(self, template: str) -> LoadOutcome:
+        """What ``get_source`` says of ``template`` now, as a recording keeps it."""
+        try:
+            source, filename, _ = self._source(template)
+        except TemplateError as err:
+            return _failure(err)
+        return _success(source, filename)
+
+    def _source(self, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
         check_deadline()
         name = template.replace("\\", "/")
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
@@ -178,6 +253,10 @@ class MeteredCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+def _identity(value: Any, *args: Any, **kwargs: Any) -> Any:
+    return value
+
+
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox promptbudget renders every template in."""
 
@@ -193,6 +272,18 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters["format"] = _guard_format_filter(self.filters["format"])
         self.globals.pop("lipsum", None)
         self.globals["range"] = self._range
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Every template parsed, the one rendered and each it includes, imports or extends:
+        a filter Jinja2 does not have is one the application registers (promptfoo's
+        ``nunjucksFilters``, a custom Jinja filter), applied as the identity so the value is
+        counted as it goes in. Registered as each file is parsed, so whether a partial's
+        filter is known does not depend on which template was compiled first."""
+        ast = super()._parse(source, name, filename)
+        for node in ast.find_all(nodes.Filter):
+            if node.name not in self.filters:
+                self.filters[node.name] = _identity
+        return ast
 
     @staticmethod
     def check_deadline() -> None:
@@ -270,3 +361,60 @@ def render_bounded(chunks: Iterator[str]) -> str:
             raise SecurityError(f"rendered output is larger than {MAX_RENDERED_CHARS:,} characters")
         out.append(chunk)
     return "".join(out)
+
+
+class Unbounded(ChainableUndefined):
+    """A variable with no value: renders as nothing, iterates as empty, chains attributes.
+
+    Sandbox violations arrive as undefined objects too; those raise on any use.
+    """
+
+    __slots__ = ()
+
+    def _guard(self) -> None:
+        exc = self._undefined_exception
+        if isinstance(exc, type) and issubclass(exc, SecurityError):
+            self._fail_with_undefined_error()
+
+    def __str__(self) -> str:
+        self._guard()
+        return ""
+
+    def __iter__(self) -> Iterator[Any]:
+        self._guard()
+        return iter(())
+
+    def __bool__(self) -> bool:
+        self._guard()
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":
+            raise AttributeError(name)
+        self._guard()
+        return self
+
+    def __getitem__(self, name: object) -> Any:
+        self._guard()
+        return self
+
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        # An unknown function (a custom global the application registers) is a dynamic
+        # slot too: it renders as nothing and is reported as unbounded.
+        self._guard()
+        return self
+
+    # A missing value compared or combined (``memory.count() > 1``, ``n + 1``) is not an
+    # error the application would see (it passes real values): false, and still missing.
+    def _false(self, other: object) -> bool:
+        self._guard()
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
+
+    def _same(self, other: object) -> Any:
+        self._guard()
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same

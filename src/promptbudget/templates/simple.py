@@ -131,7 +131,7 @@ _LIQUID_TAGS = (
 def liquid_to_jinja(body: str) -> str:
     """Liquid's tags that differ from Jinja2 (``assign``, ``elsif``, ``unless``, ``comment``)
     written the Jinja2 way; lines stay where they are. Liquid filters Jinja2 lacks are applied
-    as the identity (see ``_register_application_filters``)."""
+    as the identity (see ``BoundedEnvironment._parse``)."""
     for pattern, replacement in _LIQUID_TAGS:
         body = pattern.sub(replacement, body)
     return body
