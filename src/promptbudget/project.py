@@ -30,6 +30,7 @@ from promptbudget.manifest.loader import find_manifest, load_manifest
 from promptbudget.manifest.model import Manifest, VariableSpec
 from promptbudget.manifest.validation import raise_all
 from promptbudget.options import Options
+from promptbudget.pathnames import forget_real, real
 from promptbudget.pricing.catalog import PriceCatalog, load_catalog, overlay_prices
 from promptbudget.pricing.litellm import load_price_file
 from promptbudget.rules import find_rule, parse_severity
@@ -85,6 +86,7 @@ class Project:
     ) -> Project:
         # The cache is open before the manifest is read: a manifest validated before is not
         # validated again.
+        forget_real()  # a new run: paths are resolved again
         manifest_path = options.config or find_manifest(options.cwd) or manifest_of(options)
         where = manifest_path.parent if manifest_path is not None else options.cwd
         opened = open_cache(where.resolve(), enabled=options.use_cache)
@@ -139,7 +141,7 @@ class Project:
         """Read and parse ``path`` once. A file whose real path is outside ``confine_to`` (a
         symlink out of the repository) is not read; ``None`` reads any file named by the
         user."""
-        resolved = path.resolve()
+        resolved = real(path)
         cached = self.templates.get(resolved)
         if cached is not None:
             note_use(resolved)  # a run memo: used again, maybe for more than PB204
@@ -162,7 +164,7 @@ class Project:
         """Forget ``path``'s parsed template (its text is the bulk of a run's memory in a
         large project) once it is evaluated, keeping its suppression comments; a later
         ``load`` reads it again."""
-        resolved = path.resolve()
+        resolved = real(path)
         parsed = self.templates.pop(resolved, None)
         if parsed is not None:
             self._released[resolved] = _suppressions_in(parsed)
@@ -271,7 +273,7 @@ class Project:
     def step_variables_for(self, path: Path) -> dict[str, VariableSpec]:
         """Variables the manifest's steps declare for the template at ``path``, merged; where
         steps disagree, the largest cap (the worst case) wins."""
-        return dict(self._step_variables.get(path.resolve(), {}))
+        return dict(self._step_variables.get(real(path), {}))
 
     @property
     def default_model(self) -> str | None:

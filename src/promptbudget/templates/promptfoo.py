@@ -20,6 +20,7 @@ import yaml
 
 from promptbudget.bounded import load_yaml
 from promptbudget.confine import ConfinementError, is_regular_file, read_confined
+from promptbudget.pathnames import real
 
 CONFIG_NAMES = ("promptfooconfig.yaml", "promptfooconfig.yml", "promptfooconfig.json")
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -60,8 +61,8 @@ def find_config(
     parents, never above ``root`` (the project root), and only a regular file inside it (a
     symlink out of the project is not read). ``None``: a file the user named outside any
     project."""
-    directory = prompt.resolve().parent
-    limit = root.resolve() if root is not None else None
+    directory = real(prompt).parent
+    limit = real(root) if root is not None else None
     if limit is not None and not directory.is_relative_to(limit):
         return None
     for _ in range(levels + 1):

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import TemplateNotFoundError
+from promptbudget.pathnames import real
 from promptbudget.runmemo import note_listing
 
 # A prompt template is a few kilobytes; long context comes in through variables. Anything
@@ -268,9 +269,9 @@ def display_path(path: Path, root: Path) -> str:
 
     Directories are resolved, the file name is not: a symlink is shown under its own name.
     """
-    located = path.absolute().parent.resolve() / path.name
+    located = real(path.absolute().parent) / path.name
     try:
-        relative = os.path.relpath(located, root.resolve())
+        relative = os.path.relpath(located, real(root))
     except ValueError:  # another drive on Windows
         return located.as_posix()
     return Path(relative).as_posix()
