@@ -482,40 +482,33 @@ def replay(args: list[str], recheck: Recheck | None = None) -> int | None:
     head, detail = found
     if head.get("format") != MEMO_FORMAT:
         return None
+    memo, restamped = head, False
     try:
         taken = files_now(head)
         if taken is None:
             return None  # a file is gone
-        if is_unmoved(head, taken):  # the common case: the detail is not even parsed
-            return answer(head)
-        rest = detail()
-        if rest is None:
-            return None
-        memo = {**head, **rest}
-        changed: list[str] | None = [] if recheck is not None else None
-        known = dict(zip(head["names"].split("\0"), taken, strict=True)) if taken else {}
-        valid, restamped = is_still_valid(memo, changed, known)
-        if valid and changed and recheck is not None:
-            valid = recheck(memo, changed)  # their entries updated to the new bytes
-            restamped = restamped or any(not memo["files"][name][2] for name in changed)
-        if not valid:
-            return None
-        code = answer(memo)
+        if not is_unmoved(head, taken):  # the common case skips this: no detail parsed
+            rest = detail()
+            if rest is None:
+                return None
+            memo = {**head, **rest}
+            changed: list[str] | None = [] if recheck is not None else None
+            known = dict(zip(head["names"].split("\0"), taken, strict=True)) if taken else {}
+            valid, restamped = is_still_valid(memo, changed, known)
+            if valid and changed and recheck is not None:
+                valid = recheck(memo, changed)  # their entries updated to the new bytes
+                restamped = restamped or any(not memo["files"][name][2] for name in changed)
+            if not valid:
+                return None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
-    if restamped:
-        write_memo(key, settle(memo))
-    return code
-
-
-def answer(memo: dict[str, Any]) -> int:
-    """Write what the memo's run wrote; its exit code."""
-    code = int(memo["code"])
     for stream, text in memo["output"]:
         handle = sys.stdout if stream == "stdout" else sys.stderr
         handle.write(text)
         handle.flush()
-    return code
+    if restamped:
+        write_memo(key, settle(memo))
+    return int(memo["code"])
 
 
 def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) -> None:
