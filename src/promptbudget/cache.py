@@ -25,6 +25,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -442,8 +443,29 @@ def locate_cache(start: Path) -> tuple[Path, Path] | None:
     return None
 
 
+# A run memo is one signed file in two parts: its head, everything a replay needs when no
+# stat moved (the output, the directories, the names of the files read and one digest of
+# their stats: runmemo.py), then its detail (``MEMO_DETAIL``: each file's entry, PB204's
+# projections), parsed only when asked. The first line is the HMAC of the head and the
+# head's length; the head holds the sha256 of the detail. The rest is one JSON document.
+MEMO_DETAIL = ("files", "passages")
+_HEAD = b'{"head":'
+_DETAIL = b',"detail":'
+
+
 def read_memo(key: str) -> Any:
-    """The run memo stored under ``key`` (see runmemo.py), or None."""
+    """The run memo stored under ``key`` (see runmemo.py), head and detail, or None."""
+    found = read_memo_head(key)
+    if found is None:
+        return None
+    head, detail = found
+    rest = detail()
+    return None if rest is None else {**head, **rest}
+
+
+def read_memo_head(key: str) -> tuple[dict[str, Any], Callable[[], dict[str, Any] | None]] | None:
+    """(the head of the run memo stored under ``key``, a function that reads its detail: None
+    when it does not match the head), or None when there is no valid memo."""
     found = locate_cache(Path(os.getcwd()))
     if found is None:
         return None
@@ -451,7 +473,58 @@ def read_memo(key: str) -> Any:
     secret = _read_secret(key_file)
     if secret is None:
         return None
-    return _read_signed(directory / f"run-{key}.blob", secret)
+    path = directory / f"run-{key}.blob"
+    found_head = _read_memo_head(path)
+    if found_head is None:
+        return None
+    signature, encoded, start = found_head
+    if not hmac.compare_digest(signature, _sign(encoded, secret)):
+        return None
+    try:
+        head = json.loads(encoded)
+    except ValueError:
+        return None
+    if not isinstance(head, dict) or not isinstance(head.get("detail"), str):
+        return None
+    sha = head.pop("detail")
+
+    def detail() -> dict[str, Any] | None:
+        """The detail, read again from the file (the head's sha256 says it is the same)."""
+        data = read_regular_file(path, MAX_SHARD_BYTES)
+        rest = b"" if data is None else data[start:]
+        if not (rest.startswith(_DETAIL) and rest.endswith(b"}")):
+            return None
+        encoded = rest[len(_DETAIL) : -1]
+        if not hmac.compare_digest(hashlib.sha256(encoded).hexdigest(), sha):
+            return None
+        try:
+            parts = json.loads(encoded)
+        except ValueError:
+            return None
+        return parts if isinstance(parts, dict) else None
+
+    return head, detail
+
+
+def _read_memo_head(path: Path) -> tuple[bytes, bytes, int] | None:
+    """(signature, head, where the detail starts) of the memo file ``path``, read without its
+    detail; None when it is not a regular file or not a memo."""
+    try:
+        found = os.lstat(path)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_SHARD_BYTES:
+            return None
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            signature, _, length = handle.readline(128).rstrip(b"\n").partition(b" ")
+            if not length.isdigit() or int(length) > found.st_size:
+                return None
+            encoded = handle.read(len(_HEAD) + int(length))
+            end = handle.tell()
+    except OSError:
+        return None
+    if not encoded.startswith(_HEAD) or len(encoded) != len(_HEAD) + int(length):
+        return None
+    return signature, encoded[len(_HEAD) :], end
 
 
 def write_memo(key: str, memo: Any, store: Store | None = None) -> None:
@@ -467,8 +540,18 @@ def write_memo(key: str, memo: Any, store: Store | None = None) -> None:
     secret = _read_secret(key_file) or _make_secret(key_file)
     if secret is None or not _prepare(directory):
         return
-    body = json.dumps(memo, separators=(",", ":")).encode()
-    if not _write_signed(directory / f"run-{key}.blob", body, secret):
+    detail = {name: memo[name] for name in MEMO_DETAIL if name in memo}
+    encoded_detail = json.dumps(detail, separators=(",", ":")).encode()
+    head = {name: value for name, value in memo.items() if name not in MEMO_DETAIL}
+    head["detail"] = hashlib.sha256(encoded_detail).hexdigest()
+    encoded = json.dumps(head, separators=(",", ":")).encode()
+    first = _sign(encoded, secret) + b" " + str(len(encoded)).encode()
+    try:
+        _write(
+            directory / f"run-{key}.blob",
+            first + b"\n" + _HEAD + encoded + _DETAIL + encoded_detail + b"}",
+        )
+    except (OSError, PromptBudgetError):
         return
     try:
         memos = [entry for entry in os.scandir(directory) if entry.name.startswith("run-")]

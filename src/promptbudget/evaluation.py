@@ -238,8 +238,17 @@ def _file_fingerprints(
     """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them)."""
     entry = None
     if store is not None:
+        # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel
+        # prompt, a leading ``---`` block is front matter, not paragraphs)
+        engine = project.engine_for(file.shown) or ""
         entry, value = file_lookup(
-            store, "fingerprints", file.walked, MAX_TEMPLATE_BYTES, file.resolved, file.shown
+            store,
+            "fingerprints",
+            file.walked,
+            MAX_TEMPLATE_BYTES,
+            file.resolved,
+            file.shown,
+            engine,
         )
         cached = _cached_fingerprints(value, wanted)
         if entry is not None and entry.digest is not None and cached is not None:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from promptbudget.memohead import stat_of
 from promptbudget.runmemo import (
     content_hash,
     is_racy,
@@ -29,7 +30,6 @@ from promptbudget.runmemo import (
     read_as_stated,
     relative,
     short,
-    stat_of,
     watching,
 )
 

@@ -8,7 +8,9 @@ rest of the cache) under a key of the arguments, the working directory, the envi
 date, the terminal and the installed package's files. A later run with the same key checks
 the stat of each recorded file and directory, as git's index and ruff's cache do: a stat that
 matches is trusted, one that differs is read again and hashed, and the memo answers only if
-every hash is still the same.
+every hash is still the same. When no stat moved (the common case), only the memo's head is
+read: the files' names and one digest of all their stats (memohead.py); each file's entry is
+parsed only when one did.
 
 A stat is trusted only when the file was not changed in the two seconds before it was taken
 (git's "racy clean" rule): otherwise a change in the same clock tick, keeping the size, could
@@ -40,6 +42,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from promptbudget.memohead import Stat, files_now, is_unmoved, settle
+from promptbudget.memohead import stat_of as stat_of  # as before it moved there
 from promptbudget.pathnames import absolute
 
 if TYPE_CHECKING:
@@ -47,7 +51,7 @@ if TYPE_CHECKING:
 
 MEMO_COMMANDS = frozenset({"check", "count", "estimate"})
 CACHE_DIR_NAME = ".promptbudget_cache"  # the cache's own directory is not an input
-MEMO_FORMAT = 1
+MEMO_FORMAT = 2
 RACY_NS = 2_000_000_000
 # Variables that change from one shell to the next without changing anything a run does.
 _NOISE_VARIABLES = frozenset({"_", "OLDPWD", "SHLVL", "PWD", "PS1", "PS2", "LINES"})
@@ -55,12 +59,6 @@ _NOISE_VARIABLES = frozenset({"_", "OLDPWD", "SHLVL", "PWD", "PS1", "PS2", "LINE
 # Where Python and the installed packages live: not the project's files (an upgrade changes
 # sys.path's directories, which are part of the memo key).
 _INSTALLED = tuple({os.path.join(prefix, "") for prefix in (sys.prefix, sys.base_prefix)})
-
-Stat = list[int]
-
-
-def stat_of(found: os.stat_result) -> Stat:
-    return [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino, found.st_mode]
 
 
 def is_racy(entry_stat: Stat, taken_ns: int) -> bool:
@@ -455,21 +453,28 @@ def _mtime(path: str) -> int | None:
         return None
 
 
-def is_still_valid(memo: dict[str, Any], changed: list[str] | None = None) -> tuple[bool, bool]:
+def is_still_valid(
+    memo: dict[str, Any],
+    changed: list[str] | None = None,
+    known: Mapping[str, os.stat_result] | None = None,
+) -> tuple[bool, bool]:
     """(every input is as recorded, some entry was hashed again and can now be trusted by its
     stat: worth writing the memo back; an entry still inside the racy window would be hashed
     again next time all the same). With
     ``changed``, a file read only for PB204's fingerprints whose bytes changed is added there
-    instead (``passagememo.still_same`` decides)."""
+    instead (``passagememo.still_same`` decides). ``known``: stats taken already, by name."""
     restamped = False
+    known = known or {}
     now = time.time_ns()
     fingerprinted = memo.get("passages", {}).get("files", {}) if changed is not None else {}
     for entries, unchanged in ((memo["files"], _same_bytes), (memo["dirs"], _same_listing)):
         for name, entry in entries.items():
-            try:
-                found = os.stat(name)
-            except OSError:
-                return False, False
+            found = known.get(name)
+            if found is None:
+                try:
+                    found = os.stat(name)
+                except OSError:
+                    return False, False
             current = stat_of(found)
             if current == entry[0] and not entry[2]:
                 continue
@@ -529,28 +534,41 @@ def replay(args: list[str], recheck: Recheck | None = None) -> int | None:
     ``recheck`` says PB204 takes the same from them."""
     if not is_memoizable(args):
         return None
-    from promptbudget.cache import read_memo, write_memo
+    from promptbudget.cache import read_memo_head, write_memo
 
     key = memo_key(args)
-    memo = read_memo(key)
-    if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT:
+    found = read_memo_head(key)
+    if found is None:
         return None
-    changed: list[str] | None = [] if recheck is not None else None
+    head, detail = found
+    if head.get("format") != MEMO_FORMAT:
+        return None
+    memo, restamped = head, False
     try:
-        valid, restamped = is_still_valid(memo, changed)
-        if valid and changed and recheck is not None:
-            valid = recheck(memo, changed)  # their entries updated to the new bytes
-            restamped = restamped or any(not memo["files"][name][2] for name in changed)
+        taken = files_now(head)
+        if taken is None:
+            return None  # a file is gone
+        if not is_unmoved(head, taken):  # the common case skips this: no detail parsed
+            rest = detail()
+            if rest is None:
+                return None
+            memo = {**head, **rest}
+            changed: list[str] | None = [] if recheck is not None else None
+            known = dict(zip(head["names"].split("\0"), taken, strict=True)) if taken else {}
+            valid, restamped = is_still_valid(memo, changed, known)
+            if valid and changed and recheck is not None:
+                valid = recheck(memo, changed)  # their entries updated to the new bytes
+                restamped = restamped or any(not memo["files"][name][2] for name in changed)
+            if not valid:
+                return None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-        return None
-    if not valid:
         return None
     for stream, text in memo["output"]:
         handle = sys.stdout if stream == "stdout" else sys.stderr
         handle.write(text)
         handle.flush()
     if restamped:
-        write_memo(key, memo)
+        write_memo(key, settle(memo))
     return int(memo["code"])
 
 
@@ -584,7 +602,7 @@ def keep(args: list[str], recorder: Recorder, code: int, store: Store | None) ->
             only[key] = [None if shown == key else shown, engine, kept, asked]
         if only:
             memo["passages"] = {**recorder.passages, "files": only}
-    write_memo(memo_key(args), memo, store)
+    write_memo(memo_key(args), settle(memo), store)
 
 
 def relative(name: str, cwd: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Run
+from conftest import POLICY, Run
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.tokenizers import get_tokenizer, load_encoding
 
@@ -235,3 +236,35 @@ def test_a_manifest_validated_before_is_not_validated_again(project: Path) -> No
     third = subprocess.run(command, cwd=project, capture_output=True, text=True)
     assert "unknown key 'bogus'" in third.stderr
     assert third.stderr.split()[-2:] == ["2", "True"]
+
+
+@pytest.mark.parametrize("named", [(), ("prompts/answer.j2",)], ids=["check", "check PATH"])
+def test_an_engines_setting_alone_gives_what_an_uncached_run_gives(
+    run_cli: RunCli, project: Path, named: tuple[str, ...]
+) -> None:
+    """``engines:`` decides how a generic file is read: as a Semantic Kernel prompt, a
+    leading ``---`` block is front matter, as Jinja2 (what its content shows) it is text. So
+    what PB204 takes from the file (its paragraphs' fingerprints, kept by ``check PATH``)
+    changes while its bytes do not."""
+    (project / "prompts/notes.md").write_text(
+        f"---\n\n{POLICY}\n\n---\nHello {{{{ question }}}}.\n", encoding="utf-8"
+    )
+    answer = project / "prompts/answer.j2"
+    answer.write_text(f"{answer.read_text(encoding='utf-8')}\n{POLICY}\n", encoding="utf-8")
+    before = assert_same_as_uncached(run_cli, project, *named)
+    assert copies(before) == ["prompts/notes.md:3"]  # PB204: the policy is copied there
+    manifest = project / "budgets.yaml"
+    engines = 'engines:\n  "prompts/*.md": semantic-kernel\n'
+    manifest.write_text(manifest.read_text(encoding="utf-8") + engines, encoding="utf-8")
+    after = assert_same_as_uncached(run_cli, project, *named)
+    assert copies(after) == []
+
+
+def copies(report: dict[str, Any]) -> list[str]:
+    """Where PB204 says answer.j2's passages are copied."""
+    return [
+        place
+        for finding in report["findings"]
+        if finding["rule"] == "PB204" and finding["path"] == "prompts/answer.j2"
+        for place in re.findall(r"prompts/[\w./]+:\d+", finding["message"])
+    ]

@@ -499,3 +499,168 @@ def test_a_workflows_template_that_is_a_symlink_stays_an_input(run: Launch) -> N
     assert answer(run, *ARGS) == first
     (run.root / "prompts/real/other.j2").write_text('{% include "answer.j2" %}\n')
     assert "other" in recompute(run, *ARGS)[1]
+
+
+# -- the memo's head (memohead.py): nothing moved, nothing but the head is read ---------------
+
+
+@pytest.fixture
+def settled(run: Launch, monkeypatch: pytest.MonkeyPatch) -> Iterator[Launch]:
+    """``run`` with every stat trusted at once (as if each file changed long ago: outside the
+    racy window), counting the memos whose detail was read (``run.details``)."""
+    monkeypatch.setattr(runmemo, "RACY_NS", -(10**18))
+    real = cache.read_memo_head
+    run.details = 0  # type: ignore[attr-defined]
+
+    def counted(key: str) -> Any:
+        found = real(key)
+        if found is None:
+            return None
+        head, detail = found
+
+        def read_detail() -> Any:
+            run.details += 1  # type: ignore[attr-defined]
+            return detail()
+
+        return head, read_detail
+
+    monkeypatch.setattr(cache, "read_memo_head", counted)
+    yield run
+
+
+def warm(run: Launch) -> tuple[int, str, str]:
+    """The first run, then a memo's answer (the project's directory changed when the cache
+    was made in it: its listing is checked once, and the memo stamped again); the detail
+    count starts from there."""
+    first = run(*ARGS)
+    assert answer(run, *ARGS) == first
+    run.details = 0  # type: ignore[attr-defined]
+    return first
+
+
+def test_an_unmoved_memo_answers_from_its_head_alone(settled: Launch) -> None:
+    first = warm(settled)
+    assert answer(settled, *ARGS) == first
+    assert answer(settled, *ARGS) == first
+    assert settled.details == 0  # type: ignore[attr-defined]
+
+
+def replace_keeping_times(path: Path, text: str) -> None:
+    """Another file (another inode) of the same size and times takes ``path``'s place."""
+    before = path.stat()
+    assert len(text.encode()) == before.st_size
+    other = path.with_name(path.name + ".new")
+    other.write_text(text)
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(other, path)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda root: (root / "prompts/spare.j2").write_text(POLICY),
+            id="a passage pasted into a template only PB204 reads",
+        ),
+        pytest.param(
+            lambda root: replace_keeping_times(
+                root / "prompts/partials/tone.j2", "Be kind, concise and EXACT.\n"
+            ),
+            id="another inode of the same size and times",
+        ),
+        pytest.param(
+            lambda root: (root / "prompts/new.j2").write_text("Be kind, concise and exact.\n"),
+            id="new file",
+        ),
+        pytest.param(lambda root: (root / "prompts/spare.j2").unlink(), id="deleted file"),
+        pytest.param(
+            lambda root: (root / "budgets.yaml").write_text(
+                (root / "budgets.yaml").read_text().replace("1000", "2000")
+            ),
+            id="manifest",
+        ),
+    ],
+)
+def test_a_moved_stat_reads_the_detail_and_a_changed_input_is_recomputed(
+    settled: Launch, change: Callable[[Path], object]
+) -> None:
+    warm(settled)
+    change(settled.root)
+    recompute(settled, *ARGS)
+    assert settled.details <= 1  # type: ignore[attr-defined]
+    answer(settled, *ARGS)
+
+
+@pytest.mark.parametrize(
+    "touch",
+    [
+        pytest.param(lambda path: os.utime(path), id="touched"),
+        pytest.param(lambda path: os.chmod(path, 0o640), id="chmod"),
+    ],
+)
+def test_a_file_whose_stat_moved_but_not_its_bytes_answers_then_is_trusted_again(
+    settled: Launch, touch: Callable[[Path], object]
+) -> None:
+    first = warm(settled)
+    touch(settled.root / "prompts/partials/tone.j2")
+    assert answer(settled, *ARGS) == first  # hashed again: the same bytes
+    assert settled.details == 1  # type: ignore[attr-defined]
+    assert answer(settled, *ARGS) == first  # stamped with its new stat, written back
+    assert settled.details == 1  # type: ignore[attr-defined]
+
+
+def test_a_memos_head_and_detail_are_signed_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "a.j2").write_text("one\n")
+    monkeypatch.chdir(tmp_path)
+    recorder = runmemo.Recorder()
+    recorder.read("a.j2", b"one\n", None)
+    files = {runmemo.relative(name, str(tmp_path)): entry for name, entry in recorder.files.items()}
+    memo = {"format": runmemo.MEMO_FORMAT, "code": 0, "output": [], "files": files, "dirs": {}}
+    memo["files"]["a.j2"][2] = False  # as if old enough
+    runmemo.settle(memo)
+    assert memo["names"] == "a.j2" and isinstance(memo["stats"], str)
+    cache.write_memo("k", memo)
+    assert cache.read_memo("k") == memo
+    path = tmp_path / "cache/run-k.blob"
+    data = path.read_bytes()
+    head_end = data.index(b',"detail":')
+    for damaged, head_still_read in (
+        (
+            data[:head_end] + data[head_end:].replace(b"one", b"two").replace(b'"a.j2"', b'"b.j2"'),
+            True,
+        ),
+        (data.replace(b'"code":0', b'"code":1'), False),
+        (data[: head_end - 5], False),
+        (data.partition(b" ")[0] + data.partition(b"\n")[1:][0] + data.partition(b"\n")[2], False),
+    ):
+        path.write_bytes(damaged)
+        assert cache.read_memo("k") is None
+        found = cache.read_memo_head("k")
+        assert (found is not None) == head_still_read
+        if found is not None:
+            assert found[0]["names"] == "a.j2" and found[1]() is None
+
+
+def test_the_heads_digest_sees_every_field_of_every_stat(tmp_path: Path) -> None:
+    names = [tmp_path / f"{n}.j2" for n in range(3)]
+    for path in names:
+        path.write_text("some text\n")
+    files = {str(p): [runmemo.stat_of(p.stat()), "h", False] for p in names}
+    head = runmemo.settle({"files": files, "dirs": {}})
+    assert head["names"] == "\0".join(files)
+    taken = runmemo.files_now(head)
+    assert taken is not None and runmemo.is_unmoved(head, taken)
+    for field in range(5):
+        moved = {name: [list(entry[0]), "h", False] for name, entry in files.items()}
+        moved[str(names[1])][0][field] += 1
+        other = runmemo.settle({"files": moved, "dirs": {}})
+        assert other["stats"] != head["stats"]
+        assert not runmemo.is_unmoved(other, taken)
+    files[str(names[2])][2] = True  # racy: hashed on every use, never trusted by the head
+    racy = runmemo.settle({"files": files, "dirs": {}})
+    assert racy["names"] is None and not runmemo.is_unmoved(racy, [])
+    names[0].unlink()
+    assert runmemo.files_now(head) is None

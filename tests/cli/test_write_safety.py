@@ -222,6 +222,9 @@ def test_eight_concurrent_writers_fail_only_busy_or_changed_and_leave_valid_file
             os.dup2(write_end, 2)
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
+            # the child's diagnostics to the pipe: sys.stderr is run_cli's capture here
+            # (capsys), whose buffer dies with the child
+            sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
             code = 3
             try:
                 os.chdir(example)

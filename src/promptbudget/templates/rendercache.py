@@ -33,8 +33,8 @@ from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.rendered import Message, RenderedPrompt, Slot, VariableValue
 from promptbudget.templates.sandbox import MAX_RENDERED_CHARS, LoadOutcome, Loads
 
-_KIND = "jinja2 render/2"
-# A render's messages as JSON are at most this long (the renderer's output bound, escaped)
+_KIND = "jinja2 render/3"
+# A render's entry as JSON is at most this long (the renderer's output bound, escaped)
 MAX_PACKED_BYTES = 8 * MAX_RENDERED_CHARS
 
 
@@ -110,18 +110,19 @@ def lookup(
 ) -> RenderedPrompt | None:
     """The render kept under ``key``, if the loader (``answer(name)``: what it says of a name
     now) answers every name it was asked the same; None otherwise (a miss)."""
-    kept = store.get(key)
-    if not isinstance(kept, dict):
+    found = store.get(key)
+    if found is None:
         return None
-    loads = kept.get("loads")
-    if not isinstance(loads, list):
-        return None
-    for item in loads:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
-            return None
-        if answer(item[0]) != item[1]:
-            return None
     try:
+        kept = unpacked(found)
+        loads = kept["loads"]
+        if not isinstance(loads, list):
+            return None
+        for item in loads:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                return None
+            if answer(item[0]) != item[1]:
+                return None
         return _decode(kept, values)
     except (KeyError, TypeError, ValueError):
         return None
@@ -142,9 +143,8 @@ def keep(store: Store, key: str, rendered: RenderedPrompt, loads: Loads) -> None
         ]
         for message in rendered.messages
     ]
-    packed = zlib.compress(json.dumps(messages, separators=(",", ":")).encode("ascii"), 1)
-    value = {
-        "m": base64.b64encode(packed).decode("ascii"),
+    entry = {
+        "m": messages,
         "v": list(rendered.variables),
         "u": list(rendered.unbounded),
         "l": dict(rendered.variable_lines),
@@ -152,27 +152,36 @@ def keep(store: Store, key: str, rendered: RenderedPrompt, loads: Loads) -> None
         "w": [list(warning) for warning in rendered.warnings],
         "loads": [[name, outcome] for name, outcome in loads.answers.items()],
     }
-    store.put(key, value)
+    store.put(key, packed(entry))
 
 
-def _unpacked(packed: object) -> Any:
-    """The messages as ``keep`` packs them (zlib-compressed JSON, in base64: a cache holds the
-    rendered text of every template); ValueError for anything else, or past the size bound."""
-    if not isinstance(packed, str):
-        raise ValueError("not packed messages")
+def packed(entry: dict[str, Any]) -> str:
+    """An entry as the cache keeps it: JSON, zlib-compressed, in base64. One string, ~3 times
+    smaller than the JSON: a warm cache holds every template's rendered text."""
+    data = json.dumps(entry, separators=(",", ":")).encode("ascii")
+    return base64.b64encode(zlib.compress(data, 1)).decode("ascii")
+
+
+def unpacked(value: object) -> dict[str, Any]:
+    """An entry ``packed`` made; ValueError for anything else, or past the size bound."""
+    if not isinstance(value, str):
+        raise ValueError("not a packed entry")
     inflate = zlib.decompressobj()
     try:
-        data = inflate.decompress(base64.b64decode(packed, validate=True), MAX_PACKED_BYTES)
+        data = inflate.decompress(base64.b64decode(value, validate=True), MAX_PACKED_BYTES)
     except (zlib.error, binascii.Error) as err:
         raise ValueError(str(err)) from err
     if inflate.unconsumed_tail or not inflate.eof:
-        raise ValueError("packed messages past the size bound, or cut short")
-    return json.loads(data)
+        raise ValueError("a packed entry past the size bound, or cut short")
+    entry = json.loads(data)
+    if not isinstance(entry, dict):
+        raise ValueError("not a packed entry")
+    return entry
 
 
 def _decode(kept: dict[str, Any], values: Mapping[str, VariableValue]) -> RenderedPrompt | None:
     messages = []
-    for role, name, parts in _unpacked(kept["m"]):
+    for role, name, parts in kept["m"]:
         if not isinstance(role, str) or not (name is None or isinstance(name, str)):
             return None
         decoded: list[str | Slot] = []
