@@ -3,6 +3,7 @@
 tiktoken on the same text. Run by hand; the figures go in the README's Performance section.
 
     python benchmarks/bench_scale.py [--sizes 100,1000] [--runs 3] [--corpus DIR] [--keep DIR]
+                                     [--only CASE] [--jobs 1,2]
 
 Each repository is generated from a seeded random draw: template sizes log-uniform between
 200 B and 20 KB, text cut from the prompt corpus (``--corpus``, default ../shared/corpus
@@ -171,13 +172,16 @@ print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_max
 """
 
 
-def measure(args: list[str], cwd: Path) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MiB) of one ``python ARGS`` process. CPU time
-    (user + system) moves far less than wall time on a shared machine."""
+def measure(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MiB) of one ``python ARGS`` process (and of
+    the worker processes it forks: their CPU time is added, the peak is the largest
+    process's). CPU time (user + system) moves far less than wall time on a shared machine."""
     found = subprocess.run(
         [sys.executable, "-c", MEASURE, sys.executable, *args],
         cwd=cwd,
-        env=ENV,
+        env={**ENV, **(env or {})},
         capture_output=True,
         text=True,
         check=True,
@@ -233,6 +237,11 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--keep", type=Path, help="generate the repositories here and keep them")
     parser.add_argument("--only", help="run only the cases whose name contains this")
+    parser.add_argument(
+        "--jobs",
+        help="PROMPTBUDGET_JOBS values to compare (e.g. 1,2): each case once with each, "
+        "alternated; default: as promptbudget decides",
+    )
     options = parser.parse_args()
     corpus = options.corpus if options.corpus.is_dir() else ROOT / "tests" / "corpus"
     print(
@@ -254,25 +263,31 @@ def main() -> None:
             megabytes = sum(p.stat().st_size for p in project.rglob("*.j2")) / 1e6
             print(f"\n{size:,} templates ({megabytes:.1f} MB), one-file cases name ", end="")
             print(pick_named(project, names, corpus))
-            print(f"  {'case':26} {'wall':>8} {'CPU':>8} {'wall runs':>20} {'peak RSS':>9}  load")
+            print(f"  {'case':34} {'wall':>8} {'CPU':>8} {'wall runs':>20} {'peak RSS':>9}  load")
             selected = [
-                case
-                for case in cases(pick_named(project, names, corpus), project)
-                if not options.only or options.only in case[0]
+                (name, args, warmed, {})
+                for name, args, warmed in cases(pick_named(project, names, corpus), project)
+                if not options.only or options.only in name
             ]
-            times: dict[str, list[float]] = {name: [] for name, _, _ in selected}
+            if options.jobs:
+                selected = [
+                    (f"{name}, jobs={jobs}", args, warmed, {"PROMPTBUDGET_JOBS": jobs})
+                    for name, args, warmed, _ in selected
+                    for jobs in options.jobs.split(",")
+                ]
+            times: dict[str, list[float]] = {name: [] for name, _, _, _ in selected}
             cpus: dict[str, list[float]] = {name: [] for name in times}
             peaks: dict[str, float] = dict.fromkeys(times, 0.0)
             loads: dict[str, list[float]] = {name: [] for name in times}
             for _ in range(options.runs):  # the cases alternate: load drifts hit them all
-                for name, args, warmed in selected:
+                for name, args, warmed, env in selected:
                     if warmed:
-                        measure(args, project)  # fill the cache (a no-cache run may follow)
+                        measure(args, project, env)  # fill the cache (a no-cache run may follow)
                     if "edit elsewhere" in name:
                         edit_other(project, names)  # a full check reads it: it changed
                     elif "new file elsewhere" in name:
                         add_or_remove_other(project)
-                    seconds, cpu, peak = measure(args, project)
+                    seconds, cpu, peak = measure(args, project, env)
                     times[name].append(seconds)
                     cpus[name].append(cpu)
                     peaks[name] = max(peaks[name], peak)
@@ -280,7 +295,7 @@ def main() -> None:
             for name in times:
                 runs = " ".join(f"{t:.2f}" for t in times[name])
                 print(
-                    f"  {name:26} {statistics.median(times[name]):>7.2f}s "
+                    f"  {name:34} {statistics.median(times[name]):>7.2f}s "
                     f"{statistics.median(cpus[name]):>7.2f}s {runs:>20} "
                     f"{peaks[name]:>7.0f}MB  {statistics.median(loads[name]):.1f}"
                 )

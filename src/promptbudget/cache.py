@@ -75,6 +75,7 @@ class Store:
         self._shards: dict[str, dict[str, Any]] = {}
         self._new: dict[str, dict[str, Any]] = {}
         self._used: dict[str, set[str]] = {}
+        self._found = False  # a shard read held entries
         self.hits = 0
         self.misses = 0
 
@@ -114,11 +115,42 @@ class Store:
                 return
         self._new.clear()
 
+    # -- a worker process's share (parallel.py) ------------------------------------------
+
+    def load_all(self) -> None:
+        """Read every shard now (before forking: the workers share them)."""
+        for index in range(16):
+            self._shard(f"{index:x}")
+
+    def is_empty(self) -> bool:
+        """The shards read held no entry (``load_all`` reads them all)."""
+        return not self._found
+
+    def detach(self) -> None:
+        """In a forked worker: what it adds and uses from now on is its own (``delta``)."""
+        self._new, self._used = {}, {}
+        self.hits = self.misses = 0
+
+    def delta(self) -> dict[str, Any]:
+        """What this (worker's) store added and used since ``detach``: what ``merge`` takes."""
+        return {"new": self._new, "used": self._used, "hits": self.hits, "misses": self.misses}
+
+    def merge(self, delta: dict[str, Any]) -> None:
+        """Keep what a worker added (written by ``flush``) and used, as if done here."""
+        for entries in delta["new"].values():
+            for key, value in entries.items():
+                self.put(key, value)
+        for name, keys in delta["used"].items():
+            self._used.setdefault(name, set()).update(keys)
+        self.hits += delta["hits"]
+        self.misses += delta["misses"]
+
     def _shard(self, name: str) -> dict[str, Any]:
         shard = self._shards.get(name)
         if shard is None:
             found = _read_shard(self._path(name), self._secret) if self._secret else None
             shard = self._shards[name] = found or {}
+            self._found = self._found or bool(found)
         return shard
 
     def _path(self, name: str) -> Path:

@@ -7,7 +7,7 @@ in CI). Without one, ``track`` is the plain iteration.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -32,11 +32,16 @@ def set_sink(sink: ProgressSink | None) -> None:
 
 def track(items: Sequence[T], label: str) -> Iterator[T]:
     """Iterate over ``items``, telling the sink (if any) how far along it is."""
+    return tally(items, len(items), label)
+
+
+def tally(items: Iterable[T], total: int, label: str) -> Iterator[T]:
+    """``track`` for ``total`` items that come one at a time (from worker processes)."""
     sink = _SINK
     if sink is None:
         yield from items
         return
-    sink.start(label, len(items))
+    sink.start(label, total)
     try:
         for item in items:
             yield item

@@ -169,6 +169,18 @@ class Project:
         if parsed is not None:
             self._released[resolved] = _suppressions_in(parsed)
 
+    def released(self, path: Path) -> list[Suppression] | None:
+        """What ``release`` kept of ``path`` (None: it is not released)."""
+        return self._released.get(path.resolve())
+
+    def keep_released(self, path: Path, suppressions: list[Suppression]) -> None:
+        """``release`` of ``path`` done in a worker process (parallel.py), which kept
+        ``suppressions``: as if it was loaded and released here."""
+        resolved = path.resolve()
+        self.templates.pop(resolved, None)
+        self._released.pop(resolved, None)
+        self._released[resolved] = suppressions
+
     def is_stdin(self, path: Path) -> bool:
         """``path`` is the one a template read from stdin stands for (``-``)."""
         return self.stdin_path is not None and path.resolve() == self.stdin_path

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptbudget.memohead import Stat, files_now, is_unmoved, settle
 from promptbudget.memohead import stat_of as stat_of  # as before it moved there
@@ -188,8 +188,69 @@ class Recorder:
     def write(self, stream: str, text: str) -> None:
         self.output.append([stream, text])
 
+    # -- a worker process's share (parallel.py) ------------------------------------------
+
+    def mark(self) -> RecorderMark:
+        """Where the recording stands now; ``delta`` says what was recorded since."""
+        return RecorderMark(
+            set(self.files),
+            set(self.dirs),
+            set(self.general),
+            dict(self.fingerprinted),
+            dict(self.includes_nothing),
+        )
+
+    def delta(self, since: RecorderMark) -> dict[str, Any]:
+        """What was recorded since ``since`` (in a forked worker): what ``merge`` takes."""
+        return {
+            "files": {k: v for k, v in self.files.items() if k not in since.files},
+            "dirs": {k: v for k, v in self.dirs.items() if k not in since.dirs},
+            "general": self.general - since.general,
+            "fingerprinted": {
+                k: v for k, v in self.fingerprinted.items() if since.fingerprinted.get(k) != v
+            },
+            "includes_nothing": {
+                k: v for k, v in self.includes_nothing.items() if since.includes_nothing.get(k) != v
+            },
+            "is_usable": self.is_usable,
+        }
+
+    def merge(self, delta: Mapping[str, Any]) -> None:
+        """Record what a worker process recorded (its ``delta``), as if read here: a file
+        the two saw with different bytes makes the run unusable."""
+        for name, entry in delta["files"].items():
+            known = self.files.get(name)
+            if known is None:
+                self.files[name] = entry
+            elif known[1] != entry[1]:
+                self.is_usable = False
+        for name, entry in delta["dirs"].items():
+            known = self.dirs.get(name)
+            if known is None:
+                self.dirs[name] = entry
+            elif known[1] != entry[1]:
+                self.is_usable = False
+        self.general.update(delta["general"])
+        self.fingerprinted.update(delta["fingerprinted"])
+        for name, nothing in delta["includes_nothing"].items():
+            self.includes_nothing[name] = self.includes_nothing.get(name, True) and nothing
+        self.is_usable = self.is_usable and delta["is_usable"]
+
+
+class RecorderMark(NamedTuple):
+    files: set[str]
+    dirs: set[str]
+    general: set[str]
+    fingerprinted: dict[str, list[Any]]
+    includes_nothing: dict[str, bool]
+
 
 _RECORDER: Recorder | None = None
+
+
+def active_recorder() -> Recorder | None:
+    """The recorder of the run (None: the run is not recorded)."""
+    return _RECORDER
 
 
 def note_read(path: Path | str, data: bytes, found: os.stat_result | None = None) -> None:

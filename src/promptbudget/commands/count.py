@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-from promptbudget.evaluation import evaluate_template, lint, select_rules, settled
+from promptbudget.evaluation import (
+    build_default_encoding,
+    evaluate_template,
+    lint,
+    select_rules,
+    settled,
+)
 from promptbudget.findings import Severity
 from promptbudget.options import Options
-from promptbudget.progress import track
+from promptbudget.parallel import in_order
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RuleContext, TemplateResult
 from promptbudget.selection import fail_on, filter_findings
+from promptbudget.suppressions import Suppression
 from promptbudget.templates.parse import variants_of
 
 # What can be said of a template on its own, without a workflow.
@@ -23,9 +31,12 @@ def run(options: Options) -> Report:
     # A model the catalog does not know is counted all the same: with its family's tokenizer
     # (an older Claude, an OpenAI snapshot), else approximately (o200k_base, ±25%, marked ~);
     # PB110 says so, as a warning: count needs no price.
-    results: list[TemplateResult] = []
     arguments = list(project.template_arguments(options))
-    for argument, path in track(arguments, "counting templates"):
+
+    def count_file(given: tuple[Path, Path]) -> tuple[list[TemplateResult], list[Suppression]]:
+        """One file's results, and what ``release`` kept of it (in a worker process, or
+        here)."""
+        argument, path = given
         include_root = project.include_root(argument, path)
         # Files found by walking a directory stay inside it; a file named explicitly is
         # read wherever it points.
@@ -35,7 +46,7 @@ def run(options: Options) -> Report:
         )
         # Each file is kept only as the rules and the report read it (``settled``): a
         # large tree is counted in flat memory.
-        results.extend(
+        found = [
             settled(
                 evaluate_template(
                     project,
@@ -47,8 +58,19 @@ def run(options: Options) -> Report:
             )
             for part in variants_of(parsed)
             for name in names
-        )
+        ]
         project.release(path)
+        return found, project.released(path) or []
+
+    results: list[TemplateResult] = []
+    # A large tree is counted on every core, with the same results in the same order.
+    for (_, path), (found, released) in zip(
+        arguments,
+        in_order(arguments, count_file, "counting templates", prepare=build_default_encoding),
+        strict=True,
+    ):
+        results.extend(found)
+        project.keep_released(path, released)
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
     return Report(
         command="count",

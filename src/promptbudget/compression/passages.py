@@ -69,10 +69,11 @@ class PassageIndex:
 
     def add(self, path: str, body: str, first_line: int) -> None:
         """The paragraphs of one template's body (each template once)."""
-        for text, line in _paragraphs(body, first_line):
-            if _TEMPLATE.search(text):
-                continue  # never a passage
-            key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        self.add_parts(path, index_parts(body, first_line))
+
+    def add_parts(self, path: str, parts: list[IndexPart]) -> None:
+        """``add`` of a body's ``index_parts`` (worked out elsewhere: parallel.py)."""
+        for key, line, text in parts:
             places = self._places.get(key)
             if places is None:
                 self._places[key] = (path, line)
@@ -93,6 +94,24 @@ class PassageIndex:
                 assert isinstance(places, list)
                 passages.append(Passage(text, tokens, tuple(sorted(places))))
         return sorted(passages, key=lambda p: (-p.tokens, p.locations))
+
+
+# A paragraph as ``PassageIndex`` keeps it: its digest, line and text
+IndexPart = tuple[bytes, int, str]
+
+
+def index_parts(body: str, first_line: int) -> list[IndexPart]:
+    """The paragraphs of ``body`` that could be a passage (no template syntax), each with its
+    digest: what ``PassageIndex.add`` takes from a body."""
+    return [
+        (_digest(text), line, text)
+        for text, line in _paragraphs(body, first_line)
+        if not _TEMPLATE.search(text)  # never a passage
+    ]
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 Fingerprint = tuple[str, int, bool]  # (digest of the paragraph, line, holds template syntax)
