@@ -14,6 +14,8 @@ this process (``cli.main``), each under an alarm; the campaign counts crashes (a
 wall-clock seconds) and reports the peak RSS of the whole process (so every case stayed under
 it). Failing cases are written to the log (JSON lines) with their files.
 The process's address space is limited (--memory-gb) so a blow-up fails a case, not the host.
+With --twice each case runs again on the cache its first run left (the content cache, not the
+run memo: ``cli.main``), and any other exit code or output is counted as a crash.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "security"))
 
-from fuzzing import Case, cases, run_case, run_case_forked, warm_up  # noqa: E402
+from fuzzing import Case, Outcome, cases, run_case, run_case_forked, warm_up  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
 
@@ -50,7 +52,15 @@ def main() -> int:
         "a blow-up is that case's crash, not the campaign's end)",
     )
     parser.add_argument("--case-memory-gb", type=float, default=1.0)
+    parser.add_argument(
+        "--twice",
+        action="store_true",
+        help="run each case a second time on the cache the first left; a different exit code "
+        "or output is a crash (the cache gave something an uncached run does not)",
+    )
     args = parser.parse_args()
+    if args.twice and args.fork:
+        parser.error("--twice compares in-process runs: leave out --fork")
 
     limit = int(args.memory_gb * 1024**3)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -83,6 +93,17 @@ def main() -> int:
             case_peak_mb = max(case_peak_mb, outcome.peak_mb)
         else:
             outcome = run_case(case, workdir / "project", seconds=args.alarm)
+            if args.twice and outcome.kind == "ok":
+                again = run_case(case, workdir / "project", seconds=args.alarm, write=False)
+                if again.kind != "ok" or (again.exit_code, again.output) != (
+                    outcome.exit_code,
+                    outcome.output,
+                ):
+                    outcome = Outcome(
+                        "crash" if again.kind == "ok" else again.kind,
+                        again.exit_code,
+                        again.detail or "a second run on the cache printed something else",
+                    )
         elapsed = time.monotonic() - begin
         slowest = max(slowest, elapsed)
         slowest_cpu = max(slowest_cpu, _cpu_seconds() - begin_cpu)

@@ -432,6 +432,7 @@ class Outcome:
     exit_code: int | None
     detail: str = ""
     peak_mb: float = 0.0  # the peak RSS of the case's process (forked runs only)
+    output: str = ""  # stdout, then stderr (in-process runs only)
 
 
 class _Alarm(BaseException):
@@ -485,13 +486,15 @@ def _build_cli_once() -> None:
         typer.main.get_command = functools.lru_cache(maxsize=None)(typer.main.get_command)
 
 
-def run_case(case: Case, root: Path, *, seconds: int = 10) -> Outcome:
-    """Write ``case`` under ``root`` and run it in-process."""
+def run_case(case: Case, root: Path, *, seconds: int = 10, write: bool = True) -> Outcome:
+    """Write ``case`` under ``root`` (unless ``write`` is false: run it again, on the cache
+    the last run left) and run it in-process."""
     from promptbudget.cli import main
 
     _build_cli_once()
 
-    write_case(case, root)
+    if write:
+        write_case(case, root)
     out, err = io.StringIO(), io.StringIO()
     previous = Path.cwd()
     os.chdir(root)
@@ -509,7 +512,7 @@ def run_case(case: Case, root: Path, *, seconds: int = 10) -> Outcome:
     stderr = err.getvalue()
     if code not in (0, 1, 2) or "Traceback" in stderr or "internal error" in stderr:
         return Outcome("crash", code, stderr[-1500:])
-    return Outcome("ok", code)
+    return Outcome("ok", code, output=out.getvalue() + stderr)
 
 
 def warm_up(root: Path) -> None:
