@@ -68,19 +68,25 @@ def _canonical(value: object, out: list[str]) -> None:
     """``value`` as text that is the same in every run (sets sorted, dataclasses by field),
     appended to ``out``; raises ``_Unkeyable`` for a value that has none. Every text of
     varying length is written after its length, so no two values make the same text."""
-    if isinstance(value, str):
-        out.append(f"s{len(value)}:")
-        out.append(value)
+    kind = type(value)
+    if kind is str:
+        out.append(f"s{len(value)}:")  # type: ignore[arg-type]
+        out.append(value)  # type: ignore[arg-type]
+        return
+    fields = _FIELDS.get(kind)
+    if fields is not None:
+        name = kind.__qualname__
+        out.append(f"d{len(name)}:{name}")
+        for field_name in fields:
+            _canonical(getattr(value, field_name), out)
     elif value is None or isinstance(value, _SCALARS):
-        text = f"{type(value).__name__}:{value!r}"
+        text = f"{kind.__name__}:{value!r}"
         out.append(f"v{len(text)}:")
         out.append(text)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        name = type(value).__qualname__
-        out.append(f"d{len(name)}:{name}")
-        for item in dataclasses.fields(value):
-            _canonical(getattr(value, item.name), out)
-    elif isinstance(value, Mapping):
+        _FIELDS[kind] = tuple(item.name for item in dataclasses.fields(value))
+        _canonical(value, out)
+    elif isinstance(value, dict | Mapping):
         out.append(f"m{len(value)}:")
         out.extend(sorted(_text(pair) for pair in value.items()))
     elif isinstance(value, list | tuple):
@@ -91,7 +97,11 @@ def _canonical(value: object, out: list[str]) -> None:
         out.append(f"f{len(value)}:")
         out.extend(sorted(_text(item) for item in value))
     else:
-        raise _Unkeyable(type(value).__name__)
+        raise _Unkeyable(kind.__name__)
+
+
+# A dataclass's field names, by class, as ``_canonical`` first met it
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _text(value: object) -> str:
