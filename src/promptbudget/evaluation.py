@@ -37,6 +37,7 @@ from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
 from promptbudget.parallel import in_order
+from promptbudget.pathnames import real
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, ModelChoice, resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
@@ -353,7 +354,7 @@ def check_templates(
         """One file's share of the run (in a worker process, or here)."""
         run = TemplateRun(index=PassageParts())
         parsed = project.load(path, confine_to=project.root)
-        resolved = path.resolve()
+        resolved = real(path)
         for part in variants_of(parsed):
             result = evaluate_template(
                 project,

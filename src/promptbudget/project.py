@@ -171,12 +171,12 @@ class Project:
 
     def released(self, path: Path) -> list[Suppression] | None:
         """What ``release`` kept of ``path`` (None: it is not released)."""
-        return self._released.get(path.resolve())
+        return self._released.get(real(path))
 
     def keep_released(self, path: Path, suppressions: list[Suppression]) -> None:
         """``release`` of ``path`` done in a worker process (parallel.py), which kept
         ``suppressions``: as if it was loaded and released here."""
-        resolved = path.resolve()
+        resolved = real(path)
         self.templates.pop(resolved, None)
         self._released.pop(resolved, None)
         self._released[resolved] = suppressions
