@@ -218,18 +218,11 @@ class Recorder:
     def merge(self, delta: Mapping[str, Any]) -> None:
         """Record what a worker process recorded (its ``delta``), as if read here: a file
         the two saw with different bytes makes the run unusable."""
-        for name, entry in delta["files"].items():
-            known = self.files.get(name)
-            if known is None:
-                self.files[name] = entry
-            elif known[1] != entry[1]:
-                self.is_usable = False
-        for name, entry in delta["dirs"].items():
-            known = self.dirs.get(name)
-            if known is None:
-                self.dirs[name] = entry
-            elif known[1] != entry[1]:
-                self.is_usable = False
+        for mine, theirs in ((self.files, delta["files"]), (self.dirs, delta["dirs"])):
+            for name, entry in theirs.items():
+                known = mine.setdefault(name, entry)
+                if known[1] != entry[1]:
+                    self.is_usable = False
         self.general.update(delta["general"])
         self.fingerprinted.update(delta["fingerprinted"])
         for name, nothing in delta["includes_nothing"].items():
