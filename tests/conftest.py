@@ -154,3 +154,57 @@ def readme_snippet(name: str) -> str:
 
 # Hostile-input tests: the CLI in a child process under a timeout and a memory limit.
 from security.bounded_run import run_bounded  # noqa: E402,F401
+
+
+class Launch:
+    """``promptbudget ARGS`` as the console script runs it (run memos first), counting the
+    runs no memo answered (``launcher``)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], root: Path) -> None:
+        self.capsys = capsys
+        self.root = root
+        self.full_runs = 0
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        from promptbudget.launcher import main as launch
+
+        self.capsys.readouterr()
+        previous = Path.cwd()
+        os.chdir(self.root)
+        try:
+            code = launch(list(args))
+        finally:
+            os.chdir(previous)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+
+def launcher(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Launch:
+    """A ``Launch`` in ``root`` whose ``full_runs`` counts the runs that reached the CLI."""
+    import promptbudget.cli
+
+    launch = Launch(capsys, root)
+    real = promptbudget.cli.main
+
+    def counted(args: list[str]) -> int:
+        launch.full_runs += 1
+        return real(args)
+
+    monkeypatch.setattr(promptbudget.cli, "main", counted)
+    return launch
+
+
+def age(path: Path, seconds: int = 60) -> None:
+    """Make ``path`` look changed ``seconds`` ago (out of the racy window)."""
+    when = path.stat().st_mtime_ns - seconds * 1_000_000_000
+    os.utime(path, ns=(when, when))
+
+
+def age_project(root: Path) -> None:
+    """Every file and directory under ``root``, and ``root``, changed a minute ago."""
+    for current, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            age(Path(current, name))
+    age(root)

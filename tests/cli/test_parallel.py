@@ -21,11 +21,10 @@ import pytest
 import promptbudget.cli
 import promptbudget.commands.count
 import promptbudget.evaluation
-from conftest import POLICY, TODAY, Run
+from conftest import POLICY, TODAY, Launch, Run, age_project, launcher
 from promptbudget import parallel
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.errors import TemplateNotFoundError, UsageError
-from promptbudget.launcher import main as launch
 from promptbudget.progress import set_sink
 from promptbudget.runmemo import Recorder
 from promptbudget.tokenizers import load_encoding
@@ -195,49 +194,12 @@ def test_with_a_lock_the_report_is_the_same(
 # -- the run memo and the cache see what the workers did ------------------------------------
 
 
-class Launch:
-    """``promptbudget ARGS`` as the console script runs it (run memos first), counting the
-    runs no memo answered."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], root: Path) -> None:
-        self.capsys = capsys
-        self.root = root
-        self.full_runs = 0
-
-    def __call__(self, *args: str) -> tuple[int, str]:
-        self.capsys.readouterr()
-        previous = Path.cwd()
-        os.chdir(self.root)
-        try:
-            code = launch(list(args))
-        finally:
-            os.chdir(previous)
-        return code, self.capsys.readouterr().out
-
-
 @pytest.fixture
 def launched(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Launch:
     monkeypatch.delenv("PROMPTBUDGET_CACHE_DIR")  # the cache in the project, as users have it
-    launcher = Launch(capsys, project)
-    real = promptbudget.cli.main
-
-    def counted(args: list[str]) -> int:
-        launcher.full_runs += 1
-        return real(args)
-
-    monkeypatch.setattr(promptbudget.cli, "main", counted)
-    return launcher
-
-
-def age_project(root: Path, seconds: int = 60) -> None:
-    """Every file and directory changed ``seconds`` ago (out of the racy window)."""
-    for current, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames, "."]:
-            path = Path(current, name)
-            when = path.stat().st_mtime_ns - seconds * 1_000_000_000
-            os.utime(path, ns=(when, when))
+    return launcher(project, capsys, monkeypatch)
 
 
 @pytest.mark.parametrize("command", ["check", "count"])

@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-import promptbudget.cli
-from conftest import TODAY
+from conftest import TODAY, Launch, age_project, launcher
 from promptbudget import cache, runmemo
 from promptbudget.cache import CACHE_DIR_NAME
-from promptbudget.launcher import main as launch
 from promptbudget.templates import parse
 
 FILES = {
@@ -61,27 +59,6 @@ POLICY = "\n".join(
 )
 
 
-class Launch:
-    """``promptbudget ARGS`` as the console script runs it, counting the runs that were not
-    answered by a memo."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], root: Path) -> None:
-        self.capsys = capsys
-        self.root = root
-        self.full_runs = 0
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        previous = Path.cwd()
-        os.chdir(self.root)
-        try:
-            code = launch(list(args))
-        finally:
-            os.chdir(previous)
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-
 @pytest.fixture
 def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("PROMPTBUDGET_CACHE_DIR")  # the cache in the project, as users have it
@@ -96,28 +73,7 @@ def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
 def run(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Launch]:
-    launcher = Launch(capsys, project)
-    real = promptbudget.cli.main
-
-    def counted(args: list[str]) -> int:
-        launcher.full_runs += 1
-        return real(args)
-
-    monkeypatch.setattr(promptbudget.cli, "main", counted)
-    yield launcher
-
-
-def age(path: Path, seconds: int = 60) -> None:
-    """Make ``path`` look changed ``seconds`` ago (out of the racy window)."""
-    when = path.stat().st_mtime_ns - seconds * 1_000_000_000
-    os.utime(path, ns=(when, when))
-
-
-def age_project(root: Path) -> None:
-    for current, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            age(Path(current, name))
-    age(root)
+    yield launcher(project, capsys, monkeypatch)
 
 
 def answer(run: Launch, *args: str) -> tuple[int, str, str]:
