@@ -153,7 +153,7 @@ def readme_snippet(name: str) -> str:
 
 
 # Hostile-input tests: the CLI in a child process under a timeout and a memory limit.
-from security.bounded_run import run_bounded  # noqa: E402,F401
+from security.bounded_run import fork_server, run_bounded  # noqa: E402,F401
 
 
 class Launch:

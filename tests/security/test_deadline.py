@@ -3,12 +3,14 @@ PB001 finding (issue 11: the render time limit). The limit is cooperative: the e
 it at their safe points, nothing is injected into the thread from outside, so the exception
 can never land in a garbage-collector callback, a ``finally`` or the CLI.
 
-Each case runs in a child process under a timeout and an address-space limit; the renders
-there use a 0.5 s limit (the CLI's is 5 s) so the suite stays fast."""
+Each case runs in a child process under a timeout and an address-space limit (forked from the
+fork server, ``forkserver.py``, when it can be); the renders there use a 0.5 s limit (the
+CLI's is 5 s) so the suite stays fast."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from security.bounded_run import RunBounded, _limit_resources
+from security.bounded_run import ADDRESS_SPACE_BYTES, RunBounded, _limit_resources
+from security.forkserver import ForkServer
 
 MakeProject = Callable[..., Path]
 
@@ -77,10 +80,28 @@ print(json.dumps(problems))
 """
 
 
-def _render_in_child(root: Path, names: list[str], *, timeout: float = 60) -> dict[str, str]:
+def _python_in_child(
+    server: ForkServer, code: str, args: list[str], *, timeout: float
+) -> subprocess.CompletedProcess[str] | None:
+    """``python -c CODE ARGS`` under ``timeout`` and the address-space limit, as a child of
+    the fork server or, where it cannot be one, a fresh interpreter; None on a timeout."""
+    forked = server.run(
+        code=code,
+        args=args,
+        cwd=Path.cwd(),
+        env=dict(os.environ),
+        timeout=timeout,
+        address_space=ADDRESS_SPACE_BYTES,
+    )
+    if forked is not None:
+        if forked.timed_out:
+            return None
+        return subprocess.CompletedProcess(
+            [code, *args], forked.returncode, forked.stdout, forked.stderr
+        )
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), str(LIMIT), *names],
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -88,6 +109,14 @@ def _render_in_child(root: Path, names: list[str], *, timeout: float = 60) -> di
             check=False,
         )
     except subprocess.TimeoutExpired:
+        return None
+
+
+def _render_in_child(
+    server: ForkServer, root: Path, names: list[str], *, timeout: float = 60
+) -> dict[str, str]:
+    done = _python_in_child(server, CHILD, [str(root), str(LIMIT), *names], timeout=timeout)
+    if done is None:
         pytest.fail(f"rendering {names} did not stop within {timeout} s")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     result: dict[str, str] = json.loads(done.stdout)
@@ -95,9 +124,11 @@ def _render_in_child(root: Path, names: list[str], *, timeout: float = 60) -> di
 
 
 @pytest.mark.parametrize("template", LOOPS.values(), ids=list(LOOPS))
-def test_a_render_with_no_end_stops_as_a_finding(template: str, tmp_path: Path) -> None:
+def test_a_render_with_no_end_stops_as_a_finding(
+    template: str, tmp_path: Path, fork_server: ForkServer
+) -> None:
     (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
-    problem = _render_in_child(tmp_path, ["loop.j2"])["loop.j2"]
+    problem = _render_in_child(fork_server, tmp_path, ["loop.j2"])["loop.j2"]
     assert problem is not None
     assert any(
         reason in problem
@@ -110,7 +141,7 @@ def test_a_render_with_no_end_stops_as_a_finding(template: str, tmp_path: Path) 
     ), problem
 
 
-def test_handlebars_and_go_template_loops_stop(tmp_path: Path) -> None:
+def test_handlebars_and_go_template_loops_stop(tmp_path: Path, fork_server: ForkServer) -> None:
     files = {
         # five nested loops over 99 items: 10^10 iterations
         "deep.prompt": "---\nmodel: gpt-4.1-mini\ninput:\n  default:\n    a: "
@@ -124,7 +155,7 @@ def test_handlebars_and_go_template_loops_stop(tmp_path: Path) -> None:
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    problems = _render_in_child(tmp_path, list(files))
+    problems = _render_in_child(fork_server, tmp_path, list(files))
     assert f"longer than {LIMIT:g} s" in problems["deep.prompt"], problems
     assert "maximum template depth" in problems["self.gotmpl.txt"], problems
     # Which bound stops the nested range first depends on the machine's speed: the deadline
@@ -169,7 +200,9 @@ print(json.dumps({"problem": problem, "seen": seen}))
 """
 
 
-def test_the_time_limit_never_lands_in_a_gc_callback(tmp_path: Path) -> None:
+def test_the_time_limit_never_lands_in_a_gc_callback(
+    tmp_path: Path, fork_server: ForkServer
+) -> None:
     """The previous campaign's crash: the watchdog's exception, injected from its thread,
     landed in a garbage-collector callback (hypothesis's) that was running when the limit
     passed; the callback failed and the render ran on with no limit. Here the collector runs
@@ -177,16 +210,8 @@ def test_the_time_limit_never_lands_in_a_gc_callback(tmp_path: Path) -> None:
     old watchdog: the render never ends)."""
     template = LOOPS["doubling macro"]
     (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", GC_CHILD, str(tmp_path), str(LIMIT)],
-            capture_output=True,
-            text=True,
-            timeout=40,
-            preexec_fn=_limit_resources,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = _python_in_child(fork_server, GC_CHILD, [str(tmp_path), str(LIMIT)], timeout=40)
+    if done is None:
         pytest.fail("the render ran on past its limit")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Exception ignored" not in done.stderr, done.stderr[-3000:]
