@@ -57,6 +57,23 @@ def _cache_outside_the_projects(tmp_path_factory: pytest.TempPathFactory) -> Ite
             os.environ[name] = value
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cli_built_once() -> Iterator[None]:
+    """Typer builds the Click command tree again on every call of the app (about 14 ms, most
+    of a small in-process run): built once per test process, as tests/security/fuzzing.py
+    does for its cases. The tree is read-only (a Click command is made to be invoked many
+    times, each with its own context); the console script builds it once per process too."""
+    import functools
+
+    import typer.main
+
+    real = typer.main.get_command
+    if not hasattr(real, "cache_info"):
+        typer.main.get_command = functools.lru_cache(maxsize=None)(real)
+    yield
+    typer.main.get_command = real
+
+
 @dataclass(frozen=True)
 class Run:
     exit_code: int
