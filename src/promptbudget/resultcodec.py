@@ -119,7 +119,7 @@ def _codec(kind: Any) -> _Codec:
 
 def _refuse(error: type[ValueError], value: object, what: str) -> NoReturn:
     # the type alone: the repr of hostile data may be huge, or too deep to make
-    raise error(f"a {type(value).__name__} where {what} goes")
+    raise error(f"found {type(value).__name__} where {what} goes")
 
 
 def _compile(lines: list[str], **names: Any) -> Code:
@@ -333,7 +333,8 @@ def _union(args: tuple[Any, ...]) -> _Codec:
             if shape in by_shape:
                 raise TypeError(f"JSON does not tell the members of {args!r} apart")
             by_shape[shape] = member.decode
-    shapes, what = frozenset(by_shape), " | ".join(map(str, args))
+    shapes = frozenset(by_shape)
+    what = " | ".join("None" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
 
     def accepts(value: Any) -> bool:
         return any(member.accepts(value) for member in members)
