@@ -193,7 +193,10 @@ def _type_hints(cls: type) -> dict[str, Any]:
             known = {name: _resolve(module, name) for name, module in _TYPE_NAMES.items()}
             known.update(vars(sys.modules[base.__module__]))
             holder = type("holder", (), {"__annotations__": wanted})
-            hints.update(typing.get_type_hints(holder, globalns=known))
+            try:
+                hints.update(typing.get_type_hints(holder, globalns=known))
+            except NameError as err:  # a name imported under TYPE_CHECKING only
+                raise TypeError(f"{cls.__name__}: {err}: add it to _TYPE_NAMES") from err
     return hints
 
 

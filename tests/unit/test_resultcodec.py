@@ -616,6 +616,16 @@ def test_a_type_json_cannot_tell_apart_is_refused_when_its_codec_is_built(kind: 
         encode(None, kind)
 
 
+@dataclasses.dataclass(frozen=True)
+class Hidden:
+    value: Unknown  # noqa: F821 (as if imported under TYPE_CHECKING only)
+
+
+def test_a_name_the_codec_cannot_resolve_says_where_it_goes() -> None:
+    with pytest.raises(TypeError, match="Hidden: name 'Unknown' is not defined: add it to"):
+        encode(None, Hidden)
+
+
 def test_a_codec_is_built_once_per_type() -> None:
     first = resultcodec._codec(FileCheck)
     assert resultcodec._codec(FileCheck) is first
