@@ -81,14 +81,27 @@ class PassageIndex:
             if isinstance(places, tuple):
                 places = self._places[key] = [places]
             places.append((path, line))
-            if key not in self._shared and places[0][0] != path:
+            if places[0][0] != path and not self._shared.get(key):
                 self._shared[key] = text
+
+    def unknown_texts(self) -> dict[bytes, str]:
+        """Paragraphs found in two templates whose text no part added held (a part kept
+        without its texts: filecache.py): digest -> a template that holds it."""
+        return {key: self._places_of(key)[0][0] for key, text in self._shared.items() if not text}
+
+    def know_text(self, key: bytes, text: str) -> None:
+        if key in self._shared:
+            self._shared[key] = text
+
+    def _places_of(self, key: bytes) -> list[tuple[str, int]]:
+        places = self._places[key]
+        return places if isinstance(places, list) else [places]
 
     def passages(self, tokenizer: Tokenizer, min_tokens: int) -> list[Passage]:
         """What ``find_passages`` returns for every body added."""
         passages = []
         for key, text in self._shared.items():
-            tokens = tokenizer.count(text)
+            tokens = tokenizer.count(text)  # 0 for a text never known: no passage
             if tokens >= min_tokens:
                 places = self._places[key]
                 assert isinstance(places, list)
