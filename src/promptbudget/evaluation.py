@@ -43,6 +43,7 @@ from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import Suppression
 from promptbudget.suppressions import apply as apply_suppressions
+from promptbudget.templates.deadline import renders_stopped
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import engine_label, variants_of
 from promptbudget.templates.rendered import RenderedPrompt, VariableValue
@@ -284,10 +285,13 @@ def check_templates(
         kept = [lookups.find(file, FileCheck) for file in track(files, "reading the cache")]
 
     def check_new(index: int) -> FileCheck:
+        stopped = renders_stopped()
         with touching() as touched:
             done = check_file(files[index].path)
-        if store is not None:  # PB204's paragraphs kept without their texts (most are in
-            # one template only): the few found in two are read again (``_recover_texts``)
+        # a render stopped by its deadline is not kept (it depends on the machine's load);
+        # PB204's paragraphs are kept without their texts (most are in one template only):
+        # the few found in two are read again (``_recover_texts``)
+        if store is not None and renders_stopped() == stopped:
             left_out = [
                 (shown, [(k, n, "") for k, n, _ in parts]) for shown, parts in done.paragraphs
             ]

@@ -311,3 +311,32 @@ def test_a_partial_answered_from_memory_is_still_a_dependency(
     after = check(run_cli, project)
     assert {"prompts/answer.j2", "prompts/other.j2"} <= set(evaluated)
     assert after == check(run_cli, project, "--no-cache")
+
+
+def test_an_evaluation_whose_render_was_stopped_is_not_kept(
+    run_cli: RunCli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render stopped by its time limit depends on the machine's load that day: a file
+    whose evaluation saw one is evaluated again next time (as a stopped render is never kept
+    in the render cache)."""
+    from promptbudget.templates import deadline
+
+    before = deadline.renders_stopped()
+    deadline.RenderTimeoutError(5.0)  # what a stopped render raises, and counts
+    assert deadline.renders_stopped() == before + 1
+    real = evaluation.evaluate_template
+    done: list[str] = []
+    stopping = [True]
+
+    def evaluate(project_: Any, parsed: Any, *args: Any, **kwargs: Any) -> Any:
+        done.append(parsed.display_path)
+        if stopping[0] and parsed.display_path == "prompts/dynamic.j2":
+            deadline.RenderTimeoutError(5.0)
+        return real(project_, parsed, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate_template", evaluate)
+    check(run_cli, project)
+    stopping[0] = False
+    done.clear()
+    check(run_cli, project)
+    assert done == ["prompts/dynamic.j2"]
