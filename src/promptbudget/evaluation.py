@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from promptbudget.cache import FileEntry, active_store, cache_key
+from promptbudget.cache import active_store, cache_key
 from promptbudget.compression import (
     SAFE_PASSES,
     CompressionResult,
@@ -279,7 +279,7 @@ def check_templates(
     context = None
     if store is not None and only is None and cached_as is not None:
         context = context_key((*cached_as, str(keep_text)))
-    kept: list[tuple[FileEntry | None, FileCheck | None]] = [(None, None)] * len(files)
+    kept: list[FileCheck | None] = [None] * len(files)
     if store is not None and context is not None:
         lookups = Lookups(store, context)
         kept = [lookups.find(file, FileCheck) for file in track(files, "reading the cache")]
@@ -291,18 +291,18 @@ def check_templates(
         # a render stopped by its deadline is not kept (it depends on the machine's load);
         # PB204's paragraphs are kept without their texts (most are in one template only):
         # the few found in two are read again (``_recover_texts``)
-        if store is not None and renders_stopped() == stopped:
+        if store is not None and context is not None and renders_stopped() == stopped:
             left_out = [
                 (shown, [(k, n, "") for k, n, _ in parts]) for shown, parts in done.paragraphs
             ]
-            keep(store, kept[index][0], touched, replace(done, paragraphs=left_out))
+            keep(store, context, files[index], touched, replace(done, paragraphs=left_out))
         return done
 
-    new = [index for index, (_, done) in enumerate(kept) if done is None]
+    new = [index for index, done in enumerate(kept) if done is None]
     label = "rendering, counting and compressing templates"
     checked = in_order(new, check_new, label, prepare=build_default_encoding)
     run = TemplateRun()
-    for file, (_, found) in zip(files, kept, strict=True):
+    for file, found in zip(files, kept, strict=True):
         path = file.path
         done = found if found is not None else next(checked)
         run.results.extend(done.results)

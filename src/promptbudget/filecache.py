@@ -3,16 +3,18 @@ results as the run keeps them, what the safe passes save on it, its PB204 paragr
 suppression comments), kept in the content cache so that a warm run neither reads nor parses
 a file that did not change, nor anything it includes.
 
-An entry is found by the file's stat (``cache.file_lookup``: by its sha256 when the stat
-moved) and a context key: everything besides the file's own inputs that decides its
-evaluation (the files the run read before evaluating templates: the manifest, the price and
-tokenizer files, the lock; the options that shape the project; the package's files; the
-``PROMPTBUDGET_`` settings). It holds what evaluating the file used, recorded by the run's
-recorder (runmemo.py) in a ``touches.py`` scope: every file read or used again from memory
-(its stat and sha256: an include, a sample file, a promptfoo config) and every path looked
+There is one entry a file (its real path and display path): the latest evaluation, for
+whichever context, takes the place of the last, so entries never pile up. It holds the
+context key (everything besides the file's own inputs that decides its evaluation: the files
+the run read before evaluating templates, the manifest, the price and tokenizer files, the
+lock; the options that shape the project; the package's files; the ``PROMPTBUDGET_``
+settings) and what evaluating the file used, recorded by the run's recorder (runmemo.py) in
+a ``touches.py`` scope: every file read or used again from memory, the template itself first
+(its stat and sha256: an include, a sample file, a promptfoo config), and every path looked
 for, with what was there (a partial looked for in the template's own directory first, found
-in the prompts directory). The entry answers only when each of those files still has the
-bytes recorded (trusted by its stat outside git's racy window, else hashed again) and each
+in the prompts directory). The entry answers only when the context is the same, each of
+those files still has the bytes recorded (trusted by its stat outside git's racy window,
+else hashed again: then kept again under the new stats, as after a fresh checkout) and each
 path is still what it was. An entry is one string (zlib-packed JSON, as renders are kept:
 a warm cache of 10,000 templates is read whole by every run); its value is decoded by
 ``resultcodec`` (type-directed: never pickle, a restored CI cache must not run code). Only a
@@ -26,12 +28,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from promptbudget.cache import FileEntry, Store, cache_key, file_keep, file_lookup
+from promptbudget.cache import Store, cache_key
 from promptbudget.memohead import package_files
 from promptbudget.resultcodec import decode, settle_exactly
 from promptbudget.runmemo import active_recorder, is_still_valid
 from promptbudget.templates.rendercache import packed, unpacked
-from promptbudget.templates.source import MAX_TEMPLATE_BYTES, FoundFile
+from promptbudget.templates.source import FoundFile
 from promptbudget.touches import Touches, kind_of
 
 T = TypeVar("T")
@@ -69,32 +71,36 @@ class Lookups:
         self._stats: dict[str, os.stat_result | None] = {}
         self._kinds: dict[str, str] = {}
 
-    def find(self, file: FoundFile, kind: type[T]) -> tuple[FileEntry | None, T | None]:
-        """(where ``file``'s evaluation is kept, the evaluation if it is kept and still
-        holds); the entry is None for a file that cannot be kept (a symlink, too large)."""
-        entry, value = file_lookup(
-            self.store, KIND, file.walked, MAX_TEMPLATE_BYTES, file.resolved, file.shown,
-            self.context,
-        )  # fmt: skip
-        if entry is None or value is None:
-            return entry, None
+    def find(self, file: FoundFile, kind: type[T]) -> T | None:
+        """``file``'s evaluation, if it is kept for this context and still holds."""
+        key = _key(file)
+        value = self.store.get(key)
+        if not (isinstance(value, list) and len(value) == 2 and value[0] == self.context):
+            return None
         try:
-            kept = unpacked(value)
+            kept = unpacked(value[1])
             files, probes, encoded = kept["f"], kept["p"], kept["v"]
             if not (isinstance(files, dict) and isinstance(probes, dict)):
-                return entry, None
-            held = self._held(files, probes)
+                return None
+            if file.resolved not in files:
+                return None
+            held, restamped = self._held(files, probes)
             if held is None:
-                return entry, None
+                return None
             found = decode(encoded, kind)
         except (ValueError, TypeError, KeyError, IndexError):
-            return entry, None
+            return None
+        if restamped:  # hashed again (a checkout, a touch): trusted by the new stats from now
+            self.store.put(key, [self.context, packed({"f": held, "p": probes, "v": encoded})])
         _note(held, probes)
-        return entry, found
+        return found
 
-    def _held(self, files: dict[str, Any], probes: dict[str, Any]) -> dict[str, Any] | None:
-        """``files`` (name -> [stat, sha256, racy], as recorded) as they are now when every
-        one still has its bytes and every path in ``probes`` is what it was; else None."""
+    def _held(
+        self, files: dict[str, Any], probes: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """(``files`` (name -> [stat, sha256, racy], as recorded) as they are now, when every
+        one still has its bytes and every path in ``probes`` is what it was, else None;
+        whether one was hashed again and can be trusted by its stat from now on)."""
         known = {}
         for name in files:
             if name not in self._stats:
@@ -104,18 +110,24 @@ class Lookups:
                     self._stats[name] = None
             found = self._stats[name]
             if found is None:
-                return None
+                return None, False
             known[name] = found
         for raw, was in probes.items():
             now = self._kinds.get(raw)
             if now is None:
                 now = self._kinds[raw] = kind_of(raw)
             if now != was:
-                return None
+                return None, False
         # copies: is_still_valid stamps the entries it hashed again with their stat now
         recorded = {name: list(entry) for name, entry in files.items()}
-        valid, _ = is_still_valid({"files": recorded, "dirs": {}}, known=known)
-        return recorded if valid else None
+        valid, restamped = is_still_valid({"files": recorded, "dirs": {}}, known=known)
+        return (recorded, restamped) if valid else (None, False)
+
+
+def _key(file: FoundFile) -> str:
+    """One entry a file (its real path and display path): a newer evaluation, for any
+    context, takes the place of the last, so entries never pile up."""
+    return cache_key(KIND, str(FORMAT), file.resolved, file.shown)
 
 
 def _note(files: dict[str, Any], probes: dict[str, Any]) -> None:
@@ -131,11 +143,13 @@ def _note(files: dict[str, Any], probes: dict[str, Any]) -> None:
         recorder.probe(raw)
 
 
-def keep(store: Store, entry: FileEntry | None, touched: Touches | None, value: Any) -> None:
-    """Keep ``value``, one file's evaluation, which used ``touched``: only when everything it
-    used was recorded and it encodes exactly."""
+def keep(store: Store, context: str, file: FoundFile, touched: Touches | None, value: Any) -> None:
+    """Keep ``value``, ``file``'s evaluation, which used ``touched``: only when everything it
+    used was recorded (the file itself first) and it encodes exactly."""
     recorder = active_recorder()
-    if entry is None or touched is None or recorder is None or not recorder.is_usable:
+    if touched is None or recorder is None or not recorder.is_usable:
+        return
+    if file.resolved not in touched.files:  # not read as itself (a symlink out: not read)
         return
     files = {}
     for name in touched.files:
@@ -145,4 +159,4 @@ def keep(store: Store, entry: FileEntry | None, touched: Touches | None, value: 
         files[name] = used
     encoded = settle_exactly(value, type(value))
     if encoded is not None:
-        file_keep(store, entry, packed({"f": files, "p": touched.probes, "v": encoded}))
+        store.put(_key(file), [context, packed({"f": files, "p": touched.probes, "v": encoded})])

@@ -8,6 +8,7 @@ itself. A damaged entry is a miss."""
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import Run
-from promptbudget import evaluation
+from promptbudget import evaluation, runmemo
 from promptbudget.cache import flush_caches, open_cache
 from promptbudget.templates.rendercache import packed, unpacked
 
@@ -252,21 +253,21 @@ def test_pb204_finds_a_passage_between_a_kept_file_and_an_edited_one(
     assert after == check(run_cli, project, "--no-cache")
 
 
-def _file_checks(project: Path) -> Iterator[tuple[Any, str, dict[str, Any]]]:
-    """(store, key, entry) of each file's kept evaluation: under the file's stat beside its
-    sha256 ([sha256, packed]), or under its bytes (packed)."""
+def _file_checks(project: Path) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
+    """(store, key, context, entry) of each file's kept evaluation ([context, packed])."""
     store = open_cache(project, enabled=True)
     assert store is not None
     store.load_all()
     for shard in store._shards.values():
         for key, value in list(shard.items()):
-            kept = value[1] if isinstance(value, list) and len(value) == 2 else value
+            if not (isinstance(value, list) and len(value) == 2):
+                continue
             try:
-                entry = unpacked(kept)
+                entry = unpacked(value[1])
             except ValueError:
                 continue
             if entry.keys() == {"f", "p", "v"}:
-                yield store, key, entry
+                yield store, key, value[0], entry
 
 
 @pytest.mark.parametrize("damage", ["encoded", "files", "probes"])
@@ -277,7 +278,7 @@ def test_a_damaged_entry_is_a_miss(
     wrote: the file is evaluated again, with the same result."""
     first = check(run_cli, project)
     found = 0
-    for store, key, entry in list(_file_checks(project)):
+    for store, key, context, entry in list(_file_checks(project)):
         files, probes, encoded = entry["f"], entry["p"], entry["v"]
         if damage == "encoded":
             entry["v"] = encoded[:-1] if isinstance(encoded, list) and encoded else [True]
@@ -285,7 +286,7 @@ def test_a_damaged_entry_is_a_miss(
             entry["f"] = {name: [dep[0], "0" * len(dep[1]), dep[2]] for name, dep in files.items()}
         else:
             entry["p"] = dict.fromkeys(probes, "dir") or {str(project / "nothing"): "file"}
-        store.put(key, packed(entry))
+        store.put(key, [context, packed(entry)])
         found += 1
     assert found >= len(FILES) - 4
     flush_caches()
@@ -340,3 +341,30 @@ def test_an_evaluation_whose_render_was_stopped_is_not_kept(
     done.clear()
     check(run_cli, project)
     assert done == ["prompts/dynamic.j2"]
+
+
+def test_a_checkout_that_keeps_the_bytes_evaluates_nothing(
+    run_cli: RunCli, project: Path, evaluated: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file written again with the same bytes (new stats, as a fresh clone in CI has):
+    each is hashed again, found the same, and its entry kept again under the new stats once
+    they are out of git's racy window (here: the clock moved on a minute)."""
+    first = check(run_cli, project)
+    for path in project.rglob("*"):
+        if path.is_file() and ".promptbudget_cache" not in path.parts:
+            path.write_bytes(path.read_bytes())
+    later = time.time_ns() + 60_000_000_000
+    monkeypatch.setattr(runmemo.time, "time_ns", lambda: later)
+    evaluated.clear()
+    assert check(run_cli, project) == first
+    assert evaluated == []
+    stats = {
+        str(path.resolve()): path.stat().st_mtime_ns
+        for path in (project / "prompts").rglob("*")
+        if path.is_file()
+    }
+    kept = [entry for *_, entry in _file_checks(project)]
+    assert kept
+    for entry in kept:
+        for name, (stat, _digest, _racy) in entry["f"].items():
+            assert stat[1] == stats.get(name, stat[1]), name  # restamped: the new mtime
