@@ -7,6 +7,7 @@ reaches back to a command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,11 +28,12 @@ from promptbudget.compression.passages import (
     IndexPart,
     PassageIndex,
     index_parts,
+    paragraph_digest,
     passage_body,
 )
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.filecache import Lookups, context_key, keep
+from promptbudget.filecache import Lookups, context_key, keep, opened
 from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
@@ -279,10 +281,10 @@ def check_templates(
     context = None
     if store is not None and only is None and cached_as is not None:
         context = context_key((*cached_as, str(keep_text)))
-    kept: list[FileCheck | None] = [None] * len(files)
+    kept: list[str | None] = [None] * len(files)
     if store is not None and context is not None:
         lookups = Lookups(store, context)
-        kept = [lookups.find(file, FileCheck) for file in track(files, "reading the cache")]
+        kept = [lookups.find(file) for file in track(files, "reading the cache")]
 
     def check_new(index: int) -> FileCheck:
         stopped = renders_stopped()
@@ -298,13 +300,20 @@ def check_templates(
             keep(store, context, files[index], touched, replace(done, paragraphs=left_out))
         return done
 
-    new = [index for index, done in enumerate(kept) if done is None]
+    # The files to evaluate go to the workers; the kept ones are decoded here, in order
+    # (sending a decoded file back from a worker costs more than decoding it)
+    new = [index for index, found in enumerate(kept) if found is None]
     label = "rendering, counting and compressing templates"
     checked = in_order(new, check_new, label, prepare=build_default_encoding)
     run = TemplateRun()
-    for file, found in zip(files, kept, strict=True):
-        path = file.path
-        done = found if found is not None else next(checked)
+    for index, file in enumerate(files):
+        path, found = file.path, kept[index]
+        done = None
+        if found is not None:
+            with contextlib.suppress(ValueError):  # damaged: evaluated again, here
+                done = opened(found, FileCheck)
+        if done is None:
+            done = next(checked) if found is None else check_new(index)
         run.results.extend(done.results)
         for shown, compression in done.compressions.items():
             if shown in run.compressions:  # compressed (and reported) once
@@ -319,7 +328,7 @@ def check_templates(
             project.load(path, confine_to=project.root)
         else:
             project.keep_released(path, done.released)
-    # run out: the workers' recordings and cache entries are merged after the last result
+    # run out: the workers' recordings and cache entries are merged after their last result
     leftover = next(checked, None)
     assert leftover is None
     unknown = run.index.unknown_texts()
@@ -329,10 +338,18 @@ def check_templates(
 
 
 def _recover_texts(
-    project: Project, paths: Mapping[str, Path], index: PassageIndex, unknown: dict[bytes, str]
+    project: Project, paths: Mapping[str, Path], index: PassageIndex, unknown: dict[str, str]
 ) -> None:
     """The texts of paragraphs found in two templates that only kept evaluations held (by
-    digest): read again from one template that holds each, as ``_compress`` indexed it."""
+    digest): from the cache (a text is kept under its digest, which vouches for it), else
+    read again from one template that holds each, as ``_compress`` indexed it."""
+    store = active_store()
+    if store is not None:
+        for key in list(unknown):
+            text = store.get(cache_key("paragraph", key))
+            if isinstance(text, str) and paragraph_digest(text) == key:
+                index.know_text(key, text)
+                del unknown[key]
     for shown in sorted(set(unknown.values())):
         path = paths.get(shown)
         if path is None:  # not a file of this run (cannot be: its part was added by its name)
@@ -345,6 +362,8 @@ def _recover_texts(
                 for key, _, text in index_parts(body, head.count("\n") + 1):
                     if key in unknown:
                         index.know_text(key, text)
+                        if store is not None:
+                            store.put(cache_key("paragraph", key), text)
         if not loaded:
             project.release(path)
 

@@ -71,29 +71,34 @@ class Lookups:
         self._stats: dict[str, os.stat_result | None] = {}
         self._kinds: dict[str, str] = {}
 
-    def find(self, file: FoundFile, kind: type[T]) -> T | None:
-        """``file``'s evaluation, if it is kept for this context and still holds."""
+    def find(self, file: FoundFile) -> str | None:
+        """``file``'s evaluation as kept (``opened`` decodes it), if it is kept for this
+        context and what it used still holds."""
         key = _key(file)
         value = self.store.get(key)
-        if not (isinstance(value, list) and len(value) == 2 and value[0] == self.context):
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and value[0] == self.context
+            and isinstance(value[2], str)
+        ):
             return None
         try:
-            kept = unpacked(value[1])
-            files, probes, encoded = kept["f"], kept["p"], kept["v"]
+            used = unpacked(value[1])
+            files, probes = used["f"], used["p"]
             if not (isinstance(files, dict) and isinstance(probes, dict)):
                 return None
             if file.resolved not in files:
                 return None
             held, restamped = self._held(files, probes)
-            if held is None:
-                return None
-            found = decode(encoded, kind)
         except (ValueError, TypeError, KeyError, IndexError):
             return None
+        if held is None:
+            return None
         if restamped:  # hashed again (a checkout, a touch): trusted by the new stats from now
-            self.store.put(key, [self.context, packed({"f": held, "p": probes, "v": encoded})])
+            self.store.put(key, [self.context, packed({"f": held, "p": probes}), value[2]])
         _note(held, probes)
-        return found
+        return value[2]
 
     def _held(
         self, files: dict[str, Any], probes: dict[str, Any]
@@ -122,6 +127,15 @@ class Lookups:
         recorded = {name: list(entry) for name, entry in files.items()}
         valid, restamped = is_still_valid({"files": recorded, "dirs": {}}, known=known)
         return (recorded, restamped) if valid else (None, False)
+
+
+def opened(kept: str, kind: type[T]) -> T:
+    """The evaluation ``find`` found, decoded (in a worker process, or here); ValueError for
+    anything ``keep`` does not write."""
+    try:
+        return decode(unpacked(kept)["v"], kind)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not a kept evaluation: {err}") from err
 
 
 def _key(file: FoundFile) -> str:
@@ -159,4 +173,5 @@ def keep(store: Store, context: str, file: FoundFile, touched: Touches | None, v
         files[name] = used
     encoded = settle_exactly(value, type(value))
     if encoded is not None:
-        store.put(_key(file), [context, packed({"f": files, "p": touched.probes, "v": encoded})])
+        deps = packed({"f": files, "p": touched.probes})
+        store.put(_key(file), [context, deps, packed({"v": encoded})])

@@ -285,13 +285,34 @@ def _record(kind: type, fields: list[tuple[str, _Codec]]) -> _Codec:
             parts[way].append(part)
     out += [*take, *checked[0], f" return [{', '.join(parts[0])}]"]
     values = ", ".join(parts[1])
-    built = f"({values}{',' * bool(size)})" if kind is tuple else f"kind({values})"
-    back += [*take, *checked[1], f" return {built}"]
+    if kind is tuple:
+        back += [*take, *checked[1], f" return ({values}{',' * bool(size)})"]
+    elif _plain(kind, len(fields)):  # its fields set as __init__ would, without its cost
+        scope["new"] = object.__new__
+        filled = ", ".join(
+            f"{field!r}: {part}" for (field, _), part in zip(fields, parts[1], strict=True)
+        )
+        back += [*take, *checked[1], " made = new(kind)", f" made.__dict__.update({{{filled}}})"]
+        back += [" return made"]
+    else:
+        back += [*take, *checked[1], f" return kind({values})"]
     return _Codec(
         _compile(out, **scope),
         _compile(back, **scope),
         frozenset({list}),
         lambda value: type(value) is kind,
+    )
+
+
+def _plain(kind: type, encoded: int) -> bool:
+    """A dataclass whose ``__init__`` only sets its fields (all encoded) in its ``__dict__``:
+    no ``__post_init__``, no slots, no field left out of ``__init__`` (a frozen class's
+    ``__init__`` sets each through ``object.__setattr__``: most of a decode's time)."""
+    return (
+        dataclasses.is_dataclass(kind)
+        and not hasattr(kind, "__post_init__")
+        and not hasattr(kind, "__slots__")
+        and len(dataclasses.fields(kind)) == encoded
     )
 
 

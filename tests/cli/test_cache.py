@@ -152,12 +152,13 @@ def test_the_price_file_invalidates_the_simulation(run_cli: RunCli, project: Pat
 
 
 def _is_file_check(value: Any) -> bool:
-    """A template's whole evaluation (filecache.py), packed: under the file's stat beside its
-    sha256 ([sha256, packed]) or under its bytes (packed alone)."""
-    kept = value[1] if isinstance(value, list) and len(value) == 2 else value
+    """A template's whole evaluation (filecache.py): [context, packed files and probes,
+    packed value]."""
+    if not (isinstance(value, list) and len(value) == 3):
+        return False
     try:
-        return unpacked(kept).keys() == {"f", "p", "v"}
-    except ValueError:
+        return unpacked(value[1]).keys() == {"f", "p"} and unpacked(value[2]).keys() == {"v"}
+    except (ValueError, TypeError):
         return False
 
 

@@ -254,20 +254,26 @@ def test_pb204_finds_a_passage_between_a_kept_file_and_an_edited_one(
 
 
 def _file_checks(project: Path) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
-    """(store, key, context, entry) of each file's kept evaluation ([context, packed])."""
+    """(store, key, context, entry) of each file's kept evaluation: [context, packed files
+    and probes, packed value], the entry their union."""
     store = open_cache(project, enabled=True)
     assert store is not None
     store.load_all()
     for shard in store._shards.values():
         for key, value in list(shard.items()):
-            if not (isinstance(value, list) and len(value) == 2):
+            if not (isinstance(value, list) and len(value) == 3):
                 continue
             try:
-                entry = unpacked(value[1])
+                entry = {**unpacked(value[1]), **unpacked(value[2])}
             except ValueError:
                 continue
             if entry.keys() == {"f", "p", "v"}:
                 yield store, key, value[0], entry
+
+
+def _put(store: Any, key: str, context: str, entry: dict[str, Any]) -> None:
+    used = packed({"f": entry["f"], "p": entry["p"]})
+    store.put(key, [context, used, packed({"v": entry["v"]})])
 
 
 @pytest.mark.parametrize("damage", ["encoded", "files", "probes"])
@@ -286,7 +292,7 @@ def test_a_damaged_entry_is_a_miss(
             entry["f"] = {name: [dep[0], "0" * len(dep[1]), dep[2]] for name, dep in files.items()}
         else:
             entry["p"] = dict.fromkeys(probes, "dir") or {str(project / "nothing"): "file"}
-        store.put(key, [context, packed(entry)])
+        _put(store, key, context, entry)
         found += 1
     assert found >= len(FILES) - 4
     flush_caches()

@@ -460,7 +460,7 @@ def test_a_cold_run_builds_the_encoding_before_forking_and_a_warm_one_does_not(
     """Built once and shared when the workers will count (no cache, or an empty one); not at
     all when the cache holds what they would count (a manifest edit that changes no count:
     every file evaluated again, each count from the cache), and no worker at all when each
-    file's whole evaluation is kept (filecache.py)."""
+    file's whole evaluation is kept (filecache.py: decoded in the main process)."""
     jobs(monkeypatch, 2)
     monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
     manifest = project / "budgets.yaml"
