@@ -294,10 +294,8 @@ def check_templates(
         # PB204's paragraphs are kept without their texts (most are in one template only):
         # the few found in two are read again (``_recover_texts``)
         if store is not None and context is not None and renders_stopped() == stopped:
-            left_out = [
-                (shown, [(k, n, "") for k, n, _ in parts]) for shown, parts in done.paragraphs
-            ]
-            keep(store, context, files[index], touched, replace(done, paragraphs=left_out))
+            kept_apart = replace(done, paragraphs=[])
+            keep(store, context, files[index], touched, kept_apart, _digests(done.paragraphs))
         return done
 
     # The files to evaluate go to the workers; the kept ones are decoded here, in order
@@ -311,7 +309,9 @@ def check_templates(
         done = None
         if found is not None:
             with contextlib.suppress(ValueError):  # damaged: evaluated again, here
-                done = opened(found, FileCheck)
+                decoded, digests = opened(found, FileCheck)
+                decoded.paragraphs = _digests_read(digests)
+                done = decoded
         if done is None:
             done = next(checked) if found is None else check_new(index)
         run.results.extend(done.results)
@@ -335,6 +335,38 @@ def check_templates(
     if unknown:
         _recover_texts(project, {file.shown: file.path for file in files}, run.index, unknown)
     return run
+
+
+def _digests(paragraphs: list[tuple[str, list[IndexPart]]]) -> list[list[str]]:
+    """PB204's paragraphs of a file as the cache keeps them: [display path, "digest:line,..."]
+    for each part, without the texts (``_recover_texts``)."""
+    return [
+        [shown, ",".join(f"{key}:{line}" for key, line, _ in parts)] for shown, parts in paragraphs
+    ]
+
+
+def _digests_read(kept: object) -> list[tuple[str, list[IndexPart]]]:
+    """``_digests`` read back (each text empty); ValueError for anything it does not write."""
+    if not isinstance(kept, list):
+        raise ValueError("not a list of paragraphs")
+    found: list[tuple[str, list[IndexPart]]] = []
+    for item in kept:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise ValueError("not [path, paragraphs]")
+        shown, packed_parts = item
+        if not (isinstance(shown, str) and isinstance(packed_parts, str)):
+            raise ValueError("not [path, paragraphs]")
+        parts: list[IndexPart] = []
+        for part in packed_parts.split(",") if packed_parts else ():
+            key, _, line = part.partition(":")
+            if len(key) != _DIGEST_HEX or not line.isdigit() or len(line) > 9:
+                raise ValueError("not digest:line")
+            parts.append((key, int(line), ""))
+        found.append((shown, parts))
+    return found
+
+
+_DIGEST_HEX = 32  # a paragraph's digest (``paragraph_digest``)
 
 
 def _recover_texts(

@@ -129,11 +129,12 @@ class Lookups:
         return (recorded, restamped) if valid else (None, False)
 
 
-def opened(kept: str, kind: type[T]) -> T:
-    """The evaluation ``find`` found, decoded (in a worker process, or here); ValueError for
-    anything ``keep`` does not write."""
+def opened(kept: str, kind: type[T]) -> tuple[T, Any]:
+    """The evaluation ``find`` found, decoded, and what was kept beside it (``keep``'s
+    ``beside``, as JSON); ValueError for anything ``keep`` does not write."""
     try:
-        return decode(unpacked(kept)["v"], kind)
+        entry = unpacked(kept)
+        return decode(entry["v"], kind), entry["b"]
     except (KeyError, TypeError) as err:
         raise ValueError(f"not a kept evaluation: {err}") from err
 
@@ -157,9 +158,17 @@ def _note(files: dict[str, Any], probes: dict[str, Any]) -> None:
         recorder.probe(raw)
 
 
-def keep(store: Store, context: str, file: FoundFile, touched: Touches | None, value: Any) -> None:
-    """Keep ``value``, ``file``'s evaluation, which used ``touched``: only when everything it
-    used was recorded (the file itself first) and it encodes exactly."""
+def keep(
+    store: Store,
+    context: str,
+    file: FoundFile,
+    touched: Touches | None,
+    value: Any,
+    beside: Any = None,
+) -> None:
+    """Keep ``value``, ``file``'s evaluation, which used ``touched``, and ``beside`` (JSON the
+    caller reads itself): only when everything it used was recorded (the file itself first)
+    and it encodes exactly."""
     recorder = active_recorder()
     if touched is None or recorder is None or not recorder.is_usable:
         return
@@ -174,4 +183,4 @@ def keep(store: Store, context: str, file: FoundFile, touched: Touches | None, v
     encoded = settle_exactly(value, type(value))
     if encoded is not None:
         deps = packed({"f": files, "p": touched.probes})
-        store.put(_key(file), [context, deps, packed({"v": encoded})])
+        store.put(_key(file), [context, deps, packed({"v": encoded, "b": beside})])

@@ -157,7 +157,7 @@ def _is_file_check(value: Any) -> bool:
     if not (isinstance(value, list) and len(value) == 3):
         return False
     try:
-        return unpacked(value[1]).keys() == {"f", "p"} and unpacked(value[2]).keys() == {"v"}
+        return unpacked(value[1]).keys() == {"f", "p"} and unpacked(value[2]).keys() == {"v", "b"}
     except (ValueError, TypeError):
         return False
 

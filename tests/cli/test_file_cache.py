@@ -255,7 +255,7 @@ def test_pb204_finds_a_passage_between_a_kept_file_and_an_edited_one(
 
 def _file_checks(project: Path) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
     """(store, key, context, entry) of each file's kept evaluation: [context, packed files
-    and probes, packed value], the entry their union."""
+    and probes, packed value and what is kept beside it], the entry their union."""
     store = open_cache(project, enabled=True)
     assert store is not None
     store.load_all()
@@ -267,16 +267,16 @@ def _file_checks(project: Path) -> Iterator[tuple[Any, str, str, dict[str, Any]]
                 entry = {**unpacked(value[1]), **unpacked(value[2])}
             except ValueError:
                 continue
-            if entry.keys() == {"f", "p", "v"}:
+            if entry.keys() == {"f", "p", "v", "b"}:
                 yield store, key, value[0], entry
 
 
 def _put(store: Any, key: str, context: str, entry: dict[str, Any]) -> None:
     used = packed({"f": entry["f"], "p": entry["p"]})
-    store.put(key, [context, used, packed({"v": entry["v"]})])
+    store.put(key, [context, used, packed({"v": entry["v"], "b": entry["b"]})])
 
 
-@pytest.mark.parametrize("damage", ["encoded", "files", "probes"])
+@pytest.mark.parametrize("damage", ["encoded", "files", "probes", "digests"])
 def test_a_damaged_entry_is_a_miss(
     run_cli: RunCli, project: Path, evaluated: list[str], damage: str
 ) -> None:
@@ -288,6 +288,8 @@ def test_a_damaged_entry_is_a_miss(
         files, probes, encoded = entry["f"], entry["p"], entry["v"]
         if damage == "encoded":
             entry["v"] = encoded[:-1] if isinstance(encoded, list) and encoded else [True]
+        elif damage == "digests":
+            entry["b"] = [["prompts/copy.j2", "not-a-digest:1"]]
         elif damage == "files":
             entry["f"] = {name: [dep[0], "0" * len(dep[1]), dep[2]] for name, dep in files.items()}
         else:

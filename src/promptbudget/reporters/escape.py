@@ -78,12 +78,14 @@ def _escape(value: Any, field_name: str | None) -> Any:
         changes = {}
         for name in names:
             current = getattr(value, name)
+            if type(current) in _NO_STRING:
+                continue
             escaped = _escape(current, name)
             if escaped is not current:
                 changes[name] = escaped
         return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, tuple | list):
-        items = [_escape(item, None) for item in value]
+        items = [item if type(item) in _NO_STRING else _escape(item, None) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
             return value
         if isinstance(value, list):
