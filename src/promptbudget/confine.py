@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 
 from promptbudget.errors import PromptBudgetError
-from promptbudget.runmemo import note_read
+from promptbudget.runmemo import note_probe, note_read
 
 # Read in blocks of this size, so a limit is enforced within one block of being reached.
 _BLOCK_BYTES = 65_536
@@ -60,6 +60,7 @@ def is_regular_file(path: Path, root: Path | None = None) -> bool:
     """Whether ``path`` resolves to a regular file (inside ``root`` when given); never
     raises. For lookups (``promptfooconfig.yaml`` next to a prompt, a lock file): a symlink
     out of the project or a FIFO counts as absent."""
+    note_probe(path)  # a recorded run: a file that appears here later is seen
     try:
         os.lstat(path)  # most lookups are for absent files: one system call, no resolve
         resolved = path.resolve()

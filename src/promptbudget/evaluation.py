@@ -7,13 +7,14 @@ reaches back to a command.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from promptbudget.cache import Store, active_store, cache_key, file_keep, file_lookup
+from promptbudget.cache import active_store, cache_key
 from promptbudget.compression import (
     SAFE_PASSES,
     CompressionResult,
@@ -24,38 +25,38 @@ from promptbudget.compression import (
     first_changed_line,
 )
 from promptbudget.compression.passages import (
-    Fingerprint,
     IndexPart,
     PassageIndex,
     index_parts,
+    paragraph_digest,
     passage_body,
-    passage_parts,
 )
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
+from promptbudget.filecache import Lookups, context_key, keep, opened
 from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
 from promptbudget.parallel import in_order
-from promptbudget.pathnames import real
+from promptbudget.pathnames import known_real, real
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, ModelChoice, resolve_model
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
-from promptbudget.runmemo import fingerprint_reads, note_digest, note_fingerprints
 from promptbudget.suppressions import Suppression
 from promptbudget.suppressions import apply as apply_suppressions
+from promptbudget.templates.deadline import renders_stopped
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import engine_label, variants_of
 from promptbudget.templates.rendered import RenderedPrompt, VariableValue
 from promptbudget.templates.source import (
-    MAX_TEMPLATE_BYTES,
     FoundFile,
     display_path,
     list_prompt_files,
 )
 from promptbudget.tokenizers import Tokenizer, get_tokenizer, load_encoding
 from promptbudget.tokenizers.textclass import classify
+from promptbudget.touches import touching
 
 
 def variable_values(
@@ -210,109 +211,6 @@ def project_templates(
     return results
 
 
-def passage_fingerprints(
-    project: Project, wanted: frozenset[str] | None = None
-) -> dict[str, list[Fingerprint]]:
-    """The paragraphs of every template's body as fingerprints (PB204 compares them all),
-    read and parsed but not rendered; a file whose stat the cache has seen is neither read nor
-    parsed. With ``wanted`` (paragraph digests), a file the cache knows is left out when none
-    of its paragraphs has one of them (it could share no passage with them)."""
-    store = active_store()
-    root = os.path.join(project.root.resolve(), "")
-    found: dict[str, list[Fingerprint]] = {}
-    stdin = project.stdin_path is not None
-    for file in track(template_files(project), "reading templates"):
-        inside = file.resolved.startswith(root) and not (stdin and project.is_stdin(file.path))
-        # a file reached by no symlink: its reads here are PB204's alone (runmemo.py)
-        alone = inside and file.walked == file.resolved
-        with fingerprint_reads(file.resolved if alone else None):
-            parts = _file_fingerprints(project, file, store if inside else None, wanted)
-        if alone:
-            note_fingerprints(file.resolved, file.shown, parts, project.engine_for)
-        found.update(parts)
-    return found
-
-
-def _file_fingerprints(
-    project: Project, file: FoundFile, store: Store | None, wanted: frozenset[str] | None
-) -> dict[str, list[Fingerprint]]:
-    """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them)."""
-    entry = None
-    if store is not None:
-        # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel
-        # prompt, a leading ``---`` block is front matter, not paragraphs)
-        engine = project.engine_for(file.shown) or ""
-        entry, value = file_lookup(
-            store,
-            "fingerprints",
-            file.walked,
-            MAX_TEMPLATE_BYTES,
-            file.resolved,
-            file.shown,
-            engine,
-        )
-        cached = _cached_fingerprints(value, wanted)
-        if entry is not None and entry.digest is not None and cached is not None:
-            note_digest(file.resolved, entry.digest, entry.found)
-            return cached
-    loaded = Path(file.resolved) in project.templates
-    parsed = project.load(file.path, confine_to=project.root)
-    parts = passage_parts(variants_of(parsed))
-    if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
-        project.release(file.path)
-    if store is not None and entry is not None:
-        file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
-    return parts
-
-
-# A fingerprint as the cache keeps it: the paragraph's digest (32 hex digits), ``t`` when it
-# holds template syntax (else ``p``), its line; comma-separated. One string a file: the cache
-# parses fast and stays small, and a file that holds none of the digests asked for is skipped
-# by a substring search, without decoding it.
-_DIGEST_CHARS = 32
-
-
-def _pack(prints: list[Fingerprint]) -> str:
-    return ",".join(f"{digest}{'t' if syntax else 'p'}{line}" for digest, line, syntax in prints)
-
-
-def _unpack(packed: str) -> list[Fingerprint]:
-    """Raises ValueError for anything ``_pack`` does not make."""
-    if not packed:
-        return []
-    prints = []
-    for item in packed.split(","):
-        digest, flag, line = (
-            item[:_DIGEST_CHARS],
-            item[_DIGEST_CHARS : _DIGEST_CHARS + 1],
-            item[_DIGEST_CHARS + 1 :],
-        )
-        if len(digest) != _DIGEST_CHARS or flag not in ("t", "p") or not line.isdigit():
-            raise ValueError(item)
-        prints.append((digest, int(line), flag == "t"))
-    return prints
-
-
-def _cached_fingerprints(
-    value: object, wanted: frozenset[str] | None
-) -> dict[str, list[Fingerprint]] | None:
-    """Fingerprints by display path as the cache keeps them, only those holding a ``wanted``
-    digest when given; None for anything else (a damaged entry is a miss)."""
-    if not isinstance(value, dict):
-        return None
-    decoded: dict[str, list[Fingerprint]] = {}
-    for name, prints in value.items():
-        if not isinstance(prints, str):
-            return None
-        if wanted is not None and not any(want in prints for want in wanted):
-            continue
-        try:
-            decoded[name] = _unpack(prints)
-        except ValueError:
-            return None
-    return decoded
-
-
 @dataclass
 class TemplateRun:
     """Every template of a ``check``, evaluated one file at a time: each rendered, counted
@@ -336,13 +234,17 @@ def check_templates(
     only: frozenset[str] | None = None,
     keep_text: bool = False,
     keep_messages: Callable[[TemplateResult], bool] = lambda _result: False,
+    cached_as: Sequence[str] | None = None,
 ) -> TemplateRun:
     """``project_templates`` with what the safe passes save on each readable template and its
     paragraphs for PB204; with ``only`` (``check PATH``), the bodies instead of the paragraphs.
     A file is released once done (``Project.release``) and its results ``settled``, keeping
     the template text with ``keep_text`` (the lock reads it) and the rendered messages where
     ``keep_messages`` says (``templates:`` limits recount them). A large tree is done on every
-    core (``parallel.in_order``), with the same results in the same order."""
+    core (``parallel.in_order``), with the same results in the same order. With
+    ``cached_as`` (a full check: the options that shape the project), each file's share is
+    kept in the cache and a file whose inputs did not change is not evaluated
+    (``filecache.py``)."""
     manifest = project.manifest
     assert manifest is not None
     used = _step_inputs(project)
@@ -372,12 +274,46 @@ def check_templates(
         assert isinstance(run.index, PassageParts)
         return FileCheck(run.results, run.compressions, run.bodies, run.index.parts, released)
 
-    run = TemplateRun()
-    paths = [file.path for file in template_files(project) if only is None or file.shown in only]
+    files = [file for file in template_files(project) if only is None or file.shown in only]
+    for file in files:
+        known_real(file.walked, file.resolved)
+    store = active_store()
+    context = None
+    if store is not None and only is None and cached_as is not None:
+        context = context_key((*cached_as, str(keep_text)))
+    kept: list[str | None] = [None] * len(files)
+    if store is not None and context is not None:
+        lookups = Lookups(store, context)
+        kept = [lookups.find(file) for file in track(files, "reading the cache")]
+
+    def check_new(index: int) -> FileCheck:
+        stopped = renders_stopped()
+        with touching() as touched:
+            done = check_file(files[index].path)
+        # a render stopped by its deadline is not kept (it depends on the machine's load);
+        # PB204's paragraphs are kept without their texts (most are in one template only):
+        # the few found in two are read again (``_recover_texts``)
+        if store is not None and context is not None and renders_stopped() == stopped:
+            kept_apart = replace(done, paragraphs=[])
+            keep(store, context, files[index], touched, kept_apart, _digests(done.paragraphs))
+        return done
+
+    # The files to evaluate go to the workers; the kept ones are decoded here, in order
+    # (sending a decoded file back from a worker costs more than decoding it)
+    new = [index for index, found in enumerate(kept) if found is None]
     label = "rendering, counting and compressing templates"
-    for path, done in zip(
-        paths, in_order(paths, check_file, label, prepare=build_default_encoding), strict=True
-    ):
+    checked = in_order(new, check_new, label, prepare=build_default_encoding)
+    run = TemplateRun()
+    for index, file in enumerate(files):
+        path, found = file.path, kept[index]
+        done = None
+        if found is not None:
+            with contextlib.suppress(ValueError):  # damaged: evaluated again, here
+                decoded, digests = opened(found, FileCheck)
+                decoded.paragraphs = _digests_read(digests)
+                done = decoded
+        if done is None:
+            done = next(checked) if found is None else check_new(index)
         run.results.extend(done.results)
         for shown, compression in done.compressions.items():
             if shown in run.compressions:  # compressed (and reported) once
@@ -392,7 +328,76 @@ def check_templates(
             project.load(path, confine_to=project.root)
         else:
             project.keep_released(path, done.released)
+    # run out: the workers' recordings and cache entries are merged after their last result
+    leftover = next(checked, None)
+    assert leftover is None
+    unknown = run.index.unknown_texts()
+    if unknown:
+        _recover_texts(project, {file.shown: file.path for file in files}, run.index, unknown)
     return run
+
+
+def _digests(paragraphs: list[tuple[str, list[IndexPart]]]) -> list[list[str]]:
+    """PB204's paragraphs of a file as the cache keeps them: [display path, "digest:line,..."]
+    for each part, without the texts (``_recover_texts``)."""
+    return [
+        [shown, ",".join(f"{key}:{line}" for key, line, _ in parts)] for shown, parts in paragraphs
+    ]
+
+
+def _digests_read(kept: object) -> list[tuple[str, list[IndexPart]]]:
+    """``_digests`` read back (each text empty); ValueError for anything it does not write."""
+    if not isinstance(kept, list):
+        raise ValueError("not a list of paragraphs")
+    found: list[tuple[str, list[IndexPart]]] = []
+    for item in kept:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise ValueError("not [path, paragraphs]")
+        shown, packed_parts = item
+        if not (isinstance(shown, str) and isinstance(packed_parts, str)):
+            raise ValueError("not [path, paragraphs]")
+        parts: list[IndexPart] = []
+        for part in packed_parts.split(",") if packed_parts else ():
+            key, _, line = part.partition(":")
+            if len(key) != _DIGEST_HEX or not line.isdigit() or len(line) > 9:
+                raise ValueError("not digest:line")
+            parts.append((key, int(line), ""))
+        found.append((shown, parts))
+    return found
+
+
+_DIGEST_HEX = 32  # a paragraph's digest (``paragraph_digest``)
+
+
+def _recover_texts(
+    project: Project, paths: Mapping[str, Path], index: PassageIndex, unknown: dict[str, str]
+) -> None:
+    """The texts of paragraphs found in two templates that only kept evaluations held (by
+    digest): from the cache (a text is kept under its digest, which vouches for it), else
+    read again from one template that holds each, as ``_compress`` indexed it."""
+    store = active_store()
+    if store is not None:
+        for key in list(unknown):
+            text = store.get(cache_key("paragraph", key))
+            if isinstance(text, str) and paragraph_digest(text) == key:
+                index.know_text(key, text)
+                del unknown[key]
+    for shown in sorted(set(unknown.values())):
+        path = paths.get(shown)
+        if path is None:  # not a file of this run (cannot be: its part was added by its name)
+            continue
+        loaded = real(path) in project.templates
+        for part in variants_of(project.load(path, confine_to=project.root)):
+            split = passage_body(part)
+            if split is not None:
+                head, body = split
+                for key, _, text in index_parts(body, head.count("\n") + 1):
+                    if key in unknown:
+                        index.know_text(key, text)
+                        if store is not None:
+                            store.put(cache_key("paragraph", key), text)
+        if not loaded:
+            project.release(path)
 
 
 def build_default_encoding() -> None:
@@ -511,10 +516,10 @@ def _savings_from(value: object, text: str) -> CompressionResult | None:
         for p in passes
     ):
         return None
-    lines = text.split("\n")
+    lines = text.split("\n", first + 1)  # the lines before the first change left empty
     return CompressionResult(
-        original="\n".join(lines[: first + 1]),
-        text="\n".join(lines[: first - 1] + tail),
+        original="\n" * (first - 1) + "\n".join(lines[first - 1 : first + 1]),
+        text="\n" * (first - 1) + "\n".join(tail),
         tokens_before=before,
         tokens_after=after,
         passes=tuple(PassSaving(name, saved) for name, saved in passes),

@@ -20,6 +20,21 @@ Stat = list[int]
 _STAT_FIELDS = attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_mode")
 
 
+def package_files() -> list[str]:
+    """The installed package's files (name, size, mtime): part of the key of anything kept
+    that its code decides (a run memo, a template's evaluation: filecache.py)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    files: list[str] = []
+    for current, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".pyc"):
+                continue
+            found = os.stat(os.path.join(current, name))
+            files.append(f"{current}/{name}:{found.st_size}:{found.st_mtime_ns}")
+    return files
+
+
 def stat_of(found: os.stat_result) -> Stat:
     return list(_STAT_FIELDS(found))
 

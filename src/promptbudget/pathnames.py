@@ -37,5 +37,11 @@ def real(path: Path) -> Path:
     return found
 
 
+def known_real(path: str, resolved: str) -> None:
+    """``real(path)`` is ``resolved``, found already (a directory walk resolves each
+    directory once: ``templates/source.list_prompt_files``)."""
+    _REAL.setdefault(absolute(path), Path(resolved))
+
+
 def forget_real() -> None:
     _REAL.clear()

@@ -52,6 +52,7 @@ from promptbudget.templates.source import (
     read_prompt_text,
     stream_prompt_text,
 )
+from promptbudget.touches import Touches, retouch, touching
 
 if TYPE_CHECKING:
     from promptbudget.compression.passages import Passage
@@ -79,6 +80,8 @@ class Project:
     _facts: IncludeFacts | None = field(default=None, repr=False, compare=False)
     # The suppression comments of templates released (``release``) once evaluated
     _released: dict[Path, list[Suppression]] = field(default_factory=dict, repr=False)
+    # What loading each template used (touches.py), noted again when it is used again
+    _touched: dict[Path, Touches | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
@@ -145,18 +148,21 @@ class Project:
         cached = self.templates.get(resolved)
         if cached is not None:
             note_use(resolved)  # a run memo: used again, maybe for more than PB204
+            retouch(self._touched.get(resolved))  # and its samples, its promptfoo config
             return cached
         shown = display_path(path, self.root)
         root = confine_to or confinement_root(path, self.root)
         engine = self.engine_for(shown)
-        if self.is_stdin(path):  # count -: what was piped in stands for this path
-            read = stream_prompt_text(self.stdin_data)
-            fmt = detect_format(path)
-            parsed = parse_template(path, shown, fmt, read, root=root, engine=engine)
-        else:
-            parsed = parse_file(path, shown, root=root, engine=engine)
-        parsed = _with_sample_file(parsed, confine_to)
+        with touching() as touched:
+            if self.is_stdin(path):  # count -: what was piped in stands for this path
+                read = stream_prompt_text(self.stdin_data)
+                fmt = detect_format(path)
+                parsed = parse_template(path, shown, fmt, read, root=root, engine=engine)
+            else:
+                parsed = parse_file(path, shown, root=root, engine=engine)
+            parsed = _with_sample_file(parsed, confine_to)
         self.templates[resolved] = parsed
+        self._touched[resolved] = touched
         self._released.pop(resolved, None)  # scanned again with the rest
         return parsed
 
@@ -166,6 +172,7 @@ class Project:
         ``load`` reads it again."""
         resolved = real(path)
         parsed = self.templates.pop(resolved, None)
+        self._touched.pop(resolved, None)
         if parsed is not None:
             self._released[resolved] = _suppressions_in(parsed)
 
@@ -178,6 +185,7 @@ class Project:
         ``suppressions``: as if it was loaded and released here."""
         resolved = real(path)
         self.templates.pop(resolved, None)
+        self._touched.pop(resolved, None)
         self._released.pop(resolved, None)
         self._released[resolved] = suppressions
 

@@ -16,9 +16,8 @@ A stat is trusted only when the file was not changed in the two seconds before i
 (git's "racy clean" rule): otherwise a change in the same clock tick, keeping the size, could
 not be seen. Such entries are hashed on every use until they are old enough, then stamped.
 
-Probes (``Path.exists``, ``is_file``, ``is_dir`` while recording) record the directory they
-look in, so a file that appears where the run looked for one (a partial, a sample, a
-``budgets.yaml``) is seen too.
+Probes (``Path.stat`` while recording, ``confine.is_regular_file``) record the directory they
+look in: a file that appears where the run looked for one (a partial, a sample) is seen too.
 
 ``check PATH`` also reads every other template, only for PB204's passage fingerprints, and
 asks every workflow's template what it includes (whether its workflow feeds on a named file).
@@ -40,9 +39,9 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from promptbudget.memohead import Stat, files_now, is_unmoved, settle
+from promptbudget.memohead import Stat, files_now, is_unmoved, package_files, settle
 from promptbudget.memohead import stat_of as stat_of  # as before it moved there
 from promptbudget.pathnames import absolute
 
@@ -96,6 +95,13 @@ def listing_hash(directory: str) -> str | None:
     return content_hash("\0".join(names).encode("utf-8", "surrogateescape"))
 
 
+class Scope(Protocol):  # touches.Touches
+    files: set[str]
+    probes: dict[str, str]
+
+    def probe(self, raw: str) -> None: ...
+
+
 class Recorder:
     """What one run read and printed."""
 
@@ -117,6 +123,7 @@ class Recorder:
         self.includes_nothing: dict[str, bool] = {}
         self._cwd = os.getcwd()
         self._probed: set[str] = set()
+        self.scopes: list[Scope] = []  # touches.py: what one file's evaluation used
 
     def read(self, path: Path | str, data: bytes, found: os.stat_result | None) -> None:
         self.digest(path, content_hash(data), found)
@@ -127,6 +134,8 @@ class Recorder:
         name = absolute(path)
         if name != self.fingerprinting:
             self.general.add(name)
+        for scope in self.scopes:
+            scope.files.add(name)
         return name
 
     def digest(self, path: Path | str, digest: str, found: os.stat_result | None) -> None:
@@ -152,6 +161,8 @@ class Recorder:
         """The run looked at ``path``: record the nearest directory that exists above it, and
         the directories from there up to the working directory."""
         raw = os.fspath(path)
+        for scope in self.scopes:
+            scope.probe(raw)
         if raw in self._probed:  # the same path asked again (the common case)
             return
         self._probed.add(raw)
@@ -351,6 +362,12 @@ def projection(
     )
 
 
+def note_probe(path: Path | str) -> None:
+    """The run looked for ``path`` (which may not exist)."""
+    if _RECORDER is not None:
+        _RECORDER.probe(path)
+
+
 def note_listing(directory: Path | str) -> None:
     """A directory the run listed."""
     if _RECORDER is not None:
@@ -406,15 +423,7 @@ def is_memoizable(args: list[str]) -> bool:
 
 def memo_key(args: list[str]) -> str:
     """Everything besides the files that decides what a run prints."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    files: list[str] = []
-    for current, dirnames, filenames in os.walk(package):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for name in sorted(filenames):
-            if name.endswith(".pyc"):
-                continue
-            found = os.stat(os.path.join(current, name))
-            files.append(f"{current}/{name}:{found.st_size}:{found.st_mtime_ns}")
+    files = package_files()
     files.extend(f"{entry}:{_mtime(entry or '.')}" for entry in sys.path)
     environment = sorted(
         (key, value) for key, value in os.environ.items() if key not in _NOISE_VARIABLES
@@ -515,8 +524,7 @@ def read_as_stated(
     return data if len(data) == found.st_size else None
 
 
-# Whether a memo still answers although files its run read only for PB204 changed (the memo,
-# their names); ``passagememo.still_same``.
+# Whether a memo still answers although files read only for PB204 changed (passagememo.py)
 Recheck = Callable[[dict[str, Any], list[str]], bool]
 
 
@@ -531,11 +539,9 @@ def replay(args: list[str], recheck: Recheck | None = None) -> int | None:
 
     key = memo_key(args)
     found = read_memo_head(key)
-    if found is None:
+    if found is None or found[0].get("format") != MEMO_FORMAT:
         return None
     head, detail = found
-    if head.get("format") != MEMO_FORMAT:
-        return None
     memo, restamped = head, False
     try:
         taken = files_now(head)

@@ -153,9 +153,9 @@ def test_passage_index_finds_what_find_passages_finds() -> None:
 def test_first_change_kept_cuts_after_the_first_changed_line() -> None:
     before = "a\nb\nc  \nd\ne\nf"
     after = "a\nb\nc\nd\ne\nf"
-    assert first_change_kept(before, after) == ("a\nb\nc  \nd", "a\nb\nc\nd")
-    assert first_change_kept("a\nb\n\n\n", "a\nb\n") == ("a\nb\n\n", "a\nb\n")
-    assert first_change_kept("same\ntext", "same\ntext") == ("same\ntext", "same\ntext")
+    assert first_change_kept(before, after) == ("\n\nc  \nd", "\n\nc\nd")
+    assert first_change_kept("a\nb\n\n\n", "a\nb\n") == ("\n\n\n", "\n\n")
+    assert first_change_kept("same\ntext", "same\ntext") == ("\ntext", "\ntext")
 
 
 @given(st.text(alphabet="ab \n", max_size=30), st.text(alphabet="ab \n", max_size=30))

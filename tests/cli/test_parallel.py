@@ -458,11 +458,44 @@ def test_a_cold_run_builds_the_encoding_before_forking_and_a_warm_one_does_not(
     tmp_path: Path,
 ) -> None:
     """Built once and shared when the workers will count (no cache, or an empty one); not at
-    all when the cache holds what they would count."""
+    all when the cache holds what they would count (a manifest edit that changes no count:
+    every file evaluated again, each count from the cache), and no worker at all when each
+    file's whole evaluation is kept (filecache.py: decoded in the main process)."""
     jobs(monkeypatch, 2)
     monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
-    for args, built in ((("--no-cache",), True), ((), True), ((), False)):
+    manifest = project / "budgets.yaml"
+    for args, built, workers in (
+        (("--no-cache",), True, 2),
+        ((), True, 2),
+        (("comment",), False, 2),
+        ((), False, 0),
+    ):
+        if args == ("comment",):
+            manifest.write_text(manifest.read_text() + "# a comment\n")
+            args = ()
         load_encoding.cache_clear()
+        forked = len(forks)
         assert run_cli("check", *args, cwd=project).exit_code == 1
         assert (load_encoding.cache_info().currsize > 0) is built
-    assert len(forks) == 6
+        assert len(forks) - forked == workers
+
+
+@pytest.mark.parametrize("command", ["check", "count"])
+def test_the_workers_results_are_run_out(
+    run_cli: RunCli, project: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """``in_order`` merges what each worker recorded and cached after the last result: a
+    caller that stops at the last result (and leaves the generator suspended) loses it."""
+    ran_out: list[bool] = []
+    module = promptbudget.evaluation if command == "check" else promptbudget.commands.count
+    real = module.in_order
+
+    def watched(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        ran_out.append(False)
+        yield from real(*args, **kwargs)
+        ran_out[-1] = True
+
+    monkeypatch.setattr(module, "in_order", watched)
+    jobs(monkeypatch, 2)
+    assert run_cli(command, cwd=project).exit_code in (0, 1)
+    assert ran_out == [True]

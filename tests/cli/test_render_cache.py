@@ -290,7 +290,7 @@ def test_savings_and_latency_runs_come_back_from_the_cache_exactly(
     text = "a\nb  \nc\nd"
     kept = _savings_from([2, ["b", "c"], 9, 7, [["whitespace", 2]]], text)
     assert kept is not None
-    assert (kept.original, kept.text) == ("a\nb  \nc", "a\nb\nc")
+    assert (kept.original, kept.text) == ("\nb  \nc", "\nb\nc")  # line 1: the same, left empty
     for damaged in (
         [0, ["b"], 9, 7, []],
         [2, ["b", "c", "d"], 9, 7, []],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from promptbudget.compression.passages import find_passages_touching, selected_paragraphs
-from promptbudget.evaluation import check_templates, lint, lock_entries, passage_fingerprints
+from promptbudget.evaluation import check_templates, lint, lock_entries
+from promptbudget.fingerprints import passage_fingerprints
 from promptbudget.headroom import budget_checks, recounted, template_checks
 from promptbudget.includes import name_largest_includes
 from promptbudget.lanes import estimate_workflows, template_rates
@@ -32,6 +33,11 @@ def run(options: Options) -> Report:
         only=selection.paths if selection else None,
         keep_text=project.lock is not None,  # versions and hashes, models the steps send
         keep_messages=lambda result: recounted(result, manifest),
+        # what shapes the project besides the files read so far (filecache.py)
+        cached_as=(
+            repr((options.cwd, options.config, options.sets, options.workflow)),
+            repr((options.prices, options.models, options.provider)),
+        ),
     )
     results, compressions, bodies = evaluated.results, evaluated.compressions, evaluated.bodies
     tokenizer = get_tokenizer(DEFAULT_TOKENIZER)

@@ -175,11 +175,18 @@ def first_changed_line(before: str, after: str) -> int:
 
 
 def first_change_kept(before: str, after: str) -> tuple[str, str]:
-    """``before`` and ``after`` cut after the line that follows their first changed line:
-    ``first_changed_line`` and ``!=`` of the cut texts are those of the whole texts (all
-    ``check`` reads of a compressed template once it is done with it)."""
+    """``before`` and ``after`` cut after the line that follows their first changed line,
+    the lines before it (the same in both) left empty: ``first_changed_line`` and ``!=`` of
+    the cut texts are those of the whole texts (all ``check`` reads of a compressed template
+    once it is done with it)."""
     keep = first_changed_line(before, after) + 1
-    return "\n".join(before.split("\n")[:keep]), "\n".join(after.split("\n")[:keep])
+    common = keep - 2
+
+    def cut(text: str) -> str:
+        lines = text.split("\n", keep)[:keep]
+        return "\n" * common + "\n".join(lines[common:])
+
+    return cut(before), cut(after)
 
 
 _NOTHING_PROTECTED = Protected("", ())

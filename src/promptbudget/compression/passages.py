@@ -64,8 +64,8 @@ class PassageIndex:
 
     def __init__(self) -> None:
         # digest -> (path, line) of its one place so far, or the list of all its places
-        self._places: dict[bytes, tuple[str, int] | list[tuple[str, int]]] = {}
-        self._shared: dict[bytes, str] = {}  # digest -> text, once in two templates
+        self._places: dict[str, tuple[str, int] | list[tuple[str, int]]] = {}
+        self._shared: dict[str, str] = {}  # digest -> text, once in two templates
 
     def add(self, path: str, body: str, first_line: int) -> None:
         """The paragraphs of one template's body (each template once)."""
@@ -81,14 +81,27 @@ class PassageIndex:
             if isinstance(places, tuple):
                 places = self._places[key] = [places]
             places.append((path, line))
-            if key not in self._shared and places[0][0] != path:
+            if places[0][0] != path and not self._shared.get(key):
                 self._shared[key] = text
+
+    def unknown_texts(self) -> dict[str, str]:
+        """Paragraphs found in two templates whose text no part added held (a part kept
+        without its texts: filecache.py): digest -> a template that holds it."""
+        return {key: self._places_of(key)[0][0] for key, text in self._shared.items() if not text}
+
+    def know_text(self, key: str, text: str) -> None:
+        if key in self._shared:
+            self._shared[key] = text
+
+    def _places_of(self, key: str) -> list[tuple[str, int]]:
+        places = self._places[key]
+        return places if isinstance(places, list) else [places]
 
     def passages(self, tokenizer: Tokenizer, min_tokens: int) -> list[Passage]:
         """What ``find_passages`` returns for every body added."""
         passages = []
         for key, text in self._shared.items():
-            tokens = tokenizer.count(text)
+            tokens = tokenizer.count(text)  # 0 for a text never known: no passage
             if tokens >= min_tokens:
                 places = self._places[key]
                 assert isinstance(places, list)
@@ -97,21 +110,17 @@ class PassageIndex:
 
 
 # A paragraph as ``PassageIndex`` keeps it: its digest, line and text
-IndexPart = tuple[bytes, int, str]
+IndexPart = tuple[str, int, str]
 
 
 def index_parts(body: str, first_line: int) -> list[IndexPart]:
     """The paragraphs of ``body`` that could be a passage (no template syntax), each with its
     digest: what ``PassageIndex.add`` takes from a body."""
     return [
-        (_digest(text), line, text)
+        (paragraph_digest(text), line, text)
         for text, line in _paragraphs(body, first_line)
         if not _TEMPLATE.search(text)  # never a passage
     ]
-
-
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 Fingerprint = tuple[str, int, bool]  # (digest of the paragraph, line, holds template syntax)

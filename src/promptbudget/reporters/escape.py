@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from decimal import Decimal
 from typing import Any, TypeVar
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
@@ -60,7 +61,14 @@ def escape_report(report: T) -> T:
     return result
 
 
+# Values that hold no string: returned as they are, before any other test (most leaves of
+# a report are numbers: a report of 10,000 templates has ~700,000 values)
+_NO_STRING = frozenset({int, float, bool, type(None), Decimal})
+
+
 def _escape(value: Any, field_name: str | None) -> Any:
+    if type(value) in _NO_STRING:
+        return value
     if isinstance(value, str):
         if field_name == "diff":
             return escape_control_keep_lines(value)
@@ -70,12 +78,14 @@ def _escape(value: Any, field_name: str | None) -> Any:
         changes = {}
         for name in names:
             current = getattr(value, name)
+            if type(current) in _NO_STRING:
+                continue
             escaped = _escape(current, name)
             if escaped is not current:
                 changes[name] = escaped
         return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, tuple | list):
-        items = [_escape(item, None) for item in value]
+        items = [item if type(item) in _NO_STRING else _escape(item, None) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
             return value
         if isinstance(value, list):

@@ -27,6 +27,16 @@ class RenderTimeoutError(Exception):
         super().__init__(f"rendering took longer than {seconds:g} s and was stopped")
         self.seconds = seconds
         self.line = line
+        _STOPPED[0] += 1
+
+
+# Renders stopped by their deadline in this process: an outcome that depends on the machine's
+# speed and load is never kept (filecache.py compares the count before and after a file)
+_STOPPED = [0]
+
+
+def renders_stopped() -> int:
+    return _STOPPED[0]
 
 
 class RenderDeadline:

@@ -21,6 +21,7 @@ import yaml
 from promptbudget.bounded import load_yaml
 from promptbudget.confine import ConfinementError, is_regular_file, read_confined
 from promptbudget.pathnames import real
+from promptbudget.runmemo import content_hash, note_digest
 
 CONFIG_NAMES = ("promptfooconfig.yaml", "promptfooconfig.yml", "promptfooconfig.json")
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -51,7 +52,8 @@ class PromptfooConfig:
         return self._names(self.prompt_files, prompt)
 
 
-_CACHE: dict[tuple[Path, int, int], PromptfooConfig | None] = {}
+# (path, mtime, size) -> the config, and the real path and sha256 of the bytes it was read from
+_CACHE: dict[tuple[Path, int, int], tuple[PromptfooConfig | None, tuple[str, str] | None]] = {}
 
 
 def find_config(
@@ -84,19 +86,24 @@ def _load(path: Path) -> PromptfooConfig | None:
     except OSError:
         return None
     key = (path, stat.st_mtime_ns, stat.st_size)
-    if key in _CACHE:
-        return _CACHE[key]
-    config = None
+    known = _CACHE.get(key)
+    if known is not None:
+        config, read = known
+        if read is not None:  # a recorded run (runmemo.py): it used these bytes again
+            note_digest(read[0], read[1], stat)
+        return config
+    config, read = None, None
     if stat.st_size <= MAX_CONFIG_BYTES:
         try:
             raw = read_confined(path, root=path.parent, limit=MAX_CONFIG_BYTES)
+            read = (os.fspath(path.resolve()), content_hash(raw))
             data = load_yaml(raw.decode("utf-8-sig"))
         except (ConfinementError, UnicodeDecodeError, yaml.YAMLError):
             data = None
         if isinstance(data, dict):
             prompts, contents = _file_references(data.get("prompts"))
             config = PromptfooConfig(path, tuple(prompts), tuple(contents), _samples(data))
-    _CACHE[key] = config
+    _CACHE[key] = (config, read)
     return config
 
 

@@ -60,6 +60,7 @@ from promptbudget.templates.simple import (
     render_simple,
 )
 from promptbudget.templates.source import TemplateFormat
+from promptbudget.touches import Touches, retouch, touching
 
 COMPILED_KEPT = 32  # compiled templates kept by a renderer (each can weigh tens of KB)
 
@@ -81,12 +82,18 @@ class TemplateRenderer:
         self._environments: dict[tuple[Path, tuple[Path, ...]], BoundedEnvironment] = {}
         # (search directories, name) -> the file it resolves to, once a run
         self._includes: dict[tuple[tuple[Path, ...], str], Path | None] = {}
+        # ... -> the compiled template, the loader's answers and the files they used
         self._compiled: dict[
             tuple[int, Path, str, int, str, str],
-            tuple[tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt, Loads],
+            tuple[
+                tuple[nodes.Template, tuple[str, ...], Template] | RenderedPrompt,
+                Loads,
+                Touches | None,
+            ],
         ] = {}
-        # (environment, name) -> what its loader says of the name (rendercache.py), once a run
-        self._answers: dict[tuple[int, str], LoadOutcome] = {}
+        # (environment, name) -> what its loader says of the name (rendercache.py), once a
+        # run, and the files that answer used (touches.py)
+        self._answers: dict[tuple[int, str], tuple[LoadOutcome, Touches | None]] = {}
 
     def environment(self, root: Path, search_dirs: tuple[Path, ...]) -> BoundedEnvironment:
         key = (root, search_dirs)
@@ -121,8 +128,10 @@ class TemplateRenderer:
         )
         known = self._compiled.pop(key, None)
         if known is None:
-            with loads_recorded() as loads:  # the cycle check's reads
-                known = (self._compile_now(env, parsed), loads)
+            with loads_recorded() as loads, touching() as touched:  # the cycle check's reads
+                known = (self._compile_now(env, parsed), loads, touched)
+        else:
+            retouch(known[2])
         self._compiled[key] = known  # the most recent last
         while len(self._compiled) > COMPILED_KEPT:
             del self._compiled[next(iter(self._compiled))]
@@ -292,10 +301,14 @@ class TemplateRenderer:
         """What ``env``'s loader says of ``name``, asked once a run (a partial is checked once,
         not once for each of the thousands of templates that include it)."""
         key = (id(env), name)
-        answer = self._answers.get(key)
-        if answer is None:
-            assert isinstance(env.loader, ProjectLoader)
-            answer = self._answers[key] = env.loader.answer(name)
+        known = self._answers.get(key)
+        if known is not None:
+            retouch(known[1])
+            return known[0]
+        assert isinstance(env.loader, ProjectLoader)
+        with touching() as touched:
+            answer = env.loader.answer(name)
+        self._answers[key] = (answer, touched)
         return answer
 
     def _render_jinja(

@@ -1,0 +1,186 @@
+"""One template file's whole evaluation in a full ``check`` (``evaluation.FileCheck``: its
+results as the run keeps them, what the safe passes save on it, its PB204 paragraphs, its
+suppression comments), kept in the content cache so that a warm run neither reads nor parses
+a file that did not change, nor anything it includes.
+
+There is one entry a file (its real path and display path): the latest evaluation, for
+whichever context, takes the place of the last, so entries never pile up. It holds the
+context key (everything besides the file's own inputs that decides its evaluation: the files
+the run read before evaluating templates, the manifest, the price and tokenizer files, the
+lock; the options that shape the project; the package's files; the ``PROMPTBUDGET_``
+settings) and what evaluating the file used, recorded by the run's recorder (runmemo.py) in
+a ``touches.py`` scope: every file read or used again from memory, the template itself first
+(its stat and sha256: an include, a sample file, a promptfoo config), and every path looked
+for, with what was there (a partial looked for in the template's own directory first, found
+in the prompts directory). The entry answers only when the context is the same, each of
+those files still has the bytes recorded (trusted by its stat outside git's racy window,
+else hashed again: then kept again under the new stats, as after a fresh checkout) and each
+path is still what it was. An entry is one string (zlib-packed JSON, as renders are kept:
+a warm cache of 10,000 templates is read whole by every run); its value is decoded by
+``resultcodec`` (type-directed: never pickle, a restored CI cache must not run code). Only a
+recorded run (the cache on, no ``-``) keeps or uses entries.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from promptbudget.cache import Store, cache_key
+from promptbudget.memohead import package_files
+from promptbudget.resultcodec import decode, settle_exactly
+from promptbudget.runmemo import active_recorder, is_still_valid
+from promptbudget.templates.rendercache import packed, unpacked
+from promptbudget.templates.source import FoundFile
+from promptbudget.touches import Touches, kind_of
+
+T = TypeVar("T")
+
+KIND = "file check"
+FORMAT = 1
+# Settings that change how a run is done, never what it finds.
+_NEUTRAL_SETTINGS = frozenset({"PROMPTBUDGET_JOBS", "PROMPTBUDGET_CACHE_DIR"})
+
+
+def context_key(parts: Sequence[str]) -> str | None:
+    """The key of what decides every template's evaluation besides its own inputs: ``parts``
+    (the options that shape the project), the files the run has read so far, the package and
+    the settings; None when the run is not recorded (nothing it uses would be known)."""
+    recorder = active_recorder()
+    if recorder is None or not recorder.is_usable:
+        return None
+    read = sorted(f"{name}\0{entry[1]}" for name, entry in recorder.files.items())
+    settings = sorted(
+        f"{name}={value}"
+        for name, value in os.environ.items()
+        if name.startswith("PROMPTBUDGET_") and name not in _NEUTRAL_SETTINGS
+    )
+    return cache_key(
+        KIND, str(FORMAT), sys.version, *package_files(), *parts, "\0", *read, "\0", *settings
+    )
+
+
+class Lookups:
+    """A run's lookups: each file and path it asks about is looked at once."""
+
+    def __init__(self, store: Store, context: str) -> None:
+        self.store = store
+        self.context = context
+        self._stats: dict[str, os.stat_result | None] = {}
+        self._kinds: dict[str, str] = {}
+
+    def find(self, file: FoundFile) -> str | None:
+        """``file``'s evaluation as kept (``opened`` decodes it), if it is kept for this
+        context and what it used still holds."""
+        key = _key(file)
+        value = self.store.get(key)
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and value[0] == self.context
+            and isinstance(value[2], str)
+        ):
+            return None
+        try:
+            used = unpacked(value[1])
+            files, probes = used["f"], used["p"]
+            if not (isinstance(files, dict) and isinstance(probes, dict)):
+                return None
+            if file.resolved not in files:
+                return None
+            held, restamped = self._held(files, probes)
+        except (ValueError, TypeError, KeyError, IndexError):
+            return None
+        if held is None:
+            return None
+        if restamped:  # hashed again (a checkout, a touch): trusted by the new stats from now
+            self.store.put(key, [self.context, packed({"f": held, "p": probes}), value[2]])
+        _note(held, probes)
+        return value[2]
+
+    def _held(
+        self, files: dict[str, Any], probes: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """(``files`` (name -> [stat, sha256, racy], as recorded) as they are now, when every
+        one still has its bytes and every path in ``probes`` is what it was, else None;
+        whether one was hashed again and can be trusted by its stat from now on)."""
+        known = {}
+        for name in files:
+            if name not in self._stats:
+                try:
+                    self._stats[name] = os.stat(name)
+                except (OSError, ValueError):
+                    self._stats[name] = None
+            found = self._stats[name]
+            if found is None:
+                return None, False
+            known[name] = found
+        for raw, was in probes.items():
+            now = self._kinds.get(raw)
+            if now is None:
+                now = self._kinds[raw] = kind_of(raw)
+            if now != was:
+                return None, False
+        # copies: is_still_valid stamps the entries it hashed again with their stat now
+        recorded = {name: list(entry) for name, entry in files.items()}
+        valid, restamped = is_still_valid({"files": recorded, "dirs": {}}, known=known)
+        return (recorded, restamped) if valid else (None, False)
+
+
+def opened(kept: str, kind: type[T]) -> tuple[T, Any]:
+    """The evaluation ``find`` found, decoded, and what was kept beside it (``keep``'s
+    ``beside``, as JSON); ValueError for anything ``keep`` does not write."""
+    try:
+        entry = unpacked(kept)
+        return decode(entry["v"], kind), entry["b"]
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not a kept evaluation: {err}") from err
+
+
+def _key(file: FoundFile) -> str:
+    """One entry a file (its real path and display path): a newer evaluation, for any
+    context, takes the place of the last, so entries never pile up."""
+    return cache_key(KIND, str(FORMAT), file.resolved, file.shown)
+
+
+def _note(files: dict[str, Any], probes: dict[str, Any]) -> None:
+    """What a kept evaluation used, recorded for the run's memo as if it was used now."""
+    recorder = active_recorder()
+    if recorder is None:
+        return
+    for name, entry in files.items():
+        if recorder.files.setdefault(name, entry)[1] != entry[1]:
+            recorder.is_usable = False  # read with other bytes this run: not one state
+        recorder.use(name)
+    for raw in probes:
+        recorder.probe(raw)
+
+
+def keep(
+    store: Store,
+    context: str,
+    file: FoundFile,
+    touched: Touches | None,
+    value: Any,
+    beside: Any = None,
+) -> None:
+    """Keep ``value``, ``file``'s evaluation, which used ``touched``, and ``beside`` (JSON the
+    caller reads itself): only when everything it used was recorded (the file itself first)
+    and it encodes exactly."""
+    recorder = active_recorder()
+    if touched is None or recorder is None or not recorder.is_usable:
+        return
+    if file.resolved not in touched.files:  # not read as itself (a symlink out: not read)
+        return
+    files = {}
+    for name in touched.files:
+        used = recorder.files.get(name)
+        if used is None:  # used but never read by this run (from an earlier one in-process)
+            return
+        files[name] = used
+    encoded = settle_exactly(value, type(value))
+    if encoded is not None:
+        deps = packed({"f": files, "p": touched.probes})
+        store.put(_key(file), [context, deps, packed({"v": encoded, "b": beside})])

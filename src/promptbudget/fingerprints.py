@@ -1,0 +1,120 @@
+"""PB204's fingerprints of every template a ``check PATH`` does not name: the paragraphs of
+each body, read and parsed but not rendered, kept in the cache under the file's stat (one
+string a file), so that a file whose stat the cache has seen is neither read nor parsed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from promptbudget.cache import Store, active_store, file_keep, file_lookup
+from promptbudget.compression.passages import Fingerprint, passage_parts
+from promptbudget.evaluation import template_files
+from promptbudget.progress import track
+from promptbudget.project import Project
+from promptbudget.runmemo import fingerprint_reads, note_digest, note_fingerprints
+from promptbudget.templates.parse import variants_of
+from promptbudget.templates.source import MAX_TEMPLATE_BYTES, FoundFile
+
+
+def passage_fingerprints(
+    project: Project, wanted: frozenset[str] | None = None
+) -> dict[str, list[Fingerprint]]:
+    """The paragraphs of every template's body as fingerprints (PB204 compares them all),
+    read and parsed but not rendered; a file whose stat the cache has seen is neither read nor
+    parsed. With ``wanted`` (paragraph digests), a file the cache knows is left out when none
+    of its paragraphs has one of them (it could share no passage with them)."""
+    store = active_store()
+    root = os.path.join(project.root.resolve(), "")
+    found: dict[str, list[Fingerprint]] = {}
+    stdin = project.stdin_path is not None
+    for file in track(template_files(project), "reading templates"):
+        inside = file.resolved.startswith(root) and not (stdin and project.is_stdin(file.path))
+        # a file reached by no symlink: its reads here are PB204's alone (runmemo.py)
+        alone = inside and file.walked == file.resolved
+        with fingerprint_reads(file.resolved if alone else None):
+            parts = _file_fingerprints(project, file, store if inside else None, wanted)
+        if alone:
+            note_fingerprints(file.resolved, file.shown, parts, project.engine_for)
+        found.update(parts)
+    return found
+
+
+def _file_fingerprints(
+    project: Project, file: FoundFile, store: Store | None, wanted: frozenset[str] | None
+) -> dict[str, list[Fingerprint]]:
+    """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them)."""
+    entry = None
+    if store is not None:
+        # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel
+        # prompt, a leading ``---`` block is front matter, not paragraphs)
+        engine = project.engine_for(file.shown) or ""
+        entry, value = file_lookup(
+            store,
+            "fingerprints",
+            file.walked,
+            MAX_TEMPLATE_BYTES,
+            file.resolved,
+            file.shown,
+            engine,
+        )
+        cached = _cached_fingerprints(value, wanted)
+        if entry is not None and entry.digest is not None and cached is not None:
+            note_digest(file.resolved, entry.digest, entry.found)
+            return cached
+    loaded = Path(file.resolved) in project.templates
+    parsed = project.load(file.path, confine_to=project.root)
+    parts = passage_parts(variants_of(parsed))
+    if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
+        project.release(file.path)
+    if store is not None and entry is not None:
+        file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
+    return parts
+
+
+# A fingerprint as the cache keeps it: the paragraph's digest (32 hex digits), ``t`` when it
+# holds template syntax (else ``p``), its line; comma-separated. One string a file: the cache
+# parses fast and stays small, and a file that holds none of the digests asked for is skipped
+# by a substring search, without decoding it.
+_DIGEST_CHARS = 32
+
+
+def _pack(prints: list[Fingerprint]) -> str:
+    return ",".join(f"{digest}{'t' if syntax else 'p'}{line}" for digest, line, syntax in prints)
+
+
+def _unpack(packed: str) -> list[Fingerprint]:
+    """Raises ValueError for anything ``_pack`` does not make."""
+    if not packed:
+        return []
+    prints = []
+    for item in packed.split(","):
+        digest, flag, line = (
+            item[:_DIGEST_CHARS],
+            item[_DIGEST_CHARS : _DIGEST_CHARS + 1],
+            item[_DIGEST_CHARS + 1 :],
+        )
+        if len(digest) != _DIGEST_CHARS or flag not in ("t", "p") or not line.isdigit():
+            raise ValueError(item)
+        prints.append((digest, int(line), flag == "t"))
+    return prints
+
+
+def _cached_fingerprints(
+    value: object, wanted: frozenset[str] | None
+) -> dict[str, list[Fingerprint]] | None:
+    """Fingerprints by display path as the cache keeps them, only those holding a ``wanted``
+    digest when given; None for anything else (a damaged entry is a miss)."""
+    if not isinstance(value, dict):
+        return None
+    decoded: dict[str, list[Fingerprint]] = {}
+    for name, prints in value.items():
+        if not isinstance(prints, str):
+            return None
+        if wanted is not None and not any(want in prints for want in wanted):
+            continue
+        try:
+            decoded[name] = _unpack(prints)
+        except ValueError:
+            return None
+    return decoded
