@@ -100,3 +100,45 @@ def run_bounded(fork_server: ForkServer) -> RunBounded:
         return Bounded(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+def python_in_child(
+    server: ForkServer,
+    code: str,
+    args: list[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str] | None:
+    """``python -c CODE ARGS`` (``subprocess.run(..., text=True)``, from ``cwd`` with ``env``,
+    by default this process's) under ``timeout`` and the address-space limit, as a child of
+    the fork server or, where it cannot be one, a fresh interpreter; None on a timeout."""
+    forked = server.run(
+        code=code,
+        args=args,
+        cwd=Path.cwd() if cwd is None else cwd,
+        env=dict(os.environ) if env is None else env,
+        timeout=timeout,
+        address_space=ADDRESS_SPACE_BYTES,
+        errors="strict",
+    )
+    if forked is not None:
+        if forked.timed_out:
+            return None
+        return subprocess.CompletedProcess(
+            [sys.executable, "-c", code, *args], forked.returncode, forked.stdout, forked.stderr
+        )
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=_limit_resources,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None

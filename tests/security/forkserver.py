@@ -9,7 +9,7 @@ caller's timeout (killed when it runs over) and address-space and core-file limi
 the child, where ``preexec_fn`` set them), with the caller's environment, working directory,
 ``sys.argv`` and ``sys.path[0]``, stdin from ``/dev/null``, stdout and stderr to files; its
 exit code, or minus the signal that killed it, comes back as ``subprocess`` reports it, and
-its output is decoded as ``text=True, errors="replace"`` decodes it. What differs: the
+its output is decoded as ``text=True`` (and the caller's ``errors``) decodes it. What differs: the
 modules are imported and the encoding built before the run starts (each child is forked from
 the server as it was before any request, never from another child), and the children share
 the server's hash seed. ``test_forkserver.py`` compares a child with a fresh interpreter.
@@ -100,6 +100,7 @@ class ForkServer:
         module: str | None = None,
         code: str | None = None,
         args: list[str] | tuple[str, ...] = (),
+        errors: str = "replace",
     ) -> Done | None:
         """Run ``python -m MODULE ARGS`` or ``python -c CODE ARGS`` in a forked child; None
         when this one cannot be run like a fresh interpreter (the caller runs one)."""
@@ -132,7 +133,7 @@ class ForkServer:
             self._stop()
             raise RuntimeError("the fork server stopped answering")
         reply = json.loads(line)
-        return Done(reply["returncode"], _text(out), _text(err), reply["timed_out"])
+        return Done(reply["returncode"], _text(out, errors), _text(err, errors), reply["timed_out"])
 
     def close(self) -> None:
         if self.process is not None:
@@ -154,11 +155,11 @@ class ForkServer:
             self.process = None
 
 
-def _text(path: Path) -> str:
-    """The bytes as ``subprocess.run(text=True, errors="replace")`` decodes them."""
+def _text(path: Path, errors: str) -> str:
+    """The bytes as ``subprocess.run(text=True, errors=errors)`` decodes them."""
     data = path.read_bytes()
     stream = io.TextIOWrapper(
-        io.BytesIO(data), encoding=locale.getpreferredencoding(False), errors="replace"
+        io.BytesIO(data), encoding=locale.getpreferredencoding(False), errors=errors
     )
     return stream.read()
 

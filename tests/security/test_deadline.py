@@ -10,16 +10,13 @@ CLI's is 5 s) so the suite stays fast."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from security.bounded_run import ADDRESS_SPACE_BYTES, RunBounded, _limit_resources
+from security.bounded_run import RunBounded, python_in_child
 from security.forkserver import ForkServer
 
 MakeProject = Callable[..., Path]
@@ -80,42 +77,10 @@ print(json.dumps(problems))
 """
 
 
-def _python_in_child(
-    server: ForkServer, code: str, args: list[str], *, timeout: float
-) -> subprocess.CompletedProcess[str] | None:
-    """``python -c CODE ARGS`` under ``timeout`` and the address-space limit, as a child of
-    the fork server or, where it cannot be one, a fresh interpreter; None on a timeout."""
-    forked = server.run(
-        code=code,
-        args=args,
-        cwd=Path.cwd(),
-        env=dict(os.environ),
-        timeout=timeout,
-        address_space=ADDRESS_SPACE_BYTES,
-    )
-    if forked is not None:
-        if forked.timed_out:
-            return None
-        return subprocess.CompletedProcess(
-            [code, *args], forked.returncode, forked.stdout, forked.stderr
-        )
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", code, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            preexec_fn=_limit_resources,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return None
-
-
 def _render_in_child(
     server: ForkServer, root: Path, names: list[str], *, timeout: float = 60
 ) -> dict[str, str]:
-    done = _python_in_child(server, CHILD, [str(root), str(LIMIT), *names], timeout=timeout)
+    done = python_in_child(server, CHILD, [str(root), str(LIMIT), *names], timeout=timeout)
     if done is None:
         pytest.fail(f"rendering {names} did not stop within {timeout} s")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
@@ -210,7 +175,7 @@ def test_the_time_limit_never_lands_in_a_gc_callback(
     old watchdog: the render never ends)."""
     template = LOOPS["doubling macro"]
     (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
-    done = _python_in_child(fork_server, GC_CHILD, [str(tmp_path), str(LIMIT)], timeout=40)
+    done = python_in_child(fork_server, GC_CHILD, [str(tmp_path), str(LIMIT)], timeout=40)
     if done is None:
         pytest.fail("the render ran on past its limit")
     assert done.returncode == 0, done.stderr[-3000:]
