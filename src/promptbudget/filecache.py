@@ -175,12 +175,12 @@ def keep(
     if file.resolved not in touched.files:  # not read as itself (a symlink out: not read)
         return
     files = {}
-    for name in touched.files:
+    for name in sorted(touched.files):  # sorted: the same entry whoever evaluated it first
         used = recorder.files.get(name)
         if used is None:  # used but never read by this run (from an earlier one in-process)
             return
         files[name] = used
     encoded = settle_exactly(value, type(value))
     if encoded is not None:
-        deps = packed({"f": files, "p": touched.probes})
+        deps = packed({"f": files, "p": dict(sorted(touched.probes.items()))})
         store.put(_key(file), [context, deps, packed({"v": encoded, "b": beside})])
