@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,9 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _cache_outside_the_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Runs cache into one directory per test process (not into examples/ or the test
-    projects, whose files some tests compare before and after), and keep the cache's HMAC
-    key out of the user's home. tests/cli/test_cache.py tests the cache in the project."""
+    """Runs cache under one directory per test process (not into examples/ or the test
+    projects, whose files some tests compare before and after; ``_cache_per_test``: a
+    directory per test), and keep the cache's HMAC key out of the user's home.
+    tests/cli/test_cache.py tests the cache in the project."""
     names = ("XDG_CACHE_HOME", "PROMPTBUDGET_CACHE_DIR")
     previous = {name: os.environ.get(name) for name in names}
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
@@ -55,6 +58,41 @@ def _cache_outside_the_projects(tmp_path_factory: pytest.TempPathFactory) -> Ite
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _cache_emptied_after_each_test(_cache_outside_the_projects: None) -> Iterator[None]:
+    """After each test, the process's cache directory is emptied of entries and run memos
+    (what is left: the HMAC key and ``.gitignore`` the first run made): one cache kept by
+    every test of a process grew to tens of thousands of entries a shard, which each run
+    read, verified and wrote back whole."""
+    yield
+    directory = os.environ["PROMPTBUDGET_CACHE_DIR"]
+    with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name in {".key", ".gitignore"}:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cli_built_once() -> Iterator[None]:
+    """Typer builds the Click command tree again on every call of the app (about 14 ms, most
+    of a small in-process run): built once per test process, as tests/security/fuzzing.py
+    does for its cases. The tree is read-only (a Click command is made to be invoked many
+    times, each with its own context); the console script builds it once per process too."""
+    import functools
+
+    import typer.main
+
+    real = typer.main.get_command
+    if not hasattr(real, "cache_info"):
+        typer.main.get_command = functools.lru_cache(maxsize=None)(real)
+    yield
+    typer.main.get_command = real
 
 
 @dataclass(frozen=True)
@@ -153,7 +191,7 @@ def readme_snippet(name: str) -> str:
 
 
 # Hostile-input tests: the CLI in a child process under a timeout and a memory limit.
-from security.bounded_run import run_bounded  # noqa: E402,F401
+from security.bounded_run import fork_server, run_bounded  # noqa: E402,F401
 
 
 class Launch:

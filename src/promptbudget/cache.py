@@ -160,15 +160,19 @@ class Store:
 def _write_signed(path: Path, body: bytes, secret: bytes) -> bool:
     """Write ``body`` after its HMAC line, atomically; False if it cannot be written."""
     try:
-        _write(path, _sign(body, secret) + b"\n" + body)
+        _write(path, _sign(body, secret) + b"\n" + body, durable=False)
     except (OSError, PromptBudgetError):
         return False
     return True
 
 
-def _write(path: Path, data: bytes) -> None:
-    """The one write primitive (atomic, under the directory's lock); raises like it."""
-    replace_file(path, data, expected=Expect.ANY, shown=str(path), activity="caching")
+def _write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """The one write primitive (atomic, under the directory's lock); raises like it.
+    ``durable=False`` (shards, run memos: signed, so a torn one is ignored): not flushed to
+    disk. The key and ``.gitignore``, written once and never checked, are flushed."""
+    replace_file(
+        path, data, expected=Expect.ANY, shown=str(path), activity="caching", durable=durable
+    )
 
 
 def _sign(body: bytes, secret: bytes) -> bytes:
@@ -550,6 +554,7 @@ def write_memo(key: str, memo: Any, store: Store | None = None) -> None:
         _write(
             directory / f"run-{key}.blob",
             first + b"\n" + _HEAD + encoded + _DETAIL + encoded_detail + b"}",
+            durable=False,
         )
     except (OSError, PromptBudgetError):
         return

@@ -87,6 +87,39 @@ def test_a_second_run_is_answered_from_the_cache(run_cli: RunCli, project: Path)
     assert entries(project) == stored  # nothing new: every count and simulation was a hit
 
 
+def test_cache_shards_and_run_memos_are_not_flushed_to_disk_a_users_file_is(
+    run_cli: RunCli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard or memo is signed, so one a power loss left torn is ignored and rebuilt: its
+    write skips ``fsync`` (milliseconds each, several a run). A file of the user's is
+    flushed, and so is the cache's key (written once, never checked)."""
+    from promptbudget import fileio
+
+    flushed: list[str] = []
+    real = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real(descriptor)
+
+    check(run_cli, project)  # the key and .gitignore exist from here on
+    stored = entries(project)
+    memos = {memo: memo.read_bytes() for memo in (project / CACHE_DIR_NAME).glob("run-*")}
+    (project / "prompts/other.j2").write_text("Summarise {{ question }}.\n", encoding="utf-8")
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
+    check(run_cli, project)
+    assert entries(project).keys() > stored.keys(), "the run wrote new entries"
+    assert memos and all(memo.read_bytes() != data for memo, data in memos.items()), "a memo"
+    assert flushed == []
+    loose = project / "prompts/loose.j2"
+    loose.write_text("Hello   world.\n\n\n\nBye.\n", encoding="utf-8")
+    assert run_cli("compress", "--write", "prompts/loose.j2", cwd=project).exit_code == 0
+    assert loose.read_text(encoding="utf-8") == "Hello world.\n\nBye.\n"
+    temporary = f"{loose.parent}{os.sep}.loose.j2."  # the new bytes, before the rename
+    assert any(path.startswith(temporary) for path in flushed), flushed
+    assert str(loose.parent) in flushed
+
+
 def test_a_fully_cached_run_builds_no_encoding(run_cli: RunCli, project: Path) -> None:
     check(run_cli, project)
     get_tokenizer.cache_clear()  # a new process: no tokenizer, no encoding built yet

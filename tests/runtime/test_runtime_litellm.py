@@ -17,11 +17,22 @@ import pytest
 
 from promptbudget.runtime import BudgetExceeded, Budgets, Violation
 
-# LiteLLM fetches its price map from GitHub at import unless told to use its bundled copy.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-litellm = pytest.importorskip("litellm", reason="the litellm package is not installed")
+# The SDK and the callback, imported by ``_sdk`` when these tests run: importing litellm
+# takes 3 s of CPU, which every test process paid when this module was collected.
+litellm: Any = None
+PromptBudgetCallback: Any = None
 
-from promptbudget.runtime.litellm import PromptBudgetCallback  # noqa: E402 - after the skip
+
+@pytest.fixture(autouse=True, scope="module")
+def _sdk() -> None:
+    global litellm, PromptBudgetCallback
+    # LiteLLM fetches its price map from GitHub at import unless told to use its bundled copy.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    litellm = pytest.importorskip("litellm", reason="the litellm package is not installed")
+    from promptbudget.runtime.litellm import PromptBudgetCallback as callback
+
+    PromptBudgetCallback = callback
+
 
 # LiteLLM's own models warn as they are built (pydantic on ReadOnly TypedDicts): not ours.
 pytestmark = pytest.mark.filterwarnings(

@@ -3,21 +3,21 @@ PB001 finding (issue 11: the render time limit). The limit is cooperative: the e
 it at their safe points, nothing is injected into the thread from outside, so the exception
 can never land in a garbage-collector callback, a ``finally`` or the CLI.
 
-Each case runs in a child process under a timeout and an address-space limit; the renders
-there use a 0.5 s limit (the CLI's is 5 s) so the suite stays fast."""
+Each case runs in a child process under a timeout and an address-space limit (forked from the
+fork server, ``forkserver.py``, when it can be); the renders there use a 0.5 s limit (the
+CLI's is 5 s) so the suite stays fast."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from security.bounded_run import RunBounded, _limit_resources
+from security.bounded_run import RunBounded, python_in_child
+from security.forkserver import ForkServer
 
 MakeProject = Callable[..., Path]
 
@@ -77,17 +77,11 @@ print(json.dumps(problems))
 """
 
 
-def _render_in_child(root: Path, names: list[str], *, timeout: float = 60) -> dict[str, str]:
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), str(LIMIT), *names],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            preexec_fn=_limit_resources,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+def _render_in_child(
+    server: ForkServer, root: Path, names: list[str], *, timeout: float = 60
+) -> dict[str, str]:
+    done = python_in_child(server, CHILD, [str(root), str(LIMIT), *names], timeout=timeout)
+    if done is None:
         pytest.fail(f"rendering {names} did not stop within {timeout} s")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     result: dict[str, str] = json.loads(done.stdout)
@@ -95,9 +89,11 @@ def _render_in_child(root: Path, names: list[str], *, timeout: float = 60) -> di
 
 
 @pytest.mark.parametrize("template", LOOPS.values(), ids=list(LOOPS))
-def test_a_render_with_no_end_stops_as_a_finding(template: str, tmp_path: Path) -> None:
+def test_a_render_with_no_end_stops_as_a_finding(
+    template: str, tmp_path: Path, fork_server: ForkServer
+) -> None:
     (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
-    problem = _render_in_child(tmp_path, ["loop.j2"])["loop.j2"]
+    problem = _render_in_child(fork_server, tmp_path, ["loop.j2"])["loop.j2"]
     assert problem is not None
     assert any(
         reason in problem
@@ -110,7 +106,7 @@ def test_a_render_with_no_end_stops_as_a_finding(template: str, tmp_path: Path) 
     ), problem
 
 
-def test_handlebars_and_go_template_loops_stop(tmp_path: Path) -> None:
+def test_handlebars_and_go_template_loops_stop(tmp_path: Path, fork_server: ForkServer) -> None:
     files = {
         # five nested loops over 99 items: 10^10 iterations
         "deep.prompt": "---\nmodel: gpt-4.1-mini\ninput:\n  default:\n    a: "
@@ -124,7 +120,7 @@ def test_handlebars_and_go_template_loops_stop(tmp_path: Path) -> None:
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    problems = _render_in_child(tmp_path, list(files))
+    problems = _render_in_child(fork_server, tmp_path, list(files))
     assert f"longer than {LIMIT:g} s" in problems["deep.prompt"], problems
     assert "maximum template depth" in problems["self.gotmpl.txt"], problems
     # Which bound stops the nested range first depends on the machine's speed: the deadline
@@ -169,7 +165,9 @@ print(json.dumps({"problem": problem, "seen": seen}))
 """
 
 
-def test_the_time_limit_never_lands_in_a_gc_callback(tmp_path: Path) -> None:
+def test_the_time_limit_never_lands_in_a_gc_callback(
+    tmp_path: Path, fork_server: ForkServer
+) -> None:
     """The previous campaign's crash: the watchdog's exception, injected from its thread,
     landed in a garbage-collector callback (hypothesis's) that was running when the limit
     passed; the callback failed and the render ran on with no limit. Here the collector runs
@@ -177,16 +175,8 @@ def test_the_time_limit_never_lands_in_a_gc_callback(tmp_path: Path) -> None:
     old watchdog: the render never ends)."""
     template = LOOPS["doubling macro"]
     (tmp_path / "loop.j2").write_text(template, encoding="utf-8")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", GC_CHILD, str(tmp_path), str(LIMIT)],
-            capture_output=True,
-            text=True,
-            timeout=40,
-            preexec_fn=_limit_resources,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = python_in_child(fork_server, GC_CHILD, [str(tmp_path), str(LIMIT)], timeout=40)
+    if done is None:
         pytest.fail("the render ran on past its limit")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Exception ignored" not in done.stderr, done.stderr[-3000:]

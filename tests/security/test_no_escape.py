@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from security.bounded_run import _limit_resources
+from security.bounded_run import python_in_child
+from security.forkserver import ForkServer
 
 AUDITED = """
 import json, os, sys
@@ -119,24 +118,17 @@ COMMANDS = [
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
 def test_nothing_outside_the_project_is_touched(
-    command: list[str], hostile: tuple[Path, Path]
+    command: list[str], hostile: tuple[Path, Path], fork_server: ForkServer
 ) -> None:
     root, outside = hostile
     before = {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env["NO_COLOR"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-c", AUDITED, str(outside), *command, "--format", "json"]
-        if command[0] not in {"baseline", "lock"}
-        else [sys.executable, "-c", AUDITED, str(outside), *command],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_limit_resources,
-        check=False,
-    )
+    args = [str(outside), *command]
+    if command[0] not in {"baseline", "lock"}:
+        args += ["--format", "json"]
+    done = python_in_child(fork_server, AUDITED, args, timeout=120, cwd=root, env=env)
+    assert done is not None, f"{' '.join(command)} ran longer than 120 s"
     audit_line = [line for line in done.stderr.splitlines() if line.startswith("AUDIT ")]
     assert audit_line, done.stderr[-3000:]
     audit = json.loads(audit_line[-1][len("AUDIT ") :])
