@@ -102,3 +102,30 @@ def test_output_inside_the_project_and_absolute_outside_still_work(
     run = run_cli("check", "--format", "markdown", "--output", str(absolute), cwd=project)
     assert run.exit_code == 1, run.stderr
     assert absolute.read_text(encoding="utf-8").strip()
+
+
+@pytest.mark.parametrize("module", ["yaml.py", "jinja2/__init__.py"])
+def test_python_m_never_imports_a_module_the_project_holds(project: Path, module: str) -> None:
+    """``python -m`` puts the working directory first on ``sys.path``: a ``yaml.py`` (or a
+    ``jinja2`` package) at a stranger's repository root would run in place of the real one.
+    ``__main__`` takes that entry out first."""
+    import subprocess
+    import sys
+
+    marker = project / "IMPORTED"
+    hostile = project / module
+    hostile.parent.mkdir(parents=True, exist_ok=True)
+    hostile.write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\nraise SystemExit(99)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "promptbudget", "check", "--no-cache"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "PYTHONPATH")},
+        check=False,
+    )
+    assert not marker.exists(), done.stderr
+    assert done.returncode == 1, done.stderr  # the over-budget example, checked as usual
