@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -20,9 +21,11 @@ Stat = list[int]
 _STAT_FIELDS = attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_mode")
 
 
-def package_files() -> list[str]:
+@cache
+def package_files() -> tuple[str, ...]:
     """The installed package's files (name, size, mtime): part of the key of anything kept
-    that its code decides (a run memo, a template's evaluation: filecache.py)."""
+    that its code decides (a run memo, a template's evaluation: filecache.py). Listed once a
+    process: a run asks for it up to three times (memo lookup, context key, memo write)."""
     package = os.path.dirname(os.path.abspath(__file__))
     files: list[str] = []
     for current, dirnames, filenames in os.walk(package):
@@ -32,7 +35,7 @@ def package_files() -> list[str]:
                 continue
             found = os.stat(os.path.join(current, name))
             files.append(f"{current}/{name}:{found.st_size}:{found.st_mtime_ns}")
-    return files
+    return tuple(files)
 
 
 def stat_of(found: os.stat_result) -> Stat:

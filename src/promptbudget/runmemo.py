@@ -423,7 +423,7 @@ def is_memoizable(args: list[str]) -> bool:
 
 def memo_key(args: list[str]) -> str:
     """Everything besides the files that decides what a run prints."""
-    files = package_files()
+    files = list(package_files())
     files.extend(f"{entry}:{_mtime(entry or '.')}" for entry in sys.path)
     environment = sorted(
         (key, value) for key, value in os.environ.items() if key not in _NOISE_VARIABLES
