@@ -246,3 +246,34 @@ def age_project(root: Path) -> None:
         for name in [*dirnames, *filenames]:
             age(Path(current, name))
     age(root)
+
+
+def check_report(run_cli: Callable[..., Run], root: Path, *args: str) -> dict[str, Any]:
+    """``promptbudget check ARGS --format json`` run in ``root``: its report (exit 0 or 1)."""
+    run = run_cli("check", *args, "--format", "json", cwd=root)
+    assert run.exit_code in (0, 1), run.stderr
+    data: dict[str, Any] = run.json()
+    return data
+
+
+def edit_text(path: Path, old: str, new: str) -> None:
+    """``old`` (which ``path`` holds) replaced by ``new`` in ``path``."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def templates_passed(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, at: int
+) -> list[str]:
+    """The display path of the template given as argument ``at`` each time ``owner.name`` is
+    called from now on (a method's ``self`` is argument 0), in call order."""
+    seen: list[str] = []
+    real = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(args[at].display_path)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return seen

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import POLICY, Run
+from conftest import POLICY, Run, templates_passed
 from promptbudget.templates.render import TemplateRenderer
 
 RunCli = Callable[..., Run]
@@ -52,15 +51,7 @@ def big_project(make_project: Callable[..., Path]) -> Path:
 @pytest.fixture
 def rendered(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The display path of every template rendered, through TemplateRenderer.render."""
-    seen: list[str] = []
-    original = TemplateRenderer.render
-
-    def counting(self: TemplateRenderer, parsed: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(parsed.display_path)
-        return original(self, parsed, *args, **kwargs)
-
-    monkeypatch.setattr(TemplateRenderer, "render", counting)
-    yield seen
+    yield templates_passed(monkeypatch, TemplateRenderer, "render", 1)
 
 
 def test_a_one_file_check_renders_only_what_the_file_affects(

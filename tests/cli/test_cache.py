@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import POLICY, Run
+from conftest import POLICY, Run, check_report
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.templates.rendercache import unpacked
 from promptbudget.tokenizers import get_tokenizer, load_encoding
@@ -57,13 +57,6 @@ def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
     return make_project(FILES)
 
 
-def check(run_cli: RunCli, root: Path, *extra: str) -> dict[str, Any]:
-    run = run_cli("check", "--format", "json", *extra, cwd=root)
-    assert run.exit_code in (0, 1), run.stderr
-    data: dict[str, Any] = run.json()
-    return data
-
-
 def entries(root: Path) -> dict[str, Any]:
     """Every entry in the cache's shard files (each: an HMAC line, then JSON)."""
     found: dict[str, Any] = {}
@@ -73,17 +66,17 @@ def entries(root: Path) -> dict[str, Any]:
 
 
 def assert_same_as_uncached(run_cli: RunCli, root: Path, *extra: str) -> dict[str, Any]:
-    cached = check(run_cli, root, *extra)
-    assert cached == check(run_cli, root, "--no-cache", *extra)
+    cached = check_report(run_cli, root, *extra)
+    assert cached == check_report(run_cli, root, "--no-cache", *extra)
     return cached
 
 
 def test_a_second_run_is_answered_from_the_cache(run_cli: RunCli, project: Path) -> None:
-    first = check(run_cli, project)
+    first = check_report(run_cli, project)
     stored = entries(project)
     assert stored, "the first run fills the cache"
     assert (project / CACHE_DIR_NAME / ".gitignore").read_text(encoding="utf-8").endswith("*\n")
-    assert check(run_cli, project) == first
+    assert check_report(run_cli, project) == first
     assert entries(project) == stored  # nothing new: every count and simulation was a hit
 
 
@@ -102,12 +95,12 @@ def test_cache_shards_and_run_memos_are_not_flushed_to_disk_a_users_file_is(
         flushed.append(os.readlink(f"/proc/self/fd/{descriptor}"))
         real(descriptor)
 
-    check(run_cli, project)  # the key and .gitignore exist from here on
+    check_report(run_cli, project)  # the key and .gitignore exist from here on
     stored = entries(project)
     memos = {memo: memo.read_bytes() for memo in (project / CACHE_DIR_NAME).glob("run-*")}
     (project / "prompts/other.j2").write_text("Summarise {{ question }}.\n", encoding="utf-8")
     monkeypatch.setattr(fileio.os, "fsync", fsync)
-    check(run_cli, project)
+    check_report(run_cli, project)
     assert entries(project).keys() > stored.keys(), "the run wrote new entries"
     assert memos and all(memo.read_bytes() != data for memo, data in memos.items()), "a memo"
     assert flushed == []
@@ -121,12 +114,12 @@ def test_cache_shards_and_run_memos_are_not_flushed_to_disk_a_users_file_is(
 
 
 def test_a_fully_cached_run_builds_no_encoding(run_cli: RunCli, project: Path) -> None:
-    check(run_cli, project)
+    check_report(run_cli, project)
     get_tokenizer.cache_clear()  # a new process: no tokenizer, no encoding built yet
     load_encoding.cache_clear()
-    check(run_cli, project)
+    check_report(run_cli, project)
     assert load_encoding.cache_info().currsize == 0
-    check(run_cli, project, "--no-cache")
+    check_report(run_cli, project, "--no-cache")
     assert load_encoding.cache_info().currsize == 1
 
 
@@ -145,7 +138,7 @@ def test_a_fully_cached_run_builds_no_encoding(run_cli: RunCli, project: Path) -
 def test_a_change_gives_the_numbers_an_uncached_run_gives(
     run_cli: RunCli, project: Path, path: str, old: str, new: str
 ) -> None:
-    before = check(run_cli, project)
+    before = check_report(run_cli, project)
     stored = entries(project)
     target = project / path
     target.write_text(target.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
@@ -171,7 +164,7 @@ def test_the_price_file_invalidates_the_simulation(run_cli: RunCli, project: Pat
     entry = {"litellm_provider": "openai", "mode": "chat", "max_output_tokens": 32768}
     rates = {"input_cost_per_token": 4e-07, "output_cost_per_token": 1.6e-06}
     prices.write_text(json.dumps({"gpt-4.1-mini": {**entry, **rates}}), encoding="utf-8")
-    before = check(run_cli, project, "--prices", "prices.json")
+    before = check_report(run_cli, project, "--prices", "prices.json")
     stored = entries(project)
     rates["output_cost_per_token"] = 9e-06
     prices.write_text(json.dumps({"gpt-4.1-mini": {**entry, **rates}}), encoding="utf-8")
@@ -199,8 +192,8 @@ def _is_file_check(value: Any) -> bool:
 def test_a_broken_or_foreign_cache_file_is_ignored(
     run_cli: RunCli, project: Path, damage: str
 ) -> None:
-    expected = check(run_cli, project, "--no-cache")
-    check(run_cli, project)
+    expected = check_report(run_cli, project, "--no-cache")
+    check_report(run_cli, project)
     for shard in (project / CACHE_DIR_NAME).glob("*.json"):
         data = shard.read_bytes()
         if damage == "truncated":
@@ -231,7 +224,7 @@ def test_a_symlinked_cache_outside_the_project_is_not_used(
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (project / CACHE_DIR_NAME).symlink_to(outside, target_is_directory=True)
-    expected = check(run_cli, project, "--no-cache")
+    expected = check_report(run_cli, project, "--no-cache")
     run = run_cli("check", "--format", "json", cwd=project)
     assert run.json() == expected
     assert list(outside.iterdir()) == []
@@ -243,7 +236,7 @@ def test_the_cache_dir_can_be_moved(
 ) -> None:
     moved = tmp_path / "ci-cache"
     monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(moved))
-    check(run_cli, project)
+    check_report(run_cli, project)
     assert not (project / CACHE_DIR_NAME).exists()
     assert list(moved.glob("*.json"))
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import promptbudget.cli
-from conftest import POLICY, Run
+from conftest import POLICY, Run, check_report
 from promptbudget import cache
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.launcher import main as launch
@@ -85,16 +85,9 @@ def loaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
-def check(run_cli: RunCli, root: Path, *args: str) -> dict[str, Any]:
-    run = run_cli("check", *args, "--format", "json", cwd=root)
-    assert run.exit_code in (0, 1), run.stderr
-    data: dict[str, Any] = run.json()
-    return data
-
-
 def same_as_uncached(run_cli: RunCli, root: Path, *args: str) -> dict[str, Any]:
-    cached = check(run_cli, root, *args)
-    assert cached == check(run_cli, root, *args, "--no-cache")
+    cached = check_report(run_cli, root, *args)
+    assert cached == check_report(run_cli, root, *args, "--no-cache")
     return cached
 
 
@@ -105,18 +98,18 @@ def workflows(data: dict[str, Any]) -> set[str]:
 def test_after_an_edit_elsewhere_only_what_the_file_affects_is_read(
     run_cli: RunCli, big_project: Path, loaded: list[str]
 ) -> None:
-    check(run_cli, big_project, NAMED)  # fills the cache
+    check_report(run_cli, big_project, NAMED)  # fills the cache
     cold = len(set(loaded))
     loaded.clear()
     edited = big_project / "prompts/bulk/t1999.j2"
     edited.write_text("Template 1999, edited: {{ question }}.\n", encoding="utf-8")
-    data = check(run_cli, big_project, NAMED)
+    data = check_report(run_cli, big_project, NAMED)
     # The named file, the other template of its workflow, and the edited file (its new
     # bytes have no fingerprints yet); not the 400 steps' templates nor the 2,000 others.
     assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t1999.j2"}
     assert cold > TEMPLATES
     assert workflows(data) == {"support"}
-    assert data == check(run_cli, big_project, NAMED, "--no-cache")
+    assert data == check_report(run_cli, big_project, NAMED, "--no-cache")
 
 
 def test_a_template_that_starts_including_the_named_file_brings_its_workflow(
@@ -128,20 +121,20 @@ def test_a_template_that_starts_including_the_named_file_brings_its_workflow(
         for index in range(0, 20, 5)  # t0000, t0010, ... include it
     }
     includer = project / "prompts/bulk/t0003.j2"  # step b of w001
-    assert "w001" not in workflows(check(run_cli, project, NAMED))
+    assert "w001" not in workflows(check_report(run_cli, project, NAMED))
     includer.write_text('{% include "answer.j2" %}\nAnd {{ question }}.\n', encoding="utf-8")
     assert "w001" in workflows(same_as_uncached(run_cli, project, NAMED))
 
 
 def test_a_removed_include_drops_the_workflow(run_cli: RunCli, project: Path) -> None:
     partial = "prompts/partials/tone.j2"
-    assert "w005" in workflows(check(run_cli, project, partial))  # t0010 includes it
+    assert "w005" in workflows(check_report(run_cli, project, partial))  # t0010 includes it
     (project / "prompts/bulk/t0010.j2").write_text("No include now.\n", encoding="utf-8")
     assert "w005" not in workflows(same_as_uncached(run_cli, project, partial))
 
 
 def test_an_edited_partial_changes_the_count(run_cli: RunCli, project: Path) -> None:
-    before = check(run_cli, project, NAMED)
+    before = check_report(run_cli, project, NAMED)
     (project / "prompts/partials/tone.j2").write_text(
         "Be kind, concise and exact, and never promise a delivery date. " * 20 + "\n",
         encoding="utf-8",
@@ -152,7 +145,7 @@ def test_an_edited_partial_changes_the_count(run_cli: RunCli, project: Path) -> 
 
 
 def test_a_changed_manifest_step_is_seen(run_cli: RunCli, project: Path) -> None:
-    assert "w007" not in workflows(check(run_cli, project, NAMED))
+    assert "w007" not in workflows(check_report(run_cli, project, NAMED))
     manifest = project / "budgets.yaml"
     text = manifest.read_text(encoding="utf-8")
     manifest.write_text(text.replace("prompt: bulk/t0014.j2", "prompt: answer.j2"), "utf-8")
@@ -164,7 +157,7 @@ def test_a_changed_sample_is_seen(run_cli: RunCli, project: Path) -> None:
     route.write_text(
         "---\nsample: {customer: Ada}\n---\nClassify {{ customer }}.\n", encoding="utf-8"
     )
-    before = check(run_cli, project, NAMED)
+    before = check_report(run_cli, project, NAMED)
     route.write_text(
         "---\nsample: {customer: "
         + "Ada Lovelace of the Analytical Engine Company " * 30
@@ -193,8 +186,8 @@ def test_a_promptfoo_config_that_appears_is_seen(run_cli: RunCli, project: Path)
 def test_a_damaged_entry_signed_with_our_key_is_a_miss(run_cli: RunCli, project: Path) -> None:
     """Every entry of the warm cache replaced by a value of the wrong shape (and the shards
     signed again, as only a bug of ours could): each is a miss, the result is unchanged."""
-    expected = check(run_cli, project, NAMED, "--no-cache")
-    check(run_cli, project, NAMED)
+    expected = check_report(run_cli, project, NAMED, "--no-cache")
+    check_report(run_cli, project, NAMED)
     secret = (Path(os.environ["XDG_CACHE_HOME"]) / "promptbudget" / "cache-key").read_bytes()
     shards = list((project / CACHE_DIR_NAME).glob("*.json"))
     assert shards
@@ -208,8 +201,8 @@ def test_a_damaged_entry_signed_with_our_key_is_a_miss(run_cli: RunCli, project:
         signature = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
         shard.write_bytes(signature + b"\n" + body)
     (project / "prompts/bulk/t0199.j2").write_text("Edited.\n", encoding="utf-8")
-    expected = check(run_cli, project, NAMED, "--no-cache")
-    assert check(run_cli, project, NAMED) == expected
+    expected = check_report(run_cli, project, NAMED, "--no-cache")
+    assert check_report(run_cli, project, NAMED) == expected
 
 
 @pytest.fixture
@@ -232,16 +225,16 @@ def test_files_known_by_their_stat_are_neither_read_nor_parsed(
     )
     pasted = project / "prompts/bulk/t0042.j2"  # step a of w021
     pasted.write_text(f"{POLICY}\n\nSummarise {{{{ question }}}}.\n", encoding="utf-8")
-    check(run_cli, project, NAMED)  # fills the cache
+    check_report(run_cli, project, NAMED)  # fills the cache
     loaded.clear()
     edited = project / "prompts/bulk/t0199.j2"
     edited.write_text("Template 199, edited: {{ question }}.\n", encoding="utf-8")
-    data = check(run_cli, project, NAMED)
+    data = check_report(run_cli, project, NAMED)
     # The named file and its workflow's other template, and the edited file (its new stat
     # is unknown); not the file holding the passage (its fingerprints are kept), nor its
     # workflow's templates (the workflow's simulation is kept too).
     assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t0199.j2"}
-    assert data == check(run_cli, project, NAMED, "--no-cache")
+    assert data == check_report(run_cli, project, NAMED, "--no-cache")
     assert workflows(data) == {"support"}
     assert any("t0042.j2" in f["message"] for f in data["findings"] if f["rule"] == "PB204")
     pasted.write_text("Nothing pasted here any more.\n", encoding="utf-8")

@@ -7,6 +7,7 @@ itself. A damaged entry is a miss."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Run
+from conftest import Run, check_report, edit_text, templates_passed
 from promptbudget import evaluation, runmemo
 from promptbudget.cache import flush_caches, open_cache
 from promptbudget.templates.rendercache import packed, unpacked
@@ -93,42 +94,21 @@ def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture
 def evaluated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The templates a run evaluated (rendered and counted), by display path."""
-    done: list[str] = []
-    real = evaluation.evaluate_template
-
-    def counted(project: Any, parsed: Any, *args: Any, **kwargs: Any) -> Any:
-        done.append(parsed.display_path)
-        return real(project, parsed, *args, **kwargs)
-
-    monkeypatch.setattr(evaluation, "evaluate_template", counted)
-    yield done
-
-
-def check(run_cli: RunCli, root: Path, *extra: str) -> dict[str, Any]:
-    run = run_cli("check", "--format", "json", *extra, cwd=root)
-    assert run.exit_code in (0, 1), run.stderr
-    data: dict[str, Any] = run.json()
-    return data
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    yield templates_passed(monkeypatch, evaluation, "evaluate_template", 1)
 
 
 def test_a_warm_check_evaluates_only_the_file_that_changed(
     run_cli: RunCli, project: Path, evaluated: list[str]
 ) -> None:
-    first = check(run_cli, project)
+    first = check_report(run_cli, project)
     assert "prompts/answer.j2" in evaluated and "prompts/ask.prompty" in evaluated
     evaluated.clear()
-    assert check(run_cli, project) == first
+    assert check_report(run_cli, project) == first
     assert evaluated == []
-    edit(project / "prompts/dynamic.j2", "Reply to", "Please reply to")
-    after = check(run_cli, project)
+    edit_text(project / "prompts/dynamic.j2", "Reply to", "Please reply to")
+    after = check_report(run_cli, project)
     assert set(evaluated) == {"prompts/dynamic.j2"}
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def test_a_new_template_costs_only_itself(
@@ -136,13 +116,13 @@ def test_a_new_template_costs_only_itself(
 ) -> None:
     """Evaluations that looked for files next to theirs (an include looked for in the
     template's own directory first) depend on those names, not on the whole directory."""
-    check(run_cli, project)
+    check_report(run_cli, project)
     (project / "prompts/partials/new.j2").write_text("A new partial.\n", encoding="utf-8")
     (project / "prompts/new.j2").write_text("A new prompt.\n", encoding="utf-8")
     evaluated.clear()
-    after = check(run_cli, project)
+    after = check_report(run_cli, project)
     assert set(evaluated) == {"prompts/new.j2", "prompts/partials/new.j2"}
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 @pytest.mark.parametrize(
@@ -178,29 +158,29 @@ def test_what_an_evaluation_used_changed_evaluates_it_again(
     change: tuple[str, str, str],
     again: str | None,
 ) -> None:
-    before = check(run_cli, project)
-    edit(project / change[0], change[1], change[2])
+    before = check_report(run_cli, project)
+    edit_text(project / change[0], change[1], change[2])
     evaluated.clear()
-    after = check(run_cli, project)
+    after = check_report(run_cli, project)
     assert again is None or again in evaluated
     assert after != before
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def test_a_promptfoo_config_edited_or_new_is_seen(
     run_cli: RunCli, project: Path, evaluated: list[str]
 ) -> None:
-    alone = check(run_cli, project)
+    alone = check_report(run_cli, project)
     config = project / "prompts/pf/promptfooconfig.yaml"
     config.write_text(textwrap.dedent(PROMPTFOO) % "Ada", encoding="utf-8")
     evaluated.clear()
-    referred = check(run_cli, project)
+    referred = check_report(run_cli, project)
     assert "prompts/pf/greet.txt" in evaluated
     assert referred != alone
-    assert referred == check(run_cli, project, "--no-cache")
-    edit(config, "Ada", "Ada Augusta King, Countess of Lovelace")
+    assert referred == check_report(run_cli, project, "--no-cache")
+    edit_text(config, "Ada", "Ada Augusta King, Countess of Lovelace")
     evaluated.clear()
-    renamed = check(run_cli, project)
+    renamed = check_report(run_cli, project)
     # the second prompt has the config from the run's memory: it still depends on it
     assert set(evaluated) == {
         "prompts/pf/greet.txt",
@@ -208,49 +188,48 @@ def test_a_promptfoo_config_edited_or_new_is_seen(
         "prompts/pf/promptfooconfig.yaml",
     }
     assert renamed != referred
-    assert renamed == check(run_cli, project, "--no-cache")
+    assert renamed == check_report(run_cli, project, "--no-cache")
 
 
 def test_a_file_that_now_shadows_an_include_is_read(run_cli: RunCli, project: Path) -> None:
     (project / "prompts/sub").mkdir()
     for name in ("answer.j2", "base.j2", "macros.j2"):
         (project / "prompts/sub" / name).write_bytes((project / "prompts" / name).read_bytes())
-    before = check(run_cli, project)
+    before = check_report(run_cli, project)
     (project / "prompts/sub/partials").mkdir()
     (project / "prompts/sub/partials/tone.j2").write_text("Shout.\n", encoding="utf-8")
-    after = check(run_cli, project)
+    after = check_report(run_cli, project)
     assert after != before
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def test_a_deleted_include_is_a_problem_again(run_cli: RunCli, project: Path) -> None:
-    check(run_cli, project)
+    check_report(run_cli, project)
     (project / "prompts/partials/tone.j2").unlink()
-    after = check(run_cli, project)
-    assert after == check(run_cli, project, "--no-cache")
+    after = check_report(run_cli, project)
+    assert after == check_report(run_cli, project, "--no-cache")
     assert any(f["rule"] == "PB001" and "tone.j2" in f["message"] for f in after["findings"])
 
 
 def test_an_option_that_shapes_the_project_is_part_of_the_key(
     run_cli: RunCli, project: Path
 ) -> None:
-    check(run_cli, project)
-    changed = check(run_cli, project, "--set", "variables.question.max_tokens=900")
-    assert changed == check(
-        run_cli, project, "--no-cache", "--set", "variables.question.max_tokens=900"
-    )
-    assert changed != check(run_cli, project)
+    check_report(run_cli, project)
+    wider = ("--set", "variables.question.max_tokens=900")
+    changed = check_report(run_cli, project, *wider)
+    assert changed == check_report(run_cli, project, "--no-cache", *wider)
+    assert changed != check_report(run_cli, project)
 
 
 def test_pb204_finds_a_passage_between_a_kept_file_and_an_edited_one(
     run_cli: RunCli, project: Path
 ) -> None:
-    first = check(run_cli, project)
+    first = check_report(run_cli, project)
     assert any(f["rule"] == "PB204" for f in first["findings"])
-    edit(project / "prompts/copy.j2", "Copy.", "A copy.")
-    after = check(run_cli, project)
+    edit_text(project / "prompts/copy.j2", "Copy.", "A copy.")
+    after = check_report(run_cli, project)
     assert any(f["rule"] == "PB204" for f in after["findings"])
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def _file_checks(project: Path) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
@@ -282,7 +261,7 @@ def test_a_damaged_entry_is_a_miss(
 ) -> None:
     """Entries signed by this machine (no forged shard) whose value is not what filecache
     wrote: the file is evaluated again, with the same result."""
-    first = check(run_cli, project)
+    first = check_report(run_cli, project)
     found = 0
     for store, key, context, entry in list(_file_checks(project)):
         files, probes, encoded = entry["f"], entry["p"], entry["v"]
@@ -299,7 +278,7 @@ def test_a_damaged_entry_is_a_miss(
     assert found >= len(FILES) - 4
     flush_caches()
     evaluated.clear()
-    assert check(run_cli, project) == first
+    assert check_report(run_cli, project) == first
     assert "prompts/answer.j2" in evaluated and "prompts/copy.j2" in evaluated
 
 
@@ -312,14 +291,14 @@ def test_a_partial_answered_from_memory_is_still_a_dependency(
     (project / "prompts/other.j2").write_text(
         '{% include "partials/tone.j2" %} Other.\n', encoding="utf-8"
     )
-    check(run_cli, project)
-    edit(project / "budgets.yaml", "requests_per_day: 1000", "requests_per_day: 2000")
-    check(run_cli, project)
-    edit(project / "prompts/partials/tone.j2", "kind", "kind, warm")
+    check_report(run_cli, project)
+    edit_text(project / "budgets.yaml", "requests_per_day: 1000", "requests_per_day: 2000")
+    check_report(run_cli, project)
+    edit_text(project / "prompts/partials/tone.j2", "kind", "kind, warm")
     evaluated.clear()
-    after = check(run_cli, project)
+    after = check_report(run_cli, project)
     assert {"prompts/answer.j2", "prompts/other.j2"} <= set(evaluated)
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def test_an_evaluation_whose_render_was_stopped_is_not_kept(
@@ -344,10 +323,10 @@ def test_an_evaluation_whose_render_was_stopped_is_not_kept(
         return real(project_, parsed, *args, **kwargs)
 
     monkeypatch.setattr(evaluation, "evaluate_template", evaluate)
-    check(run_cli, project)
+    check_report(run_cli, project)
     stopping[0] = False
     done.clear()
-    check(run_cli, project)
+    check_report(run_cli, project)
     assert done == ["prompts/dynamic.j2"]
 
 
@@ -357,14 +336,14 @@ def test_a_checkout_that_keeps_the_bytes_evaluates_nothing(
     """Every file written again with the same bytes (new stats, as a fresh clone in CI has):
     each is hashed again, found the same, and its entry kept again under the new stats once
     they are out of git's racy window (here: the clock moved on a minute)."""
-    first = check(run_cli, project)
+    first = check_report(run_cli, project)
     for path in project.rglob("*"):
         if path.is_file() and ".promptbudget_cache" not in path.parts:
             path.write_bytes(path.read_bytes())
     later = time.time_ns() + 60_000_000_000
     monkeypatch.setattr(runmemo.time, "time_ns", lambda: later)
     evaluated.clear()
-    assert check(run_cli, project) == first
+    assert check_report(run_cli, project) == first
     assert evaluated == []
     stats = {
         str(path.resolve()): path.stat().st_mtime_ns
@@ -376,3 +355,24 @@ def test_a_checkout_that_keeps_the_bytes_evaluates_nothing(
     for entry in kept:
         for name, (stat, _digest, _racy) in entry["f"].items():
             assert stat[1] == stats.get(name, stat[1]), name  # restamped: the new mtime
+
+
+@pytest.mark.parametrize("outside", [False, True], ids=["inside", "outside the project"])
+def test_a_symlinked_template_retargeted_is_evaluated_again(
+    run_cli: RunCli, project: Path, tmp_path: Path, outside: bool
+) -> None:
+    """A pull request may turn a template into a symlink, then point it elsewhere: the kept
+    evaluation of the old target never answers for the new one, and a target outside the
+    project is never read (its evaluation, a problem, is not kept)."""
+    (project / "prompts/one.j2").write_text("One target, {{ question }}.\n", encoding="utf-8")
+    far = tmp_path / "far.j2"
+    far.write_text("A secret outside the project.\n", encoding="utf-8")
+    link = project / "prompts/link.j2"
+    link.symlink_to(project / "prompts/one.j2")
+    check_report(run_cli, project)
+    link.unlink()
+    link.symlink_to(far if outside else project / "prompts/copy.j2")
+    after = check_report(run_cli, project)
+    assert after == check_report(run_cli, project, "--no-cache")
+    assert "secret" not in json.dumps(after)
+    assert after == check_report(run_cli, project)

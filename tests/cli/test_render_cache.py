@@ -12,13 +12,12 @@ import json
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import Run
+from conftest import Run, check_report, edit_text, templates_passed
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.templates import render
 from promptbudget.templates.rendercache import packed, render_key, unpacked
@@ -78,40 +77,19 @@ def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The templates Jinja2 rendered (cache misses), by display path."""
-    done: list[str] = []
-    real = render.TemplateRenderer._render_jinja
-
-    def counted(self: Any, env: Any, parsed: Any, values: Any, as_slots: bool) -> Any:
-        done.append(parsed.display_path)
-        return real(self, env, parsed, values, as_slots)
-
-    monkeypatch.setattr(render.TemplateRenderer, "_render_jinja", counted)
-    yield done
-
-
-def check(run_cli: RunCli, root: Path, *extra: str) -> dict[str, Any]:
-    run = run_cli("check", "--format", "json", *extra, cwd=root)
-    assert run.exit_code in (0, 1), run.stderr
-    data: dict[str, Any] = run.json()
-    return data
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    yield templates_passed(monkeypatch, render.TemplateRenderer, "_render_jinja", 2)
 
 
 def test_a_warm_run_renders_only_the_template_that_changed(
     run_cli: RunCli, project: Path, renders: list[str]
 ) -> None:
-    check(run_cli, project)
+    check_report(run_cli, project)
     assert "prompts/answer.j2" in renders and "prompts/dynamic.j2" in renders
     renders.clear()
-    check(run_cli, project)
+    check_report(run_cli, project)
     assert renders == []
-    edit(project / "prompts/dynamic.j2", "Reply to", "Please reply to")
-    check(run_cli, project)
+    edit_text(project / "prompts/dynamic.j2", "Reply to", "Please reply to")
+    check_report(run_cli, project)
     assert set(renders) == {"prompts/dynamic.j2"}
 
 
@@ -134,13 +112,13 @@ def test_what_a_render_reads_changed_renders_it_again(
     change: tuple[str, str, str],
     rerendered: str,
 ) -> None:
-    before = check(run_cli, project)
-    edit(project / change[0], change[1], change[2])
+    before = check_report(run_cli, project)
+    edit_text(project / change[0], change[1], change[2])
     renders.clear()
-    after = check(run_cli, project)
+    after = check_report(run_cli, project)
     assert rerendered in renders
     assert after != before
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def test_a_file_that_now_shadows_an_include_is_read(run_cli: RunCli, project: Path) -> None:
@@ -149,19 +127,19 @@ def test_a_file_that_now_shadows_an_include_is_read(run_cli: RunCli, project: Pa
     (project / "prompts/sub").mkdir()
     for name in ("answer.j2", "base.j2", "macros.j2"):
         (project / "prompts/sub" / name).write_bytes((project / "prompts" / name).read_bytes())
-    before = check(run_cli, project)
+    before = check_report(run_cli, project)
     (project / "prompts/sub/partials").mkdir()
     (project / "prompts/sub/partials/tone.j2").write_text("Shout.\n", encoding="utf-8")
-    after = check(run_cli, project)
+    after = check_report(run_cli, project)
     assert after != before
-    assert after == check(run_cli, project, "--no-cache")
+    assert after == check_report(run_cli, project, "--no-cache")
 
 
 def test_a_deleted_include_is_a_problem_again(run_cli: RunCli, project: Path) -> None:
-    check(run_cli, project)
+    check_report(run_cli, project)
     (project / "prompts/partials/tone.j2").unlink()
-    after = check(run_cli, project)
-    assert after == check(run_cli, project, "--no-cache")
+    after = check_report(run_cli, project)
+    assert after == check_report(run_cli, project, "--no-cache")
     assert any(f["rule"] == "PB001" and "tone.j2" in f["message"] for f in after["findings"]), (
         after["findings"]
     )
@@ -171,12 +149,12 @@ def test_a_cycle_through_a_file_only_the_cycle_check_reads_is_found(
     run_cli: RunCli, project: Path
 ) -> None:
     """``never.j2`` is never rendered, only followed by the cycle check: that read counts."""
-    check(run_cli, project)
+    check_report(run_cli, project)
     (project / "prompts/partials/never.j2").write_text(
         '{% include "guarded.j2" %}\n', encoding="utf-8"
     )
-    after = check(run_cli, project)
-    assert after == check(run_cli, project, "--no-cache")
+    after = check_report(run_cli, project)
+    assert after == check_report(run_cli, project, "--no-cache")
     assert any(
         f["rule"] == "PB001" and "cycle" in f["message"] and f["path"] == "prompts/guarded.j2"
         for f in after["findings"]
@@ -186,7 +164,7 @@ def test_a_cycle_through_a_file_only_the_cycle_check_reads_is_found(
 def test_a_damaged_render_entry_is_a_miss(
     run_cli: RunCli, project: Path, renders: list[str]
 ) -> None:
-    first = check(run_cli, project)
+    first = check_report(run_cli, project)
     for shard in (project / CACHE_DIR_NAME).glob("*.json"):
         signature, _, body = shard.read_bytes().partition(b"\n")
         entries = json.loads(body)
@@ -196,7 +174,7 @@ def test_a_damaged_render_entry_is_a_miss(
         # the HMAC no longer matches: the whole shard is ignored and rebuilt
         shard.write_bytes(signature + b"\n" + json.dumps(entries).encode())
     renders.clear()
-    assert check(run_cli, project) == first
+    assert check_report(run_cli, project) == first
     assert "prompts/answer.j2" in renders
 
 
@@ -281,10 +259,12 @@ def test_savings_and_latency_runs_come_back_from_the_cache_exactly(
     from promptbudget.evaluation import _savings_from
     from promptbudget.latencyrun import _decoded as latency_decoded
 
-    edit(project / "prompts/guarded.j2", "Plain text", "Plain   text   \n\n\n\n\nwith   spaces  ")
-    first = check(run_cli, project)
-    warm = check(run_cli, project)
-    assert warm == first == check(run_cli, project, "--no-cache")
+    edit_text(
+        project / "prompts/guarded.j2", "Plain text", "Plain   text   \n\n\n\n\nwith   spaces  "
+    )
+    first = check_report(run_cli, project)
+    warm = check_report(run_cli, project)
+    assert warm == first == check_report(run_cli, project, "--no-cache")
     (pb205,) = [f for f in warm["findings"] if f["rule"] == "PB205"]
     assert pb205["path"] == "prompts/guarded.j2" and pb205["line"] == 1
     text = "a\nb  \nc\nd"
