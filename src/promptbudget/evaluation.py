@@ -298,22 +298,27 @@ def check_templates(
             keep(store, context, files[index], touched, kept_apart, _digests(done.paragraphs))
         return done
 
-    # The files to evaluate go to the workers; the kept ones are decoded here, in order
-    # (sending a decoded file back from a worker costs more than decoding it)
+    # The files to evaluate go to the workers, forked now; the kept ones are decoded here
+    # meanwhile (sending a decoded file back from a worker costs more than decoding it), then
+    # everything is merged in order
     new = [index for index, found in enumerate(kept) if found is None]
     label = "rendering, counting and compressing templates"
-    checked = in_order(new, check_new, label, prepare=build_default_encoding)
-    run = TemplateRun()
-    for index, file in enumerate(files):
-        path, found = file.path, kept[index]
-        done = None
+    checked = in_order(
+        new, check_new, label, prepare=build_default_encoding, alongside=len(files) - len(new)
+    )
+    decoded: list[FileCheck | None] = [None] * len(files)
+    for index, found in enumerate(kept):
         if found is not None:
             with contextlib.suppress(ValueError):  # damaged: evaluated again, here
-                decoded, digests = opened(found, FileCheck)
-                decoded.paragraphs = _digests_read(digests)
-                done = decoded
+                opened_check, digests = opened(found, FileCheck)
+                opened_check.paragraphs = _digests_read(digests)
+                decoded[index] = opened_check
+    run = TemplateRun()
+    for index, file in enumerate(files):
+        path, done = file.path, decoded[index]
+        decoded[index] = None
         if done is None:
-            done = next(checked) if found is None else check_new(index)
+            done = next(checked) if kept[index] is None else check_new(index)
         run.results.extend(done.results)
         for shown, compression in done.compressions.items():
             if shown in run.compressions:  # compressed (and reported) once

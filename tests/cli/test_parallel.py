@@ -21,7 +21,7 @@ import pytest
 import promptbudget.cli
 import promptbudget.commands.count
 import promptbudget.evaluation
-from conftest import POLICY, TODAY, Launch, Run, age_project, launcher
+from conftest import POLICY, TODAY, Launch, Run, age_project, edit_text, launcher
 from promptbudget import parallel
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.errors import TemplateNotFoundError, UsageError
@@ -499,3 +499,77 @@ def test_the_workers_results_are_run_out(
     jobs(monkeypatch, 2)
     assert run_cli(command, cwd=project).exit_code in (0, 1)
     assert ran_out == [True]
+
+
+# -- a few files evaluated by one worker while the kept ones are decoded --------------------
+
+
+def test_when_one_worker_goes_alongside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files too few for ``jobs_for`` go to one worker only when this process has at least
+    ``MIN_TEMPLATES`` others to go through meanwhile and a second CPU to do it on (or
+    ``PROMPTBUDGET_JOBS`` asks for more than one process)."""
+    monkeypatch.delenv("PROMPTBUDGET_JOBS", raising=False)
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    assert parallel.one_alongside(1, parallel.MIN_TEMPLATES)
+    assert parallel.one_alongside(parallel.MIN_TEMPLATES - 1, 10_000)
+    assert not parallel.one_alongside(1, parallel.MIN_TEMPLATES - 1)
+    assert not parallel.one_alongside(0, 10_000)  # nothing to evaluate
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 1)
+    assert not parallel.one_alongside(1, 10_000)
+    jobs(monkeypatch, 2)
+    assert parallel.one_alongside(1, 10_000)
+    jobs(monkeypatch, 1)
+    assert not parallel.one_alongside(1, 10_000)
+
+
+def test_one_worker_is_forked_before_in_order_returns(
+    monkeypatch: pytest.MonkeyPatch, forks: list[int]
+) -> None:
+    """The worker is at work while the caller goes through the others; its results come in
+    order, and a generator closed early stops it."""
+    monkeypatch.delenv("PROMPTBUDGET_JOBS", raising=False)
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    results = parallel.in_order([3, 4], lambda i: (i * i, os.getpid()), "x", alongside=500)
+    assert len(forks) == 1  # before the first result is asked for
+    assert [square for square, _ in results] == [9, 16]
+    assert {pid for _, pid in results} <= set(forks)
+    stopped = parallel.in_order([1], lambda i: signal.pause(), "x", alongside=500)
+    assert len(forks) == 2
+    stopped.close()  # type: ignore[attr-defined]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forks[1], os.WNOHANG)  # killed and reaped
+
+
+def test_an_edit_among_kept_files_is_evaluated_by_one_worker(
+    run_cli: RunCli,
+    project: Path,
+    forks: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A warm ``check`` after a workflow's template was edited with words never counted (what
+    CI does on a pull request): the edited file alone goes to one worker, forked before the
+    kept evaluations are decoded here; this process builds no encoding (the worker's counts
+    and renders come back with its cache entries); the report is what ``--no-cache`` gives."""
+    monkeypatch.delenv("PROMPTBUDGET_JOBS", raising=False)
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(parallel, "MIN_TEMPLATES", 10)  # the project holds 28 templates
+    monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+    assert run_cli("check", cwd=project).exit_code == 1
+    sizes: list[int] = []
+    real = promptbudget.evaluation.in_order
+
+    def sized(items: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        sizes.append(len(items))
+        return real(items, *args, **kwargs)
+
+    monkeypatch.setattr(promptbudget.evaluation, "in_order", sized)
+    edit_text(project / "prompts/b09.j2", "Template 9", "Template nine zqxwv quorble")
+    age_project(project)
+    forks.clear()
+    load_encoding.cache_clear()
+    warm = run_cli("check", "--format", "json", cwd=project)
+    assert (sizes, len(forks)) == ([1], 1)
+    assert load_encoding.cache_info().currsize == 0
+    cold = run_cli("check", "--no-cache", "--format", "json", cwd=project)
+    assert (warm.exit_code, warm.stdout, warm.stderr) == (cold.exit_code, cold.stdout, cold.stderr)
