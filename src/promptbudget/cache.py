@@ -8,9 +8,13 @@ Only pure functions of their inputs are kept, each under a key that hashes every
 * a Monte Carlo run: every number it reads (token counts, rates from the price data, shares,
   distributions), the samples and the seed.
 
-Every key also holds the promptbudget version. Entries live in 16 shard files, loaded when
-first needed and rewritten (merged with what is on disk, written atomically) when a run
-ends, so concurrent runs never corrupt a shard: at worst one run's new entries are lost.
+Every key also holds the promptbudget version. Entries live in 64 shard files (``SHARDS``,
+``00.json`` to ``3f.json``), loaded when first needed and rewritten (merged with what is on
+disk, written atomically) when a run ends, so concurrent runs never corrupt a shard: at worst
+one run's new entries are lost. A run rewrites only the shards it added to: a check of
+10,000 templates after one edit adds 9 entries, which rewrote 8 of 16 shards of ~3 MB (0.23
+s). The 16 shards of the earlier layout (``0.json`` to ``f.json``) are never read, and are
+removed when a run writes the cache.
 Each shard carries an HMAC with a key kept outside the project (the user's cache directory),
 so a cache committed to a pull request, or a truncated or corrupt shard, is ignored and
 rebuilt. A ``.promptbudget_cache`` that is a symlink, or not a directory, is not used.
@@ -38,8 +42,12 @@ CACHE_DIR_NAME = ".promptbudget_cache"
 CACHE_DIR_ENV = "PROMPTBUDGET_CACHE_DIR"
 FORMAT = 1
 MAX_SHARD_BYTES = 64 * 1024 * 1024
-# A shard holding more entries than this keeps only those the current run used.
-MAX_SHARD_ENTRIES = 50_000
+SHARDS = 64  # named by the first 6 bits of their keys
+# A shard holding more entries than this keeps only those the current run used (800,000 in
+# all, as with the 16 shards of 50,000 before).
+MAX_SHARD_ENTRIES = 12_500
+# The shards of the earlier layout (16, by the first hex digit of their keys): removed.
+_OLD_SHARDS = tuple(f"{index:x}.json" for index in range(16))
 # Run memos (runmemo.py) kept: the newest.
 MAX_MEMOS = 64
 
@@ -81,18 +89,19 @@ class Store:
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``, or None."""
-        shard = self._shard(key[:1])
-        value = shard.get(key)
+        name = _shard_name(key)
+        value = self._shard(name).get(key)
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
-            self._used.setdefault(key[:1], set()).add(key)
+            self._used.setdefault(name, set()).add(key)
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self._shard(key[:1])[key] = value
-        self._new.setdefault(key[:1], {})[key] = value
+        name = _shard_name(key)
+        self._shard(name)[key] = value
+        self._new.setdefault(name, {})[key] = value
 
     def flush(self) -> None:
         """Write the shards this run added to, merged with what is on disk now (another run
@@ -114,13 +123,16 @@ class Store:
             if not _write_signed(self._path(name), body, secret):
                 return
         self._new.clear()
+        for old in _OLD_SHARDS:
+            with contextlib.suppress(OSError):  # gone already (another run), or not ours
+                os.unlink(self.directory / old)
 
     # -- a worker process's share (parallel.py) ------------------------------------------
 
     def load_all(self) -> None:
         """Read every shard now (before forking: the workers share them)."""
-        for index in range(16):
-            self._shard(f"{index:x}")
+        for index in range(SHARDS):
+            self._shard(f"{index:02x}")
 
     def is_empty(self) -> bool:
         """The shards read held no entry (``load_all`` reads them all)."""
@@ -155,6 +167,11 @@ class Store:
 
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}.json"
+
+
+def _shard_name(key: str) -> str:
+    """The shard of ``key`` (``cache_key``'s hex digits): its first 6 bits, 2 hex digits."""
+    return f"{int(key[:2], 16) * SHARDS >> 8:02x}"
 
 
 def _write_signed(path: Path, body: bytes, secret: bytes) -> bool:

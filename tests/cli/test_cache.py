@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import POLICY, Run, check_report
+from promptbudget import cache
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.templates.rendercache import unpacked
 from promptbudget.tokenizers import get_tokenizer, load_encoding
@@ -309,3 +310,34 @@ def copies(report: dict[str, Any]) -> list[str]:
         if finding["rule"] == "PB204" and finding["path"] == "prompts/answer.j2"
         for place in re.findall(r"prompts/[\w./]+:\d+", finding["message"])
     ]
+
+
+def test_the_shards_of_the_earlier_layout_are_not_read_and_are_removed(
+    run_cli: RunCli, project: Path
+) -> None:
+    """Before session 7 the entries lived in 16 shards (``0.json`` to ``f.json``, by the first
+    hex digit of the key). Such shards, signed with the right key but holding wrong counts,
+    are never read (the report is the one ``--no-cache`` gives, with no warning), and the
+    next run that writes the cache removes them."""
+    expected = check_report(run_cli, project, "--no-cache")
+    check_report(run_cli, project)
+    directory = project / CACHE_DIR_NAME
+    secret = cache._read_secret(cache._user_cache_dir() / "cache-key")
+    assert secret is not None
+    old: dict[str, dict[str, Any]] = {}
+    for shard in directory.glob("*.json"):
+        assert re.fullmatch(r"[0-3][0-9a-f]\.json", shard.name)
+        for key, value in json.loads(shard.read_bytes().partition(b"\n")[2]).items():
+            old.setdefault(key[:1], {})[key] = 1 if isinstance(value, int) else value
+        shard.unlink()
+    assert any(1 in entries.values() for entries in old.values())  # token counts, made wrong
+    for name, wrong in old.items():
+        body = json.dumps(wrong).encode()
+        (directory / f"{name}.json").write_bytes(cache._sign(body, secret) + b"\n" + body)
+    for memo in directory.glob("run-*"):
+        memo.unlink()  # else the run memo answers before the cache is opened
+    run = run_cli("check", "--format", "json", cwd=project)
+    assert (run.json(), run.stderr) == (expected, "")
+    names = sorted(shard.name for shard in directory.glob("*.json"))
+    assert names and all(re.fullmatch(r"[0-3][0-9a-f]\.json", name) for name in names)
+    assert check_report(run_cli, project) == expected
