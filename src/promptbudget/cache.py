@@ -98,6 +98,15 @@ class Store:
             self._used.setdefault(name, set()).add(key)
         return value
 
+    def take(self, key: str) -> Any:
+        """``get``, then the value forgotten in memory (it stays on disk, and is written
+        again only if put again): for an entry a run reads once (a kept evaluation, 13 MB
+        in all at 10,000 templates)."""
+        value = self.get(key)
+        if value is not None:
+            self._shard(_shard_name(key)).pop(key, None)
+        return value
+
     def put(self, key: str, value: Any) -> None:
         name = _shard_name(key)
         self._shard(name)[key] = value

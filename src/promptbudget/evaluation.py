@@ -306,19 +306,24 @@ def check_templates(
     checked = in_order(
         new, check_new, label, prepare=build_default_encoding, alongside=len(files) - len(new)
     )
-    decoded: list[FileCheck | None] = [None] * len(files)
+    # (PB204's paragraphs are read as each file is merged, not all at once)
+    decoded: list[tuple[FileCheck, Any] | None] = [None] * len(files)
+    fresh = set(new)
     for index, found in enumerate(kept):
+        kept[index] = None  # the packed text, freed once decoded (Lookups.find took it)
         if found is not None:
             with contextlib.suppress(ValueError):  # damaged: evaluated again, here
-                opened_check, digests = opened(found, FileCheck)
-                opened_check.paragraphs = _digests_read(digests)
-                decoded[index] = opened_check
+                decoded[index] = opened(found, FileCheck)
     run = TemplateRun()
     for index, file in enumerate(files):
-        path, done = file.path, decoded[index]
+        path, opened_check, done = file.path, decoded[index], None
         decoded[index] = None
+        if opened_check is not None:
+            with contextlib.suppress(ValueError):  # damaged: evaluated again, here
+                opened_check[0].paragraphs = _digests_read(opened_check[1])
+                done = opened_check[0]
         if done is None:
-            done = next(checked) if kept[index] is None else check_new(index)
+            done = next(checked) if index in fresh else check_new(index)
         run.results.extend(done.results)
         for shown, compression in done.compressions.items():
             if shown in run.compressions:  # compressed (and reported) once

@@ -77,7 +77,7 @@ class Lookups:
         """``file``'s evaluation as kept (``opened`` decodes it), if it is kept for this
         context and what it used still holds."""
         key = _key(file)
-        value = self.store.get(key)
+        value = self.store.take(key)  # read once a run
         if not (
             isinstance(value, list)
             and len(value) == 3
