@@ -20,7 +20,9 @@ Cases (each a fresh ``python -m promptbudget`` process, bytecode caches on):
                     after a template was added or deleted elsewhere (the memo misses, the
                     content cache answers the rest)
   full check        ``check``: cold (--no-cache), warm, and warm after one template changed
-                    (what CI does with its cache restored)
+                    (what CI does with its cache restored): a trailing blank added or taken
+                    away (its counts often cached already), or a word never counted before
+                    put in a step's template
   count             ``count``: cold (--no-cache), warm
   compress          ``compress --format json`` (what the safe passes would save)
   raw tiktoken      read every template, ``encode_ordinary_batch`` on one o200k encoding
@@ -35,6 +37,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -198,6 +201,15 @@ def edit_other(project: Path, names: list[str]) -> None:
     path.write_text(text[:-1] if text.endswith(" ") else text + " ", encoding="utf-8")
 
 
+def edit_fresh(project: Path, template: str) -> None:
+    """A word never counted before put in front of the first line of ``template`` (a step's
+    prompt): its text must be rendered and counted again (an earlier word put there by this
+    function is replaced, so the file stays the same size)."""
+    path = project / "prompts" / template
+    text = re.sub(r"\Azq[0-9]+ ", "", path.read_text(encoding="utf-8"))
+    path.write_text(f"zq{random.SystemRandom().randrange(10**12)} {text}", encoding="utf-8")
+
+
 def add_or_remove_other(project: Path) -> None:
     """A template the measured command does not name appears, or goes away again."""
     path = project / "prompts" / "extra.j2"
@@ -223,6 +235,9 @@ def cases(template: str, project: Path) -> list[tuple[str, list[str], bool]]:
         ("full check, cached", [*pb, "check"], True),
         # What CI does with its cache restored, after a pull request changed one template.
         ("full check, edit elsewhere", [*pb, "check"], True),
+        # The same after a step's template was edited with a word never counted: its text is
+        # counted, the encoding built (in the worker that evaluates it), the cache written.
+        ("full check, edit with new text", [*pb, "check"], True),
         ("count, cold", [*pb, "count", "--no-cache"], False),
         ("count, cached", [*pb, "count"], True),
         ("compress", [*pb, "compress", "--format", "json", "--no-cache"], False),
@@ -236,7 +251,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--keep", type=Path, help="generate the repositories here and keep them")
-    parser.add_argument("--only", help="run only the cases whose name contains this")
+    parser.add_argument(
+        "--only", help="run only the cases whose name contains one of these (comma-separated)"
+    )
     parser.add_argument(
         "--jobs",
         help="PROMPTBUDGET_JOBS values to compare (e.g. 1,2): each case once with each, "
@@ -262,12 +279,13 @@ def main() -> None:
                 )
             megabytes = sum(p.stat().st_size for p in project.rglob("*.j2")) / 1e6
             print(f"\n{size:,} templates ({megabytes:.1f} MB), one-file cases name ", end="")
-            print(pick_named(project, names, corpus))
+            named = pick_named(project, names, corpus)
+            print(named)
             print(f"  {'case':34} {'wall':>8} {'CPU':>8} {'wall runs':>20} {'peak RSS':>9}  load")
             selected = [
                 (name, args, warmed, {})
-                for name, args, warmed in cases(pick_named(project, names, corpus), project)
-                if not options.only or options.only in name
+                for name, args, warmed in cases(named, project)
+                if not options.only or any(part in name for part in options.only.split(","))
             ]
             if options.jobs:
                 selected = [
@@ -285,6 +303,8 @@ def main() -> None:
                         measure(args, project, env)  # fill the cache (a no-cache run may follow)
                     if "edit elsewhere" in name:
                         edit_other(project, names)  # a full check reads it: it changed
+                    elif "edit with new text" in name:
+                        edit_fresh(project, named)
                     elif "new file elsewhere" in name:
                         add_or_remove_other(project)
                     seconds, cpu, peak = measure(args, project, env)
