@@ -3,7 +3,7 @@
 tiktoken on the same text. Run by hand; the figures go in the README's Performance section.
 
     python benchmarks/bench_scale.py [--sizes 100,1000] [--runs 3] [--corpus DIR] [--keep DIR]
-                                     [--only CASE] [--jobs 1,2]
+                                     [--only CASE ...] [--jobs 1,2]
 
 Each repository is generated from a seeded random draw: template sizes log-uniform between
 200 B and 20 KB, text cut from the prompt corpus (``--corpus``, default ../shared/corpus
@@ -252,7 +252,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--keep", type=Path, help="generate the repositories here and keep them")
     parser.add_argument(
-        "--only", help="run only the cases whose name contains one of these (comma-separated)"
+        "--only",
+        action="append",
+        help="run only the cases whose name contains this (repeat it for more)",
     )
     parser.add_argument(
         "--jobs",
@@ -285,7 +287,7 @@ def main() -> None:
             selected = [
                 (name, args, warmed, {})
                 for name, args, warmed in cases(named, project)
-                if not options.only or any(part in name for part in options.only.split(","))
+                if not options.only or any(part in name for part in options.only)
             ]
             if options.jobs:
                 selected = [
