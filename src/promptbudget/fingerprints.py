@@ -11,7 +11,7 @@ import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from promptbudget.cache import Store, active_store, file_keep, file_lookup
+from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
 from promptbudget.compression.passages import Fingerprint, passage_parts
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.evaluation import template_files
@@ -66,27 +66,19 @@ def _file_fingerprints(
 ) -> dict[str, list[Fingerprint]]:
     """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them;
     none when its text cannot hold one of the ``sought`` paragraphs)."""
+    loaded = Path(file.resolved) in project.templates
+    scan = None if loaded else sought  # its text is read before its bytes are hashed
     entry = None
     if store is not None:
-        # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel
-        # prompt, a leading ``---`` block is front matter, not paragraphs)
-        engine = project.engine_for(file.shown) or ""
-        entry, value = file_lookup(
-            store,
-            "fingerprints",
-            file.walked,
-            MAX_TEMPLATE_BYTES,
-            file.resolved,
-            file.shown,
-            engine,
-        )
-        cached = _cached_fingerprints(value, wanted)
-        if entry is not None and entry.digest is not None and cached is not None:
-            note_digest(file.resolved, entry.digest, entry.found)
+        entry, cached = _cached(project, file, store, wanted, by_stat=scan is not None)
+        if cached is not None:
             return cached
-    loaded = Path(file.resolved) in project.templates
-    if sought is not None and not loaded and not _may_hold(project, file, sought):
+    if scan is not None and not _may_hold(project, file, scan):
         return {}  # not kept: the cache keeps every fingerprint of a file
+    if store is not None and scan is not None:  # known by its bytes, under another stat?
+        entry, cached = _cached(project, file, store, wanted, by_stat=False)
+        if cached is not None:
+            return cached
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
     if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
@@ -94,6 +86,35 @@ def _file_fingerprints(
     if store is not None and entry is not None:
         file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return parts
+
+
+def _cached(
+    project: Project,
+    file: FoundFile,
+    store: Store,
+    wanted: Collection[str] | None,
+    *,
+    by_stat: bool,
+) -> tuple[FileEntry | None, dict[str, list[Fingerprint]] | None]:
+    """(where the file's fingerprints are kept, those kept there: None for none)."""
+    # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel prompt,
+    # a leading ``---`` block is front matter, not paragraphs)
+    engine = project.engine_for(file.shown) or ""
+    entry, value = file_lookup(
+        store,
+        "fingerprints",
+        file.walked,
+        MAX_TEMPLATE_BYTES,
+        file.resolved,
+        file.shown,
+        engine,
+        by_stat=by_stat,
+    )
+    cached = _cached_fingerprints(value, wanted)
+    if entry is None or entry.digest is None or cached is None:
+        return entry, None
+    note_digest(file.resolved, entry.digest, entry.found)
+    return entry, cached
 
 
 def _may_hold(project: Project, file: FoundFile, sought: Paragraphs) -> bool:
