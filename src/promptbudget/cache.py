@@ -314,12 +314,14 @@ def _stat_numbers(found: os.stat_result) -> tuple[int, ...]:
 
 
 def file_lookup(
-    store: Store, kind: str, path: str, limit: int, *parts: str
+    store: Store, kind: str, path: str, limit: int, *parts: str, by_stat: bool = False
 ) -> tuple[FileEntry | None, Any]:
     """(entry, value) for a value derived from the bytes of the regular file ``path`` (not a
     symlink, at most ``limit`` bytes) and ``parts``; the value is None when none is kept (then
     ``file_keep`` keeps one), the entry None when the file is not such a file. A value found
-    by the file's bytes is kept again under its stat when the stat can stand for them."""
+    by the file's bytes is kept again under its stat when the stat can stand for them.
+    ``by_stat``: looked for under the file's stat only (the file is not read to find its
+    bytes' key: a caller that may have no use for the value asks again without it)."""
     try:
         found = os.lstat(path)
     except (OSError, ValueError):
@@ -333,6 +335,8 @@ def file_lookup(
     if isinstance(value, list) and len(value) == 2 and _is_sha256(value[0]):
         entry.digest = value[0]
         return entry, value[1]
+    if by_stat:
+        return entry, None
     content = entry.content_key()
     value = None if content is None else store.get(content)
     if value is not None and entry.settled():

@@ -17,6 +17,7 @@ import stat
 from pathlib import Path
 
 from promptbudget.errors import PromptBudgetError
+from promptbudget.pathnames import real
 from promptbudget.runmemo import note_probe, note_read
 
 # Read in blocks of this size, so a limit is enforced within one block of being reached.
@@ -88,7 +89,8 @@ def read_confined(
     resolved = resolve_path(path)
     if root is not None:
         try:
-            real_root = root.resolve()
+            # once a run: the project's directory, which no file in it can move
+            real_root = real(root)
         except (OSError, RuntimeError, ValueError) as err:
             raise ConfinementError(name, _os_reason(err)) from err
         if not resolved.is_relative_to(real_root):

@@ -1,30 +1,44 @@
 """PB204's fingerprints of every template a ``check PATH`` does not name: the paragraphs of
 each body, read and parsed but not rendered, kept in the cache under the file's stat (one
-string a file), so that a file whose stat the cache has seen is neither read nor parsed."""
+string a file), so that a file whose stat the cache has seen is neither read nor parsed. A
+file the cache does not know is parsed only when its text may hold one of the paragraphs
+looked for (``textscan.may_hold``): most hold none, and parsing every file of a large
+repository was most of a one-file check's cost."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from promptbudget.cache import Store, active_store, file_keep, file_lookup
+from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
 from promptbudget.compression.passages import Fingerprint, passage_parts
+from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.evaluation import template_files
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.runmemo import fingerprint_reads, note_digest, note_fingerprints
 from promptbudget.templates.parse import variants_of
-from promptbudget.templates.source import MAX_TEMPLATE_BYTES, FoundFile
+from promptbudget.templates.source import (
+    MAX_TEMPLATE_BYTES,
+    FoundFile,
+    TemplateFormat,
+    decode_prompt_bytes,
+    detect_format,
+)
+from promptbudget.textscan import Paragraphs
 
 
 def passage_fingerprints(
-    project: Project, wanted: frozenset[str] | None = None
+    project: Project, wanted: Mapping[str, str] | None = None
 ) -> dict[str, list[Fingerprint]]:
     """The paragraphs of every template's body as fingerprints (PB204 compares them all),
     read and parsed but not rendered; a file whose stat the cache has seen is neither read nor
-    parsed. With ``wanted`` (paragraph digests), a file the cache knows is left out when none
-    of its paragraphs has one of them (it could share no passage with them)."""
+    parsed. With ``wanted`` (paragraph digest -> text), a file is left out when none of its
+    paragraphs is one of them (it could share no passage with them): known from the cache's
+    digests, else from its text."""
     store = active_store()
+    sought = None if wanted is None else Paragraphs(wanted.values())
     root = os.path.join(project.root.resolve(), "")
     found: dict[str, list[Fingerprint]] = {}
     stdin = project.stdin_path is not None
@@ -33,7 +47,10 @@ def passage_fingerprints(
         # a file reached by no symlink: its reads here are PB204's alone (runmemo.py)
         alone = inside and file.walked == file.resolved
         with fingerprint_reads(file.resolved if alone else None):
-            parts = _file_fingerprints(project, file, store if inside else None, wanted)
+            if inside:
+                parts = _file_fingerprints(project, file, store, wanted, sought)
+            else:  # not read (outside the root), or piped in: parsed as it is
+                parts = _file_fingerprints(project, file, None, None, None)
         if alone:
             note_fingerprints(file.resolved, file.shown, parts, project.engine_for)
         found.update(parts)
@@ -41,28 +58,27 @@ def passage_fingerprints(
 
 
 def _file_fingerprints(
-    project: Project, file: FoundFile, store: Store | None, wanted: frozenset[str] | None
+    project: Project,
+    file: FoundFile,
+    store: Store | None,
+    wanted: Collection[str] | None,
+    sought: Paragraphs | None,
 ) -> dict[str, list[Fingerprint]]:
-    """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them)."""
+    """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them;
+    none when its text cannot hold one of the ``sought`` paragraphs)."""
+    loaded = Path(file.resolved) in project.templates
+    scan = None if loaded else sought  # its text is read before its bytes are hashed
     entry = None
     if store is not None:
-        # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel
-        # prompt, a leading ``---`` block is front matter, not paragraphs)
-        engine = project.engine_for(file.shown) or ""
-        entry, value = file_lookup(
-            store,
-            "fingerprints",
-            file.walked,
-            MAX_TEMPLATE_BYTES,
-            file.resolved,
-            file.shown,
-            engine,
-        )
-        cached = _cached_fingerprints(value, wanted)
-        if entry is not None and entry.digest is not None and cached is not None:
-            note_digest(file.resolved, entry.digest, entry.found)
+        entry, cached = _cached(project, file, store, wanted, by_stat=scan is not None)
+        if cached is not None:
             return cached
-    loaded = Path(file.resolved) in project.templates
+    if scan is not None and not _may_hold(project, file, scan):
+        return {}  # not kept: the cache keeps every fingerprint of a file
+    if store is not None and scan is not None:  # known by its bytes, under another stat?
+        entry, cached = _cached(project, file, store, wanted, by_stat=False)
+        if cached is not None:
+            return cached
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
     if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
@@ -70,6 +86,48 @@ def _file_fingerprints(
     if store is not None and entry is not None:
         file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return parts
+
+
+def _cached(
+    project: Project,
+    file: FoundFile,
+    store: Store,
+    wanted: Collection[str] | None,
+    *,
+    by_stat: bool,
+) -> tuple[FileEntry | None, dict[str, list[Fingerprint]] | None]:
+    """(where the file's fingerprints are kept, those kept there: None for none)."""
+    # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel prompt,
+    # a leading ``---`` block is front matter, not paragraphs)
+    engine = project.engine_for(file.shown) or ""
+    entry, value = file_lookup(
+        store,
+        "fingerprints",
+        file.walked,
+        MAX_TEMPLATE_BYTES,
+        file.resolved,
+        file.shown,
+        engine,
+        by_stat=by_stat,
+    )
+    cached = _cached_fingerprints(value, wanted)
+    if entry is None or entry.digest is None or cached is None:
+        return entry, None
+    note_digest(file.resolved, entry.digest, entry.found)
+    return entry, cached
+
+
+def _may_hold(project: Project, file: FoundFile, sought: Paragraphs) -> bool:
+    """Whether the file (inside the project) may hold one of the ``sought`` paragraphs: read
+    as ``project.load`` would read it; True when that cannot be told from its text (a data
+    prompt, whose strings may be escaped; a file that cannot be read as it is)."""
+    if detect_format(Path(file.walked)) is TemplateFormat.TEXT:
+        return True
+    try:
+        data = read_confined(file.path, root=project.root, limit=MAX_TEMPLATE_BYTES)
+    except ConfinementError:
+        return True  # the parse says why (too large, not a regular file)
+    return sought.may_be_in(decode_prompt_bytes(data).text)
 
 
 # A fingerprint as the cache keeps it: the paragraph's digest (32 hex digits), ``t`` when it
@@ -101,7 +159,7 @@ def _unpack(packed: str) -> list[Fingerprint]:
 
 
 def _cached_fingerprints(
-    value: object, wanted: frozenset[str] | None
+    value: object, wanted: Collection[str] | None
 ) -> dict[str, list[Fingerprint]] | None:
     """Fingerprints by display path as the cache keeps them, only those holding a ``wanted``
     digest when given; None for anything else (a damaged entry is a miss)."""

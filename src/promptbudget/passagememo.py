@@ -16,7 +16,6 @@ only then), and must read nothing the memo does not already vouch for.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
 from pathlib import Path
@@ -32,13 +31,7 @@ from promptbudget.runmemo import (
     short,
     watching,
 )
-
-# How compression/passages.py collapses the whitespace of a paragraph (its ``_SPACES``).
-_SPACES = re.compile(r"\s+")
-# A Jinja2 statement that names another template ("{%", an optional whitespace control
-# sign, any blanks, newlines too, the keyword), or a Handlebars partial tag ("{{", an
-# optional "~", then ">" or the unsupported partial block "#>"; blanks allowed to be safe).
-_INCLUDING = re.compile(r"\{%[-+]?\s*(?:include|import|from|extends)\b|\{\{~?\s*#?\s*>")
+from promptbudget.textscan import Paragraphs, includes_nothing
 
 
 def still_same(memo: dict[str, Any], changed: list[str]) -> bool:
@@ -89,7 +82,7 @@ def _unchanged_for_pb204(
     if data is None:
         return None
     digest = short(content_hash(data))
-    if asked is not False and not _includes_nothing(data):
+    if asked is not False and not _includes_nothing(name, data):
         return None
     if recorded or _may_hold(data, texts):
         path = os.path.abspath(name)
@@ -99,14 +92,15 @@ def _unchanged_for_pb204(
     return [current, digest, is_racy(current, now)]
 
 
-def _includes_nothing(data: bytes) -> bool:
-    """Whether a template of these bytes surely includes, imports and extends nothing: it
-    holds no Jinja2 statement that could (``{% include``, ``import``, ``from``,
-    ``extends``: what ``TemplateRenderer.include_names`` reads in a Jinja2 template) and no
-    Handlebars partial tag (``{{> name}}``: what it reads in a Dotprompt file)."""
-    from promptbudget.templates.source import decode_prompt_bytes
+def _includes_nothing(name: str, data: bytes) -> bool:
+    """Whether the template ``name`` of these bytes surely includes, imports and extends
+    nothing (``textscan.includes_nothing``); never said of a data prompt (YAML, JSON), whose
+    strings may hide a statement behind escapes (``"\\u007b% include"``)."""
+    from promptbudget.templates.source import TemplateFormat, decode_prompt_bytes, detect_format
 
-    return _INCLUDING.search(decode_prompt_bytes(data).text) is None
+    if detect_format(Path(name)) is TemplateFormat.TEXT:
+        return False
+    return includes_nothing(decode_prompt_bytes(data).text)
 
 
 def _may_hold(data: bytes, texts: dict[str, str]) -> bool:
@@ -115,8 +109,7 @@ def _may_hold(data: bytes, texts: dict[str, str]) -> bool:
     its whitespace collapsed, whatever the file's format makes of its lines."""
     from promptbudget.templates.source import decode_prompt_bytes
 
-    flat = _SPACES.sub(" ", decode_prompt_bytes(data).text)
-    return any(text in flat for text in texts.values())
+    return Paragraphs(texts.values()).may_be_in(decode_prompt_bytes(data).text)
 
 
 def _projection_now(

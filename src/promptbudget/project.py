@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
 from promptbudget.cache import active_store, file_keep, open_cache
-from promptbudget.confine import confinement_root
+from promptbudget.confine import ConfinementError, confinement_root, read_confined
 from promptbudget.errors import (
     ManifestError,
     PromptBudgetError,
@@ -42,16 +42,19 @@ from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_file, parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
+    MAX_TEMPLATE_BYTES,
     STDIN_ARGUMENT,
     STDIN_NAME,
     FoundFile,
     TemplateFormat,
+    decode_prompt_bytes,
     detect_format,
     display_path,
     iter_prompt_files,
     read_prompt_text,
     stream_prompt_text,
 )
+from promptbudget.textscan import includes_nothing
 from promptbudget.touches import Touches, retouch, touching
 
 if TYPE_CHECKING:
@@ -235,6 +238,10 @@ class Project:
             entry, names = self._facts.lookup(store, path, self.engine_for)
             if names is not None:
                 return self.renderer.resolve_includes(path, names)
+        if not self.is_stdin(path) and self._includes_nothing(path):
+            if store is not None and entry is not None:
+                file_keep(store, entry, [])
+            return ()
         parsed = self.load(path, confine_to=self.root)
         if (
             store is not None
@@ -243,6 +250,18 @@ class Project:
         ):
             file_keep(store, entry, self.renderer.include_names(parsed))
         return self.renderer.includes_of(parsed)
+
+    def _includes_nothing(self, path: Path) -> bool:
+        """Whether ``path`` (not loaded yet) surely includes nothing, known from its text
+        without parsing it (``textscan.includes_nothing``: most templates of a large
+        repository hold no include statement); False when it must be parsed to tell."""
+        if real(path) in self.templates or detect_format(path) is TemplateFormat.TEXT:
+            return False  # parsed already; or a data prompt, whose strings may be escaped
+        try:
+            data = read_confined(path, root=self.root, limit=MAX_TEMPLATE_BYTES)
+        except ConfinementError:
+            return False  # the parse says why
+        return includes_nothing(decode_prompt_bytes(data).text)
 
     def template_arguments(self, options: Options) -> Iterator[tuple[Path, Path]]:
         """(argument, file) for every template a command was pointed at: the paths named,

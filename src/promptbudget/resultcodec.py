@@ -17,8 +17,9 @@ able to run code.
   (``str | Slot``: a string or a list; any other union is refused when its codec is built);
 * ``Any`` (template samples, tool parameters): JSON scalars as they are, a dict (str keys) as
   an object, a list as ``["l", ...]``, a tuple as ``["t", ...]``, a ``Distribution`` as
-  ``["D", p50, p95]``; anything else (a date from YAML, a set, a non-str key) is
-  ``Unencodable``, as is a container nested more than ``MAX_DEPTH`` deep.
+  ``["D", p50, p95]``, a date or a date and time (YAML timestamps) as ``["d", ISO 8601]``
+  and ``["T", ISO 8601]``; anything else (a set, a non-str key) is ``Unencodable``, as is a
+  container nested more than ``MAX_DEPTH`` deep.
 
 ``decode`` checks everything and raises ``ValueError`` alone, whatever JSON it is given. A
 codec is built once per type; a record's and a container's are one generated function each,
@@ -31,6 +32,7 @@ us), 2.1 kB of JSON (the largest: 52 us, 101 kB); with text and messages kept, 2
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import importlib
 import json
@@ -66,8 +68,14 @@ _ANY_CLASSES = {"D": ("promptbudget.manifest.model", "Distribution")}
 _SCALAR_SHAPES = frozenset({type(None), bool, int, float, str})
 
 
+# The dates and times YAML reads (``2025-01-31``, ``2025-01-31 10:00:00+01:00``), by tag, as
+# ISO 8601 text: ``fromisoformat`` gives back the same value, its UTC offset included.
+_TIMES: dict[type, str] = {datetime.date: "d", datetime.datetime: "T"}
+_TIME_TAGS: dict[str, type[datetime.date]] = {tag: kind for kind, tag in _TIMES.items()}
+
+
 class Unencodable(ValueError):
-    """A value the codec cannot keep exactly (a NaN, a date in an ``Any``, a wrong type)."""
+    """A value the codec cannot keep exactly (a NaN, a set in an ``Any``, a wrong type)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,6 +412,8 @@ def _any_codec() -> _Codec:
             return ["l" if kind is list else "t", *[encode(item, depth + 1) for item in value]]
         if kind in tags:
             return [tags[kind], *codecs[tags[kind]].encode(value)]
+        if kind in _TIMES:  # a YAML timestamp in a sample
+            return [_TIMES[kind], value.isoformat()]
         _refuse(Unencodable, value, "a sample or a parameter")
 
     def decode(data: Any, depth: int = 0) -> Any:
@@ -421,6 +431,10 @@ def _any_codec() -> _Codec:
         if data[0] == "l" or data[0] == "t":
             items = [decode(item, depth + 1) for item in data[1:]]
             return items if data[0] == "l" else tuple(items)
+        if data[0] in _TIME_TAGS:
+            if len(data) != 2 or type(data[1]) is not str:
+                _refuse(ValueError, data, "a date or a time")
+            return _TIME_TAGS[data[0]].fromisoformat(data[1])  # ValueError if it is none
         if data[0] not in codecs:
             raise ValueError("an unknown tag")
         return codecs[data[0]].decode(data[1:])

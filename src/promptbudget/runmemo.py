@@ -275,21 +275,12 @@ def note_use(path: Path | str) -> None:
         _RECORDER.use(path)
 
 
-def note_passages(root: Path, paragraphs: Mapping[str, str], min_tokens: int) -> None:
+def note_passages(root: Path, paragraphs: Mapping[str, str]) -> None:
     """``check PATH``: the named templates' paragraphs (digest -> text, as
     ``compression/passages.py`` normalises them) PB204 looks for in the fingerprints of every
-    other template under ``root``. Only those of at least ``min_tokens`` bytes are kept: a
-    shorter one can never be a passage (a token of the byte-level BPE encodings PB204 counts
-    with covers at least one byte), whoever else holds it."""
+    other template under ``root`` (``selected_paragraphs``: those that could be a passage)."""
     if _RECORDER is not None:
-        _RECORDER.passages = {
-            "root": os.fspath(root),
-            "texts": {
-                digest: text
-                for digest, text in paragraphs.items()
-                if len(text.encode("utf-8", "surrogatepass")) >= min_tokens
-            },
-        }
+        _RECORDER.passages = {"root": os.fspath(root), "texts": dict(paragraphs)}
 
 
 @contextmanager

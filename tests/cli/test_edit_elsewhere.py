@@ -104,10 +104,12 @@ def test_after_an_edit_elsewhere_only_what_the_file_affects_is_read(
     edited = big_project / "prompts/bulk/t1999.j2"
     edited.write_text("Template 1999, edited: {{ question }}.\n", encoding="utf-8")
     data = check_report(run_cli, big_project, NAMED)
-    # The named file, the other template of its workflow, and the edited file (its new
-    # bytes have no fingerprints yet); not the 400 steps' templates nor the 2,000 others.
-    assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t1999.j2"}
-    assert cold > TEMPLATES
+    # The named file and the other template of its workflow; not the 400 steps' templates
+    # nor the 2,000 others, nor the edited file: its new bytes have no fingerprints yet, but
+    # its text holds none of the named file's paragraphs (textscan.py), so it is not parsed.
+    assert set(loaded) == {NAMED, "prompts/route.j2"}
+    # cold: those two and the 40 steps' templates with an include statement (every tenth)
+    assert cold == 2 + TEMPLATES // 50
     assert workflows(data) == {"support"}
     assert data == check_report(run_cli, big_project, NAMED, "--no-cache")
 
@@ -230,10 +232,11 @@ def test_files_known_by_their_stat_are_neither_read_nor_parsed(
     edited = project / "prompts/bulk/t0199.j2"
     edited.write_text("Template 199, edited: {{ question }}.\n", encoding="utf-8")
     data = check_report(run_cli, project, NAMED)
-    # The named file and its workflow's other template, and the edited file (its new stat
-    # is unknown); not the file holding the passage (its fingerprints are kept), nor its
-    # workflow's templates (the workflow's simulation is kept too).
-    assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t0199.j2"}
+    # The named file and its workflow's other template; not the edited file (its new stat
+    # is unknown, but its text holds none of the named file's paragraphs), nor the file
+    # holding the passage (its fingerprints are kept), nor its workflow's templates (the
+    # workflow's simulation is kept too).
+    assert set(loaded) == {NAMED, "prompts/route.j2"}
     assert data == check_report(run_cli, project, NAMED, "--no-cache")
     assert workflows(data) == {"support"}
     assert any("t0042.j2" in f["message"] for f in data["findings"] if f["rule"] == "PB204")
@@ -286,3 +289,46 @@ def test_the_run_memo_answers_an_edit_pb204_sees_no_change_in(
     assert len(full_runs) == 5
     assert '"w006"' in including and '"w006"' not in pasted
     assert including == launched("--no-cache")
+
+
+def test_a_cold_one_file_check_parses_only_what_may_matter(
+    run_cli: RunCli, project: Path, loaded: list[str]
+) -> None:
+    check_report(run_cli, project, NAMED, "--no-cache")
+    # The named file and its workflow's other template; of the 20 workflows' 40 templates,
+    # those with an include statement (t0000, t0010, t0020, t0030: do they include the named
+    # file?); none of the 160 other templates: PB204 looks for the named file's paragraphs
+    # in their text, and it has none that could be a passage.
+    steps_including = {f"prompts/bulk/t{index:04d}.j2" for index in (0, 10, 20, 30)}
+    assert set(loaded) == {NAMED, "prompts/route.j2"} | steps_including
+
+
+PASTED = (
+    "Refunds are issued within thirty days of purchase when the item is returned unused, "
+    "with its receipt, to the store where it was bought; store credit is offered otherwise."
+)
+
+
+def test_a_cold_one_file_check_finds_a_passage_pasted_with_other_line_breaks(
+    run_cli: RunCli, make_project: Callable[..., Path], loaded: list[str]
+) -> None:
+    rewrapped = PASTED.replace(", ", ",\n\t").replace("; ", ";\u00a0 ")
+    files: dict[str, str | bytes] = {
+        f"prompts/t{index}.j2": f"Template {index} about {{{{ question }}}}.\n"
+        for index in range(30)
+    }
+    files["prompts/t7.j2"] = f"---\nmodel: gpt-4.1-mini\n---\nIntro {{{{ q }}}}.\n\n{rewrapped}\n"
+    files["prompts/t8.j2"] = " ".join(reversed(PASTED.split())) + "\n"  # its words, not it
+    files[NAMED] = f"Answer {{{{ question }}}}.\n\n{PASTED}\n"
+    files["budgets.yaml"] = (
+        "version: 1\ndefaults: {model: gpt-4.1-mini}\ncompression: {duplicate_min_tokens: 20}\n"
+        "workflows:\n  support:\n    steps:\n"
+        "      - {name: answer, prompt: answer.j2, output_tokens: 300}\n"
+    )
+    root = make_project(files, dedent=False)
+    data = check_report(run_cli, root, NAMED, "--no-cache")
+    pasted = [f for f in data["findings"] if f["rule"] == "PB204"]
+    assert len(pasted) == 1 and "prompts/t7.j2" in pasted[0]["message"]
+    assert set(loaded) == {NAMED, "prompts/t7.j2"}  # not t8, which holds every word
+    full = check_report(run_cli, root, "--no-cache")
+    assert [f for f in full["findings"] if f["rule"] == "PB204" and f["path"] == NAMED] == pasted

@@ -111,6 +111,26 @@ def test_a_warm_check_evaluates_only_the_file_that_changed(
     assert after == check_report(run_cli, project, "--no-cache")
 
 
+def test_a_template_with_yaml_timestamps_in_its_samples_is_kept(
+    run_cli: RunCli, project: Path, evaluated: list[str]
+) -> None:
+    (project / "prompts/dated.j2").write_text(
+        "---\nsample: {due: 2026-12-31, sent: 2026-12-05 10:30:00+01:00}\n---\n"
+        "Remind the customer the invoice sent {{ sent }} is due {{ due }}"
+        " ({{ due.year }}).\n",
+        encoding="utf-8",
+    )
+    first = check_report(run_cli, project)
+    assert "prompts/dated.j2" in evaluated
+    evaluated.clear()
+    edit_text(project / "prompts/dynamic.j2", "Reply to", "Please reply to")
+    after = check_report(run_cli, project)
+    assert set(evaluated) == {"prompts/dynamic.j2"}  # not dated.j2: its evaluation is kept
+    assert after == check_report(run_cli, project, "--no-cache")
+    dated = [t for t in after["templates"] if t["path"] == "prompts/dated.j2"]
+    assert dated == [t for t in first["templates"] if t["path"] == "prompts/dated.j2"]
+
+
 def test_a_new_template_costs_only_itself(
     run_cli: RunCli, project: Path, evaluated: list[str]
 ) -> None:

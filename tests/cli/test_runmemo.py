@@ -443,6 +443,28 @@ def test_another_workflows_dotprompt_template_is_asked_for_its_partials(run: Lau
     recompute(run, *ARGS)
 
 
+def test_a_workflows_data_prompt_that_starts_including_behind_an_escape_is_seen(
+    run: Launch,
+) -> None:
+    """A LangChain prompt in JSON: the include statement its template gains may be written
+    with escapes (``\\u007b%``), so its raw text says nothing of what it includes; it is
+    parsed again, and the workflow it now brings is reported."""
+    manifest = run.root / "budgets.yaml"
+    manifest.write_text(
+        manifest.read_text()
+        + "  chain:\n    steps:\n      - {name: lc, prompt: lc.json, output_tokens: 50}\n"
+    )
+    prompt = run.root / "prompts/lc.json"
+    template = {"_type": "prompt", "input_variables": [], "template_format": "jinja2"}
+    prompt.write_text(json.dumps({**template, "template": "Hello there."}))
+    first = run(*ARGS)
+    assert "chain" not in first[1]
+    age_project(run.root)
+    escaped = json.dumps({**template, "template": '{% include "answer.j2" %} Hello.'})
+    prompt.write_text(escaped.replace("{%", "\\u007b%"))
+    assert "chain" in recompute(run, *ARGS)[1]
+
+
 def test_a_workflows_template_that_is_a_symlink_stays_an_input(run: Launch) -> None:
     """other.j2, a step's template, is a symlink to real/other.j2: the file it points to is
     asked what it includes through the symlink, so an edit to it runs the command again."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from promptbudget import passagememo
+from promptbudget import passagememo, textscan
 from promptbudget.compression import passages
 from promptbudget.compression.passages import _paragraphs, paragraph_digest
 from promptbudget.templates.source import decode_prompt_bytes
 
 
 def test_whitespace_is_collapsed_as_paragraphs_collapse_it() -> None:
-    assert passagememo._SPACES.pattern == passages._SPACES.pattern
+    assert textscan._SPACES.pattern == passages._SPACES.pattern
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_every_paragraph_is_found_in_the_collapsed_text(data: bytes) -> None:
     ],
 )
 def test_anything_that_may_include_is_seen(text: str) -> None:
-    assert not passagememo._includes_nothing(f"Intro.\n{text}\nOutro.\n".encode())
+    assert not passagememo._includes_nothing("t.j2", f"Intro.\n{text}\nOutro.\n".encode())
 
 
 @pytest.mark.parametrize(
@@ -61,4 +61,4 @@ def test_anything_that_may_include_is_seen(text: str) -> None:
     ],
 )
 def test_what_cannot_include_is_known(text: str) -> None:
-    assert passagememo._includes_nothing(text.encode())
+    assert passagememo._includes_nothing("t.j2", text.encode())

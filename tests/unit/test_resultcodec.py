@@ -355,7 +355,6 @@ def _with_samples(check: FileCheck, samples: Any) -> FileCheck:
 @pytest.mark.parametrize(
     "sample",
     [
-        datetime.date(2026, 12, 5),  # YAML reads an unquoted date as one
         {1: "a key that is not a string"},
         {"a", "set"},
         float("nan"),
@@ -373,6 +372,44 @@ def test_a_sample_json_cannot_hold_is_unencodable(
     with pytest.raises(Unencodable):
         encode(check, FileCheck)
     assert settle_exactly(check, FileCheck) is None
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        datetime.date(2026, 12, 5),  # YAML reads an unquoted date as one
+        datetime.datetime(2026, 12, 5, 22, 30),
+        datetime.datetime(2026, 12, 5, 22, 30, 1, 250, tzinfo=datetime.timezone.utc),
+        datetime.datetime(
+            2026, 12, 5, 22, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-5, minutes=-30))
+        ),
+        [datetime.date(1, 1, 1), {"t": (datetime.date(9999, 12, 31),)}],
+    ],
+    ids=str,
+)
+def test_a_yaml_timestamp_comes_back_the_same(
+    real_checks: dict[bool, list[FileCheck]], sample: Any
+) -> None:
+    check = _with_samples(real_checks[False][0], {"x": sample})
+    back = decode(json.loads(json.dumps(encode(check, FileCheck))), FileCheck)
+    assert back == check
+    value = back.results[0].parsed.meta.samples["x"]
+    assert type(value) is type(sample) and str(value) == str(sample)  # as Jinja2 prints it
+    assert settle_exactly(check, FileCheck) is not None
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [["d"], ["d", 5], ["d", "2026-13-01"], ["T", "noon"], ["d", "2026-12-05", "x"], ["T", None]],
+    ids=str,
+)
+def test_a_damaged_timestamp_is_a_value_error(
+    real_checks: dict[bool, list[FileCheck]], tagged: list[Any]
+) -> None:
+    data = encode(_with_samples(real_checks[False][0], {"x": "placeholder"}), FileCheck)
+    text = json.dumps(data).replace('"placeholder"', json.dumps(tagged))
+    with pytest.raises(ValueError):
+        decode(json.loads(text), FileCheck)
 
 
 def test_a_sample_nested_too_deep_is_unencodable() -> None:

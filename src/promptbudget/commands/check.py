@@ -44,9 +44,9 @@ def run(options: Options) -> Report:
     if selection is None:
         passages = tuple(evaluated.index.passages(tokenizer, settings.duplicate_min_tokens))
     else:  # the passages in the named templates, found in every template's fingerprints
-        paragraphs = selected_paragraphs(bodies)
-        note_passages(project.root, paragraphs, settings.duplicate_min_tokens)
-        others = passage_fingerprints(project, frozenset(paragraphs))
+        paragraphs = selected_paragraphs(bodies, settings.duplicate_min_tokens)
+        note_passages(project.root, paragraphs)
+        others = passage_fingerprints(project, paragraphs)
         passages = tuple(
             find_passages_touching(bodies, others, tokenizer, settings.duplicate_min_tokens)
         )

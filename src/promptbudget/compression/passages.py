@@ -163,14 +163,16 @@ def paragraph_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def selected_paragraphs(selected: Mapping[str, tuple[str, int]]) -> dict[str, str]:
+def selected_paragraphs(selected: Mapping[str, tuple[str, int]], min_tokens: int) -> dict[str, str]:
     """The paragraphs ``find_passages_touching`` looks for in other templates, by digest: the
-    selected bodies' paragraphs without template syntax."""
+    selected bodies' paragraphs without template syntax, of at least ``min_tokens`` bytes (a
+    shorter one can never be a passage: a token of the byte-level BPE encodings PB204 counts
+    with covers at least one byte)."""
     return {
         paragraph_digest(text): text
         for body, first_line in selected.values()
         for text, _ in _paragraphs(body, first_line)
-        if not _TEMPLATE.search(text)
+        if not _TEMPLATE.search(text) and len(text.encode("utf-8", "surrogatepass")) >= min_tokens
     }
 
 

@@ -1,0 +1,81 @@
+"""textscan.py: what a check learns of a template from its text without parsing it. Each
+"no" must be exact (a paragraph missed, or an include missed, changes a report), so each is
+checked against what the parsers find, on adversarial whitespace and syntax."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jinja2 import Environment, TemplateSyntaxError, meta
+
+from promptbudget.compression.passages import _paragraphs
+from promptbudget.compression.rewrite import split_head
+from promptbudget.templates.source import TemplateFormat
+from promptbudget.textscan import Paragraphs, includes_nothing
+
+# Every kind of whitespace a paragraph's lines may hold: what str.split, the regex ``\s`` and
+# str.splitlines disagree on is where a scan would go wrong.
+_BLANKS = [" ", "  ", "\t", "\u00a0", "\x0b", "\x0c", "\x1c", "\x1f", "\u2003", "\u2028", "\x85"]
+_WORDS = ["a", "bb", "policy", "refund", "Ünïcödé", "x-y", "{{", "}}", "#", "##", "-", ".", "é"]
+
+line = st.lists(st.sampled_from(_WORDS + _BLANKS), max_size=8).map("".join)
+heads = st.sampled_from(["", "---\nmodel: x\n---\n", "# a comment\n---\na: 1\n---\n"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(heads, st.lists(line, min_size=1, max_size=12), st.lists(line, max_size=6))
+def test_a_text_holding_a_paragraph_is_never_passed_over(
+    head: str, lines: list[str], before: list[str]
+) -> None:
+    body = "\n".join(lines)
+    text = head + "\n".join(before) + ("\n" if before else "") + body
+    _, parsed_body = split_head(text, TemplateFormat.JINJA2)
+    found = [paragraph for paragraph, _ in _paragraphs(parsed_body, 1)]
+    for paragraph in found:
+        assert Paragraphs([paragraph]).may_be_in(text), (paragraph, text)
+    # and every paragraph of one text is seen in another that pastes it, re-wrapped
+    for paragraph in found:
+        rewrapped = "Intro.\n\n" + paragraph.replace(" ", "\n\t ") + "\n"
+        assert Paragraphs(["unrelated words here", paragraph]).may_be_in(rewrapped)
+
+
+def test_a_text_missing_a_paragraph_is_passed_over() -> None:
+    sought = Paragraphs(["Refunds are issued within 30 days of purchase."])
+    assert not sought.may_be_in("Refunds are issued\nwithin 14 days of purchase.\n")
+    assert not sought.may_be_in("purchase. days 30 of within issued are Refunds\n")
+    assert sought.may_be_in("Intro.\n\nRefunds  are issued\n\twithin 30\u00a0days of purchase.\n")
+    assert not Paragraphs([]).may_be_in("anything")
+
+
+_STATEMENTS = [
+    '{% include "a.j2" %}',
+    "{%- include 'a.j2' -%}",
+    '{%+ import "m.j2" as m %}',
+    '{%\n from "m.j2" import x %}',
+    '{% extends "base.j2" %}',
+    '{% include ["a.j2", "b.j2"] %}',
+    '{%include"a.j2"%}',
+    "{% if x %}",
+    "{% endif %}",
+    "{{ include }}",
+    "{% set include = 1 %}",
+    "{# {% include 'c.j2' %} #}",
+    "{% raw %}{% include 'r.j2' %}{% endraw %}",
+    "include extends import from",
+    "text",
+    "\n",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_STATEMENTS), max_size=8))
+def test_a_template_that_includes_anything_is_never_said_to_include_nothing(
+    parts: list[str],
+) -> None:
+    text = " ".join(parts)
+    try:
+        names = list(meta.find_referenced_templates(Environment().parse(text)))
+    except TemplateSyntaxError:
+        return  # a template that does not parse includes nothing (render.py)
+    if names:
+        assert not includes_nothing(text), text
