@@ -529,10 +529,11 @@ def test_one_worker_is_forked_before_in_order_returns(
     order, and a generator closed early stops it."""
     monkeypatch.delenv("PROMPTBUDGET_JOBS", raising=False)
     monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
-    results = parallel.in_order([3, 4], lambda i: (i * i, os.getpid()), "x", alongside=500)
+    running = parallel.in_order([3, 4], lambda i: (i * i, os.getpid()), "x", alongside=500)
     assert len(forks) == 1  # before the first result is asked for
+    results = list(running)
     assert [square for square, _ in results] == [9, 16]
-    assert {pid for _, pid in results} <= set(forks)
+    assert {pid for _, pid in results} == set(forks)  # both done by the worker
     stopped = parallel.in_order([1], lambda i: signal.pause(), "x", alongside=500)
     assert len(forks) == 2
     stopped.close()  # type: ignore[attr-defined]
