@@ -8,13 +8,16 @@ Only pure functions of their inputs are kept, each under a key that hashes every
 * a Monte Carlo run: every number it reads (token counts, rates from the price data, shares,
   distributions), the samples and the seed.
 
-Every key also holds the promptbudget version. Entries live in 64 shard files (``SHARDS``,
-``00.json`` to ``3f.json``), loaded when first needed and rewritten (merged with what is on
-disk, written atomically) when a run ends, so concurrent runs never corrupt a shard: at worst
-one run's new entries are lost. A run rewrites only the shards it added to: a check of
-10,000 templates after one edit adds 9 entries, which rewrote 8 of 16 shards of ~3 MB (0.23
-s). The 16 shards of the earlier layout (``0.json`` to ``f.json``) are never read, and are
-removed when a run writes the cache.
+Every key also holds the promptbudget version, and the entries live in a directory of their
+version (``SHARD_DIR``, as ``.ruff_cache/<version>/``): what an earlier version kept is never
+read again (delete the cache to reclaim its room). There they live in 64 shard files
+(``SHARDS``, ``00.json`` to ``3f.json``), loaded when first needed and rewritten (merged with
+what is on disk, written atomically) when a run ends, so concurrent runs never corrupt a
+shard: at worst one run's new entries are lost. A run rewrites only the shards it added to:
+a check of 10,000 templates after one edit adds 9 entries, which rewrote 8 of 16 shards of
+~3 MB (0.23 s). The 16 shards of the earlier layout (``0.json`` to ``f.json``, beside the run
+memos) are never read, and are removed when a run writes the cache. A version directory that
+is a symlink, or not a directory, is neither read nor written.
 Each shard carries an HMAC with a key kept outside the project (the user's cache directory),
 so a cache committed to a pull request, or a truncated or corrupt shard, is ignored and
 rebuilt. A ``.promptbudget_cache`` that is a symlink, or not a directory, is not used.
@@ -27,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import stat
 import time
 from collections.abc import Callable
@@ -46,6 +50,8 @@ SHARDS = 64  # named by the first 6 bits of their keys
 # A shard holding more entries than this keeps only those the current run used (800,000 in
 # all, as with the 16 shards of 50,000 before).
 MAX_SHARD_ENTRIES = 12_500
+# This version's shards' directory in the cache: the version and format, as a file name
+SHARD_DIR = re.sub(r"[^A-Za-z0-9.+-]", "_", f"{__version__}-{FORMAT}")
 # The shards of the earlier layout (16, by the first hex digit of their keys): removed.
 _OLD_SHARDS = tuple(f"{index:x}.json" for index in range(16))
 # Run memos (runmemo.py) kept: the newest.
@@ -77,7 +83,8 @@ class Store:
     """The entries of one cache directory: ``key -> JSON value``, sharded by key prefix."""
 
     def __init__(self, directory: Path, key_file: Path) -> None:
-        self.directory = directory
+        self.directory = directory  # the run memos and the .gitignore
+        self.shards = directory / SHARD_DIR
         self._key_file = key_file
         self._secret = _read_secret(key_file)  # None: nothing on disk can be trusted yet
         self._shards: dict[str, dict[str, Any]] = {}
@@ -99,9 +106,8 @@ class Store:
         return value
 
     def take(self, key: str) -> Any:
-        """``get``, then the value forgotten in memory (it stays on disk, and is written
-        again only if put again): for an entry a run reads once (a kept evaluation, 13 MB
-        in all at 10,000 templates)."""
+        """``get``, then the value forgotten in memory (not on disk): for an entry a run reads
+        once (the kept evaluations: 13 MB at 10,000 templates)."""
         value = self.get(key)
         if value is not None:
             self._shard(_shard_name(key)).pop(key, None)
@@ -119,7 +125,7 @@ class Store:
         if not self._new:
             return
         secret = self._secret or _make_secret(self._key_file)
-        if secret is None or not _prepare(self.directory):
+        if secret is None or not _prepare(self.directory, self.shards):
             return
         self._secret = secret
         for name, new in self._new.items():
@@ -169,13 +175,15 @@ class Store:
     def _shard(self, name: str) -> dict[str, Any]:
         shard = self._shards.get(name)
         if shard is None:
-            found = _read_shard(self._path(name), self._secret) if self._secret else None
+            found = None
+            if self._secret and _is_directory_or_absent(self.shards):
+                found = _read_shard(self._path(name), self._secret)
             shard = self._shards[name] = found or {}
             self._found = self._found or bool(found)
         return shard
 
     def _path(self, name: str) -> Path:
-        return self.directory / f"{name}.json"
+        return self.shards / f"{name}.json"
 
 
 def _shard_name(key: str) -> str:
@@ -448,10 +456,24 @@ def _make_secret(path: Path) -> bytes | None:
     return _read_secret(path)
 
 
-def _prepare(directory: Path) -> bool:
-    """Create the cache directory with a ``.gitignore`` that keeps it out of git."""
+def _is_directory_or_absent(path: Path) -> bool:
+    """``path`` is a directory (not a symlink to one), or nothing."""
     try:
-        os.makedirs(directory, exist_ok=True)
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _prepare(directory: Path, shards: Path | None = None) -> bool:
+    """Create the cache directory with a ``.gitignore`` that keeps it out of git (and the
+    directory ``shards``: False when it is a symlink or not a directory, as a cache committed
+    to a pull request could make it)."""
+    if shards is not None and not _is_directory_or_absent(shards):
+        return False
+    try:
+        os.makedirs(shards or directory, exist_ok=True)
         ignore = directory / ".gitignore"
         if not os.path.lexists(ignore):
             _write(ignore, b"# Created by promptbudget\n*\n")

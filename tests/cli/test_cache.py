@@ -61,7 +61,7 @@ def project(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) 
 def entries(root: Path) -> dict[str, Any]:
     """Every entry in the cache's shard files (each: an HMAC line, then JSON)."""
     found: dict[str, Any] = {}
-    for shard in (root / CACHE_DIR_NAME).glob("*.json"):
+    for shard in (root / CACHE_DIR_NAME).glob("*/*.json"):
         found.update(json.loads(shard.read_bytes().partition(b"\n")[2]))
     return found
 
@@ -195,7 +195,7 @@ def test_a_broken_or_foreign_cache_file_is_ignored(
 ) -> None:
     expected = check_report(run_cli, project, "--no-cache")
     check_report(run_cli, project)
-    for shard in (project / CACHE_DIR_NAME).glob("*.json"):
+    for shard in (project / CACHE_DIR_NAME).glob("*/*.json"):
         data = shard.read_bytes()
         if damage == "truncated":
             shard.write_bytes(data[: len(data) // 2])
@@ -239,7 +239,7 @@ def test_the_cache_dir_can_be_moved(
     monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(moved))
     check_report(run_cli, project)
     assert not (project / CACHE_DIR_NAME).exists()
-    assert list(moved.glob("*.json"))
+    assert list(moved.glob("*/*.json"))
 
 
 def test_two_concurrent_checks_both_succeed_and_leave_a_valid_cache(project: Path) -> None:
@@ -312,32 +312,93 @@ def copies(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _wrong_entries(directory: Path) -> dict[str, Any]:
+    """Every entry of the shards in ``directory``'s version directory, each token count made
+    1 (a wrong answer, were it read), the shards then deleted."""
+    wrong: dict[str, Any] = {}
+    shards = list((directory / cache.SHARD_DIR).glob("*.json"))
+    assert shards
+    for shard in shards:
+        assert re.fullmatch(r"[0-3][0-9a-f]\.json", shard.name)
+        for key, value in json.loads(shard.read_bytes().partition(b"\n")[2]).items():
+            wrong[key] = 1 if isinstance(value, int) else value
+        shard.unlink()
+    assert 1 in wrong.values()  # token counts, made wrong
+    for memo in directory.glob("run-*"):
+        memo.unlink()  # else the run memo answers before the cache is opened
+    return wrong
+
+
+def _write_signed(path: Path, entries: dict[str, Any]) -> None:
+    """``entries`` as a shard signed with the user's real key."""
+    secret = cache._read_secret(cache._user_cache_dir() / "cache-key")
+    assert secret is not None
+    body = json.dumps(entries).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cache._sign(body, secret) + b"\n" + body)
+
+
+def _write_shards(directory: Path, entries: dict[str, Any]) -> list[str]:
+    """``entries`` in ``directory`` as the store lays them out (each in its shard); the
+    names of the files written."""
+    shards: dict[str, dict[str, Any]] = {}
+    for key, value in entries.items():
+        shards.setdefault(cache._shard_name(key), {})[key] = value
+    for name, held in shards.items():
+        _write_signed(directory / f"{name}.json", held)
+    return sorted(f"{name}.json" for name in shards)
+
+
 def test_the_shards_of_the_earlier_layout_are_not_read_and_are_removed(
     run_cli: RunCli, project: Path
 ) -> None:
-    """Before session 7 the entries lived in 16 shards (``0.json`` to ``f.json``, by the first
-    hex digit of the key). Such shards, signed with the right key but holding wrong counts,
-    are never read (the report is the one ``--no-cache`` gives, with no warning), and the
-    next run that writes the cache removes them."""
+    """Before session 7 the entries lived in 16 shards beside the run memos (``0.json`` to
+    ``f.json``, by the first hex digit of the key). Such shards, signed with the right key
+    but holding wrong counts, are never read (the report is the one ``--no-cache`` gives,
+    with no warning), and the next run that writes the cache removes them."""
     expected = check_report(run_cli, project, "--no-cache")
     check_report(run_cli, project)
     directory = project / CACHE_DIR_NAME
-    secret = cache._read_secret(cache._user_cache_dir() / "cache-key")
-    assert secret is not None
     old: dict[str, dict[str, Any]] = {}
-    for shard in directory.glob("*.json"):
-        assert re.fullmatch(r"[0-3][0-9a-f]\.json", shard.name)
-        for key, value in json.loads(shard.read_bytes().partition(b"\n")[2]).items():
-            old.setdefault(key[:1], {})[key] = 1 if isinstance(value, int) else value
-        shard.unlink()
-    assert any(1 in entries.values() for entries in old.values())  # token counts, made wrong
+    for key, value in _wrong_entries(directory).items():
+        old.setdefault(key[:1], {})[key] = value
     for name, wrong in old.items():
-        body = json.dumps(wrong).encode()
-        (directory / f"{name}.json").write_bytes(cache._sign(body, secret) + b"\n" + body)
-    for memo in directory.glob("run-*"):
-        memo.unlink()  # else the run memo answers before the cache is opened
+        _write_signed(directory / f"{name}.json", wrong)
     run = run_cli("check", "--format", "json", cwd=project)
     assert (run.json(), run.stderr) == (expected, "")
-    names = sorted(shard.name for shard in directory.glob("*.json"))
-    assert names and all(re.fullmatch(r"[0-3][0-9a-f]\.json", name) for name in names)
+    assert not list(directory.glob("*.json"))
+    assert list((directory / cache.SHARD_DIR).glob("*.json"))
     assert check_report(run_cli, project) == expected
+
+
+def test_another_versions_shards_are_not_read(run_cli: RunCli, project: Path) -> None:
+    """Each version keeps its entries in its own directory: shards in another one (here
+    holding this version's keys with wrong counts) are not read, and are left alone."""
+    expected = check_report(run_cli, project, "--no-cache")
+    check_report(run_cli, project)
+    directory = project / CACHE_DIR_NAME
+    other = directory / "0.0.9-1"
+    written = _write_shards(other, _wrong_entries(directory))
+    run = run_cli("check", "--format", "json", cwd=project)
+    assert (run.json(), run.stderr) == (expected, "")
+    assert sorted(path.name for path in other.iterdir()) == written
+    assert list((directory / cache.SHARD_DIR).glob("*.json"))
+
+
+def test_a_symlinked_version_directory_is_neither_read_nor_written(
+    run_cli: RunCli, project: Path, tmp_path: Path
+) -> None:
+    """A cache committed to a pull request could hold the version directory as a symlink to
+    anywhere: shards there are not read, and nothing is written through it."""
+    expected = check_report(run_cli, project, "--no-cache")
+    check_report(run_cli, project)
+    directory = project / CACHE_DIR_NAME
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    written = _write_shards(outside, _wrong_entries(directory))
+    (directory / cache.SHARD_DIR).rmdir()
+    (directory / cache.SHARD_DIR).symlink_to(outside, target_is_directory=True)
+    for _ in range(2):
+        run = run_cli("check", "--format", "json", cwd=project)
+        assert (run.json(), run.stderr) == (expected, "")
+    assert sorted(path.name for path in outside.iterdir()) == written  # nothing added

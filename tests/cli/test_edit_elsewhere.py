@@ -191,7 +191,7 @@ def test_a_damaged_entry_signed_with_our_key_is_a_miss(run_cli: RunCli, project:
     expected = check_report(run_cli, project, NAMED, "--no-cache")
     check_report(run_cli, project, NAMED)
     secret = (Path(os.environ["XDG_CACHE_HOME"]) / "promptbudget" / "cache-key").read_bytes()
-    shards = list((project / CACHE_DIR_NAME).glob("*.json"))
+    shards = list((project / CACHE_DIR_NAME).glob("*/*.json"))
     assert shards
     for shard in shards:
         entries = json.loads(shard.read_bytes().partition(b"\n")[2])

@@ -165,7 +165,7 @@ def test_a_damaged_render_entry_is_a_miss(
     run_cli: RunCli, project: Path, renders: list[str]
 ) -> None:
     first = check_report(run_cli, project)
-    for shard in (project / CACHE_DIR_NAME).glob("*.json"):
+    for shard in (project / CACHE_DIR_NAME).glob("*/*.json"):
         signature, _, body = shard.read_bytes().partition(b"\n")
         entries = json.loads(body)
         for key, value in entries.items():
