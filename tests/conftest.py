@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from promptbudget.cache import flush_caches
 from promptbudget.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,8 +66,12 @@ def _cache_emptied_after_each_test(_cache_outside_the_projects: None) -> Iterato
     """After each test, the process's cache directory is emptied of entries and run memos
     (what is left: the HMAC key and ``.gitignore`` the first run made): one cache kept by
     every test of a process grew to tens of thousands of entries a shard, which each run
-    read, verified and wrote back whole."""
+    read, verified and wrote back whole. A cache a test opened without a command-line run
+    (a command's ``run`` called directly) is closed first: left active, it answered a later
+    test's renders from memory (``test_a_template_compiled_once_renders_like_a_fresh_one``
+    then failed, depending on which tests its worker ran before)."""
     yield
+    flush_caches()
     directory = os.environ["PROMPTBUDGET_CACHE_DIR"]
     with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
         for entry in entries:
