@@ -1,9 +1,10 @@
 """PB204's fingerprints of every template a ``check PATH`` does not name: the paragraphs of
 each body, read and parsed but not rendered, kept in the cache under the file's stat (one
 string a file), so that a file whose stat the cache has seen is neither read nor parsed. A
-file the cache does not know is parsed only when its text may hold one of the paragraphs
-looked for (``textscan.may_hold``): most hold none, and parsing every file of a large
-repository was most of a one-file check's cost."""
+file is parsed only when it may hold one of the paragraphs looked for: told from its text
+(``textscan.Paragraphs``) or, with a cache, from the digests of every paragraph it may hold,
+kept under its stat (``candidate_digests``); most files hold none, and parsing every file of
+a large repository was most of a cold one-file check's cost."""
 
 from __future__ import annotations
 
