@@ -1,18 +1,20 @@
 """PB204's fingerprints of every template a ``check PATH`` does not name: the paragraphs of
 each body, read and parsed but not rendered, kept in the cache under the file's stat (one
 string a file), so that a file whose stat the cache has seen is neither read nor parsed. A
-file the cache does not know is parsed only when its text may hold one of the paragraphs
-looked for (``textscan.may_hold``): most hold none, and parsing every file of a large
-repository was most of a one-file check's cost."""
+file is parsed only when it may hold one of the paragraphs looked for: told from its text
+(``textscan.Paragraphs``) or, with a cache, from the digests of every paragraph it may hold,
+kept under its stat (``candidate_digests``); most files hold none, and parsing every file of
+a large repository was most of a cold one-file check's cost."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
-from promptbudget.compression.passages import Fingerprint, passage_parts
+from promptbudget.compression.passages import Fingerprint, candidate_digests, passage_parts
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.evaluation import template_files
 from promptbudget.progress import track
@@ -39,6 +41,7 @@ def passage_fingerprints(
     digests, else from its text."""
     store = active_store()
     sought = None if wanted is None else Paragraphs(wanted.values())
+    digests = None if wanted is None else frozenset(wanted)
     root = os.path.join(project.root.resolve(), "")
     found: dict[str, list[Fingerprint]] = {}
     stdin = project.stdin_path is not None
@@ -48,7 +51,7 @@ def passage_fingerprints(
         alone = inside and file.walked == file.resolved
         with fingerprint_reads(file.resolved if alone else None):
             if inside:
-                parts = _file_fingerprints(project, file, store, wanted, sought)
+                parts = _file_fingerprints(project, file, store, digests, sought)
             else:  # not read (outside the root), or piped in: parsed as it is
                 parts = _file_fingerprints(project, file, None, None, None)
         if alone:
@@ -61,24 +64,32 @@ def _file_fingerprints(
     project: Project,
     file: FoundFile,
     store: Store | None,
-    wanted: Collection[str] | None,
+    wanted: AbstractSet[str] | None,
     sought: Paragraphs | None,
 ) -> dict[str, list[Fingerprint]]:
     """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them;
-    none when its text cannot hold one of the ``sought`` paragraphs)."""
+    none when the file cannot hold one of the ``sought`` paragraphs)."""
     loaded = Path(file.resolved) in project.templates
-    scan = None if loaded else sought  # its text is read before its bytes are hashed
+    scan = None if loaded else sought  # told from its text, before it is parsed
     entry = None
     if store is not None:
         entry, cached = _cached(project, file, store, wanted, by_stat=scan is not None)
         if cached is not None:
             return cached
-    if scan is not None and not _may_hold(project, file, scan):
-        return {}  # not kept: the cache keeps every fingerprint of a file
-    if store is not None and scan is not None:  # known by its bytes, under another stat?
-        entry, cached = _cached(project, file, store, wanted, by_stat=False)
-        if cached is not None:
-            return cached
+    if scan is not None and wanted is not None:
+        if detect_format(Path(file.walked)) is TemplateFormat.TEXT:
+            return {}  # a data prompt: never a passage (``passage_body``)
+        holds = (
+            _may_hold(project, file, scan)
+            if store is None
+            else _holds_any(project, file, store, wanted)
+        )
+        if holds is False:
+            return {}
+        if store is not None:  # known by its bytes, under another stat?
+            entry, cached = _cached(project, file, store, wanted, by_stat=False)
+            if cached is not None:
+                return cached
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
     if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
@@ -86,6 +97,31 @@ def _file_fingerprints(
     if store is not None and entry is not None:
         file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
     return parts
+
+
+def _holds_any(
+    project: Project, file: FoundFile, store: Store, wanted: AbstractSet[str]
+) -> bool | None:
+    """Whether the file's body may hold a paragraph of one of the ``wanted`` digests, from
+    the digests of every paragraph it may hold (``candidate_digests``: its text split as
+    any engine would split it, not parsed), kept in the cache under its stat; None when it
+    cannot be told (the parse says why)."""
+    entry, value = file_lookup(
+        store, "paragraph digests", file.walked, MAX_TEMPLATE_BYTES, file.resolved, by_stat=True
+    )
+    if entry is None:
+        return None
+    if isinstance(value, list) and all(isinstance(digest, str) for digest in value):
+        assert entry.digest is not None  # found under its stat, beside its sha256
+        note_digest(file.resolved, entry.digest, entry.found)
+        return not wanted.isdisjoint(value)
+    try:
+        data = read_confined(file.path, root=project.root, limit=MAX_TEMPLATE_BYTES)
+    except ConfinementError:
+        return None
+    digests = candidate_digests(decode_prompt_bytes(data).text, detect_format(file.path))
+    file_keep(store, entry, sorted(digests))
+    return not wanted.isdisjoint(digests)
 
 
 def _cached(
@@ -118,11 +154,9 @@ def _cached(
 
 
 def _may_hold(project: Project, file: FoundFile, sought: Paragraphs) -> bool:
-    """Whether the file (inside the project) may hold one of the ``sought`` paragraphs: read
-    as ``project.load`` would read it; True when that cannot be told from its text (a data
-    prompt, whose strings may be escaped; a file that cannot be read as it is)."""
-    if detect_format(Path(file.walked)) is TemplateFormat.TEXT:
-        return True
+    """Whether the file (inside the project, not a data prompt) may hold one of the
+    ``sought`` paragraphs: read as ``project.load`` would read it; True when that cannot be
+    told from its text (a file that cannot be read as it is)."""
     try:
         data = read_confined(file.path, root=project.root, limit=MAX_TEMPLATE_BYTES)
     except ConfinementError:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import promptbudget.cli
-from conftest import POLICY, Run, check_report
-from promptbudget import cache
+from conftest import POLICY, Run, check_report, edit_text
+from promptbudget import cache, fingerprints
 from promptbudget.cache import CACHE_DIR_NAME
 from promptbudget.launcher import main as launch
 from promptbudget.project import Project
@@ -332,3 +332,35 @@ def test_a_cold_one_file_check_finds_a_passage_pasted_with_other_line_breaks(
     assert set(loaded) == {NAMED, "prompts/t7.j2"}  # not t8, which holds every word
     full = check_report(run_cli, root, "--no-cache")
     assert [f for f in full["findings"] if f["rule"] == "PB204" and f["path"] == NAMED] == pasted
+
+
+@pytest.mark.usefixtures("settled")
+def test_the_named_file_edited_the_others_are_known_by_their_stat(
+    run_cli: RunCli, project: Path, loaded: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What pre-commit meets most: the named file itself was edited (its memo misses). The
+    other templates, read once for the digests of every paragraph they may hold, are not
+    read again; only one holding a paragraph the named file now has is parsed."""
+    pasted = project / "prompts/bulk/t0042.j2"
+    pasted.write_text(f"{POLICY}\n\nSummarise {{{{ question }}}}.\n", encoding="utf-8")
+    check_report(run_cli, project, NAMED)  # fills the cache
+    read: list[str] = []
+    original = fingerprints.read_confined
+    monkeypatch.setattr(
+        fingerprints,
+        "read_confined",
+        lambda path, **kwargs: read.append(path.name) or original(path, **kwargs),
+    )
+    loaded.clear()
+    edit_text(project / NAMED, "Q:", f"\n{POLICY}\n\nQ:")
+    data = check_report(run_cli, project, NAMED)
+    assert read == []
+    assert set(loaded) == {NAMED, "prompts/route.j2", "prompts/bulk/t0042.j2"}
+    assert any("t0042.j2" in f["message"] for f in data["findings"] if f["rule"] == "PB204")
+    assert data == check_report(run_cli, project, NAMED, "--no-cache")
+    loaded.clear()
+    read.clear()  # the --no-cache run reads every file
+    edit_text(project / NAMED, f"\n{POLICY}\n\nQ:", "Q: briefly,")
+    data = check_report(run_cli, project, NAMED)
+    assert read == [] and set(loaded) == {NAMED, "prompts/route.j2"}
+    assert not [f for f in data["findings"] if f["rule"] == "PB204"]

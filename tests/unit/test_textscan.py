@@ -4,13 +4,16 @@ checked against what the parsers find, on adversarial whitespace and syntax."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import Environment, TemplateSyntaxError, meta
 
-from promptbudget.compression.passages import _paragraphs
+from promptbudget.compression.passages import _paragraphs, candidate_digests, passage_parts
 from promptbudget.compression.rewrite import split_head
-from promptbudget.templates.source import TemplateFormat
+from promptbudget.templates.parse import parse_template, variants_of
+from promptbudget.templates.source import TemplateFormat, decode_prompt_bytes, detect_format
 from promptbudget.textscan import Paragraphs, includes_nothing
 
 # Every kind of whitespace a paragraph's lines may hold: what str.split, the regex ``\s`` and
@@ -79,3 +82,30 @@ def test_a_template_that_includes_anything_is_never_said_to_include_nothing(
         return  # a template that does not parse includes nothing (render.py)
     if names:
         assert not includes_nothing(text), text
+
+
+_FRONTS = ["", "---\nmodel: x\n---\n", "---\nnot yaml\n---\n", "# c\n---\na: 1\n...\n", "---\n"]
+_NAMES = ["t.j2", "t.md", "t.txt", "t.prompty", "t.prompt", "skprompt.txt", "t.yaml"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(_FRONTS),
+    st.lists(st.one_of(line, st.sampled_from(["system:", "user:", "## Part", "---"])), max_size=12),
+    st.sampled_from(_NAMES),
+    st.sampled_from([None, "jinja2", "semantic-kernel", "handlebars", "none"]),
+)
+def test_the_candidate_digests_hold_every_fingerprint_the_parse_finds(
+    front: str, lines: list[str], name: str, engine: str | None
+) -> None:
+    text = front + "\n".join(lines) + "\n"
+    path = Path("/project/prompts") / name
+    read = decode_prompt_bytes(text.encode())
+    parsed = parse_template(path, f"prompts/{name}", detect_format(path), read, engine=engine)
+    found = {
+        digest
+        for prints in passage_parts(variants_of(parsed)).values()
+        for digest, _, has_syntax in prints
+        if not has_syntax
+    }
+    assert found <= candidate_digests(read.text, detect_format(path))

@@ -159,6 +159,20 @@ def passage_parts(variants: list[ParsedTemplate]) -> dict[str, list[Fingerprint]
     return parts
 
 
+def candidate_digests(text: str, fmt: TemplateFormat) -> set[str]:
+    """The digests of every paragraph without template syntax that ``passage_parts`` may
+    find in a file of this text and format (by its suffix), whatever engine its content or
+    the manifest gives it (only Semantic Kernel's changes where its body starts): a
+    superset, computed without parsing the file."""
+    bodies = {split_head(text, fmt)[1], split_head(text, TemplateFormat.SEMANTIC_KERNEL)[1]}
+    return {
+        paragraph_digest(paragraph)
+        for body in bodies
+        for paragraph, _ in _paragraphs(body, 1)
+        if not _TEMPLATE.search(paragraph)
+    }
+
+
 def paragraph_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
