@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from jinja2 import meta
 from jinja2.exceptions import TemplateSyntaxError
@@ -80,8 +80,8 @@ def test_the_adjacent_repeat_check_can_fail() -> None:
         return re.findall(r"\w+", text)
 
     assert _kept_but_adjacent_repeats(words("a b c\na b c\nd"), words("a b c\nd"))
-    assert not _kept_but_adjacent_repeats(words("a b c\nx\na b c"), words("a b c\nx"))
-    assert not _kept_but_adjacent_repeats(words("keep the number 7"), words("keep the number"))
+    assert _kept_but_adjacent_repeats(words("a b c\nx\na b c"), words("a b c\nx")) is False
+    assert _kept_but_adjacent_repeats(words("keep the number 7"), words("keep the number")) is False
 
 
 def test_duplicates_keep_list_items_of_an_output_format() -> None:
@@ -267,9 +267,41 @@ def test_generated_text_keeps_the_invariants(text: str, names: tuple[str, ...]) 
     assert compress_text(once, names, O200K).text == once
 
 
-def _kept_but_adjacent_repeats(original: list[str], result: list[str]) -> bool:
-    """``result`` is ``original`` with zero or more runs removed, each an exact copy of the
-    words right before it (dynamic programming over both word lists)."""
+def _kept_but_adjacent_repeats(original: list[str], result: list[str]) -> bool | None:
+    """Whether ``result`` is ``original`` after zero or more steps, each removing a run of
+    words that is an exact copy of the words right before it in the text as it is then (a
+    line repeated inside a paragraph goes first, and the paragraph may then repeat the one
+    before it). A search over the texts reachable so (each must still hold ``result`` as a
+    subsequence); None when it would visit more than ``_SEARCHED`` of them."""
+    if _removed_copies_of_the_original(original, result):
+        return True  # most often: each removed run a copy of the words before it as written
+    target = tuple(result)
+    seen: set[tuple[str, ...]] = set()
+    pending = [tuple(original)]
+    while pending:
+        words = pending.pop()
+        if words == target:
+            return True
+        if words in seen or not _is_subsequence(target, words):
+            continue
+        seen.add(words)
+        if len(seen) > _SEARCHED:
+            return None
+        pending.extend(
+            words[:start] + words[start + size :]
+            for start in range(1, len(words))
+            for size in range(1, min(start, len(words) - start) + 1)
+            if words[start : start + size] == words[start - size : start]
+        )
+    return False
+
+
+_SEARCHED = 5_000
+
+
+def _removed_copies_of_the_original(original: list[str], result: list[str]) -> bool:
+    """``result`` is ``original`` with runs removed, each an exact copy of the words right
+    before it in ``original`` (dynamic programming over both word lists)."""
     reachable = {(0, 0)}
     frontier = [(0, 0)]
     while frontier:
@@ -289,6 +321,11 @@ def _kept_but_adjacent_repeats(original: list[str], result: list[str]) -> bool:
                 reachable.add(step)
                 frontier.append(step)
     return False
+
+
+def _is_subsequence(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
+    remaining = iter(long)
+    return all(word in remaining for word in short)
 
 
 SAFE_LINES = st.sampled_from(
@@ -314,13 +351,26 @@ SAFE_LINES = st.sampled_from(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(SAFE_LINES, max_size=40), name=st.sampled_from(SAFE_PASSES))
+@example(  # the repeated line goes, then the paragraph repeats the one before it
+    lines=[
+        "Answer the question using only the context below.",
+        "Keep **this** short and cite the source.",
+        "",
+        "Answer the question using only the context below.",
+        "Answer the question using only the context below.",
+        "Keep **this** short and cite the source.",
+    ],
+    name="duplicates",
+)
 def test_a_safe_pass_keeps_every_word_but_exact_adjacent_repeats(
     lines: list[str], name: str
 ) -> None:
     text = "\n".join(lines) + "\n"
     once = compress_text(text, (name,), O200K).text
     original, result = re.findall(r"\w+", text), re.findall(r"\w+", once)
-    assert _kept_but_adjacent_repeats(original, result), (name, text, once)
+    kept = _kept_but_adjacent_repeats(original, result)
+    assume(kept is not None)  # too many repeats to search: another example
+    assert kept, (name, text, once)
 
 
 def test_front_matter_is_split_off() -> None:
