@@ -70,26 +70,26 @@ def _file_fingerprints(
     """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them;
     none when the file cannot hold one of the ``sought`` paragraphs)."""
     loaded = Path(file.resolved) in project.templates
-    scan = None if loaded else sought  # told from its text, before it is parsed
-    entry = None
-    if store is not None:
-        entry, cached = _cached(project, file, store, wanted, by_stat=scan is not None)
-        if cached is not None:
-            return cached
-    if scan is not None and wanted is not None:
-        if detect_format(Path(file.walked)) is TemplateFormat.TEXT:
+    if sought is not None and wanted is not None and not loaded:  # told before it is parsed
+        if detect_format(file.path) is TemplateFormat.TEXT:
             return {}  # a data prompt: never a passage (``passage_body``)
-        holds = (
-            _may_hold(project, file, scan)
-            if store is None
-            else _holds_any(project, file, store, wanted)
-        )
+        holds: bool | None
+        if store is None:
+            holds = _may_hold(project, file, sought)
+        else:
+            candidates, holds = _known_candidates(file, store, wanted)
+            if holds is None and candidates is not None:  # not known by its stat
+                entry, cached = _cached(project, file, store, wanted, by_stat=True)
+                if cached is not None:  # parsed before (a workflow's template, say)
+                    return cached
+                holds = _read_candidates(project, file, store, candidates, wanted)
         if holds is False:
             return {}
-        if store is not None:  # known by its bytes, under another stat?
-            entry, cached = _cached(project, file, store, wanted, by_stat=False)
-            if cached is not None:
-                return cached
+    entry = None
+    if store is not None:
+        entry, cached = _cached(project, file, store, wanted)
+        if cached is not None:
+            return cached
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
     if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
@@ -99,28 +99,33 @@ def _file_fingerprints(
     return parts
 
 
-def _holds_any(
-    project: Project, file: FoundFile, store: Store, wanted: AbstractSet[str]
-) -> bool | None:
-    """Whether the file's body may hold a paragraph of one of the ``wanted`` digests, from
-    the digests of every paragraph it may hold (``candidate_digests``: its text split as
-    any engine would split it, not parsed), kept in the cache under its stat; None when it
-    cannot be told (the parse says why)."""
+def _known_candidates(
+    file: FoundFile, store: Store, wanted: AbstractSet[str]
+) -> tuple[FileEntry | None, bool | None]:
+    """(where the digests of every paragraph the file may hold are kept, whether one of them
+    is ``wanted``: None when none are kept under its stat), from ``candidate_digests`` (its
+    text split as any engine would split it, not parsed); the entry is None when it cannot
+    be kept (not a regular file: the parse says why)."""
     entry, value = file_lookup(
         store, "paragraph digests", file.walked, MAX_TEMPLATE_BYTES, file.resolved, by_stat=True
     )
-    if entry is None:
-        return None
-    if isinstance(value, list) and all(isinstance(digest, str) for digest in value):
-        assert entry.digest is not None  # found under its stat, beside its sha256
-        note_digest(file.resolved, entry.digest, entry.found)
-        return not wanted.isdisjoint(value)
+    if entry is None or not isinstance(value, str) or entry.digest is None:
+        return entry, None
+    note_digest(file.resolved, entry.digest, entry.found)
+    return entry, any(digest in value for digest in wanted)  # comma-separated: whole digests
+
+
+def _read_candidates(
+    project: Project, file: FoundFile, store: Store, entry: FileEntry, wanted: AbstractSet[str]
+) -> bool | None:
+    """Whether the file may hold one of the ``wanted`` paragraph digests, read from its text
+    (the digests kept under ``entry`` for later runs); None when it cannot be read as it is."""
     try:
         data = read_confined(file.path, root=project.root, limit=MAX_TEMPLATE_BYTES)
     except ConfinementError:
         return None
     digests = candidate_digests(decode_prompt_bytes(data).text, detect_format(file.path))
-    file_keep(store, entry, sorted(digests))
+    file_keep(store, entry, ",".join(sorted(digests)))
     return not wanted.isdisjoint(digests)
 
 
@@ -130,7 +135,7 @@ def _cached(
     store: Store,
     wanted: Collection[str] | None,
     *,
-    by_stat: bool,
+    by_stat: bool = False,
 ) -> tuple[FileEntry | None, dict[str, list[Fingerprint]] | None]:
     """(where the file's fingerprints are kept, those kept there: None for none)."""
     # the engine ``engines:`` sets decides how a file is read (as a Semantic Kernel prompt,
