@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping
 from collections.abc import Set as AbstractSet
-from pathlib import Path
 
 from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
 from promptbudget.compression.passages import Fingerprint, candidate_digests, passage_parts
 from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.evaluation import template_files
+from promptbudget.pathnames import path_of
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.runmemo import fingerprint_reads, note_digest, note_fingerprints
@@ -69,20 +69,21 @@ def _file_fingerprints(
 ) -> dict[str, list[Fingerprint]]:
     """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them;
     none when the file cannot hold one of the ``sought`` paragraphs)."""
-    loaded = Path(file.resolved) in project.templates
+    loaded = path_of(file.resolved) in project.templates
     if sought is not None and wanted is not None and not loaded:  # told before it is parsed
-        if detect_format(file.path) is TemplateFormat.TEXT:
+        holds: bool | None = None
+        candidates = None
+        if store is not None:
+            candidates, holds = _known_candidates(file, store, wanted)
+        if holds is None and detect_format(file.path) is TemplateFormat.TEXT:
             return {}  # a data prompt: never a passage (``passage_body``)
-        holds: bool | None
         if store is None:
             holds = _may_hold(project, file, sought)
-        else:
-            candidates, holds = _known_candidates(file, store, wanted)
-            if holds is None and candidates is not None:  # not known by its stat
-                entry, cached = _cached(project, file, store, wanted, by_stat=True)
-                if cached is not None:  # parsed before (a workflow's template, say)
-                    return cached
-                holds = _read_candidates(project, file, store, candidates, wanted)
+        elif holds is None and candidates is not None:  # not known by its stat
+            entry, cached = _cached(project, file, store, wanted, by_stat=True)
+            if cached is not None:  # parsed before (a workflow's template, say)
+                return cached
+            holds = _read_candidates(project, file, store, candidates, wanted)
         if holds is False:
             return {}
     entry = None
