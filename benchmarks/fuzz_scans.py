@@ -41,13 +41,14 @@ _MAY, _INCLUDES = (
     promptbudget.textscan.Paragraphs.may_be_in,
     promptbudget.project.Project._includes_nothing,
 )
-_HOLDS = promptbudget.fingerprints._holds_any
+_KNOWN = promptbudget.fingerprints._known_candidates
+_READ = promptbudget.fingerprints._read_candidates
 
 
 def _counted(name: str, function: Any) -> Any:
     def call(*args: Any) -> Any:
         result = function(*args)
-        COUNTS[f"{name} {result}"] += 1
+        COUNTS[f"{name} {result[1] if isinstance(result, tuple) else result}"] += 1
         return result
 
     return call
@@ -59,7 +60,11 @@ def scans(on: bool) -> None:
     promptbudget.project.Project._includes_nothing = (  # type: ignore[method-assign]
         _counted("includes nothing", _INCLUDES) if on else (lambda *_: False)
     )
-    promptbudget.fingerprints._holds_any = _counted("holds any", _HOLDS) if on else never
+    fingerprints = promptbudget.fingerprints
+    fingerprints._known_candidates = (  # type: ignore[assignment]
+        _counted("kept digests", _KNOWN) if on else (lambda *_: (None, True))
+    )
+    fingerprints._read_candidates = _counted("read digests", _READ) if on else never
 
 
 def compare(label: str, case: Case, first: Any, second: Any) -> None:
