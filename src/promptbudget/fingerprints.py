@@ -69,21 +69,21 @@ def _file_fingerprints(
 ) -> dict[str, list[Fingerprint]]:
     """One file's fingerprints (those holding a ``wanted`` digest when the cache knows them;
     none when the file cannot hold one of the ``sought`` paragraphs)."""
-    loaded = path_of(file.resolved) in project.templates
-    if sought is not None and wanted is not None and not loaded:  # told before it is parsed
-        holds: bool | None = None
-        candidates = None
+    holds: bool | None = None
+    candidates = None  # where the digests of the paragraphs it may hold are kept
+    if sought is not None and wanted is not None:  # told before it is parsed
         if store is not None:
             candidates, holds = _known_candidates(file, store, wanted)
-        if holds is None and detect_format(file.path) is TemplateFormat.TEXT:
-            return {}  # a data prompt: never a passage (``passage_body``)
-        if store is None:
-            holds = _may_hold(project, file, sought)
-        elif holds is None and candidates is not None:  # not known by its stat
-            entry, cached = _cached(project, file, store, wanted, by_stat=True)
-            if cached is not None:  # parsed before (a workflow's template, say)
-                return cached
-            holds = _read_candidates(project, file, store, candidates, wanted)
+        if holds is None and path_of(file.resolved) not in project.templates:
+            if detect_format(file.path) is TemplateFormat.TEXT:
+                return {}  # a data prompt: never a passage (``passage_body``)
+            if store is None:
+                holds = _may_hold(project, file, sought)
+            elif candidates is not None:  # not known by its stat
+                entry, cached = _cached(project, file, store, wanted, by_stat=True)
+                if cached is not None:  # parsed before (a workflow's template, say)
+                    return cached
+                holds = _read_candidates(project, file, store, candidates, wanted)
         if holds is False:
             return {}
     entry = None
@@ -91,12 +91,16 @@ def _file_fingerprints(
         entry, cached = _cached(project, file, store, wanted)
         if cached is not None:
             return cached
+    loaded = path_of(file.resolved) in project.templates
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
     if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
         project.release(file.path)
     if store is not None and entry is not None:
         file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})
+    if store is not None and candidates is not None and holds is None:  # known next time
+        digests = candidate_digests(parsed.text, detect_format(file.path))
+        file_keep(store, candidates, ",".join(sorted(digests)))
     return parts
 
 
