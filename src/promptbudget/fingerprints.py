@@ -9,7 +9,7 @@ a large repository was most of a cold one-file check's cost."""
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
 from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
@@ -117,7 +117,7 @@ def _known_candidates(
     if entry is None or not isinstance(value, str) or entry.digest is None:
         return entry, None
     note_digest(file.resolved, entry.digest, entry.found)
-    return entry, any(digest in value for digest in wanted)  # comma-separated: whole digests
+    return entry, not wanted.isdisjoint(value.split(","))
 
 
 def _read_candidates(
@@ -138,7 +138,7 @@ def _cached(
     project: Project,
     file: FoundFile,
     store: Store,
-    wanted: Collection[str] | None,
+    wanted: AbstractSet[str] | None,
     *,
     by_stat: bool = False,
 ) -> tuple[FileEntry | None, dict[str, list[Fingerprint]] | None]:
@@ -203,7 +203,7 @@ def _unpack(packed: str) -> list[Fingerprint]:
 
 
 def _cached_fingerprints(
-    value: object, wanted: Collection[str] | None
+    value: object, wanted: AbstractSet[str] | None
 ) -> dict[str, list[Fingerprint]] | None:
     """Fingerprints by display path as the cache keeps them, only those holding a ``wanted``
     digest when given; None for anything else (a damaged entry is a miss)."""
@@ -213,7 +213,9 @@ def _cached_fingerprints(
     for name, prints in value.items():
         if not isinstance(prints, str):
             return None
-        if wanted is not None and not any(want in prints for want in wanted):
+        if wanted is not None and wanted.isdisjoint(
+            item[:_DIGEST_CHARS] for item in prints.split(",")
+        ):
             continue
         try:
             decoded[name] = _unpack(prints)

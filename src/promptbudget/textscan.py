@@ -27,32 +27,59 @@ def includes_nothing(text: str) -> bool:
     return _INCLUDING.search(text) is None
 
 
-# How many of a paragraph's words a text is searched for before its whitespace is collapsed
-# (the longest ones: the rarest, most often)
+# How many of a paragraph's words a text must hold before its whitespace is collapsed (the
+# longest ones: the rarest, most often)
 _WORDS = 6
+# Past this many paragraphs that may be in one text, the text is said to maybe hold one (the
+# parser decides, in time linear in the file): a hostile named file of thousands of
+# paragraphs sharing their words costs no more than parsing each other template.
+MAX_CANDIDATES = 32
+# Up to this many paragraphs, each word is searched for in the text as it is; past it, the
+# text's words are indexed once.
+_FEW = 16
 
 
 class Paragraphs:
     """Paragraphs (as ``compression/passages.py`` makes them: lines joined, whitespace
-    collapsed) to look for in many texts."""
+    collapsed) to look for in many texts, in time linear in each text."""
 
     def __init__(self, texts: Iterable[str]) -> None:
         self.texts = tuple(texts)
-        self._words = [
-            sorted(set(text.split(" ")), key=len, reverse=True)[:_WORDS] for text in self.texts
-        ]
+        self._words: list[list[str]] = []
+        self._by_longest: dict[str, list[int]] = {}  # a paragraph's longest word -> paragraphs
+        for index, text in enumerate(self.texts):
+            words = sorted(set(text.split(" ")), key=len, reverse=True)[:_WORDS]
+            self._words.append(words)
+            self._by_longest.setdefault(words[0], []).append(index)
 
     def may_be_in(self, text: str) -> bool:
         """Whether a template of this text may hold one of the paragraphs: each is a
         substring of the text with its whitespace collapsed, whatever the format makes of its
-        lines. Its longest words are looked for first: each is in the text as it is (nothing
-        but whitespace changes when lines are joined), and most texts lack one of them."""
-        candidates = [
-            paragraph
-            for paragraph, words in zip(self.texts, self._words, strict=True)
-            if all(word in text for word in words)
-        ]
+        lines. Each of its words is a word of the text as it is (nothing but whitespace
+        changes when lines are joined, and ``str.split`` and the regex ``\\s`` agree on what
+        whitespace is), so its longest words are looked for first; most texts lack one."""
+        if not self.texts:
+            return False
+        if len(self.texts) <= _FEW:  # a substring search a word: fastest for a few
+            candidates = [
+                index
+                for index, words in enumerate(self._words)
+                if all(word in text for word in words)
+            ]
+        else:  # an index of the text's words: linear in the text, however many paragraphs
+            present = set(text.split())
+            candidates = []
+            for word in present.intersection(self._by_longest):
+                candidates.extend(
+                    index
+                    for index in self._by_longest[word]
+                    if all(other in present for other in self._words[index])
+                )
+                if len(candidates) > MAX_CANDIDATES:
+                    break
+        if len(candidates) > MAX_CANDIDATES:
+            return True
         if not candidates:
             return False
         flat = _SPACES.sub(" ", text)
-        return any(paragraph in flat for paragraph in candidates)
+        return any(self.texts[index] in flat for index in candidates)

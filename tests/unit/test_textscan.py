@@ -14,13 +14,14 @@ from promptbudget.compression.passages import _paragraphs, candidate_digests, pa
 from promptbudget.compression.rewrite import split_head
 from promptbudget.templates.parse import parse_template, variants_of
 from promptbudget.templates.source import TemplateFormat, decode_prompt_bytes, detect_format
-from promptbudget.textscan import Paragraphs, includes_nothing
+from promptbudget.textscan import MAX_CANDIDATES, Paragraphs, includes_nothing
 
 # Every kind of whitespace a paragraph's lines may hold: what str.split, the regex ``\s`` and
 # str.splitlines disagree on is where a scan would go wrong.
 _BLANKS = [" ", "  ", "\t", "\u00a0", "\x0b", "\x0c", "\x1c", "\x1f", "\u2003", "\u2028", "\x85"]
 _WORDS = ["a", "bb", "policy", "refund", "Ünïcödé", "x-y", "{{", "}}", "#", "##", "-", ".", "é"]
 
+_FILLER = [f"unrelated filler paragraph number {index}" for index in range(20)]
 line = st.lists(st.sampled_from(_WORDS + _BLANKS), max_size=8).map("".join)
 heads = st.sampled_from(["", "---\nmodel: x\n---\n", "# a comment\n---\na: 1\n---\n"])
 
@@ -36,6 +37,8 @@ def test_a_text_holding_a_paragraph_is_never_passed_over(
     found = [paragraph for paragraph, _ in _paragraphs(parsed_body, 1)]
     for paragraph in found:
         assert Paragraphs([paragraph]).may_be_in(text), (paragraph, text)
+        # past a few paragraphs the text's words are indexed instead: the same answer
+        assert Paragraphs([*_FILLER, paragraph]).may_be_in(text), (paragraph, text)
     # and every paragraph of one text is seen in another that pastes it, re-wrapped
     for paragraph in found:
         rewrapped = "Intro.\n\n" + paragraph.replace(" ", "\n\t ") + "\n"
@@ -109,3 +112,17 @@ def test_the_candidate_digests_hold_every_fingerprint_the_parse_finds(
         if not has_syntax
     }
     assert found <= candidate_digests(read.text, detect_format(path))
+
+
+def test_many_paragraphs_sharing_their_words_are_left_to_the_parser() -> None:
+    """A hostile named file of thousands of paragraphs made of the same long words: a text
+    holding those words may hold any of them, and checking each against the text would cost
+    the paragraphs times the text; past ``MAX_CANDIDATES`` the text is said to maybe hold one
+    (the parser decides, in time linear in the file)."""
+    common = "extraordinarily longwindedness notwithstanding nevertheless furthermore likewise"
+    few = Paragraphs([f"{common} {index}" for index in range(MAX_CANDIDATES)])
+    many = Paragraphs([f"{common} {index}" for index in range(5_000)])
+    text = f"{common} x\n" * 3  # every long word, none of the paragraphs
+    assert not few.may_be_in(text)
+    assert many.may_be_in(text)
+    assert not many.may_be_in("unrelated text\n")
