@@ -30,10 +30,12 @@ def includes_nothing(text: str) -> bool:
 # How many of a paragraph's words a text must hold before its whitespace is collapsed (the
 # longest ones: the rarest, most often)
 _WORDS = 6
-# Past this many paragraphs that may be in one text, the text is said to maybe hold one (the
-# parser decides, in time linear in the file): a hostile named file of thousands of
-# paragraphs sharing their words costs no more than parsing each other template.
+# Past this many paragraphs that may be in one text (or past MAX_CHECKS paragraphs whose
+# longest word the text holds), the text is said to maybe hold one and the parser decides,
+# in time linear in the file: a hostile named file of thousands of paragraphs sharing their
+# words costs no more than parsing each other template.
 MAX_CANDIDATES = 32
+MAX_CHECKS = 256
 # Up to this many paragraphs, each word is searched for in the text as it is; past it, the
 # text's words are indexed once.
 _FEW = 16
@@ -69,14 +71,14 @@ class Paragraphs:
         else:  # an index of the text's words: linear in the text, however many paragraphs
             present = set(text.split())
             candidates = []
+            checked = 0
             for word in present.intersection(self._by_longest):
-                candidates.extend(
-                    index
-                    for index in self._by_longest[word]
-                    if all(other in present for other in self._words[index])
-                )
-                if len(candidates) > MAX_CANDIDATES:
-                    break
+                for index in self._by_longest[word]:
+                    checked += 1
+                    if checked > MAX_CHECKS:  # many paragraphs share the text's words
+                        return True
+                    if all(other in present for other in self._words[index]):
+                        candidates.append(index)
         if len(candidates) > MAX_CANDIDATES:
             return True
         if not candidates:

@@ -117,12 +117,14 @@ def test_the_candidate_digests_hold_every_fingerprint_the_parse_finds(
 def test_many_paragraphs_sharing_their_words_are_left_to_the_parser() -> None:
     """A hostile named file of thousands of paragraphs made of the same long words: a text
     holding those words may hold any of them, and checking each against the text would cost
-    the paragraphs times the text; past ``MAX_CANDIDATES`` the text is said to maybe hold one
-    (the parser decides, in time linear in the file)."""
+    the paragraphs times the text; past ``MAX_CANDIDATES`` (or ``MAX_CHECKS``) the text is said
+    to maybe hold one (the parser decides, in time linear in the file)."""
     common = "extraordinarily longwindedness notwithstanding nevertheless furthermore likewise"
     few = Paragraphs([f"{common} {index}" for index in range(MAX_CANDIDATES)])
     many = Paragraphs([f"{common} {index}" for index in range(5_000)])
     text = f"{common} x\n" * 3  # every long word, none of the paragraphs
+    some = Paragraphs([f"{common} {index}" for index in range(MAX_CANDIDATES + 8)])
     assert not few.may_be_in(text)
-    assert many.may_be_in(text)
+    assert some.may_be_in(text)  # more than MAX_CANDIDATES hold every long word
+    assert many.may_be_in(text)  # more than MAX_CHECKS to check
     assert not many.may_be_in("unrelated text\n")
