@@ -43,6 +43,11 @@ def _tables() -> dict[str, Table]:
     tables["narrow"] = narrow
     header_only = _table(("workflow", "left"), ("$/request", "right"))
     tables["header only"] = header_only
+    models = _table(("model", "left"), ("input", "right"), ("cached", "right"))
+    models.add_row("gpt-4.1-mini\n  a note under it", "$0.40", "$0.10")  # as `models` draws
+    models.add_row("o3", "$2.00\n$8.00", Text("—\nnone", style="dim"))
+    models.add_row("a\nb\nc", "", "1")
+    tables["lines in cells"] = models
     return tables
 
 
@@ -61,7 +66,7 @@ def test_plain_tables_are_what_rich_draws(name: str, width: int) -> None:
 
 def test_tables_it_does_not_lay_out_go_to_rich() -> None:
     multiline = _table(("a", "left"), ("b", "left"))
-    multiline.add_row("one\ntwo", "x")
+    multiline.add_row("one\n\ntwo", "x")  # a blank line inside a cell
     tabbed = _table(("a", "left"))
     tabbed.add_row("a\tb")
     centred = _table(("a", "center"))
@@ -75,4 +80,4 @@ def test_tables_it_does_not_lay_out_go_to_rich() -> None:
     console = Console(file=io.StringIO(), width=80, color_system=None, no_color=True)
     print_table(console, multiline)
     drawn = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
-    assert [line.rstrip() for line in drawn[1:3]] == ["one  x", "two"]
+    assert [line.rstrip() for line in drawn[1:4]] == ["one  x", "", "two"]

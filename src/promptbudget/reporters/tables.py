@@ -38,9 +38,10 @@ def print_table(console: Console, table: Table) -> None:
 
 def plain_table(table: Table) -> list[str] | None:
     """The lines Rich draws for one of our tables (no box, no edge padding, one space of
-    padding each side of an inner cell, each column as wide as its widest cell) without
-    colour, or None for a table this does not lay out (a cell on several lines, or not
-    text, a column of width 0, a setting ours do not use); trailing spaces are kept."""
+    padding each side of an inner cell, each column as wide as its widest line, a cell of
+    several lines top-aligned in its row) without colour, or None for a table this does not
+    lay out (a cell that is not text or holds a blank line, a column of width 0, a setting
+    ours do not use); trailing spaces are kept."""
     if table.box is not None or table.pad_edge or table.show_edge or not table.show_header:
         return None
     if (
@@ -61,27 +62,35 @@ def plain_table(table: Table) -> list[str] | None:
     if not columns:
         return None
     found = [[_plain(column.header), *map(_plain, column.cells)] for column in columns]
-    rows = [list(cells) for cells in zip(*found, strict=True)]
-    if not all(cell is not None and cell.isprintable() for cells in rows for cell in cells):
-        return None  # a line break, a tab: Rich's rules for them are its own
-    widths = [max(cell_len(cells[index]) for cells in rows) for index in range(len(columns))]
+    if any(cell is None for cells in found for cell in cells):
+        return None
+    rows = [[cell.split("\n") for cell in cells] for cells in zip(*found, strict=True)]
+    if not all(
+        all(line.isprintable() for line in cell) and (len(cell) == 1 or all(cell))
+        for cells in rows
+        for cell in cells
+    ):
+        return None  # a tab, a blank line in a cell: Rich's rules for them are its own
+    widths = [
+        max(cell_len(line) for cells in rows for line in cells[index])
+        for index in range(len(columns))
+    ]
     if 0 in widths or any(
         column.width is not None or column.min_width is not None or column.max_width is not None
         for column in columns
     ):
         return None
+    if any(column.justify not in ("right", "left", "default") for column in columns):
+        return None
     lines = []
     for cells in rows:
-        parts = []
-        for column, width, cell in zip(columns, widths, cells, strict=True):
-            room = " " * (width - cell_len(cell))
-            if column.justify == "right":
-                parts.append(room + cell)
-            elif column.justify in ("left", "default"):
-                parts.append(cell + room)
-            else:
-                return None
-        lines.append("  ".join(parts))
+        for row_line in range(max(len(cell) for cell in cells)):
+            parts = []
+            for column, width, cell in zip(columns, widths, cells, strict=True):
+                text = cell[row_line] if row_line < len(cell) else ""
+                room = " " * (width - cell_len(text))
+                parts.append(room + text if column.justify == "right" else text + room)
+            lines.append("  ".join(parts))
     return lines
 
 
