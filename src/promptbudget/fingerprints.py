@@ -14,7 +14,6 @@ from collections.abc import Set as AbstractSet
 
 from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
 from promptbudget.compression.passages import Fingerprint, candidate_digests, passage_parts
-from promptbudget.confine import ConfinementError, read_confined
 from promptbudget.evaluation import template_files
 from promptbudget.pathnames import path_of
 from promptbudget.progress import track
@@ -25,8 +24,8 @@ from promptbudget.templates.source import (
     MAX_TEMPLATE_BYTES,
     FoundFile,
     TemplateFormat,
-    decode_prompt_bytes,
     detect_format,
+    read_prompt_text,
 )
 from promptbudget.textscan import Paragraphs
 
@@ -125,11 +124,10 @@ def _read_candidates(
 ) -> bool | None:
     """Whether the file may hold one of the ``wanted`` paragraph digests, read from its text
     (the digests kept under ``entry`` for later runs); None when it cannot be read as it is."""
-    try:
-        data = read_confined(file.path, root=project.root, limit=MAX_TEMPLATE_BYTES)
-    except ConfinementError:
+    read = read_prompt_text(file.path, root=project.root)  # as the parse reads it
+    if not read.is_readable:
         return None
-    digests = candidate_digests(decode_prompt_bytes(data).text, detect_format(file.path))
+    digests = candidate_digests(read.text, detect_format(file.path))
     file_keep(store, entry, ",".join(sorted(digests)))
     return not wanted.isdisjoint(digests)
 
@@ -167,11 +165,8 @@ def _may_hold(project: Project, file: FoundFile, sought: Paragraphs) -> bool:
     """Whether the file (inside the project, not a data prompt) may hold one of the
     ``sought`` paragraphs: read as ``project.load`` would read it; True when that cannot be
     told from its text (a file that cannot be read as it is)."""
-    try:
-        data = read_confined(file.path, root=project.root, limit=MAX_TEMPLATE_BYTES)
-    except ConfinementError:
-        return True  # the parse says why (too large, not a regular file)
-    return sought.may_be_in(decode_prompt_bytes(data).text)
+    read = read_prompt_text(file.path, root=project.root)  # as the parse reads it
+    return not read.is_readable or sought.may_be_in(read.text)  # unreadable: the parse says why
 
 
 # A fingerprint as the cache keeps it: the paragraph's digest (32 hex digits), ``t`` when it

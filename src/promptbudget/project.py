@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
 from promptbudget.cache import active_store, file_keep, open_cache
-from promptbudget.confine import ConfinementError, confinement_root, read_confined
+from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
     PromptBudgetError,
@@ -42,12 +42,10 @@ from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import parse_file, parse_template
 from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import (
-    MAX_TEMPLATE_BYTES,
     STDIN_ARGUMENT,
     STDIN_NAME,
     FoundFile,
     TemplateFormat,
-    decode_prompt_bytes,
     detect_format,
     display_path,
     iter_prompt_files,
@@ -257,11 +255,8 @@ class Project:
         repository hold no include statement); False when it must be parsed to tell."""
         if real(path) in self.templates or detect_format(path) is TemplateFormat.TEXT:
             return False  # parsed already; or a data prompt, whose strings may be escaped
-        try:
-            data = read_confined(path, root=self.root, limit=MAX_TEMPLATE_BYTES)
-        except ConfinementError:
-            return False  # the parse says why
-        return includes_nothing(decode_prompt_bytes(data).text)
+        read = read_prompt_text(path, root=self.root)  # as the parse reads it
+        return read.is_readable and includes_nothing(read.text)  # unreadable: the parse says why
 
     def template_arguments(self, options: Options) -> Iterator[tuple[Path, Path]]:
         """(argument, file) for every template a command was pointed at: the paths named,

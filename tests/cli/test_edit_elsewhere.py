@@ -345,10 +345,10 @@ def test_the_named_file_edited_the_others_are_known_by_their_stat(
     pasted.write_text(f"{POLICY}\n\nSummarise {{{{ question }}}}.\n", encoding="utf-8")
     check_report(run_cli, project, NAMED)  # fills the cache
     read: list[str] = []
-    original = fingerprints.read_confined
+    original = fingerprints.read_prompt_text
     monkeypatch.setattr(
         fingerprints,
-        "read_confined",
+        "read_prompt_text",
         lambda path, **kwargs: read.append(path.name) or original(path, **kwargs),
     )
     loaded.clear()
@@ -364,3 +364,27 @@ def test_the_named_file_edited_the_others_are_known_by_their_stat(
     data = check_report(run_cli, project, NAMED)
     assert read == [] and set(loaded) == {NAMED, "prompts/route.j2"}
     assert not [f for f in data["findings"] if f["rule"] == "PB204"]
+
+
+def test_a_symlink_out_of_the_project_is_never_read_for_pb204(
+    run_cli: RunCli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull request adds a template that is a symlink to a file outside the repository
+    holding the named file's paragraph: the scans read it as the parse does (confined), so
+    PB204 never reports it, with or without a cache."""
+    outside = tmp_path / "outside" / "secret.j2"
+    outside.parent.mkdir()
+    outside.write_text(f"{POLICY}\n", encoding="utf-8")
+    (project / "prompts/leak.j2").symlink_to(outside)
+    edit_text(project / NAMED, "Q:", f"\n{POLICY}\n\nQ:")
+    read: list[Path] = []
+    original = fingerprints.read_prompt_text
+    monkeypatch.setattr(
+        fingerprints,
+        "read_prompt_text",
+        lambda path, **kwargs: read.append(path) or original(path, **kwargs),
+    )
+    for args in (("--no-cache",), ()):
+        data = check_report(run_cli, project, NAMED, *args)
+        assert not any("leak.j2" in f["message"] for f in data["findings"])
+    assert all(path.resolve() != outside for path in read)
