@@ -76,6 +76,8 @@ def _file_fingerprints(
         if holds is None and path_of(file.resolved) not in project.templates:
             if detect_format(file.path) is TemplateFormat.TEXT:
                 return {}  # a data prompt: never a passage (``passage_body``)
+            if store is None and not sought.texts:
+                return {}  # no paragraph to look for: nothing to read (nor to keep)
             if store is None:
                 holds = _may_hold(project, file, sought)
             elif candidates is not None:  # not known by its stat

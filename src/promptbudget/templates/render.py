@@ -194,6 +194,17 @@ class TemplateRenderer:
                 found.append(include)
         return tuple(found)
 
+    def statement_names(self, path: Path, statements: list[str]) -> list[str] | None:
+        """The literal names ``statements`` (``textscan.include_statements`` of the file at
+        ``path``) include, each parsed alone: all the names the whole file's parse would
+        find, and maybe more; None when one does not parse alone."""
+        env = self.environment(self.root, tuple(dict.fromkeys((path.parent, *self.search_dirs))))
+        try:
+            parsed = [meta.find_referenced_templates(env.parse(text)) for text in statements]
+        except (TemplateSyntaxError, RecursionError, ValueError):
+            return None
+        return [name for found in parsed for name in found if name]
+
     def _referenced_names(self, body: str, search_dirs: tuple[Path, ...]) -> list[str]:
         """The literal names a Jinja2 body includes, imports or extends (none if it does not
         parse); kept in the cache under the body, so an unchanged file is not parsed again to
