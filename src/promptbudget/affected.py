@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from promptbudget.errors import TemplateNotFoundError
 from promptbudget.lockfile import LOCK_NAME
 from promptbudget.options import Options
-from promptbudget.pathnames import real
 from promptbudget.project import Project
 from promptbudget.runmemo import include_reads, note_includes
 from promptbudget.templates.source import (
@@ -112,13 +111,15 @@ def statement_includes(project: Project, path: Path) -> tuple[Path, ...] | None:
     resolved as ``Project.includes_of`` resolves names; None when it cannot be told that way
     (loaded already, piped in, a Dotprompt or data prompt, unreadable, a statement that does
     not parse alone)."""
-    if real(path) in project.templates or project.is_stdin(path) or detect_format(path) in _PARSED:
-        return None
+    if path in project.templates or project.is_stdin(path) or detect_format(path) in _PARSED:
+        return None  # (a step's template and what it includes are named by their real paths)
     read = read_prompt_text(path, root=project.root)  # as the parse reads it
     statements = include_statements(read.text) if read.is_readable else None
     if statements is None:
         return None
-    names = project.renderer.statement_names(path, statements) if statements else []
+    if not statements:
+        return ()
+    names = project.renderer.statement_names(statements)
     return None if names is None else project.renderer.resolve_includes(path, names)
 
 

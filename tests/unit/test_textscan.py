@@ -128,7 +128,7 @@ def test_include_statements_parsed_alone_name_every_file_the_parse_finds(
     statements = include_statements(text)
     if statements is None:
         return
-    alone = renderer.statement_names(path, statements)
+    alone = renderer.statement_names(statements)
     if alone is not None:
         assert set(exact) <= set(alone), (text, exact, alone)
 
@@ -137,14 +137,12 @@ def test_include_statements_cannot_always_tell() -> None:
     assert include_statements('{% include "a.j2"') is None  # no end: the parser decides
     renderer = TemplateRenderer(Path("/r"))
     # a string in the statement holds "%}": cut there, it does not parse alone
-    assert renderer.statement_names(Path("/r/t.j2"), ['{% include "a%}']) is None
+    assert renderer.statement_names(['{% include "a%}']) is None
     assert include_statements("{# {% include 'c.j2' %} #} {% include 'd.j2' -%}") == [
         "{% include 'c.j2' %}",
         "{% include 'd.j2' -%}",
     ]
-    named = renderer.statement_names(
-        Path("/r/t.j2"), ["{% include 'c.j2' %}", "{% from 'm' import x %}"]
-    )
+    named = renderer.statement_names(["{% include 'c.j2' %}", "{% from 'm' import x %}"])
     assert named == ["c.j2", "m"]
 
 
