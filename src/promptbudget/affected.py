@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from promptbudget.cache import active_store, file_keep, file_lookup
 from promptbudget.errors import TemplateNotFoundError
 from promptbudget.lockfile import LOCK_NAME
 from promptbudget.options import Options
 from promptbudget.project import Project
-from promptbudget.runmemo import include_reads, note_includes
+from promptbudget.runmemo import include_reads, note_digest, note_includes
 from promptbudget.templates.source import (
+    MAX_TEMPLATE_BYTES,
     STDIN_ARGUMENT,
     TemplateFormat,
     detect_format,
@@ -90,7 +92,7 @@ def may_reach(project: Project, path: Path, named: set[Path]) -> bool:
         if not current.is_file() and not project.is_stdin(current):
             continue  # as ``Project.included`` does
         with include_reads(current):  # a run memo: read for this question alone
-            _, found = project.known_includes(current)
+            _, found = project.known_includes(current, by_stat=True)
             if found is None:
                 found = statement_includes(project, current)
         if found is None:
@@ -113,14 +115,38 @@ def statement_includes(project: Project, path: Path) -> tuple[Path, ...] | None:
     not parse alone)."""
     if path in project.templates or project.is_stdin(path) or detect_format(path) in _PARSED:
         return None  # (a step's template and what it includes are named by their real paths)
+    names = _statement_names(project, path)
+    if not names:
+        return None if names is None else ()
+    return project.renderer.resolve_includes(path, names)
+
+
+def _statement_names(project: Project, path: Path) -> list[str] | None:
+    """The names ``path``'s include statements give; kept in the cache under the file's stat
+    (they depend on its bytes alone), so a later run neither reads nor scans it."""
+    store = active_store()
+    entry = None
+    if store is not None:
+        located = str(path)
+        entry, kept = file_lookup(
+            store, "include statement names", located, MAX_TEMPLATE_BYTES, by_stat=True
+        )
+        if (
+            entry is not None
+            and entry.digest is not None
+            and isinstance(kept, list)
+            and all(isinstance(name, str) for name in kept)
+        ):
+            note_digest(located, entry.digest, entry.found)  # the run memo relies on its bytes
+            return kept
     read = read_prompt_text(path, root=project.root)  # as the parse reads it
     statements = include_statements(read.text) if read.is_readable else None
     if statements is None:
         return None
-    if not statements:
-        return ()
-    names = project.renderer.statement_names(statements)
-    return None if names is None else project.renderer.resolve_includes(path, names)
+    names = project.renderer.statement_names(statements) if statements else []
+    if names is not None and store is not None and entry is not None:
+        file_keep(store, entry, names)
+    return names
 
 
 @dataclass(frozen=True)

@@ -222,15 +222,18 @@ class Project:
         note_includes(path, found)
         return found
 
-    def known_includes(self, path: Path) -> tuple[FileEntry | None, tuple[Path, ...] | None]:
+    def known_includes(
+        self, path: Path, *, by_stat: bool = False
+    ) -> tuple[FileEntry | None, tuple[Path, ...] | None]:
         """(where the names ``path`` includes are kept, the files they are: None when the
-        cache does not know them by the file's bytes, ``templates/facts.py``)."""
+        cache does not know them by the file's bytes, ``templates/facts.py``; ``by_stat``:
+        by its stat only, without reading it)."""
         store = active_store()
         if store is None or self.is_stdin(path):
             return None, None
         if self._facts is None:
             self._facts = IncludeFacts(self.root)
-        entry, names = self._facts.lookup(store, path, self.engine_for)
+        entry, names = self._facts.lookup(store, path, self.engine_for, by_stat=by_stat)
         return entry, None if names is None else self.renderer.resolve_includes(path, names)
 
     def _includes_of(self, path: Path) -> tuple[Path, ...]:
