@@ -6,7 +6,9 @@ figures go in SECURITY.md.
 
 Each hostile project of ``tests/security/fuzzing.py`` gets a paragraph appended to up to four
 of its templates in turn (the file named), a re-wrapped copy of that paragraph and of the
-named file in two other templates, and ``compression: {duplicate_min_tokens: 1}``. Then
+named file in two other templates, the named file's name in another template (an include,
+or one in a comment, a ``raw`` block, a string: ``INCLUDING``), and
+``compression: {duplicate_min_tokens: 1}``. Then
 ``check --format json -- prompts/NAME`` runs with the scans and a fresh cache, again on that
 cache (every file's stat trusted at once: ``cache.RACY_NS = 0``), and with ``--no-cache``
 and the scans turned off (every template parsed, as before the scans; every workflow's
@@ -37,6 +39,14 @@ import promptbudget.project  # noqa: E402
 import promptbudget.textscan  # noqa: E402
 
 SHARED = "Shared plain paragraph one two three four five six seven."
+# Ways a template may name the file: an include, and what only looks like one to a scan
+INCLUDING = [
+    '{{% include "{}" %}}\n',
+    '{{# {{% include "{}" %}} #}}\n',
+    '{{% raw %}}{{% include "{}" %}}{{% endraw %}}\n',
+    "{{% set s = \"{{% include '{}' %}}\" %}}\n",
+    '{{% include "{}" if x else "%}}" %}}\n',
+]
 COUNTS: collections.Counter[str] = collections.Counter()
 FOUND: list[tuple[Case, str, str]] = []
 _MAY, _INCLUDES = (
@@ -101,9 +111,14 @@ def main() -> int:
         manifest = case.manifest
         if manifest is not None and "compression:" not in manifest:
             manifest = manifest.rstrip("\n") + "\ncompression: {duplicate_min_tokens: 1}\n"
-        for name in [names[(len(names) * k) // 4] for k in range(min(4, len(names)))]:
+        named = [names[(len(names) * quarter) // 4] for quarter in range(min(4, len(names)))]
+        for k, name in enumerate(named):
             templates = dict(case.templates)
             templates[name] += f"\n\n{SHARED}\n"
+            # another template names the file in one of the ways only the parse tells apart
+            other = names[(names.index(name) + 1) % len(names)]
+            if other != name:
+                templates[other] = INCLUDING[k % len(INCLUDING)].format(name) + templates[other]
             templates["zz_paste.md"] = "Intro.\n\n" + SHARED.replace(" ", "\n\t ", 3) + "\n"
             templates["zz_words.j2"] = " ".join(reversed(SHARED.split())) + "\n"
             templates["zz_copy.txt"] = "Intro.\n\n" + case.templates[name].replace(" ", "\n")
