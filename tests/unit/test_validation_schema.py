@@ -15,8 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
 
-from promptbudget.manifest.validation import load_schema, schema_errors, validation_schema
+from promptbudget.manifest.validation import (
+    _first_match,
+    load_schema,
+    schema_errors,
+    validation_schema,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = [
@@ -116,3 +122,20 @@ def test_no_reference_is_left_and_nothing_else_changes() -> None:
     assert '"$ref"' not in inlined.replace(definitions, "")
     assert validation_schema()["properties"].keys() == load_schema()["properties"].keys()
     assert '"$ref"' in json.dumps(load_schema())  # what `promptbudget schema` exports
+
+
+def test_only_a_one_of_whose_branches_take_different_types_stops_at_the_first_match() -> None:
+    overlapping = [
+        {"oneOf": [{"type": "integer"}, {"type": "number"}]},  # 5 is both: an error
+        {"oneOf": [{"type": "string"}, {"minimum": 0}]},  # a branch of any type
+        {"oneOf": [{"type": "object"}, {"anyOf": [{"type": "string"}, {"type": "object"}]}]},
+    ]
+    for schema in overlapping:
+        assert _first_match(schema) == schema
+    disjoint = {"oneOf": [{"type": "integer"}, {"anyOf": [{"type": "string"}, {"type": "array"}]}]}
+    assert _first_match(disjoint) == {"anyOf": disjoint["oneOf"]}
+    for value in (5, "x", [1], 1.5, None):
+        before = [e.message for e in Draft202012Validator(disjoint).iter_errors(value)]
+        after = [e.message for e in Draft202012Validator(_first_match(disjoint)).iter_errors(value)]
+        assert before == after
+    assert list(Draft202012Validator(overlapping[0]).iter_errors(5))  # why it must stay
