@@ -31,17 +31,26 @@ def includes_nothing(text: str) -> bool:
 _STATEMENT = re.compile(r"\{%[-+]?\s*(?:include|import|from|extends)\b")
 
 
+# Past this many include statements in one text, the parser decides (each is parsed alone).
+MAX_STATEMENTS = 64
+
+
 def include_statements(text: str) -> list[str] | None:
     """Each Jinja2 statement of the text that may include, import or extend a template, from
     its ``{%`` to the first ``%}`` after it: every one the parser finds is among them (and
     more: one in a comment, a ``raw`` block or a string), and a statement ends at its first
     ``%}`` unless a string in it holds one, which then fails to parse alone. None: one has no
-    end (the parser decides)."""
-    found = []
+    end, or there are more than ``MAX_STATEMENTS`` (the parser decides). Linear in the text:
+    statements that start before the last end found share it."""
+    found: list[str] = []
+    end = -1
     for match in _STATEMENT.finditer(text):
-        end = text.find("%}", match.end())
-        if end < 0:
+        if len(found) == MAX_STATEMENTS:
             return None
+        if end < match.end():
+            end = text.find("%}", match.end())
+            if end < 0:
+                return None
         found.append(text[match.start() : end + 2])
     return found
 

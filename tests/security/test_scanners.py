@@ -115,3 +115,23 @@ def test_go_comments_match_the_regex(text: str) -> None:
         for m in pattern.finditer(text)
     ]
     assert list(_comments(text, [_GO_COMMENT])) == expected
+
+
+@pytest.mark.parametrize("end", ["", "%}"])
+def test_a_workflow_template_of_unclosed_include_statements(
+    end: str, run_bounded: RunBounded, make_project: MakeProject
+) -> None:
+    """``check PATH`` asks each workflow's template whether its include statements may reach
+    the named file (``textscan.include_statements``, ``affected.may_reach``): linear in the
+    text, and past 64 statements the parser decides."""
+    manifest = (
+        MANIFEST
+        + "workflows:\n  w:\n    steps:\n"
+        + "      - {name: a, prompt: big.j2, output_tokens: 10}\n"
+        + "      - {name: b, prompt: named.j2, output_tokens: 10}\n"
+    )
+    body = "{% include 'named.j2' " * (SIZE // 22) + end
+    files = {"budgets.yaml": manifest, "prompts/big.j2": body, "prompts/named.j2": "Hello.\n"}
+    root = make_project(files, dedent=False)
+    run = run_bounded("check", "--format", "json", "--", "prompts/named.j2", cwd=root, timeout=60)
+    run.assert_clean()

@@ -17,6 +17,7 @@ from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import TemplateFormat, decode_prompt_bytes, detect_format
 from promptbudget.textscan import (
     MAX_CANDIDATES,
+    MAX_STATEMENTS,
     Paragraphs,
     include_statements,
     includes_nothing,
@@ -187,3 +188,17 @@ def test_many_paragraphs_sharing_their_words_are_left_to_the_parser() -> None:
     assert some.may_be_in(text)  # more than MAX_CANDIDATES hold every long word
     assert many.may_be_in(text)  # more than MAX_CHECKS to check
     assert not many.may_be_in("unrelated text\n")
+
+
+def test_include_statements_are_found_in_linear_time_and_bounded() -> None:
+    # a hostile text: a hundred thousand openers and one end far away, or none at all
+    openers = "{% include 'a.j2' " * 100_000
+    assert include_statements(openers) is None
+    assert include_statements(openers + "%}") is None  # too many: the parser decides
+    few = "{% include 'a.j2' {% include 'b.j2' %} text {% from 'c.j2' import x %}"
+    assert include_statements(few) == [
+        "{% include 'a.j2' {% include 'b.j2' %}",  # shares the end after it
+        "{% include 'b.j2' %}",
+        "{% from 'c.j2' import x %}",
+    ]
+    assert len(include_statements("{% include 'a.j2' %}" * MAX_STATEMENTS) or []) == 64
