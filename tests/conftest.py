@@ -58,39 +58,40 @@ def pytest_configure(config: pytest.Config) -> None:
             compileall.compile_dir(directory, quiet=2)
 
 
-# Seconds each of the slowest test files takes on one worker (2-core machine, load ~2, a
-# per-test timeline of a clean clone's run); any other file counts 0.1 s a test (the
+# Seconds each of the slowest test files takes on one worker (2-core machine, load ~3, a
+# per-test timeline of a clean clone's run); any other file counts 0.07 s a test (the
 # suite's mean). ``--dist loadfile`` hands a worker the next file when it runs short; xdist
 # orders files by their number of tests, so a slow file of few tests (test_quality.py's
 # mypy, test_release.py's builds, test_affected.py) started last and ran on one worker while
 # the other stood idle. Only the order changes: every file still runs whole on one worker.
 SLOW_FILES = {
-    "tests/integrations/test_release.py": 16,
-    "tests/unit/test_resultcodec.py": 15,
-    "tests/replay/test_replay_sql.py": 15,
-    "tests/security/test_reads.py": 13,
-    "tests/test_quality.py": 12,
-    "tests/security/test_deadline.py": 11,
-    "tests/replay/test_replay_formats.py": 10,
-    "tests/security/test_renders.py": 9,
-    "tests/rules/test_rule_cases.py": 9,
-    "tests/integrations/test_pre_commit.py": 8,
-    "tests/cli/test_parallel.py": 7,
-    "tests/integrations/test_action.py": 7,
-    "tests/cli/test_affected.py": 6.5,
-    "tests/cli/test_edit_elsewhere.py": 5.7,
-    "tests/replay/test_replay_native.py": 5,
-    "tests/runtime/test_runtime_deadline.py": 4.5,
-    "tests/cli/test_stdin.py": 4.3,
-    "tests/security/test_scanners.py": 4,
-    "tests/replay/test_replay_latency.py": 4,
-    "tests/replay/test_replay_recovery.py": 3.8,
-    "tests/test_architecture.py": 2.8,
-    "tests/runtime/test_runtime_readme.py": 2.7,
-    "tests/security/test_huge_counts.py": 2.6,
-    "tests/cli/test_write_safety.py": 2.4,
-    "tests/cli/test_launcher.py": 2.3,
-    "tests/security/test_fuzz.py": 1.8,
+    "tests/integrations/test_release.py": 15.9,
+    "tests/unit/test_resultcodec.py": 10.8,
+    "tests/test_quality.py": 9.9,
+    "tests/security/test_renders.py": 8.0,
+    "tests/replay/test_replay_sql.py": 7.3,
+    "tests/cli/test_affected.py": 7.1,
+    "tests/security/test_reads.py": 6.7,
+    "tests/security/test_deadline.py": 6.6,
+    "tests/cli/test_parallel.py": 6.4,
+    "tests/replay/test_replay_formats.py": 6.3,
+    "tests/integrations/test_pre_commit.py": 5.1,
+    "tests/replay/test_replay_native.py": 4.7,
+    "tests/integrations/test_action.py": 4.3,
+    "tests/cli/test_edit_elsewhere.py": 4.1,
+    "tests/rules/test_rule_cases.py": 3.4,
+    "tests/cli/test_cache.py": 3.1,
+    "tests/security/test_scanners.py": 3.0,
+    "tests/runtime/test_runtime_litellm.py": 2.8,
+    "tests/replay/test_replay_recovery.py": 2.8,
+    "tests/replay/test_replay_latency.py": 2.8,
+    "tests/test_architecture.py": 2.4,
+    "tests/cli/test_diff_base.py": 1.9,
+    "tests/cli/test_stdin.py": 1.9,
+    "tests/runtime/test_runtime_readme.py": 1.9,
+    "tests/unit/test_textscan.py": 1.6,
+    "tests/security/test_huge_counts.py": 1.6,
+    "tests/security/test_entry_points.py": 1.6,
 }
 
 
@@ -104,7 +105,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class SlowestFileFirst(LoadFileScheduling):
         def _assign_work_unit(self, node: Any) -> None:
             def seconds(scope: str) -> float:
-                return SLOW_FILES.get(scope, 0.1 * len(self.workqueue[scope]))
+                return SLOW_FILES.get(scope, 0.07 * len(self.workqueue[scope]))
 
             self.workqueue.move_to_end(max(self.workqueue, key=seconds), last=False)
             super()._assign_work_unit(node)
