@@ -23,7 +23,9 @@ Cases (each a fresh ``python -m promptbudget`` process, bytecode caches on):
                     (what CI does with its cache restored): a trailing blank added or taken
                     away (its counts often cached already), or a word never counted before
                     put in a step's template
-  count             ``count``: cold (--no-cache), warm
+  count             ``count``: cold (--no-cache), warm (the run memo answers), and warm after
+                    one template changed (a trailing blank, or a word never counted before):
+                    the others' results from the content cache
   compress          ``compress --format json`` (what the safe passes would save)
   raw tiktoken      read every template, ``encode_ordinary_batch`` on one o200k encoding
 Wall time is the median of ``--runs``, the A and B runs alternated; peak RSS is the child's
@@ -240,6 +242,10 @@ def cases(template: str, project: Path) -> list[tuple[str, list[str], bool]]:
         ("full check, edit with new text", [*pb, "check"], True),
         ("count, cold", [*pb, "count", "--no-cache"], False),
         ("count, cached", [*pb, "count"], True),
+        # One template edited since the last run: the memo misses, every other file's
+        # results come from the content cache (filecache.py).
+        ("count, edit elsewhere", [*pb, "count"], True),
+        ("count, edit with new text", [*pb, "count"], True),
         ("compress", [*pb, "compress", "--format", "json", "--no-cache"], False),
         ("raw tiktoken", ["-c", RAW, str(project / "prompts")], False),
     ]

@@ -9,7 +9,8 @@ of its templates in turn (the file named), a re-wrapped copy of that paragraph a
 named file in two other templates, and ``compression: {duplicate_min_tokens: 1}``. Then
 ``check --format json -- prompts/NAME`` runs with the scans and a fresh cache, again on that
 cache (every file's stat trusted at once: ``cache.RACY_NS = 0``), and with ``--no-cache``
-and the scans turned off (every template parsed, as before the scans); any difference in
+and the scans turned off (every template parsed, as before the scans; every workflow's
+template parsed whole to learn what it includes: no ``affected.may_reach``); any difference in
 exit code or output is counted. ``--no-cache-only`` compares ``--no-cache`` runs with the
 scans on and off. Prints the counts (how often each scan said "no").
 """
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tests" / "security"))
 from fuzzing import Case, cases, run_case, warm_up  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
+import promptbudget.affected  # noqa: E402
 import promptbudget.cache  # noqa: E402
 import promptbudget.fingerprints  # noqa: E402
 import promptbudget.project  # noqa: E402
@@ -41,6 +43,7 @@ _MAY, _INCLUDES = (
     promptbudget.textscan.Paragraphs.may_be_in,
     promptbudget.project.Project._includes_nothing,
 )
+_REACH = promptbudget.affected.may_reach
 _KNOWN = promptbudget.fingerprints._known_candidates
 _READ = promptbudget.fingerprints._read_candidates
 
@@ -65,6 +68,7 @@ def scans(on: bool) -> None:
         _counted("kept digests", _KNOWN) if on else (lambda *_: (None, True))
     )
     fingerprints._read_candidates = _counted("read digests", _READ) if on else never
+    promptbudget.affected.may_reach = _counted("may reach", _REACH) if on else never
 
 
 def compare(label: str, case: Case, first: Any, second: Any) -> None:

@@ -7,7 +7,6 @@ reaches back to a command.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,11 +32,10 @@ from promptbudget.compression.passages import (
 )
 from promptbudget.counting import TemplateCount, count_prompt
 from promptbudget.estimates import WorkflowEstimate
-from promptbudget.filecache import Lookups, context_key, keep, opened
+from promptbudget.filecache import CHECK, context_key, through_cache
 from promptbudget.findings import Finding, Severity
 from promptbudget.lockfile import LockedTemplate, declared_version, text_sha256
 from promptbudget.manifest.model import CompressionSettings, VariableSpec
-from promptbudget.parallel import in_order
 from promptbudget.pathnames import known_real, real
 from promptbudget.pricing.resolve import DEFAULT_TOKENIZER, ModelChoice, resolve_model
 from promptbudget.progress import track
@@ -45,7 +43,6 @@ from promptbudget.project import Project
 from promptbudget.rules import RULES, Rule, RuleContext, TemplateResult, run_rules
 from promptbudget.suppressions import Suppression
 from promptbudget.suppressions import apply as apply_suppressions
-from promptbudget.templates.deadline import renders_stopped
 from promptbudget.templates.meta import ParsedTemplate
 from promptbudget.templates.parse import engine_label, variants_of
 from promptbudget.templates.rendered import RenderedPrompt, VariableValue
@@ -56,7 +53,6 @@ from promptbudget.templates.source import (
 )
 from promptbudget.tokenizers import Tokenizer, get_tokenizer, load_encoding
 from promptbudget.tokenizers.textclass import classify
-from promptbudget.touches import touching
 
 
 def variable_values(
@@ -277,53 +273,32 @@ def check_templates(
     files = [file for file in template_files(project) if only is None or file.shown in only]
     for file in files:
         known_real(file.walked, file.resolved)
-    store = active_store()
     context = None
-    if store is not None and only is None and cached_as is not None:
-        context = context_key((*cached_as, str(keep_text)))
-    kept: list[str | None] = [None] * len(files)
-    if store is not None and context is not None:
-        lookups = Lookups(store, context)
-        kept = [lookups.find(file) for file in track(files, "reading the cache")]
+    if only is None and cached_as is not None:
+        context = context_key(CHECK, (*cached_as, str(keep_text)))
 
-    def check_new(index: int) -> FileCheck:
-        stopped = renders_stopped()
-        with touching() as touched:
-            done = check_file(files[index].path)
-        # a render stopped by its deadline is not kept (it depends on the machine's load);
+    def kept_apart(done: FileCheck) -> tuple[FileCheck, Any]:
         # PB204's paragraphs are kept without their texts (most are in one template only):
         # the few found in two are read again (``_recover_texts``)
-        if store is not None and context is not None and renders_stopped() == stopped:
-            kept_apart = replace(done, paragraphs=[])
-            keep(store, context, files[index], touched, kept_apart, _digests(done.paragraphs))
-        return done
+        return replace(done, paragraphs=[]), _digests(done.paragraphs)
 
-    # The files to evaluate go to the workers, forked now; the kept ones are decoded here
-    # meanwhile (sending a decoded file back from a worker costs more than decoding it), then
-    # everything is merged in order
-    new = [index for index, found in enumerate(kept) if found is None]
-    label = "rendering, counting and compressing templates"
-    checked = in_order(
-        new, check_new, label, prepare=build_default_encoding, alongside=len(files) - len(new)
+    def read_back(kept: FileCheck, digests: Any) -> FileCheck:
+        kept.paragraphs = _digests_read(digests)  # (as each file is merged, not all at once)
+        return kept
+
+    checked = through_cache(
+        files,
+        lambda index: check_file(files[index].path),
+        FileCheck,
+        cache_kind=CHECK,
+        contexts=None if context is None else [context] * len(files),
+        label="rendering, counting and compressing templates",
+        prepare=build_default_encoding,
+        apart=kept_apart,
+        together=read_back,
     )
-    # (PB204's paragraphs are read as each file is merged, not all at once)
-    decoded: list[tuple[FileCheck, Any] | None] = [None] * len(files)
-    fresh = set(new)
-    for index, found in enumerate(kept):
-        kept[index] = None  # the packed text, freed once decoded (Lookups.find took it)
-        if found is not None:
-            with contextlib.suppress(ValueError):  # damaged: evaluated again, here
-                decoded[index] = opened(found, FileCheck)
     run = TemplateRun()
-    for index, file in enumerate(files):
-        path, opened_check, done = file.path, decoded[index], None
-        decoded[index] = None
-        if opened_check is not None:
-            with contextlib.suppress(ValueError):  # damaged: evaluated again, here
-                opened_check[0].paragraphs = _digests_read(opened_check[1])
-                done = opened_check[0]
-        if done is None:
-            done = next(checked) if index in fresh else check_new(index)
+    for file, done in zip(files, checked, strict=True):
         run.results.extend(done.results)
         for shown, compression in done.compressions.items():
             if shown in run.compressions:  # compressed (and reported) once
@@ -335,12 +310,9 @@ def check_templates(
                 if added == shown:
                     run.index.add_parts(shown, parts)
         if done.released is None:  # kept loaded (in a worker, it was loaded there)
-            project.load(path, confine_to=project.root)
+            project.load(file.path, confine_to=project.root)
         else:
-            project.keep_released(path, done.released)
-    # run out: the workers' recordings and cache entries are merged after their last result
-    leftover = next(checked, None)
-    assert leftover is None
+            project.keep_released(file.path, done.released)
     unknown = run.index.unknown_texts()
     if unknown:
         _recover_texts(project, {file.shown: file.path for file in files}, run.index, unknown)

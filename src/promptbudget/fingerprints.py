@@ -15,7 +15,6 @@ from collections.abc import Set as AbstractSet
 from promptbudget.cache import FileEntry, Store, active_store, file_keep, file_lookup
 from promptbudget.compression.passages import Fingerprint, candidate_digests, passage_parts
 from promptbudget.evaluation import template_files
-from promptbudget.pathnames import path_of
 from promptbudget.progress import track
 from promptbudget.project import Project
 from promptbudget.runmemo import fingerprint_reads, note_digest, note_fingerprints
@@ -44,15 +43,17 @@ def passage_fingerprints(
     root = os.path.join(project.root.resolve(), "")
     found: dict[str, list[Fingerprint]] = {}
     stdin = project.stdin_path is not None
+    loaded = {str(path) for path in project.templates}  # parsed already: fingerprinted as is
     for file in track(template_files(project), "reading templates"):
         inside = file.resolved.startswith(root) and not (stdin and project.is_stdin(file.path))
         # a file reached by no symlink: its reads here are PB204's alone (runmemo.py)
         alone = inside and file.walked == file.resolved
         with fingerprint_reads(file.resolved if alone else None):
+            is_loaded = file.resolved in loaded
             if inside:
-                parts = _file_fingerprints(project, file, store, digests, sought)
+                parts = _file_fingerprints(project, file, is_loaded, store, digests, sought)
             else:  # not read (outside the root), or piped in: parsed as it is
-                parts = _file_fingerprints(project, file, None, None, None)
+                parts = _file_fingerprints(project, file, is_loaded, None, None, None)
         if alone:
             note_fingerprints(file.resolved, file.shown, parts, project.engine_for)
         found.update(parts)
@@ -62,6 +63,7 @@ def passage_fingerprints(
 def _file_fingerprints(
     project: Project,
     file: FoundFile,
+    is_loaded: bool,
     store: Store | None,
     wanted: AbstractSet[str] | None,
     sought: Paragraphs | None,
@@ -73,9 +75,11 @@ def _file_fingerprints(
     if sought is not None and wanted is not None:  # told before it is parsed
         if store is not None:
             candidates, holds = _known_candidates(file, store, wanted)
-        if holds is None and path_of(file.resolved) not in project.templates:
+        if holds is None and not is_loaded:
             if detect_format(file.path) is TemplateFormat.TEXT:
                 return {}  # a data prompt: never a passage (``passage_body``)
+            if store is None and not sought.texts:
+                return {}  # no paragraph to look for: nothing to read (nor to keep)
             if store is None:
                 holds = _may_hold(project, file, sought)
             elif candidates is not None:  # not known by its stat
@@ -90,10 +94,9 @@ def _file_fingerprints(
         entry, cached = _cached(project, file, store, wanted)
         if cached is not None:
             return cached
-    loaded = path_of(file.resolved) in project.templates
     parsed = project.load(file.path, confine_to=project.root)
     parts = passage_parts(variants_of(parsed))
-    if not loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
+    if not is_loaded:  # read for its fingerprints only: not kept (10,000 files: ~70 MB)
         project.release(file.path)
     if store is not None and entry is not None:
         file_keep(store, entry, {name: _pack(prints) for name, prints in parts.items()})

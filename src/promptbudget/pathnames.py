@@ -27,9 +27,11 @@ _REAL: dict[str, Path] = {}
 
 
 def real(path: Path) -> Path:
-    """``path.resolve()``, once a run (``forget_real`` starts a run). For names and keys only:
-    a file is opened through ``confine.read_confined``, which resolves it again, so a symlink
-    changed during the run can never let a read out of the project."""
+    """``path.resolve()``, once a run (``forget_real`` starts a run: the command line, a
+    project opened, ``Budgets.load``). ``confine.read_confined`` resolves a file's directory
+    with it and checks the file's own name at the open (a pull request's tree does not change
+    during a run; a symlink in it is resolved, and must stay in the project, whenever it was
+    made)."""
     key = absolute(path)
     found = _REAL.get(key)
     if found is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptbudget.bounded import load_json
-from promptbudget.cache import active_store, file_keep, open_cache
+from promptbudget.cache import FileEntry, active_store, file_keep, open_cache
 from promptbudget.confine import confinement_root
 from promptbudget.errors import (
     ManifestError,
@@ -24,7 +24,7 @@ from promptbudget.errors import (
     TemplateNotFoundError,
     UsageError,
 )
-from promptbudget.findings import Finding, Severity
+from promptbudget.findings import Severity
 from promptbudget.lockfile import LOCK_NAME, Lock, read_lock
 from promptbudget.manifest.loader import find_manifest, load_manifest
 from promptbudget.manifest.model import Manifest, VariableSpec
@@ -56,12 +56,7 @@ from promptbudget.textscan import includes_nothing
 from promptbudget.touches import Touches, retouch, touching
 
 if TYPE_CHECKING:
-    from promptbudget.compression.passages import Passage
-    from promptbudget.counting import TemplateCount
-    from promptbudget.estimates import WorkflowEstimate
-
-# Naming one of these (as pre-commit does when it changes) means the whole project.
-_PROJECT_FILES = frozenset({"pyproject.toml", LOCK_NAME})
+    pass
 
 
 @dataclass
@@ -227,15 +222,25 @@ class Project:
         note_includes(path, found)
         return found
 
+    def known_includes(
+        self, path: Path, *, by_stat: bool = False
+    ) -> tuple[FileEntry | None, tuple[Path, ...] | None]:
+        """(where the names ``path`` includes are kept, the files they are: None when the
+        cache does not know them by the file's bytes, ``templates/facts.py``; ``by_stat``:
+        by its stat only, without reading it)."""
+        store = active_store()
+        if store is None or self.is_stdin(path):
+            return None, None
+        if self._facts is None:
+            self._facts = IncludeFacts(self.root)
+        entry, names = self._facts.lookup(store, path, self.engine_for, by_stat=by_stat)
+        return entry, None if names is None else self.renderer.resolve_includes(path, names)
+
     def _includes_of(self, path: Path) -> tuple[Path, ...]:
         store = active_store()
-        entry = None
-        if store is not None and not self.is_stdin(path):
-            if self._facts is None:
-                self._facts = IncludeFacts(self.root)
-            entry, names = self._facts.lookup(store, path, self.engine_for)
-            if names is not None:
-                return self.renderer.resolve_includes(path, names)
+        entry, known = self.known_includes(path)
+        if known is not None:
+            return known
         if not self.is_stdin(path) and self._includes_nothing(path):
             if store is not None and entry is not None:
                 file_keep(store, entry, [])
@@ -417,90 +422,6 @@ class Project:
             found.extend(_suppressions_in(parsed))
         found.extend(self._manifest_suppressions)
         return found
-
-    # -- what a path affects -----------------------------------------------------------------
-
-    def affected(self, options: Options) -> Selection | None:
-        """The part of the project ``check PATH...`` is about; None: all of it (the manifest,
-        the lock file or a directory holding the manifest was named)."""
-        manifest = self.manifest
-        assert manifest is not None
-        root = self.root.resolve()
-        named: set[Path] = set()
-        for given in options.paths:
-            if given == STDIN_ARGUMENT and self.stdin_path is not None:
-                named.add(self.stdin_path)
-                continue
-            path = (given if given.is_absolute() else options.cwd / given).resolve()
-            if not path.exists():
-                raise TemplateNotFoundError(f"{given}: no such file or directory")
-            if path == manifest.path or (path.is_dir() and manifest.path.is_relative_to(path)):
-                return None
-            if path.parent == root and path.name in _PROJECT_FILES:
-                return None
-            if path.is_relative_to(root):
-                named.update(p.resolve() for p in iter_prompt_files([path]) if p.is_file())
-                named.add(path)
-        shown = {display_path(path, self.root) for path in named}
-        touches: dict[Path, bool] = {}  # a template several steps send: asked once
-        for workflow in manifest.workflows:
-            for step in workflow.steps:
-                prompt = step.prompt_path  # resolved by the manifest's converter
-                if prompt not in touches:
-                    touches[prompt] = prompt in named or not named.isdisjoint(self.included(prompt))
-        workflows = {
-            workflow.name
-            for workflow in manifest.workflows
-            for step in workflow.steps
-            if touches[step.prompt_path]
-        }
-        return Selection(frozenset(shown), frozenset(workflows))
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What ``check PATH...`` reports on: the templates named, and the workflows whose steps
-    use them (directly or through an include)."""
-
-    paths: frozenset[str]
-    workflows: frozenset[str]
-
-    def priced_workflows(self, project: Project, passages: Iterable[Passage]) -> frozenset[str]:
-        """The workflows to simulate: the selected ones, and those that send a template
-        sharing a pasted passage with a selected template."""
-        shared = {
-            path
-            for passage in passages
-            if self.paths & set(passage.paths)
-            for path in passage.paths
-        }
-        manifest = project.manifest
-        assert manifest is not None
-        if not shared:
-            return self.workflows
-        return self.workflows | {
-            workflow.name
-            for workflow in manifest.workflows
-            for step in workflow.steps
-            if display_path(step.prompt_path, project.root) in shared
-        }
-
-    def apply(
-        self,
-        findings: tuple[Finding, ...],
-        templates: tuple[TemplateCount, ...],
-        workflows: tuple[WorkflowEstimate, ...],
-    ) -> tuple[tuple[Finding, ...], tuple[TemplateCount, ...], tuple[WorkflowEstimate, ...]]:
-        return (
-            tuple(
-                f
-                for f in findings
-                if (f.workflow is not None and f.workflow in self.workflows)
-                or (f.workflow is None and f.path in self.paths)
-            ),
-            tuple(t for t in templates if t.path in self.paths),
-            tuple(w for w in workflows if w.name in self.workflows),
-        )
 
 
 def open_catalog(prices: Path | None) -> PriceCatalog:

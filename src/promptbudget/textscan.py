@@ -27,6 +27,25 @@ def includes_nothing(text: str) -> bool:
     return _INCLUDING.search(text) is None
 
 
+# A Jinja2 statement that may name another template, as ``_INCLUDING`` finds it.
+_STATEMENT = re.compile(r"\{%[-+]?\s*(?:include|import|from|extends)\b")
+
+
+def include_statements(text: str) -> list[str] | None:
+    """Each Jinja2 statement of the text that may include, import or extend a template, from
+    its ``{%`` to the first ``%}`` after it: every one the parser finds is among them (and
+    more: one in a comment, a ``raw`` block or a string), and a statement ends at its first
+    ``%}`` unless a string in it holds one, which then fails to parse alone. None: one has no
+    end (the parser decides)."""
+    found = []
+    for match in _STATEMENT.finditer(text):
+        end = text.find("%}", match.end())
+        if end < 0:
+            return None
+        found.append(text[match.start() : end + 2])
+    return found
+
+
 # How many of a paragraph's words a text must hold before its whitespace is collapsed (the
 # longest ones: the rarest, most often)
 _WORDS = 6

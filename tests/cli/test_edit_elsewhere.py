@@ -108,8 +108,10 @@ def test_after_an_edit_elsewhere_only_what_the_file_affects_is_read(
     # nor the 2,000 others, nor the edited file: its new bytes have no fingerprints yet, but
     # its text holds none of the named file's paragraphs (textscan.py), so it is not parsed.
     assert set(loaded) == {NAMED, "prompts/route.j2"}
-    # cold: those two and the 40 steps' templates with an include statement (every tenth)
-    assert cold == 2 + TEMPLATES // 50
+    # cold: those two too; the 40 steps' templates with an include statement (every tenth)
+    # are not parsed either: their statements, each parsed alone, name another file
+    # (affected.may_reach)
+    assert cold == 2
     assert workflows(data) == {"support"}
     assert data == check_report(run_cli, big_project, NAMED, "--no-cache")
 
@@ -295,12 +297,43 @@ def test_a_cold_one_file_check_parses_only_what_may_matter(
     run_cli: RunCli, project: Path, loaded: list[str]
 ) -> None:
     check_report(run_cli, project, NAMED, "--no-cache")
-    # The named file and its workflow's other template; of the 20 workflows' 40 templates,
-    # those with an include statement (t0000, t0010, t0020, t0030: do they include the named
-    # file?); none of the 160 other templates: PB204 looks for the named file's paragraphs
-    # in their text, and it has none that could be a passage.
+    # The named file and its workflow's other template. Not the 20 workflows' 40 templates:
+    # those with an include statement (t0000, t0010, t0020, t0030) name another file in it,
+    # parsed alone (affected.may_reach); nor the 160 others: PB204 looks for the named file's
+    # paragraphs in their text, and it has none that could be a passage.
+    assert set(loaded) == {NAMED, "prompts/route.j2"}
+    loaded.clear()
+    # Named, the partial they include: they are parsed (a statement in a comment would name
+    # it too), and their workflows checked
+    data = check_report(run_cli, project, "prompts/partials/tone.j2", "--no-cache")
     steps_including = {f"prompts/bulk/t{index:04d}.j2" for index in (0, 10, 20, 30)}
-    assert set(loaded) == {NAMED, "prompts/route.j2"} | steps_including
+    assert steps_including <= set(loaded)
+    assert workflows(data) == {"support", "w000", "w005", "w010", "w015"}
+
+
+@pytest.mark.parametrize(
+    ("text", "includes"),
+    [
+        ('{% include "answer.j2" %}\nT3.\n', True),
+        ('{%- include "bulk/../answer.j2" -%}\nT3.\n', True),
+        ('{% include ["nothing.j2", "answer.j2"] %}\nT3.\n', True),
+        ('{% if x %}{% include "answer.j2" ignore missing %}{% endif %}\nT3.\n', True),
+        ('{% include "answer.j2" if x else "%}" %}\nT3.\n', False),  # not a literal name
+        ('{# {% include "answer.j2" %} #}\nT3.\n', False),  # in a comment
+        ('{% raw %}{% include "answer.j2" %}{% endraw %}\nT3.\n', False),
+        ("{% set s = \"{% include 'answer.j2' %}\" %}{{ s }}\nT3.\n", False),  # a string
+        ('{% include "answer.j2" %}{% if %}\nT3.\n', False),  # does not parse: no include
+        ('{% include "bulk/t0005.j2" %}\nT3.\n', False),  # another template
+    ],
+)
+def test_what_a_cold_one_file_check_selects_is_what_the_parse_says(
+    run_cli: RunCli, make_project: Callable[..., Path], text: str, includes: bool
+) -> None:
+    root = _project(make_project, 20)
+    (root / "prompts/bulk/t0003.j2").write_text(text, encoding="utf-8")  # step b of w001
+    data = check_report(run_cli, root, NAMED, "--no-cache")
+    assert ("w001" in workflows(data)) is includes
+    assert workflows(data) == workflows(check_report(run_cli, root, NAMED))  # with a cache
 
 
 PASTED = (

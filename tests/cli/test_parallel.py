@@ -21,6 +21,7 @@ import pytest
 import promptbudget.cli
 import promptbudget.commands.count
 import promptbudget.evaluation
+import promptbudget.filecache
 from conftest import POLICY, TODAY, Launch, Run, age_project, edit_text, launcher
 from promptbudget import parallel
 from promptbudget.cache import CACHE_DIR_NAME
@@ -487,7 +488,7 @@ def test_the_workers_results_are_run_out(
     """``in_order`` merges what each worker recorded and cached after the last result: a
     caller that stops at the last result (and leaves the generator suspended) loses it."""
     ran_out: list[bool] = []
-    module = promptbudget.evaluation if command == "check" else promptbudget.commands.count
+    module = promptbudget.filecache  # both run their files through_cache
     real = module.in_order
 
     def watched(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -558,13 +559,13 @@ def test_an_edit_among_kept_files_is_evaluated_by_one_worker(
     monkeypatch.setenv("PROMPTBUDGET_CACHE_DIR", str(tmp_path / "cache"))
     assert run_cli("check", cwd=project).exit_code == 1
     sizes: list[int] = []
-    real = promptbudget.evaluation.in_order
+    real = promptbudget.filecache.in_order
 
     def sized(items: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
         sizes.append(len(items))
         return real(items, *args, **kwargs)
 
-    monkeypatch.setattr(promptbudget.evaluation, "in_order", sized)
+    monkeypatch.setattr(promptbudget.filecache, "in_order", sized)
     edit_text(project / "prompts/b09.j2", "Template 9", "Template nine zqxwv quorble")
     age_project(project)
     forks.clear()

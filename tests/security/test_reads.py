@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from promptbudget.confine import ConfinementError, read_confined
+from promptbudget.pathnames import forget_real
 from security.bounded_run import RunBounded
 
 MakeProject = Callable[..., Path]
@@ -463,3 +465,29 @@ def test_hostile_pyproject_is_one_line(
     run.assert_clean(2)
     assert len(run.error_lines) == 1, run.stderr
     assert "pyproject.toml" in run.stderr
+
+
+def test_a_directory_is_resolved_once_a_run_and_a_file_symlink_every_time(
+    tmp_path: Path, secret: Path
+) -> None:
+    """``read_confined`` takes a directory's real path from the run's memo
+    (``pathnames.real``) and checks the file's own name at the open: a file symlinked out of
+    the project is refused however warm the memo, one symlinked inside it is read, and a
+    directory replaced by a symlink out of the project is refused from the next run on
+    (``forget_real``: the command line, ``Project.open``, ``Budgets.load``)."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub/a.j2").write_text("inside\n", encoding="utf-8")
+    (secret / "a.j2").write_text(f"{SECRET}\n", encoding="utf-8")
+    (root / "sub/out.j2").symlink_to(secret / "token.txt")
+    (root / "sub/in.j2").symlink_to(root / "sub/a.j2")
+    forget_real()
+    assert read_confined(root / "sub/a.j2", root=root, limit=100) == b"inside\n"
+    with pytest.raises(ConfinementError, match="outside the project root"):
+        read_confined(root / "sub/out.j2", root=root, limit=100)
+    assert read_confined(root / "sub/in.j2", root=root, limit=100) == b"inside\n"
+    (root / "sub").rename(root / "old")
+    (root / "sub").symlink_to(secret, target_is_directory=True)
+    forget_real()  # a new run
+    with pytest.raises(ConfinementError, match="outside the project root"):
+        read_confined(root / "sub/a.j2", root=root, limit=100)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS, EXAMPLES
-from promptbudget import evaluation, resultcodec
+from promptbudget import evaluation, filecache, resultcodec
 from promptbudget.cache import Store
 from promptbudget.compression import CompressionResult, PassSaving
 from promptbudget.compression.passages import IndexPart
@@ -60,21 +60,22 @@ MADE = {
 
 
 def _file_checks(root: Path, keep: bool) -> list[FileCheck]:
-    """Every FileCheck ``check_templates`` makes in ``root`` (taken where it hands each
-    file's ``check_file`` to ``parallel.in_order``), keeping text and messages or not."""
+    """Every FileCheck ``check_templates`` makes in ``root`` (taken where
+    ``filecache.through_cache`` hands each file's evaluation to ``parallel.in_order``),
+    keeping text and messages or not."""
     made: list[FileCheck] = []
-    real = evaluation.in_order
+    real = filecache.in_order
 
-    def kept(items: Any, work: Callable[[Path], FileCheck], *args: Any, **kw: Any) -> Any:
-        def recorded(path: Path) -> FileCheck:
-            made.append(work(path))
+    def kept(items: Any, work: Callable[[int], FileCheck], *args: Any, **kw: Any) -> Any:
+        def recorded(index: int) -> FileCheck:
+            made.append(work(index))
             return made[-1]
 
         return real(items, recorded, *args, **kw)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PROMPTBUDGET_JOBS", "1")
-        patch.setattr(evaluation, "in_order", kept)
+        patch.setattr(filecache, "in_order", kept)
         project = Project.open(Options(cwd=root, use_cache=False), require_manifest=True)
         assert project.manifest is not None
         evaluation.check_templates(

@@ -13,8 +13,14 @@ from jinja2 import Environment, TemplateSyntaxError, meta
 from promptbudget.compression.passages import _paragraphs, candidate_digests, passage_parts
 from promptbudget.compression.rewrite import split_head
 from promptbudget.templates.parse import parse_template, variants_of
+from promptbudget.templates.render import TemplateRenderer
 from promptbudget.templates.source import TemplateFormat, decode_prompt_bytes, detect_format
-from promptbudget.textscan import MAX_CANDIDATES, Paragraphs, includes_nothing
+from promptbudget.textscan import (
+    MAX_CANDIDATES,
+    Paragraphs,
+    include_statements,
+    includes_nothing,
+)
 
 # Every kind of whitespace a paragraph's lines may hold: what str.split, the regex ``\s`` and
 # str.splitlines disagree on is where a scan would go wrong.
@@ -85,6 +91,59 @@ def test_a_template_that_includes_anything_is_never_said_to_include_nothing(
         return  # a template that does not parse includes nothing (render.py)
     if names:
         assert not includes_nothing(text), text
+
+
+_INCLUDING = [
+    *_STATEMENTS,
+    '{% include "a.j2" if x else "b.j2" %}',
+    "{% include x %}",
+    '{% include "a%}b.j2" %}',
+    '{% include "c.j2" ~ "%}" %}',
+    "{% set s = \"{% include 'q.j2' %}\" %}",
+    "{{ \"{% include 'v.j2' %}\" }}",
+    '{% include "u.j2"',
+    '{% from "m.j2" import y with context %}',
+    '{% include "a.j2" ignore missing without context %}',
+    '{% macro m() %}{% include "mm.j2" %}{% endmacro %}',
+    "{% call m() %}{% extends 'e.j2' %}{% endcall %}",
+    '{% include "p\\x2ej2" %}',
+    "%}",
+    "{%",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_INCLUDING), max_size=8), st.sampled_from(["", " ", "\n"]))
+def test_include_statements_parsed_alone_name_every_file_the_parse_finds(
+    parts: list[str], joint: str
+) -> None:
+    """``affected.may_reach``'s "no" rests on this: the names a template's include statements
+    give, each parsed alone, hold every name the whole template's parse finds (the parse's
+    own method, in promptbudget's bounded environment); or the statements say they cannot
+    tell (None)."""
+    text = joint.join(parts)
+    renderer = TemplateRenderer(Path("/nonexistent-root"))
+    path = Path("/nonexistent-root/t.j2")
+    exact = renderer._referenced_names(text, (path.parent,))
+    statements = include_statements(text)
+    if statements is None:
+        return
+    alone = renderer.statement_names(statements)
+    if alone is not None:
+        assert set(exact) <= set(alone), (text, exact, alone)
+
+
+def test_include_statements_cannot_always_tell() -> None:
+    assert include_statements('{% include "a.j2"') is None  # no end: the parser decides
+    renderer = TemplateRenderer(Path("/r"))
+    # a string in the statement holds "%}": cut there, it does not parse alone
+    assert renderer.statement_names(['{% include "a%}']) is None
+    assert include_statements("{# {% include 'c.j2' %} #} {% include 'd.j2' -%}") == [
+        "{% include 'c.j2' %}",
+        "{% include 'd.j2' -%}",
+    ]
+    named = renderer.statement_names(["{% include 'c.j2' %}", "{% from 'm' import x %}"])
+    assert named == ["c.j2", "m"]
 
 
 _FRONTS = ["", "---\nmodel: x\n---\n", "---\nnot yaml\n---\n", "# c\n---\na: 1\n...\n", "---\n"]

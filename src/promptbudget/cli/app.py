@@ -31,6 +31,7 @@ from promptbudget.cli.output import (
 from promptbudget.errors import ManifestErrors, PromptBudgetError, UsageError
 from promptbudget.findings import Severity
 from promptbudget.options import Options, OutputFormat
+from promptbudget.pathnames import forget_real
 from promptbudget.progress import set_sink
 from promptbudget.runmemo import keep, recording
 
@@ -292,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line (the console script, ``launcher.main``, tries run memos first); tests
     call it directly: returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    forget_real()  # a new run: every path is resolved again (tests run many in one process)
     if not args:  # as ruff does: the help on stdout, exit 2 (nothing was asked)
         app(args=["--help"], prog_name="promptbudget", standalone_mode=False)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from promptbudget.affected import affected
 from promptbudget.compression.passages import find_passages_touching, selected_paragraphs
 from promptbudget.evaluation import check_templates, lint, lock_entries
 from promptbudget.fingerprints import passage_fingerprints
@@ -23,7 +24,7 @@ def run(options: Options) -> Report:
     project = Project.open(options, require_manifest=True, overrides=options.sets)
     manifest = project.manifest
     assert manifest is not None
-    selection = project.affected(options) if options.paths else None
+    selection = affected(project, options) if options.paths else None
     # check PATH...: only the templates named are rendered, counted and compressed; PB204
     # still compares the text of every template (read, not rendered).
     settings = manifest.compression

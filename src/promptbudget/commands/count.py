@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass
 
+from promptbudget.cache import cache_key
 from promptbudget.evaluation import (
     build_default_encoding,
     evaluate_template,
@@ -12,18 +14,28 @@ from promptbudget.evaluation import (
     select_rules,
     settled,
 )
+from promptbudget.filecache import COUNT, context_key, through_cache
 from promptbudget.findings import Severity
 from promptbudget.options import Options
-from promptbudget.parallel import in_order
+from promptbudget.pathnames import real
 from promptbudget.project import Project
 from promptbudget.report import Report
 from promptbudget.rules import RuleContext, TemplateResult
 from promptbudget.selection import fail_on, filter_findings
 from promptbudget.suppressions import Suppression
 from promptbudget.templates.parse import variants_of
+from promptbudget.templates.source import FoundFile, display_path
 
 # What can be said of a template on its own, without a workflow.
 COUNT_RULES = ("PB001", "PB003", "PB110", "PB201", "PB202", "PB301", "PB302")
+
+
+@dataclass
+class FileCount:
+    """What ``count`` keeps of one file (in the cache too: filecache.py)."""
+
+    results: list[TemplateResult]  # ``settled``
+    released: list[Suppression]  # what Project.release kept
 
 
 def run(options: Options) -> Report:
@@ -33,10 +45,10 @@ def run(options: Options) -> Report:
     # PB110 says so, as a warning: count needs no price.
     arguments = list(project.template_arguments(options))
 
-    def count_file(given: tuple[Path, Path]) -> tuple[list[TemplateResult], list[Suppression]]:
+    def count_file(index: int) -> FileCount:
         """One file's results, and what ``release`` kept of it (in a worker process, or
         here)."""
-        argument, path = given
+        argument, path = arguments[index]
         include_root = project.include_root(argument, path)
         # Files found by walking a directory stay inside it; a file named explicitly is
         # read wherever it points.
@@ -60,17 +72,42 @@ def run(options: Options) -> Report:
             for name in names
         ]
         project.release(path)
-        return found, project.released(path) or []
+        return FileCount(found, project.released(path) or [])
 
+    # Each file's results are kept in the cache under what decides them besides the file's
+    # own inputs (filecache.py): the options that shape the project and the models asked
+    # for, and how the file was named (its includes' root; walked, it is confined to it). A
+    # large tree is counted on every core, with the same results in the same order.
+    files = [
+        FoundFile(os.fspath(p), os.fspath(real(p)), display_path(p, project.root))
+        for _, p in arguments
+    ]
+    shape = context_key(
+        COUNT,
+        (
+            repr((options.cwd, options.config, options.sets, options.workflow)),
+            repr((options.prices, options.models, options.provider)),
+        ),
+    )
+    contexts = None
+    if shape is not None:
+        contexts = [
+            cache_key(shape, os.fspath(project.include_root(a, p)), str(a.is_dir()))
+            for a, p in arguments
+        ]
     results: list[TemplateResult] = []
-    # A large tree is counted on every core, with the same results in the same order.
-    for (_, path), (found, released) in zip(
-        arguments,
-        in_order(arguments, count_file, "counting templates", prepare=build_default_encoding),
-        strict=True,
-    ):
-        results.extend(found)
-        project.keep_released(path, released)
+    counted = through_cache(
+        files,
+        count_file,
+        FileCount,
+        cache_kind=COUNT,
+        contexts=contexts,
+        label="counting templates",
+        prepare=build_default_encoding,
+    )
+    for (_, path), done in zip(arguments, counted, strict=True):
+        results.extend(done.results)
+        project.keep_released(path, done.released)
     context = RuleContext(templates=tuple(results), manifest=project.manifest)
     return Report(
         command="count",

@@ -131,7 +131,9 @@ class Budgets:
         current directory up. Keyword options are ``Budgets``'s."""
         from promptbudget.errors import ManifestError
         from promptbudget.manifest.loader import find_manifest, load_manifest
+        from promptbudget.pathnames import forget_real
 
+        forget_real()  # a long-lived process: a deploy may have moved a directory since
         if path is None:
             found = find_manifest(Path.cwd())
             if found is None:

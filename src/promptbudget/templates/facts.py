@@ -41,12 +41,18 @@ class IncludeFacts:
         self._configs: dict[str, str | None] = {}
 
     def lookup(
-        self, store: Store, path: Path, engine_for: Callable[[str], str | None]
+        self,
+        store: Store,
+        path: Path,
+        engine_for: Callable[[str], str | None],
+        *,
+        by_stat: bool = False,
     ) -> tuple[FileEntry | None, list[str] | None]:
         """(where the names ``path`` includes are kept, the names kept there) (``engine_for``:
         the engine the manifest sets for a display path); the entry is None when they cannot
         be kept (a symlink, an unusual format or config, a file outside the root), the names
-        None when none are kept (or they are damaged: a miss)."""
+        None when none are kept (or they are damaged: a miss). ``by_stat``: looked for under
+        the file's stat only (``cache.file_lookup``)."""
         if detect_format(path) in _UNKEPT:
             return None, None
         located = absolute(path)
@@ -72,6 +78,7 @@ class IncludeFacts:
             engine or "",
             self.root,
             configs,
+            by_stat=by_stat,
         )
         if entry is None or entry.digest is None:
             return entry, None

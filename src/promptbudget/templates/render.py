@@ -82,6 +82,8 @@ class TemplateRenderer:
         self._environments: dict[tuple[Path, tuple[Path, ...]], BoundedEnvironment] = {}
         # (search directories, name) -> the file it resolves to, once a run
         self._includes: dict[tuple[tuple[Path, ...], str], Path | None] = {}
+        # an include statement -> the names it gives, parsed alone (None: it does not parse)
+        self._statements: dict[str, tuple[str, ...] | None] = {}
         # ... -> the compiled template, the loader's answers and the files they used
         self._compiled: dict[
             tuple[int, Path, str, int, str, str],
@@ -193,6 +195,30 @@ class TemplateRenderer:
             if include is not None:
                 found.append(include)
         return tuple(found)
+
+    def statement_names(self, statements: list[str]) -> list[str] | None:
+        """The literal names ``statements`` (``textscan.include_statements`` of a file)
+        include, each parsed alone (once a run: many templates hold the same statement): all
+        the names the whole file's parse would find, and maybe more; None when one does not
+        parse alone. (Parsing does not depend on where the loader looks: one environment.)"""
+        names: list[str] = []
+        for text in statements:
+            if text not in self._statements:
+                self._statements[text] = self._parsed_alone(text)
+            found = self._statements[text]
+            if found is None:
+                return None
+            names.extend(found)
+        return names
+
+    def _parsed_alone(self, statement: str) -> tuple[str, ...] | None:
+        env = self.environment(self.root, self.search_dirs)
+        try:
+            return tuple(
+                name for name in meta.find_referenced_templates(env.parse(statement)) if name
+            )
+        except (TemplateSyntaxError, RecursionError, ValueError):
+            return None
 
     def _referenced_names(self, body: str, search_dirs: tuple[Path, ...]) -> list[str]:
         """The literal names a Jinja2 body includes, imports or extends (none if it does not
