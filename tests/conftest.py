@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,75 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Rewrite golden files under tests/reporters/golden from the current output.",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where the environment forbids writing bytecode (``PYTHONDONTWRITEBYTECODE``, as on the
+    2-core CI machine), the package's and the tests' modules are compiled once here, into
+    their ``__pycache__`` in this checkout (git ignores them), before the workers start:
+    otherwise each worker and each ``python`` the tests start compiled them again (~0.1 s
+    a start). Python reads them only while their source is unchanged; nothing is written
+    outside src/ and tests/."""
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+        import compileall
+
+        for directory in (REPO / "src" / "promptbudget", REPO / "tests"):
+            compileall.compile_dir(directory, quiet=2)
+
+
+# Seconds each of the slowest test files takes on one worker (2-core machine, load ~3, a
+# per-test timeline of a clean clone's run); any other file counts 0.07 s a test (the
+# suite's mean). ``--dist loadfile`` hands a worker the next file when it runs short; xdist
+# orders files by their number of tests, so a slow file of few tests (test_quality.py's
+# mypy, test_release.py's builds, test_affected.py) started last and ran on one worker while
+# the other stood idle. Only the order changes: every file still runs whole on one worker.
+SLOW_FILES = {
+    "tests/integrations/test_release.py": 15.9,
+    "tests/unit/test_resultcodec.py": 10.8,
+    "tests/test_quality.py": 9.9,
+    "tests/security/test_renders.py": 8.0,
+    "tests/replay/test_replay_sql.py": 7.3,
+    "tests/cli/test_affected.py": 7.1,
+    "tests/security/test_reads.py": 6.7,
+    "tests/security/test_deadline.py": 6.6,
+    "tests/cli/test_parallel.py": 6.4,
+    "tests/replay/test_replay_formats.py": 6.3,
+    "tests/integrations/test_pre_commit.py": 5.1,
+    "tests/replay/test_replay_native.py": 4.7,
+    "tests/integrations/test_action.py": 4.3,
+    "tests/cli/test_edit_elsewhere.py": 4.1,
+    "tests/rules/test_rule_cases.py": 3.4,
+    "tests/cli/test_cache.py": 3.1,
+    "tests/security/test_scanners.py": 3.0,
+    "tests/runtime/test_runtime_litellm.py": 2.8,
+    "tests/replay/test_replay_recovery.py": 2.8,
+    "tests/replay/test_replay_latency.py": 2.8,
+    "tests/test_architecture.py": 2.4,
+    "tests/cli/test_diff_base.py": 1.9,
+    "tests/cli/test_stdin.py": 1.9,
+    "tests/runtime/test_runtime_readme.py": 1.9,
+    "tests/unit/test_textscan.py": 1.6,
+    "tests/security/test_huge_counts.py": 1.6,
+    "tests/security/test_entry_points.py": 1.6,
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, the slowest file left first (longest processing time first)."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SlowestFileFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node: Any) -> None:
+            def seconds(scope: str) -> float:
+                return SLOW_FILES.get(scope, 0.07 * len(self.workqueue[scope]))
+
+            self.workqueue.move_to_end(max(self.workqueue, key=seconds), last=False)
+            super()._assign_work_unit(node)
+
+    return SlowestFileFirst(config, log)
 
 
 @pytest.fixture(autouse=True, scope="session")

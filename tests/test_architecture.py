@@ -114,6 +114,20 @@ def test_only_the_cli_imports_typer_and_no_command_imports_the_cli() -> None:
             assert not any(t.startswith("promptbudget.cli") for t in targets), name
 
 
+def test_the_package_reads_only_what_mypy_follows_of_litellm_and_openai() -> None:
+    """pyproject's mypy overrides skip litellm and openai except CustomLogger's module and
+    litellm.types: an import of anything else from them would be typed Any without a word."""
+    imported: set[str] = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+    third_party = {name for name in imported if name.split(".")[0] in {"litellm", "openai"}}
+    assert third_party <= {"litellm.integrations.custom_logger"}, third_party
+
+
 # Modules that are one thing each (a renderer of one template language) may be longer.
 SINGLE_THINGS = {"templates/handlebars.py", "templates/gotemplate.py"}
 MAX_LINES = 620

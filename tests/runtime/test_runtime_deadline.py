@@ -4,10 +4,8 @@ past the deadline refused, one that ends past it reported. Every test runs on a 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -191,32 +189,3 @@ def test_the_openai_wrapper_sends_the_time_left_as_the_sdk_timeout(tmp_path: Pat
     with budgets.request("support-reply"):  # no deadline: the client's own timeout
         guarded.chat.completions.create(model="gpt-4.1-mini", messages=SHORT)
     assert timeouts[2]["read"] == pytest.approx(600)  # the SDK's default, 10 minutes
-
-
-def test_the_litellm_pre_call_hook_returns_the_call_with_the_time_left(tmp_path: Path) -> None:
-    """LiteLLM sends the keyword arguments ``async_pre_call_deployment_hook`` returns
-    (litellm.utils.async_pre_call_deployment_hook); ``timeout`` is its per-call seconds."""
-    # LiteLLM fetches its price map from GitHub at import unless told to use its bundled copy
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    pytest.importorskip("litellm", reason="the litellm package is not installed")
-    from promptbudget.runtime.litellm import PromptBudgetCallback
-
-    clock = FakeClock()
-    budgets = load(tmp_path, monotonic=clock)
-    callback = PromptBudgetCallback(budgets)
-    call = {"model": "gpt-4.1-mini", "messages": SHORT, "litellm_call_id": "c1"}
-
-    async def scenario() -> tuple[Any, Any]:
-        with budgets.request("support-reply", deadline_ms=3000):
-            clock.advance(1000)
-            timed = await callback.async_pre_call_deployment_hook(dict(call), None)
-        with budgets.request("support-reply"):
-            untimed = await callback.async_pre_call_deployment_hook(
-                {**call, "litellm_call_id": "c2"}, None
-            )
-        return timed, untimed
-
-    timed, untimed = asyncio.run(scenario())
-    assert timed["timeout"] == pytest.approx(2.0)
-    assert timed["messages"] == SHORT
-    assert untimed is None  # no deadline: the call goes as LiteLLM built it

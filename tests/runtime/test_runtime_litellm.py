@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_runtime_deadline import FakeClock, load
 
 from promptbudget.runtime import BudgetExceeded, Budgets, Violation
 
@@ -236,3 +237,28 @@ def test_async_responses_api_is_guarded_and_recorded(
     cost, code = asyncio.run(scenario())
     assert (cost, code) == (COST, "PB101")
     assert len(server.bodies) == sent + 1
+
+
+def test_the_litellm_pre_call_hook_returns_the_call_with_the_time_left(tmp_path: Path) -> None:
+    """LiteLLM sends the keyword arguments ``async_pre_call_deployment_hook`` returns
+    (litellm.utils.async_pre_call_deployment_hook); ``timeout`` is its per-call seconds. Here,
+    not in test_runtime_deadline.py, so that one test process imports litellm (3 s of CPU)."""
+    clock = FakeClock()
+    budgets = load(tmp_path, monotonic=clock)
+    callback = PromptBudgetCallback(budgets)
+    call = {"model": "gpt-4.1-mini", "messages": SHORT, "litellm_call_id": "c1"}
+
+    async def scenario() -> tuple[Any, Any]:
+        with budgets.request("support-reply", deadline_ms=3000):
+            clock.advance(1000)
+            timed = await callback.async_pre_call_deployment_hook(dict(call), None)
+        with budgets.request("support-reply"):
+            untimed = await callback.async_pre_call_deployment_hook(
+                {**call, "litellm_call_id": "c2"}, None
+            )
+        return timed, untimed
+
+    timed, untimed = asyncio.run(scenario())
+    assert timed["timeout"] == pytest.approx(2.0)
+    assert timed["messages"] == SHORT
+    assert untimed is None  # no deadline: the call goes as LiteLLM built it
