@@ -8,6 +8,7 @@ of the file (``tests/unit/test_catalog_prices.py``).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -27,12 +28,26 @@ from promptbudget.tokenizers import TOKENIZERS
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build_catalog.py"
 CATALOG_JSONL = ROOT / "src" / "promptbudget" / "pricing" / "catalog.jsonl"
-LITELLM_JSON = Path(
-    os.environ.get(
-        "PROMPTBUDGET_LITELLM_JSON",
-        "/tmp/ll/x/litellm/model_prices_and_context_window_backup.json",
-    )
-)
+
+
+def _litellm_json() -> Path:
+    """LiteLLM's price file the bundled catalog was built from: ``PROMPTBUDGET_LITELLM_JSON``,
+    else the one the installed litellm ships (the dev extra installs it) when it is the
+    version the catalog names (read from its metadata; litellm is not imported)."""
+    if "PROMPTBUDGET_LITELLM_JSON" in os.environ:
+        return Path(os.environ["PROMPTBUDGET_LITELLM_JSON"])
+    header = json.loads(CATALOG_JSONL.read_text(encoding="utf-8").partition("\n")[0])
+    try:
+        installed = importlib.metadata.distribution("litellm")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed is not None and installed.version == header["litellm_version"]:
+        return Path(str(installed.locate_file(f"litellm/{LITELLM_FILE}")))
+    return Path("/tmp/ll/x/litellm") / LITELLM_FILE
+
+
+LITELLM_FILE = "model_prices_and_context_window_backup.json"
+LITELLM_JSON = _litellm_json()
 
 D = Decimal
 
@@ -598,8 +613,9 @@ def _load_build_script() -> ModuleType:
 @pytest.mark.skipif(
     not LITELLM_JSON.is_file(),
     reason=(
-        f"LiteLLM price file not found at {LITELLM_JSON} (extract it from the litellm==1.110.2 "
-        "wheel, see scripts/build_catalog.py, or set PROMPTBUDGET_LITELLM_JSON)"
+        f"LiteLLM price file not found at {LITELLM_JSON} (install the litellm the catalog "
+        "names, 1.110.2, or extract the file from its wheel, see scripts/build_catalog.py, "
+        "or set PROMPTBUDGET_LITELLM_JSON)"
     ),
 )
 def test_build_script_reproduces_the_bundled_catalog() -> None:
