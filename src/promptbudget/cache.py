@@ -605,7 +605,7 @@ def write_memo(key: str, memo: Any, store: Store | None = None) -> None:
     try:
         _write(
             directory / f"run-{key}.blob",
-            first + b"\n" + _HEAD + encoded + _DETAIL + encoded_detail + b"}",
+            b"".join((first, b"\n", _HEAD, encoded, _DETAIL, encoded_detail, b"}")),
             durable=False,
         )
     except (OSError, PromptBudgetError):

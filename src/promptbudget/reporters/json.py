@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -24,6 +23,7 @@ from promptbudget.manifest.model import typical
 from promptbudget.pricing.catalog import LongContextTier, ModelPrice, is_deprecated
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
+from promptbudget.reporters.jsontext import Items, dumps
 from promptbudget.units import quantize
 
 SCHEMA_VERSION = 1
@@ -33,11 +33,11 @@ def render_json(report: Report, settings: ReportSettings) -> str:
     payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": report.command}
     if report.command == "models":
         payload["catalog_as_of"] = report.catalog_as_of
-        payload["models"] = [model_json(m, report.today) for m in report.models]
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        payload["models"] = Items(model_json(m, report.today) for m in report.models)
+        return dumps(payload)
     if report.command == "compress":
         payload["passes"] = list(report.passes)
-        payload["files"] = [compression_json(c) for c in report.compressions]
+        payload["files"] = Items(compression_json(c) for c in report.compressions)
         payload["total"] = {
             "tokens_before": sum(c.result.tokens_before for c in report.compressions if c.result),
             "tokens_after": sum(c.result.tokens_after for c in report.compressions if c.result),
@@ -54,7 +54,7 @@ def render_json(report: Report, settings: ReportSettings) -> str:
             if any(c.monthly_savings_usd is not None for c in report.compressions)
             else None,
         }
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        return dumps(payload)
     if report.command == "models-diff":
         payload["catalog_as_of"] = report.catalog_as_of
         payload["file"] = report.price_file
@@ -68,19 +68,19 @@ def render_json(report: Report, settings: ReportSettings) -> str:
             for change in report.price_changes
         ]
         payload["missing"] = list(report.missing_models)
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        return dumps(payload)
     payload["summary"] = summary_json(report)
-    payload["findings"] = [finding_json(f) for f in report.findings]
+    payload["findings"] = Items(finding_json(f) for f in report.findings)
     if report.diff is not None:
         payload["diff"] = diff_json(report.diff)
         payload["catalog_as_of"] = report.catalog_as_of
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        return dumps(payload)
     if report.command == "replay" and report.replay is not None:
         from promptbudget.reporters.replay_format import replay_json
 
         payload["replay"] = replay_json(report.replay)
         payload["catalog_as_of"] = report.catalog_as_of
-        return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        return dumps(payload)
     if report.command in {"check", "estimate"}:
         payload["workflows"] = [workflow_json(w, report.limits) for w in report.workflows]
     if report.sets:
@@ -106,7 +106,7 @@ def render_json(report: Report, settings: ReportSettings) -> str:
             for pair in what_if(report.baseline_limits, report.limits)
         ]
     if report.command != "estimate":
-        payload["templates"] = [template_json(t, report.limits) for t in report.templates]
+        payload["templates"] = Items(template_json(t, report.limits) for t in report.templates)
     if report.command == "count":  # summed per model; estimates make the sum one too
         payload["totals"] = [
             {
@@ -120,7 +120,7 @@ def render_json(report: Report, settings: ReportSettings) -> str:
             for total in count_totals(report.templates)
         ]
     payload["catalog_as_of"] = report.catalog_as_of
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return dumps(payload)
 
 
 def _change_json(change: Change, *, usd: bool) -> dict[str, Any]:

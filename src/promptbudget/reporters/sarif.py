@@ -13,7 +13,6 @@ A finding without a path (possible only when there is no manifest to point at) h
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from decimal import Decimal
@@ -25,6 +24,7 @@ from promptbudget.findings import Finding, Severity, assert_never
 from promptbudget.headroom import LimitCheck, used_json
 from promptbudget.report import Report
 from promptbudget.reporters.base import ReportSettings, usd_number
+from promptbudget.reporters.jsontext import Items, dumps
 from promptbudget.reporters.locations import workspace_path
 from promptbudget.rules import RULES, Rule
 from promptbudget.units import quantize
@@ -233,7 +233,7 @@ def render_sarif(report: Report, settings: ReportSettings) -> str:
             index[finding.rule] = len(descriptors)
             descriptors.append(_unregistered_descriptor(finding))
     seen: Counter[str] = Counter()
-    results = [_result(f, index[f.rule], settings, seen) for f in report.findings]
+    results = Items(_result(f, index[f.rule], settings, seen) for f in report.findings)
     log = {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
@@ -254,4 +254,4 @@ def render_sarif(report: Report, settings: ReportSettings) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return dumps(log)
