@@ -102,12 +102,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    if not hasattr(LoadFileScheduling, "_assign_work_unit"):
+        return None  # another pytest-xdist than 3.5-3.8: its own order (only slower)
+
     class SlowestFileFirst(LoadFileScheduling):
         def _assign_work_unit(self, node: Any) -> None:
-            def seconds(scope: str) -> float:
-                return SLOW_FILES.get(scope, 0.07 * len(self.workqueue[scope]))
+            queue = getattr(self, "workqueue", None)
+            if queue and hasattr(queue, "move_to_end"):
 
-            self.workqueue.move_to_end(max(self.workqueue, key=seconds), last=False)
+                def seconds(scope: str) -> float:
+                    return SLOW_FILES.get(scope, 0.07 * len(queue[scope]))
+
+                queue.move_to_end(max(queue, key=seconds), last=False)
             super()._assign_work_unit(node)
 
     return SlowestFileFirst(config, log)
