@@ -78,3 +78,11 @@ class Options:
     # and --stdin-filename, the path it stands for (None: "<stdin>" at the project root)
     stdin_data: bytes | None = None
     stdin_filename: Path | None = None
+
+    def project_shape(self) -> tuple[str, str]:
+        """What shapes the loaded project besides the files a run reads: part of the key of
+        each file's kept results (``filecache.context_key``), for ``check`` and ``count``."""
+        return (
+            repr((self.cwd, self.config, self.sets, self.workflow)),
+            repr((self.prices, self.models, self.provider)),
+        )

@@ -34,11 +34,7 @@ def run(options: Options) -> Report:
         only=selection.paths if selection else None,
         keep_text=project.lock is not None,  # versions and hashes, models the steps send
         keep_messages=lambda result: recounted(result, manifest),
-        # what shapes the project besides the files read so far (filecache.py)
-        cached_as=(
-            repr((options.cwd, options.config, options.sets, options.workflow)),
-            repr((options.prices, options.models, options.provider)),
-        ),
+        cached_as=options.project_shape(),  # what shapes the project (filecache.py)
     )
     results, compressions, bodies = evaluated.results, evaluated.compressions, evaluated.bodies
     tokenizer = get_tokenizer(DEFAULT_TOKENIZER)

@@ -82,13 +82,7 @@ def run(options: Options) -> Report:
         FoundFile(os.fspath(p), os.fspath(real(p)), display_path(p, project.root))
         for _, p in arguments
     ]
-    shape = context_key(
-        COUNT,
-        (
-            repr((options.cwd, options.config, options.sets, options.workflow)),
-            repr((options.prices, options.models, options.provider)),
-        ),
-    )
+    shape = context_key(COUNT, options.project_shape())
     contexts = None
     if shape is not None:
         contexts = [
