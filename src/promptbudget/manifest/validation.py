@@ -79,15 +79,9 @@ def _first_match(node: Any) -> Any:
     branches = changed.get("oneOf")
     if isinstance(branches, list) and "anyOf" not in changed:
         kinds = [_kinds_of(branch) for branch in branches]
-        seen: set[str] = set()
-        disjoint = True
-        for kind in kinds:
-            if kind is None or not seen.isdisjoint(kind):
-                disjoint = False
-                break
-            seen |= kind
-        if disjoint:
-            changed["anyOf"] = changed.pop("oneOf")
+        known = [kind for kind in kinds if kind is not None]
+        if len(known) == len(kinds) and sum(map(len, known)) == len(set().union(*known)):
+            changed["anyOf"] = changed.pop("oneOf")  # no type in two branches
     return changed
 
 
